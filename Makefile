@@ -1,0 +1,49 @@
+# fraudops — the two commands of the quick start are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test unit check lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# Re-install only when the dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(PIP) install -q -e ".[dev]"
+	@touch $@ $(VENV)/.installed
+
+## demo: create the venv if missing, install, run the main job end to end on embedded defaults
+demo: $(VENV)/.installed
+	$(BIN)/fraudops demo
+
+## test: install the dev tools and run the whole suite (unit, integration, end-to-end)
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest -m "" -p no:cacheprovider
+
+## unit: the fast unit tests only
+unit: $(VENV)/.installed-dev
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+## check: lint + types + the whole suite
+check: lint typecheck test
+
+## bench: the pipeline benchmark (results go to bench/RESULTS.md by hand)
+bench: $(VENV)/.installed-dev
+	$(BIN)/python bench/pipeline.py
+
+clean:
+	rm -rf fraudops-home .pytest_cache .mypy_cache .ruff_cache

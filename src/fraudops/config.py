@@ -1,0 +1,358 @@
+"""The one settings class.
+
+Precedence, lowest first: package defaults (below) < ``fraudops.yaml`` in the working folder (or the
+file given with ``--config`` / ``FRAUDOPS_CONFIG``) < ``FRAUDOPS_<SECTION>__<KEY>`` environment
+variables. Every path, URI, threshold, window and schedule lives here, with the seeds' defaults.
+All state lives under ``home`` (``FRAUDOPS_HOME``, default ``./fraudops-home``).
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from fraudops.errors import ConfigError
+from fraudops.spec import BUILTIN_SPECS, FeatureSpec
+
+DEFAULT_CONFIG_FILE = "fraudops.yaml"
+ENV_PREFIX = "FRAUDOPS_"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DriftRule(_Section):
+    """How one feature is shifted in a drifted data set (seed 000's drift_generation)."""
+
+    type: Literal["multiplicative", "additive"] = "multiplicative"
+    factor: float = 1.0
+    shift: float = 0.0
+    noise: float = 0.0
+
+
+def _seed_default_drift() -> dict[str, DriftRule]:
+    return {
+        "transaction_amount": DriftRule(type="multiplicative", factor=1.4, noise=0.1),
+        "distance_from_home_km": DriftRule(type="multiplicative", factor=2.0, noise=0.3),
+        "velocity_score": DriftRule(type="multiplicative", factor=1.5, noise=0.2),
+        "num_transactions_24h": DriftRule(type="additive", shift=3, noise=1),
+    }
+
+
+def _seed_variable_patterns() -> dict[str, dict[str, DriftRule]]:
+    m, a = "multiplicative", "additive"
+    return {
+        "run1": {  # baseline, minimal drift
+            "transaction_amount": DriftRule(type=m, factor=1.05, noise=0.05),
+            "distance_from_home_km": DriftRule(type=m, factor=1.1, noise=0.1),
+        },
+        "run2": {  # travel surge
+            "distance_from_home_km": DriftRule(type=m, factor=3.5, noise=0.5),
+            "velocity_score": DriftRule(type=m, factor=1.3, noise=0.2),
+        },
+        "run3": {  # credit-limit system change
+            "credit_limit": DriftRule(type=m, factor=8.0, noise=2.0),
+            "merchant_category_code": DriftRule(type=a, shift=500, noise=200),
+        },
+        "run4": {  # high-velocity period
+            "velocity_score": DriftRule(type=m, factor=2.5, noise=0.4),
+            "num_transactions_24h": DriftRule(type=a, shift=5, noise=2),
+        },
+        "run5": {  # recovery
+            "transaction_amount": DriftRule(type=m, factor=1.2, noise=0.15),
+        },
+        "run6": {  # new-user cohort
+            "account_age_days": DriftRule(type=m, factor=0.3, noise=0.1),
+        },
+    }
+
+
+class DataSettings(_Section):
+    rows: int = Field(284_080, ge=1, description="Rows of the synthetic training set (seed 000).")
+    seed: int = Field(42, description="Random seed of the generator.")
+    fraud_rate: float = Field(0.005, gt=0, lt=0.5, description="Share of fraudulent rows.")
+    customers: int = Field(20_000, ge=1, description="Distinct customers in the synthetic set.")
+    start: str = Field("2025-01-01", description="First day of the synthetic time range (UTC).")
+    months: int = Field(12, ge=1, description="Length of the synthetic time range.")
+    drift_samples: int = Field(5_000, ge=1, description="Rows of a drifted set (seed: 5000).")
+    drift_seed: int = Field(123, description="Random seed of drifted sets (seed: 123).")
+    default_drift: dict[str, DriftRule] = Field(default_factory=_seed_default_drift)
+    drift_patterns: dict[str, dict[str, DriftRule]] = Field(default_factory=_seed_variable_patterns)
+
+
+class LakeSettings(_Section):
+    catalog_name: str = "fraudops"
+    catalog_uri: str | None = Field(
+        None, description="SQLAlchemy URI of the Iceberg SQL catalog; default SQLite under home."
+    )
+    warehouse: str | None = Field(None, description="Warehouse location; default a home folder.")
+
+
+class MlflowSettings(_Section):
+    tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default a SQLite store under home."
+    )
+    artifact_location: str | None = Field(
+        None, description="Artifact root for new experiments; default a home folder."
+    )
+    training_experiment: str = "fraudops-training"
+    monitoring_experiment: str = "fraudops-monitoring"
+    model_name_prefix: str = Field(
+        "fraudops", description="Registered model name is '<prefix>-<spec>'."
+    )
+    champion_alias: str = "champion"
+
+
+class XGBoostParams(_Section):
+    n_estimators: int = 400
+    max_depth: int = 6
+    learning_rate: float = 0.08
+    subsample: float = 0.9
+    colsample_bytree: float = 0.8
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+    early_stopping_rounds: int = 40
+    scale_pos_weight: float | None = Field(
+        None, description="Default: negatives / positives of the training slice."
+    )
+    n_jobs: int = 0
+    model_format: Literal["ubj", "json"] = "ubj"
+
+
+class LogRegParams(_Section):
+    C: float = 0.1
+    max_iter: int = 1000
+    smote: bool = True
+    smote_ratio: float = Field(0.1, gt=0, le=1, description="Minority / majority after SMOTE.")
+    bins: int = Field(10, ge=2, description="Quantile bins of the binned amount/time features.")
+    binned_features: list[str] | None = Field(
+        None, description="Features also given as one-hot quantile bins; default: the amount."
+    )
+
+
+class TrainingSettings(_Section):
+    trainer: Literal["xgboost", "logreg"] = "xgboost"
+    seed: int = 42
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Slice before the holdout.")
+    holdout_fraction: float = Field(0.2, gt=0, lt=0.5, description="Latest slice, for evaluation.")
+    threshold_policy: Literal["best_f1", "target_recall", "min_cost"] = "best_f1"
+    target_recall: float = Field(0.8, gt=0, le=1)
+    cost_fn: float = Field(100.0, ge=0, description="Cost of a missed fraud.")
+    cost_fp: float = Field(5.0, ge=0, description="Cost of a false alarm (review, friction).")
+    xgboost: XGBoostParams = Field(default_factory=XGBoostParams)
+    logreg: LogRegParams = Field(default_factory=LogRegParams)
+
+
+class GateSettings(_Section):
+    min_roc_auc: float = 0.85
+    min_pr_auc: float = 0.50
+    min_recall: dict[str, float] = Field(
+        default_factory=lambda: {"logreg": 0.60},
+        description="Per-trainer recall floor (seed 003: 0.60 for the recall-oriented model).",
+    )
+    champion_metrics: list[str] = Field(default_factory=lambda: ["roc_auc", "pr_auc"])
+    champion_margin: float = Field(
+        0.005, ge=0, description="A challenger may trail the champion by at most this much."
+    )
+
+
+class MonitoringSettings(_Section):
+    psi_threshold: float = 0.2
+    psi_warning: float = 0.1
+    ks_pvalue: float = 0.05
+    ks_moderate: float = 0.1
+    psi_bins: int = 10
+    psi_floor: float = 0.0001
+    roc_auc_degradation: float = Field(0.05, description="Alert at a relative ROC-AUC drop above this.")
+    data_window_days: int = 7
+    performance_window_days: int = 30
+    min_samples: int = 100
+    schedule: str = Field("0 2 * * *", description="Drift check cron (UTC), seed: daily 02:00.")
+
+
+def _builtin_specs() -> dict[str, FeatureSpec]:
+    return dict(BUILTIN_SPECS)
+
+
+class Settings(BaseSettings):
+    """Everything fraudops can be told. See ``fraudops config show``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    home: Path = Field(Path("fraudops-home"), description="Folder that holds all state.")
+    spec: str = Field("transactions30", description="Active feature spec (override: --spec).")
+    specs: dict[str, FeatureSpec] = Field(
+        default_factory=_builtin_specs, description="Built-in specs plus those of fraudops.yaml."
+    )
+    data: DataSettings = Field(default_factory=DataSettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    gate: GateSettings = Field(default_factory=GateSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+
+    @field_validator("specs", mode="before")
+    @classmethod
+    def _merge_builtin_specs(cls, value: Any) -> Any:
+        # A user's `specs:` adds to the built-ins (and may override one by name).
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {k: v.model_dump() for k, v in BUILTIN_SPECS.items()}
+        for key, spec in value.items():
+            raw = spec.model_dump() if isinstance(spec, FeatureSpec) else dict(spec)
+            raw["name"] = key
+            merged[key] = raw
+        return merged
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _active_config_file.get()
+        if config_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    # ---- derived locations -------------------------------------------------------------
+
+    @property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def catalog_uri(self) -> str:
+        return self.lake.catalog_uri or f"sqlite:///{self.home_dir / 'lake' / 'catalog.db'}"
+
+    @property
+    def warehouse(self) -> str:
+        return self.lake.warehouse or (self.home_dir / "lake" / "warehouse").as_uri()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow.tracking_uri or f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        return self.mlflow.artifact_location or (self.home_dir / "mlflow" / "artifacts").as_uri()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home_dir / "data"
+
+    def registered_model_name(self, spec_name: str | None = None) -> str:
+        return f"{self.mlflow.model_name_prefix}-{spec_name or self.spec}"
+
+    def feature_spec(self, name: str | None = None) -> FeatureSpec:
+        """The spec called ``name`` (default: the active one), or a ConfigError naming the choices."""
+        key = name or self.spec
+        try:
+            return self.specs[key]
+        except KeyError:
+            known = ", ".join(sorted(self.specs))
+            raise ConfigError(f"unknown spec {key!r}: known specs are {known}") from None
+
+
+_active_config_file: ContextVar[Path | None] = ContextVar("fraudops_config_file", default=None)
+
+
+def resolve_config_file(config: Path | str | None = None) -> Path | None:
+    """The YAML file in force: ``config``, else ``$FRAUDOPS_CONFIG``, else ./fraudops.yaml if any."""
+    explicit = config or os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    default = Path.cwd() / DEFAULT_CONFIG_FILE
+    return default if default.is_file() else None
+
+
+def load_settings(config: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults < YAML < environment (< explicit ``overrides``)."""
+    from pydantic import ValidationError
+
+    config_file = resolve_config_file(config)
+    token = _active_config_file.set(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        where = f" (config file {config_file})" if config_file else ""
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings{where}: {problems}") from None
+    except Exception as exc:  # a YAML syntax error, say
+        if config_file is None:
+            raise
+        raise ConfigError(f"cannot read config file {config_file}: {exc}") from None
+    finally:
+        _active_config_file.reset(token)
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for key, sub in value.items():
+            out.update(_flatten(sub, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def describe_settings(settings: Settings, config: Path | str | None = None) -> list[dict[str, Any]]:
+    """Every effective value with where it came from: default, the YAML file, or an env var."""
+    config_file = resolve_config_file(config)
+    yaml_keys: set[str] = set()
+    if config_file is not None:
+        yaml_keys = set(_flatten(YamlConfigSettingsSource(Settings, yaml_file=config_file)()))
+    env_values = _flatten(EnvSettingsSource(Settings)())
+
+    dumped = settings.model_dump(mode="json")
+    # Specs are summarised: a spec is one entry, not 30 lines of feature attributes.
+    specs = dumped.pop("specs")
+    rows: list[dict[str, Any]] = []
+    for key, value in _flatten(dumped).items():
+        rows.append({"key": key, "value": value, "source": _source_of(key, yaml_keys, env_values,
+                                                                      config_file)})
+    for name, spec in specs.items():
+        key = f"specs.{name}"
+        source = "default" if name in BUILTIN_SPECS else str(config_file)
+        if any(k.startswith(key) for k in yaml_keys):
+            source = str(config_file)
+        rows.append({"key": key, "value": f"{len(spec['features'])} features, label "
+                     f"{spec['label_column']!r}", "source": source})
+    return rows
+
+
+def _source_of(key: str, yaml_keys: set[str], env_values: dict[str, Any],
+               config_file: Path | None) -> str:
+    for env_key in env_values:
+        if key == env_key or key.startswith(env_key + "."):
+            return "env " + ENV_PREFIX + env_key.replace(".", "__").upper()
+    for yaml_key in yaml_keys:
+        if key == yaml_key or key.startswith(yaml_key + "."):
+            return str(config_file)
+    return "default"
