@@ -1,0 +1,363 @@
+"""The lake: an Iceberg SQL catalog (SQLite by default, any SQLAlchemy URI by config), its tables.
+
+One Iceberg namespace per feature spec (namespace = spec name): the feature columns of
+``transactions`` and ``predictions`` depend on the spec, and a model is trained per spec.
+Every write is one Iceberg commit, so a reader sees all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+)
+from pyiceberg.exceptions import ValidationException as CommitValidationError
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
+from pyiceberg.expressions.parser import parse as parse_filter
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyparsing import ParseBaseException
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+from fraudops.config import Settings
+from fraudops.errors import LakeError
+from fraudops.lake.schemas import (
+    TABLES,
+    check_table_name,
+    describe_schema,
+    partition_spec,
+    table_schema,
+)
+from fraudops.progress import Reporter
+from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from fraudops.lake.loader import LoadReport
+
+TableData: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
+
+MAX_ROWS_SHOWN = 5
+
+
+class Lake:
+    """The lake tables of one feature spec. Cheap to build: the catalog connects on first use."""
+
+    def __init__(self, settings: Settings, spec: FeatureSpec) -> None:
+        self.settings = settings
+        self.spec = spec
+        self._catalog: SqlCatalog | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, spec_name: str | None = None) -> Lake:
+        """The lake of spec ``spec_name`` (default: the active spec); ConfigError if unknown."""
+        return cls(settings, settings.feature_spec(spec_name))
+
+    # ---- catalog -------------------------------------------------------------------------
+
+    @property
+    def namespace(self) -> str:
+        return self.spec.name
+
+    @property
+    def catalog(self) -> SqlCatalog:
+        if self._catalog is None:
+            self._catalog = _connect(self.settings)
+        return self._catalog
+
+    def close(self) -> None:
+        """Release the catalog's database connections (PostgreSQL keeps a pool otherwise)."""
+        if self._catalog is not None:
+            self._catalog.close()
+            self._catalog = None
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def identifier(self, name: str) -> tuple[str, str]:
+        return (self.namespace, check_table_name(name))
+
+    def init(self) -> list[str]:
+        """Create the namespace and every missing table; returns the names of those created.
+
+        Idempotent: an existing table is kept (after checking it still matches the spec), so a
+        second run creates nothing.
+        """
+        catalog = self.catalog
+        schemas = {name: table_schema(name, self.spec) for name in TABLES}
+        with _catalog_errors(self.settings):
+            catalog.create_namespace_if_not_exists(self.namespace)
+            missing = []
+            for name, expected in schemas.items():  # check them all before creating any
+                if catalog.table_exists(self.identifier(name)):
+                    live = catalog.load_table(self.identifier(name)).schema()
+                    self._check_schema(name, live, expected)
+                else:
+                    missing.append(name)
+            created = []
+            for name in missing:
+                try:
+                    catalog.create_table(self.identifier(name), schema=schemas[name],
+                                         partition_spec=partition_spec(name, schemas[name]))
+                except TableAlreadyExistsError:  # a concurrent `lake init` won the race
+                    continue
+                created.append(name)
+        return created
+
+    def _check_schema(self, name: str, live: Schema, expected: Schema) -> None:
+        # A spec edited after `lake init` must not silently write into the old columns.
+        have, want = describe_schema(live), describe_schema(expected)
+        if have == want:
+            return
+        have_by, want_by = {c[0]: c for c in have}, {c[0]: c for c in want}
+        parts = []
+        if missing := [n for n in want_by if n not in have_by]:
+            parts.append(f"columns the spec adds: {', '.join(missing)}")
+        if extra := [n for n in have_by if n not in want_by]:
+            parts.append(f"columns the spec no longer has: {', '.join(extra)}")
+        if changed := [n for n in want_by if n in have_by and have_by[n] != want_by[n]]:
+            parts.append("changed columns: " + ", ".join(
+                f"{n} ({have_by[n][1]} -> {want_by[n][1]})" for n in changed))
+        if not parts:
+            parts.append("the column order differs")
+        raise LakeError(
+            f"table {self.namespace}.{name} does not match spec {self.spec.name!r}: "
+            f"{'; '.join(parts)}. Use a new spec name for a changed spec."
+        )
+
+    def exists(self, name: str) -> bool:
+        with _catalog_errors(self.settings):
+            return self.catalog.table_exists(self.identifier(name))
+
+    def table(self, name: str) -> Table:
+        """The live Iceberg table ``name`` of this spec's namespace."""
+        identifier = self.identifier(name)
+        catalog = self.catalog
+        with _catalog_errors(self.settings):
+            try:
+                return catalog.load_table(identifier)
+            except NoSuchTableError:
+                raise LakeError(
+                    f"lake table {self.namespace}.{name} does not exist: run `fraudops lake init"
+                    f" --spec {self.spec.name}` first"
+                ) from None
+
+    # ---- writes --------------------------------------------------------------------------
+
+    def append(self, name: str, data: TableData, *,
+               snapshot_properties: Mapping[str, str] | None = None) -> int:
+        """Append ``data`` to table ``name`` in one atomic commit; returns the rows written.
+
+        Columns are cast to the table's types; absent optional columns become nulls; an unknown
+        column, a missing or null required column, or an impossible cast is a LakeError.
+        """
+        table = self.table(name)
+        arrow = conform(to_arrow(data), table.schema(), f"{self.namespace}.{name}")
+        if arrow.num_rows == 0:
+            return 0
+        try:
+            # pyiceberg itself retries a commit that lost a race (commit.retry.num-retries).
+            with _catalog_errors(self.settings):
+                table.append(arrow, snapshot_properties=dict(snapshot_properties or {}))
+        except (CommitFailedException, CommitValidationError) as exc:
+            raise LakeError(f"could not append to {self.namespace}.{name}: {exc}") from None
+        return arrow.num_rows
+
+    def replace(self, name: str, data: TableData, *,
+                snapshot_properties: Mapping[str, str] | None = None) -> int:
+        """Replace the whole content of table ``name`` with ``data`` in one atomic commit."""
+        table = self.table(name)
+        arrow = conform(to_arrow(data), table.schema(), f"{self.namespace}.{name}")
+        try:
+            with _catalog_errors(self.settings):
+                table.overwrite(arrow, snapshot_properties=dict(snapshot_properties or {}))
+        except (CommitFailedException, CommitValidationError):
+            raise LakeError(f"{self.namespace}.{name} was changed by another writer during the "
+                            "replace; nothing was replaced, try again") from None
+        return arrow.num_rows
+
+    # ---- reads ---------------------------------------------------------------------------
+
+    def read(self, name: str, columns: Sequence[str] | None = None,
+             row_filter: str | None = None) -> pa.Table:
+        """Table ``name`` as Arrow; ``row_filter`` is an Iceberg filter such as ``"label = 1"``."""
+        table = self.table(name)
+        if columns is not None:
+            known = {f.name for f in table.schema().fields}
+            if unknown := [c for c in columns if c not in known]:
+                raise LakeError(f"table {self.namespace}.{name} has no column(s) "
+                                f"{', '.join(map(repr, unknown))}")
+        where = self._row_filter(name, row_filter)
+        try:
+            scan = table.scan(
+                row_filter=where,
+                selected_fields=tuple(columns) if columns is not None else ("*",),
+            )
+            return scan.to_arrow()
+        except (ValueError, TypeError) as exc:  # a filter naming an unknown column, say
+            raise LakeError(f"cannot read {self.namespace}.{name} with filter "
+                            f"{row_filter!r}: {exc}") from None
+
+    def _row_filter(self, name: str, row_filter: str | None) -> BooleanExpression:
+        if not row_filter:
+            return AlwaysTrue()
+        try:
+            return parse_filter(row_filter)
+        except ParseBaseException as exc:
+            raise LakeError(
+                f"cannot read {self.namespace}.{name}: the filter {row_filter!r} does not parse "
+                f"at character {exc.loc + 1} (expected e.g. \"label = 1 and amount > 100\")"
+            ) from None
+
+    def read_frame(self, name: str, columns: Sequence[str] | None = None,
+                   row_filter: str | None = None) -> pd.DataFrame:
+        return self.read(name, columns, row_filter).to_pandas()
+
+    def count(self, name: str) -> int:
+        # From the manifests' record counts: no data file is opened.
+        return self.table(name).scan().count()
+
+    def counts(self) -> dict[str, int]:
+        """Rows per existing table (tables not yet created are left out)."""
+        return {name: self.count(name) for name in TABLES if self.exists(name)}
+
+    def query(self, sql: str) -> pa.Table:
+        from fraudops.lake.query import run_query
+
+        return run_query(self, sql)
+
+    def load_file(self, path: Path, *, mode: Literal["append", "replace"] = "append",
+                  progress: Reporter | None = None) -> LoadReport:
+        from fraudops.lake.loader import load_file
+
+        return load_file(self, path, mode=mode, progress=progress)
+
+
+# ---- catalog connection --------------------------------------------------------------------
+
+
+def _connect(settings: Settings) -> SqlCatalog:
+    uri = settings.catalog_uri
+    _ensure_local_folders(uri, settings.warehouse)
+    with _catalog_errors(settings):
+        return SqlCatalog(settings.lake.catalog_name, uri=uri, warehouse=settings.warehouse)
+
+
+def _ensure_local_folders(catalog_uri: str, warehouse: str) -> None:
+    try:
+        url = make_url(catalog_uri)
+    except ArgumentError as exc:
+        raise LakeError(
+            f"lake.catalog_uri {catalog_uri!r} is not a SQLAlchemy URI: {exc}"
+        ) from None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    parsed = urlparse(warehouse)
+    if parsed.scheme in ("", "file"):
+        Path(unquote(parsed.path)).expanduser().mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def _catalog_errors(settings: Settings) -> Iterator[None]:
+    """Turn a database failure (server down, bad credentials) into a LakeError naming the URI."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        uri = make_url(settings.catalog_uri).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise LakeError(f"lake catalog {uri} failed: {reason}") from exc
+
+
+# ---- conforming data to a table schema ---------------------------------------------------------
+
+
+def to_arrow(data: TableData) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    try:
+        if isinstance(data, pd.DataFrame):
+            return pa.Table.from_pandas(data, preserve_index=False)
+        return pa.Table.from_pylist([dict(row) for row in data])
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise LakeError(f"cannot convert the rows to Arrow: {exc}") from None
+
+
+def conform(data: pa.Table, schema: Schema, table_name: str) -> pa.Table:
+    """``data`` with exactly the columns and types of ``schema`` (in its order, with field ids)."""
+    target = schema.as_arrow()
+    if data.num_rows == 0 and data.num_columns == 0:  # an empty list of rows
+        return target.empty_table()
+    if unknown := [c for c in data.column_names if c not in target.names]:
+        raise LakeError(f"table {table_name} has no column(s) {', '.join(map(repr, unknown))}")
+    columns = []
+    for field in target:
+        if field.name in data.column_names:
+            column = _cast(data[field.name], field.type, table_name, field.name)
+        elif field.nullable:
+            column = pa.chunked_array([pa.nulls(data.num_rows, field.type)])
+        else:
+            raise LakeError(f"table {table_name}: required column {field.name!r} is missing")
+        if not field.nullable and column.null_count:
+            rows = _first_rows(column.is_null())
+            raise LakeError(f"table {table_name}: required column {field.name!r} is null at "
+                            f"row(s) {rows}")
+        columns.append(column)
+    return pa.Table.from_arrays(columns, schema=target)
+
+
+def _cast(column: pa.ChunkedArray, target: pa.DataType, table_name: str,
+          name: str) -> pa.ChunkedArray:
+    if column.type == target:
+        return column
+    try:
+        if pa.types.is_timestamp(target):
+            return _to_timestamp(column, target)
+        return column.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise LakeError(f"table {table_name}: column {name!r} ({column.type}) cannot be stored "
+                        f"as {target}: {exc}") from None
+
+
+def _to_timestamp(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:
+    source = column.type
+    if pa.types.is_timestamp(source):
+        # Keep the instant; naive values are taken as UTC; ns precision is floored to µs.
+        floored = column.cast(pa.timestamp("us", tz=source.tz), safe=False)
+        return floored.cast(target)
+    if pa.types.is_date(source):
+        return column.cast(pa.timestamp("us")).cast(target)
+    if pa.types.is_string(source) or pa.types.is_large_string(source):
+        parsed = pd.to_datetime(column.to_pandas(), utc=True, format="ISO8601")
+        return pa.chunked_array([pa.array(parsed, type=target)])
+    if source == pa.null():
+        return column.cast(target)
+    raise ValueError(f"expected a timestamp, got {source}")
+
+
+def _first_rows(mask: pa.ChunkedArray | pa.Array) -> str:
+    """The first few 1-based row numbers where ``mask`` is true."""
+    indices = pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist()
+    shown = ", ".join(str(i + 1) for i in indices[:MAX_ROWS_SHOWN])
+    more = len(indices) - MAX_ROWS_SHOWN
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

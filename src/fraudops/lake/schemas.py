@@ -1,0 +1,283 @@
+"""The lake's tables and their Iceberg schemas, derived from the feature spec.
+
+Every table lives in the namespace of one spec (features differ per spec), so a schema function
+takes the spec even when the table has no feature columns. Timestamps are ``timestamptz`` (µs, UTC).
+Fields are optional except the ids a row cannot exist without.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.transforms import DayTransform
+from pyiceberg.types import (
+    BooleanType,
+    DoubleType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+from fraudops.errors import ConfigError, LakeError
+from fraudops.spec import Feature, FeatureSpec
+
+TRANSACTIONS = "transactions"
+PREDICTIONS = "predictions"
+LABELS = "labels"
+MONITORING_RUNS = "monitoring_runs"
+FEATURE_DRIFT = "feature_drift"
+ALERTS = "alerts"
+MODEL_EVENTS = "model_events"
+
+TABLES: list[str] = [
+    TRANSACTIONS, PREDICTIONS, LABELS, MONITORING_RUNS, FEATURE_DRIFT, ALERTS, MODEL_EVENTS,
+]
+
+# Generated id of `transactions` when the spec declares none (ULB): labels join on it later.
+GENERATED_ID_COLUMN = "transaction_id"
+BATCH_ID_COLUMN = "_batch_id"
+LOADED_AT_COLUMN = "_loaded_at"
+
+# The predictions column that `day(...)` partitions on.
+PREDICTIONS_PARTITION_SOURCE = "request_time"
+
+STRING, DOUBLE, LONG, INT, BOOL, TIMESTAMPTZ = (
+    StringType(), DoubleType(), LongType(), IntegerType(), BooleanType(), TimestamptzType(),
+)
+
+# (name, type, required)
+Column = tuple[str, IcebergType, bool]
+
+
+def _opt(name: str, field_type: IcebergType) -> Column:
+    return (name, field_type, False)
+
+
+def _req(name: str, field_type: IcebergType) -> Column:
+    return (name, field_type, True)
+
+
+def _schema(table: str, columns: list[Column]) -> Schema:
+    # DuckDB (and most SQL engines) fold identifier case: `Amount` and `amount` would be ambiguous.
+    seen: dict[str, str] = {}
+    for name, _, _ in columns:
+        if name.lower() in seen:
+            raise ConfigError(
+                f"table {table!r}: column {name!r} clashes with column {seen[name.lower()]!r} "
+                "(SQL column names are case-insensitive); rename the feature in the spec"
+            )
+        seen[name.lower()] = name
+    return Schema(*(
+        NestedField(field_id=i, name=name, field_type=field_type, required=required)
+        for i, (name, field_type, required) in enumerate(columns, start=1)
+    ))
+
+
+def feature_type(feature: Feature) -> IcebergType:
+    return LONG if feature.dtype == "int" else DOUBLE
+
+
+def _feature_columns(spec: FeatureSpec) -> list[Column]:
+    return [_opt(f.name, feature_type(f)) for f in spec.features]
+
+
+def transaction_id_column(spec: FeatureSpec) -> str:
+    """The id column of `transactions`: the spec's, else the generated ``transaction_id``."""
+    return spec.id_column or GENERATED_ID_COLUMN
+
+
+def timestamp_type(spec: FeatureSpec) -> IcebergType:
+    return TIMESTAMPTZ if spec.timestamp_kind == "datetime" else DOUBLE
+
+
+def transactions_schema(spec: FeatureSpec) -> Schema:
+    columns = [_req(transaction_id_column(spec), STRING)]
+    if spec.customer_column:
+        columns.append(_opt(spec.customer_column, STRING))
+    # A timestamp that is also a feature keeps its feature type, in the feature list.
+    if spec.timestamp_column not in spec.feature_names:
+        columns.append(_opt(spec.timestamp_column, timestamp_type(spec)))
+    columns += _feature_columns(spec)
+    columns.append(_opt(spec.label_column, INT))
+    columns += [_opt(BATCH_ID_COLUMN, STRING), _opt(LOADED_AT_COLUMN, TIMESTAMPTZ)]
+    return _schema(TRANSACTIONS, columns)
+
+
+def predictions_amount_column(spec: FeatureSpec) -> str | None:
+    """``amount`` unless a feature already has that name up to case (ULB's ``Amount``)."""
+    if any(name.lower() == "amount" for name in spec.feature_names):
+        return None
+    return "amount"
+
+
+def predictions_schema(spec: FeatureSpec) -> Schema:
+    columns = [
+        _req("inference_id", STRING),
+        _opt(PREDICTIONS_PARTITION_SOURCE, TIMESTAMPTZ),
+        _opt("model_name", STRING),
+        _opt("model_version", STRING),
+        _opt("run_id", STRING),
+        _opt("transaction_id", STRING),
+        _opt("customer_id", STRING),
+    ]
+    amount = predictions_amount_column(spec)
+    if amount:
+        columns.append(_opt(amount, DOUBLE))
+    columns += _feature_columns(spec)
+    columns += [
+        _opt("probability", DOUBLE),
+        _opt("prediction", INT),
+        _opt("threshold", DOUBLE),
+        _opt("risk_tier", STRING),
+        _opt("latency_ms", DOUBLE),
+        _opt("model_latency_ms", DOUBLE),
+        _opt("reason_codes", STRING),  # JSON
+        _opt("shadow_version", STRING),
+        _opt("shadow_probability", DOUBLE),
+    ]
+    return _schema(PREDICTIONS, columns)
+
+
+def labels_schema(spec: FeatureSpec) -> Schema:
+    return _schema(LABELS, [
+        _req("event_id", STRING),
+        _opt("inference_id", STRING),
+        _opt("transaction_id", STRING),
+        _opt("label", INT),
+        _opt("confirmed_at", TIMESTAMPTZ),
+        _opt("source", STRING),
+        _opt("notes", STRING),
+        _opt("ingested_at", TIMESTAMPTZ),
+    ])
+
+
+def monitoring_runs_schema(spec: FeatureSpec) -> Schema:
+    return _schema(MONITORING_RUNS, [
+        _req("run_id", STRING),
+        _opt("started_at", TIMESTAMPTZ),
+        _opt("finished_at", TIMESTAMPTZ),
+        _opt("as_of", TIMESTAMPTZ),
+        _opt("model_name", STRING),
+        _opt("model_version", STRING),
+        _opt("window_start", TIMESTAMPTZ),
+        _opt("window_end", TIMESTAMPTZ),
+        _opt("n_current", LONG),
+        _opt("n_labelled", LONG),
+        _opt("drifted_count", INT),
+        _opt("drifted_share", DOUBLE),
+        _opt("mean_psi", DOUBLE),
+        _opt("max_psi", DOUBLE),
+        _opt("median_psi", DOUBLE),
+        _opt("score_psi", DOUBLE),
+        _opt("roc_auc", DOUBLE),
+        _opt("pr_auc", DOUBLE),
+        _opt("precision", DOUBLE),
+        _opt("recall", DOUBLE),
+        _opt("f1", DOUBLE),
+        _opt("roc_auc_degradation_pct", DOUBLE),
+        _opt("data_drift_detected", BOOL),
+        _opt("model_drift_detected", BOOL),
+        _opt("status", STRING),
+        _opt("report_path", STRING),
+        _opt("summary", STRING),  # JSON
+    ])
+
+
+def feature_drift_schema(spec: FeatureSpec) -> Schema:
+    return _schema(FEATURE_DRIFT, [
+        _req("run_id", STRING),
+        _req("feature", STRING),
+        _opt("kind", STRING),
+        _opt("psi", DOUBLE),
+        _opt("ks_statistic", DOUBLE),
+        _opt("ks_pvalue", DOUBLE),
+        _opt("chi2_statistic", DOUBLE),
+        _opt("chi2_pvalue", DOUBLE),
+        _opt("wasserstein", DOUBLE),
+        _opt("jensen_shannon", DOUBLE),
+        _opt("severity", STRING),
+        _opt("drifted", BOOL),
+        _opt("as_of", TIMESTAMPTZ),
+    ])
+
+
+def alerts_schema(spec: FeatureSpec) -> Schema:
+    return _schema(ALERTS, [
+        _req("alert_id", STRING),
+        _opt("run_id", STRING),
+        _opt("created_at", TIMESTAMPTZ),
+        _opt("channel", STRING),
+        _opt("severity", STRING),
+        _opt("subject", STRING),
+        _opt("body", STRING),
+        _opt("delivered", BOOL),
+        _opt("attempts", INT),
+        _opt("error", STRING),
+    ])
+
+
+MODEL_EVENT_TYPES = (
+    "registered", "promoted", "not_promoted", "rejected", "rollback", "manual_promote",
+)
+MODEL_EVENT_TRIGGERS = ("train", "retrain", "manual", "rollback")
+
+
+def model_events_schema(spec: FeatureSpec) -> Schema:
+    return _schema(MODEL_EVENTS, [
+        _req("event_id", STRING),
+        _opt("event_time", TIMESTAMPTZ),
+        _opt("spec", STRING),
+        _opt("model_name", STRING),
+        _opt("version", STRING),
+        _opt("run_id", STRING),
+        _opt("event_type", STRING),  # one of MODEL_EVENT_TYPES
+        _opt("trigger", STRING),  # one of MODEL_EVENT_TRIGGERS
+        _opt("champion_before", STRING),
+        _opt("champion_after", STRING),
+        _opt("reason", STRING),
+        _opt("metrics", STRING),  # JSON
+        _opt("monitoring_run_id", STRING),
+    ])
+
+
+SCHEMAS: dict[str, Callable[[FeatureSpec], Schema]] = {
+    TRANSACTIONS: transactions_schema,
+    PREDICTIONS: predictions_schema,
+    LABELS: labels_schema,
+    MONITORING_RUNS: monitoring_runs_schema,
+    FEATURE_DRIFT: feature_drift_schema,
+    ALERTS: alerts_schema,
+    MODEL_EVENTS: model_events_schema,
+}
+
+
+def check_table_name(name: str) -> str:
+    if name not in SCHEMAS:
+        raise LakeError(f"unknown lake table {name!r}: the tables are {', '.join(TABLES)}")
+    return name
+
+
+def table_schema(name: str, spec: FeatureSpec) -> Schema:
+    """The schema of lake table ``name`` for ``spec`` (LakeError for an unknown table)."""
+    return SCHEMAS[check_table_name(name)](spec)
+
+
+def partition_spec(name: str, schema: Schema) -> PartitionSpec:
+    """``predictions`` is partitioned by day of request; the other tables are small or unkeyed."""
+    if name != PREDICTIONS:
+        return UNPARTITIONED_PARTITION_SPEC
+    source = schema.find_field(PREDICTIONS_PARTITION_SOURCE)
+    return PartitionSpec(PartitionField(
+        source_id=source.field_id, field_id=1000, transform=DayTransform(),
+        name=f"{PREDICTIONS_PARTITION_SOURCE}_day",
+    ))
+
+
+def describe_schema(schema: Schema) -> list[tuple[str, str, bool]]:
+    """(name, type, required) per column, for comparing a live table with the spec."""
+    return [(f.name, str(f.field_type), f.required) for f in schema.fields]
