@@ -1,0 +1,87 @@
+"""``model_events``: the history MLflow aliases do not keep (every registration, promotion,
+refusal and rollback, with its reason). Rollback reads it back to find the previous champion.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+from fraudops.config import Settings
+
+EventType = Literal["registered", "promoted", "not_promoted", "rejected", "rollback",
+                    "manual_promote"]
+Trigger = Literal["train", "retrain", "manual", "rollback"]
+TABLE = "model_events"
+# Events after which the alias points at `champion_after`.
+CHAMPION_MOVES = ("promoted", "manual_promote", "rollback")
+
+
+@dataclass(frozen=True)
+class ModelEvent:
+    spec: str
+    model_name: str
+    event_type: EventType
+    trigger: Trigger
+    reason: str
+    version: str | None = None
+    run_id: str | None = None
+    champion_before: str | None = None
+    champion_after: str | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    monitoring_run_id: str | None = None
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    event_time: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["metrics"] = json.dumps(self.metrics, default=float)
+        return row
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "event_time": self.event_time.isoformat()}
+
+
+def append_events(settings: Settings, spec_name: str, events: list[ModelEvent]) -> None:
+    """Write ``events`` in one lake commit: all of them or none."""
+    from fraudops.lake import Lake
+
+    with Lake.open(settings, spec_name) as lake:
+        lake.append(TABLE, [e.row() for e in events])
+
+
+def read_events(settings: Settings, spec_name: str) -> pd.DataFrame:
+    """This spec's events, oldest first."""
+    from fraudops.lake import Lake
+
+    with Lake.open(settings, spec_name) as lake:
+        frame = lake.read_frame(TABLE)
+    return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
+
+
+def champion_history(events: pd.DataFrame, model_name: str) -> list[str]:
+    """The champions in order of reign, replaying promotions and rollbacks.
+
+    A promotion pushes its version; a rollback pops back to the version it restored. The last
+    entry is the current champion by the record; the one before it is what a rollback restores.
+    """
+    stack: list[str] = []
+    moves = events[(events["model_name"] == model_name) & events["event_type"].isin(CHAMPION_MOVES)]
+    for event in moves.itertuples(index=False):
+        after, before = str(event.champion_after), event.champion_before
+        if event.event_type == "rollback":
+            while stack and stack[-1] != after:
+                stack.pop()
+            if not stack:
+                stack.append(after)
+            continue
+        if not stack and isinstance(before, str) and before:
+            stack.append(before)  # a champion that predates the recorded history
+        if not stack or stack[-1] != after:
+            stack.append(after)
+    return stack

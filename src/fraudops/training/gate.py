@@ -1,0 +1,114 @@
+"""The quality gate: configured floors first, then "not worse than the champion".
+
+Both parts are pure functions of metric dicts; the pipeline scores the champion on the
+challenger's holdout so that the comparison is like for like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from fraudops.config import GateSettings
+from fraudops.errors import ConfigError
+
+Decision = Literal["promoted", "not_promoted", "rejected"]
+# Metrics where a smaller value is the better one.
+LOWER_IS_BETTER = frozenset({"expected_cost", "total_cost", "fp", "fn"})
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    name: str  # e.g. "min_roc_auc" or "champion_pr_auc"
+    metric: str
+    value: float
+    threshold: float
+    passed: bool
+    kind: Literal["threshold", "champion"]
+
+    def describe(self) -> str:
+        better = "<=" if self.metric in LOWER_IS_BETTER else ">="
+        worse = ">" if self.metric in LOWER_IS_BETTER else "<"
+        op = better if self.passed else worse
+        return f"{self.metric} {self.value:.4f} {op} {self.threshold:.4f}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "detail": self.describe()}
+
+
+@dataclass(frozen=True)
+class GateResult:
+    decision: Decision
+    reason: str
+    checks: list[GateCheck]
+    champion_version: str | None = None
+    champion_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[GateCheck]:
+        return [c for c in self.checks if not c.passed]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision, "reason": self.reason,
+                "checks": [c.to_dict() for c in self.checks],
+                "champion_version": self.champion_version,
+                "champion_metrics": self.champion_metrics}
+
+    def mlflow_metrics(self) -> dict[str, float]:
+        """Each check as a 1/0 metric, plus the champion's figures on the same holdout."""
+        out = {f"gate_{c.name}": float(c.passed) for c in self.checks}
+        out.update({f"champion_{k}": float(v) for k, v in self.champion_metrics.items()})
+        return out
+
+
+def threshold_checks(metrics: dict[str, Any], trainer: str, gate: GateSettings
+                     ) -> list[GateCheck]:
+    floors = {"roc_auc": gate.min_roc_auc, "pr_auc": gate.min_pr_auc}
+    if trainer in gate.min_recall:
+        floors["recall"] = gate.min_recall[trainer]
+    return [GateCheck(name=f"min_{metric}", metric=metric, value=float(metrics[metric]),
+                      threshold=float(floor), passed=float(metrics[metric]) >= floor,
+                      kind="threshold")
+            for metric, floor in floors.items()]
+
+
+def champion_checks(challenger: dict[str, Any], champion: dict[str, Any], gate: GateSettings
+                    ) -> list[GateCheck]:
+    checks = []
+    for metric in gate.champion_metrics:
+        if metric not in challenger or metric not in champion:
+            raise ConfigError(f"gate.champion_metrics names {metric!r}, which evaluation does not "
+                              f"produce (have {sorted(challenger)})")
+        value, reference = float(challenger[metric]), float(champion[metric])
+        if metric in LOWER_IS_BETTER:
+            limit = reference + gate.champion_margin
+            passed = value <= limit
+        else:
+            limit = reference - gate.champion_margin
+            passed = value >= limit
+        checks.append(GateCheck(name=f"champion_{metric}", metric=metric, value=value,
+                                threshold=limit, passed=passed, kind="champion"))
+    return checks
+
+
+def decide(metrics: dict[str, Any], trainer: str, gate: GateSettings, *,
+           champion_metrics: dict[str, Any] | None = None,
+           champion_version: str | None = None) -> GateResult:
+    """Reject on a missed floor; otherwise promote unless the champion is better beyond margin."""
+    floors = threshold_checks(metrics, trainer, gate)
+    failed = [c for c in floors if not c.passed]
+    if failed:
+        reason = "failed thresholds: " + "; ".join(c.describe() for c in failed)
+        return GateResult("rejected", reason, floors)
+    if champion_metrics is None:
+        return GateResult("promoted", "passed thresholds; no champion yet", floors)
+    versus = champion_checks(metrics, champion_metrics, gate)
+    trailing = [c for c in versus if not c.passed]
+    champion = {k: float(champion_metrics[k]) for k in gate.champion_metrics}
+    label = f"champion v{champion_version}" if champion_version else "the champion"
+    if trailing:
+        reason = (f"trails {label} by more than {gate.champion_margin} on the same holdout: "
+                  + "; ".join(c.describe() for c in trailing))
+        return GateResult("not_promoted", reason, floors + versus, champion_version, champion)
+    reason = f"passed thresholds; not worse than {label} beyond {gate.champion_margin}"
+    return GateResult("promoted", reason, floors + versus, champion_version, champion)

@@ -1,0 +1,253 @@
+"""Our small, portable model interface: a manifest plus files any language could read.
+
+A model directory holds ``model.json`` (the manifest: kind, feature names in order, threshold, spec,
+trainer params, creation time, and the files below) and the kind's own files: the XGBoost Booster in
+XGBoost's UBJ/JSON format, or the logistic regression's scaler, bin edges and coefficients as JSON.
+Nothing is pickled, so loading a model never executes code from an artifact store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, Self
+
+import numpy as np
+
+from fraudops.errors import FraudopsError
+
+MANIFEST_FILE = "model.json"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelManifest:
+    kind: str
+    feature_names: list[str]
+    threshold: float
+    spec: str
+    params: dict[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    files: dict[str, str] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def read(cls, directory: Path) -> ModelManifest:
+        path = Path(directory) / MANIFEST_FILE
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FraudopsError(f"no model manifest at {path}") from None
+        except json.JSONDecodeError as exc:
+            raise FraudopsError(f"model manifest {path} is not valid JSON: {exc}") from None
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise FraudopsError(f"model manifest {path} has format_version "
+                                f"{raw.get('format_version')!r}; this fraudops reads "
+                                f"{FORMAT_VERSION}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in raw.items() if k in known})
+
+    def write(self, directory: Path) -> None:
+        (Path(directory) / MANIFEST_FILE).write_text(json.dumps(self.to_dict(), indent=2))
+
+
+class ScoringModel(Protocol):
+    """What training, the registry and serving need from any model kind."""
+
+    kind: ClassVar[str]
+    manifest: ModelManifest
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Fraud probability per row of ``X`` (columns in ``manifest.feature_names`` order)."""
+        ...
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-feature log-odds contributions, shape (rows, features + 1); the last column is the
+        bias, and each row sums to the model's log-odds for that row."""
+        ...
+
+    def feature_importance(self) -> dict[str, float]:
+        ...
+
+    def with_threshold(self, threshold: float) -> Self:
+        ...
+
+    def save(self, directory: Path) -> Path:
+        ...
+
+    @classmethod
+    def load(cls, directory: Path) -> Self:
+        ...
+
+
+def _check_width(X: np.ndarray, manifest: ModelManifest) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != len(manifest.feature_names):
+        raise ValueError(f"expected a (rows, {len(manifest.feature_names)}) matrix in the order "
+                         f"{manifest.feature_names[:3]}..., got shape {X.shape}")
+    return X
+
+
+class XGBoostModel:
+    """An XGBoost Booster saved in XGBoost's own format; scores via ``inplace_predict``."""
+
+    kind: ClassVar[str] = "xgboost"
+
+    def __init__(self, booster: Any, manifest: ModelManifest) -> None:
+        self.booster = booster
+        self.manifest = manifest
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = _check_width(X, self.manifest)
+        scores = self.booster.inplace_predict(X, predict_type="value")
+        return np.asarray(scores, dtype=np.float64)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        X = _check_width(X, self.manifest)
+        contribs = self.booster.predict(xgb.DMatrix(X), pred_contribs=True)
+        return np.asarray(contribs, dtype=np.float64)
+
+    def feature_importance(self) -> dict[str, float]:
+        # The booster knows features as f0, f1, ...: names live in the manifest only.
+        gains = self.booster.get_score(importance_type="total_gain")
+        return {name: float(gains.get(f"f{i}", 0.0))
+                for i, name in enumerate(self.manifest.feature_names)}
+
+    def with_threshold(self, threshold: float) -> XGBoostModel:
+        return XGBoostModel(self.booster, replace(self.manifest, threshold=float(threshold)))
+
+    def save(self, directory: Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        fmt = self.manifest.params.get("model_format", "ubj")
+        booster_file = f"booster.{fmt}"
+        self.booster.save_model(str(directory / booster_file))
+        replace(self.manifest, files={"booster": booster_file}).write(directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> XGBoostModel:
+        import xgboost as xgb
+
+        manifest = ModelManifest.read(directory)
+        booster = xgb.Booster()
+        booster.load_model(str(Path(directory) / manifest.files["booster"]))
+        return cls(booster, manifest)
+
+
+@dataclass(frozen=True)
+class BinnedFeature:
+    """One-hot quantile bins of one feature: bin k holds edges[k-1] <= x < edges[k]."""
+
+    index: int
+    edges: np.ndarray
+    coef: np.ndarray  # one per bin: len(edges) + 1
+
+    def bin_of(self, column: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.edges, column, side="right")
+
+
+@dataclass(frozen=True)
+class LogRegParameters:
+    means: np.ndarray
+    scales: np.ndarray
+    coef: np.ndarray  # on the standardised features
+    intercept: float
+    binned: list[BinnedFeature]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "means": self.means.tolist(), "scales": self.scales.tolist(),
+            "coef": self.coef.tolist(), "intercept": self.intercept,
+            "binned": [{"index": b.index, "edges": b.edges.tolist(), "coef": b.coef.tolist()}
+                       for b in self.binned],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> LogRegParameters:
+        return cls(
+            means=np.asarray(raw["means"], dtype=np.float64),
+            scales=np.asarray(raw["scales"], dtype=np.float64),
+            coef=np.asarray(raw["coef"], dtype=np.float64),
+            intercept=float(raw["intercept"]),
+            binned=[BinnedFeature(int(b["index"]), np.asarray(b["edges"], dtype=np.float64),
+                                  np.asarray(b["coef"], dtype=np.float64))
+                    for b in raw["binned"]],
+        )
+
+
+class LogRegModel:
+    """Standardised features plus one-hot quantile bins, linear in log-odds; scored in NumPy."""
+
+    kind: ClassVar[str] = "logreg"
+    PARAMS_FILE = "logreg.json"
+
+    def __init__(self, parameters: LogRegParameters, manifest: ModelManifest) -> None:
+        self.parameters = parameters
+        self.manifest = manifest
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        X = _check_width(X, self.manifest).astype(np.float64, copy=False)
+        p = self.parameters
+        parts = (X - p.means) / p.scales * p.coef
+        for binned in p.binned:
+            parts[:, binned.index] += binned.coef[binned.bin_of(X[:, binned.index])]
+        bias = np.full((len(X), 1), p.intercept)
+        return np.hstack([parts, bias])
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        logit = self.contributions(X).sum(axis=1)
+        return _sigmoid(logit)
+
+    def feature_importance(self) -> dict[str, float]:
+        # Standardised coefficients are comparable; a binned feature adds its bins' spread.
+        p = self.parameters
+        weight = np.abs(p.coef)
+        for binned in p.binned:
+            weight[binned.index] += float(np.ptp(binned.coef))
+        return dict(zip(self.manifest.feature_names, weight.tolist(), strict=True))
+
+    def with_threshold(self, threshold: float) -> LogRegModel:
+        return LogRegModel(self.parameters, replace(self.manifest, threshold=float(threshold)))
+
+    def save(self, directory: Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / self.PARAMS_FILE).write_text(json.dumps(self.parameters.to_dict()))
+        replace(self.manifest, files={"parameters": self.PARAMS_FILE}).write(directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> LogRegModel:
+        manifest = ModelManifest.read(directory)
+        raw = json.loads((Path(directory) / manifest.files["parameters"]).read_text())
+        return cls(LogRegParameters.from_dict(raw), manifest)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    # exp of a non-positive number only: no overflow warnings for large |z|.
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+MODEL_KINDS: dict[str, type[XGBoostModel] | type[LogRegModel]] = {
+    XGBoostModel.kind: XGBoostModel, LogRegModel.kind: LogRegModel,
+}
+
+
+def load_model_dir(directory: Path | str) -> ScoringModel:
+    """Load whichever kind of model the manifest in ``directory`` declares."""
+    manifest = ModelManifest.read(Path(directory))
+    try:
+        model_class = MODEL_KINDS[manifest.kind]
+    except KeyError:
+        raise FraudopsError(f"model in {directory} has unknown kind {manifest.kind!r}; known: "
+                            f"{sorted(MODEL_KINDS)}") from None
+    return model_class.load(Path(directory))

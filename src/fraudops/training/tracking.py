@@ -1,0 +1,74 @@
+"""The one place that builds an MLflow client from the settings.
+
+No global MLflow state is touched: every caller gets an explicit ``MlflowClient`` bound to
+``settings.tracking_uri`` (tracking and registry alike). Building one also quiets MLflow's chatter
+(database migration logs, run links printed on stdout, which would corrupt ``--json`` output).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fraudops.config import Settings
+from fraudops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+_NOISY_LOGGERS = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration",
+                  "mlflow.tracking._tracking_service.client", "mlflow.store.model_registry")
+
+
+def quiet_mlflow() -> None:
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # Read by MLflow at each run end: no "🏃 View run ..." lines on stdout.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def mlflow_client(settings: Settings) -> MlflowClient:
+    """A client for ``settings.tracking_uri``; creates the SQLite store's folder when needed."""
+    quiet_mlflow()
+    from mlflow import MlflowClient
+
+    uri = settings.tracking_uri
+    _ensure_sqlite_folder(uri)
+    try:
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except Exception as exc:  # a malformed URI or an unreachable database
+        raise ConfigError(f"cannot open the MLflow tracking store {uri!r} "
+                          f"(mlflow.tracking_uri): {exc}") from None
+
+
+def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:
+    """The id of experiment ``name``, created under the configured artifact root if missing.
+
+    Each experiment gets its own folder below ``settings.artifact_location``.
+    """
+    from mlflow.exceptions import MlflowException
+
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    location = f"{settings.artifact_location.rstrip('/')}/{name}"
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:
+        found = client.get_experiment_by_name(name)  # a concurrent run created it first
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def find_experiment_id(client: MlflowClient, name: str) -> str | None:
+    found = client.get_experiment_by_name(name)
+    return None if found is None else str(found.experiment_id)
+
+
+def _ensure_sqlite_folder(uri: str) -> None:
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.endswith(":memory:"):
+        Path(uri[len(prefix):]).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,137 @@
+"""The registry services on a real MLflow (SQLite store under a temporary home) and a real lake:
+register, promote by hand, roll back through the promotion history, load by version or alias."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fraudops.config import LogRegParams, Settings
+from fraudops.errors import FraudopsError, LakeError
+from fraudops.lake import Lake
+from fraudops.training import registry
+from fraudops.training.events import read_events
+from fraudops.training.models import ScoringModel
+from fraudops.training.tracking import experiment_id, mlflow_client
+from fraudops.training.trainers import train_logreg
+
+SPEC = "transactions30"
+
+
+def _model(settings: Settings, seed: int, spec: str = SPEC) -> ScoringModel:
+    names = settings.feature_spec(spec).feature_names
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(600, len(names)))
+    y = (X[:, 0] + rng.normal(size=600) > 1.5).astype(int)
+    return train_logreg(X, y, params=LogRegParams(smote=False), seed=seed, feature_names=names,
+                        spec_name=spec).with_threshold(0.3 + seed / 100)
+
+
+def _register(settings: Settings, seed: int, tmp_path: Path, spec: str = SPEC) -> str:
+    """A run with a model directory and a registered version of it, as the pipeline leaves it."""
+    client = mlflow_client(settings)
+    run = client.create_run(experiment_id(client, settings, settings.mlflow.training_experiment),
+                            tags={"spec": spec, "trainer": "logreg"})
+    model = _model(settings, seed, spec)
+    model.save(tmp_path / f"m{seed}" / registry.MODEL_ARTIFACT_PATH)
+    client.log_artifacts(run.info.run_id, str(tmp_path / f"m{seed}"))
+    client.set_terminated(run.info.run_id)
+    mv = registry.register_version(
+        client, settings.registered_model_name(spec), run_id=run.info.run_id, spec_name=spec,
+        tags={"trainer": "logreg", "roc_auc": "0.9", "pr_auc": str(0.5 + seed / 100)},
+        description="test")
+    return str(mv.version)
+
+
+@pytest.fixture
+def lake_settings(settings: Settings) -> Settings:
+    with Lake.open(settings, SPEC) as lake:
+        lake.init()
+    return settings
+
+
+def test_promote_and_roll_back_through_the_history(lake_settings: Settings,
+                                                   tmp_path: Path) -> None:
+    settings = lake_settings
+    versions = [_register(settings, seed, tmp_path) for seed in (1, 2, 3)]
+    assert versions == ["1", "2", "3"]
+    assert registry.champion(settings) is None
+    for version in versions:
+        event = registry.promote(settings, version, reason=f"ship v{version}")
+        assert event["event_type"] == "manual_promote" and event["champion_after"] == version
+    assert registry.champion(settings)["version"] == "3"  # type: ignore[index]
+
+    back = registry.rollback(settings, reason="v3 misbehaves")
+    assert (back["champion_before"], back["champion_after"]) == ("3", "2")
+    assert registry.rollback(settings, reason="v2 too")["champion_after"] == "1"
+    with pytest.raises(FraudopsError, match="no previous champion"):
+        registry.rollback(settings, reason="nothing left")
+    assert registry.champion(settings)["version"] == "1"  # type: ignore[index]
+
+    # Promoting after a rollback starts a new reign: rolling back returns to v1, not to v2.
+    registry.promote(settings, "3", reason="fixed")
+    assert registry.rollback(settings, reason="again")["champion_after"] == "1"
+
+    events = read_events(settings, SPEC)
+    assert events["event_type"].tolist() == ["manual_promote"] * 3 + ["rollback"] * 2 + [
+        "manual_promote", "rollback"]
+    assert events["reason"].tolist()[3] == "v3 misbehaves"
+    assert events["trigger"].tolist()[3] == "rollback"
+    assert events["champion_before"].tolist()[:3] == [None, "1", "2"]
+
+
+def test_load_by_version_or_alias_matches_the_saved_model(lake_settings: Settings,
+                                                          tmp_path: Path) -> None:
+    settings = lake_settings
+    _register(settings, 4, tmp_path)
+    _register(settings, 5, tmp_path)
+    registry.promote(settings, "v2", reason="test")
+    X = np.random.default_rng(0).normal(size=(50, 30))
+    champion = registry.load_model(settings, SPEC)
+    assert champion.version == "2" and champion.manifest.threshold == pytest.approx(0.35)
+    np.testing.assert_array_equal(champion.model.predict_proba(X),
+                                  _model(settings, 5).predict_proba(X))
+    first = registry.load_model(settings, settings.feature_spec(SPEC), "1")
+    assert first.version == "1" and first.run_id != champion.run_id
+    with pytest.raises(FraudopsError, match=r"no version or alias '9' \(versions: 2, 1\)"):
+        registry.load_model(settings, SPEC, "9")
+    with pytest.raises(FraudopsError, match="no version or alias 'staging'"):
+        registry.load_model(settings, SPEC, "staging")
+
+
+def test_listing_and_showing_versions(lake_settings: Settings, tmp_path: Path) -> None:
+    settings = lake_settings
+    assert registry.list_versions(settings) == []
+    _register(settings, 6, tmp_path)
+    _register(settings, 7, tmp_path)
+    registry.promote(settings, "1", reason="first")
+    rows = registry.list_versions(settings)
+    assert [r["version"] for r in rows] == ["2", "1"]
+    assert rows[1]["aliases"] == ["champion"] and rows[0]["aliases"] == []
+    assert rows[0]["pr_auc"] == pytest.approx(0.57) and rows[0]["trainer"] == "logreg"
+    shown = registry.show_version(settings, "champion")
+    assert shown["version"] == "1" and shown["source"].endswith("/artifacts/model")
+    assert shown["artifacts"] == ["model"]
+    with pytest.raises(FraudopsError, match="already the champion"):
+        registry.promote(settings, "1", reason="again")
+    runs = registry.pipeline_runs(settings, SPEC)
+    assert len(runs) == 2 and {r["status"] for r in runs} == {"FINISHED"}
+    assert registry.pipeline_runs(settings, "ulb") == []
+
+
+def test_alias_is_put_back_when_the_event_cannot_be_recorded(settings: Settings,
+                                                             tmp_path: Path) -> None:
+    # The ulb lake was never initialised: model_events cannot be written.
+    _register(settings, 8, tmp_path, spec="ulb")
+    with pytest.raises(LakeError, match="lake init"):
+        registry.promote(settings, "1", reason="test", spec_name="ulb")
+    assert registry.champion(settings, "ulb") is None
+    assert registry.list_versions(settings, "ulb")[0]["aliases"] == []
+
+
+def test_no_registry_yet_is_explained(settings: Settings) -> None:
+    with pytest.raises(FraudopsError, match="no versions registered yet"):
+        registry.show_version(settings, "champion")
+    assert registry.pipeline_runs(settings) == []
