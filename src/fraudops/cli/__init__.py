@@ -1,0 +1,58 @@
+"""The `fraudops` command line: thin commands over the service layer."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraudops import __version__
+from fraudops.cli import config_cmd, data_cmd, demo_cmd, lake_cmd, train_cmd
+from fraudops.cli._common import FraudopsGroup
+
+app = typer.Typer(
+    name="fraudops",
+    cls=FraudopsGroup,
+    help="Self-hosted MLOps for fraud-detection models: lake, training with a quality gate, "
+    "registry, serving, drift monitoring and retraining.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fraudops {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="YAML config file (default: ./fraudops.yaml if present, or "
+        "$FRAUDOPS_CONFIG).")] = None,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Settings: package defaults < fraudops.yaml (or --config) < FRAUDOPS_<SECTION>__<KEY> env."""
+    ctx.ensure_object(dict)["config"] = str(config) if config else None
+
+
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(lake_cmd.app, name="lake")
+app.command("train")(train_cmd.train)
+app.add_typer(train_cmd.models_app, name="models")
+app.add_typer(train_cmd.pipeline_app, name="pipeline")
+app.command("demo")(demo_cmd.demo)
+
+
+def main() -> None:
+    # MLflow and git-python chatter is noise on a CLI.
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    app()

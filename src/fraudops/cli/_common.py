@@ -1,0 +1,147 @@
+"""Shared CLI plumbing: consoles, the Rich step reporter, JSON output, error handling."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from typer.core import TyperGroup
+
+from fraudops.config import Settings, load_settings
+from fraudops.errors import FraudopsError
+from fraudops.progress import Reporter
+
+# Progress and messages go to stderr so that `--json` output on stdout stays machine-readable.
+out = Console()
+err = Console(stderr=True)
+
+SpecOption = Annotated[
+    str | None, typer.Option("--spec", help="Feature spec to use (default: the `spec` setting).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+class FraudopsGroup(TyperGroup):
+    """Turns our own errors into one red line and their exit code instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FraudopsError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def settings_from(ctx: typer.Context) -> Settings:
+    """The settings for this invocation, built once from --config (root option) and the env."""
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings(obj.get("config"))
+    settings: Settings = obj["settings"]
+    return settings
+
+
+def config_path(ctx: typer.Context) -> Path | None:
+    value = ctx.ensure_object(dict).get("config")
+    return Path(value) if value else None
+
+
+class RichReporter(Reporter):
+    """Draws each step as a spinner (or a bar when it knows its total) with its elapsed time."""
+
+    def __init__(self, console: Console = err) -> None:
+        super().__init__()
+        self._progress = Progress(
+            SpinnerColumn(finished_text="[green]✓[/]"),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.percentage:>3.0f}%", justify="right"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._live = False
+
+    def __enter__(self) -> RichReporter:
+        self._progress.start()
+        self._live = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+        self._live = False
+
+    def _start(self, description: str, total: float | None) -> TaskID:
+        return self._progress.add_task(description, total=total)
+
+    def _advance(self, task: Any, amount: float) -> None:
+        self._progress.advance(task, amount)
+
+    def _set_total(self, task: Any, total: float) -> None:
+        self._progress.update(task, total=total)
+
+    def _finish(self, task: Any, description: str) -> None:
+        total = self._progress.tasks[task].total if task is not None else None
+        self._progress.update(task, total=total or 1, completed=total or 1)
+
+
+def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:
+    if as_json:
+        out.print_json(json.dumps(data, default=_json_default))
+    else:
+        render()
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "–"
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if value is None:
+        return "–"
+    return str(value)
+
+
+def kv_table(title: str, rows: dict[str, Any]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows.items():
+        table.add_row(key, fmt(value))
+    return table
+
+
+def records_table(title: str, records: list[dict[str, Any]], columns: list[str] | None = None
+                  ) -> Table:
+    columns = columns or (list(records[0]) if records else [])
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col)
+    for rec in records:
+        table.add_row(*(fmt(rec.get(c)) for c in columns))
+    return table

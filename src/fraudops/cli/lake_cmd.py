@@ -1,0 +1,77 @@
+"""`fraudops lake`: the Iceberg tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraudops.cli._common import (
+    JsonOption,
+    RichReporter,
+    SpecOption,
+    emit,
+    kv_table,
+    out,
+    records_table,
+    settings_from,
+)
+
+app = typer.Typer(help="Create, load and query the lake's Iceberg tables.", no_args_is_help=True)
+
+
+@app.command("init")
+def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
+    """Create the spec's namespace and all its tables (idempotent)."""
+    from fraudops.lake import Lake
+    from fraudops.lake.schemas import TABLES
+
+    lake = Lake.open(settings_from(ctx), spec)
+    created = lake.init()
+    result = {"spec": lake.spec.name, "catalog": lake.settings.catalog_uri, "created": created,
+              "tables": list(TABLES)}
+    emit(result, as_json, lambda: out.print(
+        f"Lake ready for spec [bold]{lake.spec.name}[/]: {len(TABLES)} tables, "
+        f"{len(created)} created ({', '.join(created) or 'none new'})."))
+
+
+@app.command("load")
+def load(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="CSV or Parquet file with the spec's columns.")],
+    spec: SpecOption = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Replace the table's rows instead "
+                                          "of appending.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Validate a file against the feature spec and load it into `transactions`, all or nothing."""
+    from fraudops.lake import Lake
+
+    lake = Lake.open(settings_from(ctx), spec)
+    lake.init()
+    with RichReporter() as progress:
+        report = lake.load_file(path, mode="replace" if replace else "append", progress=progress)
+    result = report.to_dict()
+    emit(result, as_json, lambda: out.print(kv_table(f"Loaded into {lake.spec.name}.transactions",
+                                                     result)))
+
+
+@app.command("query")
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="DuckDB SQL; tables by their lake names, e.g. "
+                                       "'SELECT count(*) FROM transactions'.")],
+    spec: SpecOption = None,
+    limit: Annotated[int, typer.Option(help="Rows to print (the query itself is not limited).")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Run DuckDB SQL over the lake's tables."""
+    from fraudops.lake import Lake
+
+    lake = Lake.open(settings_from(ctx), spec)
+    table = lake.query(sql)
+    records = table.slice(0, limit).to_pylist()
+    emit(records, as_json, lambda: out.print(records_table(
+        f"{table.num_rows} row(s)" + (f", first {limit}" if table.num_rows > limit else ""),
+        records, table.column_names)))

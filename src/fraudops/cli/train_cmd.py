@@ -1,0 +1,146 @@
+"""`fraudops train`, `fraudops models`, `fraudops pipeline`: training and the registry."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from fraudops.cli._common import (
+    JsonOption,
+    RichReporter,
+    SpecOption,
+    emit,
+    kv_table,
+    out,
+    records_table,
+    settings_from,
+)
+
+models_app = typer.Typer(help="Registered model versions and the `champion` alias.",
+                         no_args_is_help=True)
+pipeline_app = typer.Typer(help="Training pipeline executions.", no_args_is_help=True)
+
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why: recorded in model_events.")]
+
+DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "rejected": "bold red"}
+
+
+def train(
+    ctx: typer.Context,
+    trainer: Annotated[str | None, typer.Option(
+        help="xgboost or logreg (default: training.trainer).")] = None,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train on the lake's transactions: time-ordered split, train, evaluate, gate, register.
+
+    Exit codes: 0 promoted to champion; 3 gate thresholds failed (not registered); 4 registered
+    but trails the champion (not promoted).
+    """
+    from fraudops.orchestration.training_pipeline import run_training
+
+    if trainer is not None and trainer not in ("xgboost", "logreg"):
+        raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
+    settings = settings_from(ctx)
+    with RichReporter() as progress:
+        result = run_training(settings, spec_name=spec, trainer=trainer, progress=progress,
+                              raise_on_gate=False)
+    summary = result.to_dict()
+    emit(summary, as_json, lambda: render_training(summary))
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+def render_training(summary: dict[str, Any]) -> None:
+    metrics = summary.get("metrics", {})
+    keys = ["roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", "expected_cost",
+            "tp", "fp", "tn", "fn", "n", "positives"]
+    out.print(kv_table(f"Holdout metrics ({summary.get('trainer')}, spec {summary.get('spec')})",
+                       {k: metrics[k] for k in keys if k in metrics}))
+    checks = summary.get("gate", {}).get("checks", [])
+    if checks:
+        out.print(records_table("Gate", checks))
+    decision = summary.get("decision", "?")
+    style = DECISION_STYLE.get(decision, "bold")
+    out.print(f"Decision: [{style}]{decision}[/] — {summary.get('reason', '')}")
+    if summary.get("version"):
+        out.print(f"Model {summary.get('model_name')} version {summary['version']}, "
+                  f"MLflow run {summary.get('run_id')}")
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
+    """List registered versions with their aliases and holdout metrics."""
+    from fraudops.training import registry
+
+    versions = registry.list_versions(settings_from(ctx), spec)
+    emit(versions, as_json, lambda: out.print(records_table("Model versions", versions)))
+
+
+@models_app.command("show")
+def show_model(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="Version number or alias (e.g. champion).")],
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one version: metrics, threshold, gate result, run and artifacts."""
+    from fraudops.training import registry
+
+    info = registry.show_version(settings_from(ctx), version, spec)
+    emit(info, as_json, lambda: out.print(kv_table(f"Version {version}", _flat(info))))
+
+
+@models_app.command("promote")
+def promote(
+    ctx: typer.Context,
+    version: Annotated[str, typer.Argument(help="Version to make champion.")],
+    reason: ReasonOption = "manual promotion",
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Point `champion` at VERSION by hand (no gate), recorded in model_events."""
+    from fraudops.training import registry
+
+    event = registry.promote(settings_from(ctx), version, reason=reason, spec_name=spec)
+    emit(event, as_json, lambda: out.print(kv_table("Promoted", event)))
+
+
+@models_app.command("rollback")
+def rollback(
+    ctx: typer.Context,
+    reason: ReasonOption = "manual rollback",
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Re-point `champion` to the previous champion, recorded in model_events."""
+    from fraudops.training import registry
+
+    event = registry.rollback(settings_from(ctx), reason=reason, spec_name=spec)
+    emit(event, as_json, lambda: out.print(kv_table("Rolled back", event)))
+
+
+@pipeline_app.command("runs")
+def runs(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    limit: Annotated[int, typer.Option(help="Most recent executions to list.", min=1)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List training pipeline executions: status, start, duration, metrics, decision."""
+    from fraudops.training import registry
+
+    rows = registry.pipeline_runs(settings_from(ctx), spec, limit=limit)
+    emit(rows, as_json, lambda: out.print(records_table("Pipeline runs", rows)))
+
+
+def _flat(info: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in info.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
