@@ -24,8 +24,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="rows (default: data.rows)")
     parser.add_argument("--home", type=Path, default=None, help="home folder (default: a temp dir)")
     parser.add_argument("--trainer", default=None, choices=["xgboost", "logreg"])
-    parser.add_argument("--spec-file", type=Path, default=None,
-                        help="load this file with the ulb spec instead of generating data")
+    parser.add_argument(
+        "--spec-file",
+        type=Path,
+        default=None,
+        help="load this file with the ulb spec instead of generating data",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -56,14 +60,15 @@ def main() -> None:
             lake.init()
         report = lake.load_file(args.spec_file, mode="replace", progress=reporter)
         rows = report.rows
-        training = run_training(settings, spec_name="ulb", trainer=args.trainer,
-                                progress=reporter, raise_on_gate=False).to_dict()
+        training = run_training(
+            settings, spec_name="ulb", trainer=args.trainer, progress=reporter, raise_on_gate=False
+        ).to_dict()
     total = time.perf_counter() - t0
 
     metrics = training["metrics"]
     summary = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-                   f"Python {platform.python_version()}",
+        f"Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d"),
         "rows": rows,
         "import_seconds": round(import_seconds, 2),
@@ -82,8 +87,10 @@ def main() -> None:
     print(f"rows: {rows:,}   total: {total:.1f} s (+ {import_seconds:.1f} s imports)")
     for step, seconds in summary["steps"].items():
         print(f"  {step:<40} {seconds:7.2f} s")
-    print(f"holdout ROC-AUC {summary['roc_auc']}  PR-AUC {summary['pr_auc']}  "
-          f"recall {summary['recall']}  precision {summary['precision']}  -> {summary['decision']}")
+    print(
+        f"holdout ROC-AUC {summary['roc_auc']}  PR-AUC {summary['pr_auc']}  "
+        f"recall {summary['recall']}  precision {summary['precision']}  -> {summary['decision']}"
+    )
 
 
 if __name__ == "__main__":

@@ -33,16 +33,32 @@ def _start_postgres() -> None:
         for version in sorted(p.name for p in clusters.iterdir()):
             subprocess.run(
                 ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                capture_output=True, timeout=60, check=False,
+                capture_output=True,
+                timeout=60,
+                check=False,
             )
 
 
 def _start_redis() -> None:
     if shutil.which("redis-server"):
         subprocess.run(
-            ["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "-::1", "--port",
-             str(REDIS_PORT), "--save", "", "--appendonly", "no"],
-            capture_output=True, timeout=30, check=False,
+            [
+                "redis-server",
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "-::1",
+                "--port",
+                str(REDIS_PORT),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
         )
 
 

@@ -175,7 +175,9 @@ class MonitoringSettings(_Section):
     ks_moderate: float = 0.1
     psi_bins: int = 10
     psi_floor: float = 0.0001
-    roc_auc_degradation: float = Field(0.05, description="Alert at a relative ROC-AUC drop above this.")
+    roc_auc_degradation: float = Field(
+        0.05, description="Alert at a relative ROC-AUC drop above this."
+    )
     data_window_days: int = 7
     performance_window_days: int = 30
     min_samples: int = 100
@@ -266,7 +268,7 @@ class Settings(BaseSettings):
         return f"{self.mlflow.model_name_prefix}-{spec_name or self.spec}"
 
     def feature_spec(self, name: str | None = None) -> FeatureSpec:
-        """The spec called ``name`` (default: the active one), or a ConfigError naming the choices."""
+        """The spec called ``name`` (default: the active one); a ConfigError names the choices."""
         key = name or self.spec
         try:
             return self.specs[key]
@@ -279,7 +281,7 @@ _active_config_file: ContextVar[Path | None] = ContextVar("fraudops_config_file"
 
 
 def resolve_config_file(config: Path | str | None = None) -> Path | None:
-    """The YAML file in force: ``config``, else ``$FRAUDOPS_CONFIG``, else ./fraudops.yaml if any."""
+    """The YAML file in force: ``config``, else ``$FRAUDOPS_CONFIG``, else ./fraudops.yaml."""
     explicit = config or os.environ.get(f"{ENV_PREFIX}CONFIG")
     if explicit:
         path = Path(explicit).expanduser()
@@ -335,20 +337,31 @@ def describe_settings(settings: Settings, config: Path | str | None = None) -> l
     specs = dumped.pop("specs")
     rows: list[dict[str, Any]] = []
     for key, value in _flatten(dumped).items():
-        rows.append({"key": key, "value": value, "source": _source_of(key, yaml_keys, env_values,
-                                                                      config_file)})
+        rows.append(
+            {
+                "key": key,
+                "value": value,
+                "source": _source_of(key, yaml_keys, env_values, config_file),
+            }
+        )
     for name, spec in specs.items():
         key = f"specs.{name}"
         source = "default" if name in BUILTIN_SPECS else str(config_file)
         if any(k.startswith(key) for k in yaml_keys):
             source = str(config_file)
-        rows.append({"key": key, "value": f"{len(spec['features'])} features, label "
-                     f"{spec['label_column']!r}", "source": source})
+        rows.append(
+            {
+                "key": key,
+                "value": f"{len(spec['features'])} features, label {spec['label_column']!r}",
+                "source": source,
+            }
+        )
     return rows
 
 
-def _source_of(key: str, yaml_keys: set[str], env_values: dict[str, Any],
-               config_file: Path | None) -> str:
+def _source_of(
+    key: str, yaml_keys: set[str], env_values: dict[str, Any], config_file: Path | None
+) -> str:
     for env_key in env_values:
         if key == env_key or key.startswith(env_key + "."):
             return "env " + ENV_PREFIX + env_key.replace(".", "__").upper()

@@ -66,7 +66,7 @@ class FeatureSpec(BaseModel):
     timestamp_column: str
     timestamp_kind: Literal["datetime", "seconds"] = Field(
         "datetime",
-        description="datetime: an ISO/pandas timestamp; seconds: seconds from the data set's start.",
+        description="datetime: an ISO/pandas timestamp; seconds: seconds from the data's start.",
     )
     label_column: str
     amount_column: str | None = Field(
@@ -87,7 +87,9 @@ class FeatureSpec(BaseModel):
         if clash:
             raise ValueError(f"spec {self.name!r}: {clash} is both a feature and a key column")
         if self.amount_column is not None and self.amount_column not in names:
-            raise ValueError(f"spec {self.name!r}: amount_column {self.amount_column!r} is no feature")
+            raise ValueError(
+                f"spec {self.name!r}: amount_column {self.amount_column!r} is no feature"
+            )
         return self
 
     @property
@@ -114,20 +116,39 @@ class FeatureSpec(BaseModel):
         raise KeyError(name)
 
 
-def _num(name: str, lo: float | None = 0.0, hi: float | None = None, *, dtype: str = "float",
-         description: str = "") -> Feature:
-    return Feature(name=name, kind=FeatureKind.numeric, dtype=dtype, min=lo, max=hi,  # type: ignore[arg-type]
-                   description=description)
+def _num(
+    name: str,
+    lo: float | None = 0.0,
+    hi: float | None = None,
+    *,
+    dtype: str = "float",
+    description: str = "",
+) -> Feature:
+    return Feature(
+        name=name, kind=FeatureKind.numeric, dtype=dtype, min=lo, max=hi, description=description
+    )
 
 
 def _bin(name: str, description: str = "") -> Feature:
     return Feature(name=name, kind=FeatureKind.binary, dtype="int", description=description)
 
 
-def _cat(name: str, categories: list[int] | None, lo: float | None = None, hi: float | None = None,
-         description: str = "") -> Feature:
-    return Feature(name=name, kind=FeatureKind.categorical, dtype="int", categories=categories,
-                   min=lo, max=hi, description=description)
+def _cat(
+    name: str,
+    categories: list[int] | None,
+    lo: float | None = None,
+    hi: float | None = None,
+    description: str = "",
+) -> Feature:
+    return Feature(
+        name=name,
+        kind=FeatureKind.categorical,
+        dtype="int",
+        categories=categories,
+        min=lo,
+        max=hi,
+        description=description,
+    )
 
 
 # Seed 000's 30 training features, in its order (request example in its README).
@@ -177,7 +198,7 @@ TRANSACTIONS30 = FeatureSpec(
 # The public ULB credit-card set (shared/data/creditcard.parquet): PCA components, no ids.
 ULB = FeatureSpec(
     name="ulb",
-    description="ULB credit-card fraud (Kaggle): Time (s from start), V1..V28 (PCA), Amount, Class.",
+    description="ULB credit-card fraud: Time (s from start), V1..V28 (PCA), Amount, Class.",
     id_column=None,
     customer_column=None,
     timestamp_column="Time",

@@ -26,12 +26,16 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(workdir: Path) -> dict[str, str]:
-    return {"FRAUDOPS_HOME": str(workdir / "home"), "MPLBACKEND": "Agg",
-            "GIT_PYTHON_REFRESH": "quiet"}
+    return {
+        "FRAUDOPS_HOME": str(workdir / "home"),
+        "MPLBACKEND": "Agg",
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
 
 
-def run(env: dict[str, str], *args: str, code: int = 0, extra_env: dict[str, str] | None = None
-        ) -> Any:
+def run(
+    env: dict[str, str], *args: str, code: int = 0, extra_env: dict[str, str] | None = None
+) -> Any:
     result = CliRunner().invoke(app, list(args), env={**env, **(extra_env or {})})
     assert result.exit_code == code, (
         f"fraudops {' '.join(args)} exited {result.exit_code}, wanted {code}\n"
@@ -40,8 +44,9 @@ def run(env: dict[str, str], *args: str, code: int = 0, extra_env: dict[str, str
     return result
 
 
-def run_json(env: dict[str, str], *args: str, code: int = 0,
-             extra_env: dict[str, str] | None = None) -> Any:
+def run_json(
+    env: dict[str, str], *args: str, code: int = 0, extra_env: dict[str, str] | None = None
+) -> Any:
     return json.loads(run(env, *args, "--json", code=code, extra_env=extra_env).stdout)
 
 
@@ -53,8 +58,9 @@ def count(env: dict[str, str]) -> int:
 def loaded(env: dict[str, str], workdir: Path) -> Path:
     """Generated data, loaded into a fresh lake."""
     out = workdir / "data"
-    summary = run_json(env, "data", "generate", "--rows", str(ROWS), "--seed", "11",
-                       "--out", str(out))
+    summary = run_json(
+        env, "data", "generate", "--rows", str(ROWS), "--seed", "11", "--out", str(out)
+    )
     assert summary["rows"] == ROWS
     created = run_json(env, "lake", "init")["created"]
     assert "transactions" in created and "model_events" in created
@@ -65,19 +71,28 @@ def loaded(env: dict[str, str], workdir: Path) -> Path:
     return out
 
 
-def test_bad_files_are_refused_and_change_nothing(env: dict[str, str], loaded: Path,
-                                                  workdir: Path) -> None:
+def test_bad_files_are_refused_and_change_nothing(
+    env: dict[str, str], loaded: Path, workdir: Path
+) -> None:
     frame = pd.read_parquet(loaded / "transactions.parquet").head(300)
     frame["transaction_id"] = "bad-" + frame["transaction_id"]  # fresh ids: only the flaw differs
 
     cases: dict[str, tuple[pd.DataFrame | str, list[str]]] = {
         "missing.csv": (frame.drop(columns=["credit_limit"]), ["credit_limit", "missing"]),
-        "wrongtype.csv": (frame.astype({"customer_age": object}).assign(
-            customer_age=lambda f: f["customer_age"].where(f.index != f.index[3], "old")),
-            ["customer_age", "4"]),
-        "range.csv": (frame.assign(available_credit_ratio=lambda f: f["available_credit_ratio"]
-                                   .where(f.index != f.index[7], 3.5)),
-                      ["available_credit_ratio", "8", "3.5"]),
+        "wrongtype.csv": (
+            frame.astype({"customer_age": object}).assign(
+                customer_age=lambda f: f["customer_age"].where(f.index != f.index[3], "old")
+            ),
+            ["customer_age", "4"],
+        ),
+        "range.csv": (
+            frame.assign(
+                available_credit_ratio=lambda f: f["available_credit_ratio"].where(
+                    f.index != f.index[7], 3.5
+                )
+            ),
+            ["available_credit_ratio", "8", "3.5"],
+        ),
         "unreadable.parquet": ("this is not parquet", ["unreadable.parquet"]),
     }
     for name, (content, expected) in cases.items():
@@ -91,8 +106,9 @@ def test_bad_files_are_refused_and_change_nothing(env: dict[str, str], loaded: P
             assert needle in result.stderr, f"{name}: {needle!r} not in {result.stderr!r}"
         assert count(env) == ROWS, f"{name} changed the table"
 
-    result = run(env, "lake", "load", str(loaded / "transactions.parquet"), "--spec", "nope",
-                 code=2)
+    result = run(
+        env, "lake", "load", str(loaded / "transactions.parquet"), "--spec", "nope", code=2
+    )
     assert "unknown spec 'nope'" in result.stderr
     assert count(env) == ROWS
 
@@ -120,11 +136,14 @@ def test_train_gate_register_and_champion_story(env: dict[str, str], loaded: Pat
     versions = run_json(env, "models", "list")
     champion = [v for v in versions if "champion" in (v.get("aliases") or [])]
     assert [str(v["version"]) for v in champion] == [str(first["version"])]
-    assert {str(v["version"]) for v in versions} == {str(first["version"]),
-                                                       str(second["version"])}
+    assert {str(v["version"]) for v in versions} == {str(first["version"]), str(second["version"])}
 
-    events = run_json(env, "lake", "query",
-                      "SELECT version, event_type, reason FROM model_events ORDER BY event_time")
+    events = run_json(
+        env,
+        "lake",
+        "query",
+        "SELECT version, event_type, reason FROM model_events ORDER BY event_time",
+    )
     kinds = [e["event_type"] for e in events]
     assert "promoted" in kinds and "rejected" in kinds and "not_promoted" in kinds
     not_promoted = next(e for e in events if e["event_type"] == "not_promoted")

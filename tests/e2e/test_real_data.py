@@ -16,11 +16,15 @@ CREDITCARD = SHARED_DATA / "creditcard.parquet"
 
 @pytest.mark.skipif(not CREDITCARD.is_file(), reason=f"real data set absent: {CREDITCARD}")
 def test_ulb_time_ordered_holdout_meets_the_bar(tmp_path: Path) -> None:
-    env = {"FRAUDOPS_HOME": str(tmp_path / "home"), "GIT_PYTHON_REFRESH": "quiet",
-           "MPLBACKEND": "Agg"}
+    env = {
+        "FRAUDOPS_HOME": str(tmp_path / "home"),
+        "GIT_PYTHON_REFRESH": "quiet",
+        "MPLBACKEND": "Agg",
+    }
     runner = CliRunner()
-    loaded = runner.invoke(app, ["lake", "load", str(CREDITCARD), "--spec", "ulb", "--json"],
-                           env=env)
+    loaded = runner.invoke(
+        app, ["lake", "load", str(CREDITCARD), "--spec", "ulb", "--json"], env=env
+    )
     assert loaded.exit_code == 0, loaded.stderr
     assert json.loads(loaded.stdout)["rows"] == 284_807
 

@@ -34,8 +34,9 @@ def lake_settings(request: pytest.FixtureRequest, home: Path) -> Settings:
         return load_settings(home=home)
     uri = request.getfixturevalue("pg_database")
     # The database lives for the session: a catalog name per test keeps the tests apart.
-    return load_settings(home=home, lake={"catalog_uri": uri,
-                                          "catalog_name": f"t_{uuid.uuid4().hex[:10]}"})
+    return load_settings(
+        home=home, lake={"catalog_uri": uri, "catalog_name": f"t_{uuid.uuid4().hex[:10]}"}
+    )
 
 
 @pytest.fixture
@@ -54,7 +55,8 @@ def _snapshot(lake: Lake) -> tuple[int, list[dict[str, object]]]:
     """What a user sees: the count and the `lake query` result over the table."""
     rows = lake.query(
         "SELECT transaction_id, transaction_amount, is_fraud FROM transactions "
-        "ORDER BY transaction_id").to_pylist()
+        "ORDER BY transaction_id"
+    ).to_pylist()
     return lake.count("transactions"), rows
 
 
@@ -62,7 +64,8 @@ def _snapshot(lake: Lake) -> tuple[int, list[dict[str, object]]]:
 
 
 def test_init_is_idempotent_and_creates_every_table_with_its_schema(
-        lake_settings: Settings) -> None:
+    lake_settings: Settings,
+) -> None:
     with Lake.open(lake_settings) as lake:
         assert lake.init() == TABLES
         assert lake.init() == []
@@ -71,7 +74,8 @@ def test_init_is_idempotent_and_creates_every_table_with_its_schema(
         for name in TABLES:
             live = again.table(name)
             assert describe_schema(live.schema()) == describe_schema(
-                table_schema(name, TRANSACTIONS30)), name
+                table_schema(name, TRANSACTIONS30)
+            ), name
             assert again.count(name) == 0
         (day,) = again.table("predictions").spec().fields
         assert str(day.transform) == "day"
@@ -93,9 +97,12 @@ def test_catalog_lives_where_the_settings_say(lake_settings: Settings, home: Pat
     engine = sqlalchemy.create_engine(uri)
     try:
         with engine.connect() as con:
-            rows = con.execute(sqlalchemy.text(
-                "SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = :c"),
-                {"c": lake_settings.lake.catalog_name}).all()
+            rows = con.execute(
+                sqlalchemy.text(
+                    "SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = :c"
+                ),
+                {"c": lake_settings.lake.catalog_name},
+            ).all()
     finally:
         engine.dispose()
     assert sorted(rows) == sorted(("transactions30", name) for name in TABLES)
@@ -125,13 +132,18 @@ def test_table_before_init_and_unknown_names(lake_settings: Settings) -> None:
 
 
 def test_init_refuses_a_table_that_no_longer_matches_its_spec(home: Path) -> None:
-    spec = {"timestamp_column": "ts", "label_column": "y",
-            "features": [{"name": "x"}, {"name": "n", "dtype": "int"}]}
+    spec = {
+        "timestamp_column": "ts",
+        "label_column": "y",
+        "features": [{"name": "x"}, {"name": "n", "dtype": "int"}],
+    }
     with Lake.open(load_settings(home=home, specs={"mini": spec}), "mini") as lake:
         assert lake.init() == TABLES
     changed = dict(spec, features=[{"name": "x", "dtype": "int"}, {"name": "z"}])
-    with Lake.open(load_settings(home=home, specs={"mini": changed}), "mini") as lake, \
-            pytest.raises(LakeError) as caught:
+    with (
+        Lake.open(load_settings(home=home, specs={"mini": changed}), "mini") as lake,
+        pytest.raises(LakeError) as caught,
+    ):
         lake.init()
     message = str(caught.value)
     assert "mini.transactions does not match spec 'mini'" in message
@@ -141,10 +153,14 @@ def test_init_refuses_a_table_that_no_longer_matches_its_spec(home: Path) -> Non
 
 
 def test_unreachable_catalog_is_a_lake_error(home: Path) -> None:
-    settings = load_settings(home=home, lake={
-        "catalog_uri": "postgresql+psycopg2://postgres:secret@127.0.0.1:1/nothing"})
-    with pytest.raises(LakeError, match=r"lake catalog postgresql\+psycopg2://postgres:\*\*\*"
-                                        r"@127.0.0.1:1/nothing failed"):
+    settings = load_settings(
+        home=home, lake={"catalog_uri": "postgresql+psycopg2://postgres:secret@127.0.0.1:1/nothing"}
+    )
+    with pytest.raises(
+        LakeError,
+        match=r"lake catalog postgresql\+psycopg2://postgres:\*\*\*"
+        r"@127.0.0.1:1/nothing failed",
+    ):
         Lake.open(settings).init()
 
 
@@ -155,10 +171,17 @@ def _prediction(i: int, **extra: object) -> dict[str, object]:
     row: dict[str, object] = {
         "inference_id": f"inf-{i}",
         "request_time": dt.datetime(2025, 3, 1 + i % 3, 12, 30),  # naive: taken as UTC
-        "model_name": "fraudops-transactions30", "model_version": "3",
-        "transaction_id": f"tx-{i}", "amount": 10.0 * i, "transaction_amount": 10.0 * i,
-        "customer_age": 30 + i, "probability": i / 10, "prediction": int(i > 5),
-        "threshold": 0.5, "risk_tier": "low", "latency_ms": 1.5,
+        "model_name": "fraudops-transactions30",
+        "model_version": "3",
+        "transaction_id": f"tx-{i}",
+        "amount": 10.0 * i,
+        "transaction_amount": 10.0 * i,
+        "customer_age": 30 + i,
+        "probability": i / 10,
+        "prediction": int(i > 5),
+        "threshold": 0.5,
+        "risk_tier": "low",
+        "latency_ms": 1.5,
     }
     row.update(extra)
     return row
@@ -172,13 +195,15 @@ def test_append_and_read_round_trip(lake: Lake) -> None:
     assert table.schema.field("request_time").type == pa.timestamp("us", tz="UTC")
     assert table.schema.field("customer_age").type == pa.int64()
     (first,) = lake.read_frame("predictions", row_filter="inference_id = 'inf-4'").to_dict(
-        "records")
+        "records"
+    )
     assert first["request_time"] == pd.Timestamp("2025-03-02 12:30", tz="UTC")
     assert first["customer_age"] == 34
     assert np.isnan(first["shadow_probability"])  # absent optional column: null
 
-    flagged = lake.read("predictions", columns=["inference_id", "probability"],
-                        row_filter="prediction = 1")
+    flagged = lake.read(
+        "predictions", columns=["inference_id", "probability"], row_filter="prediction = 1"
+    )
     assert flagged.column_names == ["inference_id", "probability"]
     assert sorted(flagged["inference_id"].to_pylist()) == [f"inf-{i}" for i in range(6, 10)]
     # Three request days, three partitions.
@@ -203,23 +228,32 @@ def test_append_refuses_bad_rows_and_writes_nothing(lake: Lake) -> None:
 def test_labels_join_predictions_in_a_query(lake: Lake) -> None:
     lake.append("predictions", [_prediction(i) for i in range(6)])
     now = dt.datetime.now(UTC)
-    lake.append("labels", pd.DataFrame({
-        "event_id": ["e1", "e2", "e3"], "inference_id": ["inf-1", "inf-2", "inf-2"],
-        "label": [1, 0, 1], "confirmed_at": [now, now, now + dt.timedelta(hours=1)],
-        "source": ["chargeback", "review", "review"],
-    }))
+    lake.append(
+        "labels",
+        pd.DataFrame(
+            {
+                "event_id": ["e1", "e2", "e3"],
+                "inference_id": ["inf-1", "inf-2", "inf-2"],
+                "label": [1, 0, 1],
+                "confirmed_at": [now, now, now + dt.timedelta(hours=1)],
+                "source": ["chargeback", "review", "review"],
+            }
+        ),
+    )
     result = lake.query("""
         WITH latest AS (
             SELECT inference_id, arg_max(label, confirmed_at) AS label
             FROM labels GROUP BY inference_id)
         SELECT p.inference_id, l.label FROM predictions p JOIN latest l USING (inference_id)
         ORDER BY 1""")
-    assert result.to_pylist() == [{"inference_id": "inf-1", "label": 1},
-                                  {"inference_id": "inf-2", "label": 1}]
+    assert result.to_pylist() == [
+        {"inference_id": "inf-1", "label": 1},
+        {"inference_id": "inf-2", "label": 1},
+    ]
 
 
 def test_query_errors_name_the_problem(lake: Lake) -> None:
-    with pytest.raises(LakeError, match="Referenced column \"nope\" not found"):
+    with pytest.raises(LakeError, match='Referenced column "nope" not found'):
         lake.query("SELECT nope FROM transactions")
     with pytest.raises(LakeError, match="Table with name nothing does not exist"):
         lake.query("SELECT * FROM nothing")
@@ -247,13 +281,16 @@ def test_load_csv_and_parquet(lake: Lake, tmp_path: Path) -> None:
     assert lake.count("transactions") == 150
     assert lake.query("SELECT count(*) AS n FROM transactions").to_pylist() == [{"n": 150}]
 
-    summary = lake.query("SELECT _batch_id, count(*) AS n, min(_loaded_at) AS at "
-                         "FROM transactions GROUP BY 1 ORDER BY n").to_pylist()
+    summary = lake.query(
+        "SELECT _batch_id, count(*) AS n, min(_loaded_at) AS at "
+        "FROM transactions GROUP BY 1 ORDER BY n"
+    ).to_pylist()
     assert [row["n"] for row in summary] == [30, 120]
     assert summary[1]["_batch_id"] == report.batch_id
     assert summary[0]["at"].tzinfo is not None
     (back,) = lake.read_frame("transactions", row_filter="transaction_id = 'tx-001010'").to_dict(
-        "records")
+        "records"
+    )
     sent = second.to_dict("records")[10]
     assert back["transaction_amount"] == pytest.approx(sent["transaction_amount"])
     assert back["transaction_timestamp"] == sent["transaction_timestamp"]
@@ -277,18 +314,26 @@ def test_ulb_load_generates_ids_from_the_file(lake_settings: Settings, tmp_path:
     ("spoil", "expected"),
     [
         (lambda f: f.drop(columns=["credit_limit"]), "missing column(s): 'credit_limit'"),
-        (lambda f: f.assign(customer_age=f["customer_age"].astype(object).where(
-            f.index != 4, "forty")), "column 'customer_age': not a number at row 5"),
-        (lambda f: f.assign(transaction_hour=f["transaction_hour"].where(f.index != 9, 25)),
-         "column 'transaction_hour': out of range [0, 23] at row 10 (value 25)"),
-        (lambda f: f.assign(is_fraud=f["is_fraud"].where(f.index != 0, 3)),
-         "label must be 0 or 1 at row 1"),
+        (
+            lambda f: f.assign(
+                customer_age=f["customer_age"].astype(object).where(f.index != 4, "forty")
+            ),
+            "column 'customer_age': not a number at row 5",
+        ),
+        (
+            lambda f: f.assign(transaction_hour=f["transaction_hour"].where(f.index != 9, 25)),
+            "column 'transaction_hour': out of range [0, 23] at row 10 (value 25)",
+        ),
+        (
+            lambda f: f.assign(is_fraud=f["is_fraud"].where(f.index != 0, 3)),
+            "label must be 0 or 1 at row 1",
+        ),
     ],
     ids=["missing-column", "wrong-type", "out-of-range", "bad-label"],
 )
 def test_bad_file_is_refused_and_the_table_is_unchanged(
-        lake: Lake, tmp_path: Path, spoil: Callable[[pd.DataFrame], pd.DataFrame],
-        expected: str) -> None:
+    lake: Lake, tmp_path: Path, spoil: Callable[[pd.DataFrame], pd.DataFrame], expected: str
+) -> None:
     lake.load_file(_csv(transactions30_frame(60), tmp_path / "good.csv"))
     before = _snapshot(lake)
     # Fresh ids: the only fault is the spoiled column.
@@ -336,8 +381,11 @@ def test_duplicate_ids_are_refused_and_replace_overwrites(lake: Lake, tmp_path: 
     assert [r["transaction_id"] for r in rows] == [f"tx-{i:06d}" for i in range(70, 110)]
     # One commit per load: the replace is a delete and an append in one catalog update.
     table = lake.table("transactions")
-    batch_of = {s.summary.additional_properties.get("fraudops.batch-id") for s in
-                table.snapshots()[1:] if s.summary is not None}
+    batch_of = {
+        s.summary.additional_properties.get("fraudops.batch-id")
+        for s in table.snapshots()[1:]
+        if s.summary is not None
+    }
     assert batch_of == {report.batch_id}
 
 
@@ -362,8 +410,10 @@ def test_concurrent_appends_all_land(lake_settings: Settings) -> None:
     ("sql", "expected"),
     [
         ("SELECT count(*) FROM predictions", []),
-        ("SELECT avg(probability) FROM predictions WHERE prediction = 1",
-         ["probability", "prediction"]),
+        (
+            "SELECT avg(probability) FROM predictions WHERE prediction = 1",
+            ["probability", "prediction"],
+        ),
         ("SELECT * FROM predictions", None),
         ("SELECT probability * 2 FROM predictions", None),
         ("DESCRIBE predictions", None),

@@ -25,23 +25,30 @@ def _model(settings: Settings, seed: int, spec: str = SPEC) -> ScoringModel:
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(600, len(names)))
     y = (X[:, 0] + rng.normal(size=600) > 1.5).astype(int)
-    return train_logreg(X, y, params=LogRegParams(smote=False), seed=seed, feature_names=names,
-                        spec_name=spec).with_threshold(0.3 + seed / 100)
+    return train_logreg(
+        X, y, params=LogRegParams(smote=False), seed=seed, feature_names=names, spec_name=spec
+    ).with_threshold(0.3 + seed / 100)
 
 
 def _register(settings: Settings, seed: int, tmp_path: Path, spec: str = SPEC) -> str:
     """A run with a model directory and a registered version of it, as the pipeline leaves it."""
     client = mlflow_client(settings)
-    run = client.create_run(experiment_id(client, settings, settings.mlflow.training_experiment),
-                            tags={"spec": spec, "trainer": "logreg"})
+    run = client.create_run(
+        experiment_id(client, settings, settings.mlflow.training_experiment),
+        tags={"spec": spec, "trainer": "logreg"},
+    )
     model = _model(settings, seed, spec)
     model.save(tmp_path / f"m{seed}" / registry.MODEL_ARTIFACT_PATH)
     client.log_artifacts(run.info.run_id, str(tmp_path / f"m{seed}"))
     client.set_terminated(run.info.run_id)
     mv = registry.register_version(
-        client, settings.registered_model_name(spec), run_id=run.info.run_id, spec_name=spec,
+        client,
+        settings.registered_model_name(spec),
+        run_id=run.info.run_id,
+        spec_name=spec,
         tags={"trainer": "logreg", "roc_auc": "0.9", "pr_auc": str(0.5 + seed / 100)},
-        description="test")
+        description="test",
+    )
     return str(mv.version)
 
 
@@ -52,8 +59,7 @@ def lake_settings(settings: Settings) -> Settings:
     return settings
 
 
-def test_promote_and_roll_back_through_the_history(lake_settings: Settings,
-                                                   tmp_path: Path) -> None:
+def test_promote_and_roll_back_through_the_history(lake_settings: Settings, tmp_path: Path) -> None:
     settings = lake_settings
     versions = [_register(settings, seed, tmp_path) for seed in (1, 2, 3)]
     assert versions == ["1", "2", "3"]
@@ -76,14 +82,17 @@ def test_promote_and_roll_back_through_the_history(lake_settings: Settings,
 
     events = read_events(settings, SPEC)
     assert events["event_type"].tolist() == ["manual_promote"] * 3 + ["rollback"] * 2 + [
-        "manual_promote", "rollback"]
+        "manual_promote",
+        "rollback",
+    ]
     assert events["reason"].tolist()[3] == "v3 misbehaves"
     assert events["trigger"].tolist()[3] == "rollback"
     assert events["champion_before"].tolist()[:3] == [None, "1", "2"]
 
 
-def test_load_by_version_or_alias_matches_the_saved_model(lake_settings: Settings,
-                                                          tmp_path: Path) -> None:
+def test_load_by_version_or_alias_matches_the_saved_model(
+    lake_settings: Settings, tmp_path: Path
+) -> None:
     settings = lake_settings
     _register(settings, 4, tmp_path)
     _register(settings, 5, tmp_path)
@@ -91,8 +100,9 @@ def test_load_by_version_or_alias_matches_the_saved_model(lake_settings: Setting
     X = np.random.default_rng(0).normal(size=(50, 30))
     champion = registry.load_model(settings, SPEC)
     assert champion.version == "2" and champion.manifest.threshold == pytest.approx(0.35)
-    np.testing.assert_array_equal(champion.model.predict_proba(X),
-                                  _model(settings, 5).predict_proba(X))
+    np.testing.assert_array_equal(
+        champion.model.predict_proba(X), _model(settings, 5).predict_proba(X)
+    )
     first = registry.load_model(settings, settings.feature_spec(SPEC), "1")
     assert first.version == "1" and first.run_id != champion.run_id
     with pytest.raises(FraudopsError, match=r"no version or alias '9' \(versions: 2, 1\)"):
@@ -121,8 +131,9 @@ def test_listing_and_showing_versions(lake_settings: Settings, tmp_path: Path) -
     assert registry.pipeline_runs(settings, "ulb") == []
 
 
-def test_alias_is_put_back_when_the_event_cannot_be_recorded(settings: Settings,
-                                                             tmp_path: Path) -> None:
+def test_alias_is_put_back_when_the_event_cannot_be_recorded(
+    settings: Settings, tmp_path: Path
+) -> None:
     # The ulb lake was never initialised: model_events cannot be written.
     _register(settings, 8, tmp_path, spec="ulb")
     with pytest.raises(LakeError, match="lake init"):

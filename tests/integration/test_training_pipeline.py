@@ -24,8 +24,10 @@ from fraudops.training.split import time_split
 from fraudops.training.tracking import mlflow_client
 
 ROWS = 20_000
-WEAK: dict[str, Any] = {"training": {"xgboost": {"n_estimators": 2, "max_depth": 1}},
-        "gate": {"min_roc_auc": 0.5, "min_pr_auc": 0.0}}
+WEAK: dict[str, Any] = {
+    "training": {"xgboost": {"n_estimators": 2, "max_depth": 1}},
+    "gate": {"min_roc_auc": 0.5, "min_pr_auc": 0.0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +75,9 @@ def test_first_training_becomes_champion(story: dict[str, Any], home: Path) -> N
     assert summary["model_name"] == "fraudops-transactions30"
 
 
-def test_champion_loads_from_the_registry_and_scores_like_the_run(story: dict[str, Any],
-                                                                  home: Path) -> None:
+def test_champion_loads_from_the_registry_and_scores_like_the_run(
+    story: dict[str, Any], home: Path
+) -> None:
     from sklearn.metrics import roc_auc_score
 
     settings = _settings(home)
@@ -105,8 +108,14 @@ def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home:
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert top == {"model", "reference", "charts", "spec.json", "metrics.json"}
     charts = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "charts")}
-    assert charts == {"roc_curve.png", "pr_curve.png", "confusion_matrix.png",
-                      "feature_importance.png", "class_balance.png", "score_distribution.png"}
+    assert charts == {
+        "roc_curve.png",
+        "pr_curve.png",
+        "confusion_matrix.png",
+        "feature_importance.png",
+        "class_balance.png",
+        "score_distribution.png",
+    }
     model_files = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "model")}
     assert model_files == {"model.json", "booster.ubj"}  # XGBoost's own format, no pickle
     # Artifacts live under the configured root, one folder per experiment.
@@ -117,22 +126,27 @@ def test_reference_profile_is_stored_with_the_model(story: dict[str, Any], home:
     import mlflow.artifacts
 
     local = mlflow.artifacts.download_artifacts(
-        run_id=story["first"].run_id, artifact_path="reference",
-        tracking_uri=_settings(home).tracking_uri, dst_path=str(home.parent / "ref"))
+        run_id=story["first"].run_id,
+        artifact_path="reference",
+        tracking_uri=_settings(home).tracking_uri,
+        dst_path=str(home.parent / "ref"),
+    )
     profile = load_profile(local)
     spec = _settings(home).feature_spec()
     assert list(profile.features) == spec.feature_names
     assert profile.rows == story["first"].split["train_rows"]
     assert profile.baseline_metrics["roc_auc"] == story["first"].metrics["roc_auc"]
     assert profile.threshold == story["first"].threshold
-    assert profile.scores.count == (story["first"].split["validation_rows"]
-                                    + story["first"].split["holdout_rows"])
+    assert profile.scores.count == (
+        story["first"].split["validation_rows"] + story["first"].split["holdout_rows"]
+    )
     assert profile.kinds["online_transaction"] == "binary"
     np.testing.assert_allclose(profile.features["transaction_amount"].proportions.sum(), 1.0)
 
 
-def test_a_missed_threshold_is_rejected_and_not_registered(story: dict[str, Any],
-                                                           home: Path) -> None:
+def test_a_missed_threshold_is_rejected_and_not_registered(
+    story: dict[str, Any], home: Path
+) -> None:
     error: GateFailed = story["rejected"]
     assert error.exit_code == 3
     message = str(error)
@@ -146,15 +160,17 @@ def test_a_missed_threshold_is_rejected_and_not_registered(story: dict[str, Any]
     assert rejected_runs[0]["version"] in ("", None)
 
 
-def test_a_worse_challenger_is_registered_but_not_promoted(story: dict[str, Any],
-                                                           home: Path) -> None:
+def test_a_worse_challenger_is_registered_but_not_promoted(
+    story: dict[str, Any], home: Path
+) -> None:
     weak: TrainingResult = story["weak"]
     assert (weak.decision, weak.exit_code, weak.version) == ("not_promoted", 4, "2")
     assert weak.champion_before == weak.champion_after == "1"
     failed = [c for c in weak.gate["checks"] if not c["passed"]]
     assert failed and all(c["kind"] == "champion" for c in failed)
     assert weak.gate["champion_metrics"]["roc_auc"] == pytest.approx(
-        story["first"].metrics["roc_auc"])  # the champion scored on the same holdout
+        story["first"].metrics["roc_auc"]
+    )  # the champion scored on the same holdout
     assert "trails champion v1" in weak.reason
     settings = _settings(home)
     assert registry.champion(settings)["version"] == "1"  # type: ignore[index]
@@ -165,12 +181,16 @@ def test_a_worse_challenger_is_registered_but_not_promoted(story: dict[str, Any]
     assert shown["tags"]["promoted"] == "false" and "trails" in shown["tags"]["gate_reason"]
 
 
-def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any],
-                                                         home: Path) -> None:
+def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any], home: Path) -> None:
     events = read_events(_settings(home), "transactions30")
     rows = list(zip(events["event_type"], events["version"], strict=True))
-    assert rows == [("registered", "1"), ("promoted", "1"), ("rejected", None),
-                    ("registered", "2"), ("not_promoted", "2")]
+    assert rows == [
+        ("registered", "1"),
+        ("promoted", "1"),
+        ("rejected", None),
+        ("registered", "2"),
+        ("not_promoted", "2"),
+    ]
     assert events["reason"].str.len().min() > 10
     promoted = events[events["event_type"] == "promoted"].iloc[0]
     assert promoted["champion_before"] is None and promoted["champion_after"] == "1"
@@ -185,10 +205,15 @@ def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any],
 def test_not_promoted_raises_after_recording(story: dict[str, Any], home: Path) -> None:
     settings = load_settings(home=home, **WEAK)
     with pytest.raises(NotPromoted) as caught:
-        run_training(settings, trigger="retrain", reason="drift on transaction_amount",
-                     monitoring_run_id="mon-1")
+        run_training(
+            settings,
+            trigger="retrain",
+            reason="drift on transaction_amount",
+            monitoring_run_id="mon-1",
+        )
     assert caught.value.exit_code == 4 and "version 3 registered but not promoted" in str(
-        caught.value)
+        caught.value
+    )
     events = read_events(settings, "transactions30").tail(2)
     assert events["event_type"].tolist() == ["registered", "not_promoted"]
     assert events["trigger"].tolist() == ["retrain", "retrain"]
@@ -197,15 +222,22 @@ def test_not_promoted_raises_after_recording(story: dict[str, Any], home: Path) 
 
 
 def test_logreg_trains_and_is_pickle_free(story: dict[str, Any], home: Path) -> None:
-    settings = load_settings(home=home, gate={"min_roc_auc": 0.5, "min_pr_auc": 0.0,
-                                              "min_recall": {"logreg": 0.0},
-                                              "champion_margin": 1.0})
+    settings = load_settings(
+        home=home,
+        gate={
+            "min_roc_auc": 0.5,
+            "min_pr_auc": 0.0,
+            "min_recall": {"logreg": 0.0},
+            "champion_margin": 1.0,
+        },
+    )
     result = run_training(settings, trainer="logreg")
     assert result.decision == "promoted" and result.metrics["roc_auc"] > 0.85
     loaded = registry.load_model(settings, "transactions30", result.version)
     assert loaded.manifest.kind == "logreg"
-    names = {Path(a.path).name for a in mlflow_client(settings).list_artifacts(
-        result.run_id, "model")}
+    names = {
+        Path(a.path).name for a in mlflow_client(settings).list_artifacts(result.run_id, "model")
+    }
     assert names == {"model.json", "logreg.json"}
 
 
@@ -229,8 +261,9 @@ def test_nothing_stays_registered_when_model_events_cannot_be_written(tmp_path: 
     rng = np.random.default_rng(5)
     rows = 3000
     fraud = rng.random(rows) < 0.05
-    frame = pd.DataFrame({f"V{i}": rng.normal(size=rows) + 2 * fraud * (i < 4)
-                          for i in range(1, 29)})
+    frame = pd.DataFrame(
+        {f"V{i}": rng.normal(size=rows) + 2 * fraud * (i < 4) for i in range(1, 29)}
+    )
     frame.insert(0, "Time", np.sort(rng.uniform(0, 172_800, rows)).round())
     frame["Amount"] = rng.lognormal(3, 1, rows).round(2)
     frame["Class"] = fraud.astype(int)

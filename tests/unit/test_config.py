@@ -59,7 +59,9 @@ def test_explicit_config_file_wins_over_cwd_file(tmp_path: Path) -> None:
 
 
 def test_user_spec_adds_to_builtins(tmp_path: Path) -> None:
-    write(tmp_path / "fraudops.yaml", """
+    write(
+        tmp_path / "fraudops.yaml",
+        """
 specs:
   mine:
     timestamp_column: ts
@@ -67,7 +69,8 @@ specs:
     features:
       - {name: amount, min: 0}
       - {name: channel, kind: categorical, dtype: int, categories: [1, 2]}
-""")
+""",
+    )
     s = load_settings()
     assert set(s.specs) == {"transactions30", "ulb", "mine"}
     mine = s.feature_spec("mine")
@@ -84,8 +87,10 @@ def test_unknown_spec_names_the_choices() -> None:
     [
         ("gate:\n  min_roc_auc: high\n", "gate.min_roc_auc"),
         ("gate:\n  min_rocauc: 0.9\n", "gate.min_rocauc"),
-        ("specs:\n  bad:\n    timestamp_column: t\n    label_column: y\n    features: []\n",
-         "declares no features"),
+        (
+            "specs:\n  bad:\n    timestamp_column: t\n    label_column: y\n    features: []\n",
+            "declares no features",
+        ),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, message: str) -> None:

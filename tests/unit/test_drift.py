@@ -32,6 +32,7 @@ def _rng() -> np.random.Generator:
 
 # ---- rules ---------------------------------------------------------------------------------
 
+
 def test_drift_rules_by_name() -> None:
     assert drift_rules(DATA, None) == DATA.default_drift
     assert drift_rules(DATA, "default") == DATA.default_drift
@@ -45,6 +46,7 @@ def test_unknown_pattern_lists_the_known_ones() -> None:
 
 
 # ---- apply_drift ---------------------------------------------------------------------------
+
 
 def test_zero_noise_rules_are_exact(base: pd.DataFrame) -> None:
     rules = {
@@ -68,8 +70,10 @@ def test_returns_a_copy(base: pd.DataFrame) -> None:
 
 
 def test_noise_is_drawn_per_row_and_ints_are_rounded(base: pd.DataFrame) -> None:
-    rules = {"num_transactions_7days": DriftRule(type="additive", shift=10, noise=3),
-             "velocity_score": DriftRule(factor=2.0, noise=0.1)}
+    rules = {
+        "num_transactions_7days": DriftRule(type="additive", shift=10, noise=3),
+        "velocity_score": DriftRule(factor=2.0, noise=0.1),
+    }
     out = apply_drift(base, rules, SPEC, _rng())
     delta = out["num_transactions_7days"] - base["num_transactions_7days"]
     assert out["num_transactions_7days"].dtype == np.int64
@@ -103,8 +107,9 @@ def test_unknown_feature_names_it_and_the_pattern(base: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match=r"'run7'.*'card_colour'"):
         apply_drift(base, {"card_colour": DriftRule(factor=2.0)}, SPEC, _rng(), pattern="run7")
     with pytest.raises(ConfigError, match=r"transaction_timestamp.*not a feature"):
-        apply_drift(base, {"transaction_timestamp": DriftRule(type="additive", shift=50_000)},
-                    SPEC, _rng())
+        apply_drift(
+            base, {"transaction_timestamp": DriftRule(type="additive", shift=50_000)}, SPEC, _rng()
+        )
 
 
 def test_every_configured_pattern_keeps_the_data_valid(base: pd.DataFrame) -> None:
@@ -114,6 +119,7 @@ def test_every_configured_pattern_keeps_the_data_valid(base: pd.DataFrame) -> No
 
 
 # ---- drifted sets --------------------------------------------------------------------------
+
 
 def test_drifted_set_and_ground_truth() -> None:
     drifted, truth = generate_drifted_set(DATA, SPEC, pattern="run1")
@@ -145,8 +151,14 @@ def test_drifted_sets_are_deterministic_and_share_their_base_sample() -> None:
 
 def test_run3_multiplies_credit_limit_by_about_eight() -> None:
     drifted, _ = generate_drifted_set(DATA, SPEC, pattern="run3", rows=2_000)
-    base = generate_transactions(DATA, SPEC, rows=2_000, seed=DATA.drift_seed,
-                                 customer_seed=DATA.seed, id_prefix="tx-d-run3-")
+    base = generate_transactions(
+        DATA,
+        SPEC,
+        rows=2_000,
+        seed=DATA.drift_seed,
+        customer_seed=DATA.seed,
+        id_prefix="tx-d-run3-",
+    )
     assert (base["transaction_id"] == drifted["transaction_id"]).all()
     ratio = drifted["credit_limit"] / base["credit_limit"]
     assert 7.8 < ratio.median() < 8.2
@@ -157,15 +169,21 @@ def test_run3_multiplies_credit_limit_by_about_eight() -> None:
 
 # ---- files ---------------------------------------------------------------------------------
 
+
 def test_write_datasets_parquet(settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "data"
     files = write_datasets(settings, SPEC, out, rows=3_000, seed=8, patterns=["run3"])
     assert sorted(p.name for p in out.iterdir()) == [
-        "drifted_default.parquet", "drifted_run3.parquet", "ground_truth_default.parquet",
-        "ground_truth_run3.parquet", "transactions.parquet"]
+        "drifted_default.parquet",
+        "drifted_run3.parquet",
+        "ground_truth_default.parquet",
+        "ground_truth_run3.parquet",
+        "transactions.parquet",
+    ]
     train = pd.read_parquet(files.transactions)
     pd.testing.assert_frame_equal(
-        train, generate_transactions(settings.data, SPEC, rows=3_000, seed=8))
+        train, generate_transactions(settings.data, SPEC, rows=3_000, seed=8)
+    )
     assert files.rows == 3_000 and files.seed == 8
     assert files.fraud_rate == pytest.approx(15 / 3_000)
     assert files.customers == train["customer_id"].nunique()
@@ -197,8 +215,9 @@ def test_unknown_pattern_writes_nothing(settings: Settings, tmp_path: Path) -> N
     assert not out.exists()
 
 
-def test_a_failed_write_leaves_no_temporary_or_partial_file(settings: Settings,
-                                                            tmp_path: Path) -> None:
+def test_a_failed_write_leaves_no_temporary_or_partial_file(
+    settings: Settings, tmp_path: Path
+) -> None:
     (tmp_path / "ground_truth_default.parquet").mkdir()  # a folder where a file must go
     with pytest.raises(FraudopsError, match="ground_truth_default"):
         write_datasets(settings, SPEC, tmp_path, rows=500, patterns=[])

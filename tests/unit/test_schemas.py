@@ -31,8 +31,15 @@ def _types(schema: Schema) -> dict[str, IcebergType]:
 
 
 def test_table_names() -> None:
-    assert TABLES == ["transactions", "predictions", "labels", "monitoring_runs",
-                      "feature_drift", "alerts", "model_events"]
+    assert TABLES == [
+        "transactions",
+        "predictions",
+        "labels",
+        "monitoring_runs",
+        "feature_drift",
+        "alerts",
+        "model_events",
+    ]
     with pytest.raises(LakeError, match=r"unknown lake table 'transaction'.*transactions"):
         table_schema("transaction", TRANSACTIONS30)
 
@@ -82,8 +89,14 @@ def test_predictions_of_ulb_leave_out_amount_that_would_clash_with_the_feature()
 
 
 def test_a_feature_clashing_with_a_fixed_column_is_a_config_error() -> None:
-    spec = FeatureSpec.model_validate({"name": "clash", "timestamp_column": "ts",
-                                       "label_column": "y", "features": [{"name": "Probability"}]})
+    spec = FeatureSpec.model_validate(
+        {
+            "name": "clash",
+            "timestamp_column": "ts",
+            "label_column": "y",
+            "features": [{"name": "Probability"}],
+        }
+    )
     with pytest.raises(ConfigError, match="column 'probability' clashes with column 'Probability'"):
         predictions_schema(spec)
 

@@ -81,8 +81,9 @@ def test_fraud_count_is_the_configured_rate(rows: int, rate: float) -> None:
 
 
 def test_fraud_is_stationary_over_the_year() -> None:
-    frame = generate_transactions(data_settings(fraud_rate=0.02, customers=2_000), SPEC,
-                                  rows=20_000, seed=3)
+    frame = generate_transactions(
+        data_settings(fraud_rate=0.02, customers=2_000), SPEC, rows=20_000, seed=3
+    )
     quarters = frame.groupby(frame["transaction_timestamp"].dt.quarter)["is_fraud"].mean()
     assert len(quarters) == 4
     assert quarters.between(0.014, 0.026).all(), quarters.to_dict()
@@ -90,8 +91,10 @@ def test_fraud_is_stationary_over_the_year() -> None:
 
 def test_timestamps_cover_the_months_and_agree_with_hour_and_day(frame: pd.DataFrame) -> None:
     start, end = time_range(SMALL)
-    assert (start, end) == (pd.Timestamp("2025-01-01", tz="UTC"),
-                            pd.Timestamp("2026-01-01", tz="UTC"))
+    assert (start, end) == (
+        pd.Timestamp("2025-01-01", tz="UTC"),
+        pd.Timestamp("2026-01-01", tz="UTC"),
+    )
     stamps = frame["transaction_timestamp"]
     assert stamps.min() >= start and stamps.max() < end
     assert stamps.is_monotonic_increasing
@@ -101,8 +104,9 @@ def test_timestamps_cover_the_months_and_agree_with_hour_and_day(frame: pd.DataF
 
 
 def test_hour_of_day_pattern_favours_daytime_and_fraud_the_night(frame: pd.DataFrame) -> None:
-    big = generate_transactions(data_settings(fraud_rate=0.05, customers=1_000), SPEC,
-                                rows=20_000, seed=1)
+    big = generate_transactions(
+        data_settings(fraud_rate=0.05, customers=1_000), SPEC, rows=20_000, seed=1
+    )
     night = big["transaction_hour"].between(0, 5)
     legit, fraud = big["is_fraud"] == 0, big["is_fraud"] == 1
     assert night[legit].mean() < 0.05
@@ -119,8 +123,14 @@ def test_other_start_and_months() -> None:
 
 def test_customers_are_all_present_with_stable_attributes(frame: pd.DataFrame) -> None:
     assert frame["customer_id"].nunique() == SMALL.customers
-    stable = ["customer_age", "customer_gender", "customer_tenure_months", "account_age_days",
-              "credit_limit", "previous_fraud_incidents"]
+    stable = [
+        "customer_age",
+        "customer_gender",
+        "customer_tenure_months",
+        "account_age_days",
+        "credit_limit",
+        "previous_fraud_incidents",
+    ]
     per_customer = frame.groupby("customer_id")[stable].nunique()
     assert (per_customer == 1).all().all()
     # The account is no older than the relationship (plus its first month).
@@ -150,15 +160,15 @@ def test_marginals_are_plausible(frame: pd.DataFrame) -> None:
     assert (legit["card_present"] == 1 - legit["online_transaction"]).all()
     assert (legit["chip_transaction"] <= legit["card_present"]).all()
     assert (frame["num_transactions_7days"] >= frame["num_transactions_24h"]).all()
-    assert (frame["max_transaction_amount_30days"]
-            >= frame["avg_transaction_amount_30days"]).all()
+    assert (frame["max_transaction_amount_30days"] >= frame["avg_transaction_amount_30days"]).all()
     assert 0.2 < frame["online_transaction"].mean() < 0.45
     assert frame["international_transaction"].mean() < 0.1
 
 
 def test_fraud_looks_different_on_the_seed_patterns() -> None:
-    big = generate_transactions(data_settings(fraud_rate=0.05, customers=1_000), SPEC,
-                                rows=20_000, seed=2)
+    big = generate_transactions(
+        data_settings(fraud_rate=0.05, customers=1_000), SPEC, rows=20_000, seed=2
+    )
     fraud, legit = big[big["is_fraud"] == 1], big[big["is_fraud"] == 0]
     assert (1 - fraud["cvv_match"]).mean() > 10 * (1 - legit["cvv_match"]).mean()
     assert fraud["high_risk_country"].mean() > 10 * legit["high_risk_country"].mean()
@@ -168,19 +178,30 @@ def test_fraud_looks_different_on_the_seed_patterns() -> None:
 
 
 def test_the_signal_is_learnable_but_not_perfectly() -> None:
-    frame = generate_transactions(data_settings(fraud_rate=0.02, customers=2_000), SPEC,
-                                  rows=20_000, seed=4)
+    frame = generate_transactions(
+        data_settings(fraud_rate=0.02, customers=2_000), SPEC, rows=20_000, seed=4
+    )
     x = frame[SPEC.feature_names].to_numpy(float)
     y = frame["is_fraud"].to_numpy()
     cut = int(len(frame) * 0.7)  # time-ordered: the frame is sorted by timestamp
-    model = xgb.XGBClassifier(n_estimators=150, max_depth=3, learning_rate=0.1, n_jobs=1,
-                              tree_method="hist", random_state=0)
+    model = xgb.XGBClassifier(
+        n_estimators=150,
+        max_depth=3,
+        learning_rate=0.1,
+        n_jobs=1,
+        tree_method="hist",
+        random_state=0,
+    )
     model.fit(x[:cut], y[:cut])
     auc = roc_auc_score(y[cut:], model.predict_proba(x[cut:])[:, 1])
     assert 0.88 < auc < 0.985, auc
-    simple = ((1 - frame["cvv_match"]) + (1 - frame["address_verification_match"])
-              + frame["high_risk_country"] + (frame["velocity_score"] > 0.8)
-              + (1 - frame["available_credit_ratio"]))
+    simple = (
+        (1 - frame["cvv_match"])
+        + (1 - frame["address_verification_match"])
+        + frame["high_risk_country"]
+        + (frame["velocity_score"] > 0.8)
+        + (1 - frame["available_credit_ratio"])
+    )
     assert 0.72 < roc_auc_score(y, simple) < 0.95
 
 

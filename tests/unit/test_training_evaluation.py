@@ -34,12 +34,26 @@ def test_figures_match_sklearn() -> None:
 
 
 def test_to_dict_is_flat_and_prefixable() -> None:
-    ev = evaluate(np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.6, 0.4]), 0.5,
-                  cost_fn=10, cost_fp=1)
+    ev = evaluate(
+        np.array([0, 1, 0, 1]), np.array([0.1, 0.9, 0.6, 0.4]), 0.5, cost_fn=10, cost_fp=1
+    )
     flat = ev.to_dict("val_")
     assert flat["val_roc_auc"] == 0.75 and flat["val_tp"] == 1 and flat["val_fp"] == 1
-    assert {"roc_auc", "pr_auc", "precision", "recall", "f1", "tp", "fp", "tn", "fn",
-            "expected_cost", "threshold", "n", "positives"} <= set(ev.to_dict())
+    assert {
+        "roc_auc",
+        "pr_auc",
+        "precision",
+        "recall",
+        "f1",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "expected_cost",
+        "threshold",
+        "n",
+        "positives",
+    } <= set(ev.to_dict())
 
 
 def test_one_class_is_refused() -> None:

@@ -23,20 +23,23 @@ SMALL_SPEC = FeatureSpec(
 )
 
 
-def make_frame(rows: int = 4000, *, seed: int = 0, fraud_rate: float = 0.05,
-               signal: float = 1.5) -> pd.DataFrame:
+def make_frame(
+    rows: int = 4000, *, seed: int = 0, fraud_rate: float = 0.05, signal: float = 1.5
+) -> pd.DataFrame:
     """Rows in shuffled order over 30 days; fraud shifts amount, velocity and `online`."""
     rng = np.random.default_rng(seed)
     fraud = rng.random(rows) < fraud_rate
     seconds = rng.integers(0, 30 * 86_400, rows)
-    frame = pd.DataFrame({
-        "txn_id": [f"t{i:06d}" for i in range(rows)],
-        "ts": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(seconds, unit="s"),
-        "label": fraud.astype(np.int64),
-        "amount": rng.lognormal(3.5, 1.0, rows) * np.where(fraud, 1 + signal, 1.0),
-        "velocity": rng.normal(0, 1, rows) + signal * fraud,
-        "hour": rng.integers(0, 24, rows),
-        "online": (rng.random(rows) < np.where(fraud, 0.7, 0.3)).astype(np.int64),
-        "channel": rng.integers(1, 4, rows),
-    })
+    frame = pd.DataFrame(
+        {
+            "txn_id": [f"t{i:06d}" for i in range(rows)],
+            "ts": pd.Timestamp("2025-01-01", tz="UTC") + pd.to_timedelta(seconds, unit="s"),
+            "label": fraud.astype(np.int64),
+            "amount": rng.lognormal(3.5, 1.0, rows) * np.where(fraud, 1 + signal, 1.0),
+            "velocity": rng.normal(0, 1, rows) + signal * fraud,
+            "hour": rng.integers(0, 24, rows),
+            "online": (rng.random(rows) < np.where(fraud, 0.7, 0.3)).astype(np.int64),
+            "channel": rng.integers(1, 4, rows),
+        }
+    )
     return frame

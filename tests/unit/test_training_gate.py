@@ -21,8 +21,7 @@ def test_each_missed_floor_is_named_with_value_and_threshold() -> None:
     result = decide({**GOOD, "pr_auc": 0.41, "recall": 0.55}, "logreg", GATE)
     assert result.decision == "rejected"
     assert [c.name for c in result.failed] == ["min_pr_auc", "min_recall"]
-    assert result.reason == ("failed thresholds: pr_auc 0.4100 < 0.5000; "
-                             "recall 0.5500 < 0.6000")
+    assert result.reason == ("failed thresholds: pr_auc 0.4100 < 0.5000; recall 0.5500 < 0.6000")
 
 
 def test_recall_floor_applies_to_its_trainer_only() -> None:

@@ -20,34 +20,48 @@ NAMES = SMALL_SPEC.feature_names
 
 @pytest.fixture(scope="module")
 def slices() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    split = time_split(make_frame(4000, seed=11), SMALL_SPEC, validation_fraction=0.15,
-                       holdout_fraction=0.25)
-    return {name: (feature_matrix(part, NAMES), label_vector(part, SMALL_SPEC))
-            for name, part in split.slices().items()}
+    split = time_split(
+        make_frame(4000, seed=11), SMALL_SPEC, validation_fraction=0.15, holdout_fraction=0.25
+    )
+    return {
+        name: (feature_matrix(part, NAMES), label_vector(part, SMALL_SPEC))
+        for name, part in split.slices().items()
+    }
 
 
 @pytest.fixture(autouse=True)
 def _no_unpickling(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any attempt to unpickle during a test fails it: models must load without pickle."""
+
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("pickle used")
+
     monkeypatch.setattr(pickle, "load", refuse)
     monkeypatch.setattr(pickle, "loads", refuse)
 
 
 def _xgb(slices: dict, **overrides: object) -> XGBoostModel:
     (X, y), (Xv, yv) = slices["train"], slices["validation"]
-    params = XGBoostParams(n_estimators=60, max_depth=3, early_stopping_rounds=10, n_jobs=1,
-                           **overrides)
-    return train_xgboost(X, y, Xv, yv, params=params, seed=1, feature_names=NAMES,
-                         spec_name="small")
+    params = XGBoostParams(
+        n_estimators=60, max_depth=3, early_stopping_rounds=10, n_jobs=1, **overrides
+    )
+    return train_xgboost(
+        X, y, Xv, yv, params=params, seed=1, feature_names=NAMES, spec_name="small"
+    )
 
 
 def _logreg(slices: dict, **overrides: object) -> LogRegModel:
     X, y = slices["train"]
     params = LogRegParams(**overrides)
-    return train_logreg(X, y, params=params, seed=3, feature_names=NAMES, spec_name="small",
-                        default_binned=["amount"])
+    return train_logreg(
+        X,
+        y,
+        params=params,
+        seed=3,
+        feature_names=NAMES,
+        spec_name="small",
+        default_binned=["amount"],
+    )
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

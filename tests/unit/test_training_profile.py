@@ -26,8 +26,7 @@ def test_continuous_feature_gets_deciles_and_an_exact_ecdf() -> None:
     profile = numeric_profile(column, bins=10)
     assert len(profile.edges) == 9
     np.testing.assert_allclose(profile.proportions, 0.1, atol=0.001)
-    np.testing.assert_allclose(profile.edges, np.quantile(column, np.arange(1, 10) / 10),
-                               atol=0.01)
+    np.testing.assert_allclose(profile.edges, np.quantile(column, np.arange(1, 10) / 10), atol=0.01)
     assert profile.exact and len(profile.ecdf_values) == 5000
     points = np.array([-1.0, 0.0, 0.5, 9.0])
     expected = [(column <= p).mean() for p in points]

@@ -39,8 +39,12 @@ def test_ties_are_broken_by_id_whatever_the_input_order() -> None:
     frame = make_frame(1000, seed=3)
     frame["ts"] = frame["ts"].dt.floor("D")
     a = time_split(frame, SMALL_SPEC, validation_fraction=0.1, holdout_fraction=0.2)
-    b = time_split(frame.sample(frac=1, random_state=7), SMALL_SPEC, validation_fraction=0.1,
-                   holdout_fraction=0.2)
+    b = time_split(
+        frame.sample(frac=1, random_state=7),
+        SMALL_SPEC,
+        validation_fraction=0.1,
+        holdout_fraction=0.2,
+    )
     assert a.train["txn_id"].tolist() == b.train["txn_id"].tolist()
 
 

@@ -83,7 +83,8 @@ def test_clean_frame_passes_and_is_cast_to_the_lake_types() -> None:
         expected = pa.int64() if feature.dtype == "int" else pa.float64()
         assert clean.schema.field(feature.name).type == expected, feature.name
     assert clean["transaction_amount"].to_pylist() == pytest.approx(
-        frame["transaction_amount"].tolist())
+        frame["transaction_amount"].tolist()
+    )
     assert clean["is_fraud"].to_pylist() == frame["is_fraud"].tolist()
 
 
@@ -181,9 +182,11 @@ def test_out_of_range_values_name_the_bounds() -> None:
     frame.loc[6, "online_transaction"] = 2  # binary
     message = refusal(frame)
     assert "out of range [0, 23] at rows 2, 4 (values 24, -1)" in problem_line(
-        message, "transaction_hour")
+        message, "transaction_hour"
+    )
     assert "out of range [0, 1] at row 6 (value 1.5)" in problem_line(
-        message, "merchant_reputation_score")
+        message, "merchant_reputation_score"
+    )
     assert "out of range [0, 1] at row 7 (value 2)" in problem_line(message, "online_transaction")
 
 
@@ -237,8 +240,11 @@ def test_negative_seconds_in_a_seconds_timestamp() -> None:
 def test_wrong_arrow_type_for_a_number_column() -> None:
     frame = transactions30_frame(5)
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.set_column(table.schema.get_field_index("customer_age"), "customer_age",
-                             pa.array([pd.Timestamp("2025-01-01")] * 5))
+    table = table.set_column(
+        table.schema.get_field_index("customer_age"),
+        "customer_age",
+        pa.array([pd.Timestamp("2025-01-01")] * 5),
+    )
     line = problem_line(refusal(table), "customer_age")
     assert "expected a number, not timestamp[us] at all 5 rows (first value 2025-01-01" in line
 
@@ -278,10 +284,14 @@ def test_empty_frame_and_duplicate_column_names() -> None:
 
 
 def test_custom_spec_feature_without_bounds_accepts_any_finite_value() -> None:
-    spec = FeatureSpec.model_validate({
-        "name": "mini", "timestamp_column": "ts", "label_column": "y",
-        "features": [{"name": "x", "kind": "numeric", "dtype": "float"}],
-    })
+    spec = FeatureSpec.model_validate(
+        {
+            "name": "mini",
+            "timestamp_column": "ts",
+            "label_column": "y",
+            "features": [{"name": "x", "kind": "numeric", "dtype": "float"}],
+        }
+    )
     frame = pd.DataFrame({"ts": ["2025-01-01"] * 3, "y": [0, 1, 0], "x": [-1e9, 0.0, 1e9]})
     clean = validate_frame(frame, spec)
     assert clean.column_names == ["ts", "x", "y"]

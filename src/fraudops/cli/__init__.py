@@ -32,11 +32,20 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="YAML config file (default: ./fraudops.yaml if present, or "
-        "$FRAUDOPS_CONFIG).")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML config file (default: ./fraudops.yaml if present, or $FRAUDOPS_CONFIG).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Settings: package defaults < fraudops.yaml (or --config) < FRAUDOPS_<SECTION>__<KEY> env."""
     ctx.ensure_object(dict)["config"] = str(config) if config else None

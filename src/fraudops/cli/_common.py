@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -39,7 +38,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 class FraudopsGroup(TyperGroup):
     """Turns our own errors into one red line and their exit code instead of a traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # typer.Context narrows the (vendored) click Context the base class declares.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except FraudopsError as exc:
@@ -136,8 +136,9 @@ def kv_table(title: str, rows: dict[str, Any]) -> Table:
     return table
 
 
-def records_table(title: str, records: list[dict[str, Any]], columns: list[str] | None = None
-                  ) -> Table:
+def records_table(
+    title: str, records: list[dict[str, Any]], columns: list[str] | None = None
+) -> Table:
     columns = columns or (list(records[0]) if records else [])
     table = Table(title=title, title_justify="left")
     for col in columns:

@@ -15,14 +15,20 @@ app = typer.Typer(help="Generate synthetic data sets.", no_args_is_help=True)
 @app.command("generate")
 def generate(
     ctx: typer.Context,
-    rows: Annotated[int | None, typer.Option(help="Rows of the training set (default: data.rows).",
-                                             min=1)] = None,
+    rows: Annotated[
+        int | None, typer.Option(help="Rows of the training set (default: data.rows).", min=1)
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: data.seed).")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default: "
-                                                 "<home>/data).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: <home>/data).")
+    ] = None,
     file_format: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
-    patterns: Annotated[list[str] | None, typer.Option(
-        "--pattern", help="Drift pattern(s) for drifted sets (default: all in config).")] = None,
+    patterns: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pattern", help="Drift pattern(s) for drifted sets (default: all in config)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write the seed's synthetic transactions (transactions30 schema), drifted sets and their
@@ -35,8 +41,16 @@ def generate(
     settings = settings_from(ctx)
     spec = settings.feature_spec("transactions30")
     with RichReporter() as progress:
-        files = write_datasets(settings, spec, out_dir or settings.data_dir, rows=rows, seed=seed,
-                               patterns=patterns, fmt=fmt_, progress=progress)
+        files = write_datasets(
+            settings,
+            spec,
+            out_dir or settings.data_dir,
+            rows=rows,
+            seed=seed,
+            patterns=patterns,
+            fmt=fmt_,
+            progress=progress,
+        )
     summary = files.to_dict()
     emit(summary, as_json, lambda: out.print(kv_table("Generated data", _flat(summary))))
 

@@ -12,8 +12,9 @@ from fraudops.cli.train_cmd import render_training
 
 def demo(
     ctx: typer.Context,
-    rows: Annotated[int | None, typer.Option(help="Synthetic rows (default: data.rows).",
-                                             min=1000)] = None,
+    rows: Annotated[
+        int | None, typer.Option(help="Synthetic rows (default: data.rows).", min=1000)
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Generate data → create the lake → load → train → gate → register, and say where it all is."""
@@ -29,8 +30,9 @@ def demo(
         out.print()
         out.print(f"Data files:     {result.data_files.get('out_dir')}")
         out.print(f"Lake catalog:   {result.catalog_uri}")
-        out.print(f"Query it:       fraudops lake query 'SELECT count(*), avg(is_fraud) FROM "
-                  f"transactions'")
+        out.print(
+            "Query it:       fraudops lake query 'SELECT count(*), avg(is_fraud) FROM transactions'"
+        )
         out.print(f"MLflow runs:    {result.mlflow_ui}")
         total = sum(result.timings.values())
         out.print(f"Total time:     {total:.1f} s")

@@ -29,11 +29,20 @@ def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = Fals
 
     lake = Lake.open(settings_from(ctx), spec)
     created = lake.init()
-    result = {"spec": lake.spec.name, "catalog": lake.settings.catalog_uri, "created": created,
-              "tables": list(TABLES)}
-    emit(result, as_json, lambda: out.print(
-        f"Lake ready for spec [bold]{lake.spec.name}[/]: {len(TABLES)} tables, "
-        f"{len(created)} created ({', '.join(created) or 'none new'})."))
+    result = {
+        "spec": lake.spec.name,
+        "catalog": lake.settings.catalog_uri,
+        "created": created,
+        "tables": list(TABLES),
+    }
+    emit(
+        result,
+        as_json,
+        lambda: out.print(
+            f"Lake ready for spec [bold]{lake.spec.name}[/]: {len(TABLES)} tables, "
+            f"{len(created)} created ({', '.join(created) or 'none new'})."
+        ),
+    )
 
 
 @app.command("load")
@@ -41,8 +50,9 @@ def load(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="CSV or Parquet file with the spec's columns.")],
     spec: SpecOption = None,
-    replace: Annotated[bool, typer.Option("--replace", help="Replace the table's rows instead "
-                                          "of appending.")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Replace the table's rows instead of appending.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Validate a file against the feature spec and load it into `transactions`, all or nothing."""
@@ -53,17 +63,26 @@ def load(
     with RichReporter() as progress:
         report = lake.load_file(path, mode="replace" if replace else "append", progress=progress)
     result = report.to_dict()
-    emit(result, as_json, lambda: out.print(kv_table(f"Loaded into {lake.spec.name}.transactions",
-                                                     result)))
+    emit(
+        result,
+        as_json,
+        lambda: out.print(kv_table(f"Loaded into {lake.spec.name}.transactions", result)),
+    )
 
 
 @app.command("query")
 def query(
     ctx: typer.Context,
-    sql: Annotated[str, typer.Argument(help="DuckDB SQL; tables by their lake names, e.g. "
-                                       "'SELECT count(*) FROM transactions'.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="DuckDB SQL; tables by their lake names, e.g. 'SELECT count(*) FROM transactions'."
+        ),
+    ],
     spec: SpecOption = None,
-    limit: Annotated[int, typer.Option(help="Rows to print (the query itself is not limited).")] = 50,
+    limit: Annotated[
+        int, typer.Option(help="Rows to print (the query itself is not limited).")
+    ] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Run DuckDB SQL over the lake's tables."""
@@ -72,6 +91,14 @@ def query(
     lake = Lake.open(settings_from(ctx), spec)
     table = lake.query(sql)
     records = table.slice(0, limit).to_pylist()
-    emit(records, as_json, lambda: out.print(records_table(
-        f"{table.num_rows} row(s)" + (f", first {limit}" if table.num_rows > limit else ""),
-        records, table.column_names)))
+    emit(
+        records,
+        as_json,
+        lambda: out.print(
+            records_table(
+                f"{table.num_rows} row(s)" + (f", first {limit}" if table.num_rows > limit else ""),
+                records,
+                table.column_names,
+            )
+        ),
+    )

@@ -17,8 +17,9 @@ from fraudops.cli._common import (
     settings_from,
 )
 
-models_app = typer.Typer(help="Registered model versions and the `champion` alias.",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="Registered model versions and the `champion` alias.", no_args_is_help=True
+)
 pipeline_app = typer.Typer(help="Training pipeline executions.", no_args_is_help=True)
 
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why: recorded in model_events.")]
@@ -28,8 +29,9 @@ DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "reje
 
 def train(
     ctx: typer.Context,
-    trainer: Annotated[str | None, typer.Option(
-        help="xgboost or logreg (default: training.trainer).")] = None,
+    trainer: Annotated[
+        str | None, typer.Option(help="xgboost or logreg (default: training.trainer).")
+    ] = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -44,8 +46,9 @@ def train(
         raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
     settings = settings_from(ctx)
     with RichReporter() as progress:
-        result = run_training(settings, spec_name=spec, trainer=trainer, progress=progress,
-                              raise_on_gate=False)
+        result = run_training(
+            settings, spec_name=spec, trainer=trainer, progress=progress, raise_on_gate=False
+        )
     summary = result.to_dict()
     emit(summary, as_json, lambda: render_training(summary))
     if result.exit_code:
@@ -54,10 +57,27 @@ def train(
 
 def render_training(summary: dict[str, Any]) -> None:
     metrics = summary.get("metrics", {})
-    keys = ["roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", "expected_cost",
-            "tp", "fp", "tn", "fn", "n", "positives"]
-    out.print(kv_table(f"Holdout metrics ({summary.get('trainer')}, spec {summary.get('spec')})",
-                       {k: metrics[k] for k in keys if k in metrics}))
+    keys = [
+        "roc_auc",
+        "pr_auc",
+        "precision",
+        "recall",
+        "f1",
+        "threshold",
+        "expected_cost",
+        "tp",
+        "fp",
+        "tn",
+        "fn",
+        "n",
+        "positives",
+    ]
+    out.print(
+        kv_table(
+            f"Holdout metrics ({summary.get('trainer')}, spec {summary.get('spec')})",
+            {k: metrics[k] for k in keys if k in metrics},
+        )
+    )
     checks = summary.get("gate", {}).get("checks", [])
     if checks:
         out.print(records_table("Gate", checks))
@@ -65,8 +85,10 @@ def render_training(summary: dict[str, Any]) -> None:
     style = DECISION_STYLE.get(decision, "bold")
     out.print(f"Decision: [{style}]{decision}[/] — {summary.get('reason', '')}")
     if summary.get("version"):
-        out.print(f"Model {summary.get('model_name')} version {summary['version']}, "
-                  f"MLflow run {summary.get('run_id')}")
+        out.print(
+            f"Model {summary.get('model_name')} version {summary['version']}, "
+            f"MLflow run {summary.get('run_id')}"
+        )
 
 
 @models_app.command("list")

@@ -35,8 +35,14 @@ def drift_rules(data: DataSettings, pattern: str | None) -> dict[str, DriftRule]
         ) from None
 
 
-def apply_drift(frame: pd.DataFrame, rules: Mapping[str, DriftRule], spec: FeatureSpec,
-                rng: np.random.Generator, *, pattern: str | None = None) -> pd.DataFrame:
+def apply_drift(
+    frame: pd.DataFrame,
+    rules: Mapping[str, DriftRule],
+    spec: FeatureSpec,
+    rng: np.random.Generator,
+    *,
+    pattern: str | None = None,
+) -> pd.DataFrame:
     """A copy of ``frame`` with each rule applied to its feature (rules in mapping order, one
     normal draw per row and rule). ``pattern`` only names the rules in error messages."""
     _check_rules(rules, spec, frame, pattern)
@@ -46,8 +52,9 @@ def apply_drift(frame: pd.DataFrame, rules: Mapping[str, DriftRule], spec: Featu
     return out
 
 
-def _check_rules(rules: Mapping[str, DriftRule], spec: FeatureSpec, frame: pd.DataFrame,
-                 pattern: str | None) -> None:
+def _check_rules(
+    rules: Mapping[str, DriftRule], spec: FeatureSpec, frame: pd.DataFrame, pattern: str | None
+) -> None:
     where = f"drift pattern {pattern or DEFAULT_PATTERN!r}"
     unknown = [name for name in rules if name not in spec.feature_names]
     if unknown:
@@ -60,8 +67,9 @@ def _check_rules(rules: Mapping[str, DriftRule], spec: FeatureSpec, frame: pd.Da
         raise ValidationError(f"{where}: the data has no column {missing}")
 
 
-def _drift_column(column: pd.Series, rule: DriftRule, feature: Feature,
-                  rng: np.random.Generator) -> pd.Series:
+def _drift_column(
+    column: pd.Series, rule: DriftRule, feature: Feature, rng: np.random.Generator
+) -> pd.Series:
     values = column.to_numpy(dtype=np.float64)
     noise = rule.noise * rng.standard_normal(len(values))
     if rule.type == "multiplicative":
@@ -87,9 +95,15 @@ def _clip_bounds(feature: Feature) -> tuple[float | None, float | None]:
     return lo, hi
 
 
-def generate_drifted_set(data: DataSettings, spec: FeatureSpec, *, pattern: str | None = None,
-                         rows: int | None = None, seed: int | None = None,
-                         customer_seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def generate_drifted_set(
+    data: DataSettings,
+    spec: FeatureSpec,
+    *,
+    pattern: str | None = None,
+    rows: int | None = None,
+    seed: int | None = None,
+    customer_seed: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A fresh sample (``rows`` default ``data.drift_samples``, ``seed`` default
     ``data.drift_seed``) drifted by ``pattern``: (transactions without the label, ground truth
     with the id and the label). ``customer_seed`` (default ``data.seed``) picks the customer
@@ -99,7 +113,10 @@ def generate_drifted_set(data: DataSettings, spec: FeatureSpec, *, pattern: str 
     rules = drift_rules(data, pattern)
     seed = data.drift_seed if seed is None else seed
     base = generate_transactions(
-        data, spec, rows=rows if rows is not None else data.drift_samples, seed=seed,
+        data,
+        spec,
+        rows=rows if rows is not None else data.drift_samples,
+        seed=seed,
         customer_seed=data.seed if customer_seed is None else customer_seed,
         id_prefix=f"tx-d-{name}-",
     )

@@ -72,9 +72,17 @@ class DatasetFiles:
         }
 
 
-def write_datasets(settings: Settings, spec: FeatureSpec, out_dir: Path, *, rows: int | None = None,
-                   seed: int | None = None, patterns: list[str] | None = None,
-                   fmt: Format = "parquet", progress: Reporter | None = None) -> DatasetFiles:
+def write_datasets(
+    settings: Settings,
+    spec: FeatureSpec,
+    out_dir: Path,
+    *,
+    rows: int | None = None,
+    seed: int | None = None,
+    patterns: list[str] | None = None,
+    fmt: Format = "parquet",
+    progress: Reporter | None = None,
+) -> DatasetFiles:
     """Write ``transactions.<fmt>`` and, for the default drift and each pattern in ``patterns``
     (default: all of ``data.drift_patterns``), ``drifted_<name>.<fmt>`` and
     ``ground_truth_<name>.<fmt>``. The drifted sets share the training set's customers."""
@@ -87,8 +95,9 @@ def write_datasets(settings: Settings, spec: FeatureSpec, out_dir: Path, *, rows
     seed = data.seed if seed is None else seed
 
     frames: dict[str, pd.DataFrame] = {}
-    frames["transactions"] = train = generate_transactions(data, spec, rows=rows, seed=seed,
-                                                           progress=progress)
+    frames["transactions"] = train = generate_transactions(
+        data, spec, rows=rows, seed=seed, progress=progress
+    )
     with progress.step("Generating drifted sets", total=len(names)) as handle:
         for name in names:
             drifted, truth = generate_drifted_set(data, spec, pattern=name, customer_seed=seed)
@@ -101,10 +110,17 @@ def write_datasets(settings: Settings, spec: FeatureSpec, out_dir: Path, *, rows
     stamps = train[spec.timestamp_column]
     truth = frames[f"ground_truth_{DEFAULT_PATTERN}"]
     return DatasetFiles(
-        out_dir=out_dir, format=fmt, seed=seed, transactions=paths["transactions"],
-        rows=len(train), customers=int(train[spec.customer_column or "customer_id"].nunique()),
-        fraud_rate=float(train[label].mean()), time_start=stamps.min(), time_end=stamps.max(),
-        drift_seed=data.drift_seed, drift_rows=len(truth),
+        out_dir=out_dir,
+        format=fmt,
+        seed=seed,
+        transactions=paths["transactions"],
+        rows=len(train),
+        customers=int(train[spec.customer_column or "customer_id"].nunique()),
+        fraud_rate=float(train[label].mean()),
+        time_start=stamps.min(),
+        time_end=stamps.max(),
+        drift_seed=data.drift_seed,
+        drift_rows=len(truth),
         drift_fraud_rate=float(truth[label].mean()),
         drifted={n: paths[f"drifted_{n}"] for n in names},
         ground_truth={n: paths[f"ground_truth_{n}"] for n in names},
@@ -113,7 +129,7 @@ def write_datasets(settings: Settings, spec: FeatureSpec, out_dir: Path, *, rows
 
 
 def _pattern_names(settings: Settings, patterns: list[str] | None) -> list[str]:
-    """"default" first, then the requested patterns (all configured ones by default), checked."""
+    """ "default" first, then the requested patterns (all configured ones by default), checked."""
     requested = list(settings.data.drift_patterns) if patterns is None else patterns
     names = [DEFAULT_PATTERN]
     for name in requested:
@@ -123,8 +139,9 @@ def _pattern_names(settings: Settings, patterns: list[str] | None) -> list[str]:
     return names
 
 
-def _write_all(frames: dict[str, pd.DataFrame], out_dir: Path, fmt: Format,
-               advance: Callable[[], None]) -> dict[str, Path]:
+def _write_all(
+    frames: dict[str, pd.DataFrame], out_dir: Path, fmt: Format, advance: Callable[[], None]
+) -> dict[str, Path]:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -28,27 +28,27 @@ Array = np.ndarray
 # code, share of legitimate rows, amount factor, chance to be online, transaction type code
 # (1 purchase, 2 cash withdrawal, 3 transfer, 4 bill payment, 5 refund), recurring bill.
 _MCC_TABLE: list[tuple[int, float, float, float, int, bool]] = [
-    (5411, 0.19, 1.3, 0.08, 1, False),   # grocery stores
-    (5812, 0.11, 1.0, 0.10, 1, False),   # restaurants
+    (5411, 0.19, 1.3, 0.08, 1, False),  # grocery stores
+    (5812, 0.11, 1.0, 0.10, 1, False),  # restaurants
     (5814, 0.09, 0.35, 0.15, 1, False),  # fast food
-    (5541, 0.08, 1.1, 0.02, 1, False),   # service stations
-    (5999, 0.07, 1.0, 0.55, 1, False),   # miscellaneous retail
-    (5311, 0.05, 1.6, 0.35, 1, False),   # department stores
-    (5912, 0.05, 0.6, 0.10, 1, False),   # drug stores
-    (5651, 0.04, 1.8, 0.45, 1, False),   # clothing
-    (4121, 0.04, 0.6, 0.60, 1, False),   # taxis and ride sharing
-    (4111, 0.03, 0.2, 0.30, 1, False),   # commuter transport
-    (6011, 0.04, 2.5, 0.00, 2, False),   # ATM cash
-    (5732, 0.03, 4.0, 0.55, 1, False),   # electronics
-    (4899, 0.03, 0.8, 1.00, 4, True),    # cable and streaming
-    (4900, 0.03, 2.2, 0.85, 4, True),    # utilities
-    (5967, 0.02, 0.9, 0.95, 1, False),   # direct marketing, inbound
-    (4829, 0.02, 4.0, 0.70, 3, False),   # money transfer
-    (4511, 0.02, 8.0, 0.80, 1, False),   # airlines
-    (7011, 0.02, 5.0, 0.60, 1, False),   # hotels
-    (5944, 0.01, 6.0, 0.30, 1, False),   # jewelry
-    (7995, 0.01, 2.0, 0.70, 1, False),   # betting and casino gambling
-    (5691, 0.02, 1.5, 0.40, 1, False),   # men's and women's clothing
+    (5541, 0.08, 1.1, 0.02, 1, False),  # service stations
+    (5999, 0.07, 1.0, 0.55, 1, False),  # miscellaneous retail
+    (5311, 0.05, 1.6, 0.35, 1, False),  # department stores
+    (5912, 0.05, 0.6, 0.10, 1, False),  # drug stores
+    (5651, 0.04, 1.8, 0.45, 1, False),  # clothing
+    (4121, 0.04, 0.6, 0.60, 1, False),  # taxis and ride sharing
+    (4111, 0.03, 0.2, 0.30, 1, False),  # commuter transport
+    (6011, 0.04, 2.5, 0.00, 2, False),  # ATM cash
+    (5732, 0.03, 4.0, 0.55, 1, False),  # electronics
+    (4899, 0.03, 0.8, 1.00, 4, True),  # cable and streaming
+    (4900, 0.03, 2.2, 0.85, 4, True),  # utilities
+    (5967, 0.02, 0.9, 0.95, 1, False),  # direct marketing, inbound
+    (4829, 0.02, 4.0, 0.70, 3, False),  # money transfer
+    (4511, 0.02, 8.0, 0.80, 1, False),  # airlines
+    (7011, 0.02, 5.0, 0.60, 1, False),  # hotels
+    (5944, 0.01, 6.0, 0.30, 1, False),  # jewelry
+    (7995, 0.01, 2.0, 0.70, 1, False),  # betting and casino gambling
+    (5691, 0.02, 1.5, 0.40, 1, False),  # men's and women's clothing
 ]
 MCC_CODES = np.array([row[0] for row in _MCC_TABLE], dtype=np.int64)
 _MCC_SHARE = np.array([row[1] for row in _MCC_TABLE]) / sum(row[1] for row in _MCC_TABLE)
@@ -68,16 +68,73 @@ _FRAUD_TESTING_MCC = _mcc_index(5999, 5967, 4829, 7995, 4899)
 _FRAUD_BUSTOUT_MCC = _mcc_index(5732, 5944, 6011, 4829, 5311)
 
 # ---- time patterns -------------------------------------------------------------------------
-_HOUR_LEGIT = np.array([0.8, 0.5, 0.3, 0.25, 0.25, 0.4, 1.0, 2.2, 3.5, 4.5, 5.2, 5.8,
-                        6.6, 6.4, 5.8, 5.5, 5.7, 6.3, 6.8, 6.5, 5.5, 4.2, 2.8, 1.6])
-_HOUR_FRAUD = np.array([4.0, 4.4, 4.4, 4.0, 3.4, 2.8, 2.5, 2.8, 3.3, 3.8, 4.2, 4.4,
-                        4.6, 4.6, 4.4, 4.3, 4.4, 4.6, 4.8, 4.8, 4.7, 4.6, 4.4, 4.2])
+_HOUR_LEGIT = np.array(
+    [
+        0.8,
+        0.5,
+        0.3,
+        0.25,
+        0.25,
+        0.4,
+        1.0,
+        2.2,
+        3.5,
+        4.5,
+        5.2,
+        5.8,
+        6.6,
+        6.4,
+        5.8,
+        5.5,
+        5.7,
+        6.3,
+        6.8,
+        6.5,
+        5.5,
+        4.2,
+        2.8,
+        1.6,
+    ]
+)
+_HOUR_FRAUD = np.array(
+    [
+        4.0,
+        4.4,
+        4.4,
+        4.0,
+        3.4,
+        2.8,
+        2.5,
+        2.8,
+        3.3,
+        3.8,
+        4.2,
+        4.4,
+        4.6,
+        4.6,
+        4.4,
+        4.3,
+        4.4,
+        4.6,
+        4.8,
+        4.8,
+        4.7,
+        4.6,
+        4.4,
+        4.2,
+    ]
+)
 _DOW_WEIGHT = np.array([1.0, 1.0, 1.02, 1.04, 1.12, 1.15, 0.95])  # Monday first
 
 # ---- fraud archetypes ----------------------------------------------------------------------
 LEGIT, CNP, TAKEOVER, TESTING, BUSTOUT, STEALTH = range(6)
-ARCHETYPE_NAMES = {CNP: "card_not_present", TAKEOVER: "account_takeover",
-                   TESTING: "card_testing", BUSTOUT: "bust_out", STEALTH: "stealth"}
+ARCHETYPE_NAMES = {
+    CNP: "card_not_present",
+    TAKEOVER: "account_takeover",
+    TESTING: "card_testing",
+    BUSTOUT: "bust_out",
+    STEALTH: "stealth",
+}
 _ARCHETYPE_SHARE = {CNP: 0.30, TAKEOVER: 0.22, TESTING: 0.16, BUSTOUT: 0.15, STEALTH: 0.17}
 # Share of legitimate rows given one suspicious trait (travel, a mistyped CVV, a big purchase,
 # a busy day): the false alarms every fraud model lives with.
@@ -95,22 +152,28 @@ class Customers:
     account_age_days: Array
     credit_limit: Array
     previous_fraud: Array
-    median_amount: Array   # home spending level
-    online_share: Array    # home channel mix
-    travel_share: Array    # how often far from home
+    median_amount: Array  # home spending level
+    online_share: Array  # home channel mix
+    travel_share: Array  # how often far from home
     abroad_share: Array
-    daily_rate: Array      # usual transactions per day; also how often they appear
-    utilisation: Array     # usual share of the credit limit in use
+    daily_rate: Array  # usual transactions per day; also how often they appear
+    utilisation: Array  # usual share of the credit limit in use
 
     @property
     def count(self) -> int:
         return len(self.age)
 
 
-def generate_transactions(data: DataSettings, spec: FeatureSpec, *, rows: int | None = None,
-                          seed: int | None = None, customer_seed: int | None = None,
-                          id_prefix: str = "tx-", progress: Reporter | None = None
-                          ) -> pd.DataFrame:
+def generate_transactions(
+    data: DataSettings,
+    spec: FeatureSpec,
+    *,
+    rows: int | None = None,
+    seed: int | None = None,
+    customer_seed: int | None = None,
+    id_prefix: str = "tx-",
+    progress: Reporter | None = None,
+) -> pd.DataFrame:
     """``rows`` (default ``data.rows``) transactions in ``spec``'s columns; same seed, same frame.
 
     ``customer_seed`` (default ``seed``) draws the customer population: two sets sharing it share
@@ -151,6 +214,7 @@ def _check_spec(spec: FeatureSpec) -> None:
 
 # ---- customers -----------------------------------------------------------------------------
 
+
 def make_customers(rng: np.random.Generator, count: int) -> Customers:
     """A customer population; attributes are correlated the way a bank's book would be."""
     age = np.clip(np.rint(18 + rng.gamma(3.0, 9.0, count)), 18, 95).astype(np.int64)
@@ -161,8 +225,9 @@ def make_customers(rng: np.random.Generator, count: int) -> Customers:
     oldest = tenure * 30.44 + 30
     account_age = rng.uniform(0.3, 1.0, count) * oldest
     new = rng.random(count) < 0.04
-    account_age = np.where(new, np.minimum(rng.uniform(0, _NEW_ACCOUNT_DAYS, count), oldest),
-                           account_age)
+    account_age = np.where(
+        new, np.minimum(rng.uniform(0, _NEW_ACCOUNT_DAYS, count), oldest), account_age
+    )
     account_age = np.clip(np.floor(account_age), 0, 20_000).astype(np.int64)
     limit = rng.lognormal(np.log(4000), 0.7, count) * (1 + tenure / 300)
     limit = np.clip(np.round(limit, -2), 500, 200_000)
@@ -221,8 +286,10 @@ def _draw_for(rng: np.random.Generator, cust: Array, mask: Array, weight: Array)
 
 # ---- features ------------------------------------------------------------------------------
 
-def _features(rng: np.random.Generator, customers: Customers, cust: Array, archetype: Array
-              ) -> dict[str, Array]:
+
+def _features(
+    rng: np.random.Generator, customers: Customers, cust: Array, archetype: Array
+) -> dict[str, Array]:
     """The 30 feature arrays: legitimate behaviour first, then each archetype's traces."""
     cols: dict[str, Array] = {}
     confuser = (archetype == LEGIT) & (rng.random(len(archetype)) < _LEGIT_CONFUSER_RATE)
@@ -231,11 +298,14 @@ def _features(rng: np.random.Generator, customers: Customers, cust: Array, arche
     _activity(rng, cols, customers, cust, archetype)
     _amounts(rng, cols, customers, cust, archetype, confuser)
     _card_checks(rng, cols, archetype, confuser)
-    for name, attr in (("customer_age", "age"), ("customer_gender", "gender"),
-                       ("customer_tenure_months", "tenure_months"),
-                       ("account_age_days", "account_age_days"),
-                       ("credit_limit", "credit_limit"),
-                       ("previous_fraud_incidents", "previous_fraud")):
+    for name, attr in (
+        ("customer_age", "age"),
+        ("customer_gender", "gender"),
+        ("customer_tenure_months", "tenure_months"),
+        ("account_age_days", "account_age_days"),
+        ("credit_limit", "credit_limit"),
+        ("previous_fraud_incidents", "previous_fraud"),
+    ):
         cols[name] = getattr(customers, attr)[cust]
     return cols
 
@@ -244,12 +314,21 @@ def _is(archetype: Array, *kinds: int) -> Array:
     return np.isin(archetype, kinds)
 
 
-def _merchant(rng: np.random.Generator, cols: dict[str, Array], customers: Customers,
-              cust: Array, archetype: Array) -> None:
+def _merchant(
+    rng: np.random.Generator,
+    cols: dict[str, Array],
+    customers: Customers,
+    cust: Array,
+    archetype: Array,
+) -> None:
     n = len(archetype)
     mcc = rng.choice(len(MCC_CODES), size=n, p=_MCC_SHARE)
-    for kind, pool, p in ((CNP, _FRAUD_ONLINE_MCC, 0.8), (TESTING, _FRAUD_TESTING_MCC, 0.75),
-                          (BUSTOUT, _FRAUD_BUSTOUT_MCC, 0.7), (TAKEOVER, _FRAUD_ONLINE_MCC, 0.4)):
+    for kind, pool, p in (
+        (CNP, _FRAUD_ONLINE_MCC, 0.8),
+        (TESTING, _FRAUD_TESTING_MCC, 0.75),
+        (BUSTOUT, _FRAUD_BUSTOUT_MCC, 0.7),
+        (TAKEOVER, _FRAUD_ONLINE_MCC, 0.4),
+    ):
         pick = (archetype == kind) & (rng.random(n) < p)
         mcc = np.where(pick, rng.choice(pool, size=n), mcc)
     # Channel: the merchant's usual mix shifted by the customer's habit.
@@ -274,8 +353,14 @@ def _merchant(rng: np.random.Generator, cols: dict[str, Array], customers: Custo
     cols["_mcc_index"] = mcc
 
 
-def _geography(rng: np.random.Generator, cols: dict[str, Array], customers: Customers,
-               cust: Array, archetype: Array, confuser: Array) -> None:
+def _geography(
+    rng: np.random.Generator,
+    cols: dict[str, Array],
+    customers: Customers,
+    cust: Array,
+    archetype: Array,
+    confuser: Array,
+) -> None:
     n = len(archetype)
     abroad = rng.random(n) < customers.abroad_share[cust]
     travel = rng.random(n) < customers.travel_share[cust]
@@ -300,8 +385,13 @@ def _geography(rng: np.random.Generator, cols: dict[str, Array], customers: Cust
     cols["distance_from_last_transaction_km"] = np.round(np.clip(hop, 0, 20_000), 2)
 
 
-def _activity(rng: np.random.Generator, cols: dict[str, Array], customers: Customers,
-              cust: Array, archetype: Array) -> None:
+def _activity(
+    rng: np.random.Generator,
+    cols: dict[str, Array],
+    customers: Customers,
+    cust: Array,
+    archetype: Array,
+) -> None:
     n = len(archetype)
     rate = customers.daily_rate[cust]
     day = rng.poisson(rate)
@@ -319,8 +409,14 @@ def _activity(rng: np.random.Generator, cols: dict[str, Array], customers: Custo
     cols["velocity_score"] = np.round(velocity, 4)
 
 
-def _amounts(rng: np.random.Generator, cols: dict[str, Array], customers: Customers,
-             cust: Array, archetype: Array, confuser: Array) -> None:
+def _amounts(
+    rng: np.random.Generator,
+    cols: dict[str, Array],
+    customers: Customers,
+    cust: Array,
+    archetype: Array,
+    confuser: Array,
+) -> None:
     n = len(archetype)
     mcc = cols.pop("_mcc_index")
     typical = customers.median_amount[cust]
@@ -344,8 +440,9 @@ def _amounts(rng: np.random.Generator, cols: dict[str, Array], customers: Custom
     cols["available_credit_ratio"] = np.round(np.clip(1 - used, 0, 1), 4)
 
 
-def _card_checks(rng: np.random.Generator, cols: dict[str, Array], archetype: Array,
-                 confuser: Array) -> None:
+def _card_checks(
+    rng: np.random.Generator, cols: dict[str, Array], archetype: Array, confuser: Array
+) -> None:
     """Card present → chip (mostly) and PIN (often); online → CVV and address checks."""
     n = len(archetype)
     online = cols["online_transaction"] == 1
@@ -369,6 +466,7 @@ def _card_checks(rng: np.random.Generator, cols: dict[str, Array], archetype: Ar
 
 # ---- time ----------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Stamps:
     micros: Array  # microseconds since the epoch, UTC
@@ -382,7 +480,7 @@ def time_range(data: DataSettings) -> tuple[pd.Timestamp, pd.Timestamp]:
         start = pd.Timestamp(data.start)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"data.start: not a date: {data.start!r} ({exc})") from None
-    start = (start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC"))
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
     start = start.normalize()
     return start, start + pd.DateOffset(months=data.months)
 
@@ -395,19 +493,30 @@ def _timestamps(rng: np.random.Generator, data: DataSettings, archetype: Array) 
     day_p = _DOW_WEIGHT[dow] / _DOW_WEIGHT[dow].sum()
     day = rng.choice(days, size=n, p=day_p)
     night_owl = _is(archetype, CNP, TAKEOVER, TESTING, BUSTOUT) | (
-        _is(archetype, STEALTH) & (rng.random(n) < 0.5))
-    hour = np.where(night_owl, rng.choice(24, size=n, p=_HOUR_FRAUD / _HOUR_FRAUD.sum()),
-                    rng.choice(24, size=n, p=_HOUR_LEGIT / _HOUR_LEGIT.sum()))
+        _is(archetype, STEALTH) & (rng.random(n) < 0.5)
+    )
+    hour = np.where(
+        night_owl,
+        rng.choice(24, size=n, p=_HOUR_FRAUD / _HOUR_FRAUD.sum()),
+        rng.choice(24, size=n, p=_HOUR_LEGIT / _HOUR_LEGIT.sum()),
+    )
     seconds = (day * 24 + hour).astype(np.int64) * 3600 + rng.integers(0, 3600, size=n)
     micros = start.value // 1000 + seconds * 1_000_000
-    return _Stamps(micros=micros, hour=hour.astype(np.int64),
-                   day_of_week=dow[day].astype(np.int64))
+    return _Stamps(micros=micros, hour=hour.astype(np.int64), day_of_week=dow[day].astype(np.int64))
 
 
 # ---- assembly ------------------------------------------------------------------------------
 
-def _frame(spec: FeatureSpec, cols: dict[str, Array], customers: Customers, cust: Array,
-           archetype: Array, stamps: _Stamps, id_prefix: str) -> pd.DataFrame:
+
+def _frame(
+    spec: FeatureSpec,
+    cols: dict[str, Array],
+    customers: Customers,
+    cust: Array,
+    archetype: Array,
+    stamps: _Stamps,
+    id_prefix: str,
+) -> pd.DataFrame:
     order = np.argsort(stamps.micros, kind="stable")
     width = max(5, len(str(customers.count - 1)))
     # Python formatting beats np.char by ~10x; customer ids are formatted once per customer.
@@ -417,7 +526,8 @@ def _frame(spec: FeatureSpec, cols: dict[str, Array], customers: Customers, cust
         "transaction_id": ids,
         "customer_id": cust_names[cust[order]],
         "transaction_timestamp": pd.DatetimeIndex(
-            stamps.micros[order].astype("datetime64[us]")).tz_localize("UTC"),
+            stamps.micros[order].astype("datetime64[us]")
+        ).tz_localize("UTC"),
         "is_fraud": (archetype[order] != LEGIT).astype(np.int64),
         "transaction_hour": stamps.hour[order],
         "transaction_day_of_week": stamps.day_of_week[order],

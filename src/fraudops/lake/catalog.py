@@ -87,8 +87,12 @@ class Lake:
     def __enter__(self) -> Lake:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def identifier(self, name: str) -> tuple[str, str]:
@@ -114,8 +118,11 @@ class Lake:
             created = []
             for name in missing:
                 try:
-                    catalog.create_table(self.identifier(name), schema=schemas[name],
-                                         partition_spec=partition_spec(name, schemas[name]))
+                    catalog.create_table(
+                        self.identifier(name),
+                        schema=schemas[name],
+                        partition_spec=partition_spec(name, schemas[name]),
+                    )
                 except TableAlreadyExistsError:  # a concurrent `lake init` won the race
                     continue
                 created.append(name)
@@ -133,8 +140,10 @@ class Lake:
         if extra := [n for n in have_by if n not in want_by]:
             parts.append(f"columns the spec no longer has: {', '.join(extra)}")
         if changed := [n for n in want_by if n in have_by and have_by[n] != want_by[n]]:
-            parts.append("changed columns: " + ", ".join(
-                f"{n} ({have_by[n][1]} -> {want_by[n][1]})" for n in changed))
+            parts.append(
+                "changed columns: "
+                + ", ".join(f"{n} ({have_by[n][1]} -> {want_by[n][1]})" for n in changed)
+            )
         if not parts:
             parts.append("the column order differs")
         raise LakeError(
@@ -161,8 +170,9 @@ class Lake:
 
     # ---- writes --------------------------------------------------------------------------
 
-    def append(self, name: str, data: TableData, *,
-               snapshot_properties: Mapping[str, str] | None = None) -> int:
+    def append(
+        self, name: str, data: TableData, *, snapshot_properties: Mapping[str, str] | None = None
+    ) -> int:
         """Append ``data`` to table ``name`` in one atomic commit; returns the rows written.
 
         Columns are cast to the table's types; absent optional columns become nulls; an unknown
@@ -180,8 +190,9 @@ class Lake:
             raise LakeError(f"could not append to {self.namespace}.{name}: {exc}") from None
         return arrow.num_rows
 
-    def replace(self, name: str, data: TableData, *,
-                snapshot_properties: Mapping[str, str] | None = None) -> int:
+    def replace(
+        self, name: str, data: TableData, *, snapshot_properties: Mapping[str, str] | None = None
+    ) -> int:
         """Replace the whole content of table ``name`` with ``data`` in one atomic commit."""
         table = self.table(name)
         arrow = conform(to_arrow(data), table.schema(), f"{self.namespace}.{name}")
@@ -189,21 +200,26 @@ class Lake:
             with _catalog_errors(self.settings):
                 table.overwrite(arrow, snapshot_properties=dict(snapshot_properties or {}))
         except (CommitFailedException, CommitValidationError):
-            raise LakeError(f"{self.namespace}.{name} was changed by another writer during the "
-                            "replace; nothing was replaced, try again") from None
+            raise LakeError(
+                f"{self.namespace}.{name} was changed by another writer during the "
+                "replace; nothing was replaced, try again"
+            ) from None
         return arrow.num_rows
 
     # ---- reads ---------------------------------------------------------------------------
 
-    def read(self, name: str, columns: Sequence[str] | None = None,
-             row_filter: str | None = None) -> pa.Table:
+    def read(
+        self, name: str, columns: Sequence[str] | None = None, row_filter: str | None = None
+    ) -> pa.Table:
         """Table ``name`` as Arrow; ``row_filter`` is an Iceberg filter such as ``"label = 1"``."""
         table = self.table(name)
         if columns is not None:
             known = {f.name for f in table.schema().fields}
             if unknown := [c for c in columns if c not in known]:
-                raise LakeError(f"table {self.namespace}.{name} has no column(s) "
-                                f"{', '.join(map(repr, unknown))}")
+                raise LakeError(
+                    f"table {self.namespace}.{name} has no column(s) "
+                    f"{', '.join(map(repr, unknown))}"
+                )
         where = self._row_filter(name, row_filter)
         try:
             scan = table.scan(
@@ -212,8 +228,9 @@ class Lake:
             )
             return scan.to_arrow()
         except (ValueError, TypeError) as exc:  # a filter naming an unknown column, say
-            raise LakeError(f"cannot read {self.namespace}.{name} with filter "
-                            f"{row_filter!r}: {exc}") from None
+            raise LakeError(
+                f"cannot read {self.namespace}.{name} with filter {row_filter!r}: {exc}"
+            ) from None
 
     def _row_filter(self, name: str, row_filter: str | None) -> BooleanExpression:
         if not row_filter:
@@ -223,11 +240,12 @@ class Lake:
         except ParseBaseException as exc:
             raise LakeError(
                 f"cannot read {self.namespace}.{name}: the filter {row_filter!r} does not parse "
-                f"at character {exc.loc + 1} (expected e.g. \"label = 1 and amount > 100\")"
+                f'at character {exc.loc + 1} (expected e.g. "label = 1 and amount > 100")'
             ) from None
 
-    def read_frame(self, name: str, columns: Sequence[str] | None = None,
-                   row_filter: str | None = None) -> pd.DataFrame:
+    def read_frame(
+        self, name: str, columns: Sequence[str] | None = None, row_filter: str | None = None
+    ) -> pd.DataFrame:
         return self.read(name, columns, row_filter).to_pandas()
 
     def count(self, name: str) -> int:
@@ -243,8 +261,13 @@ class Lake:
 
         return run_query(self, sql)
 
-    def load_file(self, path: Path, *, mode: Literal["append", "replace"] = "append",
-                  progress: Reporter | None = None) -> LoadReport:
+    def load_file(
+        self,
+        path: Path,
+        *,
+        mode: Literal["append", "replace"] = "append",
+        progress: Reporter | None = None,
+    ) -> LoadReport:
         from fraudops.lake.loader import load_file
 
         return load_file(self, path, mode=mode, progress=progress)
@@ -316,14 +339,16 @@ def conform(data: pa.Table, schema: Schema, table_name: str) -> pa.Table:
             raise LakeError(f"table {table_name}: required column {field.name!r} is missing")
         if not field.nullable and column.null_count:
             rows = _first_rows(column.is_null())
-            raise LakeError(f"table {table_name}: required column {field.name!r} is null at "
-                            f"row(s) {rows}")
+            raise LakeError(
+                f"table {table_name}: required column {field.name!r} is null at row(s) {rows}"
+            )
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=target)
 
 
-def _cast(column: pa.ChunkedArray, target: pa.DataType, table_name: str,
-          name: str) -> pa.ChunkedArray:
+def _cast(
+    column: pa.ChunkedArray, target: pa.DataType, table_name: str, name: str
+) -> pa.ChunkedArray:
     if column.type == target:
         return column
     try:
@@ -331,8 +356,10 @@ def _cast(column: pa.ChunkedArray, target: pa.DataType, table_name: str,
             return _to_timestamp(column, target)
         return column.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
-        raise LakeError(f"table {table_name}: column {name!r} ({column.type}) cannot be stored "
-                        f"as {target}: {exc}") from None
+        raise LakeError(
+            f"table {table_name}: column {name!r} ({column.type}) cannot be stored "
+            f"as {target}: {exc}"
+        ) from None
 
 
 def _to_timestamp(column: pa.ChunkedArray, target: pa.DataType) -> pa.ChunkedArray:

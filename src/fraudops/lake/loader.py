@@ -58,8 +58,9 @@ class LoadReport:
         return asdict(self)
 
 
-def load_file(lake: Lake, path: Path | str, *, mode: LoadMode = "append",
-              progress: Reporter | None = None) -> LoadReport:
+def load_file(
+    lake: Lake, path: Path | str, *, mode: LoadMode = "append", progress: Reporter | None = None
+) -> LoadReport:
     """Validate ``path`` against the lake's spec and append it to (or replace) ``transactions``."""
     started = time.perf_counter()
     if mode not in MODES:
@@ -77,8 +78,11 @@ def load_file(lake: Lake, path: Path | str, *, mode: LoadMode = "append",
     if mode == "append":
         with reporter.step("Checking ids"):
             check_new_ids(lake, rows, path)
-    properties = {"fraudops.batch-id": batch_id, "fraudops.source": str(path),
-                  "fraudops.sha256": digest}
+    properties = {
+        "fraudops.batch-id": batch_id,
+        "fraudops.source": str(path),
+        "fraudops.sha256": digest,
+    }
     with reporter.step("Writing"):
         write = lake.append if mode == "append" else lake.replace
         written = write(TRANSACTIONS, rows, snapshot_properties=properties)
@@ -92,8 +96,11 @@ def load_file(lake: Lake, path: Path | str, *, mode: LoadMode = "append",
         batch_id=batch_id,
         seconds=time.perf_counter() - started,
         fraud_rate=float(pc.mean(label).as_py() or 0.0),
-        timings={k: v for k, v in reporter.timings.items()
-                 if k in ("Reading", "Validating", "Checking ids", "Writing")},
+        timings={
+            k: v
+            for k, v in reporter.timings.items()
+            if k in ("Reading", "Validating", "Checking ids", "Writing")
+        },
     )
 
 
@@ -121,7 +128,8 @@ def _read_csv(path: Path) -> pa.Table:
     # rather than failing the reader's type inference with a bare conversion error.
     header = pa_csv.open_csv(path).schema.names
     convert = pa_csv.ConvertOptions(
-        column_types={name: pa.string() for name in header}, strings_can_be_null=True,
+        column_types={name: pa.string() for name in header},
+        strings_can_be_null=True,
     )
     return pa_csv.read_csv(path, convert_options=convert)
 

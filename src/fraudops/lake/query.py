@@ -77,9 +77,16 @@ def _execute(lake: Lake, sql: str, names: list[str], *, project: bool) -> pa.Tab
             if project:
                 fields = lake.table(name).schema().fields
                 # `SELECT count(*) FROM t` names no column but needs the rows: scan a cheap one.
-                columns = (needed_columns(sql, [f.name for f in fields])
-                           or [next((f.name for f in fields if f.field_type.is_primitive
-                                     and str(f.field_type) != "string"), fields[0].name)])
+                columns = needed_columns(sql, [f.name for f in fields]) or [
+                    next(
+                        (
+                            f.name
+                            for f in fields
+                            if f.field_type.is_primitive and str(f.field_type) != "string"
+                        ),
+                        fields[0].name,
+                    )
+                ]
             con.register(name, lake.read(name, columns))
         relation = con.sql(sql)
         return relation.to_arrow_table() if relation is not None else pa.table({})
@@ -91,6 +98,8 @@ def _query_error(lake: Lake, sql: str, exc: duckdb.Error) -> LakeError:
     missing = [name for name in referenced_tables(sql) if not lake.exists(name)]
     hint = ""
     if missing:
-        hint = (f" (table(s) {', '.join(missing)} not created yet in namespace "
-                f"{lake.namespace!r}: run `fraudops lake init --spec {lake.spec.name}`)")
+        hint = (
+            f" (table(s) {', '.join(missing)} not created yet in namespace "
+            f"{lake.namespace!r}: run `fraudops lake init --spec {lake.spec.name}`)"
+        )
     return LakeError(f"query failed: {exc}{hint}")

@@ -35,7 +35,13 @@ ALERTS = "alerts"
 MODEL_EVENTS = "model_events"
 
 TABLES: list[str] = [
-    TRANSACTIONS, PREDICTIONS, LABELS, MONITORING_RUNS, FEATURE_DRIFT, ALERTS, MODEL_EVENTS,
+    TRANSACTIONS,
+    PREDICTIONS,
+    LABELS,
+    MONITORING_RUNS,
+    FEATURE_DRIFT,
+    ALERTS,
+    MODEL_EVENTS,
 ]
 
 # Generated id of `transactions` when the spec declares none (ULB): labels join on it later.
@@ -47,7 +53,12 @@ LOADED_AT_COLUMN = "_loaded_at"
 PREDICTIONS_PARTITION_SOURCE = "request_time"
 
 STRING, DOUBLE, LONG, INT, BOOL, TIMESTAMPTZ = (
-    StringType(), DoubleType(), LongType(), IntegerType(), BooleanType(), TimestamptzType(),
+    StringType(),
+    DoubleType(),
+    LongType(),
+    IntegerType(),
+    BooleanType(),
+    TimestamptzType(),
 )
 
 # (name, type, required)
@@ -72,10 +83,12 @@ def _schema(table: str, columns: list[Column]) -> Schema:
                 "(SQL column names are case-insensitive); rename the feature in the spec"
             )
         seen[name.lower()] = name
-    return Schema(*(
-        NestedField(field_id=i, name=name, field_type=field_type, required=required)
-        for i, (name, field_type, required) in enumerate(columns, start=1)
-    ))
+    return Schema(
+        *(
+            NestedField(field_id=i, name=name, field_type=field_type, required=required)
+            for i, (name, field_type, required) in enumerate(columns, start=1)
+        )
+    )
 
 
 def feature_type(feature: Feature) -> IcebergType:
@@ -144,105 +157,125 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
 
 
 def labels_schema(spec: FeatureSpec) -> Schema:
-    return _schema(LABELS, [
-        _req("event_id", STRING),
-        _opt("inference_id", STRING),
-        _opt("transaction_id", STRING),
-        _opt("label", INT),
-        _opt("confirmed_at", TIMESTAMPTZ),
-        _opt("source", STRING),
-        _opt("notes", STRING),
-        _opt("ingested_at", TIMESTAMPTZ),
-    ])
+    return _schema(
+        LABELS,
+        [
+            _req("event_id", STRING),
+            _opt("inference_id", STRING),
+            _opt("transaction_id", STRING),
+            _opt("label", INT),
+            _opt("confirmed_at", TIMESTAMPTZ),
+            _opt("source", STRING),
+            _opt("notes", STRING),
+            _opt("ingested_at", TIMESTAMPTZ),
+        ],
+    )
 
 
 def monitoring_runs_schema(spec: FeatureSpec) -> Schema:
-    return _schema(MONITORING_RUNS, [
-        _req("run_id", STRING),
-        _opt("started_at", TIMESTAMPTZ),
-        _opt("finished_at", TIMESTAMPTZ),
-        _opt("as_of", TIMESTAMPTZ),
-        _opt("model_name", STRING),
-        _opt("model_version", STRING),
-        _opt("window_start", TIMESTAMPTZ),
-        _opt("window_end", TIMESTAMPTZ),
-        _opt("n_current", LONG),
-        _opt("n_labelled", LONG),
-        _opt("drifted_count", INT),
-        _opt("drifted_share", DOUBLE),
-        _opt("mean_psi", DOUBLE),
-        _opt("max_psi", DOUBLE),
-        _opt("median_psi", DOUBLE),
-        _opt("score_psi", DOUBLE),
-        _opt("roc_auc", DOUBLE),
-        _opt("pr_auc", DOUBLE),
-        _opt("precision", DOUBLE),
-        _opt("recall", DOUBLE),
-        _opt("f1", DOUBLE),
-        _opt("roc_auc_degradation_pct", DOUBLE),
-        _opt("data_drift_detected", BOOL),
-        _opt("model_drift_detected", BOOL),
-        _opt("status", STRING),
-        _opt("report_path", STRING),
-        _opt("summary", STRING),  # JSON
-    ])
+    return _schema(
+        MONITORING_RUNS,
+        [
+            _req("run_id", STRING),
+            _opt("started_at", TIMESTAMPTZ),
+            _opt("finished_at", TIMESTAMPTZ),
+            _opt("as_of", TIMESTAMPTZ),
+            _opt("model_name", STRING),
+            _opt("model_version", STRING),
+            _opt("window_start", TIMESTAMPTZ),
+            _opt("window_end", TIMESTAMPTZ),
+            _opt("n_current", LONG),
+            _opt("n_labelled", LONG),
+            _opt("drifted_count", INT),
+            _opt("drifted_share", DOUBLE),
+            _opt("mean_psi", DOUBLE),
+            _opt("max_psi", DOUBLE),
+            _opt("median_psi", DOUBLE),
+            _opt("score_psi", DOUBLE),
+            _opt("roc_auc", DOUBLE),
+            _opt("pr_auc", DOUBLE),
+            _opt("precision", DOUBLE),
+            _opt("recall", DOUBLE),
+            _opt("f1", DOUBLE),
+            _opt("roc_auc_degradation_pct", DOUBLE),
+            _opt("data_drift_detected", BOOL),
+            _opt("model_drift_detected", BOOL),
+            _opt("status", STRING),
+            _opt("report_path", STRING),
+            _opt("summary", STRING),  # JSON
+        ],
+    )
 
 
 def feature_drift_schema(spec: FeatureSpec) -> Schema:
-    return _schema(FEATURE_DRIFT, [
-        _req("run_id", STRING),
-        _req("feature", STRING),
-        _opt("kind", STRING),
-        _opt("psi", DOUBLE),
-        _opt("ks_statistic", DOUBLE),
-        _opt("ks_pvalue", DOUBLE),
-        _opt("chi2_statistic", DOUBLE),
-        _opt("chi2_pvalue", DOUBLE),
-        _opt("wasserstein", DOUBLE),
-        _opt("jensen_shannon", DOUBLE),
-        _opt("severity", STRING),
-        _opt("drifted", BOOL),
-        _opt("as_of", TIMESTAMPTZ),
-    ])
+    return _schema(
+        FEATURE_DRIFT,
+        [
+            _req("run_id", STRING),
+            _req("feature", STRING),
+            _opt("kind", STRING),
+            _opt("psi", DOUBLE),
+            _opt("ks_statistic", DOUBLE),
+            _opt("ks_pvalue", DOUBLE),
+            _opt("chi2_statistic", DOUBLE),
+            _opt("chi2_pvalue", DOUBLE),
+            _opt("wasserstein", DOUBLE),
+            _opt("jensen_shannon", DOUBLE),
+            _opt("severity", STRING),
+            _opt("drifted", BOOL),
+            _opt("as_of", TIMESTAMPTZ),
+        ],
+    )
 
 
 def alerts_schema(spec: FeatureSpec) -> Schema:
-    return _schema(ALERTS, [
-        _req("alert_id", STRING),
-        _opt("run_id", STRING),
-        _opt("created_at", TIMESTAMPTZ),
-        _opt("channel", STRING),
-        _opt("severity", STRING),
-        _opt("subject", STRING),
-        _opt("body", STRING),
-        _opt("delivered", BOOL),
-        _opt("attempts", INT),
-        _opt("error", STRING),
-    ])
+    return _schema(
+        ALERTS,
+        [
+            _req("alert_id", STRING),
+            _opt("run_id", STRING),
+            _opt("created_at", TIMESTAMPTZ),
+            _opt("channel", STRING),
+            _opt("severity", STRING),
+            _opt("subject", STRING),
+            _opt("body", STRING),
+            _opt("delivered", BOOL),
+            _opt("attempts", INT),
+            _opt("error", STRING),
+        ],
+    )
 
 
 MODEL_EVENT_TYPES = (
-    "registered", "promoted", "not_promoted", "rejected", "rollback", "manual_promote",
+    "registered",
+    "promoted",
+    "not_promoted",
+    "rejected",
+    "rollback",
+    "manual_promote",
 )
 MODEL_EVENT_TRIGGERS = ("train", "retrain", "manual", "rollback")
 
 
 def model_events_schema(spec: FeatureSpec) -> Schema:
-    return _schema(MODEL_EVENTS, [
-        _req("event_id", STRING),
-        _opt("event_time", TIMESTAMPTZ),
-        _opt("spec", STRING),
-        _opt("model_name", STRING),
-        _opt("version", STRING),
-        _opt("run_id", STRING),
-        _opt("event_type", STRING),  # one of MODEL_EVENT_TYPES
-        _opt("trigger", STRING),  # one of MODEL_EVENT_TRIGGERS
-        _opt("champion_before", STRING),
-        _opt("champion_after", STRING),
-        _opt("reason", STRING),
-        _opt("metrics", STRING),  # JSON
-        _opt("monitoring_run_id", STRING),
-    ])
+    return _schema(
+        MODEL_EVENTS,
+        [
+            _req("event_id", STRING),
+            _opt("event_time", TIMESTAMPTZ),
+            _opt("spec", STRING),
+            _opt("model_name", STRING),
+            _opt("version", STRING),
+            _opt("run_id", STRING),
+            _opt("event_type", STRING),  # one of MODEL_EVENT_TYPES
+            _opt("trigger", STRING),  # one of MODEL_EVENT_TRIGGERS
+            _opt("champion_before", STRING),
+            _opt("champion_after", STRING),
+            _opt("reason", STRING),
+            _opt("metrics", STRING),  # JSON
+            _opt("monitoring_run_id", STRING),
+        ],
+    )
 
 
 SCHEMAS: dict[str, Callable[[FeatureSpec], Schema]] = {
@@ -272,10 +305,14 @@ def partition_spec(name: str, schema: Schema) -> PartitionSpec:
     if name != PREDICTIONS:
         return UNPARTITIONED_PARTITION_SPEC
     source = schema.find_field(PREDICTIONS_PARTITION_SOURCE)
-    return PartitionSpec(PartitionField(
-        source_id=source.field_id, field_id=1000, transform=DayTransform(),
-        name=f"{PREDICTIONS_PARTITION_SOURCE}_day",
-    ))
+    return PartitionSpec(
+        PartitionField(
+            source_id=source.field_id,
+            field_id=1000,
+            transform=DayTransform(),
+            name=f"{PREDICTIONS_PARTITION_SOURCE}_day",
+        )
+    )
 
 
 def describe_schema(schema: Schema) -> list[tuple[str, str, bool]]:

@@ -44,8 +44,13 @@ class Problem:
             first = f" (first value {_fmt(self.values[0])})" if self.values else ""
             return f"column {self.column!r}: {self.what} at all {n} rows{first}"
         shown = ", ".join(str(int(r) + 1) for r in self.rows[:MAX_SHOWN])
-        where = f"row {shown}" if n == 1 else f"{n} rows, e.g. rows {shown}" if n > MAX_SHOWN \
+        where = (
+            f"row {shown}"
+            if n == 1
+            else f"{n} rows, e.g. rows {shown}"
+            if n > MAX_SHOWN
             else f"rows {shown}"
+        )
         text = f"column {self.column!r}: {self.what} at {where}"
         if self.values:
             text += f" (value{'s' if len(self.values) > 1 else ''} "
@@ -68,8 +73,14 @@ class _Checker:
         self.table = table
         self.problems: list[Problem] = []
 
-    def flag(self, column: str, what: str, mask: np.ndarray, values: pa.ChunkedArray | None = None,
-             shown: Callable[[np.ndarray], Sequence[Any]] | None = None) -> None:
+    def flag(
+        self,
+        column: str,
+        what: str,
+        mask: np.ndarray,
+        values: pa.ChunkedArray | None = None,
+        shown: Callable[[np.ndarray], Sequence[Any]] | None = None,
+    ) -> None:
         """Record a problem at the rows where ``mask`` holds (if any)."""
         rows = np.flatnonzero(mask)
         if len(rows) == 0:
@@ -136,16 +147,19 @@ class _Checker:
             ok &= ~(fractional | huge)
         lo, hi = feature.bounds
         if lo is not None or hi is not None:
-            outside = ok & ((values < lo if lo is not None else False)
-                            | (values > hi if hi is not None else False))
+            outside = ok & (
+                (values < lo if lo is not None else False)
+                | (values > hi if hi is not None else False)
+            )
             self.flag(name, f"out of range {_range(lo, hi)}", outside, shown=show)
             ok &= ~outside
         if feature.kind is FeatureKind.categorical and feature.categories is not None:
             unknown = ok & ~np.isin(values, feature.categories)
             allowed = f"unknown category (allowed: {feature.categories})"
             self.flag(name, allowed, unknown, shown=show)
-        return _typed(self.table[name], values, pa.int64() if feature.dtype == "int"
-                      else pa.float64())
+        return _typed(
+            self.table[name], values, pa.int64() if feature.dtype == "int" else pa.float64()
+        )
 
     def label(self, name: str) -> pa.Array:
         values = self.numbers(name)
@@ -157,8 +171,9 @@ class _Checker:
     def seconds(self, name: str) -> pa.Array:
         values = self.numbers(name)
         ok = self.finite(name, values)
-        self.flag(name, "negative seconds from the start", ok & (values < 0),
-                  shown=_values_at(values))
+        self.flag(
+            name, "negative seconds from the start", ok & (values < 0), shown=_values_at(values)
+        )
         return pa.array(values, pa.float64())
 
     # ---- timestamps, ids ----------------------------------------------------------------
@@ -187,8 +202,9 @@ class _Checker:
                 continue
         text = column.to_pandas()
         parsed = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
-        self.flag(name, "not an ISO-8601 date-time", (text.notna() & parsed.isna()).to_numpy(),
-                  column)
+        self.flag(
+            name, "not an ISO-8601 date-time", (text.notna() & parsed.isna()).to_numpy(), column
+        )
         return pa.array(parsed.dt.as_unit("us"), TIMESTAMP_TYPE)
 
     def ids(self, name: str, *, required: bool) -> pa.Array:
@@ -196,8 +212,12 @@ class _Checker:
         try:
             text = column.cast(pa.string())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            self.flag(name, f"expected a text or integer id, not {column.type}",
-                      np.ones(len(column), bool), None)
+            self.flag(
+                name,
+                f"expected a text or integer id, not {column.type}",
+                np.ones(len(column), bool),
+                None,
+            )
             return pa.nulls(len(column), pa.string())
         if required:
             blank = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
@@ -232,8 +252,13 @@ def _decoded(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _is_numeric(kind: pa.DataType) -> bool:
-    return (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
-            or pa.types.is_decimal(kind) or pa.types.is_null(kind))
+    return (
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_null(kind)
+    )
 
 
 def _numpy(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -311,8 +336,9 @@ def _column_problems(table: pa.Table, spec: FeatureSpec) -> list[str]:
     return issues
 
 
-def validate_frame(frame: pd.DataFrame | pa.Table, spec: FeatureSpec, *,
-                   source: str = "the data") -> pa.Table:
+def validate_frame(
+    frame: pd.DataFrame | pa.Table, spec: FeatureSpec, *, source: str = "the data"
+) -> pa.Table:
     """The clean rows of ``frame`` as Arrow, typed for the lake's ``transactions`` table.
 
     Returns the spec's columns only (id, customer, timestamp, features, label), in the table's

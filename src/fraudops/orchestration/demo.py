@@ -27,8 +27,9 @@ class DemoResult:
         return asdict(self)
 
 
-def run_demo(settings: Settings, *, rows: int | None = None, progress: Reporter | None = None
-             ) -> DemoResult:
+def run_demo(
+    settings: Settings, *, rows: int | None = None, progress: Reporter | None = None
+) -> DemoResult:
     """Run the whole job on embedded defaults. Re-runnable: the load replaces `transactions`."""
     from fraudops.data.files import write_datasets
     from fraudops.lake import Lake

@@ -40,8 +40,11 @@ from fraudops.training.trainers import TRAINERS, train_model, trainer_params
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-EXIT_CODES = {"promoted": 0, "rejected": GateFailed.exit_code,
-              "not_promoted": NotPromoted.exit_code}
+EXIT_CODES = {
+    "promoted": 0,
+    "rejected": GateFailed.exit_code,
+    "not_promoted": NotPromoted.exit_code,
+}
 EVENT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", "expected_cost")
 
 
@@ -86,10 +89,17 @@ class _Scored:
     champion_before: str | None
 
 
-def run_training(settings: Settings, *, spec_name: str | None = None, trainer: str | None = None,
-                 progress: Reporter | None = None, raise_on_gate: bool = True,
-                 trigger: Trigger = "train", reason: str | None = None,
-                 monitoring_run_id: str | None = None) -> TrainingResult:
+def run_training(
+    settings: Settings,
+    *,
+    spec_name: str | None = None,
+    trainer: str | None = None,
+    progress: Reporter | None = None,
+    raise_on_gate: bool = True,
+    trigger: Trigger = "train",
+    reason: str | None = None,
+    monitoring_run_id: str | None = None,
+) -> TrainingResult:
     """Train, evaluate, gate and register one model of the spec's lake data.
 
     ``trigger``/``reason``/``monitoring_run_id`` say why it ran (a retrain names the monitoring
@@ -103,51 +113,79 @@ def run_training(settings: Settings, *, spec_name: str | None = None, trainer: s
     with progress.step("Connecting to MLflow"):
         client = mlflow_client(settings)
         experiment = experiment_id(client, settings, settings.mlflow.training_experiment)
-        run = client.create_run(experiment, run_name=_run_name(spec, trainer),
-                                tags=_run_tags(spec, trainer, trigger, reason))
+        run = client.create_run(
+            experiment,
+            run_name=_run_name(spec, trainer),
+            tags=_run_tags(spec, trainer, trigger, reason),
+        )
     run_id = run.info.run_id
     try:
         scored = _train_and_judge(settings, spec, trainer, client, progress)
-        result = _record(settings, spec, trainer, client, run_id, scored, progress,
-                         trigger=trigger, reason=reason, monitoring_run_id=monitoring_run_id)
+        result = _record(
+            settings,
+            spec,
+            trainer,
+            client,
+            run_id,
+            scored,
+            progress,
+            trigger=trigger,
+            reason=reason,
+            monitoring_run_id=monitoring_run_id,
+        )
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
         raise
     client.set_terminated(run_id, status="FINISHED")
     result.timings = dict(progress.timings)
     if raise_on_gate and result.decision == "rejected":
-        raise GateFailed(f"gate failed for {spec.name}/{trainer} (run {run_id}, not registered): "
-                         f"{result.reason}")
+        raise GateFailed(
+            f"gate failed for {spec.name}/{trainer} (run {run_id}, not registered): {result.reason}"
+        )
     if raise_on_gate and result.decision == "not_promoted":
-        raise NotPromoted(f"{result.model_name} version {result.version} registered but not "
-                          f"promoted: {result.reason}")
+        raise NotPromoted(
+            f"{result.model_name} version {result.version} registered but not "
+            f"promoted: {result.reason}"
+        )
     return result
 
 
 # ---- modelling ---------------------------------------------------------------------------------
 
-def _train_and_judge(settings: Settings, spec: FeatureSpec, trainer: str, client: MlflowClient,
-                     progress: Reporter) -> _Scored:
+
+def _train_and_judge(
+    settings: Settings, spec: FeatureSpec, trainer: str, client: MlflowClient, progress: Reporter
+) -> _Scored:
     cfg = settings.training
     frame = _load(settings, spec, progress)
     with progress.step("Validating"):
         validate_training_frame(frame, spec)
     with progress.step("Splitting by time"):
-        split = time_split(frame, spec, validation_fraction=cfg.validation_fraction,
-                           holdout_fraction=cfg.holdout_fraction)
+        split = time_split(
+            frame,
+            spec,
+            validation_fraction=cfg.validation_fraction,
+            holdout_fraction=cfg.holdout_fraction,
+        )
         del frame
     with progress.step("Building features"):
         slices = split.slices()
         X = {name: feature_matrix(part, spec.feature_names) for name, part in slices.items()}
         y = {name: label_vector(part, spec) for name, part in slices.items()}
     with progress.step(f"Training {trainer}"):
-        model = train_model(trainer, cfg, spec, X["train"], y["train"], X["validation"],
-                            y["validation"])
+        model = train_model(
+            trainer, cfg, spec, X["train"], y["train"], X["validation"], y["validation"]
+        )
     with progress.step("Evaluating"):
         val_scores = model.predict_proba(X["validation"])
-        choice = choose_threshold(y["validation"], val_scores, cfg.threshold_policy,
-                                  target_recall=cfg.target_recall, cost_fn=cfg.cost_fn,
-                                  cost_fp=cfg.cost_fp)
+        choice = choose_threshold(
+            y["validation"],
+            val_scores,
+            cfg.threshold_policy,
+            target_recall=cfg.target_recall,
+            cost_fn=cfg.cost_fn,
+            cost_fp=cfg.cost_fp,
+        )
         model = model.with_threshold(choice.threshold)
         hold_scores = model.predict_proba(X["holdout"])
         costs = {"cost_fn": cfg.cost_fn, "cost_fp": cfg.cost_fp}
@@ -155,31 +193,54 @@ def _train_and_judge(settings: Settings, spec: FeatureSpec, trainer: str, client
         validation = evaluate(y["validation"], val_scores, choice.threshold, **costs)
     with progress.step("Comparing with the champion"):
         before, champion_metrics = _champion_on(settings, spec, client, split.holdout, y["holdout"])
-        gate = decide(holdout.to_dict(), trainer, settings.gate,
-                      champion_metrics=champion_metrics, champion_version=before)
-    return _Scored(model, split, X["train"], y["holdout"], hold_scores, val_scores, choice,
-                   holdout, validation, gate, before)
+        gate = decide(
+            holdout.to_dict(),
+            trainer,
+            settings.gate,
+            champion_metrics=champion_metrics,
+            champion_version=before,
+        )
+    return _Scored(
+        model,
+        split,
+        X["train"],
+        y["holdout"],
+        hold_scores,
+        val_scores,
+        choice,
+        holdout,
+        validation,
+        gate,
+        before,
+    )
 
 
 def _load(settings: Settings, spec: FeatureSpec, progress: Reporter) -> pd.DataFrame:
     from fraudops.lake import Lake
 
     with progress.step("Loading transactions"), Lake.open(settings, spec.name) as lake:
-        columns = list(dict.fromkeys([c for c in spec.required_columns
-                                      if c != spec.customer_column]))
+        columns = list(
+            dict.fromkeys([c for c in spec.required_columns if c != spec.customer_column])
+        )
         id_column = spec.id_column or "transaction_id"
         if id_column not in columns:
             columns.append(id_column)
         frame = lake.read_frame("transactions", columns=columns)
     if frame.empty:
-        raise ValidationError(f"lake table {spec.name}.transactions is empty: load data first "
-                              f"(`fraudops lake load FILE --spec {spec.name}`)")
+        raise ValidationError(
+            f"lake table {spec.name}.transactions is empty: load data first "
+            f"(`fraudops lake load FILE --spec {spec.name}`)"
+        )
     return frame
 
 
-def _champion_on(settings: Settings, spec: FeatureSpec, client: MlflowClient,
-                 holdout: pd.DataFrame, labels: np.ndarray
-                 ) -> tuple[str | None, dict[str, Any] | None]:
+def _champion_on(
+    settings: Settings,
+    spec: FeatureSpec,
+    client: MlflowClient,
+    holdout: pd.DataFrame,
+    labels: np.ndarray,
+) -> tuple[str | None, dict[str, Any] | None]:
     """The champion's version and its metrics on the challenger's holdout, at its own threshold."""
     name = settings.registered_model_name(spec.name)
     version = registry.champion_version(client, settings, name)
@@ -188,18 +249,36 @@ def _champion_on(settings: Settings, spec: FeatureSpec, client: MlflowClient,
     champion = registry.load_model(settings, spec, version, client=client)
     X = feature_matrix(holdout, champion.manifest.feature_names)
     scores = champion.model.predict_proba(X)
-    metrics = evaluate(labels, scores, champion.manifest.threshold,
-                       cost_fn=settings.training.cost_fn, cost_fp=settings.training.cost_fp)
+    metrics = evaluate(
+        labels,
+        scores,
+        champion.manifest.threshold,
+        cost_fn=settings.training.cost_fn,
+        cost_fp=settings.training.cost_fp,
+    )
     return version, metrics.to_dict()
 
 
 # ---- recording -----------------------------------------------------------------------------------
 
-def _record(settings: Settings, spec: FeatureSpec, trainer: str, client: MlflowClient,
-            run_id: str, s: _Scored, progress: Reporter, *, trigger: Trigger,
-            reason: str | None, monitoring_run_id: str | None) -> TrainingResult:
-    with progress.step("Logging to MLflow"), tempfile.TemporaryDirectory(
-            prefix="fraudops-run-") as tmp:
+
+def _record(
+    settings: Settings,
+    spec: FeatureSpec,
+    trainer: str,
+    client: MlflowClient,
+    run_id: str,
+    s: _Scored,
+    progress: Reporter,
+    *,
+    trigger: Trigger,
+    reason: str | None,
+    monitoring_run_id: str | None,
+) -> TrainingResult:
+    with (
+        progress.step("Logging to MLflow"),
+        tempfile.TemporaryDirectory(prefix="fraudops-run-") as tmp,
+    ):
         staging = Path(tmp)
         _write_artifacts(settings, spec, trainer, s, staging)
         client.log_artifacts(run_id, str(staging))
@@ -208,23 +287,51 @@ def _record(settings: Settings, spec: FeatureSpec, trainer: str, client: MlflowC
     name = settings.registered_model_name(spec.name)
     why = f"{reason} — {s.gate.reason}" if reason else s.gate.reason
     with progress.step("Registering"):
-        version, after = _register(settings, spec, trainer, client, run_id, s, why=why,
-                                   trigger=trigger, monitoring_run_id=monitoring_run_id)
+        version, after = _register(
+            settings,
+            spec,
+            trainer,
+            client,
+            run_id,
+            s,
+            why=why,
+            trigger=trigger,
+            monitoring_run_id=monitoring_run_id,
+        )
         client.set_tag(run_id, "version", version or "")
     decision = s.gate.decision
     return TrainingResult(
-        spec=spec.name, trainer=trainer, model_name=name, run_id=run_id, decision=decision,
-        reason=why, exit_code=EXIT_CODES[decision], version=version,
-        threshold=s.choice.threshold, threshold_policy=s.choice.policy,
-        metrics=s.holdout.to_dict(), validation_metrics=s.validation.to_dict(),
-        gate=s.gate.to_dict(), champion_before=s.champion_before, champion_after=after,
+        spec=spec.name,
+        trainer=trainer,
+        model_name=name,
+        run_id=run_id,
+        decision=decision,
+        reason=why,
+        exit_code=EXIT_CODES[decision],
+        version=version,
+        threshold=s.choice.threshold,
+        threshold_policy=s.choice.policy,
+        metrics=s.holdout.to_dict(),
+        validation_metrics=s.validation.to_dict(),
+        gate=s.gate.to_dict(),
+        champion_before=s.champion_before,
+        champion_after=after,
         split=s.split.summary(),
     )
 
 
-def _register(settings: Settings, spec: FeatureSpec, trainer: str, client: MlflowClient,
-              run_id: str, s: _Scored, *, why: str, trigger: Trigger,
-              monitoring_run_id: str | None) -> tuple[str | None, str | None]:
+def _register(
+    settings: Settings,
+    spec: FeatureSpec,
+    trainer: str,
+    client: MlflowClient,
+    run_id: str,
+    s: _Scored,
+    *,
+    why: str,
+    trigger: Trigger,
+    monitoring_run_id: str | None,
+) -> tuple[str | None, str | None]:
     """Register (unless rejected), move the alias (if promoted), write the events.
 
     Returns the new version (None when rejected) and the champion afterwards.
@@ -233,23 +340,43 @@ def _register(settings: Settings, spec: FeatureSpec, trainer: str, client: Mlflo
     before = s.champion_before
 
     def event(kind: EventType, version: str | None, after: str | None) -> ModelEvent:
-        return ModelEvent(spec=spec.name, model_name=name, event_type=kind, trigger=trigger,
-                          reason=why, version=version, run_id=run_id, champion_before=before,
-                          champion_after=after, metrics=_event_metrics(s),
-                          monitoring_run_id=monitoring_run_id)
+        return ModelEvent(
+            spec=spec.name,
+            model_name=name,
+            event_type=kind,
+            trigger=trigger,
+            reason=why,
+            version=version,
+            run_id=run_id,
+            champion_before=before,
+            champion_after=after,
+            metrics=_event_metrics(s),
+            monitoring_run_id=monitoring_run_id,
+        )
 
     if s.gate.decision == "rejected":
         append_events(settings, spec.name, [event("rejected", None, before)])
         return None, before
-    mv = registry.register_version(client, name, run_id=run_id, spec_name=spec.name,
-                                   tags=_version_tags(trainer, s), description=why)
+    mv = registry.register_version(
+        client,
+        name,
+        run_id=run_id,
+        spec_name=spec.name,
+        tags=_version_tags(trainer, s),
+        description=why,
+    )
     version = str(mv.version)
     registered = event("registered", version, before)
     try:
         if s.gate.decision == "promoted":
-            registry.move_champion(settings, client, spec.name, version,
-                                   event=event("promoted", version, version),
-                                   extra_events=(registered,))
+            registry.move_champion(
+                settings,
+                client,
+                spec.name,
+                version,
+                event=event("promoted", version, version),
+                extra_events=(registered,),
+            )
             return version, version
         append_events(settings, spec.name, [registered, event("not_promoted", version, before)])
         return version, before
@@ -259,64 +386,109 @@ def _register(settings: Settings, spec: FeatureSpec, trainer: str, client: Mlflo
         raise
 
 
-def _write_artifacts(settings: Settings, spec: FeatureSpec, trainer: str, s: _Scored,
-                     staging: Path) -> None:
+def _write_artifacts(
+    settings: Settings, spec: FeatureSpec, trainer: str, s: _Scored, staging: Path
+) -> None:
     s.model.save(staging / registry.MODEL_ARTIFACT_PATH)
     scores = np.concatenate([s.validation_scores, s.holdout_scores])
-    profile = build_profile(s.X_train, spec, scores=scores, baseline_metrics=_numbers(s.holdout),
-                            threshold=s.choice.threshold, bins=settings.monitoring.psi_bins)
+    profile = build_profile(
+        s.X_train,
+        spec,
+        scores=scores,
+        baseline_metrics=_numbers(s.holdout),
+        threshold=s.choice.threshold,
+        bins=settings.monitoring.psi_bins,
+    )
     save_profile(profile, staging / "reference")
     class_counts = {}
     for name, part in s.split.slices().items():
         positives = int(part[spec.label_column].sum())
         class_counts[name] = (len(part) - positives, positives)
-    render_charts(staging / "charts", labels=s.holdout_labels, scores=s.holdout_scores,
-                  evaluation=s.holdout, importance=s.model.feature_importance(),
-                  class_counts=class_counts, title=f"{spec.name} · {trainer}",
-                  seed=settings.training.seed)
+    render_charts(
+        staging / "charts",
+        labels=s.holdout_labels,
+        scores=s.holdout_scores,
+        evaluation=s.holdout,
+        importance=s.model.feature_importance(),
+        class_counts=class_counts,
+        title=f"{spec.name} · {trainer}",
+        seed=settings.training.seed,
+    )
     (staging / "spec.json").write_text(spec.model_dump_json(indent=2))
-    (staging / "metrics.json").write_text(json.dumps({
-        "holdout": s.holdout.to_dict(), "validation": s.validation.to_dict(),
-        "threshold": s.choice.to_dict(), "gate": s.gate.to_dict(), "split": s.split.summary(),
-    }, indent=2, default=str))
+    (staging / "metrics.json").write_text(
+        json.dumps(
+            {
+                "holdout": s.holdout.to_dict(),
+                "validation": s.validation.to_dict(),
+                "threshold": s.choice.to_dict(),
+                "gate": s.gate.to_dict(),
+                "split": s.split.summary(),
+            },
+            indent=2,
+            default=str,
+        )
+    )
 
 
-def _log_run_data(client: MlflowClient, run_id: str, settings: Settings, spec: FeatureSpec,
-                  trainer: str, s: _Scored) -> None:
+def _log_run_data(
+    client: MlflowClient,
+    run_id: str,
+    settings: Settings,
+    spec: FeatureSpec,
+    trainer: str,
+    s: _Scored,
+) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
     cfg = settings.training
     configured = trainer_params(trainer, cfg)
     # What the trainer settled on where it differs from the configuration (e.g. the derived
     # scale_pos_weight, the boosted rounds after early stopping).
-    effective = {k: v for k, v in s.model.manifest.params.items()
-                 if k not in configured or configured[k] != v}
+    effective = {
+        k: v
+        for k, v in s.model.manifest.params.items()
+        if k not in configured or configured[k] != v
+    }
     params: dict[str, Any] = {
-        "trainer": trainer, "spec": spec.name, "seed": cfg.seed,
-        "validation_fraction": cfg.validation_fraction, "holdout_fraction": cfg.holdout_fraction,
-        "threshold_policy": cfg.threshold_policy, "target_recall": cfg.target_recall,
-        "cost_fn": cfg.cost_fn, "cost_fp": cfg.cost_fp, "threshold": s.choice.threshold,
+        "trainer": trainer,
+        "spec": spec.name,
+        "seed": cfg.seed,
+        "validation_fraction": cfg.validation_fraction,
+        "holdout_fraction": cfg.holdout_fraction,
+        "threshold_policy": cfg.threshold_policy,
+        "target_recall": cfg.target_recall,
+        "cost_fn": cfg.cost_fn,
+        "cost_fp": cfg.cost_fp,
+        "threshold": s.choice.threshold,
         **s.split.summary(),
         **{f"{trainer}.{k}": v for k, v in configured.items()},
         **{f"model.{k}": v for k, v in effective.items()},
     }
     now = int(datetime.now(UTC).timestamp() * 1000)
-    values = {**_numbers(s.holdout), **_numbers(s.validation, "val_"),
-              **s.gate.mlflow_metrics()}
+    values = {**_numbers(s.holdout), **_numbers(s.validation, "val_"), **s.gate.mlflow_metrics()}
     client.log_batch(
         run_id,
         metrics=[Metric(k, float(v), now, 0) for k, v in values.items()],
         params=[Param(k, str(v)[:6000]) for k, v in params.items()],
-        tags=[RunTag("decision", s.gate.decision), RunTag("gate_reason", s.gate.reason[:5000]),
-              RunTag("champion_before", s.champion_before or "")],
+        tags=[
+            RunTag("decision", s.gate.decision),
+            RunTag("gate_reason", s.gate.reason[:5000]),
+            RunTag("champion_before", s.champion_before or ""),
+        ],
     )
 
 
 def _version_tags(trainer: str, s: _Scored) -> dict[str, str]:
-    tags = {"trainer": trainer, "spec": s.model.manifest.spec, "decision": s.gate.decision,
-            "gate_reason": s.gate.reason[:5000], "threshold_policy": s.choice.policy}
-    tags.update({k: repr(float(v)) for k, v in _numbers(s.holdout).items()
-                 if k in registry.KEY_METRICS})
+    tags = {
+        "trainer": trainer,
+        "spec": s.model.manifest.spec,
+        "decision": s.gate.decision,
+        "gate_reason": s.gate.reason[:5000],
+        "threshold_policy": s.choice.policy,
+    }
+    tags.update(
+        {k: repr(float(v)) for k, v in _numbers(s.holdout).items() if k in registry.KEY_METRICS}
+    )
     tags["promoted"] = str(s.gate.decision == "promoted").lower()
     return tags
 
@@ -336,8 +508,7 @@ def _run_name(spec: FeatureSpec, trainer: str) -> str:
     return f"train-{spec.name}-{trainer}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
 
 
-def _run_tags(spec: FeatureSpec, trainer: str, trigger: str, reason: str | None
-              ) -> dict[str, str]:
+def _run_tags(spec: FeatureSpec, trainer: str, trigger: str, reason: str | None) -> dict[str, str]:
     tags = {"spec": spec.name, "trainer": trainer, "trigger": trigger, "pipeline": "training"}
     if reason:
         tags["trigger_reason"] = reason[:5000]
@@ -350,8 +521,14 @@ def _run_tags(spec: FeatureSpec, trainer: str, trigger: str, reason: str | None
 def _git_commit() -> str | None:
     """The commit of the fraudops checkout, when it is one (best effort, read-only)."""
     try:
-        done = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
-                              capture_output=True, text=True, timeout=2, check=False)
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip() or None if done.returncode == 0 else None

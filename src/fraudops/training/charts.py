@@ -19,10 +19,17 @@ MAX_NEGATIVES_PLOTTED = 20_000
 TOP_FEATURES = 20
 
 
-def render_charts(directory: Path, *, labels: np.ndarray, scores: np.ndarray,
-                  evaluation: Evaluation, importance: Mapping[str, float],
-                  class_counts: Mapping[str, tuple[int, int]], title: str,
-                  seed: int = 0) -> list[Path]:
+def render_charts(
+    directory: Path,
+    *,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    evaluation: Evaluation,
+    importance: Mapping[str, float],
+    class_counts: Mapping[str, tuple[int, int]],
+    title: str,
+    seed: int = 0,
+) -> list[Path]:
     """Write the six PNGs into ``directory`` and return their paths.
 
     ``class_counts`` maps a slice name to (negatives, positives).
@@ -57,8 +64,13 @@ def _roc(fig: Figure, fpr: np.ndarray, tpr: np.ndarray, ev: Evaluation) -> None:
     ax = fig.subplots()
     ax.plot(fpr, tpr, lw=1.5, label=f"ROC-AUC {ev.roc_auc:.4f}")
     ax.plot([0, 1], [0, 1], ls="--", c="grey", lw=0.8)
-    ax.scatter([ev.fp / max(ev.fp + ev.tn, 1)], [ev.recall], c="red", zorder=3,
-               label=f"threshold {ev.threshold:.3f}")
+    ax.scatter(
+        [ev.fp / max(ev.fp + ev.tn, 1)],
+        [ev.recall],
+        c="red",
+        zorder=3,
+        label=f"threshold {ev.threshold:.3f}",
+    )
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve (holdout)")
     ax.legend(loc="lower right")
 
@@ -67,10 +79,16 @@ def _pr(fig: Figure, recall: np.ndarray, precision: np.ndarray, ev: Evaluation) 
     ax = fig.subplots()
     ax.step(recall, precision, where="post", lw=1.5, label=f"PR-AUC {ev.pr_auc:.4f}")
     ax.axhline(ev.positives / ev.n, ls="--", c="grey", lw=0.8, label="fraud rate")
-    ax.scatter([ev.recall], [ev.precision], c="red", zorder=3,
-               label=f"threshold {ev.threshold:.3f}")
-    ax.set(xlabel="Recall", ylabel="Precision", title="Precision-recall curve (holdout)",
-           xlim=(0, 1.01), ylim=(0, 1.05))
+    ax.scatter(
+        [ev.recall], [ev.precision], c="red", zorder=3, label=f"threshold {ev.threshold:.3f}"
+    )
+    ax.set(
+        xlabel="Recall",
+        ylabel="Precision",
+        title="Precision-recall curve (holdout)",
+        xlim=(0, 1.01),
+        ylim=(0, 1.05),
+    )
     ax.legend(loc="lower left")
 
 
@@ -79,12 +97,22 @@ def _confusion(fig: Figure, ev: Evaluation) -> None:
     matrix = np.array([[ev.tn, ev.fp], [ev.fn, ev.tp]])
     ax.imshow(np.log1p(matrix), cmap="Blues")
     for (i, j), value in np.ndenumerate(matrix):
-        ax.text(j, i, f"{value:,}", ha="center", va="center", fontsize=12,
-                color="white" if value > matrix.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            f"{value:,}",
+            ha="center",
+            va="center",
+            fontsize=12,
+            color="white" if value > matrix.max() / 2 else "black",
+        )
     ax.set_xticks([0, 1], ["legit", "fraud"])
     ax.set_yticks([0, 1], ["legit", "fraud"])
-    ax.set(xlabel="Predicted", ylabel="Actual",
-           title=f"Confusion matrix at threshold {ev.threshold:.3f}")
+    ax.set(
+        xlabel="Predicted",
+        ylabel="Actual",
+        title=f"Confusion matrix at threshold {ev.threshold:.3f}",
+    )
 
 
 def _importance(fig: Figure, importance: Mapping[str, float]) -> None:
@@ -105,8 +133,9 @@ def _balance(fig: Figure, class_counts: Mapping[str, tuple[int, int]]) -> None:
     ax.bar(x - 0.2, negatives, 0.4, label="legit")
     ax.bar(x + 0.2, positives, 0.4, label="fraud", color="tab:red")
     for i, (neg, pos) in enumerate(zip(negatives, positives, strict=True)):
-        ax.text(i + 0.2, pos, f"{pos / max(neg + pos, 1):.2%}", ha="center", va="bottom",
-                fontsize=8)
+        ax.text(
+            i + 0.2, pos, f"{pos / max(neg + pos, 1):.2%}", ha="center", va="bottom", fontsize=8
+        )
     ax.set_yscale("log")
     ax.set_xticks(x, names)
     ax.set(ylabel="Rows (log scale)", title="Class balance per slice")
@@ -117,13 +146,17 @@ def _scores(fig: Figure, y: np.ndarray, s: np.ndarray, threshold: float, seed: i
     ax = fig.subplots()
     negatives = s[~y]
     if len(negatives) > MAX_NEGATIVES_PLOTTED:  # the shape survives a uniform sample
-        negatives = np.random.default_rng(seed).choice(negatives, MAX_NEGATIVES_PLOTTED,
-                                                       replace=False)
+        negatives = np.random.default_rng(seed).choice(
+            negatives, MAX_NEGATIVES_PLOTTED, replace=False
+        )
     bins = np.linspace(0, 1, 51).tolist()
     ax.hist(negatives, bins=bins, alpha=0.6, density=True, label="legit")
     ax.hist(s[y], bins=bins, alpha=0.6, density=True, label="fraud", color="tab:red")
     ax.axvline(threshold, c="black", ls="--", lw=1, label=f"threshold {threshold:.3f}")
     ax.set_yscale("log")
-    ax.set(xlabel="Fraud probability", ylabel="Density (log scale)",
-           title="Score distribution (holdout)")
+    ax.set(
+        xlabel="Fraud probability",
+        ylabel="Density (log scale)",
+        title="Score distribution (holdout)",
+    )
     ax.legend()

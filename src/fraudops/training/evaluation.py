@@ -36,14 +36,16 @@ class Evaluation:
         return {f"{prefix}{key}": value for key, value in asdict(self).items()}
 
 
-def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float, *,
-             cost_fn: float, cost_fp: float) -> Evaluation:
+def evaluate(
+    labels: np.ndarray, scores: np.ndarray, threshold: float, *, cost_fn: float, cost_fp: float
+) -> Evaluation:
     y = np.asarray(labels).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
-        raise ValidationError(f"cannot evaluate on a slice with one class only ({positives} fraud "
-                              f"rows of {len(y)})")
+        raise ValidationError(
+            f"cannot evaluate on a slice with one class only ({positives} fraud rows of {len(y)})"
+        )
     flagged = s >= threshold
     tp = int(np.sum(flagged & y))
     fp = int(np.sum(flagged & ~y))
@@ -56,8 +58,16 @@ def evaluate(labels: np.ndarray, scores: np.ndarray, threshold: float, *,
     return Evaluation(
         roc_auc=float(roc_auc_score(y, s)),
         pr_auc=float(average_precision_score(y, s)),
-        precision=float(precision), recall=float(recall), f1=float(f1),
-        tp=tp, fp=fp, tn=tn, fn=fn,
-        expected_cost=float(total_cost / len(y)), total_cost=float(total_cost),
-        threshold=float(threshold), n=len(y), positives=positives,
+        precision=float(precision),
+        recall=float(recall),
+        f1=float(f1),
+        tp=tp,
+        fp=fp,
+        tn=tn,
+        fn=fn,
+        expected_cost=float(total_cost / len(y)),
+        total_cost=float(total_cost),
+        threshold=float(threshold),
+        n=len(y),
+        positives=positives,
     )

@@ -14,8 +14,9 @@ import pandas as pd
 
 from fraudops.config import Settings
 
-EventType = Literal["registered", "promoted", "not_promoted", "rejected", "rollback",
-                    "manual_promote"]
+EventType = Literal[
+    "registered", "promoted", "not_promoted", "rejected", "rollback", "manual_promote"
+]
 Trigger = Literal["train", "retrain", "manual", "rollback"]
 TABLE = "model_events"
 # Events after which the alias points at `champion_after`.

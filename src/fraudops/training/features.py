@@ -17,13 +17,16 @@ from fraudops.spec import FeatureSpec
 _EXAMPLE_ROWS = 5
 
 
-def feature_matrix(frame: pd.DataFrame, feature_names: Sequence[str],
-                   dtype: type[np.floating] = np.float64) -> np.ndarray:
+def feature_matrix(
+    frame: pd.DataFrame, feature_names: Sequence[str], dtype: type[np.floating] = np.float64
+) -> np.ndarray:
     """``frame[feature_names]`` as a C-ordered float matrix; a ValidationError names bad columns."""
     missing = [name for name in feature_names if name not in frame.columns]
     if missing:
-        raise ValidationError(f"missing feature columns {missing} (have {len(frame.columns)} "
-                              f"columns: {list(frame.columns)[:12]}...)")
+        raise ValidationError(
+            f"missing feature columns {missing} (have {len(frame.columns)} "
+            f"columns: {list(frame.columns)[:12]}...)"
+        )
     try:
         matrix = frame[list(feature_names)].to_numpy(dtype=dtype)
     except (TypeError, ValueError) as exc:
@@ -43,28 +46,36 @@ def label_vector(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
     if bad.any():
         rows = frame.index[bad][:_EXAMPLE_ROWS].tolist()
         examples = frame[column][bad].head(_EXAMPLE_ROWS).tolist()
-        raise ValidationError(f"label column {column!r} must be 0 or 1: {int(bad.sum())} rows are "
-                              f"not (rows {rows}, values {examples})")
+        raise ValidationError(
+            f"label column {column!r} must be 0 or 1: {int(bad.sum())} rows are "
+            f"not (rows {rows}, values {examples})"
+        )
     return values.astype(np.int8)
 
 
 def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, *, min_rows: int = 100) -> None:
     """What training needs beyond the lake's load checks: the columns, enough rows, both classes."""
-    missing = [c for c in [spec.timestamp_column, spec.label_column, *spec.feature_names]
-               if c not in frame.columns]
+    missing = [
+        c
+        for c in [spec.timestamp_column, spec.label_column, *spec.feature_names]
+        if c not in frame.columns
+    ]
     if missing:
         raise ValidationError(f"transactions lack columns {missing} required by spec {spec.name!r}")
     if len(frame) < min_rows:
-        raise ValidationError(f"transactions hold {len(frame)} rows: training needs at least "
-                              f"{min_rows}")
+        raise ValidationError(
+            f"transactions hold {len(frame)} rows: training needs at least {min_rows}"
+        )
     if frame[spec.timestamp_column].isna().any():
         rows = frame.index[frame[spec.timestamp_column].isna()][:_EXAMPLE_ROWS].tolist()
         raise ValidationError(f"timestamp column {spec.timestamp_column!r} is empty in rows {rows}")
     labels = label_vector(frame, spec)
     positives = int(labels.sum())
     if positives == 0 or positives == len(labels):
-        raise ValidationError(f"label column {spec.label_column!r} holds one class only "
-                              f"({positives} positives in {len(labels)} rows)")
+        raise ValidationError(
+            f"label column {spec.label_column!r} holds one class only "
+            f"({positives} positives in {len(labels)} rows)"
+        )
 
 
 def _require_finite(matrix: np.ndarray, names: Sequence[str], index: pd.Index) -> None:

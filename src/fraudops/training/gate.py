@@ -49,10 +49,13 @@ class GateResult:
         return [c for c in self.checks if not c.passed]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"decision": self.decision, "reason": self.reason,
-                "checks": [c.to_dict() for c in self.checks],
-                "champion_version": self.champion_version,
-                "champion_metrics": self.champion_metrics}
+        return {
+            "decision": self.decision,
+            "reason": self.reason,
+            "checks": [c.to_dict() for c in self.checks],
+            "champion_version": self.champion_version,
+            "champion_metrics": self.champion_metrics,
+        }
 
     def mlflow_metrics(self) -> dict[str, float]:
         """Each check as a 1/0 metric, plus the champion's figures on the same holdout."""
@@ -61,24 +64,33 @@ class GateResult:
         return out
 
 
-def threshold_checks(metrics: dict[str, Any], trainer: str, gate: GateSettings
-                     ) -> list[GateCheck]:
+def threshold_checks(metrics: dict[str, Any], trainer: str, gate: GateSettings) -> list[GateCheck]:
     floors = {"roc_auc": gate.min_roc_auc, "pr_auc": gate.min_pr_auc}
     if trainer in gate.min_recall:
         floors["recall"] = gate.min_recall[trainer]
-    return [GateCheck(name=f"min_{metric}", metric=metric, value=float(metrics[metric]),
-                      threshold=float(floor), passed=float(metrics[metric]) >= floor,
-                      kind="threshold")
-            for metric, floor in floors.items()]
+    return [
+        GateCheck(
+            name=f"min_{metric}",
+            metric=metric,
+            value=float(metrics[metric]),
+            threshold=float(floor),
+            passed=float(metrics[metric]) >= floor,
+            kind="threshold",
+        )
+        for metric, floor in floors.items()
+    ]
 
 
-def champion_checks(challenger: dict[str, Any], champion: dict[str, Any], gate: GateSettings
-                    ) -> list[GateCheck]:
+def champion_checks(
+    challenger: dict[str, Any], champion: dict[str, Any], gate: GateSettings
+) -> list[GateCheck]:
     checks = []
     for metric in gate.champion_metrics:
         if metric not in challenger or metric not in champion:
-            raise ConfigError(f"gate.champion_metrics names {metric!r}, which evaluation does not "
-                              f"produce (have {sorted(challenger)})")
+            raise ConfigError(
+                f"gate.champion_metrics names {metric!r}, which evaluation does not "
+                f"produce (have {sorted(challenger)})"
+            )
         value, reference = float(challenger[metric]), float(champion[metric])
         if metric in LOWER_IS_BETTER:
             limit = reference + gate.champion_margin
@@ -86,14 +98,27 @@ def champion_checks(challenger: dict[str, Any], champion: dict[str, Any], gate: 
         else:
             limit = reference - gate.champion_margin
             passed = value >= limit
-        checks.append(GateCheck(name=f"champion_{metric}", metric=metric, value=value,
-                                threshold=limit, passed=passed, kind="champion"))
+        checks.append(
+            GateCheck(
+                name=f"champion_{metric}",
+                metric=metric,
+                value=value,
+                threshold=limit,
+                passed=passed,
+                kind="champion",
+            )
+        )
     return checks
 
 
-def decide(metrics: dict[str, Any], trainer: str, gate: GateSettings, *,
-           champion_metrics: dict[str, Any] | None = None,
-           champion_version: str | None = None) -> GateResult:
+def decide(
+    metrics: dict[str, Any],
+    trainer: str,
+    gate: GateSettings,
+    *,
+    champion_metrics: dict[str, Any] | None = None,
+    champion_version: str | None = None,
+) -> GateResult:
     """Reject on a missed floor; otherwise promote unless the champion is better beyond margin."""
     floors = threshold_checks(metrics, trainer, gate)
     failed = [c for c in floors if not c.passed]
@@ -107,8 +132,10 @@ def decide(metrics: dict[str, Any], trainer: str, gate: GateSettings, *,
     champion = {k: float(champion_metrics[k]) for k in gate.champion_metrics}
     label = f"champion v{champion_version}" if champion_version else "the champion"
     if trailing:
-        reason = (f"trails {label} by more than {gate.champion_margin} on the same holdout: "
-                  + "; ".join(c.describe() for c in trailing))
+        reason = (
+            f"trails {label} by more than {gate.champion_margin} on the same holdout: "
+            + "; ".join(c.describe() for c in trailing)
+        )
         return GateResult("not_promoted", reason, floors + versus, champion_version, champion)
     reason = f"passed thresholds; not worse than {label} beyond {gate.champion_margin}"
     return GateResult("promoted", reason, floors + versus, champion_version, champion)

@@ -46,9 +46,11 @@ class ModelManifest:
         except json.JSONDecodeError as exc:
             raise FraudopsError(f"model manifest {path} is not valid JSON: {exc}") from None
         if raw.get("format_version") != FORMAT_VERSION:
-            raise FraudopsError(f"model manifest {path} has format_version "
-                                f"{raw.get('format_version')!r}; this fraudops reads "
-                                f"{FORMAT_VERSION}")
+            raise FraudopsError(
+                f"model manifest {path} has format_version "
+                f"{raw.get('format_version')!r}; this fraudops reads "
+                f"{FORMAT_VERSION}"
+            )
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -71,25 +73,23 @@ class ScoringModel(Protocol):
         bias, and each row sums to the model's log-odds for that row."""
         ...
 
-    def feature_importance(self) -> dict[str, float]:
-        ...
+    def feature_importance(self) -> dict[str, float]: ...
 
-    def with_threshold(self, threshold: float) -> Self:
-        ...
+    def with_threshold(self, threshold: float) -> Self: ...
 
-    def save(self, directory: Path) -> Path:
-        ...
+    def save(self, directory: Path) -> Path: ...
 
     @classmethod
-    def load(cls, directory: Path) -> Self:
-        ...
+    def load(cls, directory: Path) -> Self: ...
 
 
 def _check_width(X: np.ndarray, manifest: ModelManifest) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != len(manifest.feature_names):
-        raise ValueError(f"expected a (rows, {len(manifest.feature_names)}) matrix in the order "
-                         f"{manifest.feature_names[:3]}..., got shape {X.shape}")
+        raise ValueError(
+            f"expected a (rows, {len(manifest.feature_names)}) matrix in the order "
+            f"{manifest.feature_names[:3]}..., got shape {X.shape}"
+        )
     return X
 
 
@@ -117,8 +117,10 @@ class XGBoostModel:
     def feature_importance(self) -> dict[str, float]:
         # The booster knows features as f0, f1, ...: names live in the manifest only.
         gains = self.booster.get_score(importance_type="total_gain")
-        return {name: float(gains.get(f"f{i}", 0.0))
-                for i, name in enumerate(self.manifest.feature_names)}
+        return {
+            name: float(gains.get(f"f{i}", 0.0))
+            for i, name in enumerate(self.manifest.feature_names)
+        }
 
     def with_threshold(self, threshold: float) -> XGBoostModel:
         return XGBoostModel(self.booster, replace(self.manifest, threshold=float(threshold)))
@@ -164,10 +166,14 @@ class LogRegParameters:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "means": self.means.tolist(), "scales": self.scales.tolist(),
-            "coef": self.coef.tolist(), "intercept": self.intercept,
-            "binned": [{"index": b.index, "edges": b.edges.tolist(), "coef": b.coef.tolist()}
-                       for b in self.binned],
+            "means": self.means.tolist(),
+            "scales": self.scales.tolist(),
+            "coef": self.coef.tolist(),
+            "intercept": self.intercept,
+            "binned": [
+                {"index": b.index, "edges": b.edges.tolist(), "coef": b.coef.tolist()}
+                for b in self.binned
+            ],
         }
 
     @classmethod
@@ -177,9 +183,14 @@ class LogRegParameters:
             scales=np.asarray(raw["scales"], dtype=np.float64),
             coef=np.asarray(raw["coef"], dtype=np.float64),
             intercept=float(raw["intercept"]),
-            binned=[BinnedFeature(int(b["index"]), np.asarray(b["edges"], dtype=np.float64),
-                                  np.asarray(b["coef"], dtype=np.float64))
-                    for b in raw["binned"]],
+            binned=[
+                BinnedFeature(
+                    int(b["index"]),
+                    np.asarray(b["edges"], dtype=np.float64),
+                    np.asarray(b["coef"], dtype=np.float64),
+                )
+                for b in raw["binned"]
+            ],
         )
 
 
@@ -238,7 +249,8 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 MODEL_KINDS: dict[str, type[XGBoostModel] | type[LogRegModel]] = {
-    XGBoostModel.kind: XGBoostModel, LogRegModel.kind: LogRegModel,
+    XGBoostModel.kind: XGBoostModel,
+    LogRegModel.kind: LogRegModel,
 }
 
 
@@ -248,6 +260,7 @@ def load_model_dir(directory: Path | str) -> ScoringModel:
     try:
         model_class = MODEL_KINDS[manifest.kind]
     except KeyError:
-        raise FraudopsError(f"model in {directory} has unknown kind {manifest.kind!r}; known: "
-                            f"{sorted(MODEL_KINDS)}") from None
+        raise FraudopsError(
+            f"model in {directory} has unknown kind {manifest.kind!r}; known: {sorted(MODEL_KINDS)}"
+        ) from None
     return model_class.load(Path(directory))

@@ -55,8 +55,7 @@ class NumericProfile:
 
     def cdf(self, values: np.ndarray) -> np.ndarray:
         """The reference ECDF at ``values``: share of reference rows <= each value."""
-        idx = np.searchsorted(self.ecdf_values, np.asarray(values, dtype=np.float64),
-                              side="right")
+        idx = np.searchsorted(self.ecdf_values, np.asarray(values, dtype=np.float64), side="right")
         counts = np.r_[0, self.ecdf_counts]
         return counts[idx] / self.count
 
@@ -100,9 +99,16 @@ class ReferenceProfile:
         }
 
 
-def build_profile(X_train: np.ndarray, spec: FeatureSpec, *, scores: np.ndarray,
-                  baseline_metrics: dict[str, float], threshold: float, bins: int = 10,
-                  ecdf_points: int = DEFAULT_ECDF_POINTS) -> ReferenceProfile:
+def build_profile(
+    X_train: np.ndarray,
+    spec: FeatureSpec,
+    *,
+    scores: np.ndarray,
+    baseline_metrics: dict[str, float],
+    threshold: float,
+    bins: int = 10,
+    ecdf_points: int = DEFAULT_ECDF_POINTS,
+) -> ReferenceProfile:
     """Profile the training matrix (columns in ``spec.feature_names`` order) and the scores."""
     features: dict[str, FeatureProfile] = {}
     kinds: dict[str, str] = {}
@@ -114,17 +120,22 @@ def build_profile(X_train: np.ndarray, spec: FeatureSpec, *, scores: np.ndarray,
         else:
             features[feature.name] = categorical_profile(column)
     return ReferenceProfile(
-        spec=spec.name, features=features, kinds=kinds,
-        scores=numeric_profile(np.asarray(scores, dtype=np.float64), bins=bins,
-                               ecdf_points=ecdf_points),
+        spec=spec.name,
+        features=features,
+        kinds=kinds,
+        scores=numeric_profile(
+            np.asarray(scores, dtype=np.float64), bins=bins, ecdf_points=ecdf_points
+        ),
         baseline_metrics={k: float(v) for k, v in baseline_metrics.items()},
-        threshold=float(threshold), rows=int(X_train.shape[0]),
+        threshold=float(threshold),
+        rows=int(X_train.shape[0]),
         created_at=datetime.now(UTC).isoformat(),
     )
 
 
-def numeric_profile(column: np.ndarray, *, bins: int = 10,
-                    ecdf_points: int = DEFAULT_ECDF_POINTS) -> NumericProfile:
+def numeric_profile(
+    column: np.ndarray, *, bins: int = 10, ecdf_points: int = DEFAULT_ECDF_POINTS
+) -> NumericProfile:
     values, counts = np.unique(column, return_counts=True)  # sorted: one sort serves all
     cumulative = np.cumsum(counts)
     n = int(cumulative[-1])
@@ -135,42 +146,63 @@ def numeric_profile(column: np.ndarray, *, bins: int = 10,
     else:
         edges = np.unique(values[np.searchsorted(cumulative, np.maximum(ranks, 1))])
     # The same rule a drift check applies to the current window (NumericProfile.bin_of).
-    proportions = np.bincount(np.searchsorted(edges, column, side="right"),
-                              minlength=len(edges) + 1) / n
+    proportions = (
+        np.bincount(np.searchsorted(edges, column, side="right"), minlength=len(edges) + 1) / n
+    )
     keep = _ecdf_subset(cumulative, ecdf_points)
     return NumericProfile(
-        count=n, edges=edges, proportions=proportions,
-        ecdf_values=values[keep], ecdf_counts=cumulative[keep], exact=len(keep) == len(values),
-        stats={"mean": float(column.mean()), "std": float(column.std()),
-               "min": float(values[0]), "max": float(values[-1])},
+        count=n,
+        edges=edges,
+        proportions=proportions,
+        ecdf_values=values[keep],
+        ecdf_counts=cumulative[keep],
+        exact=len(keep) == len(values),
+        stats={
+            "mean": float(column.mean()),
+            "std": float(column.std()),
+            "min": float(values[0]),
+            "max": float(values[-1]),
+        },
     )
 
 
 def categorical_profile(column: np.ndarray) -> CategoricalProfile:
     categories, counts = np.unique(column, return_counts=True)
-    return CategoricalProfile(count=int(counts.sum()), categories=categories.astype(np.int64),
-                              counts=counts.astype(np.int64))
+    return CategoricalProfile(
+        count=int(counts.sum()),
+        categories=categories.astype(np.int64),
+        counts=counts.astype(np.int64),
+    )
 
 
 def _ecdf_subset(cumulative: np.ndarray, points: int) -> np.ndarray:
     if len(cumulative) <= points:
         return np.arange(len(cumulative))
     targets = np.linspace(1, cumulative[-1], points)
-    return np.unique(np.r_[np.searchsorted(cumulative, targets, side="left"),
-                           len(cumulative) - 1])
+    return np.unique(np.r_[np.searchsorted(cumulative, targets, side="left"), len(cumulative) - 1])
 
 
 def _summary(kind: str, profile: FeatureProfile) -> dict[str, Any]:
     if isinstance(profile, NumericProfile):
-        return {"kind": kind, "count": profile.count, "edges": profile.edges.tolist(),
-                "proportions": profile.proportions.tolist(),
-                "ecdf_points": len(profile.ecdf_values), "ecdf_exact": profile.exact,
-                **profile.stats}
-    return {"kind": kind, "count": profile.count, "categories": profile.categories.tolist(),
-            "proportions": profile.proportions.tolist()}
+        return {
+            "kind": kind,
+            "count": profile.count,
+            "edges": profile.edges.tolist(),
+            "proportions": profile.proportions.tolist(),
+            "ecdf_points": len(profile.ecdf_values),
+            "ecdf_exact": profile.exact,
+            **profile.stats,
+        }
+    return {
+        "kind": kind,
+        "count": profile.count,
+        "categories": profile.categories.tolist(),
+        "proportions": profile.proportions.tolist(),
+    }
 
 
 # ---- files -------------------------------------------------------------------------------------
+
 
 def save_profile(profile: ReferenceProfile, directory: Path) -> Path:
     """Write the .npz and .json files into ``directory``; returns the .npz path."""
@@ -184,8 +216,9 @@ def save_profile(profile: ReferenceProfile, directory: Path) -> Path:
     meta = {**profile.summary(), "feature_order": names, "kinds": profile.kinds}
     meta.pop("features")
     meta.pop("scores")
-    meta["stats"] = {name: p.stats for name, p in profile.features.items()
-                     if isinstance(p, NumericProfile)}
+    meta["stats"] = {
+        name: p.stats for name, p in profile.features.items() if isinstance(p, NumericProfile)
+    }
     meta["score_stats"] = profile.scores.stats
     arrays["meta"] = np.array(json.dumps(meta))  # a unicode scalar: no pickle needed to read it
     path = directory / PROFILE_NPZ
@@ -206,38 +239,54 @@ def load_profile(path: Path | str) -> ReferenceProfile:
         raise FraudopsError(f"cannot read reference profile {path}: {exc}") from None
     meta = json.loads(str(arrays["meta"]))
     if meta.get("profile_version") != PROFILE_VERSION:
-        raise FraudopsError(f"reference profile {path} has version {meta.get('profile_version')}; "
-                            f"this fraudops reads {PROFILE_VERSION}")
+        raise FraudopsError(
+            f"reference profile {path} has version {meta.get('profile_version')}; "
+            f"this fraudops reads {PROFILE_VERSION}"
+        )
     features: dict[str, FeatureProfile] = {}
     for i, name in enumerate(meta["feature_order"]):
         features[name] = _from_arrays(arrays, f"f{i}", meta["stats"].get(name))
     scores = _from_arrays(arrays, "score", meta["score_stats"])
     assert isinstance(scores, NumericProfile)
     return ReferenceProfile(
-        spec=meta["spec"], features=features, kinds=meta["kinds"], scores=scores,
-        baseline_metrics=meta["baseline_metrics"], threshold=meta["threshold"],
-        rows=meta["rows"], created_at=meta["created_at"],
+        spec=meta["spec"],
+        features=features,
+        kinds=meta["kinds"],
+        scores=scores,
+        baseline_metrics=meta["baseline_metrics"],
+        threshold=meta["threshold"],
+        rows=meta["rows"],
+        created_at=meta["created_at"],
     )
 
 
 def _arrays(prefix: str, profile: FeatureProfile) -> dict[str, np.ndarray]:
     if isinstance(profile, NumericProfile):
-        return {f"{prefix}_edges": profile.edges, f"{prefix}_proportions": profile.proportions,
-                f"{prefix}_ecdf_values": profile.ecdf_values,
-                f"{prefix}_ecdf_counts": profile.ecdf_counts,
-                f"{prefix}_info": np.array([profile.count, int(profile.exact)], dtype=np.int64)}
+        return {
+            f"{prefix}_edges": profile.edges,
+            f"{prefix}_proportions": profile.proportions,
+            f"{prefix}_ecdf_values": profile.ecdf_values,
+            f"{prefix}_ecdf_counts": profile.ecdf_counts,
+            f"{prefix}_info": np.array([profile.count, int(profile.exact)], dtype=np.int64),
+        }
     return {f"{prefix}_categories": profile.categories, f"{prefix}_counts": profile.counts}
 
 
-def _from_arrays(arrays: dict[str, np.ndarray], prefix: str, stats: dict[str, float] | None
-                 ) -> FeatureProfile:
+def _from_arrays(
+    arrays: dict[str, np.ndarray], prefix: str, stats: dict[str, float] | None
+) -> FeatureProfile:
     if f"{prefix}_categories" in arrays:
         counts = arrays[f"{prefix}_counts"]
-        return CategoricalProfile(count=int(counts.sum()),
-                                  categories=arrays[f"{prefix}_categories"], counts=counts)
+        return CategoricalProfile(
+            count=int(counts.sum()), categories=arrays[f"{prefix}_categories"], counts=counts
+        )
     count, exact = arrays[f"{prefix}_info"].tolist()
     return NumericProfile(
-        count=int(count), edges=arrays[f"{prefix}_edges"],
-        proportions=arrays[f"{prefix}_proportions"], ecdf_values=arrays[f"{prefix}_ecdf_values"],
-        ecdf_counts=arrays[f"{prefix}_ecdf_counts"], exact=bool(exact), stats=stats or {},
+        count=int(count),
+        edges=arrays[f"{prefix}_edges"],
+        proportions=arrays[f"{prefix}_proportions"],
+        ecdf_values=arrays[f"{prefix}_ecdf_values"],
+        ecdf_counts=arrays[f"{prefix}_ecdf_counts"],
+        exact=bool(exact),
+        stats=stats or {},
     )

@@ -55,6 +55,7 @@ class LoadedModel:
 
 # ---- names and lookups ---------------------------------------------------------------------------
 
+
 def _spec(settings: Settings, spec: FeatureSpec | str | None) -> FeatureSpec:
     return spec if isinstance(spec, FeatureSpec) else settings.feature_spec(spec)
 
@@ -77,8 +78,7 @@ def champion_version(client: MlflowClient, settings: Settings, model_name: str) 
     return None if version is None else str(version)
 
 
-def resolve_version(client: MlflowClient, model_name: str, version_or_alias: str
-                    ) -> ModelVersion:
+def resolve_version(client: MlflowClient, model_name: str, version_or_alias: str) -> ModelVersion:
     """``"3"``/``"v3"`` or an alias such as ``champion``; a FraudopsError if there is none."""
     from mlflow.exceptions import MlflowException
 
@@ -91,8 +91,10 @@ def resolve_version(client: MlflowClient, model_name: str, version_or_alias: str
     except MlflowException as exc:
         if not (_not_found(exc) or getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE"):
             raise
-        raise FraudopsError(f"model {model_name!r} has no version or alias {ref!r}"
-                            f"{_known_versions(client, model_name)}") from None
+        raise FraudopsError(
+            f"model {model_name!r} has no version or alias {ref!r}"
+            f"{_known_versions(client, model_name)}"
+        ) from None
 
 
 def _known_versions(client: MlflowClient, model_name: str) -> str:
@@ -109,9 +111,14 @@ def _versions(client: MlflowClient, model_name: str) -> list[ModelVersion]:
 
 # ---- loading -----------------------------------------------------------------------------------
 
-def load_model(settings: Settings, spec: FeatureSpec | str | None = None,
-               version_or_alias: str | None = None, *,
-               client: MlflowClient | None = None) -> LoadedModel:
+
+def load_model(
+    settings: Settings,
+    spec: FeatureSpec | str | None = None,
+    version_or_alias: str | None = None,
+    *,
+    client: MlflowClient | None = None,
+) -> LoadedModel:
     """Load a registered version (default: the champion) straight from its artifacts, no cache."""
     spec = _spec(settings, spec)
     client = client or mlflow_client(settings)
@@ -120,8 +127,14 @@ def load_model(settings: Settings, spec: FeatureSpec | str | None = None,
     source = mv.source or ""
     with _local_artifacts(source, settings) as directory:
         model = load_model_dir(directory)
-    return LoadedModel(model=model, manifest=model.manifest, name=name, version=str(mv.version),
-                       run_id=mv.run_id, source=source)
+    return LoadedModel(
+        model=model,
+        manifest=model.manifest,
+        name=name,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        source=source,
+    )
 
 
 @contextmanager
@@ -137,8 +150,9 @@ def _local_artifacts(source: str, settings: Settings) -> Iterator[Path]:
 
     staging = Path(tempfile.mkdtemp(prefix="fraudops-model-"))
     try:
-        local = mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging),
-                                                    tracking_uri=settings.tracking_uri)
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(staging), tracking_uri=settings.tracking_uri
+        )
         yield Path(local)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -146,8 +160,16 @@ def _local_artifacts(source: str, settings: Settings) -> Iterator[Path]:
 
 # ---- registration and the alias ------------------------------------------------------------------
 
-def register_version(client: MlflowClient, model_name: str, *, run_id: str, spec_name: str,
-                     tags: dict[str, str], description: str) -> ModelVersion:
+
+def register_version(
+    client: MlflowClient,
+    model_name: str,
+    *,
+    run_id: str,
+    spec_name: str,
+    tags: dict[str, str],
+    description: str,
+) -> ModelVersion:
     """A new version of ``model_name`` from the run's ``model/`` artifacts."""
     from mlflow.exceptions import MlflowException
 
@@ -158,18 +180,28 @@ def register_version(client: MlflowClient, model_name: str, *, run_id: str, spec
             raise
         try:
             client.create_registered_model(
-                model_name, tags={"spec": spec_name},
-                description=f"fraudops fraud model for feature spec {spec_name!r}")
+                model_name,
+                tags={"spec": spec_name},
+                description=f"fraudops fraud model for feature spec {spec_name!r}",
+            )
         except MlflowException as race:  # created meanwhile by a concurrent training
             if getattr(race, "error_code", "") != "RESOURCE_ALREADY_EXISTS":
                 raise
     source = f"{client.get_run(run_id).info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT_PATH}"
-    return client.create_model_version(model_name, source=source, run_id=run_id, tags=tags,
-                                       description=description)
+    return client.create_model_version(
+        model_name, source=source, run_id=run_id, tags=tags, description=description
+    )
 
 
-def move_champion(settings: Settings, client: MlflowClient, spec_name: str, version: str, *,
-                  event: ModelEvent, extra_events: tuple[ModelEvent, ...] = ()) -> None:
+def move_champion(
+    settings: Settings,
+    client: MlflowClient,
+    spec_name: str,
+    version: str,
+    *,
+    event: ModelEvent,
+    extra_events: tuple[ModelEvent, ...] = (),
+) -> None:
     """Point the champion alias at ``version`` and record the events; undo the alias on failure."""
     name = settings.registered_model_name(spec_name)
     alias = settings.mlflow.champion_alias
@@ -187,6 +219,7 @@ def move_champion(settings: Settings, client: MlflowClient, spec_name: str, vers
 
 # ---- services behind `fraudops models` ---------------------------------------------------------
 
+
 def list_versions(settings: Settings, spec_name: str | None = None) -> list[dict[str, Any]]:
     """Every version of the spec's model, newest first, with aliases, key metrics and gate tags."""
     spec = _spec(settings, spec_name)
@@ -196,8 +229,9 @@ def list_versions(settings: Settings, spec_name: str | None = None) -> list[dict
     return [_version_row(mv, by_version.get(str(mv.version), [])) for mv in _versions(client, name)]
 
 
-def show_version(settings: Settings, version_or_alias: str, spec_name: str | None = None
-                 ) -> dict[str, Any]:
+def show_version(
+    settings: Settings, version_or_alias: str, spec_name: str | None = None
+) -> dict[str, Any]:
     """One version in full: registry facts, the run's metrics and params, the gate's tags."""
     spec = _spec(settings, spec_name)
     client = mlflow_client(settings)
@@ -227,8 +261,9 @@ def champion(settings: Settings, spec_name: str | None = None) -> dict[str, Any]
     return _version_row(mv, _aliases_by_version(client, name).get(version, []))
 
 
-def promote(settings: Settings, version: str, *, reason: str, spec_name: str | None = None
-            ) -> dict[str, Any]:
+def promote(
+    settings: Settings, version: str, *, reason: str, spec_name: str | None = None
+) -> dict[str, Any]:
     """Make ``version`` the champion by hand (no gate); recorded as ``manual_promote``."""
     spec = _spec(settings, spec_name)
     client = mlflow_client(settings)
@@ -252,20 +287,38 @@ def rollback(settings: Settings, *, reason: str, spec_name: str | None = None) -
     while history and history[-1] == current:
         history.pop()
     if not history:
-        raise FraudopsError(f"no previous champion of {name!r} to roll back to (current: "
-                            f"{current or 'none'}; model_events records no earlier promotion)")
+        raise FraudopsError(
+            f"no previous champion of {name!r} to roll back to (current: "
+            f"{current or 'none'}; model_events records no earlier promotion)"
+        )
     mv = resolve_version(client, name, history[-1])
     event = _event(spec.name, name, "rollback", "rollback", reason, mv, current)
     move_champion(settings, client, spec.name, str(mv.version), event=event)
     return event.to_dict()
 
 
-def _event(spec_name: str, model_name: str, event_type: EventType, trigger: Trigger, reason: str,
-           mv: ModelVersion, before: str | None) -> ModelEvent:
+def _event(
+    spec_name: str,
+    model_name: str,
+    event_type: EventType,
+    trigger: Trigger,
+    reason: str,
+    mv: ModelVersion,
+    before: str | None,
+) -> ModelEvent:
     metrics = {k: float(mv.tags[k]) for k in KEY_METRICS if k in mv.tags}
-    return ModelEvent(spec=spec_name, model_name=model_name, event_type=event_type,
-                      trigger=trigger, reason=reason, version=str(mv.version), run_id=mv.run_id,
-                      champion_before=before, champion_after=str(mv.version), metrics=metrics)
+    return ModelEvent(
+        spec=spec_name,
+        model_name=model_name,
+        event_type=event_type,
+        trigger=trigger,
+        reason=reason,
+        version=str(mv.version),
+        run_id=mv.run_id,
+        champion_before=before,
+        champion_after=str(mv.version),
+        metrics=metrics,
+    )
 
 
 def _aliases_by_version(client: MlflowClient, model_name: str) -> dict[str, list[str]]:
@@ -309,30 +362,37 @@ def _iso(millis: int | None) -> str | None:
 RUN_METRICS = ("roc_auc", "pr_auc", "recall", "f1")
 
 
-def pipeline_runs(settings: Settings, spec_name: str | None = None, limit: int = 20
-                  ) -> list[dict[str, Any]]:
+def pipeline_runs(
+    settings: Settings, spec_name: str | None = None, limit: int = 20
+) -> list[dict[str, Any]]:
     """Training executions, newest first: status, start, duration, trainer, metrics, decision."""
     client = mlflow_client(settings)
     experiment = find_experiment_id(client, settings.mlflow.training_experiment)
     if experiment is None:
         return []
     where = f"tags.spec = '{settings.feature_spec(spec_name).name}'" if spec_name else ""
-    runs = client.search_runs([experiment], filter_string=where, max_results=limit,
-                              order_by=["attributes.start_time DESC"])
+    runs = client.search_runs(
+        [experiment],
+        filter_string=where,
+        max_results=limit,
+        order_by=["attributes.start_time DESC"],
+    )
     rows = []
     for run in runs:
         info, tags, metrics = run.info, run.data.tags, run.data.metrics
         end = info.end_time
-        rows.append({
-            "run_id": info.run_id,
-            "status": info.status,
-            "start": _iso(info.start_time),
-            "duration_s": round((end - info.start_time) / 1000, 1) if end else None,
-            "spec": tags.get("spec"),
-            "trainer": tags.get("trainer"),
-            "trigger": tags.get("trigger"),
-            **{k: metrics.get(k) for k in RUN_METRICS},
-            "decision": tags.get("decision"),
-            "version": tags.get("version"),
-        })
+        rows.append(
+            {
+                "run_id": info.run_id,
+                "status": info.status,
+                "start": _iso(info.start_time),
+                "duration_s": round((end - info.start_time) / 1000, 1) if end else None,
+                "spec": tags.get("spec"),
+                "trainer": tags.get("trainer"),
+                "trigger": tags.get("trigger"),
+                **{k: metrics.get(k) for k in RUN_METRICS},
+                "decision": tags.get("decision"),
+                "version": tags.get("version"),
+            }
+        )
     return rows

@@ -46,20 +46,30 @@ class TimeSplit:
         return out
 
 
-def time_split(frame: pd.DataFrame, spec: FeatureSpec, *, validation_fraction: float,
-               holdout_fraction: float) -> TimeSplit:
+def time_split(
+    frame: pd.DataFrame, spec: FeatureSpec, *, validation_fraction: float, holdout_fraction: float
+) -> TimeSplit:
     """Sort by time (ties by id, stable) and cut into train / validation / holdout."""
-    if not (validation_fraction > 0 and holdout_fraction > 0
-            and validation_fraction + holdout_fraction < 1):
-        raise ValidationError(f"validation_fraction {validation_fraction} + holdout_fraction "
-                              f"{holdout_fraction} must be positive and below 1")
+    if not (
+        validation_fraction > 0
+        and holdout_fraction > 0
+        and validation_fraction + holdout_fraction < 1
+    ):
+        raise ValidationError(
+            f"validation_fraction {validation_fraction} + holdout_fraction "
+            f"{holdout_fraction} must be positive and below 1"
+        )
     ordered = _sort_by_time(frame, spec)
     times = _time_values(ordered[spec.timestamp_column])
     n = len(ordered)
     cut_val = _tie_safe_cut(times, round(n * (1 - validation_fraction - holdout_fraction)))
     cut_hold = _tie_safe_cut(times, round(n * (1 - holdout_fraction)))
-    split = TimeSplit(ordered.iloc[:cut_val], ordered.iloc[cut_val:cut_hold],
-                      ordered.iloc[cut_hold:], spec.timestamp_column)
+    split = TimeSplit(
+        ordered.iloc[:cut_val],
+        ordered.iloc[cut_val:cut_hold],
+        ordered.iloc[cut_hold:],
+        spec.timestamp_column,
+    )
     _check_slices(split, spec)
     return split
 
@@ -88,14 +98,18 @@ def _tie_safe_cut(sorted_times: np.ndarray, index: int) -> int:
 def _check_slices(split: TimeSplit, spec: FeatureSpec) -> None:
     for name, part in split.slices().items():
         if part.empty:
-            raise ValidationError(f"the {name} slice is empty: too few rows or too few distinct "
-                                  f"{spec.timestamp_column!r} values to split by time")
+            raise ValidationError(
+                f"the {name} slice is empty: too few rows or too few distinct "
+                f"{spec.timestamp_column!r} values to split by time"
+            )
         positives = int(label_vector(part, spec).sum())
         if positives == 0:
             start, end = split.time_range(name)
-            raise ValidationError(f"the {name} slice ({len(part)} rows, {start} .. {end}) has no "
-                                  f"fraud rows ({spec.label_column} = 1): it cannot be "
-                                  f"{'trained' if name == 'train' else 'evaluated'} on")
+            raise ValidationError(
+                f"the {name} slice ({len(part)} rows, {start} .. {end}) has no "
+                f"fraud rows ({spec.label_column} = 1): it cannot be "
+                f"{'trained' if name == 'train' else 'evaluated'} on"
+            )
     # The ordering invariant the whole evaluation rests on.
     assert split.time_range("train")[1] < split.time_range("validation")[0]
     assert split.time_range("validation")[1] < split.time_range("holdout")[0]

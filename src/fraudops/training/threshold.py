@@ -35,8 +35,9 @@ class OperatingPoints:
     @property
     def precision(self) -> np.ndarray:
         flagged = self.tp + self.fp
-        return np.divide(self.tp, flagged, out=np.zeros_like(self.tp, dtype=float),
-                         where=flagged > 0)
+        return np.divide(
+            self.tp, flagged, out=np.zeros_like(self.tp, dtype=float), where=flagged > 0
+        )
 
     @property
     def f1(self) -> np.ndarray:
@@ -75,14 +76,23 @@ def operating_points(labels: np.ndarray, scores: np.ndarray) -> OperatingPoints:
     fp = (last + 1) - tp
     none = np.nextafter(s[0], np.inf)  # "flag nothing": a cut just above the top score
     return OperatingPoints(
-        thresholds=np.r_[none, s[last]], tp=np.r_[0, tp], fp=np.r_[0, fp],
-        positives=positives, negatives=len(y) - positives,
+        thresholds=np.r_[none, s[last]],
+        tp=np.r_[0, tp],
+        fp=np.r_[0, fp],
+        positives=positives,
+        negatives=len(y) - positives,
     )
 
 
-def choose_threshold(labels: np.ndarray, scores: np.ndarray, policy: str, *,
-                     target_recall: float = 0.8, cost_fn: float = 100.0,
-                     cost_fp: float = 5.0) -> ThresholdChoice:
+def choose_threshold(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    policy: str,
+    *,
+    target_recall: float = 0.8,
+    cost_fn: float = 100.0,
+    cost_fp: float = 5.0,
+) -> ThresholdChoice:
     """The cut the policy prefers; ties go to the highest threshold (fewest alerts)."""
     points = operating_points(labels, scores)
     if policy == "best_f1":

@@ -18,8 +18,13 @@ from fraudops.errors import ConfigError
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-_NOISY_LOGGERS = ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration",
-                  "mlflow.tracking._tracking_service.client", "mlflow.store.model_registry")
+_NOISY_LOGGERS = (
+    "mlflow.store.db.utils",
+    "alembic",
+    "alembic.runtime.migration",
+    "mlflow.tracking._tracking_service.client",
+    "mlflow.store.model_registry",
+)
 
 
 def quiet_mlflow() -> None:
@@ -39,8 +44,9 @@ def mlflow_client(settings: Settings) -> MlflowClient:
     try:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:  # a malformed URI or an unreachable database
-        raise ConfigError(f"cannot open the MLflow tracking store {uri!r} "
-                          f"(mlflow.tracking_uri): {exc}") from None
+        raise ConfigError(
+            f"cannot open the MLflow tracking store {uri!r} (mlflow.tracking_uri): {exc}"
+        ) from None
 
 
 def experiment_id(client: MlflowClient, settings: Settings, name: str) -> str:
@@ -71,4 +77,4 @@ def find_experiment_id(client: MlflowClient, name: str) -> str | None:
 def _ensure_sqlite_folder(uri: str) -> None:
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.endswith(":memory:"):
-        Path(uri[len(prefix):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        Path(uri[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)

@@ -28,17 +28,36 @@ from fraudops.training.models import (
 TRAINERS = ("xgboost", "logreg")
 
 
-def train_model(trainer: str, training: TrainingSettings, spec: FeatureSpec,
-                X_train: np.ndarray, y_train: np.ndarray,
-                X_val: np.ndarray, y_val: np.ndarray) -> ScoringModel:
+def train_model(
+    trainer: str,
+    training: TrainingSettings,
+    spec: FeatureSpec,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+) -> ScoringModel:
     if trainer == "xgboost":
-        return train_xgboost(X_train, y_train, X_val, y_val, params=training.xgboost,
-                             seed=training.seed, feature_names=spec.feature_names,
-                             spec_name=spec.name)
+        return train_xgboost(
+            X_train,
+            y_train,
+            X_val,
+            y_val,
+            params=training.xgboost,
+            seed=training.seed,
+            feature_names=spec.feature_names,
+            spec_name=spec.name,
+        )
     if trainer == "logreg":
-        return train_logreg(X_train, y_train, params=training.logreg, seed=training.seed,
-                            feature_names=spec.feature_names, spec_name=spec.name,
-                            default_binned=[spec.amount_column] if spec.amount_column else [])
+        return train_logreg(
+            X_train,
+            y_train,
+            params=training.logreg,
+            seed=training.seed,
+            feature_names=spec.feature_names,
+            spec_name=spec.name,
+            default_binned=[spec.amount_column] if spec.amount_column else [],
+        )
     raise ConfigError(f"unknown trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
 
 
@@ -50,9 +69,18 @@ def trainer_params(trainer: str, training: TrainingSettings) -> dict[str, Any]:
 
 # ---- XGBoost ---------------------------------------------------------------------------------
 
-def train_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y_val: np.ndarray,
-                  *, params: XGBoostParams, seed: int, feature_names: Sequence[str],
-                  spec_name: str) -> XGBoostModel:
+
+def train_xgboost(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    params: XGBoostParams,
+    seed: int,
+    feature_names: Sequence[str],
+    spec_name: str,
+) -> XGBoostModel:
     import xgboost as xgb
 
     positives = int(np.sum(y_train))
@@ -78,8 +106,11 @@ def train_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
     dtrain = xgb.QuantileDMatrix(X_train, label=y_train)
     dval = xgb.QuantileDMatrix(X_val, label=y_val, ref=dtrain)
     booster = xgb.train(
-        booster_params, dtrain, num_boost_round=params.n_estimators,
-        evals=[(dval, "validation")], verbose_eval=False,
+        booster_params,
+        dtrain,
+        num_boost_round=params.n_estimators,
+        evals=[(dval, "validation")],
+        verbose_eval=False,
         early_stopping_rounds=params.early_stopping_rounds or None,
     )
     rounds = booster.num_boosted_rounds()
@@ -87,24 +118,40 @@ def train_xgboost(X_train: np.ndarray, y_train: np.ndarray, X_val: np.ndarray, y
         rounds = booster.best_iteration + 1
         booster = booster[:rounds]  # keep only the best trees: the saved model is what we scored
     manifest = ModelManifest(
-        kind=XGBoostModel.kind, feature_names=list(feature_names), threshold=0.5, spec=spec_name,
-        params={**params.model_dump(), "scale_pos_weight": scale_pos_weight,
-                "boosted_rounds": rounds, "seed": seed},
+        kind=XGBoostModel.kind,
+        feature_names=list(feature_names),
+        threshold=0.5,
+        spec=spec_name,
+        params={
+            **params.model_dump(),
+            "scale_pos_weight": scale_pos_weight,
+            "boosted_rounds": rounds,
+            "seed": seed,
+        },
     )
     return XGBoostModel(booster, manifest)
 
 
 # ---- logistic regression (seed 003) ------------------------------------------------------------
 
-def train_logreg(X_train: np.ndarray, y_train: np.ndarray, *, params: LogRegParams, seed: int,
-                 feature_names: Sequence[str], spec_name: str,
-                 default_binned: Sequence[str] = ()) -> LogRegModel:
+
+def train_logreg(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    params: LogRegParams,
+    seed: int,
+    feature_names: Sequence[str],
+    spec_name: str,
+    default_binned: Sequence[str] = (),
+) -> LogRegModel:
     from sklearn.linear_model import LogisticRegression
 
     X = np.asarray(X_train, dtype=np.float64)
     y = np.asarray(y_train).astype(np.int8)
-    binned_names = params.binned_features if params.binned_features is not None \
-        else list(default_binned)
+    binned_names = (
+        params.binned_features if params.binned_features is not None else list(default_binned)
+    )
     bin_index = _binned_indices(binned_names, feature_names)
     edges = [_quantile_edges(X[:, i], params.bins) for i in bin_index]
 
@@ -116,8 +163,13 @@ def train_logreg(X_train: np.ndarray, y_train: np.ndarray, *, params: LogRegPara
         scaled, y = _smote(scaled, y, ratio=params.smote_ratio, seed=seed)
 
     raw = scaled * scales + means  # bins are read on the original scale, synthetic rows too
-    design = np.hstack([scaled] + [_one_hot(np.searchsorted(e, raw[:, i], side="right"), len(e) + 1)
-                                   for i, e in zip(bin_index, edges, strict=True)])
+    design = np.hstack(
+        [scaled]
+        + [
+            _one_hot(np.searchsorted(e, raw[:, i], side="right"), len(e) + 1)
+            for i, e in zip(bin_index, edges, strict=True)
+        ]
+    )
     fitted = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
     fitted.fit(design, y)
 
@@ -125,14 +177,28 @@ def train_logreg(X_train: np.ndarray, y_train: np.ndarray, *, params: LogRegPara
     n = len(feature_names)
     binned, offset = [], n
     for i, e in zip(bin_index, edges, strict=True):
-        binned.append(BinnedFeature(index=i, edges=e, coef=coef[offset:offset + len(e) + 1].copy()))
+        binned.append(
+            BinnedFeature(index=i, edges=e, coef=coef[offset : offset + len(e) + 1].copy())
+        )
         offset += len(e) + 1
-    parameters = LogRegParameters(means=means, scales=scales, coef=coef[:n].copy(),
-                                  intercept=float(fitted.intercept_[0]), binned=binned)
+    parameters = LogRegParameters(
+        means=means,
+        scales=scales,
+        coef=coef[:n].copy(),
+        intercept=float(fitted.intercept_[0]),
+        binned=binned,
+    )
     manifest = ModelManifest(
-        kind=LogRegModel.kind, feature_names=list(feature_names), threshold=0.5, spec=spec_name,
-        params={**params.model_dump(), "binned_features": binned_names, "seed": seed,
-                "train_rows_after_smote": len(y)},
+        kind=LogRegModel.kind,
+        feature_names=list(feature_names),
+        threshold=0.5,
+        spec=spec_name,
+        params={
+            **params.model_dump(),
+            "binned_features": binned_names,
+            "seed": seed,
+            "train_rows_after_smote": len(y),
+        },
     )
     return LogRegModel(parameters, manifest)
 
@@ -140,8 +206,7 @@ def train_logreg(X_train: np.ndarray, y_train: np.ndarray, *, params: LogRegPara
 def _binned_indices(names: Sequence[str], feature_names: Sequence[str]) -> list[int]:
     unknown = [n for n in names if n not in feature_names]
     if unknown:
-        raise ConfigError(f"training.logreg.binned_features {unknown} are not features of the "
-                          f"spec")
+        raise ConfigError(f"training.logreg.binned_features {unknown} are not features of the spec")
     return [list(feature_names).index(n) for n in names]
 
 
@@ -156,8 +221,9 @@ def _one_hot(codes: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _smote(X: np.ndarray, y: np.ndarray, *, ratio: float, seed: int
-           ) -> tuple[np.ndarray, np.ndarray]:
+def _smote(
+    X: np.ndarray, y: np.ndarray, *, ratio: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     from imblearn.over_sampling import SMOTE
 
     positives = int(y.sum())
