@@ -40,7 +40,8 @@ def main() -> None:
     from fraudops.progress import Reporter
 
     home = args.home or Path(tempfile.mkdtemp(prefix="fraudops-bench-"))
-    settings = load_settings(home=home)
+    overrides = {"training": {"trainer": args.trainer}} if args.trainer else {}
+    settings = load_settings(home=home, **overrides)
     import_seconds = time.perf_counter() - started
 
     reporter = Reporter()

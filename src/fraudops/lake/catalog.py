@@ -8,6 +8,7 @@ Every write is one Iceberg commit, so a reader sees all of a batch or none of it
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -197,7 +198,9 @@ class Lake:
         table = self.table(name)
         arrow = conform(to_arrow(data), table.schema(), f"{self.namespace}.{name}")
         try:
-            with _catalog_errors(self.settings):
+            with _catalog_errors(self.settings), warnings.catch_warnings():
+                # pyiceberg warns when the overwrite's delete finds an empty table: expected.
+                warnings.filterwarnings("ignore", "Delete operation did not match any records")
                 table.overwrite(arrow, snapshot_properties=dict(snapshot_properties or {}))
         except (CommitFailedException, CommitValidationError):
             raise LakeError(
