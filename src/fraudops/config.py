@@ -184,6 +184,63 @@ class MonitoringSettings(_Section):
     schedule: str = Field("0 2 * * *", description="Drift check cron (UTC), seed: daily 02:00.")
 
 
+class RiskTier(_Section):
+    name: str
+    min_probability: float = Field(ge=0, le=1)
+
+
+def _default_risk_tiers() -> list[RiskTier]:
+    return [
+        RiskTier(name="low", min_probability=0.0),
+        RiskTier(name="medium", min_probability=0.3),
+        RiskTier(name="high", min_probability=0.7),
+        RiskTier(name="critical", min_probability=0.9),
+    ]
+
+
+class ServingSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = Field(1, ge=1)
+    tokens: list[str] = Field(
+        default_factory=list,
+        description="Bearer tokens accepted on predict and admin routes; required off loopback.",
+    )
+    max_batch: int = Field(1000, ge=1, description="Most transactions in one /v1/predict call.")
+    risk_tiers: list[RiskTier] = Field(
+        default_factory=_default_risk_tiers,
+        description="Tier = the last band whose min_probability the fraud probability reaches.",
+    )
+    explain_top_k: int = Field(5, ge=1, description="Reason codes returned with explain=true.")
+    reload_interval_s: float = Field(
+        2.0, gt=0, description="How often the server checks whether `champion` moved."
+    )
+    log_backend: Literal["spool", "redis", "none"] = Field(
+        "spool", description="Where the inference log goes: local spool, Redis Streams, or off."
+    )
+    spool_dir: Path | None = Field(None, description="Spool folder; default <home>/spool/<spec>.")
+    fsync_interval_s: float = Field(0.02, gt=0, description="Batched fsync period of the spool.")
+    segment_max_bytes: int = Field(8 << 20, gt=0)
+    seal_age_s: float = Field(1.0, gt=0, description="Seal a segment at this age for the writer.")
+    spool_max_bytes: int = Field(
+        1 << 30, gt=0, description="Spool bound: beyond it records are dropped (and counted)."
+    )
+    writer_batch_rows: int = Field(50_000, gt=0, description="Most records per lake commit.")
+    writer_batch_age_s: float = Field(
+        2.0, gt=0, description="Commit at least this often while records wait."
+    )
+    writer_retry_s: float = Field(2.0, gt=0, description="Wait after a failed lake commit.")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_stream: str = Field("fraudops:predictions", description="Stream key (spec appended).")
+    redis_group: str = "fraudops-log"
+    redis_maxlen: int = Field(
+        10_000_000, gt=0, description="Approximate stream bound (XADD MAXLEN ~)."
+    )
+    redis_claim_idle_ms: int = Field(
+        30_000, gt=0, description="Reclaim entries pending this long on another consumer."
+    )
+
+
 def _builtin_specs() -> dict[str, FeatureSpec]:
     return dict(BUILTIN_SPECS)
 
@@ -209,6 +266,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
 
     @field_validator("specs", mode="before")
     @classmethod
@@ -259,6 +317,14 @@ class Settings(BaseSettings):
     @property
     def artifact_location(self) -> str:
         return self.mlflow.artifact_location or (self.home_dir / "mlflow" / "artifacts").as_uri()
+
+    def spool_dir(self, spec_name: str | None = None) -> Path:
+        base = self.serving.spool_dir
+        spec = self.feature_spec(spec_name).name
+        return (base.expanduser().resolve() if base else self.home_dir / "spool") / spec
+
+    def redis_stream(self, spec_name: str | None = None) -> str:
+        return f"{self.serving.redis_stream}:{self.feature_spec(spec_name).name}"
 
     @property
     def data_dir(self) -> Path:
