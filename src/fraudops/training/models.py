@@ -68,9 +68,11 @@ class ScoringModel(Protocol):
         """Fraud probability per row of ``X`` (columns in ``manifest.feature_names`` order)."""
         ...
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, *, approximate: bool = False) -> np.ndarray:
         """Per-feature log-odds contributions, shape (rows, features + 1); the last column is the
-        bias, and each row sums to the model's log-odds for that row."""
+        bias, and each row sums to the model's log-odds for that row. ``approximate`` allows a
+        cheaper attribution where the model kind has one (XGBoost: Saabas instead of TreeSHAP,
+        ~30× faster on 400 trees)."""
         ...
 
     def feature_importance(self) -> dict[str, float]: ...
@@ -107,11 +109,13 @@ class XGBoostModel:
         scores = self.booster.inplace_predict(X, predict_type="value")
         return np.asarray(scores, dtype=np.float64)
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, *, approximate: bool = False) -> np.ndarray:
         import xgboost as xgb
 
         X = _check_width(X, self.manifest)
-        contribs = self.booster.predict(xgb.DMatrix(X), pred_contribs=True)
+        contribs = self.booster.predict(
+            xgb.DMatrix(X), pred_contribs=True, approx_contribs=approximate
+        )
         return np.asarray(contribs, dtype=np.float64)
 
     def feature_importance(self) -> dict[str, float]:
@@ -204,7 +208,7 @@ class LogRegModel:
         self.parameters = parameters
         self.manifest = manifest
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
+    def contributions(self, X: np.ndarray, *, approximate: bool = False) -> np.ndarray:
         X = _check_width(X, self.manifest).astype(np.float64, copy=False)
         p = self.parameters
         parts = (X - p.means) / p.scales * p.coef

@@ -1,0 +1,314 @@
+"""The HTTP server: FastAPI for the API surface, a direct ASGI path for the hot route.
+
+``POST /v1/predict`` is the route that has to answer in milliseconds: the outer ASGI callable
+handles it itself (auth, body, the prediction service, metrics) and hands every other request
+— health, readiness, metrics, admin, the OpenAPI docs — to the FastAPI app. The FastAPI app also
+declares /v1/predict, backed by the same service, so the OpenAPI document describes it (with the
+request schema derived from the feature spec) and the route works when the app is mounted
+without the fast path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from fraudops import __version__
+from fraudops.config import Settings
+from fraudops.serving.inference_log import InferenceLog, open_inference_log
+from fraudops.serving.metrics import ServerMetrics
+from fraudops.serving.model_holder import ModelHolder
+from fraudops.serving.requests import RequestInvalid, openapi_model
+from fraudops.serving.service import NotReady, PredictionService
+from fraudops.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+PREDICT_PATH = "/v1/predict"
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_BYTES_PER_TRANSACTION = 4096  # a generous upper bound on one transaction's JSON
+
+
+class ServerState:
+    """What one server process holds: the model, the log, the service, the metrics."""
+
+    def __init__(self, settings: Settings, spec: FeatureSpec) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.tokens = [t.encode() for t in settings.serving.tokens]
+        self.max_body = settings.serving.max_batch * _BYTES_PER_TRANSACTION + 1024
+        self.metrics = ServerMetrics(self.log_stats)
+        self.holder = ModelHolder(settings, spec, on_swap=self._swapped)
+        self.log: InferenceLog | None = None
+        self.service: PredictionService | None = None
+
+    def start(self) -> None:
+        self.log = open_inference_log(self.settings, self.spec.name)
+        self.service = PredictionService(
+            self.settings, self.spec, self.holder, self.log, self.metrics
+        )
+        self.holder.start()
+
+    def stop(self) -> None:
+        self.holder.stop()
+        if self.log is not None:
+            self.log.close()
+
+    def _swapped(self, scorer: Any) -> None:
+        self.metrics.model_version.set(float(scorer.version))
+        if self.holder.reloads:
+            self.metrics.reloads.inc()
+
+    def authorised(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        if not self.tokens:
+            return True
+        for key, value in headers:
+            if key == b"authorization" and value[:7].lower() == b"bearer ":
+                given = value[7:].strip()
+                return any(hmac.compare_digest(given, token) for token in self.tokens)
+        return False
+
+    def log_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = dict(self.log.stats()) if self.log is not None else {}
+        out = {
+            "queue_bytes": stats.get("spool_bytes", stats.get("stream_bytes")),
+            "queue_records": stats.get("pending_records", stats.get("stream_length")),
+            "records_dropped": stats.get("records_dropped", 0),
+            "records_written": None,
+        }
+        if self.settings.serving.log_backend == "spool":
+            try:
+                from fraudops.serving.writer import read_writer_status
+
+                status = read_writer_status(self.settings.spool_dir(self.spec.name))
+            except Exception:  # no writer has run yet, or its status is unreadable
+                status = {}
+            out["records_written"] = status.get("records_written")
+            if out["queue_records"] is None:
+                out["queue_records"] = status.get("pending_records")
+        return out
+
+
+def _detail(errors: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps({"detail": errors})
+
+
+def _wants_explain(query: bytes) -> bool:
+    if not query:
+        return False
+    values = parse_qs(query.decode("latin-1")).get("explain", [])
+    return any(v.lower() in ("1", "true", "yes") for v in values)
+
+
+class FraudopsASGI:
+    """The outer ASGI app: /v1/predict directly, everything else through FastAPI."""
+
+    def __init__(self, api: FastAPI, state: ServerState) -> None:
+        self.api = api
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PREDICT_PATH and scope["method"] == "POST":
+            await self._predict(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+    async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = self.state
+        started = time.perf_counter()
+        status, body = await self._answer(scope, receive)
+        await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
+        await send({"type": "http.response.body", "body": body})
+        state.metrics.count(PREDICT_PATH, status)
+        if status == 200:
+            state.metrics.latency.observe(time.perf_counter() - started)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        state = self.state
+        if not state.authorised(scope["headers"]):
+            return 401, _detail(
+                [
+                    {
+                        "loc": ["header", "authorization"],
+                        "msg": "a valid bearer token is required",
+                        "type": "auth",
+                    }
+                ]
+            )
+        chunks = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return 499, b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > state.max_body:
+                return 413, _detail(
+                    [
+                        {
+                            "loc": ["body"],
+                            "type": "too_long",
+                            "msg": f"body larger than {state.max_body} bytes",
+                        }
+                    ]
+                )
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return await answer_predict(state, body, _wants_explain(scope.get("query_string", b"")))
+
+
+async def answer_predict(state: ServerState, body: bytes, explain: bool) -> tuple[int, bytes]:
+    """Status and body of a /v1/predict call; shared by the fast path and the FastAPI route."""
+    service = state.service
+    if service is None:
+        return 503, _detail([{"loc": [], "msg": "server is starting", "type": "not_ready"}])
+    try:
+        return 200, await service.predict(body, explain=explain)
+    except RequestInvalid as exc:
+        return exc.status, _detail(exc.errors)
+    except NotReady as exc:
+        return 503, _detail([{"loc": [], "msg": f"no model to serve: {exc}", "type": "not_ready"}])
+    except Exception:
+        log.exception("prediction failed")
+        return 500, _detail([{"loc": [], "msg": "internal error", "type": "internal"}])
+
+
+def create_app(settings: Settings, spec_name: str | None = None) -> FraudopsASGI:
+    spec = settings.feature_spec(spec_name)
+    state = ServerState(settings, spec)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(state.start)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(state.stop)
+
+    api = FastAPI(
+        title="fraudops",
+        version=__version__,
+        description=f"Real-time fraud scoring for spec `{spec.name}` with the registry's "
+        "champion; every prediction is logged to the lake.",
+        lifespan=lifespan,
+    )
+    api.state.fraudops = state
+    _routes(api, state)
+    return FraudopsASGI(api, state)
+
+
+def _unauthorised() -> JSONResponse:
+    return JSONResponse(
+        {
+            "detail": [
+                {
+                    "loc": ["header", "authorization"],
+                    "msg": "a valid bearer token is required",
+                    "type": "auth",
+                }
+            ]
+        },
+        status_code=401,
+    )
+
+
+def _routes(api: FastAPI, state: ServerState) -> None:
+    transaction = openapi_model(state.spec)
+    schema = transaction.model_json_schema()
+    request_body = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        schema,
+                        {
+                            "type": "array",
+                            "items": schema,
+                            "minItems": 1,
+                            "maxItems": state.settings.serving.max_batch,
+                        },
+                    ]
+                }
+            }
+        },
+    }
+
+    @api.post(
+        PREDICT_PATH,
+        summary="Score one transaction or a list of them",
+        openapi_extra={"requestBody": request_body},
+        responses={
+            401: {"description": "Missing or wrong bearer token"},
+            422: {"description": "A field is missing, unknown, mistyped or out of range"},
+            503: {"description": "No model loaded yet"},
+        },
+    )
+    async def predict(request: Request, explain: bool = False) -> Response:
+        if not state.authorised(request.headers.raw):
+            return _unauthorised()
+        status, body = await answer_predict(state, await request.body(), explain)
+        return Response(body, status_code=status, media_type="application/json")
+
+    @api.get("/healthz", summary="The process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", summary="A model is loaded and the server can answer")
+    async def readyz() -> JSONResponse:
+        model = state.holder.describe()
+        if model is None:
+            return JSONResponse(
+                {"ready": False, "reason": state.holder.last_error}, status_code=503
+            )
+        return JSONResponse({"ready": True, "model": model})
+
+    @api.get("/metrics", summary="Prometheus metrics")
+    async def metrics() -> Response:
+        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @api.get("/v1/model", summary="The model being served")
+    async def model(request: Request) -> JSONResponse:
+        if not state.authorised(request.headers.raw):
+            return _unauthorised()
+        return JSONResponse(
+            {
+                "model": state.holder.describe(),
+                "last_check": state.holder.last_check,
+                "last_error": state.holder.last_error,
+                "reloads": state.holder.reloads,
+                "log_backend": state.settings.serving.log_backend,
+                "log": state.log_stats(),
+            }
+        )
+
+    @api.post("/v1/admin/reload", summary="Check the registry's champion now")
+    async def reload(request: Request) -> JSONResponse:
+        if not state.authorised(request.headers.raw):
+            return _unauthorised()
+        swapped = await asyncio.to_thread(state.holder.check)
+        return JSONResponse(
+            {
+                "swapped": swapped,
+                "model": state.holder.describe(),
+                "last_error": state.holder.last_error,
+            }
+        )

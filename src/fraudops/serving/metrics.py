@@ -1,0 +1,100 @@
+"""Prometheus metrics of one server process.
+
+Request counts and latency are observed on the request path (children bound once: a labelled
+lookup per request would cost more than the observation). The inference log's figures (queue
+depth, written, dropped) are read at scrape time from the log itself and the writer's status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
+
+
+class _LogCollector(Collector):
+    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Any]:
+        stats = self._read()
+        queue = GaugeMetricFamily(
+            "fraudops_log_queue_bytes", "Inference-log bytes waiting for the lake (spool/stream)."
+        )
+        queue.add_metric([], float(stats.get("queue_bytes") or 0))
+        yield queue
+        records = GaugeMetricFamily(
+            "fraudops_log_queue_records", "Inference-log records waiting for the lake."
+        )
+        records.add_metric([], float(stats.get("queue_records") or 0))
+        yield records
+        written = CounterMetricFamily(
+            "fraudops_log_records_written", "Prediction records committed to the lake."
+        )
+        written.add_metric([], float(stats.get("records_written") or 0))
+        yield written
+        dropped = CounterMetricFamily(
+            "fraudops_log_records_dropped",
+            "Prediction records dropped by this process (log bound reached or log unwritable).",
+        )
+        dropped.add_metric([], float(stats.get("records_dropped") or 0))
+        yield dropped
+
+
+class ServerMetrics:
+    def __init__(self, read_log_stats: Callable[[], dict[str, Any]]) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "fraudops_requests",
+            "HTTP requests by route and status code.",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "fraudops_request_latency_seconds",
+            "Server-side latency of /v1/predict requests.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_latency = Histogram(
+            "fraudops_model_latency_seconds",
+            "Model time per scored micro-batch.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "fraudops_batch_rows",
+            "Transactions scored together in one model call.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 512, 1024),
+            registry=self.registry,
+        )
+        predictions = Counter(
+            "fraudops_predictions",
+            "Served predictions by class.",
+            ["prediction"],
+            registry=self.registry,
+        )
+        self.predicted_fraud = predictions.labels("fraud")
+        self.predicted_legit = predictions.labels("legit")
+        self.reloads = Counter(
+            "fraudops_model_reloads", "Hot swaps of the served model.", registry=self.registry
+        )
+        self.model_version = Gauge(
+            "fraudops_model_version", "The registry version being served.", registry=self.registry
+        )
+        self.registry.register(_LogCollector(read_log_stats))
+        self._bound: dict[tuple[str, int], Any] = {}
+
+    def count(self, route: str, status: int) -> None:
+        child = self._bound.get((route, status))
+        if child is None:
+            child = self._bound[(route, status)] = self.requests.labels(route, str(status))
+        child.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,144 @@
+"""Running the server: uvicorn with the app, plus the inference-log writer as a child process.
+
+The writer drains the spool into the lake in its own process: an Iceberg commit holds the GIL
+for tens of milliseconds, which inside the server would show up straight in the p99. It exits
+on its own when the server process is gone (after a last drain), and a restarted server starts
+a new one; the spool's writer lock guarantees one drainer at a time.
+
+Worker processes and the writer see exactly the server's settings: they are written to a YAML
+file under ``<home>/run`` and passed on as ``FRAUDOPS_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from fraudops.config import Settings, load_settings
+from fraudops.errors import ConfigError
+
+SPEC_ENV = "FRAUDOPS_SERVE_SPEC"
+CONFIG_ENV = "FRAUDOPS_CONFIG"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(settings: Settings, host: str) -> None:
+    if not settings.serving.tokens and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host} with no bearer token: set serving.tokens "
+            "(e.g. FRAUDOPS_SERVING__TOKENS='[\"a-long-secret\"]') or bind to 127.0.0.1"
+        )
+
+
+def write_settings_file(settings: Settings) -> Path:
+    """The effective settings as a YAML file that child processes load as their config."""
+    run_dir = settings.home_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f"settings-{os.getpid()}.yaml"
+    data = settings.model_dump(mode="json")
+    data["home"] = str(settings.home_dir)  # children may not share the working folder
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    tmp.replace(path)
+    return path
+
+
+def child_env(settings_file: Path, spec_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    # The file holds the full effective settings; env overrides already went into it.
+    for key in list(env):
+        if key.startswith("FRAUDOPS_") and key not in ("FRAUDOPS_REQUIRE_SERVICES",):
+            env.pop(key)
+    env[CONFIG_ENV] = str(settings_file)
+    env[SPEC_ENV] = spec_name
+    return env
+
+
+def start_log_writer(
+    settings: Settings, spec_name: str, settings_file: Path
+) -> subprocess.Popen[bytes]:
+    """The spool's drainer, exiting by itself when this process dies."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fraudops.cli",
+            "log-writer",
+            "--spec",
+            spec_name,
+            "--parent-pid",
+            str(os.getpid()),
+        ],
+        env=child_env(settings_file, spec_name),
+    )
+
+
+def app_from_env() -> Any:
+    """uvicorn factory for worker processes (``--workers`` > 1)."""
+    from fraudops.serving.app import create_app
+
+    return create_app(load_settings(), os.environ.get(SPEC_ENV))
+
+
+def run_server(
+    settings: Settings,
+    *,
+    spec_name: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    log_level: str = "warning",
+) -> None:
+    import uvicorn
+
+    spec = settings.feature_spec(spec_name)
+    cfg = settings.serving
+    host = host or cfg.host
+    port = port or cfg.port
+    workers = workers or cfg.workers
+    check_exposure(settings, host)
+    settings_file = write_settings_file(settings)
+    writer = None
+    if cfg.log_backend == "spool":
+        writer = start_log_writer(settings, spec.name, settings_file)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": log_level,
+        "access_log": False,
+        "loop": "uvloop",
+        "http": "httptools",
+        "timeout_graceful_shutdown": 10,
+    }
+    try:
+        if workers == 1:
+            from fraudops.serving.app import create_app
+
+            uvicorn.run(create_app(settings, spec.name), **options)
+        else:
+            os.environ.update({CONFIG_ENV: str(settings_file), SPEC_ENV: spec.name})
+            uvicorn.run(
+                "fraudops.serving.server:app_from_env", factory=True, workers=workers, **options
+            )
+    finally:
+        if writer is not None:
+            writer.terminate()
+            try:
+                writer.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                writer.kill()
+        settings_file.unlink(missing_ok=True)
