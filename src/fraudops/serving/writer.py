@@ -1,0 +1,416 @@
+"""The spool writer: drains the local inference-log spool into the lake's ``predictions`` table.
+
+One writer per spool folder (the ``writer.lock`` flock); a second one waits on standby. A batch is
+a run of whole segments: they are renamed ``.drain`` (durably) before the commit and deleted only
+after it, so a crash anywhere leaves either uncommitted segments or ``.drain`` segments whose
+rows may already be in the lake. Those, and the first batch of every writer, are committed with
+``dedupe=True``: every record that reached the spool lands in ``predictions`` exactly once.
+Lines that cannot be stored (torn by a crash, corrupt, untypable) go to ``.rejected/``, counted.
+
+The writer keeps ``writer-status.json`` in the spool folder up to date for the server's /metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fraudops.config import Settings
+from fraudops.errors import FraudopsError, LakeError
+from fraudops.serving.sink import PredictionSink
+from fraudops.serving.spool import (
+    OPEN,
+    SegmentContent,
+    SegmentRef,
+    SpoolDirectory,
+    read_segment,
+)
+
+log = logging.getLogger(__name__)
+
+STATUS_FILE = "writer-status.json"
+STATUS_EVERY_S = 1.0  # status refresh while idle
+STANDBY_POLL_S = 1.0  # how often a standby writer tries to take the lead
+INITIAL_BYTES_PER_ROW = 1024.0  # pending-records estimate before the first drain measured it
+
+
+# Status counter -> DrainReport field. Counted over every writer this spool had.
+_COUNTERS = {
+    "records_written": "written",
+    "duplicates_skipped": "duplicates",
+    "rejected": "rejected",
+    "torn": "torn",
+    "segments_drained": "segments",
+    "commits": "commits",
+}
+
+
+class WriterBusyError(FraudopsError):
+    """Another writer holds this spool's lock."""
+
+
+@dataclass
+class DrainReport:
+    """What one or more drained batches did."""
+
+    segments: int = 0  # segment files committed and removed
+    records: int = 0  # valid lines read from them
+    written: int = 0  # rows appended to `predictions`
+    duplicates: int = 0  # rows skipped: already in the lake, or repeated in the batch
+    rejected: int = 0  # rows the lake schema could not take (quarantined)
+    torn: int = 0  # torn or corrupt lines (quarantined)
+    commits: int = 0
+    replayed: int = 0  # batches committed with dedupe
+
+    def add(self, other: DrainReport) -> None:
+        for name, value in asdict(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class _Batch:
+    refs: list[SegmentRef]
+    contents: list[SegmentContent]
+    bytes: int
+
+    @property
+    def rows(self) -> int:
+        return sum(len(c.rows) for c in self.contents)
+
+
+class SpoolWriter:
+    """Drains one spec's spool folder into its ``predictions`` table."""
+
+    def __init__(self, settings: Settings, spec_name: str | None = None) -> None:
+        self.settings = settings
+        self.spec_name = settings.feature_spec(spec_name).name
+        self.spool_dir = settings.spool_dir(spec_name)
+        self.directory = SpoolDirectory(self.spool_dir)
+        self.sink = PredictionSink(settings, spec_name)
+        cfg = settings.serving
+        self.batch_rows = cfg.writer_batch_rows
+        self.batch_age_s = cfg.writer_batch_age_s
+        self.retry_s = cfg.writer_retry_s
+        self.totals = DrainReport()
+        self._first_batch = True
+        self._bytes_per_row = INITIAL_BYTES_PER_ROW
+        self._started_at = _now()
+        self._last_commit_at: str | None = None
+        self._last_error: str | None = None
+        self._last_error_at: str | None = None
+        self._failures = 0  # consecutive failed commits
+        self._state = "starting"
+        self._base: dict[str, int] = {}  # counters of the writers before this one (cumulative)
+
+    # ---- one batch -----------------------------------------------------------------------
+
+    def lead(self) -> bool:
+        """Take (or keep) the spool's writer lock; False while another writer holds it."""
+        if not self.directory.lead():
+            return False
+        if self._state in ("starting", "standby"):
+            # The status counters go on from the previous writer's: /metrics sees counters.
+            previous = read_writer_status(self.spool_dir)
+            self._base = {k: v for k, v in previous.items() if k in _COUNTERS and type(v) is int}
+            self._state = "running"
+        return True
+
+    def close(self) -> None:
+        """Leave a final status, release the spool and the lake."""
+        if self.directory.leading:
+            self._state = "stopped"
+            self.write_status()
+        self.directory.resign()
+        self.sink.close()
+
+    def drain_once(self) -> DrainReport:
+        """Commit one batch of ready segments (up to ``writer_batch_rows`` records).
+
+        Returns an empty report when nothing is ready. Raises LakeError (segments kept, retried
+        by the next call) and WriterBusyError (another writer holds the spool).
+        """
+        self._require_lead()
+        batch = self._next_batch(self.directory.ready_segments())
+        if batch is None:
+            return DrainReport()
+        # A `.drain` segment was taken before a crash or a failed commit: it may be in the lake.
+        dedupe = self._first_batch or any(ref.replay for ref in batch.refs)
+        taken = [self.directory.take(ref) for ref in batch.refs]
+        rows = [row for content in batch.contents for row in content.rows]
+        try:
+            commit = self.sink.commit(
+                rows,
+                dedupe=dedupe,
+                snapshot_properties={
+                    "fraudops.source": "spool",
+                    "fraudops.segments": str(len(taken)),
+                },
+            )
+        except LakeError as exc:
+            self._note_failure(exc)
+            raise
+        self._first_batch = False
+        self._failures = 0
+        report = DrainReport(
+            segments=len(taken),
+            records=len(rows),
+            written=commit.written,
+            duplicates=commit.duplicates,
+            rejected=len(commit.rejected),
+            torn=sum(len(c.bad) for c in batch.contents),
+            commits=1,
+            replayed=int(dedupe),
+        )
+        self._set_aside(taken, batch.contents, commit.rejected)
+        for ref in taken:
+            self.directory.remove(ref)
+        if rows:
+            self._bytes_per_row = batch.bytes / len(rows)
+        self.totals.add(report)
+        self._last_commit_at = _now()
+        log.info(
+            "inference log: %d row(s) committed to %s.predictions from %d segment(s)"
+            " (%d duplicate(s), %d rejected, %d torn)%s",
+            report.written,
+            self.spec_name,
+            report.segments,
+            report.duplicates,
+            report.rejected,
+            report.torn,
+            " [replay, deduplicated]" if dedupe else "",
+        )
+        self.write_status()
+        return report
+
+    def drain_all(self) -> DrainReport:
+        """Drain batch after batch until nothing is ready (dead processes' segments included)."""
+        total = DrainReport()
+        while True:
+            report = self.drain_once()
+            if report.segments == 0:
+                return total
+            total.add(report)
+
+    def _require_lead(self) -> None:
+        if not self.lead():
+            owner = read_writer_status(self.spool_dir).get("pid")
+            raise WriterBusyError(
+                f"another log writer{f' (pid {owner})' if owner else ''} is draining spool "
+                f"{self.spool_dir}"
+            )
+
+    def _next_batch(self, ready: list[SegmentRef]) -> _Batch | None:
+        """Whole segments, oldest first, while they fit in ``writer_batch_rows`` (at least one:
+        a segment bigger than a batch, bounded by ``segment_max_bytes``, is committed whole)."""
+        batch = _Batch([], [], 0)
+        for ref in ready:
+            try:
+                content = read_segment(ref.path)
+                size = ref.path.stat().st_size
+            except FileNotFoundError:  # its (closing) process removed an empty one
+                continue
+            if batch.refs and batch.rows + len(content.rows) > self.batch_rows:
+                break
+            batch.refs.append(ref)
+            batch.contents.append(content)
+            batch.bytes += size
+        return batch if batch.refs else None
+
+    def _set_aside(
+        self,
+        taken: list[SegmentRef],
+        contents: list[SegmentContent],
+        rejected: list[tuple[int, str]],
+    ) -> None:
+        reasons = dict(rejected)
+        start = 0
+        for ref, content in zip(taken, contents, strict=True):
+            bad = list(content.bad)
+            for offset, line in enumerate(content.lines):
+                if (reason := reasons.get(start + offset)) is not None:
+                    bad.append((line, reason))
+            start += len(content.lines)
+            if bad:
+                self.directory.quarantine(ref, bad)
+                log.warning(
+                    "inference log: %d line(s) of %s set aside in %s: %s",
+                    len(bad),
+                    ref.key,
+                    self.spool_dir / ".rejected",
+                    bad[0][1],
+                )
+
+    def _note_failure(self, exc: Exception) -> None:
+        self._failures += 1
+        self._last_error = str(exc)
+        self._last_error_at = _now()
+        self.write_status()
+
+    # ---- the loop ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, parent_pid: int | None = None) -> DrainReport:
+        """Drain until ``stop`` is set or process ``parent_pid`` is gone, then drain once more.
+
+        A batch is committed when it is full or its oldest record waited ``writer_batch_age_s``.
+        A failed commit is logged and retried after ``writer_retry_s``; the loop never dies of
+        one. Returns the totals of this writer.
+        """
+        watch = _ParentWatch(parent_pid) if parent_pid else None
+        poll = min(0.1, self.batch_age_s / 4)
+        next_status = 0.0
+        try:
+            while not stop.is_set():
+                if watch is not None and watch.gone():
+                    log.info("inference log: server process %d is gone, stopping", parent_pid)
+                    break
+                if not self.lead():
+                    if self._state != "standby":
+                        log.info(
+                            "inference log: another writer drains %s, standing by", self.spool_dir
+                        )
+                    self._state = "standby"  # the leader owns the status file meanwhile
+                    stop.wait(STANDBY_POLL_S)
+                    continue
+                try:
+                    if self._due(self.directory.ready_segments()):
+                        self.drain_once()
+                        continue  # more may be ready right away
+                except LakeError as exc:
+                    log.warning(
+                        "inference log: lake commit failed (%s); retrying in %.1fs, the spool "
+                        "keeps the records",
+                        exc,
+                        self.retry_s,
+                    )
+                    stop.wait(self.retry_s)
+                    continue
+                except Exception as exc:  # a full disk, a bug: log it, keep the writer alive
+                    log.exception("inference log: drain failed")
+                    self._note_failure(exc)
+                    stop.wait(self.retry_s)
+                    continue
+                if time.monotonic() >= next_status:
+                    self.write_status()
+                    next_status = time.monotonic() + STATUS_EVERY_S
+                stop.wait(poll)
+            self._final_drain()
+        finally:
+            self.close()
+        return self.totals
+
+    def _final_drain(self) -> None:
+        if not self.directory.leading:
+            return
+        try:
+            self.drain_all()
+        except LakeError as exc:
+            log.warning("inference log: final drain failed (%s); the spool keeps the records", exc)
+
+    def _due(self, ready: list[SegmentRef]) -> bool:
+        if not ready:
+            return False
+        if any(ref.replay or ref.state == OPEN for ref in ready):
+            return True  # a retry, or a dead process's leftovers: nothing to wait for
+        size = 0
+        oldest = time.time()
+        for ref in ready:
+            with contextlib.suppress(FileNotFoundError):
+                stat = ref.path.stat()
+                size += stat.st_size
+                # A segment's last write is no older than its first record: a safe lower bound.
+                oldest = min(oldest, stat.st_mtime)
+        return size / self._bytes_per_row >= self.batch_rows or (
+            time.time() - oldest >= self.batch_age_s
+        )
+
+    # ---- status --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        pending_bytes, pending_segments = self.directory.usage()
+        return {
+            "pid": os.getpid(),
+            "spec": self.spec_name,
+            "spool_dir": str(self.spool_dir),
+            "state": self._state,
+            "started_at": self._started_at,
+            "updated_at": _now(),
+            **{
+                key: self._base.get(key, 0) + getattr(self.totals, field)
+                for key, field in _COUNTERS.items()
+            },
+            "last_commit_at": self._last_commit_at,
+            "last_error": self._last_error,
+            "last_error_at": self._last_error_at,
+            "consecutive_failures": self._failures,
+            "pending_bytes": pending_bytes,
+            "pending_segments": pending_segments,
+            # Estimated from the bytes per record of the last batch: counting lines costs a read.
+            "pending_records": round(pending_bytes / self._bytes_per_row),
+        }
+
+    def write_status(self) -> None:
+        """Replace the status file atomically (a reader never sees half of it)."""
+        try:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+            target = self.spool_dir / STATUS_FILE
+            tmp = target.with_name(f".{STATUS_FILE}.{os.getpid()}")
+            tmp.write_bytes(orjson.dumps(self.status(), option=orjson.OPT_INDENT_2))
+            os.replace(tmp, target)
+        except OSError:  # the status is for show: never let it stop a drain
+            log.warning("inference log: cannot write the writer status", exc_info=True)
+
+
+def read_writer_status(spool_dir: Path) -> dict[str, Any]:
+    """The last status a writer of ``spool_dir`` wrote, with ``alive`` (its process exists).
+
+    ``{"state": "absent", "alive": False}`` when no writer ever ran there.
+    """
+    try:
+        status: dict[str, Any] = orjson.loads((spool_dir / STATUS_FILE).read_bytes())
+    except FileNotFoundError:
+        return {"state": "absent", "alive": False}
+    except (OSError, orjson.JSONDecodeError):
+        return {"state": "unreadable", "alive": False}
+    pid = status.get("pid")
+    status["alive"] = isinstance(pid, int) and _pid_alive(pid) and status.get("state") != "stopped"
+    return status
+
+
+class _ParentWatch:
+    """Whether the process that started us has died (it may not get to tell us)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.was_child = os.getppid() == pid
+
+    def gone(self) -> bool:
+        # A dead parent is re-parented away at once; os.kill alone would still see a zombie.
+        if self.was_child and os.getppid() != self.pid:
+            return True
+        return not _pid_alive(self.pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
