@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 
 from fraudops import __version__
-from fraudops.cli import config_cmd, data_cmd, demo_cmd, lake_cmd, train_cmd
+from fraudops.cli import (
+    config_cmd,
+    consumer_cmd,
+    data_cmd,
+    demo_cmd,
+    lake_cmd,
+    score_cmd,
+    serve_cmd,
+    traffic_cmd,
+    train_cmd,
+)
 from fraudops.cli._common import FraudopsGroup
 
 app = typer.Typer(
@@ -57,7 +67,12 @@ app.add_typer(lake_cmd.app, name="lake")
 app.command("train")(train_cmd.train)
 app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(train_cmd.pipeline_app, name="pipeline")
+app.command("serve")(serve_cmd.serve)
+app.command("log-consumer")(consumer_cmd.log_consumer)
+app.command("score")(score_cmd.score)
+app.command("traffic")(traffic_cmd.traffic)
 app.command("demo")(demo_cmd.demo)
+from fraudops.cli import log_cmd  # noqa: E402, F401  (registers `log-writer` on app)
 
 
 def main() -> None:

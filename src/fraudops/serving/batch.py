@@ -1,0 +1,424 @@
+"""Batch scoring of a CSV or Parquet file with a registered model (seed 000's batch transform).
+
+The file is read in chunks; each chunk is validated against the spec's features with the checks
+of ``lake load`` (``fraudops.lake.validation``), scored by the same ``Scorer`` as the online
+endpoint, and appended to a temporary file beside the output. The temporary file is renamed over
+the output only when the whole input was clean: a bad file writes nothing, and its error lists
+every problem of the whole file with file-wide row numbers. Memory stays bounded by one chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+
+from fraudops.config import Settings
+from fraudops.errors import ConfigError, ValidationError
+from fraudops.lake.loader import CSV_SUFFIXES, PARQUET_SUFFIXES
+from fraudops.lake.validation import MAX_SHOWN, Problem, _Checker, _error
+from fraudops.progress import Reporter
+from fraudops.serving.scoring import Scorer
+from fraudops.spec import FeatureSpec
+from fraudops.training.features import feature_matrix
+
+CHUNK_ROWS = 131_072
+CSV_BLOCK_BYTES = 16 << 20
+OUTPUT_COLUMNS = ("probability", "prediction", "risk_tier", "model_name", "model_version")
+REASONS_COLUMN = "reason_codes"
+OUTPUT_SUFFIXES: dict[str, Literal["csv", "parquet"]] = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+
+OutputFormat = Literal["csv", "parquet"]
+
+
+@dataclass
+class ScoreReport:
+    """What one `fraudops score` did."""
+
+    input: str
+    output: str
+    spec: str
+    model_name: str
+    model_version: str
+    rows: int
+    columns: list[str]
+    predicted_fraud: int
+    fraud_share: float
+    risk_tiers: dict[str, int]
+    explain: bool
+    seconds: float
+    rows_per_s: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def output_format(path: Path) -> OutputFormat:
+    """The output's format from its suffix; a ValidationError names the accepted ones."""
+    try:
+        return OUTPUT_SUFFIXES[path.suffix.lower()]
+    except KeyError:
+        known = ", ".join(OUTPUT_SUFFIXES)
+        raise ValidationError(
+            f"cannot write {path}: unknown output format {path.suffix or '(no suffix)'!r} "
+            f"(expected {known})"
+        ) from None
+
+
+def id_columns(spec: FeatureSpec) -> list[str]:
+    """The key columns carried from input to output when the input has them."""
+    return [c for c in (spec.id_column, spec.customer_column) if c is not None]
+
+
+def score_file(
+    settings: Settings,
+    input_path: Path | str,
+    output_path: Path | str,
+    *,
+    spec_name: str | None = None,
+    version: str | None = None,
+    explain: bool = False,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Reporter | None = None,
+) -> ScoreReport:
+    """Score every row of ``input_path`` with a registered version (default: the champion) and
+    write ids + probability, prediction, risk tier, model name and version to ``output_path``."""
+    from fraudops.training.registry import load_model
+
+    started = time.perf_counter()
+    reporter = progress or Reporter()
+    spec = settings.feature_spec(spec_name)
+    source, target = Path(input_path), Path(output_path)
+    fmt = output_format(target)  # before any work: a typo in the suffix fails at once
+    if target.resolve() == source.resolve():
+        raise ValidationError(f"the output {target} is the input: choose another file")
+    reader = ChunkReader.open(source, spec, chunk_rows)  # the header: are the features there?
+    with reporter.step("Loading model"):
+        scorer = Scorer(
+            load_model(settings, spec, version),
+            settings.serving.risk_tiers,
+            settings.serving.explain_top_k,
+        )
+    _check_model_features(scorer, spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sink = _Sink(target, fmt)
+    scoring = _Run(spec, scorer, reader.id_columns, explain)
+    try:
+        with reporter.step(f"Scoring {source.name}", total=reader.total_rows) as bar:
+            for chunk in reader:
+                scored = scoring.process(chunk)
+                if scored is not None:
+                    with scoring.timer("write"):
+                        sink.write(scored)
+                bar.advance(chunk.num_rows)
+        scoring.raise_problems(str(source))
+        with reporter.step("Writing output"):
+            sink.commit()
+    finally:
+        sink.discard()  # a no-op after commit; otherwise nothing is left behind
+    seconds = time.perf_counter() - started
+    return ScoreReport(
+        input=str(source),
+        output=str(target),
+        spec=spec.name,
+        model_name=scorer.name,
+        model_version=scorer.version,
+        rows=scoring.rows,
+        columns=scoring.output_columns(),
+        predicted_fraud=scoring.predicted_fraud,
+        fraud_share=scoring.predicted_fraud / scoring.rows if scoring.rows else 0.0,
+        risk_tiers={
+            t.name: scoring.tiers.get(t.name, 0)
+            for t in sorted(settings.serving.risk_tiers, key=lambda t: t.min_probability)
+        },
+        explain=explain,
+        seconds=seconds,
+        rows_per_s=scoring.rows / seconds if seconds > 0 else 0.0,
+        timings={
+            **{k: v for k, v in reporter.timings.items() if k == "Loading model"},
+            **scoring.timings,
+        },
+    )
+
+
+def _check_model_features(scorer: Scorer, spec: FeatureSpec) -> None:
+    unknown = [n for n in scorer.feature_names if n not in spec.feature_names]
+    if unknown:
+        raise ConfigError(
+            f"model {scorer.name!r} version {scorer.version} uses features {unknown} that spec "
+            f"{spec.name!r} does not declare: score with the spec it was trained on (--spec)"
+        )
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+class ChunkReader:
+    """The needed columns of a CSV or Parquet file, ``chunk_rows`` rows at a time."""
+
+    def __init__(
+        self,
+        path: Path,
+        kind: Literal["csv", "parquet"],
+        columns: list[str],
+        id_cols: list[str],
+        total_rows: int | None,
+        chunk_rows: int,
+    ) -> None:
+        self.path = path
+        self.kind = kind
+        self.columns = columns
+        self.id_columns = id_cols
+        self.total_rows = total_rows
+        self.chunk_rows = chunk_rows
+
+    @classmethod
+    def open(cls, path: Path, spec: FeatureSpec, chunk_rows: int) -> ChunkReader:
+        name = path.name.lower()
+        if not path.is_file():
+            raise ValidationError(
+                f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}"
+            )
+        if name.endswith(CSV_SUFFIXES):
+            kind: Literal["csv", "parquet"] = "csv"
+        elif name.endswith(PARQUET_SUFFIXES):
+            kind = "parquet"
+        else:
+            known = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
+            raise ValidationError(f"cannot read {path}: unknown file format (expected {known})")
+        try:
+            if kind == "csv":
+                header = pa_csv.open_csv(path).schema.names
+                total = _count_csv_rows(path) if name.endswith(".csv") else None
+            else:
+                meta = pq.ParquetFile(path)
+                header, total = meta.schema_arrow.names, meta.metadata.num_rows
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(f"cannot read {path} as {kind.upper()}: {exc}") from None
+        _check_header(path, header, spec)
+        ids = [c for c in id_columns(spec) if c in header]
+        return cls(path, kind, ids + spec.feature_names, ids, total, chunk_rows)
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        try:
+            yield from self._csv() if self.kind == "csv" else self._parquet()
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+            raise ValidationError(
+                f"cannot read {self.path} as {self.kind.upper()}: {exc} (nothing was written)"
+            ) from None
+
+    def _parquet(self) -> Iterator[pa.Table]:
+        handle = pq.ParquetFile(self.path)
+        for batch in handle.iter_batches(batch_size=self.chunk_rows, columns=self.columns):
+            yield pa.Table.from_batches([batch])
+
+    def _csv(self) -> Iterator[pa.Table]:
+        # Text first, as `lake load` does: one bad cell is reported with its row by validation
+        # instead of failing the reader's type inference.
+        convert = pa_csv.ConvertOptions(
+            include_columns=self.columns,
+            column_types={n: pa.string() for n in self.columns},
+            strings_can_be_null=True,
+        )
+        stream = pa_csv.open_csv(
+            self.path,
+            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=convert,
+        )
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in stream:
+            pending.append(batch)
+            size += batch.num_rows
+            if size >= self.chunk_rows:
+                yield pa.Table.from_batches(pending)
+                pending, size = [], 0
+        if pending:
+            yield pa.Table.from_batches(pending)
+
+
+def _count_csv_rows(path: Path) -> int:
+    # For the progress bar only: newlines minus the header (a quoted newline would overcount).
+    lines, last = 0, b"\n"
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines - 1 + (last != b"\n"), 0)
+
+
+def _check_header(path: Path, header: list[str], spec: FeatureSpec) -> None:
+    issues = []
+    duplicated = sorted({n for n in header if header.count(n) > 1})
+    if duplicated:
+        issues.append(f"duplicate column name(s): {', '.join(map(repr, duplicated))}")
+    missing = [n for n in spec.feature_names if n not in header]
+    if missing:
+        lower = {n.lower(): n for n in header}
+        hints = [f"{lower[m.lower()]!r} for {m!r}" for m in missing if m.lower() in lower]
+        text = f"missing feature column(s): {', '.join(map(repr, missing))}"
+        if hints:
+            text += f" (names are case-sensitive: found {', '.join(hints)})"
+        issues.append(text)
+    if issues:
+        raise _error(str(path), spec, issues)
+
+
+# ---- validating and scoring --------------------------------------------------------------------
+
+
+class _Run:
+    """The state of one file's scoring: problems so far, counts, timings."""
+
+    def __init__(
+        self, spec: FeatureSpec, scorer: Scorer, id_cols: list[str], explain: bool
+    ) -> None:
+        self.spec = spec
+        self.scorer = scorer
+        self.id_cols = id_cols
+        self.explain = explain
+        self.rows = 0
+        self.predicted_fraud = 0
+        self.tiers: Counter[str] = Counter()
+        self.timings: dict[str, float] = {"validate": 0.0, "score": 0.0, "write": 0.0}
+        # Problems of the whole file, merged by (column, what), with file-wide row positions.
+        self._problems: dict[tuple[str, str], tuple[list[np.ndarray], list[Any]]] = {}
+        self._name = pa.scalar(scorer.name, pa.string())
+        self._version = pa.scalar(scorer.version, pa.string())
+        # XGBoost compares float32 values whatever it is given: same scores, half the copying.
+        # Other kinds compute in float64, and reason codes echo the values, as the endpoint does.
+        fast = scorer.loaded.manifest.kind == "xgboost" and not explain
+        self._dtype: type[np.floating] = np.float32 if fast else np.float64
+
+    @property
+    def failed(self) -> bool:
+        return bool(self._problems)
+
+    def timer(self, key: str) -> _Timer:
+        return _Timer(self.timings, key)
+
+    def process(self, chunk: pa.Table) -> pa.Table | None:
+        """The scored chunk, or None once any chunk had a problem (then only validate on)."""
+        offset = self.rows
+        self.rows += chunk.num_rows
+        with self.timer("validate"):
+            checker = _Checker(chunk)
+            features = {f.name: checker.feature(f) for f in self.spec.features}
+            ids = {c: checker.ids(c, required=False) for c in self.id_cols}
+            self._collect(checker.problems, offset)
+        if self.failed:
+            return None
+        with self.timer("score"):
+            frame = pa.table(features).to_pandas()
+            X = feature_matrix(frame, self.scorer.feature_names, self._dtype)
+            scored = self.scorer.score(X, explain=self.explain)
+            self.predicted_fraud += int(scored.predictions.sum())
+            names, counts = np.unique(scored.tiers.astype(str), return_counts=True)
+            self.tiers.update(dict(zip(names.tolist(), counts.tolist(), strict=True)))
+            n = chunk.num_rows
+            columns: dict[str, pa.Array] = dict(ids)
+            columns["probability"] = pa.array(scored.probabilities, pa.float64())
+            columns["prediction"] = pa.array(scored.predictions, pa.int8())
+            columns["risk_tier"] = pa.array(scored.tiers, pa.string())
+            columns["model_name"] = pa.repeat(self._name, n)
+            columns["model_version"] = pa.repeat(self._version, n)
+            if self.explain:
+                reasons = scored.reasons or []
+                columns[REASONS_COLUMN] = pa.array(
+                    [orjson.dumps(r).decode() for r in reasons], pa.string()
+                )
+        return pa.table(columns)
+
+    def _collect(self, problems: list[Problem], offset: int) -> None:
+        for problem in problems:
+            rows, values = self._problems.setdefault((problem.column, problem.what), ([], []))
+            rows.append(problem.rows + offset)
+            if len(values) < MAX_SHOWN:
+                values.extend(list(problem.values)[: MAX_SHOWN - len(values)])
+
+    def raise_problems(self, source: str) -> None:
+        if not self._problems and self.rows > 0:
+            return
+        issues = ["no data rows"] if self.rows == 0 else []
+        for (column, what), (rows, values) in self._problems.items():
+            merged = Problem(column, what, np.concatenate(rows), values, total=self.rows)
+            issues.append(merged.describe())
+        raise _error(source, self.spec, issues)
+
+    def output_columns(self) -> list[str]:
+        return [*self.id_cols, *OUTPUT_COLUMNS, *([REASONS_COLUMN] if self.explain else [])]
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float], key: str) -> None:
+        self.timings, self.key = timings, key
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.timings[self.key] += time.perf_counter() - self.started
+
+
+# ---- writing ---------------------------------------------------------------------------------
+
+
+class _Sink:
+    """Appends scored chunks to a temporary file beside the output; renamed over it at the end."""
+
+    def __init__(self, target: Path, fmt: OutputFormat) -> None:
+        self.target = target
+        self.fmt = fmt
+        # Same folder as the target, so the final rename is atomic (one filesystem).
+        self.temp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._writer: pq.ParquetWriter | pa_csv.CSVWriter | None = None
+        self._done = False
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self._writer = self._open(table.schema)
+        self._writer.write_table(table)
+
+    def _open(self, schema: pa.Schema) -> pq.ParquetWriter | pa_csv.CSVWriter:
+        if self.fmt == "parquet":
+            return pq.ParquetWriter(self.temp, schema)
+        return pa_csv.CSVWriter(self.temp, schema)
+
+    def commit(self) -> None:
+        if self._writer is None:
+            raise ValidationError("nothing to write: the input has no data rows")
+        self._writer.close()
+        self._writer = None
+        fd = os.open(self.temp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the data is on disk before the name points at it
+        finally:
+            os.close(fd)
+        os.replace(self.temp, self.target)
+        self._done = True
+
+    def discard(self) -> None:
+        if self._done:
+            return
+        if self._writer is not None:
+            with contextlib.suppress(pa.ArrowException, OSError):
+                self._writer.close()
+            self._writer = None
+        self.temp.unlink(missing_ok=True)
