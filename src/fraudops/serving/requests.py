@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from fraudops.spec import FeatureKind, FeatureSpec
 
 ID_FIELDS = ("transaction_id", "customer_id")
+# Models score in float32: a larger magnitude would become infinity there.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBER_TYPES = (int, float)
 _MAX_ID_LENGTH = 256
 
@@ -62,8 +64,8 @@ class RequestParser:
         self.names = spec.feature_names
         self._known = set(self.names) | set(ID_FIELDS)
         n = len(self.names)
-        self._lo = np.full(n, -np.inf)
-        self._hi = np.full(n, np.inf)
+        self._lo = np.full(n, -FLOAT32_MAX)
+        self._hi = np.full(n, FLOAT32_MAX)
         for i, feature in enumerate(spec.features):
             lo, hi = feature.bounds
             if lo is not None:
@@ -134,16 +136,19 @@ class RequestParser:
             if not isinstance(row, dict):
                 errors.append(_error(where, "expected a transaction object", "dict_type"))
                 continue
+            missing = False
             try:
                 picked = [row[name] for name in names]
             except KeyError:
+                missing = True
                 picked = [row.get(name) for name in names]
                 errors.extend(
                     _error([*where, name], "Field required", "missing")
                     for name in names
                     if name not in row
                 )
-            if len(row) > len(names) and (extra := row.keys() - self._known):
+            # All features present and no more keys than features + ids: nothing extra.
+            if (missing or len(row) > len(names)) and (extra := row.keys() - self._known):
                 errors.extend(
                     _error([*where, key], "Extra inputs are not permitted", "extra_forbidden")
                     for key in sorted(extra)
@@ -238,14 +243,17 @@ class RequestParser:
 def _value_message(feature: Any, value: float) -> str:
     if not math.isfinite(value):
         return "Input should be a finite number"
-    lo, hi = feature.bounds
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        low = "-inf" if lo is None else f"{lo:g}"
-        high = "inf" if hi is None else f"{hi:g}"
-        return f"Input should be between {low} and {high}"
+    lo, hi = _limits(feature)
+    if value < lo or value > hi:
+        return f"Input should be between {lo:g} and {hi:g}"
     if feature.dtype == "int" and not float(value).is_integer():
         return "Input should be a whole number"
     return f"Input should be one of the codes {feature.categories}"
+
+
+def _limits(feature: Any) -> tuple[float, float]:
+    lo, hi = feature.bounds
+    return (-FLOAT32_MAX if lo is None else lo, FLOAT32_MAX if hi is None else hi)
 
 
 def openapi_model(spec: FeatureSpec) -> type[BaseModel]:
@@ -255,7 +263,7 @@ def openapi_model(spec: FeatureSpec) -> type[BaseModel]:
         "customer_id": (str | None, Field(None, max_length=_MAX_ID_LENGTH)),
     }
     for feature in spec.features:
-        lo, hi = feature.bounds
+        lo, hi = _limits(feature) if feature.dtype == "float" else feature.bounds
         kind: Any = int if feature.dtype == "int" else float
         extra: dict[str, Any] = {}
         if feature.kind is FeatureKind.categorical and feature.categories:

@@ -1,0 +1,263 @@
+"""`fraudops serve` as a real process: answers, errors, auth, metrics, hot reload, the log."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+
+from fraudops.config import Settings
+from fraudops.training import registry
+from tests.serving_support import (
+    FRAUDOPS,
+    Load,
+    Server,
+    drain,
+    env_for,
+    get_json,
+    logged,
+    post_json,
+    train_champion,
+    transactions,
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Two registered versions of the same model; version 2 is the champion."""
+    home = tmp_path_factory.mktemp("serving") / "home"
+    return train_champion(home, times=2)
+
+
+@pytest.fixture(scope="module")
+def bodies(trained: Settings) -> list[dict[str, Any]]:
+    return transactions(trained, 300)
+
+
+@pytest.fixture(scope="module")
+def server(trained: Settings) -> Iterator[Server]:
+    running = Server(trained.home_dir).start()
+    yield running
+    running.stop()
+
+
+def test_a_transaction_gets_probability_decision_tier_and_the_seed_shape(
+    server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    status, answer = post_json(server.url + "/v1/predict", bodies[0])
+    assert status == 200
+    result = answer["results"][0]
+    assert result["transaction_id"] == bodies[0]["transaction_id"]
+    assert 0.0 <= result["probability"] <= 1.0
+    assert result["risk_tier"] in {"low", "medium", "high", "critical"}
+    assert answer["model_name"] == "fraudops-transactions30" and answer["model_version"] == "2"
+    assert answer["predictions"] == [result["prediction"]]
+    fraud, legit = answer["probabilities"]["fraud"][0], answer["probabilities"]["non_fraud"][0]
+    assert fraud == result["probability"] and abs(fraud + legit - 1.0) < 1e-12
+
+
+def test_a_list_is_scored_like_its_members_one_by_one(
+    server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    status, batch = post_json(server.url + "/v1/predict", bodies[:20])
+    assert status == 200 and len(batch["results"]) == 20
+    singles = [post_json(server.url + "/v1/predict", b)[1]["results"][0] for b in bodies[:20]]
+    for together, alone in zip(batch["results"], singles, strict=True):
+        assert together["probability"] == pytest.approx(alone["probability"], abs=1e-6)
+        assert together["inference_id"] != alone["inference_id"]
+
+
+def test_explain_returns_the_top_reason_codes(
+    server: Server, bodies: list[dict[str, Any]], trained: Settings
+) -> None:
+    status, answer = post_json(server.url + "/v1/predict?explain=true", bodies[1])
+    assert status == 200
+    reasons = answer["results"][0]["reason_codes"]
+    assert len(reasons) == trained.serving.explain_top_k
+    names = set(trained.feature_spec().feature_names)
+    assert all(r["feature"] in names for r in reasons)
+    contributions = [r["contribution"] for r in reasons]
+    assert contributions == sorted(contributions, reverse=True)
+
+
+def test_bad_fields_get_422_naming_each_and_are_not_logged(
+    server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    before = _counter(server, 'fraudops_predictions_total{prediction="legit"}') + _counter(
+        server, 'fraudops_predictions_total{prediction="fraud"}'
+    )
+    body = {**bodies[2], "transaction_hour": 31, "velocity_score": "high"}
+    del body["credit_limit"]
+    status, answer = post_json(server.url + "/v1/predict", body)
+    assert status == 422
+    locations = {tuple(d["loc"]) for d in answer["detail"]}
+    assert locations == {("body", "velocity_score"), ("body", "credit_limit")}
+    # Type and presence first; the range of transaction_hour is named once those are right.
+    body["velocity_score"], body["credit_limit"] = 0.5, 1000.0
+    status, answer = post_json(server.url + "/v1/predict", body)
+    assert status == 422 and answer["detail"][0]["loc"] == ["body", "transaction_hour"]
+    after = _counter(server, 'fraudops_predictions_total{prediction="legit"}') + _counter(
+        server, 'fraudops_predictions_total{prediction="fraud"}'
+    )
+    assert after == before
+
+
+def test_health_readiness_and_metrics(server: Server, bodies: list[dict[str, Any]]) -> None:
+    assert get_json(server.url + "/healthz") == (200, {"status": "ok"})
+    status, ready = get_json(server.url + "/readyz")
+    assert status == 200 and ready["model"]["model_version"] == "2"
+    before = _counter(server, 'fraudops_requests_total{route="/v1/predict",status="200"}')
+    for body in bodies[:5]:
+        post_json(server.url + "/v1/predict", body)
+    after = _counter(server, 'fraudops_requests_total{route="/v1/predict",status="200"}')
+    assert after == before + 5
+    text = _metrics(server)
+    for name in (
+        "fraudops_request_latency_seconds_bucket",
+        "fraudops_log_queue_bytes",
+        "fraudops_log_records_written_total",
+        "fraudops_log_records_dropped_total",
+    ):
+        assert name in text
+
+
+def test_logged_rows_carry_features_and_decision(
+    trained: Settings, server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    status, answer = post_json(server.url + "/v1/predict", bodies[7])
+    assert status == 200
+    inference_id = answer["results"][0]["inference_id"]
+    # The running server's own writer drains the spool within a few seconds.
+    from fraudops.lake import Lake
+
+    deadline = time.time() + 30
+    row: Any = None
+    while time.time() < deadline:
+        with Lake.open(trained, "transactions30") as lake:
+            frame = lake.read_frame("predictions", row_filter=f"inference_id = '{inference_id}'")
+        if len(frame):
+            row = frame.iloc[0]
+            break
+        time.sleep(0.5)
+    assert row is not None, "the server's log writer did not land the record"
+    assert row["transaction_id"] == bodies[7]["transaction_id"]
+    assert row["transaction_amount"] == pytest.approx(bodies[7]["transaction_amount"])
+    assert row["probability"] == pytest.approx(answer["results"][0]["probability"])
+    assert row["model_version"] == "2" and row["risk_tier"] == answer["results"][0]["risk_tier"]
+    assert row["latency_ms"] > 0 and row["threshold"] > 0
+
+
+def _metrics(server: Server) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
+def _counter(server: Server, sample: str) -> float:
+    for line in _metrics(server).splitlines():
+        if line.startswith(sample + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+# ---- the API schema, fuzzed ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_no_generated_request_gets_a_server_error(server: Server, mode: str) -> None:
+    """Schemathesis draws requests from the OpenAPI document — valid ones, and (negative mode)
+    ones that break it — for every route: none may get a 5xx, every 422 names its field."""
+    from schemathesis.generation.modes import GenerationMode
+
+    api = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    seen: set[int] = set()
+
+    @given(case=api.as_strategy(generation_mode=GenerationMode(mode)))
+    @hypothesis_settings(
+        max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    def check(case: Any) -> None:
+        response = case.call()
+        seen.add(response.status_code)
+        assert response.status_code < 500, (case.method, case.path, case.body, response.text)
+        if response.status_code == 422:
+            detail = response.json()["detail"]
+            assert detail and all(d["loc"] and d["msg"] for d in detail)
+
+    check()
+    assert 200 in seen if mode == "positive" else 422 in seen
+
+
+# ---- auth and exposure ---------------------------------------------------------------------------
+
+
+def test_tokens_guard_predict_and_admin_routes(
+    trained: Settings, bodies: list[dict[str, Any]]
+) -> None:
+    guarded = Server(trained.home_dir, FRAUDOPS_SERVING__TOKENS='["s3cret-token"]')
+    guarded.start()
+    try:
+        assert post_json(guarded.url + "/v1/predict", bodies[0])[0] == 401
+        import urllib.request
+
+        request = urllib.request.Request(
+            guarded.url + "/v1/predict",
+            data=json.dumps(bodies[0]).encode(),
+            headers={"Authorization": "Bearer s3cret-token", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert response.status == 200
+        assert post_json(guarded.url + "/v1/admin/reload", {})[0] == 401
+        assert get_json(guarded.url + "/healthz")[0] == 200  # probes stay open
+    finally:
+        guarded.stop()
+
+
+def test_refuses_a_public_address_without_a_token(trained: Settings) -> None:
+    done = subprocess.run(
+        [*FRAUDOPS, "serve", "--host", "0.0.0.0", "--port", "1"],
+        env=env_for(trained.home_dir),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "serving.tokens" in done.stderr
+
+
+# ---- hot reload ---------------------------------------------------------------------------
+
+
+def test_moving_the_champion_under_traffic_fails_no_request(
+    trained: Settings, bodies: list[dict[str, Any]]
+) -> None:
+    server = Server(trained.home_dir, FRAUDOPS_SERVING__RELOAD_INTERVAL_S="0.2").start()
+    load = Load(server.url, bodies, threads=6).start()
+    try:
+        load.wait_for(200)
+        registry.promote(trained, "1", reason="test: move champion under traffic")
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(v == "1" for _, v in load.ok):
+            time.sleep(0.05)
+        load.wait_for(len(load.ok) + 200)
+    finally:
+        load.stop()
+        server.stop()
+        registry.promote(trained, "2", reason="test: restore")
+    assert load.failures == []
+    versions = [v for _, v in load.ok]
+    assert "2" in versions and "1" in versions
+    # Each logged record names the version that answered it.
+    drain(trained.home_dir)
+    frame = logged(trained).set_index("inference_id")["model_version"]
+    answered = dict(load.ok)
+    assert set(answered) <= set(frame.index)
+    assert all(frame[i] == v for i, v in answered.items())
