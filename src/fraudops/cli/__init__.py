@@ -15,6 +15,7 @@ from fraudops.cli import (
     data_cmd,
     demo_cmd,
     lake_cmd,
+    log_cmd,
     score_cmd,
     serve_cmd,
     traffic_cmd,
@@ -68,11 +69,11 @@ app.command("train")(train_cmd.train)
 app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(train_cmd.pipeline_app, name="pipeline")
 app.command("serve")(serve_cmd.serve)
+app.command("log-writer")(log_cmd.log_writer)
 app.command("log-consumer")(consumer_cmd.log_consumer)
 app.command("score")(score_cmd.score)
 app.command("traffic")(traffic_cmd.traffic)
 app.command("demo")(demo_cmd.demo)
-from fraudops.cli import log_cmd  # noqa: E402, F401  (registers `log-writer` on app)
 
 
 def main() -> None:

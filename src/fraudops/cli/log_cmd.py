@@ -84,12 +84,3 @@ def _log_to_stderr() -> None:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
 
-
-def _register() -> None:
-    # Imported by fraudops.cli (one line there): the command registers itself on the root app.
-    from fraudops.cli import app
-
-    app.command("log-writer")(log_writer)
-
-
-_register()
