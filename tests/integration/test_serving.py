@@ -182,7 +182,7 @@ def test_no_generated_request_gets_a_server_error(server: Server, mode: str) -> 
 
     @given(case=api.as_strategy(generation_mode=GenerationMode(mode)))
     @hypothesis_settings(
-        max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
     )
     def check(case: Any) -> None:
         response = case.call()
