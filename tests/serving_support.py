@@ -198,3 +198,16 @@ def logged(settings: Settings) -> pd.DataFrame:
 
     with Lake.open(settings, "transactions30") as lake:
         return lake.read_frame("predictions", columns=["inference_id", "model_version"])
+
+
+def wait_logged(settings: Settings, ids: set[str], timeout: float = 90) -> pd.DataFrame:
+    """The logged rows once every id in ``ids`` is there (a running writer is draining)."""
+    deadline = time.time() + timeout
+    while True:
+        frame = logged(settings)
+        missing = ids - set(frame["inference_id"])
+        if not missing:
+            return frame
+        if time.time() > deadline:
+            raise AssertionError(f"{len(missing)} of {len(ids)} records never reached the lake")
+        time.sleep(0.5)

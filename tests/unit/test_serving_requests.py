@@ -148,3 +148,11 @@ def test_values_too_large_for_float32_models_are_refused(parser: RequestParser, 
     errors = errors_of(parser, {**good, "velocity_score": 1.7e308})
     assert errors[0]["loc"] == ["body", "velocity_score"]
     assert "between" in errors[0]["msg"]
+
+
+def test_a_huge_bad_value_is_echoed_without_breaking_the_error(
+    parser: RequestParser, good: dict
+) -> None:
+    errors = errors_of(parser, {**good, "velocity_score": -1.7976931348623157e308})
+    assert errors[0]["input"] == -1.7976931348623157e308
+    orjson.dumps({"detail": errors})  # serialisable

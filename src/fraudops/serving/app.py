@@ -131,7 +131,11 @@ class FraudopsASGI:
     async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
         started = time.perf_counter()
-        status, body = await self._answer(scope, receive)
+        try:
+            status, body = await self._answer(scope, receive)
+        except Exception:  # never drop the connection without an answer
+            log.exception("prediction request failed")
+            status, body = 500, _detail([{"loc": [], "msg": "internal error", "type": "internal"}])
         await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
         await send({"type": "http.response.body", "body": body})
         state.metrics.count(PREDICT_PATH, status)

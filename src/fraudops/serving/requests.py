@@ -224,7 +224,7 @@ class RequestParser:
                     [*where, feature.name],
                     _value_message(feature, value),
                     "value_error",
-                    int(value) if float(value).is_integer() else float(value),
+                    _echo(float(value)),
                 )
             )
         return errors
@@ -249,6 +249,11 @@ def _value_message(feature: Any, value: float) -> str:
     if feature.dtype == "int" and not float(value).is_integer():
         return "Input should be a whole number"
     return f"Input should be one of the codes {feature.categories}"
+
+
+def _echo(value: float) -> int | float:
+    """The bad value as the client sent it: whole numbers as ints when exactly representable."""
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
 
 
 def _limits(feature: Any) -> tuple[float, float]:
