@@ -159,16 +159,18 @@ def measure(
     return stats, server
 
 
-def count_predictions(env: dict[str, str]) -> int:
+def count_predictions(env: dict[str, str]) -> tuple[int, int]:
+    """Rows in `predictions` and distinct inference ids among them."""
+    sql = "SELECT count(*) AS n, count(DISTINCT inference_id) AS ids FROM predictions"
     done = subprocess.run(
-        [str(BIN / "fraudops"), "lake", "query", "SELECT count(*) AS n FROM predictions", "--json"],
+        [str(BIN / "fraudops"), "lake", "query", sql, "--json"],
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
-    rows = json.loads(done.stdout)
-    return int(rows[0]["n"])
+    row = json.loads(done.stdout)[0]
+    return int(row["n"]), int(row["ids"])
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fraudops.config import Settings
@@ -117,5 +118,33 @@ class ModelHolder:
 
     def _watch(self) -> None:
         interval = self.settings.serving.reload_interval_s
+        store = _sqlite_file(self.settings.tracking_uri)
+        seen = _mtime(store)
         while not self._stop.wait(interval):
+            # On the embedded SQLite store an alias move is a write to its file: skip the
+            # registry query (milliseconds of GIL each time, felt in the p99) while the file is
+            # untouched. Other stores are asked every interval.
+            if store is not None:
+                now = _mtime(store)
+                if now == seen and self.current is not None:
+                    continue
+                seen = now
             self.check()
+
+
+def _sqlite_file(uri: str) -> Path | None:
+    prefix = "sqlite:///"
+    return Path(uri[len(prefix) :]) if uri.startswith(prefix) else None
+
+
+def _mtime(path: Path | None) -> tuple[float, float] | None:
+    """Modification times of the SQLite file and its WAL (writes may land in either)."""
+    if path is None:
+        return None
+    stamps = []
+    for candidate in (path, path.with_name(path.name + "-wal")):
+        try:
+            stamps.append(candidate.stat().st_mtime)
+        except OSError:
+            stamps.append(0.0)
+    return stamps[0], stamps[1]
