@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from fraudops.cli._common import JsonOption, RichReporter, emit, out, settings_from
 from fraudops.cli.train_cmd import render_training
@@ -15,18 +16,25 @@ def demo(
     rows: Annotated[
         int | None, typer.Option(help="Synthetic rows (default: data.rows).", min=1000)
     ] = None,
+    requests: Annotated[
+        int,
+        typer.Option(help="Predictions to request from the demo server (0: do not serve).", min=0),
+    ] = 2000,
     as_json: JsonOption = False,
 ) -> None:
-    """Generate data → create the lake → load → train → gate → register, and say where it all is."""
+    """Generate data → lake → load → train → gate → register → serve → traffic → logged
+    predictions, and say where it all is."""
     from fraudops.orchestration.demo import run_demo
 
     settings = settings_from(ctx)
     with RichReporter() as progress:
-        result = run_demo(settings, rows=rows, progress=progress)
+        result = run_demo(settings, rows=rows, requests=requests, progress=progress)
     summary = result.to_dict()
 
     def render() -> None:
         render_training(result.training)
+        if result.serving:
+            render_serving(result.serving)
         out.print()
         out.print(f"Data files:     {result.data_files.get('out_dir')}")
         out.print(f"Lake catalog:   {result.catalog_uri}")
@@ -42,3 +50,27 @@ def demo(
     # when a champion is in place.
     if result.exit_code == 3:
         raise typer.Exit(result.exit_code)
+
+
+def render_serving(serving: dict[str, Any]) -> None:
+    traffic = serving["traffic"]
+    latency = traffic["latency_ms"]
+    out.print()
+    out.print(
+        f"Served {traffic['ok']:,} of {traffic['sent']:,} requests at "
+        f"{traffic['requests_per_s']:,.0f}/s (p50 {latency['p50']:.1f} ms, "
+        f"p99 {latency['p99']:.1f} ms, client on the same machine); "
+        f"{serving['predictions_rows']:,} predictions logged to the lake"
+    )
+    table = Table(title="Logged predictions by risk tier")
+    for column in ("risk_tier", "n", "mean_probability", "predicted_fraud"):
+        table.add_column(column, justify="left" if column == "risk_tier" else "right")
+    for row in serving["by_risk_tier"]:
+        table.add_row(
+            str(row["risk_tier"]),
+            f"{row['n']:,}",
+            f"{row['mean_probability']:.4f}",
+            f"{row['predicted_fraud']:,}",
+        )
+    out.print(table)
+    out.print("Query them:     fraudops lake query 'SELECT * FROM predictions LIMIT 5'")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,10 @@ def start_log_writer(
     )
 
 
+def _ignore(signum: int, frame: Any) -> None:
+    return None
+
+
 def app_from_env() -> Any:
     """uvicorn factory for worker processes (``--workers`` > 1)."""
     from fraudops.serving.app import create_app
@@ -129,6 +134,10 @@ def run_server(
         "http": "httptools",
         "timeout_graceful_shutdown": 10,
     }
+    # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down, with the handler
+    # that was there before it: make that a no-op so this function goes on to stop the writer
+    # (its last drain) instead of the process dying with the writer orphaned.
+    previous = {sig: signal.signal(sig, _ignore) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         if workers == 1:
             from fraudops.serving.app import create_app
@@ -140,6 +149,8 @@ def run_server(
                 "fraudops.serving.server:app_from_env", factory=True, workers=workers, **options
             )
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if writer is not None:
             writer.terminate()
             try:
