@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test unit check lint typecheck bench clean
+.PHONY: demo test unit check lint typecheck bench bench-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ check: lint typecheck test
 ## bench: the pipeline benchmark (results go to bench/RESULTS.md by hand)
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/pipeline.py
+
+## bench-serve: fraudops serving vs a plain FastAPI app under wrk (results by hand too)
+bench-serve: $(VENV)/.installed-dev
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || sudo apt-get install -y -q wrk)
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf fraudops-home .pytest_cache .mypy_cache .ruff_cache
