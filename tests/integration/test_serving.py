@@ -21,6 +21,7 @@ from tests.serving_support import (
     Server,
     env_for,
     get_json,
+    logged,
     post_json,
     train_champion,
     transactions,
@@ -259,3 +260,50 @@ def test_moving_the_champion_under_traffic_fails_no_request(
     answered = dict(load.ok)
     frame = wait_logged(trained, set(answered)).set_index("inference_id")["model_version"]
     assert all(frame[i] == v for i, v in answered.items())
+
+
+# ---- the Redis Streams log backend, end to end ------------------------------------------------
+
+
+def test_with_the_redis_backend_every_answer_reaches_the_lake_through_a_consumer(
+    trained: Settings, bodies: list[dict[str, Any]]
+) -> None:
+    import uuid
+
+    import redis
+
+    from tests.services import require_redis
+
+    require_redis()
+    stream = f"test:{uuid.uuid4().hex}"
+    extra = {
+        "FRAUDOPS_SERVING__LOG_BACKEND": "redis",
+        "FRAUDOPS_SERVING__REDIS_STREAM": stream,
+    }
+    server = Server(trained.home_dir, **extra).start()
+    try:
+        answered = []
+        for body in bodies[:120]:
+            status, answer = post_json(server.url + "/v1/predict", body)
+            assert status == 200
+            answered.append(answer["results"][0]["inference_id"])
+    finally:
+        server.stop()
+    client = redis.Redis.from_url(trained.serving.redis_url)
+    try:
+        assert client.xlen(f"{stream}:transactions30") == 120
+        done = subprocess.run(
+            [*FRAUDOPS, "log-consumer", "--once", "--json"],
+            env=env_for(trained.home_dir, **extra),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["written"] == 120
+        frame = logged(trained)
+        assert set(answered) <= set(frame["inference_id"])
+        assert frame["inference_id"].is_unique
+    finally:
+        for key in client.scan_iter(f"{stream}*"):
+            client.delete(key)
