@@ -13,7 +13,14 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -241,6 +248,126 @@ class ServingSettings(_Section):
     )
 
 
+def _default_fraud_sources() -> dict[str, float]:
+    return {
+        "chargeback": 0.45,
+        "investigation": 0.30,
+        "customer_report": 0.15,
+        "merchant_report": 0.07,
+        "law_enforcement": 0.03,
+    }
+
+
+def _default_legit_sources() -> dict[str, float]:
+    return {"no_dispute": 0.60, "investigation": 0.25, "customer_report": 0.15}
+
+
+class LabelsSettings(_Section):
+    """Ground truth: the label simulator's knobs (seed 000's defaults) and label maturity."""
+
+    accuracy: float = Field(
+        0.85, ge=0, le=1, description="Simulator: share of labels that agree with the prediction."
+    )
+    fraud_delay_min_days: float = Field(1.0, ge=0, description="Fraud confirmed 1-7 days later.")
+    fraud_delay_max_days: float = Field(7.0, ge=0)
+    legit_delay_min_days: float = Field(1.0, ge=0, description="Legit confirmed 1-30 days later.")
+    legit_delay_max_days: float = Field(30.0, ge=0)
+    fraud_sources: dict[str, float] = Field(
+        default_factory=_default_fraud_sources,
+        description="Simulator: confirmation sources of fraud labels and their weights.",
+    )
+    legit_sources: dict[str, float] = Field(
+        default_factory=_default_legit_sources,
+        description="Simulator: confirmation sources of legitimate labels and their weights.",
+    )
+    feature_drift_mag: float = Field(0.0, ge=0, le=1, description="Seed: semantic, recorded only.")
+    feature_drift_count: int = Field(0, ge=0, description="Seed: semantic, recorded only.")
+    feature_drift_impact: float = Field(
+        0.0, ge=0, le=1, description="Accuracy lost to feature drift (0.10: 10 points)."
+    )
+    model_drift_mag: float = Field(
+        0.0, ge=0, le=1, description="Accuracy lost to model drift (0.15: 15 points)."
+    )
+    min_accuracy: float = Field(
+        0.5, ge=0, le=1, description="Floor of the effective accuracy (seed: 50%)."
+    )
+    seed: int = Field(42, description="Simulator seed: the same seed gives the same labels.")
+    mature_coverage: float = Field(
+        0.8, gt=0, le=1, description="A prediction day is mature once this share is labelled."
+    )
+    max_batch: int = Field(10_000, ge=1, description="Most label events in one POST /v1/labels.")
+
+    @model_validator(mode="after")
+    def _check(self) -> LabelsSettings:
+        for kind in ("fraud", "legit"):
+            low = getattr(self, f"{kind}_delay_min_days")
+            high = getattr(self, f"{kind}_delay_max_days")
+            if low > high:
+                raise ValueError(f"{kind}_delay_min_days {low} > {kind}_delay_max_days {high}")
+            sources: dict[str, float] = getattr(self, f"{kind}_sources")
+            if not sources or any(w < 0 for w in sources.values()) or not sum(sources.values()):
+                raise ValueError(f"{kind}_sources needs weights >= 0 with a positive sum")
+        return self
+
+
+class AlertSettings(_Section):
+    """Where drift/degradation alerts go (seed 000: SNS e-mail), how often, how hard we retry."""
+
+    channels: list[Literal["log", "email", "webhook"]] = Field(
+        ["log"],
+        description="Channels every alert goes to: the log, e-mail over SMTP, a Slack webhook.",
+    )
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = Field(None, description="SMTP login; none: no AUTH.")
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    email_from: str = "fraudops@localhost"
+    email_to: list[str] = Field(default_factory=list, description="Recipients of alert e-mails.")
+    webhook_url: SecretStr | None = Field(
+        None, description="Slack-compatible incoming webhook (POST JSON {text, blocks}); secret."
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    cooldown_minutes: float = Field(
+        360, ge=0, description="The same incident alerts again only after this long."
+    )
+    retries: int = Field(2, ge=0, description="Retries of a failed delivery after the first try.")
+    retry_backoff_s: float = Field(
+        1.0, ge=0, description="Wait before the first retry; doubles at each further retry."
+    )
+
+    @model_validator(mode="after")
+    def _channels_configured(self) -> AlertSettings:
+        if "email" in self.channels and not self.email_to:
+            raise ValueError("channel 'email' needs alerts.email_to (one or more recipients)")
+        if "webhook" in self.channels and not (
+            self.webhook_url and self.webhook_url.get_secret_value()
+        ):
+            raise ValueError("channel 'webhook' needs alerts.webhook_url")
+        return self
+
+
+class SchedulerJob(_Section):
+    cron: str | None = Field(
+        None,
+        description="Cron, UTC (5 fields; 6 with seconds first); drift_check: monitoring.schedule.",
+    )
+    command: list[str] = Field(description="The fraudops command to run, e.g. [monitor, run].")
+    enabled: bool = True
+
+
+def _default_jobs() -> dict[str, SchedulerJob]:
+    return {"drift_check": SchedulerJob(command=["monitor", "run"])}
+
+
+class SchedulerSettings(_Section):
+    jobs: dict[str, SchedulerJob] = Field(
+        default_factory=_default_jobs, description="Jobs `fraudops scheduler` runs."
+    )
+    job_timeout_s: float = Field(3600, gt=0, description="A job running longer is stopped.")
+
+
 def _builtin_specs() -> dict[str, FeatureSpec]:
     return dict(BUILTIN_SPECS)
 
@@ -267,6 +394,9 @@ class Settings(BaseSettings):
     gate: GateSettings = Field(default_factory=GateSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    labels: LabelsSettings = Field(default_factory=LabelsSettings)
 
     @field_validator("specs", mode="before")
     @classmethod

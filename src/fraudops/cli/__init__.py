@@ -10,12 +10,15 @@ import typer
 
 from fraudops import __version__
 from fraudops.cli import (
+    alerts_cmd,
     config_cmd,
     consumer_cmd,
     data_cmd,
     demo_cmd,
+    labels_cmd,
     lake_cmd,
     log_cmd,
+    scheduler_cmd,
     score_cmd,
     serve_cmd,
     traffic_cmd,
@@ -65,6 +68,7 @@ def root(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(lake_cmd.app, name="lake")
+app.add_typer(labels_cmd.app, name="labels")
 app.command("train")(train_cmd.train)
 app.add_typer(train_cmd.models_app, name="models")
 app.add_typer(train_cmd.pipeline_app, name="pipeline")
@@ -73,7 +77,9 @@ app.command("log-writer")(log_cmd.log_writer)
 app.command("log-consumer")(consumer_cmd.log_consumer)
 app.command("score")(score_cmd.score)
 app.command("traffic")(traffic_cmd.traffic)
+app.command("scheduler")(scheduler_cmd.scheduler)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(alerts_cmd.app, name="alerts")
 
 
 def main() -> None:

@@ -1,0 +1,418 @@
+"""The alert itself: built once from a monitoring run's summary, rendered for every channel.
+
+The plain-text body reproduces seed 000's "ML MODEL DRIFT ALERT" e-mail: time, detection
+engine, the data-drift block (features analysed, drifted count and share, top drifted features
+with their scores), the performance block (baseline and current ROC-AUC, degradation absolute and
+relative), the recommended actions, then where the reports are. The same content goes to Slack as
+blocks, with the body's first lines as the notification text.
+
+The summary is a plain dict (what the monitoring run reports)::
+
+    run_id, as_of, model_name, model_version,          # optional strings / ints
+    features_analyzed: int,                            # optional; derived from count and share
+    drifted_features: [(feature, psi, ks_pvalue, severity)] or [{feature, psi, ...}],
+    drifted_count: int, drifted_share: float (0..1),   # optional; derived from the list
+    performance: {roc_auc, pr_auc, recall, precision, baseline_roc_auc, degradation_pct},
+    data_drift_detected: bool, model_drift_detected: bool,
+    reports: {name: path or URL} (or a list of them), mlflow_experiment, mlflow_run_id
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fraudops.errors import ValidationError
+
+RULE = "=" * 80
+TOP_FEATURES = 10  # the body lists this many drifted features, then "and N more"
+DETECTION_ENGINE = "fraudops drift monitor (PSI, Kolmogorov-Smirnov)"
+RED = "🔴"
+RECOMMENDED_ACTIONS = (
+    "Review the drift and performance reports (below) and the MLflow monitoring experiment",
+    "Investigate root cause",
+    "Consider retraining with recent data",
+    "Review decision thresholds",
+)
+# Slack rejects a section text above 3000 characters.
+SLACK_TEXT_LIMIT = 2900
+PERFORMANCE_FIELDS = ("roc_auc", "pr_auc", "recall", "precision", "baseline_roc_auc")
+
+
+@dataclass(frozen=True)
+class DriftedFeature:
+    feature: str
+    psi: float | None
+    ks_pvalue: float | None
+    severity: str | None
+
+
+@dataclass(frozen=True)
+class AlertSummary:
+    """The validated summary; see the module docstring for the dict it comes from."""
+
+    run_id: str | None
+    as_of: str | None
+    model_name: str | None
+    model_version: str | None
+    features_analyzed: int | None
+    drifted_features: list[DriftedFeature]
+    drifted_count: int
+    drifted_share: float | None
+    performance: dict[str, float | None]
+    data_drift_detected: bool
+    model_drift_detected: bool
+    reports: dict[str, str]
+    mlflow_experiment: str | None = None
+    mlflow_run_id: str | None = None
+
+    @property
+    def needs_alert(self) -> bool:
+        return self.data_drift_detected or self.model_drift_detected
+
+    @property
+    def severity(self) -> str:
+        # A measured loss of performance costs money now; drifted inputs may or may not.
+        if self.model_drift_detected:
+            return "critical"
+        return "warning" if self.data_drift_detected else "info"
+
+    @property
+    def incident_key(self) -> str:
+        """Same model version, same drifted features, same degradation flag: same incident."""
+        parts = [
+            self.model_name or "",
+            self.model_version or "",
+            ",".join(sorted(f.feature for f in self.drifted_features)),
+            f"model_drift={self.model_drift_detected}",
+        ]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class AlertMessage:
+    subject: str
+    body: str
+    severity: str
+    incident_key: str
+    run_id: str | None
+    created_at: datetime
+    slack: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_summary(
+        cls, summary: Mapping[str, Any], *, now: datetime | None = None, test: bool = False
+    ) -> AlertMessage:
+        return build_message(parse_summary(summary), now=now, test=test)
+
+
+# ---- parsing -------------------------------------------------------------------------------
+
+
+def parse_summary(summary: Mapping[str, Any]) -> AlertSummary:
+    """Validate the monitoring summary; a ValidationError names the offending key."""
+    if not isinstance(summary, Mapping):
+        raise ValidationError(f"alert summary must be a mapping, got {type(summary).__name__}")
+    features = [
+        _drifted_feature(item, i) for i, item in enumerate(summary.get("drifted_features") or [])
+    ]
+    count = _opt_int(summary, "drifted_count")
+    count = len(features) if count is None else count
+    share = _opt_number(summary, "drifted_share")
+    analyzed = _opt_int(summary, "features_analyzed")
+    if analyzed is None and share:
+        analyzed = round(count / share)
+    if share is None and analyzed:
+        share = count / analyzed
+
+    raw_perf = summary.get("performance") or {}
+    if not isinstance(raw_perf, Mapping):
+        raise ValidationError("alert summary: 'performance' must be a mapping of metric -> value")
+    performance: dict[str, float | None] = {
+        key: _opt_number(raw_perf, key, "performance.")
+        for key in (*PERFORMANCE_FIELDS, "degradation_pct")
+    }
+    if performance["degradation_pct"] is None:
+        base, current = performance["baseline_roc_auc"], performance["roc_auc"]
+        if base and current is not None:
+            performance["degradation_pct"] = (base - current) / base * 100
+
+    data_drift = _opt_bool(summary, "data_drift_detected")
+    model_drift = _opt_bool(summary, "model_drift_detected")
+    return AlertSummary(
+        run_id=_opt_str(summary, "run_id"),
+        as_of=_opt_str(summary, "as_of"),
+        model_name=_opt_str(summary, "model_name"),
+        model_version=_opt_str(summary, "model_version"),
+        features_analyzed=analyzed,
+        drifted_features=sorted(features, key=_drift_rank),
+        drifted_count=count,
+        drifted_share=share,
+        performance=performance,
+        data_drift_detected=bool(features) if data_drift is None else data_drift,
+        model_drift_detected=bool(model_drift),
+        reports=_reports(summary.get("reports")),
+        mlflow_experiment=_opt_str(summary, "mlflow_experiment"),
+        mlflow_run_id=_opt_str(summary, "mlflow_run_id"),
+    )
+
+
+def _drift_rank(feature: DriftedFeature) -> tuple[float, float]:
+    # Largest PSI first; among equals (or no PSI) the smallest KS p-value.
+    psi = feature.psi if feature.psi is not None else -1.0
+    pvalue = feature.ks_pvalue if feature.ks_pvalue is not None else 1.0
+    return (-psi, pvalue)
+
+
+def _drifted_feature(item: Any, index: int) -> DriftedFeature:
+    where = f"drifted_features[{index}]"
+    if isinstance(item, Mapping):
+        values = dict(item)
+    elif isinstance(item, Sequence) and not isinstance(item, str) and 1 <= len(item) <= 4:
+        values = dict(zip(("feature", "psi", "ks_pvalue", "severity"), item, strict=False))
+    else:
+        raise ValidationError(
+            f"alert summary: {where} must be (feature, psi, ks_pvalue, severity) or a mapping"
+        )
+    name = values.get("feature")
+    if not isinstance(name, str) or not name:
+        raise ValidationError(f"alert summary: {where}.feature must be a non-empty string")
+    severity = values.get("severity")
+    return DriftedFeature(
+        feature=name,
+        psi=_opt_number(values, "psi", f"{where}."),
+        ks_pvalue=_opt_number(values, "ks_pvalue", f"{where}."),
+        severity=None if severity is None else str(severity),
+    )
+
+
+def _reports(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items() if v is not None}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return {f"report {i + 1}": str(v) for i, v in enumerate(value)}
+    return {"report": str(value)}
+
+
+def _opt_number(values: Mapping[str, Any], key: str, prefix: str = "") -> float | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        try:
+            value = float(value)  # numpy scalars, Decimal
+        except (TypeError, ValueError):
+            raise ValidationError(
+                f"alert summary: {prefix}{key} must be a number, got {value!r}"
+            ) from None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _opt_int(values: Mapping[str, Any], key: str) -> int | None:
+    number = _opt_number(values, key)
+    if number is None:
+        return None
+    if number != int(number) or number < 0:
+        raise ValidationError(f"alert summary: {key} must be a count, got {values[key]!r}")
+    return int(number)
+
+
+def _opt_bool(values: Mapping[str, Any], key: str) -> bool | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    if hasattr(value, "item"):  # numpy.bool_
+        value = value.item()
+    if not isinstance(value, bool):
+        raise ValidationError(f"alert summary: {key} must be true or false, got {value!r}")
+    return value
+
+
+def _opt_str(values: Mapping[str, Any], key: str) -> str | None:
+    value = values.get(key)
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+
+def as_utc(moment: datetime | None) -> datetime:
+    """``moment`` (default: now) in UTC; a naive value is taken as UTC, as in the lake."""
+    if moment is None:
+        return datetime.now(UTC)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def build_message(
+    summary: AlertSummary, *, now: datetime | None = None, test: bool = False
+) -> AlertMessage:
+    created = as_utc(now)
+    return AlertMessage(
+        subject=_subject(summary, test),
+        body=_body(summary, created, test),
+        severity=summary.severity,
+        incident_key=summary.incident_key,
+        run_id=summary.run_id,
+        created_at=created,
+        slack=_slack(summary, created, test),
+    )
+
+
+def _model_label(s: AlertSummary) -> str:
+    name = s.model_name or "model"
+    return f"{name} version {s.model_version}" if s.model_version else name
+
+
+def _subject(s: AlertSummary, test: bool) -> str:
+    findings = []
+    if s.data_drift_detected:
+        findings.append(f"data drift in {s.drifted_count} feature{'s' * (s.drifted_count != 1)}")
+    if s.model_drift_detected:
+        degradation = s.performance.get("degradation_pct")
+        findings.append(
+            f"ROC-AUC down {degradation:.1f}%" if degradation is not None else "performance drift"
+        )
+    what = ", ".join(findings) or "no drift"
+    prefix = "[fraudops TEST]" if test else "[fraudops]"
+    return f"{prefix} {s.severity.upper()} ML model drift alert: {_model_label(s)}: {what}"
+
+
+def _pvalue(value: float) -> str:
+    return f"{value:.4f}" if value == 0 or value >= 0.0001 else f"{value:.2e}"
+
+
+def _feature_line(f: DriftedFeature) -> str:
+    parts = []
+    if f.psi is not None:
+        parts.append(f"psi={f.psi:.4f}")
+    if f.ks_pvalue is not None:
+        parts.append(f"ks_pvalue={_pvalue(f.ks_pvalue)}")
+    if f.severity:
+        parts.append(f"severity={f.severity}")
+    return f"- {f.feature}: {', '.join(parts) or 'drifted'}"
+
+
+def _drift_lines(s: AlertSummary) -> list[str]:
+    if not s.data_drift_detected:
+        analyzed = f" ({s.features_analyzed} features analyzed)" if s.features_analyzed else ""
+        return [f"No data drift detected{analyzed}"]
+    share = f" ({s.drifted_share:.1%})" if s.drifted_share is not None else ""
+    lines = [f"{RED} DATA DRIFT DETECTED (PSI / KS test against the training baseline)"]
+    if s.features_analyzed is not None:
+        lines.append(f"Features Analyzed: {s.features_analyzed}")
+    lines.append(f"Drifted Features: {s.drifted_count}{share}")
+    if s.drifted_share is not None:
+        lines.append(f"Drifted Columns Share: {s.drifted_share:.1%}")
+    if s.drifted_features:
+        lines.append("Top Drifted Features (by drift score):")
+        lines += [_feature_line(f) for f in s.drifted_features[:TOP_FEATURES]]
+        if (more := len(s.drifted_features) - TOP_FEATURES) > 0:
+            lines.append(f"- ... and {more} more")
+    return lines
+
+
+def _performance_lines(s: AlertSummary) -> list[str]:
+    p = s.performance
+    base, current, degradation = p["baseline_roc_auc"], p["roc_auc"], p["degradation_pct"]
+    if s.model_drift_detected:
+        lines = [f"{RED} MODEL PERFORMANCE DRIFT DETECTED (ROC-AUC against the baseline)"]
+    elif current is None:
+        return ["Model performance: not evaluated (no mature ground-truth labels yet)"]
+    else:
+        lines = ["Model performance: within limits"]
+    if base is not None:
+        lines.append(f"Baseline ROC-AUC: {base:.4f}")
+    if current is not None:
+        lines.append(f"Current ROC-AUC: {current:.4f}")
+    if degradation is not None:
+        absolute = f"{base - current:.4f} " if base is not None and current is not None else ""
+        lines.append(f"Degradation: {absolute}({degradation:.1f}%)")
+    for key, label in (("pr_auc", "PR-AUC"), ("recall", "Recall"), ("precision", "Precision")):
+        if (value := p[key]) is not None:
+            lines.append(f"Current {label}: {value:.4f}")
+    return lines
+
+
+def _report_lines(s: AlertSummary) -> list[str]:
+    lines = [f"- {name}: {where}" for name, where in s.reports.items()]
+    if s.mlflow_experiment or s.mlflow_run_id:
+        run = f", run {s.mlflow_run_id}" if s.mlflow_run_id else ""
+        lines.append(f"- MLflow: experiment {s.mlflow_experiment or '?'}{run}")
+    return lines or ["- (no reports recorded for this run)"]
+
+
+def _body(s: AlertSummary, created: datetime, test: bool) -> str:
+    lines = [RULE, "ML MODEL DRIFT ALERT" + (" (TEST)" if test else ""), RULE]
+    lines.append(f"Time: {created:%Y-%m-%d %H:%M:%S} UTC")
+    lines.append(f"Detection Engine: {DETECTION_ENGINE}")
+    lines.append(f"Model: {_model_label(s)}")
+    if s.run_id:
+        lines.append(f"Monitoring Run: {s.run_id}")
+    if s.as_of:
+        lines.append(f"Data As Of: {s.as_of}")
+    lines += ["", *_drift_lines(s), "", *_performance_lines(s), "", "RECOMMENDED ACTIONS:"]
+    lines += [f"{i}. {action}" for i, action in enumerate(RECOMMENDED_ACTIONS, 1)]
+    lines += ["", "REPORTS:", *_report_lines(s), RULE, f"Incident: {s.incident_key}"]
+    return "\n".join(lines) + "\n"
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= SLACK_TEXT_LIMIT else text[: SLACK_TEXT_LIMIT - 1] + "…"
+
+
+def _slack(s: AlertSummary, created: datetime, test: bool) -> dict[str, Any]:
+    def section(lines: list[str]) -> dict[str, Any]:
+        return {"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(lines))}}
+
+    head = [
+        f"*Time:* {created:%Y-%m-%d %H:%M:%S} UTC",
+        f"*Model:* {_model_label(s)}",
+        f"*Severity:* {s.severity}",
+    ]
+    if s.run_id:
+        head.append(f"*Monitoring run:* `{s.run_id}`")
+    drift, perf = _drift_lines(s), _performance_lines(s)
+    actions = [f"{i}. {a}" for i, a in enumerate(RECOMMENDED_ACTIONS, 1)]
+    title = "ML MODEL DRIFT ALERT" + (" (TEST)" if test else "")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        section(head),
+        section([f"*{drift[0]}*", *drift[1:]]),
+        section([f"*{perf[0]}*", *perf[1:]]),
+        section(["*RECOMMENDED ACTIONS:*", *actions]),
+        section(["*Reports:*", *_report_lines(s)]),
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": f"incident {s.incident_key}"}]},
+    ]
+    return {"text": _subject(s, test), "blocks": blocks}
+
+
+def sample_summary(model_name: str, now: datetime | None = None) -> dict[str, Any]:
+    """A made-up run with seed 000's example figures, for `fraudops alerts test`."""
+    as_of = (now or datetime.now(UTC)).astimezone(UTC)
+    return {
+        "run_id": f"test-{as_of:%Y%m%dT%H%M%S}",
+        "as_of": as_of.isoformat(timespec="seconds"),
+        "model_name": model_name,
+        "model_version": "test",
+        "features_analyzed": 30,
+        "drifted_features": [
+            ("credit_limit", 74.47, 0.0, "high"),
+            ("merchant_category_code", 28.25, 0.0, "high"),
+            ("transaction_amount", 0.41, 0.0012, "high"),
+        ],
+        "performance": {"roc_auc": 0.5713, "baseline_roc_auc": 0.92},
+        "data_drift_detected": True,
+        "model_drift_detected": True,
+        "reports": {"note": "test alert: no monitoring run behind it"},
+    }

@@ -1,0 +1,78 @@
+"""`fraudops alerts`: check the alert channels, list the alerts sent."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from fraudops.cli._common import (
+    JsonOption,
+    SpecOption,
+    emit,
+    err,
+    out,
+    records_table,
+    settings_from,
+)
+
+app = typer.Typer(
+    help="Drift and degradation alerts: test the channels, list.", no_args_is_help=True
+)
+
+
+@app.command("test")
+def test(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
+    """Send a sample alert through every configured channel (no cooldown); exit 1 if one fails."""
+    from fraudops.alerting import send_alert
+    from fraudops.alerting.message import sample_summary
+
+    settings = settings_from(ctx)
+    spec_name = settings.feature_spec(spec).name
+    summary = sample_summary(settings.registered_model_name(spec_name))
+    outcome = send_alert(settings, spec_name, summary, test=True)
+
+    def render() -> None:
+        for d in outcome.deliveries:
+            if d.delivered:
+                out.print(f"[green]✓[/] {d.channel}: delivered ({d.attempts} attempt(s))")
+            else:
+                out.print(f"[red]✗[/] {d.channel}: {d.error} ({d.attempts} attempt(s))")
+        if not outcome.deliveries:
+            out.print("no alert channel configured (alerts.channels)")
+        if outcome.record_error:
+            err.print(f"[yellow]not recorded in the lake:[/] {outcome.record_error}")
+
+    emit(outcome.to_dict(), as_json, render)
+    if outcome.status != "sent":
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Most rows shown.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """The latest alerts, one row per channel, with their delivery result."""
+    from fraudops.alerting import list_alerts
+
+    rows = list_alerts(settings_from(ctx), spec, limit)
+
+    def render() -> None:
+        # Subjects start with "[fraudops]": escaped, or Rich would take them for markup.
+        shown = [
+            {
+                **row,
+                "created_at": f"{row['created_at']:%Y-%m-%d %H:%M:%S}",
+                "subject": escape(row["subject"] or ""),
+                "error": escape(row["error"]) if row["error"] else None,
+            }
+            for row in rows
+        ]
+        columns = ["created_at", "channel", "severity", "delivered", "attempts", "subject", "error"]
+        out.print(records_table("alerts", shown, columns))
+
+    emit(rows, as_json, render)

@@ -1,0 +1,212 @@
+"""Model performance from delayed labels, by prediction-day cohort with explicit label maturity.
+
+Fraud is confirmed within days, legitimate transactions within weeks: a window measured before
+its labels are in sees mostly the quick fraud confirmations and looks far better (or worse) than
+it is. So every prediction day is a cohort with its label coverage as of the evaluation time
+(a label counts only once ``confirmed_at <= as_of``); cohorts below ``min_coverage`` are
+reported but marked immature, and only mature cohorts enter the figures that decide an alert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+REQUIRED_COLUMNS = ("request_time", "probability", "prediction", "label", "confirmed_at")
+
+
+@dataclass
+class CohortPerformance:
+    day: str
+    predictions: int
+    labelled: int
+    coverage: float
+    mature: bool
+    positives: int
+    metrics: dict[str, float] | None  # None when the cohort's labels hold one class only
+
+
+@dataclass
+class PerformanceReport:
+    as_of: str
+    min_coverage: float
+    predictions: int
+    labelled: int
+    coverage: float | None
+    mature_cohorts: int
+    immature_cohorts: int
+    evaluated_rows: int  # labelled rows of the mature cohorts
+    metrics: dict[str, float] | None
+    baseline_roc_auc: float | None
+    degradation_pct: float | None
+    degraded: bool | None  # None: not enough mature labelled data to say
+    reason: str
+    cohorts: list[CohortPerformance] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def classification_metrics(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    cost_fn: float,
+    cost_fp: float,
+    high_confidence: float = 0.9,
+) -> dict[str, float] | None:
+    """The seed's figures on labelled rows; None when only one class is present."""
+    y = np.asarray(labels).astype(bool)
+    p = np.asarray(probabilities, dtype=np.float64)
+    flagged = np.asarray(predictions).astype(bool)
+    positives = int(y.sum())
+    if positives == 0 or positives == len(y):
+        return None
+    tp = int(np.sum(flagged & y))
+    fp = int(np.sum(flagged & ~y))
+    fn = positives - tp
+    tn = len(y) - positives - fp
+    confident_fraud = p >= high_confidence
+    confident_legit = p <= 1.0 - high_confidence
+    confident = int(np.sum(confident_fraud | confident_legit))
+    confident_wrong = int(np.sum(confident_fraud & ~y) + np.sum(confident_legit & y))
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "precision": tp / (tp + fp) if tp + fp else 0.0,
+        "recall": tp / positives,
+        "f1": 2 * tp / (2 * tp + fp + fn),
+        "fpr": fp / (fp + tn) if fp + tn else 0.0,
+        "fnr": fn / positives,
+        "accuracy": (tp + tn) / len(y),
+        "high_confidence_error_rate": confident_wrong / confident if confident else 0.0,
+        "expected_cost": (cost_fn * fn + cost_fp * fp) / len(y),
+        "n": float(len(y)),
+        "positives": float(positives),
+        "tp": float(tp),
+        "fp": float(fp),
+        "tn": float(tn),
+        "fn": float(fn),
+    }
+
+
+def evaluate_performance(
+    frame: pd.DataFrame,
+    *,
+    as_of: datetime,
+    min_coverage: float,
+    min_samples: int,
+    baseline_roc_auc: float | None,
+    max_degradation: float,
+    cost_fn: float,
+    cost_fp: float,
+    high_confidence: float = 0.9,
+) -> PerformanceReport:
+    """Cohorts and the mature-only figures of predictions joined to their latest labels.
+
+    ``frame``: one row per prediction in the window — request_time, probability, prediction,
+    and label / confirmed_at of its latest label event (null when none yet).
+    ``max_degradation`` is relative (0.05: alert at a ROC-AUC 5% below the baseline).
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"performance frame lacks columns {missing}")
+    as_of_ts = pd.Timestamp(as_of)
+    as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts
+    data = frame.loc[_utc(frame["request_time"]) <= as_of_ts].copy()
+    confirmed = _utc(data["confirmed_at"])
+    # A label exists for this evaluation only once it was confirmed.
+    known = data["label"].notna() & confirmed.notna() & (confirmed <= as_of_ts)
+    data["known"] = known.to_numpy()
+    data["day"] = _utc(data["request_time"]).dt.strftime("%Y-%m-%d")
+
+    cohorts: list[CohortPerformance] = []
+    mature_rows: list[pd.DataFrame] = []
+    for day, part in data.groupby("day", sort=True):
+        labelled = part[part["known"]]
+        coverage = len(labelled) / len(part)
+        mature = coverage >= min_coverage
+        metrics = (
+            classification_metrics(
+                labelled["label"].to_numpy(),
+                labelled["probability"].to_numpy(),
+                labelled["prediction"].to_numpy(),
+                cost_fn=cost_fn,
+                cost_fp=cost_fp,
+                high_confidence=high_confidence,
+            )
+            if len(labelled)
+            else None
+        )
+        cohorts.append(
+            CohortPerformance(
+                day=str(day),
+                predictions=len(part),
+                labelled=len(labelled),
+                coverage=round(coverage, 6),
+                mature=mature,
+                positives=int(labelled["label"].sum()) if len(labelled) else 0,
+                metrics=metrics,
+            )
+        )
+        if mature:
+            mature_rows.append(labelled)
+
+    evaluated = pd.concat(mature_rows) if mature_rows else data.iloc[:0]
+    metrics = None
+    reason = ""
+    if len(evaluated) < min_samples:
+        reason = (
+            f"{len(evaluated)} labelled predictions in mature cohorts (coverage ≥ "
+            f"{min_coverage:.0%}), fewer than the {min_samples} needed"
+        )
+    else:
+        metrics = classification_metrics(
+            evaluated["label"].to_numpy(),
+            evaluated["probability"].to_numpy(),
+            evaluated["prediction"].to_numpy(),
+            cost_fn=cost_fn,
+            cost_fp=cost_fp,
+            high_confidence=high_confidence,
+        )
+        if metrics is None:
+            reason = "the mature cohorts' labels hold one class only"
+    degradation = degraded = None
+    if metrics is not None and baseline_roc_auc:
+        degradation = (baseline_roc_auc - metrics["roc_auc"]) / baseline_roc_auc * 100
+        degraded = degradation > max_degradation * 100
+        reason = (
+            f"ROC-AUC {metrics['roc_auc']:.4f} vs baseline {baseline_roc_auc:.4f}: "
+            f"{degradation:+.2f}% {'above' if degraded else 'within'} the "
+            f"{max_degradation:.0%} limit"
+        )
+    elif metrics is not None:
+        reason = "no baseline ROC-AUC to compare with"
+    n_known = int(data["known"].sum())
+    return PerformanceReport(
+        as_of=as_of_ts.isoformat(),
+        min_coverage=min_coverage,
+        predictions=len(data),
+        labelled=n_known,
+        coverage=round(n_known / len(data), 6) if len(data) else None,
+        mature_cohorts=sum(c.mature for c in cohorts),
+        immature_cohorts=sum(not c.mature for c in cohorts),
+        evaluated_rows=len(evaluated),
+        metrics=metrics,
+        baseline_roc_auc=baseline_roc_auc,
+        degradation_pct=None if degradation is None else round(degradation, 4),
+        degraded=degraded,
+        reason=reason,
+        cohorts=cohorts,
+    )
+
+
+def _utc(column: pd.Series) -> pd.Series:
+    values = pd.to_datetime(column, utc=True)
+    return values
