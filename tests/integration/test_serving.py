@@ -154,6 +154,27 @@ def test_logged_rows_carry_features_and_decision(
     assert row["latency_ms"] > 0 and row["threshold"] > 0
 
 
+def test_labels_posted_for_served_predictions_are_recorded(
+    trained: Settings, server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    status, answer = post_json(server.url + "/v1/predict", bodies[9])
+    assert status == 200
+    inference_id = answer["results"][0]["inference_id"]
+    wait_logged(trained, {inference_id})
+    event = {"inference_id": inference_id, "label": 1, "source": "chargeback"}
+    status, report = post_json(
+        server.url + "/v1/labels", [event, {"inference_id": "nope", "label": 0}]
+    )
+    assert status == 200, report
+    assert report["written"] == 1 and len(report["unknown"]) == 1
+    # One malformed entry refuses the whole batch, naming it.
+    status, refused = post_json(
+        server.url + "/v1/labels", [event, {"inference_id": inference_id, "label": 7}]
+    )
+    assert status == 422
+    assert refused["detail"][0]["loc"][:3] == ["body", 1, "label"]
+
+
 def _metrics(server: Server) -> str:
     import urllib.request
 

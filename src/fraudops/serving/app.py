@@ -277,6 +277,51 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         status, body = await answer_predict(state, await request.body(), explain)
         return Response(body, status_code=status, media_type="application/json")
 
+    from fraudops.labels.ingest import LabelEvent
+
+    event_schema = LabelEvent.model_json_schema()
+    labels_body = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "anyOf": [
+                        event_schema,
+                        {
+                            "type": "array",
+                            "items": event_schema,
+                            "minItems": 1,
+                            "maxItems": state.settings.labels.max_batch,
+                        },
+                    ]
+                }
+            }
+        },
+    }
+
+    @api.post(
+        "/v1/labels",
+        openapi_extra={"requestBody": labels_body},
+        summary="Record ground truth: one label event or a list of them",
+        description="Events keyed by `inference_id` or `transaction_id`, with `label` (0/1), "
+        "`confirmed_at`, `source` and `notes`. Unknown ids, duplicates and conflicts are "
+        "reported; a batch with a malformed entry is refused whole (422 naming it).",
+        responses={
+            401: {"description": "Missing or wrong bearer token"},
+            422: {"description": "A malformed entry (named); nothing was written"},
+            503: {"description": "The lake is unavailable"},
+        },
+    )
+    async def labels(request: Request) -> Response:
+        from fraudops.labels.ingest import labels_route_payload
+
+        if not state.authorised(request.headers.raw):
+            return _unauthorised()
+        status, payload = await asyncio.to_thread(
+            labels_route_payload, state.settings, state.spec, await request.body()
+        )
+        return JSONResponse(payload, status_code=status)
+
     @api.get("/healthz", summary="The process is up")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
