@@ -399,7 +399,7 @@ def _write_artifacts(
         threshold=s.choice.threshold,
         bins=settings.monitoring.psi_bins,
     )
-    save_profile(profile, staging / "reference")
+    save_profile(profile, staging / registry.REFERENCE_ARTIFACT_PATH)
     class_counts = {}
     for name, part in s.split.slices().items():
         positives = int(part[spec.label_column].sum())

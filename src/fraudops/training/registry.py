@@ -30,6 +30,7 @@ from fraudops.training.events import (
     read_events,
 )
 from fraudops.training.models import ModelManifest, ScoringModel, load_model_dir
+from fraudops.training.profile import ReferenceProfile, load_profile
 from fraudops.training.tracking import find_experiment_id, mlflow_client
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
 
 MODEL_ARTIFACT_PATH = "model"
+REFERENCE_ARTIFACT_PATH = "reference"  # the training profile drift checks compare against
 # Version tags written at registration (see training_pipeline) and shown by `models list`.
 KEY_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold")
 
@@ -135,6 +137,26 @@ def load_model(
         run_id=mv.run_id,
         source=source,
     )
+
+
+def load_reference_profile(
+    settings: Settings,
+    spec: FeatureSpec | str | None = None,
+    version_or_alias: str | None = None,
+    *,
+    client: MlflowClient | None = None,
+) -> tuple[ReferenceProfile, ModelVersion]:
+    """The reference profile stored beside a registered version's model (default: champion)."""
+    spec = _spec(settings, spec)
+    client = client or mlflow_client(settings)
+    name = settings.registered_model_name(spec.name)
+    mv = resolve_version(client, name, version_or_alias or settings.mlflow.champion_alias)
+    source = (mv.source or "").rstrip("/")
+    if not source.endswith("/" + MODEL_ARTIFACT_PATH):
+        raise FraudopsError(f"{name} version {mv.version}: unexpected model source {source!r}")
+    reference = source[: -len(MODEL_ARTIFACT_PATH)] + REFERENCE_ARTIFACT_PATH
+    with _local_artifacts(reference, settings) as directory:
+        return load_profile(directory), mv
 
 
 @contextmanager
