@@ -189,6 +189,34 @@ class MonitoringSettings(_Section):
     performance_window_days: int = 30
     min_samples: int = 100
     schedule: str = Field("0 2 * * *", description="Drift check cron (UTC), seed: daily 02:00.")
+    html_reports: Literal["on_drift", "always", "never"] = Field(
+        "on_drift", description="When a run makes Evidently's HTML reports (seconds each)."
+    )
+    html_sample_rows: int = Field(
+        20_000, gt=0, description="Rows per side in the Evidently reports (they render them all)."
+    )
+    ks_critical: float = Field(
+        0.2, description="KS statistic (or categorical total variation) of a CRITICAL feature."
+    )
+    feature_thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="Per-feature drift thresholds overriding psi_threshold / ks_pvalue: "
+        "{feature: {psi: 0.3, ks_pvalue: 0.01}}.",
+    )
+
+    @field_validator("feature_thresholds")
+    @classmethod
+    def _known_threshold_keys(
+        cls, value: dict[str, dict[str, float]]
+    ) -> dict[str, dict[str, float]]:
+        for feature, limits in value.items():
+            unknown = sorted(set(limits) - {"psi", "ks_pvalue"})
+            if unknown:
+                raise ValueError(
+                    f"feature_thresholds[{feature!r}]: unknown keys {unknown} "
+                    "(allowed: psi, ks_pvalue)"
+                )
+        return value
 
 
 class RiskTier(_Section):
