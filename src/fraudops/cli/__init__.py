@@ -18,6 +18,7 @@ from fraudops.cli import (
     labels_cmd,
     lake_cmd,
     log_cmd,
+    monitor_cmd,
     scheduler_cmd,
     score_cmd,
     serve_cmd,
@@ -77,6 +78,7 @@ app.command("log-writer")(log_cmd.log_writer)
 app.command("log-consumer")(consumer_cmd.log_consumer)
 app.command("score")(score_cmd.score)
 app.command("traffic")(traffic_cmd.traffic)
+app.add_typer(monitor_cmd.app, name="monitor")
 app.command("scheduler")(scheduler_cmd.scheduler)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(alerts_cmd.app, name="alerts")

@@ -1,0 +1,124 @@
+"""`fraudops monitor run|report`: data drift, performance with delayed labels, alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, out, settings_from
+
+app = typer.Typer(
+    help="Monitoring: drift and performance checks, their reports.", no_args_is_help=True
+)
+
+
+@app.command("run")
+def run(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    window_days: Annotated[
+        int | None,
+        typer.Option(
+            "--window-days", min=1, help="Data window (default: monitoring.data_window_days)."
+        ),
+    ] = None,
+    now: Annotated[
+        datetime | None,
+        typer.Option(
+            "--now", help="Evaluate as of this time (ISO; default: now). For simulations."
+        ),
+    ] = None,
+    html: Annotated[
+        bool | None,
+        typer.Option(
+            "--html/--no-html",
+            help="Force the Evidently HTML reports on or off (default: monitoring.html_reports).",
+        ),
+    ] = None,
+    no_alert: Annotated[bool, typer.Option("--no-alert", help="Do not send alerts.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """One monitoring run: drift over the data window, performance from the labels known at
+    --now over the performance window; recorded in monitoring_runs, feature_drift and MLflow;
+    alerts when drift or degradation is found."""
+    from fraudops.orchestration.monitoring import run_monitoring
+
+    settings = settings_from(ctx)
+    with RichReporter() as progress:
+        result = run_monitoring(
+            settings,
+            spec_name=spec,
+            now=now,
+            window_days=window_days,
+            html=html,
+            alert=not no_alert,
+            progress=progress,
+        )
+    emit(result.to_dict(), as_json, lambda: render(result.to_dict()))
+
+
+def render(result: dict[str, Any]) -> None:
+    drift = result["drift"]
+    out.print(
+        f"Monitoring run [bold]{result['run_id']}[/] — {result['model_name']} "
+        f"v{result['model_version']}, as of {result['as_of']}",
+        highlight=False,
+    )
+    out.print(
+        f"Data window: {result['data_window']['predictions']:,} predictions over "
+        f"{result['data_window']['days']} days",
+        highlight=False,
+    )
+    if drift is None:
+        out.print("Drift: not enough predictions in the window (monitoring.min_samples)")
+    else:
+        table = Table(
+            title=f"Feature drift — {drift['drifted_count']} of "
+            f"{drift['features_analyzed']} drifted"
+        )
+        for column in ("feature", "psi", "ks_pvalue", "severity", "drifted"):
+            table.add_column(column)
+        rows = sorted(drift["features"], key=lambda f: -(f.get("psi") or 0))
+        for f in rows[:15]:
+            table.add_row(
+                f["feature"],
+                _num(f.get("psi")),
+                _num(f.get("ks_pvalue")),
+                str(f.get("severity")),
+                "yes" if f.get("drifted") else "",
+            )
+        out.print(table)
+    perf = result["performance"]
+    metrics = perf.get("metrics")
+    if metrics:
+        out.print(
+            f"Performance ({perf['evaluated_rows']:,} labelled predictions in "
+            f"{perf['mature_cohorts']} mature day cohorts, {perf['immature_cohorts']} "
+            f"immature): ROC-AUC {metrics['roc_auc']:.4f}, PR-AUC {metrics['pr_auc']:.4f}, "
+            f"recall {metrics['recall']:.3f}, precision {metrics['precision']:.3f}",
+            highlight=False,
+        )
+    out.print(f"Performance: {perf.get('reason')}", highlight=False)
+    flags = [
+        name
+        for name, on in (
+            ("DATA DRIFT", result["data_drift_detected"]),
+            ("MODEL DRIFT", result["model_drift_detected"]),
+        )
+        if on
+    ]
+    out.print(f"Status: [bold]{', '.join(flags) or 'no drift'}[/]")
+    for name, path in result["reports"].items():
+        out.print(f"Report ({name}): {path}", highlight=False)
+    if result.get("alert"):
+        out.print(
+            f"Alert: {result['alert'].get('status')} — {result['alert'].get('reason')}",
+            highlight=False,
+        )
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:.4g}"
