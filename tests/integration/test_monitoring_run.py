@@ -146,6 +146,19 @@ def test_drifted_traffic_flags_credit_limit_critical_and_alerts(
     assert again.alert is not None and again.alert["status"] == "suppressed"
 
 
+def test_reports_on_demand_for_a_recorded_run(monitored: Settings) -> None:
+    from fraudops.errors import FraudopsError
+    from fraudops.orchestration.monitoring import report_for_run
+
+    result = run_monitoring(monitored, now=AS_OF, html=False, alert=False)
+    assert "data_drift" not in result.reports  # a routine run stays fast
+    paths = report_for_run(monitored, result.run_id)
+    assert Path(paths["data_drift"]).stat().st_size > 10_000
+    assert Path(paths["classification"]).stat().st_size > 10_000
+    with pytest.raises(FraudopsError, match="no monitoring run"):
+        report_for_run(monitored, "mon-nope")
+
+
 def test_a_run_without_a_champion_says_so(tmp_path: Path) -> None:
     from fraudops.errors import FraudopsError
 

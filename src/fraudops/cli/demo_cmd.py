@@ -35,6 +35,8 @@ def demo(
         render_training(result.training)
         if result.serving:
             render_serving(result.serving)
+        if result.monitoring:
+            render_monitoring(result.monitoring)
         out.print()
         out.print(f"Data files:     {result.data_files.get('out_dir')}")
         out.print(f"Lake catalog:   {result.catalog_uri}")
@@ -74,3 +76,46 @@ def render_serving(serving: dict[str, Any]) -> None:
         )
     out.print(table)
     out.print("Query them:     fraudops lake query 'SELECT * FROM predictions LIMIT 5'")
+
+
+def render_monitoring(monitoring: dict[str, Any]) -> None:
+    labels = monitoring["labels"]
+    out.print()
+    out.print(
+        f"Simulated labels (seed 000's simulator, accuracy {monitoring['label_accuracy']}, "
+        f"{monitoring['model_drift_mag']:.0%} model drift on the drifted traffic, as of a month "
+        f"from now): {labels.get('written', 0):,} + "
+        f"{monitoring['drifted_labels'].get('written', 0):,} label events",
+        highlight=False,
+    )
+    table = Table(title="Monitoring: clean traffic, then clean + drifted traffic")
+    for column in (
+        "check",
+        "predictions",
+        "data drift",
+        "drifted features",
+        "max severity",
+        "score PSI",
+        "top feature (PSI)",
+        "ROC-AUC (labels)",
+        "alert",
+    ):
+        table.add_column(column)
+    for name in ("clean", "drifted"):
+        check = monitoring[name]
+        top = check["top_features"][0] if check["top_features"] else {}
+        table.add_row(
+            name,
+            f"{check['predictions']:,}",
+            "yes" if check["data_drift_detected"] else "no",
+            str(check["drifted_count"]),
+            str(check["max_severity"]),
+            "" if check["score_psi"] is None else f"{check['score_psi']:.3f}",
+            f"{top.get('feature', '')} ({top.get('psi', 0):.2f})" if top else "",
+            "" if check["roc_auc"] is None else f"{check['roc_auc']:.3f}",
+            str(check["alert"] or ""),
+        )
+    out.print(table)
+    for name, path in monitoring["drifted"]["reports"].items():
+        out.print(f"Report ({name}): {path}", highlight=False)
+    out.print("More:           fraudops monitor run --help, fraudops labels coverage")

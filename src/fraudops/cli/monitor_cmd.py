@@ -60,6 +60,24 @@ def run(
     emit(result.to_dict(), as_json, lambda: render(result.to_dict()))
 
 
+@app.command("report")
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="A monitoring run id (see monitoring_runs).")],
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make Evidently's data-drift and classification HTML reports for a recorded run."""
+    from fraudops.orchestration.monitoring import report_for_run
+
+    settings = settings_from(ctx)
+    with RichReporter() as progress:
+        paths = report_for_run(settings, run_id, spec_name=spec, progress=progress)
+    emit(
+        paths, as_json, lambda: [out.print(f"{k}: {v}", highlight=False) for k, v in paths.items()]
+    )
+
+
 def render(result: dict[str, Any]) -> None:
     drift = result["drift"]
     out.print(

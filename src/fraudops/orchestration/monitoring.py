@@ -187,6 +187,44 @@ def run_monitoring(
     return result
 
 
+def report_for_run(
+    settings: Settings,
+    run_id: str,
+    *,
+    spec_name: str | None = None,
+    progress: Reporter | None = None,
+) -> dict[str, str]:
+    """Evidently's HTML reports for a recorded monitoring run, on demand (same windows)."""
+    from fraudops.errors import FraudopsError
+    from fraudops.lake import Lake
+
+    progress = progress or Reporter()
+    spec = settings.feature_spec(spec_name)
+    with progress.step("Reading the run and its windows"), Lake.open(settings, spec.name) as lake:
+        runs = lake.read_frame("monitoring_runs")
+        found = runs[runs["run_id"] == run_id]
+        if found.empty:
+            raise FraudopsError(
+                f"no monitoring run {run_id!r} in {spec.name}.monitoring_runs "
+                "(`fraudops lake query 'SELECT run_id, as_of FROM monitoring_runs'`)"
+            )
+        row = found.iloc[0]
+        as_of = _utc(pd.Timestamp(row["as_of"]).to_pydatetime())
+        start = _utc(pd.Timestamp(row["window_start"]).to_pydatetime())
+        perf_start = as_of - timedelta(
+            days=max(settings.monitoring.performance_window_days, (as_of - start).days)
+        )
+        window = _predictions(lake, spec, perf_start, as_of)
+        labels = _latest_labels(lake, as_of)
+    current = window[window["request_time"] > pd.Timestamp(start)]
+    if current.empty:
+        raise FraudopsError(f"monitoring run {run_id}: its window holds no predictions any more")
+    directory = settings.home_dir / "reports" / spec.name / run_id
+    directory.mkdir(parents=True, exist_ok=True)
+    with progress.step("Rendering Evidently reports"):
+        return write_html_reports(settings, spec, current, window, labels, directory)
+
+
 # ---- inputs --------------------------------------------------------------------------------------
 
 

@@ -82,15 +82,21 @@ def build_bodies(
 
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
+    # Generated at the training data's scale, then sampled: the generator's velocity features
+    # (transactions per customer in 24 h / 7 days) grow with the rows it makes, so a 2,000-row
+    # generation would look drifted against a 284K-row training set.
+    scale = max(n, settings.data.rows)
     frame = generate_transactions(
         settings.data,
         spec,
-        rows=n,
+        rows=scale,
         seed=seed,
         customer_seed=settings.data.seed,
         id_prefix=f"tx-traffic{'-drift' if drifted else ''}-{seed}-",
         progress=progress,
     )
+    if scale > n:
+        frame = frame.sample(n, random_state=seed).reset_index(drop=True)
     if drifted:
         rules = drift_rules(settings.data, DEFAULT_PATTERN)
         rng = np.random.default_rng([seed, 2])  # the noise stream of generate_drifted_set
