@@ -73,9 +73,12 @@ def report(
     settings = settings_from(ctx)
     with RichReporter() as progress:
         paths = report_for_run(settings, run_id, spec_name=spec, progress=progress)
-    emit(
-        paths, as_json, lambda: [out.print(f"{k}: {v}", highlight=False) for k, v in paths.items()]
-    )
+
+    def render_paths() -> None:
+        for name, path in paths.items():
+            out.print(f"{name}: {path}", highlight=False)
+
+    emit(paths, as_json, render_paths)
 
 
 def render(result: dict[str, Any]) -> None:
