@@ -26,3 +26,10 @@ def test_demo_trains_serves_and_logs_every_prediction(tmp_path: Path) -> None:
     assert serving["traffic"]["ok"] == 300 and serving["traffic"]["errors"] == {}
     assert serving["predictions_rows"] == 300
     assert sum(row["n"] for row in serving["by_risk_tier"]) == 300
+    monitoring = result["monitoring"]
+    assert monitoring["labels"]["written"] > 0
+    assert monitoring["clean"]["predictions"] == 300
+    assert monitoring["drifted"]["predictions"] == 600
+    assert not monitoring["clean"]["data_drift_detected"]
+    assert monitoring["drifted"]["data_drift_detected"]
+    assert monitoring["drifted"]["max_severity"] in {"MODERATE", "CRITICAL"}

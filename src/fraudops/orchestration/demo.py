@@ -42,6 +42,11 @@ def run_demo(
     from fraudops.orchestration.training_pipeline import run_training
 
     progress = progress or Reporter()
+    if rows is not None:
+        # Later traffic is generated at the same scale as the training data (velocity features).
+        settings = settings.model_copy(
+            update={"data": settings.data.model_copy(update={"rows": rows})}
+        )
     spec = settings.feature_spec("transactions30")
     files = write_datasets(settings, spec, settings.data_dir, rows=rows, progress=progress)
     lake = Lake(settings, spec)
