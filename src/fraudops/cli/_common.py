@@ -19,6 +19,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from fraudops.config import Settings, load_settings
@@ -132,7 +133,7 @@ def kv_table(title: str, rows: dict[str, Any]) -> Table:
     table.add_column(style="bold")
     table.add_column()
     for key, value in rows.items():
-        table.add_row(key, fmt(value))
+        table.add_row(Text(key), Text(fmt(value)))
     return table
 
 
@@ -144,5 +145,6 @@ def records_table(
     for col in columns:
         table.add_column(col)
     for rec in records:
-        table.add_row(*(fmt(rec.get(c)) for c in columns))
+        # Text, not str: data such as "[fraudops] alert" must not be read as Rich markup.
+        table.add_row(*(Text(fmt(rec.get(c))) for c in columns))
     return table

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fraudops.cli._common import JsonOption, config_path, emit, fmt, out, settings_from
 from fraudops.config import describe_settings
@@ -23,7 +24,7 @@ def show(ctx: typer.Context, as_json: JsonOption = False) -> None:
         table.add_column("value", overflow="fold")
         table.add_column("source", style="dim")
         for row in rows:
-            table.add_row(row["key"], fmt(row["value"]), row["source"])
+            table.add_row(Text(row["key"]), Text(fmt(row["value"])), Text(row["source"]))
         out.print(table)
 
     emit(rows, as_json, render)
