@@ -237,7 +237,7 @@ class ServingSettings(_Section):
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = Field(1, ge=1)
-    tokens: list[str] = Field(
+    tokens: list[SecretStr] = Field(
         default_factory=list,
         description="Bearer tokens accepted on predict and admin routes; required off loopback.",
     )

@@ -51,7 +51,7 @@ class ServerState:
     def __init__(self, settings: Settings, spec: FeatureSpec) -> None:
         self.settings = settings
         self.spec = spec
-        self.tokens = [t.encode() for t in settings.serving.tokens]
+        self.tokens = [t.get_secret_value().encode() for t in settings.serving.tokens]
         self.max_body = settings.serving.max_batch * _BYTES_PER_TRANSACTION + 1024
         self.metrics = ServerMetrics(self.log_stats)
         self.holder = ModelHolder(settings, spec, on_swap=self._swapped)

@@ -52,10 +52,37 @@ def write_settings_file(settings: Settings) -> Path:
     path = run_dir / f"settings-{os.getpid()}.yaml"
     data = settings.model_dump(mode="json")
     data["home"] = str(settings.home_dir)  # children may not share the working folder
+    _reveal_secrets(settings, data)  # the JSON dump masks them; the children need them
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds secrets
+    with os.fdopen(fd, "w") as fh:
+        fh.write(yaml.safe_dump(data, sort_keys=False))
     tmp.replace(path)
     return path
+
+
+def _reveal_secrets(model: Any, data: Any) -> None:
+    """Put the real value of every SecretStr of ``model`` into its JSON dump ``data``."""
+    from pydantic import BaseModel, SecretStr
+
+    def walk(value: Any, dumped: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return value.get_secret_value()
+        if isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                if isinstance(dumped, dict) and name in dumped:
+                    dumped[name] = walk(getattr(value, name), dumped[name])
+            return dumped
+        if isinstance(value, list) and isinstance(dumped, list):
+            return [walk(v, d) for v, d in zip(value, dumped, strict=True)]
+        if isinstance(value, dict) and isinstance(dumped, dict):
+            for key in value:
+                if key in dumped:
+                    dumped[key] = walk(value[key], dumped[key])
+            return dumped
+        return dumped
+
+    walk(model, data)
 
 
 def child_env(settings_file: Path, spec_name: str) -> dict[str, str]:

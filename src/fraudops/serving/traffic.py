@@ -270,7 +270,7 @@ def run_traffic(
     spec = settings.feature_spec(spec_name)
     url = url or default_url(settings)
     if token is None and settings.serving.tokens:
-        token = settings.serving.tokens[0]
+        token = settings.serving.tokens[0].get_secret_value()
     seed = secrets.randbelow(2**31) if seed is None else seed
     bodies = build_bodies(settings, spec, n, seed=seed, drifted=drifted, progress=reporter)
     with reporter.step(f"Sending {n:,} requests to {url}", total=n) as bar:
