@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from fraudops.cli._common import JsonOption, config_path, emit, err, out, settings_from
+from fraudops.cli._common import (
+    JsonOption,
+    config_path,
+    emit,
+    err,
+    out,
+    records_table,
+    settings_from,
+)
 
 
 def scheduler(
@@ -34,33 +42,8 @@ def scheduler(
         rows = jobs.describe()
 
         def render() -> None:
-            from rich.table import Table
-
-            table = Table(title="Scheduled jobs (UTC)")
-            for column in (
-                "job",
-                "cron",
-                "command",
-                "next_run",
-                "last_started_at",
-                "last_exit_code",
-            ):
-                table.add_column(column)
-            for row in rows:
-                table.add_row(
-                    *(
-                        str(row.get(c, ""))
-                        for c in (
-                            "job",
-                            "cron",
-                            "command",
-                            "next_run",
-                            "last_started_at",
-                            "last_exit_code",
-                        )
-                    )
-                )
-            out.print(table)
+            columns = ["job", "cron", "command", "next_run", "last_started_at", "last_exit_code"]
+            out.print(records_table("Scheduled jobs (UTC)", rows, columns))
 
         emit(rows, as_json, render)
         return

@@ -377,6 +377,8 @@ def _log_mlflow(settings: Settings, client: Any, result: MonitoringResult, repor
 def _record(lake: Any, result: MonitoringResult, *, started: datetime) -> None:
     import pyarrow as pa
 
+    from fraudops.monitoring.drift import TABLE_COLUMNS
+
     drift = result.drift or {}
     perf = result.performance.get("metrics") or {}
     finished = datetime.now(UTC)
@@ -412,7 +414,7 @@ def _record(lake: Any, result: MonitoringResult, *, started: datetime) -> None:
     lake.append("monitoring_runs", pa.Table.from_pylist([row]))
     rows = [
         {
-            **{k: v for k, v in feature.items() if k in _FEATURE_DRIFT_COLUMNS},
+            **{k: v for k, v in feature.items() if k in TABLE_COLUMNS},
             "run_id": result.run_id,
             "as_of": row["as_of"],
         }
@@ -420,21 +422,6 @@ def _record(lake: Any, result: MonitoringResult, *, started: datetime) -> None:
     ]
     if rows:
         lake.append("feature_drift", pa.Table.from_pylist(rows))
-
-
-_FEATURE_DRIFT_COLUMNS = (
-    "feature",
-    "kind",
-    "psi",
-    "ks_statistic",
-    "ks_pvalue",
-    "chi2_statistic",
-    "chi2_pvalue",
-    "wasserstein",
-    "jensen_shannon",
-    "severity",
-    "drifted",
-)
 
 
 def write_html_reports(
