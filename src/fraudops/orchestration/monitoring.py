@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,11 +81,27 @@ class MonitoringResult:
                 "baseline_roc_auc": self.performance.get("baseline_roc_auc"),
                 "degradation_pct": self.performance.get("degradation_pct"),
             },
+            "shadow": _shadow_summary(self.performance.get("shadow")),
             "data_drift_detected": self.data_drift_detected,
             "model_drift_detected": self.model_drift_detected,
             "reports": self.reports,
             "mlflow_run_id": self.mlflow_run_id,
         }
+
+
+def _shadow_summary(shadow: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """Each champion/challenger comparison, without the per-metric details."""
+    if not shadow:
+        return None
+    keys = ("champion_version", "challenger_version", "rows", "positives", "better")
+    return [
+        {
+            **{k: c.get(k) for k in keys},
+            "champion": c.get("champion"),
+            "challenger": c.get("challenger"),
+        }
+        for c in shadow.get("comparisons", [])
+    ]
 
 
 def run_monitoring(
@@ -124,7 +141,8 @@ def run_monitoring(
     with progress.step("Checking data drift"):
         drift = _drift(profile, current, spec, settings)
     with progress.step("Measuring performance from labels"):
-        performance = _performance(window, labels, profile, settings, as_of)
+        thresholds = _shadow_thresholds(settings, spec, client, window)
+        performance = _performance(window, labels, profile, settings, as_of, thresholds)
 
     data_drift = bool(drift and drift.get("data_drift_detected"))
     model_drift = bool(performance.get("degraded"))
@@ -229,21 +247,24 @@ def report_for_run(
 
 
 def _predictions(lake: Any, spec: FeatureSpec, start: datetime, end: datetime) -> pd.DataFrame:
+    """The predictions served in ``start < request_time <= end``, the window pushed into the
+    Iceberg scan (files and rows outside it are not read)."""
     columns = [
         "inference_id",
         "request_time",
         "probability",
         "prediction",
         "model_version",
+        "shadow_version",
+        "shadow_probability",
         *spec.feature_names,
     ]
-    frame = lake.read_frame("predictions", columns=columns)
-    if frame.empty:
-        return frame
-    times = pd.to_datetime(frame["request_time"], utc=True)
-    frame["request_time"] = times
-    keep = (times > pd.Timestamp(start)) & (times <= pd.Timestamp(end))
-    return frame.loc[keep].reset_index(drop=True)
+    where = (
+        f"request_time > '{_utc(start).isoformat()}' and request_time <= '{_utc(end).isoformat()}'"
+    )
+    frame = lake.read_frame("predictions", columns=columns, row_filter=where)
+    frame["request_time"] = pd.to_datetime(frame["request_time"], utc=True)
+    return frame.reset_index(drop=True)
 
 
 def _latest_labels(lake: Any, as_of: datetime) -> pd.DataFrame:
@@ -275,13 +296,26 @@ def _drift(
 
 
 def _performance(
-    window: pd.DataFrame, labels: pd.DataFrame, profile: Any, settings: Settings, as_of: datetime
+    window: pd.DataFrame,
+    labels: pd.DataFrame,
+    profile: Any,
+    settings: Settings,
+    as_of: datetime,
+    shadow_thresholds: Mapping[str, float | None] | None = None,
 ) -> dict[str, Any]:
-    from fraudops.monitoring.performance import evaluate_performance
-
-    joined = window[["inference_id", "request_time", "probability", "prediction"]].merge(
-        labels, on="inference_id", how="left"
+    """The champion's performance report; with a ``shadow`` entry (see ``compare_shadow``) when
+    mature labelled rows carry a shadow score. ``shadow_thresholds``: each shadow version's
+    decision threshold (``_shadow_thresholds``)."""
+    from fraudops.monitoring.performance import (
+        compare_shadow,
+        evaluate_performance,
+        mature_labelled,
     )
+
+    shadow_columns = [c for c in _SHADOW_COLUMNS if c in window.columns]
+    joined = window[
+        ["inference_id", "request_time", "probability", "prediction", *shadow_columns]
+    ].merge(labels, on="inference_id", how="left")
     report = evaluate_performance(
         joined,
         as_of=as_of,
@@ -292,7 +326,41 @@ def _performance(
         cost_fn=settings.training.cost_fn,
         cost_fp=settings.training.cost_fp,
     )
-    return report.to_dict()
+    out = report.to_dict()
+    if len(shadow_columns) == len(_SHADOW_COLUMNS) and joined["shadow_version"].notna().any():
+        shadow = compare_shadow(
+            mature_labelled(joined, as_of=as_of, min_coverage=settings.labels.mature_coverage),
+            thresholds=shadow_thresholds or {},
+            gate_metrics=settings.gate.champion_metrics,
+            min_samples=settings.monitoring.min_samples,
+            cost_fn=settings.training.cost_fn,
+            cost_fp=settings.training.cost_fp,
+        )
+        if shadow is not None:
+            out["shadow"] = shadow
+    return out
+
+
+_SHADOW_COLUMNS = ("model_version", "shadow_version", "shadow_probability")
+
+
+def _shadow_thresholds(
+    settings: Settings, spec: FeatureSpec, client: Any, window: pd.DataFrame
+) -> dict[str, float | None]:
+    """The decision threshold of each shadow version in the window (None: not in the registry
+    any more — its recall/precision are then left out)."""
+    from fraudops.errors import FraudopsError
+    from fraudops.training import registry
+
+    if "shadow_version" not in window.columns:
+        return {}
+    out: dict[str, float | None] = {}
+    for version in sorted(window["shadow_version"].dropna().astype(str).unique()):
+        try:
+            out[version] = registry.version_threshold(settings, spec, version, client=client)
+        except FraudopsError:
+            out[version] = None
+    return out
 
 
 # ---- outputs -------------------------------------------------------------------------------------
@@ -333,6 +401,26 @@ def _seed_metrics(result: MonitoringResult) -> dict[str, float]:
         metrics["roc_auc_degradation_pct"] = float(perf["degradation_pct"])
     if perf.get("coverage") is not None:
         metrics["label_coverage"] = float(perf["coverage"])
+    metrics.update(_shadow_metrics(perf.get("shadow")))
+    return metrics
+
+
+def _shadow_metrics(shadow: dict[str, Any] | None) -> dict[str, float]:
+    """shadow_<metric> (the challenger) and shadow_champion_<metric> on the same rows, for the
+    comparison with the most rows (the first)."""
+    comparisons = (shadow or {}).get("comparisons") or []
+    if not comparisons:
+        return {}
+    first = comparisons[0]
+    metrics = {"shadow_rows": float(first["rows"]), "shadow_positives": float(first["positives"])}
+    if str(first["challenger_version"]).isdigit():  # registry versions are; else summary only
+        metrics["shadow_version"] = float(first["challenger_version"])
+    for prefix, side in (("shadow_", "challenger"), ("shadow_champion_", "champion")):
+        for key, value in (first.get(side) or {}).items():
+            if value is not None:
+                metrics[prefix + key] = float(value)
+    for key, value in (first.get("delta") or {}).items():
+        metrics[f"shadow_delta_{key}"] = float(value)
     return metrics
 
 

@@ -5,6 +5,11 @@ A background thread asks the registry which version `champion` points at every
 booster) off the request path and then swaps one reference. A request batch reads
 ``holder.current`` once, so every transaction of a batch is answered — and logged — by the same
 version, and no request ever waits for a load.
+
+Shadow scoring: with ``serving.shadow_alias`` set (e.g. ``challenger``), the same check also
+loads the version that alias points at into ``holder.shadow`` — unless it is the champion's — and
+drops it when the alias goes away or reaches the champion. A shadow that fails to load is logged
+and left out; it never touches the champion.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from fraudops.serving.scoring import Scorer
 from fraudops.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
+
+SHADOW_RETRY_S = 60.0  # a shadow version that failed to load is tried again after this long
 
 
 class ModelHolder:
@@ -43,6 +50,10 @@ class ModelHolder:
         self._thread: threading.Thread | None = None
         self._check_lock = threading.Lock()
         self._client: Any = None
+        # The version scoring beside the champion (logged only), and why there is none.
+        self.shadow: Scorer | None = None
+        self.shadow_error: str | None = None
+        self._shadow_failed: tuple[str, float] | None = None  # (version, monotonic time)
 
     @property
     def ready(self) -> bool:
@@ -60,48 +71,120 @@ class ModelHolder:
             self._thread.join(timeout=5)
 
     def check(self) -> bool:
-        """Load the champion if it is not the version being served; True when it swapped."""
-        from fraudops.training import registry
-        from fraudops.training.tracking import mlflow_client
+        """Load the champion if it is not the version being served; True when it swapped.
 
+        The shadow (``serving.shadow_alias``) is checked too; its moves do not count as a swap.
+        """
         with self._check_lock:
             self.last_check = time.time()
-            try:
-                if self._client is None:
-                    self._client = mlflow_client(self.settings)
-                name = self.settings.registered_model_name(self.spec.name)
-                version = registry.champion_version(self._client, self.settings, name)
-                if version is None:
-                    self.last_error = f"no champion for {name} yet: run `fraudops train`"
-                    return False
-                if self.current is not None and self.current.version == version:
-                    self.last_error = None
-                    return False
-                loaded = registry.load_model(self.settings, self.spec, version, client=self._client)
-                if list(loaded.manifest.feature_names) != self.spec.feature_names:
-                    raise FraudopsError(
-                        f"{name} version {version} was trained on other features than spec "
-                        f"{self.spec.name!r} declares; not serving it"
-                    )
-            except Exception as exc:  # any failure: keep serving the model we have
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning("champion check failed, still serving %s: %s", self.describe(), exc)
-                return False
-            serving = self.settings.serving
-            scorer = Scorer(loaded, serving.risk_tiers, serving.explain_top_k)
-            previous = self.current
-            self.current = scorer  # the atomic swap: one reference assignment
-            self.reloads += previous is not None
-            self.last_error = None
-            log.info(
-                "serving %s version %s (was %s)",
-                scorer.name,
-                scorer.version,
-                previous.version if previous else None,
-            )
-        if self._on_swap is not None:
+            scorer = self._check_champion()
+            self._check_shadow()
+        if scorer is not None and self._on_swap is not None:
             self._on_swap(scorer)
-        return True
+        return scorer is not None
+
+    def _registry(self) -> Any:
+        from fraudops.training.tracking import mlflow_client
+
+        if self._client is None:
+            self._client = mlflow_client(self.settings)
+        return self._client
+
+    def _check_champion(self) -> Scorer | None:
+        """The new champion scorer once swapped in; None when nothing changed or it failed."""
+        from fraudops.training import registry
+
+        try:
+            client = self._registry()
+            name = self.settings.registered_model_name(self.spec.name)
+            version = registry.champion_version(client, self.settings, name)
+            if version is None:
+                self.last_error = f"no champion for {name} yet: run `fraudops train`"
+                return None
+            if self.current is not None and self.current.version == version:
+                self.last_error = None
+                return None
+            scorer = self._load(version)
+        except Exception as exc:  # any failure: keep serving the model we have
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.warning("champion check failed, still serving %s: %s", self.describe(), exc)
+            return None
+        previous = self.current
+        self.current = scorer  # the atomic swap: one reference assignment
+        self.reloads += previous is not None
+        self.last_error = None
+        log.info(
+            "serving %s version %s (was %s)",
+            scorer.name,
+            scorer.version,
+            previous.version if previous else None,
+        )
+        return scorer
+
+    def _check_shadow(self) -> None:
+        from fraudops.training import registry
+
+        alias = self.settings.serving.shadow_alias
+        champion = self.current
+        if not alias or champion is None:
+            self._drop_shadow("no shadow alias" if not alias else "no champion")
+            return
+        try:
+            name = self.settings.registered_model_name(self.spec.name)
+            version = registry.alias_version(self._registry(), name, alias)
+        except Exception as exc:  # the registry is unreachable: keep what we have
+            self.shadow_error = f"{type(exc).__name__}: {exc}"
+            log.warning("shadow check failed, still shadowing with %s: %s", self._sv(), exc)
+            return
+        if version is None:
+            self._drop_shadow(f"alias {alias!r} is not set")
+            return
+        if version == champion.version:
+            self._drop_shadow(f"alias {alias!r} points at the champion")
+            return
+        if self.shadow is not None and self.shadow.version == version:
+            self.shadow_error = None
+            return
+        failed = self._shadow_failed
+        if failed and failed[0] == version and time.monotonic() - failed[1] < SHADOW_RETRY_S:
+            return  # it failed to load moments ago: do not reload it on every check
+        try:
+            scorer = self._load(version)
+        except Exception as exc:
+            self.shadow = None  # do not go on logging a version the alias has left
+            self.shadow_error = f"{type(exc).__name__}: {exc}"
+            self._shadow_failed = (version, time.monotonic())
+            log.warning("shadow %s=%s not loaded, no shadow scoring: %s", alias, version, exc)
+            return
+        previous = self._sv()
+        self.shadow = scorer
+        self.shadow_error = None
+        self._shadow_failed = None
+        log.info("shadow scoring with %s=%s (was %s)", alias, scorer.version, previous)
+
+    def _drop_shadow(self, why: str) -> None:
+        self.shadow_error = None
+        self._shadow_failed = None
+        if self.shadow is not None:
+            log.info("shadow scoring with version %s stopped: %s", self.shadow.version, why)
+            self.shadow = None
+
+    def _sv(self) -> str | None:
+        shadow = self.shadow
+        return None if shadow is None else shadow.version
+
+    def _load(self, version: str) -> Scorer:
+        from fraudops.training import registry
+
+        name = self.settings.registered_model_name(self.spec.name)
+        loaded = registry.load_model(self.settings, self.spec, version, client=self._registry())
+        if list(loaded.manifest.feature_names) != self.spec.feature_names:
+            raise FraudopsError(
+                f"{name} version {version} was trained on other features than spec "
+                f"{self.spec.name!r} declares; not serving it"
+            )
+        serving = self.settings.serving
+        return Scorer(loaded, serving.risk_tiers, serving.explain_top_k)
 
     def describe(self) -> dict[str, Any] | None:
         scorer = self.current
@@ -114,6 +197,19 @@ class ModelHolder:
             "threshold": scorer.threshold,
             "kind": scorer.loaded.manifest.kind,
             "feature_names": scorer.feature_names,
+        }
+
+    def describe_shadow(self) -> dict[str, Any] | None:
+        """The shadow version and its alias, or None when no shadow scores."""
+        shadow = self.shadow
+        if shadow is None:
+            return None
+        return {
+            "alias": self.settings.serving.shadow_alias,
+            "model_version": shadow.version,
+            "run_id": shadow.run_id,
+            "threshold": shadow.threshold,
+            "kind": shadow.loaded.manifest.kind,
         }
 
     def _watch(self) -> None:

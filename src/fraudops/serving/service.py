@@ -10,13 +10,19 @@ The inference-log records of a batch are appended to the log (one ``os.write`` f
 before any of its responses is released: a client that got a 200 has its record on disk (in the
 page cache, which a SIGKILL of the server does not lose; fsync follows within
 ``serving.fsync_interval_s``).
+
+Shadow scoring: when the holder has a shadow version, the batch's rows are also scored by it
+(probabilities only) and its score goes into each record, never into a response. A shadow
+failure costs a warning and the shadow fields of that batch's records, nothing else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +38,14 @@ from fraudops.serving.records import PredictionRecord, encode
 from fraudops.serving.requests import ParsedRequest, RequestInvalid, RequestParser
 from fraudops.serving.scoring import ScoredBatch, Scorer
 from fraudops.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
+
+SHADOW_WARN_EVERY_S = 60.0  # a failing shadow warns at most this often (it may fail per batch)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class NotReady(Exception):
@@ -69,11 +83,15 @@ class PredictionService:
         self._flush_scheduled = False
         self.records_logged = 0
         self.records_not_logged = 0
+        # The request time of a prediction; a simulation replaces it with its simulated clock.
+        self.clock: Callable[[], datetime] = _utc_now
+        self.shadow_failures = 0  # batches whose shadow scoring failed
+        self._shadow_warned_at = float("-inf")
 
     async def predict(self, body: bytes, *, explain: bool = False) -> bytes:
         """The response body for a request body; raises RequestInvalid or NotReady."""
         started = time.perf_counter()
-        request_time = datetime.now(UTC)
+        request_time = self.clock()
         parsed = self.parser.parse(body)
         if self.holder.current is None:
             raise NotReady(self.holder.last_error or "no model loaded yet")
@@ -103,7 +121,8 @@ class PredictionService:
             if not jobs:
                 return
             scored = scorer.score(X, explain=any(j.explain for j in jobs))
-            bodies = self._record_and_answer(scorer, jobs, X, scored)
+            shadow = self._shadow(scorer, X)
+            bodies = self._record_and_answer(scorer, jobs, X, scored, shadow)
         except BaseException as exc:
             for job in jobs:
                 if not job.future.done():
@@ -114,6 +133,34 @@ class PredictionService:
         for job, body in zip(jobs, bodies, strict=True):
             if not job.future.done():  # the client may have gone: its record is logged anyway
                 job.future.set_result(body)
+
+    def _shadow(self, scorer: Scorer, X: np.ndarray) -> tuple[str, list[float]] | None:
+        """The shadow version and its probabilities for ``X``; None without (or on failure of)
+        a shadow. Never raises: the champion's answer must not depend on the challenger."""
+        shadow = self.holder.shadow  # read once, like the champion
+        if shadow is None or shadow.version == scorer.version:
+            return None
+        try:
+            probabilities = np.asarray(shadow.probabilities(X), dtype=np.float64)
+            if probabilities.shape != (len(X),) or not np.isfinite(probabilities).all():
+                raise ValueError(
+                    f"{len(X)} rows gave {probabilities.shape} probabilities (or some not finite)"
+                )
+        except Exception as exc:
+            self.shadow_failures += 1
+            now = time.monotonic()
+            if now - self._shadow_warned_at >= SHADOW_WARN_EVERY_S:
+                self._shadow_warned_at = now
+                log.warning(
+                    "shadow version %s failed to score (%d failed batch(es) so far); records "
+                    "are logged without shadow fields: %s: %s",
+                    shadow.version,
+                    self.shadow_failures,
+                    type(exc).__name__,
+                    exc,
+                )
+            return None
+        return shadow.version, probabilities.tolist()
 
     def _valid(self, jobs: list[_Job]) -> tuple[list[_Job], np.ndarray]:
         """The jobs whose values are all allowed, and their rows; the others get their 422."""
@@ -135,9 +182,15 @@ class PredictionService:
         return good, np.vstack([j.parsed.X for j in good])
 
     def _record_and_answer(
-        self, scorer: Scorer, jobs: list[_Job], X: np.ndarray, scored: ScoredBatch
+        self,
+        scorer: Scorer,
+        jobs: list[_Job],
+        X: np.ndarray,
+        scored: ScoredBatch,
+        shadow: tuple[str, list[float]] | None = None,
     ) -> list[bytes]:
         probabilities = scored.probabilities.tolist()
+        shadow_version, shadow_probabilities = shadow if shadow is not None else (None, None)
         predictions = scored.predictions.tolist()
         tiers = scored.tiers.tolist()
         rows = X.tolist()
@@ -180,6 +233,10 @@ class PredictionService:
                             latency_ms=latency_ms,
                             model_latency_ms=model_ms,
                             reason_codes=reasons if job.explain else None,
+                            shadow_version=shadow_version,
+                            shadow_probability=(
+                                None if shadow_probabilities is None else shadow_probabilities[i]
+                            ),
                         )
                     )
                 )

@@ -418,3 +418,70 @@ def pipeline_runs(
             }
         )
     return rows
+
+
+# ---- other aliases: the challenger a server shadow-scores with -----------------------------------
+
+
+def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | None:
+    """The version ``alias`` points at, or None (no such model or no such alias)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        aliases = client.get_registered_model(model_name).aliases
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise
+    version = aliases.get(alias)
+    return None if version is None else str(version)
+
+
+def set_alias(settings: Settings, alias: str, version: str, *, spec_name: str | None = None) -> str:
+    """Point ``alias`` (e.g. ``challenger``) at a version; the champion alias is refused (it
+    moves only through promote/rollback, which record model_events). Returns the version."""
+    spec = _spec(settings, spec_name)
+    if alias == settings.mlflow.champion_alias:
+        raise FraudopsError(
+            f"alias {alias!r} is the champion: move it with `fraudops models promote`"
+        )
+    client = mlflow_client(settings)
+    name = settings.registered_model_name(spec.name)
+    mv = resolve_version(client, name, version)
+    client.set_registered_model_alias(name, alias, str(mv.version))
+    return str(mv.version)
+
+
+def remove_alias(settings: Settings, alias: str, *, spec_name: str | None = None) -> bool:
+    """Delete ``alias`` (not the champion's); False when it did not exist."""
+    spec = _spec(settings, spec_name)
+    if alias == settings.mlflow.champion_alias:
+        raise FraudopsError(f"alias {alias!r} is the champion: it cannot be removed")
+    client = mlflow_client(settings)
+    name = settings.registered_model_name(spec.name)
+    if alias_version(client, name, alias) is None:
+        return False
+    client.delete_registered_model_alias(name, alias)
+    return True
+
+
+def version_threshold(
+    settings: Settings,
+    spec: FeatureSpec | str | None,
+    version: str,
+    *,
+    client: MlflowClient | None = None,
+) -> float:
+    """The decision threshold of a version: its ``threshold`` tag (written at registration),
+    else its manifest (loads the model). A FraudopsError when there is no such version."""
+    spec = _spec(settings, spec)
+    client = client or mlflow_client(settings)
+    name = settings.registered_model_name(spec.name)
+    mv = resolve_version(client, name, version)
+    tag = dict(mv.tags).get("threshold")
+    if tag is not None:
+        try:
+            return float(tag)
+        except ValueError:
+            pass  # a hand-edited tag: the manifest knows
+    return float(load_model(settings, spec, str(mv.version), client=client).manifest.threshold)
