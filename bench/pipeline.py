@@ -47,9 +47,9 @@ def main() -> None:
     reporter = Reporter()
     t0 = time.perf_counter()
     if args.spec_file is None:
-        from fraudops.orchestration.demo import run_demo
+        from fraudops.orchestration.demo import prepare_champion
 
-        result = run_demo(settings, rows=args.rows, progress=reporter)
+        result = prepare_champion(settings, rows=args.rows, progress=reporter)
         training = result.training
         rows = result.rows
     else:

@@ -250,6 +250,11 @@ class ServingSettings(_Section):
     reload_interval_s: float = Field(
         2.0, gt=0, description="How often the server checks whether `champion` moved."
     )
+    shadow_alias: str | None = Field(
+        None,
+        description="Shadow scoring: the registry alias (e.g. 'challenger') of a version that "
+        "scores every request beside the champion; its score is logged, never returned.",
+    )
     log_backend: Literal["spool", "redis", "none"] = Field(
         "spool", description="Where the inference log goes: local spool, Redis Streams, or off."
     )
@@ -396,6 +401,95 @@ class SchedulerSettings(_Section):
     job_timeout_s: float = Field(3600, gt=0, description="A job running longer is stopped.")
 
 
+class RetrainSettings(_Section):
+    """When monitoring retrains on its own, on what data, and what the challenger must show."""
+
+    automatic: bool = Field(
+        True, description="`fraudops monitor run` applies this policy (off: it only reports)."
+    )
+    on_drifted_features: int = Field(
+        3, ge=0, description="Retrain on drift in at least this many features (0: never)."
+    )
+    on_degradation: bool = Field(
+        True, description="Retrain when the mature cohorts show degradation (monitoring run)."
+    )
+    min_recall: float | None = Field(
+        None, ge=0, le=1, description="Also retrain when mature cohorts' recall falls below this."
+    )
+    every_days: float | None = Field(
+        None, gt=0, description="Also retrain when the champion is this many days old (schedule)."
+    )
+    cooldown_days: float = Field(
+        30, ge=0, description="No automatic retrain within this many days of the last one."
+    )
+    window_days: int = Field(
+        90, ge=1, description="Labelled predictions of this many days join the training set."
+    )
+    holdout_days: int = Field(
+        14, ge=1, description="The latest mature labelled days: the holdout both models face."
+    )
+    base_rows: int | None = Field(
+        None, ge=0, description="Latest rows of the lake's training data kept (none: all; 0: none)."
+    )
+    recent_weight: float = Field(
+        1.0, gt=0, description="Sample weight of a labelled prediction relative to a lake row."
+    )
+    min_improvement: float = Field(
+        0.0, ge=0, description="Lead a challenger needs over the champion on gate.champion_metrics."
+    )
+    min_holdout_positives: int = Field(
+        20, ge=1, description="Fewer frauds in the recent holdout: no retrain (figures too noisy)."
+    )
+
+
+class ConceptDrift(_Section):
+    """Seed 003's concept drift: labels flipped for high-value transactions."""
+
+    amount_quantile: float = Field(
+        0.99, gt=0, lt=1, description="High-value: amount at or above this quantile of the month."
+    )
+    flip_share: float = Field(
+        1.0, gt=0, le=1, description="Share of the high-value legitimate rows that become fraud."
+    )
+
+
+class Scenario(_Section):
+    description: str = ""
+    data_drift_month: int | None = Field(
+        None, ge=1, description="First month (1-based) of data drift; none: no data drift."
+    )
+    drift_pattern: str = Field("default", description="data.default_drift or a drift_patterns key.")
+    concept_drift_month: int | None = Field(
+        None, ge=1, description="First month (1-based) of concept drift; none: no concept drift."
+    )
+    concept_drift: ConceptDrift = Field(default_factory=ConceptDrift)
+
+
+def _default_scenarios() -> dict[str, Scenario]:
+    return {
+        "drift": Scenario(
+            description="Data drift (seed 000's shifted means) from month 4, concept drift "
+            "(high-value transactions turn fraudulent) from month 7.",
+            data_drift_month=4,
+            concept_drift_month=7,
+        ),
+        "data_drift": Scenario(description="Data drift from month 4 only.", data_drift_month=4),
+        "concept_drift": Scenario(
+            description="Concept drift from month 4 only.", concept_drift_month=4
+        ),
+        "control": Scenario(description="No drift: the control run."),
+    }
+
+
+class SimulationSettings(_Section):
+    months: int = Field(12, ge=1, description="Simulated months of production.")
+    tx_per_day: int = Field(2000, ge=1, description="Transactions scored per simulated day.")
+    scenario: str = Field("drift", description="The scenario `fraudops simulate` runs by default.")
+    scenarios: dict[str, Scenario] = Field(default_factory=_default_scenarios)
+    monitor_every_days: int = Field(7, ge=1, description="Monitoring run cadence (simulated).")
+    seed: int = Field(7, description="Seed of the simulated traffic.")
+
+
 def _builtin_specs() -> dict[str, FeatureSpec]:
     return dict(BUILTIN_SPECS)
 
@@ -425,6 +519,8 @@ class Settings(BaseSettings):
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     labels: LabelsSettings = Field(default_factory=LabelsSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
+    simulation: SimulationSettings = Field(default_factory=SimulationSettings)
 
     @field_validator("specs", mode="before")
     @classmethod

@@ -22,6 +22,7 @@ from fraudops.cli import (
     scheduler_cmd,
     score_cmd,
     serve_cmd,
+    simulate_cmd,
     traffic_cmd,
     train_cmd,
 )
@@ -80,6 +81,8 @@ app.command("score")(score_cmd.score)
 app.command("traffic")(traffic_cmd.traffic)
 app.add_typer(monitor_cmd.app, name="monitor")
 app.command("scheduler")(scheduler_cmd.scheduler)
+app.command("retrain")(simulate_cmd.retrain)
+app.command("simulate")(simulate_cmd.simulate)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(alerts_cmd.app, name="alerts")
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, out, settings_from
 
@@ -39,12 +40,21 @@ def run(
         ),
     ] = None,
     no_alert: Annotated[bool, typer.Option("--no-alert", help="Do not send alerts.")] = False,
+    retrain: Annotated[
+        bool | None,
+        typer.Option(
+            "--retrain/--no-retrain",
+            help="Apply the retrain policy to the findings (default: retrain.automatic).",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """One monitoring run: drift over the data window, performance from the labels known at
     --now over the performance window; recorded in monitoring_runs, feature_drift and MLflow;
-    alerts when drift or degradation is found."""
+    alerts when drift or degradation is found; then the retrain policy (retrain.*) decides
+    whether to retrain, and a winning challenger becomes champion."""
     from fraudops.orchestration.monitoring import run_monitoring
+    from fraudops.orchestration.retraining import retrain_after_monitoring
 
     settings = settings_from(ctx)
     with RichReporter() as progress:
@@ -57,7 +67,21 @@ def run(
             alert=not no_alert,
             progress=progress,
         )
-    emit(result.to_dict(), as_json, lambda: render(result.to_dict()))
+        policy = settings.retrain.automatic if retrain is None else retrain
+        check = (
+            retrain_after_monitoring(settings, result.spec, result, progress=progress)
+            if policy
+            else None
+        )
+    summary = result.to_dict()
+    summary["retrain"] = check.to_dict() if check is not None else None
+
+    def render_all() -> None:
+        render(summary)
+        if check is not None:
+            render_retrain_check(check.to_dict())
+
+    emit(summary, as_json, render_all)
 
 
 @app.command("report")
@@ -79,6 +103,23 @@ def report(
             out.print(f"{name}: {path}", highlight=False)
 
     emit(paths, as_json, render_paths)
+
+
+def render_retrain_check(check: dict[str, Any]) -> None:
+    if not check["reasons"]:
+        out.print("Retrain policy: nothing calls for a retrain.")
+        return
+    out.print(Text("Retrain policy: " + "; ".join(check["reasons"])))
+    if check["blocked"]:
+        out.print(Text(f"  not retrained — {check['blocked']}"))
+        return
+    training = check["training"]
+    out.print(
+        Text(
+            f"  retrained: {training['decision']} (version {training['version'] or '–'}, "
+            f"champion now {training['champion_after']}): {training['reason']}"
+        )
+    )
 
 
 def render(result: dict[str, Any]) -> None:

@@ -195,16 +195,7 @@ def _draw(
         accuracy[(request_time >= pd.Timestamp(as_utc(drift_from))).to_numpy()] = drifted
     prediction = todo["prediction"].to_numpy(dtype=np.int64)
     label = np.where(agree_u < accuracy, prediction, 1 - prediction)
-    fraud = label == 1
-    low = np.where(fraud, config.fraud_delay_min_days, config.legit_delay_min_days)
-    high = np.where(fraud, config.fraud_delay_max_days, config.legit_delay_max_days)
-    delay_days = low + delay_u * (high - low)
-    confirmed_at = request_time + pd.to_timedelta(np.round(delay_days * _DAY_S * 1e6), unit="us")
-    source = np.where(
-        fraud,
-        _pick(config.fraud_sources, source_u),
-        _pick(config.legit_sources, source_u),
-    )
+    delay_days, confirmed_at, source = _confirmation(request_time, label, delay_u, source_u, config)
     return pd.DataFrame(
         {
             "inference_id": todo["inference_id"].to_numpy(),
@@ -217,6 +208,47 @@ def _draw(
             "source": source,
         }
     ).assign(confirmed_at=lambda f: pd.to_datetime(f["confirmed_at"], utc=True))
+
+
+def true_label_events(truth: pd.DataFrame, config: LabelsSettings, seed: int) -> pd.DataFrame:
+    """When and by whom known outcomes get confirmed, with the simulator's delays and sources.
+
+    ``truth``: inference_id, transaction_id, request_time, label (the real outcome, as a
+    production simulation knows it). Adds delay_days, confirmed_at and source; seeded per
+    inference_id like the simulator.
+    """
+    ids = truth["inference_id"].to_numpy(dtype=object)
+    delay_u, source_u = (_uniform(ids, seed, purpose) for purpose in ("delay", "sourc"))
+    request_time = pd.to_datetime(truth["request_time"], utc=True)
+    label = truth["label"].to_numpy(dtype=np.int64)
+    delay_days, confirmed_at, source = _confirmation(request_time, label, delay_u, source_u, config)
+    out = truth[["inference_id", "transaction_id", "label"]].reset_index(drop=True)
+    out["delay_days"] = delay_days
+    out["confirmed_at"] = pd.to_datetime(confirmed_at.to_numpy(), utc=True)
+    out["source"] = source
+    return out
+
+
+def _confirmation(
+    request_time: pd.Series,
+    label: np.ndarray,
+    delay_u: np.ndarray,
+    source_u: np.ndarray,
+    config: LabelsSettings,
+) -> tuple[np.ndarray, pd.Series, np.ndarray]:
+    """Delay (days), confirmation time and source of each label: fraud is confirmed within
+    ``fraud_delay_*`` days, legitimate transactions within ``legit_delay_*``."""
+    fraud = label == 1
+    low = np.where(fraud, config.fraud_delay_min_days, config.legit_delay_min_days)
+    high = np.where(fraud, config.fraud_delay_max_days, config.legit_delay_max_days)
+    delay_days = low + delay_u * (high - low)
+    confirmed_at = request_time + pd.to_timedelta(np.round(delay_days * _DAY_S * 1e6), unit="us")
+    source = np.where(
+        fraud,
+        _pick(config.fraud_sources, source_u),
+        _pick(config.legit_sources, source_u),
+    )
+    return delay_days, confirmed_at, source
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ otherwise in the returned ``TrainingResult``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import tempfile
@@ -66,6 +67,7 @@ class TrainingResult:
     champion_before: str | None
     champion_after: str | None
     split: dict[str, Any]
+    retrain: dict[str, Any] | None = None  # what a retrain trained and judged on
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +89,8 @@ class _Scored:
     validation: Evaluation
     gate: GateResult
     champion_before: str | None
+    retrain: dict[str, Any] | None = None
+    champion_holdout: dict[str, Any] | None = None  # the champion on the same holdout
 
 
 def run_training(
@@ -99,11 +103,17 @@ def run_training(
     trigger: Trigger = "train",
     reason: str | None = None,
     monitoring_run_id: str | None = None,
+    retrain_as_of: datetime | None = None,
 ) -> TrainingResult:
     """Train, evaluate, gate and register one model of the spec's lake data.
 
     ``trigger``/``reason``/``monitoring_run_id`` say why it ran (a retrain names the monitoring
     run that asked for it); they are recorded on the run and in model_events.
+
+    With ``retrain_as_of`` it is a retrain as of that time: the training set adds the labelled
+    predictions of ``retrain.window_days``, the holdout is the latest mature labelled traffic
+    (see training/retrain_data.py), the challenger must beat the champion there by
+    ``retrain.min_improvement``, and its model_events carry that time.
     """
     spec = settings.feature_spec(spec_name)
     trainer = trainer or settings.training.trainer
@@ -116,11 +126,11 @@ def run_training(
         run = client.create_run(
             experiment,
             run_name=_run_name(spec, trainer),
-            tags=_run_tags(spec, trainer, trigger, reason),
+            tags=_run_tags(spec, trainer, trigger, reason, monitoring_run_id),
         )
     run_id = run.info.run_id
     try:
-        scored = _train_and_judge(settings, spec, trainer, client, progress)
+        scored = _train_and_judge(settings, spec, trainer, client, progress, retrain_as_of)
         result = _record(
             settings,
             spec,
@@ -132,6 +142,7 @@ def run_training(
             trigger=trigger,
             reason=reason,
             monitoring_run_id=monitoring_run_id,
+            event_time=retrain_as_of,
         )
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
@@ -154,27 +165,52 @@ def run_training(
 
 
 def _train_and_judge(
-    settings: Settings, spec: FeatureSpec, trainer: str, client: MlflowClient, progress: Reporter
+    settings: Settings,
+    spec: FeatureSpec,
+    trainer: str,
+    client: MlflowClient,
+    progress: Reporter,
+    retrain_as_of: datetime | None = None,
 ) -> _Scored:
     cfg = settings.training
-    frame = _load(settings, spec, progress)
-    with progress.step("Validating"):
-        validate_training_frame(frame, spec)
-    with progress.step("Splitting by time"):
-        split = time_split(
-            frame,
-            spec,
-            validation_fraction=cfg.validation_fraction,
-            holdout_fraction=cfg.holdout_fraction,
-        )
-        del frame
+    weight: np.ndarray | None = None
+    retrain: dict[str, Any] | None = None
+    if retrain_as_of is not None:
+        from fraudops.lake import Lake
+        from fraudops.training.retrain_data import build_retrain_data
+
+        with (
+            progress.step("Loading lake rows and labelled predictions"),
+            Lake.open(settings, spec.name) as lake,
+        ):
+            data = build_retrain_data(settings, spec, lake, as_of=retrain_as_of)
+        split, weight, retrain = data.split, data.train_weight, data.summary
+    else:
+        frame = _load(settings, spec, progress)
+        with progress.step("Validating"):
+            validate_training_frame(frame, spec)
+        with progress.step("Splitting by time"):
+            split = time_split(
+                frame,
+                spec,
+                validation_fraction=cfg.validation_fraction,
+                holdout_fraction=cfg.holdout_fraction,
+            )
+            del frame
     with progress.step("Building features"):
         slices = split.slices()
         X = {name: feature_matrix(part, spec.feature_names) for name, part in slices.items()}
         y = {name: label_vector(part, spec) for name, part in slices.items()}
     with progress.step(f"Training {trainer}"):
         model = train_model(
-            trainer, cfg, spec, X["train"], y["train"], X["validation"], y["validation"]
+            trainer,
+            cfg,
+            spec,
+            X["train"],
+            y["train"],
+            X["validation"],
+            y["validation"],
+            sample_weight=weight,
         )
     with progress.step("Evaluating"):
         val_scores = model.predict_proba(X["validation"])
@@ -199,6 +235,8 @@ def _train_and_judge(
             settings.gate,
             champion_metrics=champion_metrics,
             champion_version=before,
+            # a retrain replaces a working model only when it does better on recent traffic
+            margin=-settings.retrain.min_improvement if retrain is not None else None,
         )
     return _Scored(
         model,
@@ -212,6 +250,8 @@ def _train_and_judge(
         validation,
         gate,
         before,
+        retrain,
+        champion_metrics,
     )
 
 
@@ -274,6 +314,7 @@ def _record(
     trigger: Trigger,
     reason: str | None,
     monitoring_run_id: str | None,
+    event_time: datetime | None = None,
 ) -> TrainingResult:
     with (
         progress.step("Logging to MLflow"),
@@ -297,6 +338,7 @@ def _record(
             why=why,
             trigger=trigger,
             monitoring_run_id=monitoring_run_id,
+            event_time=event_time,
         )
         client.set_tag(run_id, "version", version or "")
     decision = s.gate.decision
@@ -317,6 +359,7 @@ def _record(
         champion_before=s.champion_before,
         champion_after=after,
         split=s.split.summary(),
+        retrain=s.retrain,
     )
 
 
@@ -331,6 +374,7 @@ def _register(
     why: str,
     trigger: Trigger,
     monitoring_run_id: str | None,
+    event_time: datetime | None = None,
 ) -> tuple[str | None, str | None]:
     """Register (unless rejected), move the alias (if promoted), write the events.
 
@@ -340,7 +384,7 @@ def _register(
     before = s.champion_before
 
     def event(kind: EventType, version: str | None, after: str | None) -> ModelEvent:
-        return ModelEvent(
+        event = ModelEvent(
             spec=spec.name,
             model_name=name,
             event_type=kind,
@@ -353,6 +397,7 @@ def _register(
             metrics=_event_metrics(s),
             monitoring_run_id=monitoring_run_id,
         )
+        return event if event_time is None else dataclasses.replace(event, event_time=event_time)
 
     if s.gate.decision == "rejected":
         append_events(settings, spec.name, [event("rejected", None, before)])
@@ -461,6 +506,7 @@ def _log_run_data(
         "cost_fp": cfg.cost_fp,
         "threshold": s.choice.threshold,
         **s.split.summary(),
+        **{f"retrain.{k}": v for k, v in (s.retrain or {}).items()},
         **{f"{trainer}.{k}": v for k, v in configured.items()},
         **{f"model.{k}": v for k, v in effective.items()},
     }
@@ -499,8 +545,12 @@ def _numbers(evaluation: Evaluation, prefix: str = "") -> dict[str, float]:
 
 def _event_metrics(s: _Scored) -> dict[str, Any]:
     metrics: dict[str, Any] = {k: s.holdout.to_dict()[k] for k in EVENT_METRICS}
-    if s.gate.champion_metrics:
-        metrics["champion"] = s.gate.champion_metrics
+    if s.champion_holdout:
+        metrics["champion"] = {
+            k: s.champion_holdout[k] for k in EVENT_METRICS if k in s.champion_holdout
+        }
+    if s.retrain:
+        metrics["retrain"] = s.retrain
     return metrics
 
 
@@ -508,10 +558,18 @@ def _run_name(spec: FeatureSpec, trainer: str) -> str:
     return f"train-{spec.name}-{trainer}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
 
 
-def _run_tags(spec: FeatureSpec, trainer: str, trigger: str, reason: str | None) -> dict[str, str]:
+def _run_tags(
+    spec: FeatureSpec,
+    trainer: str,
+    trigger: str,
+    reason: str | None,
+    monitoring_run_id: str | None = None,
+) -> dict[str, str]:
     tags = {"spec": spec.name, "trainer": trainer, "trigger": trigger, "pipeline": "training"}
     if reason:
         tags["trigger_reason"] = reason[:5000]
+    if monitoring_run_id:
+        tags["monitoring_run_id"] = monitoring_run_id
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit

@@ -82,8 +82,14 @@ def threshold_checks(metrics: dict[str, Any], trainer: str, gate: GateSettings) 
 
 
 def champion_checks(
-    challenger: dict[str, Any], champion: dict[str, Any], gate: GateSettings
+    challenger: dict[str, Any],
+    champion: dict[str, Any],
+    gate: GateSettings,
+    margin: float | None = None,
 ) -> list[GateCheck]:
+    """``margin`` (default ``gate.champion_margin``): how far the challenger may trail; a
+    negative margin is a lead it must have."""
+    margin = gate.champion_margin if margin is None else margin
     checks = []
     for metric in gate.champion_metrics:
         if metric not in challenger or metric not in champion:
@@ -93,10 +99,10 @@ def champion_checks(
             )
         value, reference = float(challenger[metric]), float(champion[metric])
         if metric in LOWER_IS_BETTER:
-            limit = reference + gate.champion_margin
+            limit = reference + margin
             passed = value <= limit
         else:
-            limit = reference - gate.champion_margin
+            limit = reference - margin
             passed = value >= limit
         checks.append(
             GateCheck(
@@ -118,8 +124,11 @@ def decide(
     *,
     champion_metrics: dict[str, Any] | None = None,
     champion_version: str | None = None,
+    margin: float | None = None,
 ) -> GateResult:
-    """Reject on a missed floor; otherwise promote unless the champion is better beyond margin."""
+    """Reject on a missed floor; otherwise promote unless the champion is better beyond margin
+    (``margin`` overrides ``gate.champion_margin``; negative: the lead a challenger needs)."""
+    margin = gate.champion_margin if margin is None else margin
     floors = threshold_checks(metrics, trainer, gate)
     failed = [c for c in floors if not c.passed]
     if failed:
@@ -127,15 +136,24 @@ def decide(
         return GateResult("rejected", reason, floors)
     if champion_metrics is None:
         return GateResult("promoted", "passed thresholds; no champion yet", floors)
-    versus = champion_checks(metrics, champion_metrics, gate)
+    versus = champion_checks(metrics, champion_metrics, gate, margin)
     trailing = [c for c in versus if not c.passed]
     champion = {k: float(champion_metrics[k]) for k in gate.champion_metrics}
     label = f"champion v{champion_version}" if champion_version else "the champion"
     if trailing:
-        reason = (
-            f"trails {label} by more than {gate.champion_margin} on the same holdout: "
-            + "; ".join(c.describe() for c in trailing)
+        shortfall = (
+            f"trails {label} by more than {margin}"
+            if margin > 0
+            else f"does not beat {label}" + (f" by {-margin}" if margin < 0 else "")
         )
+        reason = f"{shortfall} on the same holdout: " + "; ".join(c.describe() for c in trailing)
         return GateResult("not_promoted", reason, floors + versus, champion_version, champion)
-    reason = f"passed thresholds; not worse than {label} beyond {gate.champion_margin}"
+    if margin > 0:
+        reason = f"passed thresholds; not worse than {label} beyond {margin}"
+    else:
+        reason = (
+            f"passed thresholds; at least as good as {label}"
+            + (f" plus {-margin}" if margin < 0 else "")
+            + " on the same holdout"
+        )
     return GateResult("promoted", reason, floors + versus, champion_version, champion)

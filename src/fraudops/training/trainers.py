@@ -36,7 +36,11 @@ def train_model(
     y_train: np.ndarray,
     X_val: np.ndarray,
     y_val: np.ndarray,
+    *,
+    sample_weight: np.ndarray | None = None,
 ) -> ScoringModel:
+    """``sample_weight`` (one per training row) weighs rows, e.g. recent labelled predictions
+    over older lake rows in a retrain; None: every row counts once."""
     if trainer == "xgboost":
         return train_xgboost(
             X_train,
@@ -47,6 +51,7 @@ def train_model(
             seed=training.seed,
             feature_names=spec.feature_names,
             spec_name=spec.name,
+            sample_weight=sample_weight,
         )
     if trainer == "logreg":
         return train_logreg(
@@ -57,6 +62,7 @@ def train_model(
             feature_names=spec.feature_names,
             spec_name=spec.name,
             default_binned=[spec.amount_column] if spec.amount_column else [],
+            sample_weight=sample_weight,
         )
     raise ConfigError(f"unknown trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
 
@@ -80,11 +86,16 @@ def train_xgboost(
     seed: int,
     feature_names: Sequence[str],
     spec_name: str,
+    sample_weight: np.ndarray | None = None,
 ) -> XGBoostModel:
     import xgboost as xgb
 
-    positives = int(np.sum(y_train))
-    scale_pos_weight = params.scale_pos_weight or (len(y_train) - positives) / max(positives, 1)
+    if sample_weight is None:
+        positives, total = float(np.sum(y_train)), float(len(y_train))
+    else:  # the class balance as the weighted rows see it
+        positives = float(np.sum(sample_weight[np.asarray(y_train) == 1]))
+        total = float(np.sum(sample_weight))
+    scale_pos_weight = params.scale_pos_weight or (total - positives) / max(positives, 1.0)
     booster_params: dict[str, Any] = {
         "objective": "binary:logistic",
         # Early stopping watches log loss, not PR-AUC: with a few dozen fraud rows in the
@@ -103,7 +114,7 @@ def train_xgboost(
         "seed": seed,
     }
     # QuantileDMatrix bins once up front: less memory and faster than a DMatrix for `hist`.
-    dtrain = xgb.QuantileDMatrix(X_train, label=y_train)
+    dtrain = xgb.QuantileDMatrix(X_train, label=y_train, weight=sample_weight)
     dval = xgb.QuantileDMatrix(X_val, label=y_val, ref=dtrain)
     booster = xgb.train(
         booster_params,
@@ -144,6 +155,7 @@ def train_logreg(
     feature_names: Sequence[str],
     spec_name: str,
     default_binned: Sequence[str] = (),
+    sample_weight: np.ndarray | None = None,
 ) -> LogRegModel:
     from sklearn.linear_model import LogisticRegression
 
@@ -159,8 +171,11 @@ def train_logreg(
     scales = X.std(axis=0)
     scales[scales == 0] = 1.0  # a constant column contributes nothing instead of dividing by 0
     scaled = (X - means) / scales
+    weight = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     if params.smote:
         scaled, y = _smote(scaled, y, ratio=params.smote_ratio, seed=seed)
+        if weight is not None:  # SMOTE appends its synthetic rows after the originals
+            weight = np.concatenate([weight, np.ones(len(y) - len(weight))])
 
     raw = scaled * scales + means  # bins are read on the original scale, synthetic rows too
     design = np.hstack(
@@ -171,7 +186,7 @@ def train_logreg(
         ]
     )
     fitted = LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed)
-    fitted.fit(design, y)
+    fitted.fit(design, y, sample_weight=weight)
 
     coef = fitted.coef_[0]
     n = len(feature_names)

@@ -1,0 +1,197 @@
+"""`fraudops simulate` and `fraudops retrain`: the closed loop, by hand or on a simulated clock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, fmt, out, settings_from
+from fraudops.cli.train_cmd import render_training
+
+MonthsOption = Annotated[
+    int | None, typer.Option("--months", min=1, help="Simulated months (default 12).")
+]
+TxPerDayOption = Annotated[
+    int | None,
+    typer.Option("--tx-per-day", min=10, help="Transactions per simulated day (default 2000)."),
+]
+ScenarioOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scenario",
+        help="A simulation.scenarios key: drift (default), data_drift, concept_drift, control.",
+    ),
+]
+SimHomeOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--home",
+        help="The simulation's own folder (default <home>/simulations/<scenario>); recreated.",
+    ),
+]
+RowsOption = Annotated[
+    int | None,
+    typer.Option("--rows", min=1000, help="Training-set rows (default data.rows)."),
+]
+
+
+def simulate(
+    ctx: typer.Context,
+    months: MonthsOption = None,
+    tx_per_day: TxPerDayOption = None,
+    scenario: ScenarioOption = None,
+    home: SimHomeOption = None,
+    rows: RowsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A time-compressed production run on a simulated clock, through the real components.
+
+    Data → first champion → month after month: generated traffic (with the scenario's data and
+    concept drift) through the serving app and its durable log, delayed labels, weekly
+    monitoring runs with alerts to the log, automatic retraining and hot reload. Prints the
+    month table; writes simulation.json and simulation.png in the simulation's folder.
+    """
+    from fraudops.orchestration.simulation import run_simulation
+
+    settings = settings_from(ctx)
+    with RichReporter() as progress:
+        result = run_simulation(
+            settings,
+            scenario=scenario,
+            months=months,
+            tx_per_day=tx_per_day,
+            home=home,
+            rows=rows,
+            progress=progress,
+        )
+    emit(result.to_dict(), as_json, lambda: render_simulation(result.to_dict()))
+
+
+def retrain(
+    ctx: typer.Context,
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why: recorded on the MLflow run and in model_events.")
+    ] = "retrain by hand",
+    now: Annotated[
+        datetime | None,
+        typer.Option("--now", help="Retrain as of this time (ISO; default: now)."),
+    ] = None,
+    trainer: Annotated[
+        str | None, typer.Option(help="xgboost or logreg (default: training.trainer).")
+    ] = None,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train a challenger on the lake's data plus recent labelled predictions, judge it and the
+    champion on the same recent mature holdout, promote it only if it wins.
+
+    Exit codes: 0 promoted; 3 gate thresholds failed; 4 the champion stays (challenger did not
+    beat it); 5 not enough mature labelled predictions.
+    """
+    from fraudops.orchestration.retraining import retrain as run_retrain
+
+    if trainer is not None and trainer not in ("xgboost", "logreg"):
+        raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
+    settings = settings_from(ctx)
+    with RichReporter() as progress:
+        result = run_retrain(
+            settings, spec, now=now, reason=reason, trainer=trainer, progress=progress
+        )
+    summary = result.to_dict()
+
+    def render() -> None:
+        render_training(summary)
+        data = summary.get("retrain") or {}
+        if data:
+            out.print(
+                f"Trained on {data['lake_rows']:,} lake rows + {data['labelled_train_rows']:,} "
+                f"labelled predictions; judged on {data['holdout_rows']:,} mature labelled "
+                f"predictions of {data['holdout_start']} – {data['holdout_end']} "
+                f"({data['holdout_positives']} frauds)",
+                highlight=False,
+            )
+
+    emit(summary, as_json, render)
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)
+
+
+MONTH_COLUMNS = (
+    ("month", "month"),
+    ("start", "start"),
+    ("volume", "volume"),
+    ("frauds", "frauds"),
+    ("recall", "recall"),
+    ("precision", "precision"),
+    ("roc_auc", "ROC-AUC"),
+    ("pr_auc", "PR-AUC"),
+    ("drifted_features", "drifted features"),
+    ("alerts", "alerts"),
+    ("retrains", "retrains"),
+    ("champion", "champion"),
+)
+
+
+def render_simulation(result: dict[str, Any]) -> None:
+    table = Table(
+        title=f"Simulation '{result['scenario']}': {result['months']} months, "
+        f"{result['tx_per_day']:,} transactions a day from {result['start'][:10]}",
+        title_justify="left",
+    )
+    for _, header in MONTH_COLUMNS:
+        table.add_column(header, justify="right")
+    table.add_column("drift")
+    for row in result["month_rows"]:
+        cells = []
+        for key, _ in MONTH_COLUMNS:
+            value = row.get(key)
+            if key == "retrains" and value:
+                value = f"{value} ({row['promoted']} promoted)"
+            cells.append(Text(f"{value:,}" if isinstance(value, int) else fmt(value)))
+        active = (("data", row["data_drift"]), ("concept", row["concept_drift"]))
+        drift = " + ".join(name for name, on in active if on)
+        cells.append(Text(drift))
+        table.add_row(*cells)
+    out.print(table)
+    for retrain in result["retrains"]:
+        challenger, champion = retrain["challenger"], retrain["champion"]
+        out.print(
+            Text(
+                f"{retrain['as_of'][:10]} retrain after {retrain['monitoring_run_id']}: "
+                f"{retrain['decision']} (v{retrain['version'] or '–'}); challenger ROC-AUC "
+                f"{fmt(challenger.get('roc_auc'))} PR-AUC {fmt(challenger.get('pr_auc'))} vs "
+                f"champion {fmt(champion.get('roc_auc'))} / {fmt(champion.get('pr_auc'))}"
+            )
+        )
+    outcome = result["outcome"]
+    out.print()
+    if "quiet" in outcome:
+        out.print(
+            f"Control: {outcome['drift_alerts']} drift alerts, {outcome['retrains']} retrains "
+            f"({'quiet, as it should be' if outcome['quiet'] else 'NOT quiet'})",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"Drift detected at monitoring run {outcome.get('detected_at_run')} after the onset "
+            f"({outcome.get('detected_as_of') or 'never'}); {outcome['retrains']} automatic "
+            f"retrains, {outcome['promotions']} promoted. Recall before the drift "
+            f"{fmt(outcome.get('pre_drift_recall'))}, after the retrain "
+            f"{fmt(outcome.get('post_retrain_recall'))}: "
+            f"{'recovered' if outcome.get('recovered') else 'NOT recovered'}",
+            highlight=False,
+        )
+    out.print(f"Chart:          {result['chart']}", highlight=False)
+    out.print(f"Summary (JSON): {result['summary_path']}", highlight=False)
+    out.print(f"Reports:        {result['reports_dir']}", highlight=False)
+    out.print(f"MLflow runs:    {result['mlflow_ui']}", highlight=False)
+    out.print(
+        f"Audit trail:    FRAUDOPS_HOME={result['home']} fraudops lake query "
+        "'SELECT event_time, trigger, event_type, version, monitoring_run_id FROM model_events'",
+        highlight=False,
+    )

@@ -1,0 +1,145 @@
+"""The data of a retrain: the lake's training rows plus the labelled predictions of a recent window.
+
+Labels are joined on read (the latest label of each prediction known at ``as_of``), and only
+*mature* prediction days count — days whose label coverage reached ``labels.mature_coverage``.
+An immature day holds mostly the quick fraud confirmations (fraud is confirmed in 1-7 days,
+legitimate transactions in 1-30), so its labelled rows would teach and judge a model on a fraud
+rate several times the real one.
+
+The slices, oldest first:
+- train: the lake's rows (the latest ``retrain.base_rows``, or all) then the older mature
+  labelled predictions, weighted ``retrain.recent_weight`` against a lake row;
+- validation (threshold, early stopping): the latest ``training.validation_fraction`` of those;
+- holdout: the mature labelled predictions of the latest ``retrain.holdout_days`` mature days —
+  the recent traffic on which the challenger and the champion are both judged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraudops.config import Settings
+from fraudops.errors import FraudopsError
+from fraudops.spec import FeatureSpec
+from fraudops.training.split import TimeSplit
+
+LABELLED_ID = "inference_id"
+
+
+class NotEnoughLabels(FraudopsError):
+    """Too few mature labelled predictions to retrain on (or to judge a challenger with)."""
+
+    exit_code = 5
+
+
+@dataclass
+class RetrainData:
+    split: TimeSplit
+    train_weight: np.ndarray | None
+    summary: dict[str, Any]
+
+
+def build_retrain_data(
+    settings: Settings, spec: FeatureSpec, lake: Any, *, as_of: datetime
+) -> RetrainData:
+    cfg = settings.retrain
+    recent = mature_labelled_predictions(
+        settings, spec, lake, start=as_of - timedelta(days=cfg.window_days), end=as_of
+    )
+    if recent.empty:
+        raise NotEnoughLabels(
+            f"no mature labelled predictions in the {cfg.window_days} days before "
+            f"{as_of:%Y-%m-%d %H:%M} (labels.mature_coverage {settings.labels.mature_coverage}): "
+            "nothing to judge a challenger on"
+        )
+    days = np.sort(recent["_day"].unique())
+    holdout_days = set(days[-cfg.holdout_days :])
+    in_holdout = recent["_day"].isin(holdout_days).to_numpy()
+    holdout, older = recent[in_holdout], recent[~in_holdout]
+    positives = int(holdout[spec.label_column].sum())
+    if positives < cfg.min_holdout_positives:
+        raise NotEnoughLabels(
+            f"the recent holdout ({len(holdout)} mature labelled predictions of "
+            f"{len(holdout_days)} days) holds {positives} frauds, fewer than "
+            f"retrain.min_holdout_positives = {cfg.min_holdout_positives}"
+        )
+    base = _base_rows(settings, spec, lake)
+    pool = pd.concat([base, older], ignore_index=True)
+    weights = np.concatenate([np.ones(len(base)), np.full(len(older), cfg.recent_weight)])
+    n_val = max(1, round(len(pool) * settings.training.validation_fraction))
+    if len(pool) - n_val < 1:
+        raise NotEnoughLabels(f"only {len(pool)} training rows: nothing left after validation")
+    train, validation = pool.iloc[:-n_val], pool.iloc[-n_val:]
+    for name, part in (("train", train), ("validation", validation), ("holdout", holdout)):
+        if part[spec.label_column].nunique() < 2:
+            raise NotEnoughLabels(f"the retrain's {name} slice holds one class only")
+    columns = list(dict.fromkeys([*spec.feature_names, spec.label_column, spec.timestamp_column]))
+    split = TimeSplit(
+        train=train[columns].reset_index(drop=True),
+        validation=validation[columns].reset_index(drop=True),
+        holdout=holdout[columns].reset_index(drop=True),
+        timestamp_column=spec.timestamp_column,
+    )
+    train_weight = weights[: len(train)] if cfg.recent_weight != 1.0 else None
+    summary = {
+        "as_of": as_of.isoformat(),
+        "window_days": cfg.window_days,
+        "lake_rows": len(base),
+        "labelled_rows": len(recent),
+        "labelled_train_rows": max(0, len(train) - len(base)),
+        "mature_days": len(days),
+        "holdout_days": len(holdout_days),
+        "holdout_rows": len(holdout),
+        "holdout_positives": positives,
+        "holdout_start": str(min(holdout_days)),
+        "holdout_end": str(max(holdout_days)),
+        "recent_weight": cfg.recent_weight,
+    }
+    return RetrainData(split, train_weight, summary)
+
+
+def mature_labelled_predictions(
+    settings: Settings, spec: FeatureSpec, lake: Any, *, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Predictions of (start, end] with their latest label known at ``end``, mature days only,
+    in time order, shaped like training rows (features, label, timestamp) plus ``_day``."""
+    from fraudops.labels.ingest import latest_labels
+
+    window = lake.read_frame(
+        "predictions",
+        columns=[LABELLED_ID, "request_time", *spec.feature_names],
+        row_filter=(
+            f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
+        ),
+    )
+    if window.empty:
+        return window.assign(_day=pd.Series(dtype=str))
+    window = window.drop_duplicates(LABELLED_ID)
+    labels = latest_labels(lake, as_of=end, inference_ids=window[LABELLED_ID])
+    joined = window.merge(labels[[LABELLED_ID, "label"]], on=LABELLED_ID, how="left")
+    joined["_day"] = pd.to_datetime(joined["request_time"], utc=True).dt.strftime("%Y-%m-%d")
+    coverage = joined.groupby("_day")["label"].apply(lambda s: s.notna().mean())
+    mature = set(coverage[coverage >= settings.labels.mature_coverage].index)
+    keep = joined[joined["_day"].isin(mature) & joined["label"].notna()]
+    out = keep.sort_values(["request_time", LABELLED_ID], kind="stable").reset_index(drop=True)
+    out[spec.label_column] = out["label"].astype(np.int64)
+    out[spec.timestamp_column] = out["request_time"]
+    columns = [*spec.feature_names, spec.label_column, spec.timestamp_column, "_day"]
+    return out[list(dict.fromkeys(columns))]
+
+
+def _base_rows(settings: Settings, spec: FeatureSpec, lake: Any) -> pd.DataFrame:
+    limit = settings.retrain.base_rows
+    columns = list(dict.fromkeys([*spec.feature_names, spec.label_column, spec.timestamp_column]))
+    if limit == 0:
+        return pd.DataFrame(columns=columns)
+    frame = lake.read_frame("transactions", columns=columns)
+    frame = frame.sort_values(spec.timestamp_column, kind="stable")
+    if limit is not None:
+        frame = frame.iloc[-limit:]
+    return frame.reset_index(drop=True)
