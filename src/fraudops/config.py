@@ -188,6 +188,11 @@ class MonitoringSettings(_Section):
     data_window_days: int = 7
     performance_window_days: int = 30
     min_samples: int = 100
+    min_positives: int = Field(
+        100,
+        ge=1,
+        description="Frauds the mature labelled rows need before performance decides anything.",
+    )
     schedule: str = Field("0 2 * * *", description="Drift check cron (UTC), seed: daily 02:00.")
     html_reports: Literal["on_drift", "always", "never"] = Field(
         "on_drift", description="When a run makes Evidently's HTML reports (seconds each)."

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from pyiceberg.expressions import AlwaysTrue, In, Or
+from pyiceberg.expressions import AlwaysTrue, And, GreaterThan, In, Or
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError, ValidationError
@@ -57,6 +57,7 @@ LABEL_COLUMNS = [
 ]
 # pyiceberg's expressions are pydantic models whose __init__ mypy's plugin misreads.
 _In: Any = In
+_GreaterThan: Any = GreaterThan
 
 _LABEL_WORDS = {
     "1": 1,
@@ -341,13 +342,20 @@ def latest_labels(
     *,
     as_of: dt.datetime | None = None,
     inference_ids: Iterable[str] | None = None,
+    confirmed_after: dt.datetime | None = None,
 ) -> pd.DataFrame:
     """The label in force per ``inference_id``: its event with the latest ``confirmed_at``.
 
     Ties go to the later ingestion, then to the later entry of a batch. With ``as_of`` only
-    events confirmed by then count (what was known at that time). Columns: LABEL_COLUMNS.
+    events confirmed by then count (what was known at that time). ``confirmed_after`` skips
+    older events in the scan — for predictions made after that time, whose labels can only
+    be confirmed later. Columns: LABEL_COLUMNS.
     """
-    events = label_events(lake, set(inference_ids) if inference_ids is not None else None)
+    events = label_events(
+        lake,
+        set(inference_ids) if inference_ids is not None else None,
+        confirmed_after=confirmed_after,
+    )
     if as_of is not None:
         events = events[events["confirmed_at"] <= pd.Timestamp(as_utc(as_of))]
     return latest_of(events)
@@ -424,8 +432,14 @@ def _predictions_of(lake: Lake, events: Sequence[LabelEvent]) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), None)
 
 
-def label_events(lake: Lake, inference_ids: set[str] | None = None) -> pd.DataFrame:
-    """Stored label events, of ``inference_ids`` only when given; confirmed_at in UTC."""
+def label_events(
+    lake: Lake,
+    inference_ids: set[str] | None = None,
+    *,
+    confirmed_after: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """Stored label events, of ``inference_ids`` only when given, confirmed after
+    ``confirmed_after`` only when given; confirmed_at in UTC."""
     if inference_ids is not None and not inference_ids:
         return _empty_labels()
     if not lake.exists(LABELS):
@@ -434,6 +448,9 @@ def label_events(lake: Lake, inference_ids: set[str] | None = None) -> pd.DataFr
     where: Any = AlwaysTrue()
     if small and inference_ids:
         where = _In("inference_id", sorted(inference_ids))
+    if confirmed_after is not None:
+        after: Any = _GreaterThan("confirmed_at", as_utc(confirmed_after).isoformat())
+        where = after if isinstance(where, AlwaysTrue) else And(where, after)
     table = lake.table(LABELS).scan(row_filter=where).to_arrow()
     frame = table.to_pandas()
     if inference_ids is not None and not small:

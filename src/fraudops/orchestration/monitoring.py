@@ -135,7 +135,7 @@ def run_monitoring(
     with progress.step("Reading predictions and labels"), Lake.open(settings, spec.name) as lake:
         lake.init()
         window = _predictions(lake, spec, perf_start, as_of)
-        labels = _latest_labels(lake, as_of)
+        labels = _latest_labels(lake, as_of, perf_start)
     current = window[window["request_time"] > pd.Timestamp(data_start)]
 
     with progress.step("Checking data drift"):
@@ -233,7 +233,7 @@ def report_for_run(
             days=max(settings.monitoring.performance_window_days, (as_of - start).days)
         )
         window = _predictions(lake, spec, perf_start, as_of)
-        labels = _latest_labels(lake, as_of)
+        labels = _latest_labels(lake, as_of, perf_start)
     current = window[window["request_time"] > pd.Timestamp(start)]
     if current.empty:
         raise FraudopsError(f"monitoring run {run_id}: its window holds no predictions any more")
@@ -267,10 +267,11 @@ def _predictions(lake: Any, spec: FeatureSpec, start: datetime, end: datetime) -
     return frame.reset_index(drop=True)
 
 
-def _latest_labels(lake: Any, as_of: datetime) -> pd.DataFrame:
+def _latest_labels(lake: Any, as_of: datetime, since: datetime) -> pd.DataFrame:
+    """The labels known at ``as_of`` of predictions made after ``since``."""
     from fraudops.labels.ingest import latest_labels
 
-    frame = latest_labels(lake, as_of=as_of)
+    frame = latest_labels(lake, as_of=as_of, confirmed_after=since)
     return (
         frame[["inference_id", "label", "confirmed_at"]]
         if len(frame)
@@ -323,6 +324,7 @@ def _performance(
         min_samples=settings.monitoring.min_samples,
         baseline_roc_auc=(profile.baseline_metrics or {}).get("roc_auc"),
         max_degradation=settings.monitoring.roc_auc_degradation,
+        min_positives=settings.monitoring.min_positives,
         cost_fn=settings.training.cost_fn,
         cost_fp=settings.training.cost_fp,
     )

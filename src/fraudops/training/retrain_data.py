@@ -17,7 +17,7 @@ The slices, oldest first:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -114,13 +114,16 @@ def mature_labelled_predictions(
         "predictions",
         columns=[LABELLED_ID, "request_time", *spec.feature_names],
         row_filter=(
-            f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
+            f"request_time > '{_utc(start).isoformat()}' "
+            f"and request_time <= '{_utc(end).isoformat()}'"
         ),
     )
     if window.empty:
         return window.assign(_day=pd.Series(dtype=str))
     window = window.drop_duplicates(LABELLED_ID)
-    labels = latest_labels(lake, as_of=end, inference_ids=window[LABELLED_ID])
+    labels = latest_labels(
+        lake, as_of=end, inference_ids=window[LABELLED_ID], confirmed_after=start
+    )
     joined = window.merge(labels[[LABELLED_ID, "label"]], on=LABELLED_ID, how="left")
     joined["_day"] = pd.to_datetime(joined["request_time"], utc=True).dt.strftime("%Y-%m-%d")
     coverage = joined.groupby("_day")["label"].apply(lambda s: s.notna().mean())
@@ -143,3 +146,7 @@ def _base_rows(settings: Settings, spec: FeatureSpec, lake: Any) -> pd.DataFrame
     if limit is not None:
         frame = frame.iloc[-limit:]
     return frame.reset_index(drop=True)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
