@@ -186,7 +186,12 @@ class MonitoringSettings(_Section):
         0.05, description="Alert at a relative ROC-AUC drop above this."
     )
     data_window_days: int = 7
-    performance_window_days: int = 30
+    performance_window_days: int = Field(
+        60,
+        ge=1,
+        description="Performance window. Longer than the seed's 30 days: legitimate labels take "
+        "up to 30 days, so a 30-day window holds only ~6 mature prediction days.",
+    )
     min_samples: int = 100
     min_positives: int = Field(
         100,
@@ -425,7 +430,7 @@ class RetrainSettings(_Section):
         None, gt=0, description="Also retrain when the champion is this many days old (schedule)."
     )
     cooldown_days: float = Field(
-        30, ge=0, description="No automatic retrain within this many days of the last one."
+        14, ge=0, description="No automatic retrain within this many days of the last one."
     )
     window_days: int = Field(
         90, ge=1, description="Labelled predictions of this many days join the training set."
@@ -434,10 +439,10 @@ class RetrainSettings(_Section):
         14, ge=1, description="The latest mature labelled days: the holdout both models face."
     )
     base_rows: int | None = Field(
-        None, ge=0, description="Latest rows of the lake's training data kept (none: all; 0: none)."
+        100_000, ge=0, description="Latest rows of the lake's training data kept (null: all)."
     )
     recent_weight: float = Field(
-        1.0, gt=0, description="Sample weight of a labelled prediction relative to a lake row."
+        2.0, gt=0, description="Sample weight of a labelled prediction relative to a lake row."
     )
     min_improvement: float = Field(
         0.0, ge=0, description="Lead a challenger needs over the champion on gate.champion_metrics."
@@ -488,7 +493,7 @@ def _default_scenarios() -> dict[str, Scenario]:
 
 class SimulationSettings(_Section):
     months: int = Field(12, ge=1, description="Simulated months of production.")
-    tx_per_day: int = Field(2000, ge=1, description="Transactions scored per simulated day.")
+    tx_per_day: int = Field(1000, ge=1, description="Transactions scored per simulated day.")
     scenario: str = Field("drift", description="The scenario `fraudops simulate` runs by default.")
     scenarios: dict[str, Scenario] = Field(default_factory=_default_scenarios)
     monitor_every_days: int = Field(7, ge=1, description="Monitoring run cadence (simulated).")

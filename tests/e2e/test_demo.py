@@ -1,4 +1,4 @@
-"""`fraudops demo`: the whole job on embedded defaults, server and logged predictions included."""
+"""`fraudops demo`: data → first champion → simulated production, on a short run."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from pathlib import Path
 from tests.serving_support import FRAUDOPS, env_for
 
 
-def test_demo_trains_serves_and_logs_every_prediction(tmp_path: Path) -> None:
+def test_demo_trains_then_simulates_production(tmp_path: Path) -> None:
     env = env_for(tmp_path / "fraudops-home")
+    args = ["--rows", "30000", "--months", "2", "--tx-per-day", "300", "--scenario", "control"]
     done = subprocess.run(
-        [*FRAUDOPS, "demo", "--rows", "50000", "--requests", "300", "--json"],
+        [*FRAUDOPS, "demo", *args, "--json"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -22,14 +23,46 @@ def test_demo_trains_serves_and_logs_every_prediction(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["training"]["decision"] == "promoted"
-    serving = result["serving"]
-    assert serving["traffic"]["ok"] == 300 and serving["traffic"]["errors"] == {}
-    assert serving["predictions_rows"] == 300
-    assert sum(row["n"] for row in serving["by_risk_tier"]) == 300
-    monitoring = result["monitoring"]
-    assert monitoring["labels"]["written"] > 0
-    assert monitoring["clean"]["predictions"] == 300
-    assert monitoring["drifted"]["predictions"] == 600
-    assert not monitoring["clean"]["data_drift_detected"]
-    assert monitoring["drifted"]["data_drift_detected"]
-    assert monitoring["drifted"]["max_severity"] in {"MODERATE", "CRITICAL"}
+    assert result["home"] == str((tmp_path / "fraudops-home" / "simulations" / "control").resolve())
+    assert [m["volume"] for m in result["month_rows"]] == [9000, 9000]
+    assert len(result["monitoring_runs"]) == 60 // 7  # weekly runs over 60 simulated days
+    assert result["outcome"]["quiet"]
+    assert Path(result["chart"]).exists()
+
+
+def test_demo_prints_the_month_table_and_where_things_are(tmp_path: Path) -> None:
+    env = env_for(tmp_path / "fraudops-home")
+    env["COLUMNS"] = "200"
+    done = subprocess.run(
+        [
+            *FRAUDOPS,
+            "demo",
+            "--rows",
+            "20000",
+            "--months",
+            "1",
+            "--tx-per-day",
+            "200",
+            "--scenario",
+            "control",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Simulation 'control': 1 month," in done.stdout
+    for line in ("Chart:", "Summary (JSON):", "Reports:", "MLflow runs:", "Audit trail:"):
+        assert line in done.stdout
+    # A scenario whose onset lies beyond the run is refused before anything is generated.
+    bad = subprocess.run(
+        [*FRAUDOPS, "demo", "--months", "2", "--scenario", "drift"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "after the last simulated month" in bad.stderr

@@ -18,7 +18,7 @@ MonthsOption = Annotated[
 ]
 TxPerDayOption = Annotated[
     int | None,
-    typer.Option("--tx-per-day", min=10, help="Transactions per simulated day (default 2000)."),
+    typer.Option("--tx-per-day", min=10, help="Transactions per simulated day (default 1000)."),
 ]
 ScenarioOption = Annotated[
     str | None,
@@ -139,7 +139,8 @@ MONTH_COLUMNS = (
 
 def render_simulation(result: dict[str, Any]) -> None:
     table = Table(
-        title=f"Simulation '{result['scenario']}': {result['months']} months, "
+        title=f"Simulation '{result['scenario']}': {result['months']} "
+        f"month{'s' if result['months'] != 1 else ''}, "
         f"{result['tx_per_day']:,} transactions a day from {result['start'][:10]}",
         title_justify="left",
     )

@@ -142,7 +142,9 @@ def run_monitoring(
         drift = _drift(profile, current, spec, settings)
     with progress.step("Measuring performance from labels"):
         thresholds = _shadow_thresholds(settings, spec, client, window)
-        performance = _performance(window, labels, profile, settings, as_of, thresholds)
+        performance = _performance(
+            window, labels, profile, settings, as_of, thresholds, champion=str(version.version)
+        )
 
     data_drift = bool(drift and drift.get("data_drift_detected"))
     model_drift = bool(performance.get("degraded"))
@@ -303,10 +305,21 @@ def _performance(
     settings: Settings,
     as_of: datetime,
     shadow_thresholds: Mapping[str, float | None] | None = None,
+    *,
+    champion: str | None = None,
 ) -> dict[str, Any]:
     """The champion's performance report; with a ``shadow`` entry (see ``compare_shadow``) when
     mature labelled rows carry a shadow score. ``shadow_thresholds``: each shadow version's
-    decision threshold (``_shadow_thresholds``)."""
+    decision threshold (``_shadow_thresholds``).
+
+    With ``champion``, only the predictions that version answered count: the question is
+    whether the model now serving has degraded, and the weeks a replaced model answered badly
+    must not call for another retrain right after its successor took over."""
+    excluded = 0
+    if champion is not None and "model_version" in window.columns:
+        answered = (window["model_version"].astype(str) == champion).to_numpy()
+        excluded = int((~answered).sum())
+        window = window[answered]
     from fraudops.monitoring.performance import (
         compare_shadow,
         evaluate_performance,
@@ -329,6 +342,8 @@ def _performance(
         cost_fp=settings.training.cost_fp,
     )
     out = report.to_dict()
+    out["model_version"] = champion
+    out["other_versions_excluded"] = excluded
     if len(shadow_columns) == len(_SHADOW_COLUMNS) and joined["shadow_version"].notna().any():
         shadow = compare_shadow(
             mature_labelled(joined, as_of=as_of, min_coverage=settings.labels.mature_coverage),

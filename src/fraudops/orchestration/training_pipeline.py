@@ -80,7 +80,7 @@ class _Scored:
 
     model: ScoringModel
     split: TimeSplit
-    X_train: np.ndarray
+    X_reference: np.ndarray  # the rows the drift reference profile describes
     holdout_labels: np.ndarray
     holdout_scores: np.ndarray
     validation_scores: np.ndarray
@@ -241,7 +241,10 @@ def _train_and_judge(
     return _Scored(
         model,
         split,
-        X["train"],
+        # A retrain's reference is the recent traffic it was judged on: once a retrain has
+        # seen a drift, the drifted world is the new normal (a mix with the old lake rows would
+        # keep every later run alarmed). A first training's reference is its training rows.
+        X["holdout"] if retrain is not None else X["train"],
         y["holdout"],
         hold_scores,
         val_scores,
@@ -437,7 +440,7 @@ def _write_artifacts(
     s.model.save(staging / registry.MODEL_ARTIFACT_PATH)
     scores = np.concatenate([s.validation_scores, s.holdout_scores])
     profile = build_profile(
-        s.X_train,
+        s.X_reference,
         spec,
         scores=scores,
         baseline_metrics=_numbers(s.holdout),
