@@ -447,6 +447,11 @@ class RetrainSettings(_Section):
     min_improvement: float = Field(
         0.0, ge=0, description="Lead a challenger needs over the champion on gate.champion_metrics."
     )
+    promote_via: Literal["holdout", "shadow"] = Field(
+        "holdout",
+        description="holdout: a winning challenger is promoted at once; shadow: it scores live "
+        "traffic under serving.shadow_alias first, promoted once it beats the champion there.",
+    )
     min_holdout_positives: int = Field(
         20, ge=1, description="Fewer frauds in the recent holdout: no retrain (figures too noisy)."
     )

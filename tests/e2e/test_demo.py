@@ -38,7 +38,7 @@ def test_demo_prints_the_month_table_and_where_things_are(tmp_path: Path) -> Non
             *FRAUDOPS,
             "demo",
             "--rows",
-            "20000",
+            "30000",
             "--months",
             "1",
             "--tx-per-day",

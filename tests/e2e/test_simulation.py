@@ -18,16 +18,16 @@ from tests.serving_support import FRAUDOPS, env_for
 
 CONFIG = """
 data:
-  rows: 40000
-  fraud_rate: 0.02
+  rows: 50000
+  fraud_rate: 0.01
 simulation:
-  months: 6
-  tx_per_day: 400
+  months: 8
+  tx_per_day: 800
   scenarios:
     small_drift:
-      description: data drift from month 2, concept drift from month 3
+      description: data drift from month 2, concept drift from month 4
       data_drift_month: 2
-      concept_drift_month: 3
+      concept_drift_month: 4
     control:
       description: no drift
 """
@@ -62,10 +62,10 @@ def test_drift_is_detected_retrained_on_and_recovered_from(drift: dict[str, Any]
     assert outcome["post_retrain_recall"] >= outcome["pre_drift_recall"] - 0.05, outcome
     assert outcome["recovered"]
     months = drift["month_rows"]
-    assert [m["month"] for m in months] == [1, 2, 3, 4, 5, 6]
-    assert all(m["volume"] == 400 * 30 for m in months)
+    assert [m["month"] for m in months] == list(range(1, 9))
+    assert all(m["volume"] == 800 * 30 for m in months)
     # The concept drift hurt before the retrain fixed it, and the champion moved.
-    assert min(m["recall"] for m in months[2:4]) < outcome["pre_drift_recall"] - 0.1
+    assert months[3]["recall"] < outcome["pre_drift_recall"] - 0.1  # month 4: concept drift
     assert months[-1]["champion"] != drift["initial_champion"]
     assert Path(drift["chart"]).stat().st_size > 10_000
     assert json.loads(Path(drift["summary_path"]).read_text())["outcome"] == outcome

@@ -5,6 +5,7 @@ monitoring compares the two on the same labelled rows."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -410,3 +411,173 @@ def _wait(condition: Any, timeout: float = 15) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the holder did not follow the alias in time")
         time.sleep(0.05)
+
+
+# ---- promotion through shadow scoring (retrain.promote_via: shadow) ---------------------------
+
+
+def _promote_via_shadow(settings: Settings, **retrain: Any) -> Settings:
+    return _shadowing(settings).model_copy(
+        update={
+            "retrain": settings.retrain.model_copy(update={"promote_via": "shadow", **retrain}),
+            "monitoring": settings.monitoring.model_copy(update={"min_positives": 10}),
+        }
+    )
+
+
+def _serve_label_monitor(settings: Settings, seed: int) -> Any:
+    """600 transactions (all 4,000's frauds among them) through the shadowing app, their real
+    labels a day later, and a monitoring run a month on."""
+    spec = settings.feature_spec(SPEC)
+    truth = generate_transactions(settings.data, spec, rows=4000, seed=seed)
+    fraud = dict(zip(truth[spec.id_column], truth[spec.label_column].astype(int), strict=True))
+    every = transactions(settings, 4000, seed=seed)
+    frauds = [b for b in every if fraud[b["transaction_id"]]]
+    bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
+    application = create_app(_shadowing(settings), SPEC)
+    application.state.start()
+    served_at = datetime.now(UTC)
+    try:
+        ids = _ids(asyncio.run(_post(application, _chunks(bodies, 50))))
+    finally:
+        application.state.stop()
+    rows = _drain(settings, ids)
+    later = served_at + timedelta(days=35)
+    events = [
+        {
+            "inference_id": row.inference_id,
+            "label": fraud[row.transaction_id],
+            "confirmed_at": (served_at + timedelta(days=1)).isoformat(),
+            "source": "chargeback",
+        }
+        for row in rows.itertuples()
+    ]
+    ingest_labels(settings, SPEC, events, now=later)
+    return run_monitoring(settings, now=later, window_days=40, alert=False, html=False)
+
+
+def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_is_dropped(
+    trained: Settings,
+) -> None:
+    from fraudops.orchestration.retraining import retrain_after_monitoring, settle_shadow
+    from fraudops.orchestration.training_pipeline import run_training
+    from fraudops.training.events import ModelEvent, read_events
+
+    strong, _ = _versions(trained)
+    # A deliberately weak model (two stumps), registered past lowered floors, made champion.
+    weak_settings = trained.model_copy(
+        update={
+            "gate": trained.gate.model_copy(update={"min_roc_auc": 0.0, "min_pr_auc": 0.0}),
+            "training": trained.training.model_copy(
+                update={
+                    "xgboost": trained.training.xgboost.model_copy(
+                        update={"n_estimators": 2, "max_depth": 1, "early_stopping_rounds": 0}
+                    )
+                }
+            ),
+        }
+    )
+    weak = run_training(weak_settings, raise_on_gate=False).version
+    assert weak is not None
+    client = mlflow_client(trained)
+    name = trained.registered_model_name(SPEC)
+
+    def make_champion(version: str, before: str) -> None:
+        event = ModelEvent(SPEC, name, "manual_promote", "manual", "test", version, None, before)
+        registry.move_champion(trained, client, SPEC, version, event=event)
+
+    make_champion(weak, strong)
+    registry.set_alias(trained, ALIAS, strong, spec_name=SPEC)
+    try:
+        settings = _promote_via_shadow(trained)
+        result = _serve_label_monitor(settings, seed=21)
+        [entry] = result.performance["shadow"]["comparisons"]
+        assert (entry["champion_version"], entry["challenger_version"]) == (weak, strong)
+        assert entry["better"] == "challenger", entry
+
+        # Too few frauds yet: the verdict waits, and no retrain replaces the shadow meanwhile.
+        patient = settings.model_copy(
+            update={"monitoring": settings.monitoring.model_copy(update={"min_positives": 10**6})}
+        )
+        as_of = datetime.fromisoformat(result.as_of)
+        waiting = settle_shadow(
+            patient,
+            SPEC,
+            champion=weak,
+            performance=result.performance,
+            monitoring_run_id=result.run_id,
+            as_of=as_of,
+        )
+        assert waiting is not None and waiting["status"] == "waiting"
+        assert registry.alias_version(client, name, ALIAS) == strong
+
+        check = retrain_after_monitoring(settings, SPEC, result, html_report=False)
+        assert check.shadow is not None and check.shadow["status"] == "promoted"
+        assert registry.champion_version(client, trained, name) == strong
+        assert registry.alias_version(client, name, ALIAS) is None
+        event = read_events(trained, SPEC).iloc[-1]
+        assert (event["event_type"], event["trigger"], event["version"]) == (
+            "promoted",
+            "shadow",
+            strong,
+        )
+        assert event["champion_before"] == weak and event["monitoring_run_id"] == result.run_id
+        metrics = json.loads(event["metrics"])
+        assert metrics["challenger"]["roc_auc"] > metrics["champion"]["roc_auc"]
+
+        # The other way round: the weak model in shadow loses and is dropped.
+        registry.set_alias(trained, ALIAS, weak, spec_name=SPEC)
+        result = _serve_label_monitor(settings, seed=22)
+        verdict = settle_shadow(
+            settings,
+            SPEC,
+            champion=strong,
+            performance=result.performance,
+            monitoring_run_id=result.run_id,
+            as_of=datetime.fromisoformat(result.as_of),
+        )
+        assert verdict is not None and verdict["status"] == "dropped"
+        assert registry.champion_version(client, trained, name) == strong
+        assert registry.alias_version(client, name, ALIAS) is None
+        assert read_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
+    finally:
+        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        if registry.champion_version(client, trained, name) != strong:
+            make_champion(strong, weak)
+
+
+def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion(
+    trained: Settings,
+) -> None:
+    from fraudops.orchestration.retraining import retrain
+
+    champion, _ = _versions(trained)
+    client = mlflow_client(trained)
+    name = trained.registered_model_name(SPEC)
+    settings = _promote_via_shadow(trained, min_holdout_positives=5)
+    # Judged on floors only (no champion comparison), so the gate's verdict is "promoted".
+    settings = settings.model_copy(
+        update={"gate": settings.gate.model_copy(update={"champion_metrics": []})}
+    )
+    result = _serve_label_monitor(settings, seed=23)
+    try:
+        trained_result = retrain(
+            settings, SPEC, now=datetime.fromisoformat(result.as_of), reason="test"
+        )
+        assert trained_result.decision == "shadowed" and trained_result.exit_code == 0
+        assert registry.alias_version(client, name, ALIAS) == trained_result.version
+        assert registry.champion_version(client, trained, name) == champion  # not yet
+        kinds = read_events_of(trained, trained_result.run_id)
+        assert kinds == ["registered", "shadowed"]
+        holder = ModelHolder(_shadowing(trained), trained.feature_spec(SPEC))
+        holder.check()
+        assert holder.shadow is not None and holder.shadow.version == trained_result.version
+    finally:
+        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+
+
+def read_events_of(settings: Settings, run_id: str) -> list[str]:
+    from fraudops.training.events import read_events
+
+    events = read_events(settings, SPEC)
+    return events[events["run_id"] == run_id]["event_type"].tolist()

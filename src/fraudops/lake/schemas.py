@@ -253,8 +253,10 @@ MODEL_EVENT_TYPES = (
     "rejected",
     "rollback",
     "manual_promote",
+    "shadowed",
+    "shadow_dropped",
 )
-MODEL_EVENT_TRIGGERS = ("train", "retrain", "manual", "rollback")
+MODEL_EVENT_TRIGGERS = ("train", "retrain", "manual", "rollback", "shadow")
 
 
 def model_events_schema(spec: FeatureSpec) -> Schema:

@@ -34,8 +34,9 @@ class RetrainCheck:
     as_of: str
     reasons: list[str]
     due: bool
-    blocked: str | None = None  # why a due retrain did not run (cooldown, labels)
+    blocked: str | None = None  # why a due retrain did not run (cooldown, labels, shadow)
     training: dict[str, Any] | None = None  # the retrain's TrainingResult when it ran
+    shadow: dict[str, Any] | None = None  # the verdict on a challenger in shadow scoring
     report: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,11 +91,25 @@ def retrain_after_monitoring(
 
     progress = progress or Reporter()
     as_of = _utc(datetime.fromisoformat(result.as_of))
+    shadow = settle_shadow(
+        settings,
+        spec_name,
+        champion=result.model_version,
+        performance=result.performance,
+        monitoring_run_id=result.run_id,
+        as_of=as_of,
+    )
     last_retrain, champion_since = _history(settings, spec_name)
     age = (as_of - champion_since).total_seconds() / 86_400 if champion_since else None
     reasons = retrain_reasons(settings, result.to_dict(), champion_age_days=age)
     check = RetrainCheck(result.run_id, as_of.isoformat(), reasons, due=bool(reasons))
+    check.shadow = shadow
     if not reasons:
+        return check
+    if shadow is not None and shadow["status"] == "waiting":
+        check.blocked = (
+            f"challenger v{shadow['challenger_version']} is in shadow scoring: {shadow['why']}"
+        )
         return check
     cooldown = timedelta(days=settings.retrain.cooldown_days)
     if last_retrain is not None and as_of < last_retrain + cooldown:
@@ -114,6 +129,7 @@ def retrain_after_monitoring(
             trigger=AUTOMATIC,
             monitoring_run_id=result.run_id,
             progress=progress,
+            hold_baseline=bool(result.performance.get("degraded")),
         )
     except NotEnoughLabels as exc:
         check.blocked = f"not enough labels: {exc}"
@@ -139,6 +155,7 @@ def retrain(
     monitoring_run_id: str | None = None,
     trainer: str | None = None,
     progress: Reporter | None = None,
+    hold_baseline: bool = False,
 ) -> Any:
     """Train a challenger on lake rows plus recent labelled predictions, judge it against the
     champion on the latest mature labelled traffic, promote it if it wins. A TrainingResult."""
@@ -154,7 +171,83 @@ def retrain(
         reason=reason or "retrain by hand",
         monitoring_run_id=monitoring_run_id,
         retrain_as_of=_utc(now or datetime.now(UTC)),
+        hold_baseline=hold_baseline,
     )
+
+
+def settle_shadow(
+    settings: Settings,
+    spec_name: str,
+    *,
+    champion: str,
+    performance: dict[str, Any],
+    monitoring_run_id: str,
+    as_of: datetime,
+) -> dict[str, Any] | None:
+    """With ``retrain.promote_via: shadow``, decide on the challenger under the shadow alias from
+    a monitoring run's comparison of both models on the same mature labelled traffic: promote
+    it when it beats the champion on ``gate.champion_metrics``, drop it when it does not, wait
+    while there are fewer than ``monitoring.min_positives`` frauds to judge on."""
+    from fraudops.training import registry
+    from fraudops.training.events import ModelEvent, append_events
+    from fraudops.training.tracking import mlflow_client
+
+    alias = settings.serving.shadow_alias
+    if settings.retrain.promote_via != "shadow" or not alias:
+        return None
+    client = mlflow_client(settings)
+    name = settings.registered_model_name(spec_name)
+    challenger = registry.alias_version(client, name, alias)
+    if challenger is None:
+        return None
+    comparisons = (performance.get("shadow") or {}).get("comparisons", [])
+    entry = next(
+        (
+            c
+            for c in comparisons
+            if c["challenger_version"] == challenger and c["champion_version"] == champion
+        ),
+        None,
+    )
+    verdict: dict[str, Any] = {
+        "challenger_version": challenger,
+        "champion_version": champion,
+        "status": "waiting",
+    }
+    needed = settings.monitoring.min_positives
+    if entry is None or entry.get("challenger") is None or entry["positives"] < needed:
+        have = 0 if entry is None else entry["positives"]
+        verdict["why"] = f"{have} mature labelled frauds scored by both so far, {needed} needed"
+        return verdict
+    metrics = {
+        "challenger": entry["challenger"],
+        "champion": entry["champion"],
+        "rows": entry["rows"],
+        "positives": entry["positives"],
+        "shadow": True,
+    }
+    won = entry["better"] == "challenger"
+    event = ModelEvent(
+        spec=spec_name,
+        model_name=name,
+        event_type="promoted" if won else "shadow_dropped",
+        trigger="shadow",
+        reason=f"shadow scoring on {entry['rows']:,} mature labelled predictions "
+        f"({entry['positives']} frauds): {entry['reason']}",
+        version=challenger,
+        champion_before=champion,
+        champion_after=challenger if won else champion,
+        metrics=metrics,
+        monitoring_run_id=monitoring_run_id,
+        event_time=as_of,
+    )
+    if won:
+        registry.move_champion(settings, client, spec_name, challenger, event=event)
+    else:
+        append_events(settings, spec_name, [event])
+    client.delete_registered_model_alias(name, alias)
+    verdict.update(status="promoted" if won else "dropped", why=event.reason, metrics=metrics)
+    return verdict
 
 
 def _history(settings: Settings, spec_name: str) -> tuple[datetime | None, datetime | None]:

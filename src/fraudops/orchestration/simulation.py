@@ -418,8 +418,30 @@ class _World:
                 "retrain_reasons": check.reasons,
                 "retrain_blocked": check.blocked,
                 "shadow": run.performance.get("shadow"),
+                "shadow_verdict": check.shadow,
             }
         )
+        verdict = check.shadow
+        if verdict is not None and verdict["status"] == "promoted":
+            # The challenger won on live traffic: it takes over like a promoted retrain.
+            version = verdict["challenger_version"]
+            shadowed = [r for r in result.retrains if r["version"] == version]
+            result.retrains.append(
+                {
+                    **(shadowed[-1] if shadowed else {}),
+                    "as_of": now.isoformat(),
+                    "monitoring_run_id": run.run_id,
+                    "decision": "promoted",
+                    "via": "shadow",
+                    "reason": verdict["why"],
+                    "version": version,
+                    "champion_before": verdict["champion_version"],
+                    "champion_after": version,
+                    "challenger": _key_metrics(verdict["metrics"]["challenger"]),
+                    "champion": _key_metrics(verdict["metrics"]["champion"]),
+                }
+            )
+            self.reloads.append({"as_of": now.isoformat(), "swapped": self.state.holder.check()})
         if check.training is not None:
             training = check.training
             result.retrains.append(
@@ -439,8 +461,9 @@ class _World:
                     "reports": check.report,
                 }
             )
-            if training["decision"] == "promoted":
-                swapped = self.state.holder.check()  # the serving process's hot reload
+            if training["decision"] in ("promoted", "shadowed"):
+                # The serving process's hot reload: the new champion, or the new shadow.
+                swapped = self.state.holder.check()
                 self.reloads.append({"as_of": now.isoformat(), "swapped": swapped})
 
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 EXIT_CODES = {
     "promoted": 0,
+    "shadowed": 0,
     "rejected": GateFailed.exit_code,
     "not_promoted": NotPromoted.exit_code,
 }
@@ -91,6 +92,7 @@ class _Scored:
     champion_before: str | None
     retrain: dict[str, Any] | None = None
     champion_holdout: dict[str, Any] | None = None  # the champion on the same holdout
+    baseline_floor: float | None = None  # the healthy ROC-AUC a degraded champion had
 
 
 def run_training(
@@ -104,6 +106,7 @@ def run_training(
     reason: str | None = None,
     monitoring_run_id: str | None = None,
     retrain_as_of: datetime | None = None,
+    hold_baseline: bool = False,
 ) -> TrainingResult:
     """Train, evaluate, gate and register one model of the spec's lake data.
 
@@ -113,7 +116,10 @@ def run_training(
     With ``retrain_as_of`` it is a retrain as of that time: the training set adds the labelled
     predictions of ``retrain.window_days``, the holdout is the latest mature labelled traffic
     (see training/retrain_data.py), the challenger must beat the champion there by
-    ``retrain.min_improvement``, and its model_events carry that time.
+    ``retrain.min_improvement``, and its model_events carry that time. ``hold_baseline`` (a
+    retrain for degradation): the new model's degradation baseline stays at least the
+    champion's, so monitoring keeps asking for retrains until the healthy level is back —
+    a first retrain after a concept drift has seen only a few weeks of the new fraud.
     """
     spec = settings.feature_spec(spec_name)
     trainer = trainer or settings.training.trainer
@@ -131,6 +137,8 @@ def run_training(
     run_id = run.info.run_id
     try:
         scored = _train_and_judge(settings, spec, trainer, client, progress, retrain_as_of)
+        if hold_baseline:
+            scored.baseline_floor = _champion_baseline(settings, spec, client)
         result = _record(
             settings,
             spec,
@@ -258,6 +266,15 @@ def _train_and_judge(
     )
 
 
+def _champion_baseline(settings: Settings, spec: FeatureSpec, client: MlflowClient) -> float | None:
+    try:
+        profile, _ = registry.load_reference_profile(settings, spec, client=client)
+    except Exception:  # no champion (or no profile): nothing to hold
+        return None
+    value = (profile.baseline_metrics or {}).get("roc_auc")
+    return None if value is None else float(value)
+
+
 def _load(settings: Settings, spec: FeatureSpec, progress: Reporter) -> pd.DataFrame:
     from fraudops.lake import Lake
 
@@ -331,7 +348,7 @@ def _record(
     name = settings.registered_model_name(spec.name)
     why = f"{reason} — {s.gate.reason}" if reason else s.gate.reason
     with progress.step("Registering"):
-        version, after = _register(
+        version, after, decision = _register(
             settings,
             spec,
             trainer,
@@ -344,7 +361,6 @@ def _record(
             event_time=event_time,
         )
         client.set_tag(run_id, "version", version or "")
-    decision = s.gate.decision
     return TrainingResult(
         spec=spec.name,
         trainer=trainer,
@@ -378,10 +394,11 @@ def _register(
     trigger: Trigger,
     monitoring_run_id: str | None,
     event_time: datetime | None = None,
-) -> tuple[str | None, str | None]:
+) -> tuple[str | None, str | None, str]:
     """Register (unless rejected), move the alias (if promoted), write the events.
 
-    Returns the new version (None when rejected) and the champion afterwards.
+    Returns the new version (None when rejected), the champion afterwards and the decision
+    (the gate's, or "shadowed" when a retrain's winner goes to shadow scoring first).
     """
     name = settings.registered_model_name(spec.name)
     before = s.champion_before
@@ -404,7 +421,7 @@ def _register(
 
     if s.gate.decision == "rejected":
         append_events(settings, spec.name, [event("rejected", None, before)])
-        return None, before
+        return None, before, "rejected"
     mv = registry.register_version(
         client,
         name,
@@ -416,6 +433,19 @@ def _register(
     version = str(mv.version)
     registered = event("registered", version, before)
     try:
+        shadow_alias = settings.serving.shadow_alias
+        if (
+            s.gate.decision == "promoted"
+            and s.retrain is not None
+            and settings.retrain.promote_via == "shadow"
+        ):
+            if not shadow_alias:
+                raise ConfigError("retrain.promote_via: shadow needs serving.shadow_alias")
+            client.set_registered_model_alias(name, shadow_alias, version)
+            client.set_model_version_tag(name, version, "decision", "shadowed")
+            client.set_model_version_tag(name, version, "promoted", "false")
+            append_events(settings, spec.name, [registered, event("shadowed", version, before)])
+            return version, before, "shadowed"
         if s.gate.decision == "promoted":
             registry.move_champion(
                 settings,
@@ -425,9 +455,9 @@ def _register(
                 event=event("promoted", version, version),
                 extra_events=(registered,),
             )
-            return version, version
+            return version, version, "promoted"
         append_events(settings, spec.name, [registered, event("not_promoted", version, before)])
-        return version, before
+        return version, before, "not_promoted"
     except BaseException:
         # No version without its model_events story: take the registration back.
         client.delete_model_version(name, version)
@@ -439,11 +469,15 @@ def _write_artifacts(
 ) -> None:
     s.model.save(staging / registry.MODEL_ARTIFACT_PATH)
     scores = np.concatenate([s.validation_scores, s.holdout_scores])
+    baseline = _numbers(s.holdout)
+    if s.baseline_floor is not None and s.baseline_floor > baseline["roc_auc"]:
+        baseline["roc_auc_own"] = baseline["roc_auc"]
+        baseline["roc_auc"] = s.baseline_floor
     profile = build_profile(
         s.X_reference,
         spec,
         scores=scores,
-        baseline_metrics=_numbers(s.holdout),
+        baseline_metrics=baseline,
         threshold=s.choice.threshold,
         bins=settings.monitoring.psi_bins,
     )

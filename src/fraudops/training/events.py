@@ -15,9 +15,16 @@ import pandas as pd
 from fraudops.config import Settings
 
 EventType = Literal[
-    "registered", "promoted", "not_promoted", "rejected", "rollback", "manual_promote"
+    "registered",
+    "promoted",
+    "not_promoted",
+    "rejected",
+    "rollback",
+    "manual_promote",
+    "shadowed",  # a retrain's winner put under the shadow alias (retrain.promote_via: shadow)
+    "shadow_dropped",  # live traffic showed it no better than the champion
 ]
-Trigger = Literal["train", "retrain", "manual", "rollback"]
+Trigger = Literal["train", "retrain", "manual", "rollback", "shadow"]
 TABLE = "model_events"
 # Events after which the alias points at `champion_after`.
 CHAMPION_MOVES = ("promoted", "manual_promote", "rollback")
