@@ -442,7 +442,16 @@ class RetrainSettings(_Section):
         100_000, ge=0, description="Latest rows of the lake's training data kept (null: all)."
     )
     recent_weight: float = Field(
-        2.0, gt=0, description="Sample weight of a labelled prediction relative to a lake row."
+        1.0, gt=0, description="Sample weight of a labelled prediction relative to a lake row."
+    )
+    half_life_days: float | None = Field(
+        21,
+        gt=0,
+        description="Recency weighting: a training row this many days old weighs half (null: "
+        "all rows weigh the same). After a concept drift the old rows teach the old fraud.",
+    )
+    min_weight: float = Field(
+        0.05, gt=0, le=1, description="Floor of the recency weight: history stays a prior."
     )
     min_improvement: float = Field(
         0.0, ge=0, description="Lead a challenger needs over the champion on gate.champion_metrics."

@@ -68,6 +68,9 @@ def test_drift_is_detected_retrained_on_and_recovered_from(drift: dict[str, Any]
     assert months[3]["recall"] < outcome["pre_drift_recall"] - 0.1  # month 4: concept drift
     assert months[-1]["champion"] != drift["initial_champion"]
     assert Path(drift["chart"]).stat().st_size > 10_000
+    # Alerts went to the log channel, into the simulation's alert log (not over the table).
+    alerts = Path(drift["alerts_log"]).read_text()
+    assert alerts.count("ALERT") >= outcome["drift_alerts"] > 0
     assert json.loads(Path(drift["summary_path"]).read_text())["outcome"] == outcome
 
 

@@ -132,3 +132,22 @@ def test_a_control_is_quiet_only_without_alerts_and_retrains() -> None:
     assert _outcome(result, Scenario())["quiet"]
     result.monitoring_runs = [{"as_of": "2027-01-08T00:00:00+00:00", "alert": "sent"}]
     assert not _outcome(result, Scenario())["quiet"]
+
+
+def test_recency_weights_halve_every_half_life_down_to_the_floor() -> None:
+    from datetime import UTC, datetime
+
+    from fraudops.training.retrain_data import _ages, _decay
+
+    settings = Settings(retrain={"half_life_days": 20, "min_weight": 0.1})
+    ages = np.array([0.0, 20.0, 40.0, 1000.0, np.inf])
+    assert np.allclose(_decay(settings, ages), [1.0, 0.5, 0.25, 0.1, 0.1])
+    flat = Settings(retrain={"half_life_days": None})
+    assert np.allclose(_decay(flat, ages), 1.0)
+    spec = settings.feature_spec("transactions30")
+    as_of = datetime(2027, 1, 31, tzinfo=UTC)
+    times = pd.Series(pd.to_datetime(["2027-01-01", "2027-01-31"], utc=True))
+    assert np.allclose(_ages(times, spec, as_of), [30.0, 0.0])
+    # Seconds from the data's own start (ULB) say nothing of age: the floor.
+    ulb = settings.feature_spec("ulb")
+    assert np.isinf(_ages(pd.Series([0.0, 10.0]), ulb, as_of)).all()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -121,43 +122,58 @@ def retrain(
         raise typer.Exit(result.exit_code)
 
 
-MONTH_COLUMNS = (
-    ("month", "month"),
-    ("start", "start"),
+MONTH_COLUMNS = (  # (key, header): short enough for an 80-column terminal
+    ("month", "mo"),
     ("volume", "volume"),
     ("frauds", "frauds"),
     ("recall", "recall"),
-    ("precision", "precision"),
-    ("roc_auc", "ROC-AUC"),
-    ("pr_auc", "PR-AUC"),
-    ("drifted_features", "drifted features"),
+    ("precision", "prec"),
+    ("roc_auc", "ROC"),
+    ("pr_auc", "PR"),
+    ("drifted_features", "drift"),
     ("alerts", "alerts"),
-    ("retrains", "retrains"),
-    ("champion", "champion"),
+    ("retrains", "retrain"),
+    ("champion", "champ"),
 )
 
 
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if key == "retrains":
+        return f"{value}/{row['promoted']}" if value else "–"
+    if key == "champion":
+        return f"v{value}"
+    if key == "month":
+        onset = "".join(
+            mark for mark, on in (("d", row["data_drift"]), ("c", row["concept_drift"])) if on
+        )
+        return f"{value}{onset}"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else fmt(value)
+
+
 def render_simulation(result: dict[str, Any]) -> None:
+    onsets = [
+        f"{what} drift from month {result[key]}"
+        for what, key in (("data", "data_drift_month"), ("concept", "concept_drift_month"))
+        if result.get(key)
+    ]
     table = Table(
         title=f"Simulation '{result['scenario']}': {result['months']} "
-        f"month{'s' if result['months'] != 1 else ''}, "
-        f"{result['tx_per_day']:,} transactions a day from {result['start'][:10]}",
+        f"month{'s' if result['months'] != 1 else ''} from {result['start'][:10]}, "
+        f"{result['tx_per_day']:,} tx/day; " + ("; ".join(onsets) or "no drift"),
+        caption="d/c: data/concept drift active · drift: features at alarm level · "
+        "retrain: tried/promoted · champ: champion at month end",
         title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
     )
     for _, header in MONTH_COLUMNS:
-        table.add_column(header, justify="right")
-    table.add_column("drift")
+        table.add_column(header, justify="right", no_wrap=True)
     for row in result["month_rows"]:
-        cells = []
-        for key, _ in MONTH_COLUMNS:
-            value = row.get(key)
-            if key == "retrains" and value:
-                value = f"{value} ({row['promoted']} promoted)"
-            cells.append(Text(f"{value:,}" if isinstance(value, int) else fmt(value)))
-        active = (("data", row["data_drift"]), ("concept", row["concept_drift"]))
-        drift = " + ".join(name for name, on in active if on)
-        cells.append(Text(drift))
-        table.add_row(*cells)
+        table.add_row(*(Text(_cell(row, key)) for key, _ in MONTH_COLUMNS))
     out.print(table)
     for retrain in result["retrains"]:
         challenger, champion = retrain["challenger"], retrain["champion"]
@@ -190,6 +206,7 @@ def render_simulation(result: dict[str, Any]) -> None:
     out.print(f"Chart:          {result['chart']}", highlight=False)
     out.print(f"Summary (JSON): {result['summary_path']}", highlight=False)
     out.print(f"Reports:        {result['reports_dir']}", highlight=False)
+    out.print(f"Alerts (log):   {result['alerts_log']}", highlight=False)
     out.print(f"MLflow runs:    {result['mlflow_ui']}", highlight=False)
     out.print(
         f"Audit trail:    FRAUDOPS_HOME={result['home']} fraudops lake query "

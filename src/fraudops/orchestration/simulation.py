@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -61,6 +63,7 @@ class SimulationResult:
     chart: str | None = None
     summary_path: str | None = None
     reports_dir: str | None = None
+    alerts_log: str | None = None
     tracking_uri: str | None = None
     mlflow_ui: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -146,10 +149,16 @@ def run_simulation(
         tracking_uri=sim.tracking_uri,
         mlflow_ui=f"mlflow ui --backend-store-uri {sim.tracking_uri}",
     )
+    out = sim.home_dir / "simulation"
+    out.mkdir(parents=True, exist_ok=True)
+    result.alerts_log = str(out / "alerts.log")
     world = _World(sim, spec, plan, start, tx_per_day)
     try:
         days = months * DAYS_PER_MONTH
-        with progress.step(f"Simulating {months} months ({name})", total=days) as step:
+        with (
+            _alerts_to(Path(result.alerts_log)),
+            progress.step(f"Simulating {months} months ({name})", total=days) as step,
+        ):
             for day in range(days):
                 world.serve_day(day)
                 if (day + 1) % sim.simulation.monitor_every_days == 0:
@@ -163,8 +172,6 @@ def run_simulation(
         result.month_rows = _month_rows(sim, spec, world, result, months, start)
         result.outcome = _outcome(result, plan)
     with progress.step("Chart and summary"):
-        out = sim.home_dir / "simulation"
-        out.mkdir(parents=True, exist_ok=True)
         result.chart = str(render_chart(result, out / "simulation.png"))
         result.summary_path = str(out / "simulation.json")
         result.timings = dict(progress.timings)
@@ -173,6 +180,25 @@ def run_simulation(
 
 
 # ---- setting up ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _alerts_to(path: Path) -> Iterator[None]:
+    """The log channel's alerts go to a file for the run (dozens of them would bury the table)."""
+    import logging
+
+    from fraudops.alerting.channels import logger
+
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+        handler.close()
 
 
 def _fresh_home(home: Path) -> None:

@@ -70,7 +70,12 @@ def build_retrain_data(
         )
     base = _base_rows(settings, spec, lake)
     pool = pd.concat([base, older], ignore_index=True)
-    weights = np.concatenate([np.ones(len(base)), np.full(len(older), cfg.recent_weight)])
+    weights = np.concatenate(
+        [
+            _decay(settings, _ages(base[spec.timestamp_column], spec, as_of)),
+            cfg.recent_weight * _decay(settings, _ages(older[spec.timestamp_column], spec, as_of)),
+        ]
+    )
     n_val = max(1, round(len(pool) * settings.training.validation_fraction))
     if len(pool) - n_val < 1:
         raise NotEnoughLabels(f"only {len(pool)} training rows: nothing left after validation")
@@ -85,7 +90,7 @@ def build_retrain_data(
         holdout=holdout[columns].reset_index(drop=True),
         timestamp_column=spec.timestamp_column,
     )
-    train_weight = weights[: len(train)] if cfg.recent_weight != 1.0 else None
+    train_weight = weights[: len(train)]
     summary = {
         "as_of": as_of.isoformat(),
         "window_days": cfg.window_days,
@@ -99,6 +104,9 @@ def build_retrain_data(
         "holdout_start": str(min(holdout_days)),
         "holdout_end": str(max(holdout_days)),
         "recent_weight": cfg.recent_weight,
+        "half_life_days": cfg.half_life_days,
+        "effective_lake_weight": round(float(weights[: len(base)].sum()), 1),
+        "effective_labelled_weight": round(float(weights[len(base) : len(train)].sum()), 1),
     }
     return RetrainData(split, train_weight, summary)
 
@@ -134,6 +142,24 @@ def mature_labelled_predictions(
     out[spec.timestamp_column] = out["request_time"]
     columns = [*spec.feature_names, spec.label_column, spec.timestamp_column, "_day"]
     return out[list(dict.fromkeys(columns))]
+
+
+def _ages(times: pd.Series, spec: FeatureSpec, as_of: datetime) -> np.ndarray:
+    """Age in days of each row at ``as_of``; unknown (infinite) for a spec whose timestamps are
+    seconds from the data's own start, like ULB's."""
+    if spec.timestamp_kind != "datetime" or times.empty:
+        return np.full(len(times), np.inf)
+    stamps = pd.to_datetime(times, utc=True)
+    return np.asarray((pd.Timestamp(_utc(as_of)) - stamps).dt.total_seconds() / 86_400.0)
+
+
+def _decay(settings: Settings, ages: np.ndarray) -> np.ndarray:
+    """Recency weights: a row ``half_life_days`` old weighs half, never below ``min_weight``
+    (the lake's history stays a prior while recent labels are few)."""
+    cfg = settings.retrain
+    if cfg.half_life_days is None:
+        return np.ones(len(ages))
+    return np.maximum(cfg.min_weight, 0.5 ** (np.maximum(ages, 0.0) / cfg.half_life_days))
 
 
 def _base_rows(settings: Settings, spec: FeatureSpec, lake: Any) -> pd.DataFrame:
