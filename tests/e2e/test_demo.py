@@ -53,7 +53,7 @@ def test_demo_prints_the_month_table_and_where_things_are(tmp_path: Path) -> Non
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "Simulation 'control': 1 month," in done.stdout
+    assert "Simulation 'control': 1 month from" in done.stdout
     for line in ("Chart:", "Summary (JSON):", "Reports:", "Alerts (log):", "MLflow runs:"):
         assert line in done.stdout
     # A scenario whose onset lies beyond the run is refused before anything is generated.

@@ -203,13 +203,19 @@ def render_simulation(result: dict[str, Any]) -> None:
             f"{'recovered' if outcome.get('recovered') else 'NOT recovered'}",
             highlight=False,
         )
-    out.print(f"Chart:          {result['chart']}", highlight=False)
-    out.print(f"Summary (JSON): {result['summary_path']}", highlight=False)
-    out.print(f"Reports:        {result['reports_dir']}", highlight=False)
-    out.print(f"Alerts (log):   {result['alerts_log']}", highlight=False)
-    out.print(f"MLflow runs:    {result['mlflow_ui']}", highlight=False)
+    # Paths and commands unwrapped, so they can be copied whatever the terminal's width.
+    for label, value in (
+        ("Chart:         ", result["chart"]),
+        ("Summary (JSON):", result["summary_path"]),
+        ("Reports:       ", result["reports_dir"]),
+        ("Alerts (log):  ", result["alerts_log"]),
+        ("MLflow runs:   ", result["mlflow_ui"]),
+    ):
+        out.print(Text(f"{label} {value}"), soft_wrap=True)
     out.print(
-        f"Audit trail:    FRAUDOPS_HOME={result['home']} fraudops lake query "
-        "'SELECT event_time, trigger, event_type, version, monitoring_run_id FROM model_events'",
-        highlight=False,
+        Text(
+            f"Audit trail:    FRAUDOPS_HOME={result['home']} fraudops lake query 'SELECT "
+            "event_time, trigger, event_type, version, monitoring_run_id FROM model_events'"
+        ),
+        soft_wrap=True,
     )

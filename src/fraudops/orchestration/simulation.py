@@ -155,10 +155,8 @@ def run_simulation(
     world = _World(sim, spec, plan, start, tx_per_day)
     try:
         days = months * DAYS_PER_MONTH
-        with (
-            _alerts_to(Path(result.alerts_log)),
-            progress.step(f"Simulating {months} months ({name})", total=days) as step,
-        ):
+        label = f"Simulating {months} month{'s' if months != 1 else ''} ({name})"
+        with _alerts_to(Path(result.alerts_log)), progress.step(label, total=days) as step:
             for day in range(days):
                 world.serve_day(day)
                 if (day + 1) % sim.simulation.monitor_every_days == 0:
