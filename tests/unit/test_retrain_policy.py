@@ -100,14 +100,14 @@ def test_outcome_measures_recovery_from_the_first_retrain_that_saw_the_drift() -
         "as_of": "2027-03-15T00:00:00+00:00",
         "decision": "promoted",
         "version": "2",
-        "retrain_data": {"holdout_end": "2027-03-10"},
+        "retrain_data": {"holdout_start": "2027-03-03"},
     }
-    # Promoted after the onset, but judged on labels from before it: not the recovery.
+    # Promoted after the onset, but judged partly on traffic from before it: not the recovery.
     blind = {
         **retrain,
         "as_of": "2027-03-08T00:00:00+00:00",
         "version": "9",
-        "retrain_data": {"holdout_end": "2027-02-20"},
+        "retrain_data": {"holdout_start": "2027-02-28"},
     }
     result = _result(monitoring_runs=runs, retrains=[blind, retrain])
     result.month_rows = [

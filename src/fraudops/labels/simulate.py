@@ -214,10 +214,11 @@ def true_label_events(truth: pd.DataFrame, config: LabelsSettings, seed: int) ->
     """When and by whom known outcomes get confirmed, with the simulator's delays and sources.
 
     ``truth``: inference_id, transaction_id, request_time, label (the real outcome, as a
-    production simulation knows it). Adds delay_days, confirmed_at and source; seeded per
-    inference_id like the simulator.
+    production simulation knows it). Adds delay_days, confirmed_at and source, seeded per
+    transaction_id (inference ids are random: a re-run would confirm at other times), else
+    per inference_id.
     """
-    ids = truth["inference_id"].to_numpy(dtype=object)
+    ids = truth["transaction_id"].fillna(truth["inference_id"]).to_numpy(dtype=object)
     delay_u, source_u = (_uniform(ids, seed, purpose) for purpose in ("delay", "sourc"))
     request_time = pd.to_datetime(truth["request_time"], utc=True)
     label = truth["label"].to_numpy(dtype=np.int64)

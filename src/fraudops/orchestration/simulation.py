@@ -635,14 +635,15 @@ def _outcome(result: SimulationResult, plan: Scenario) -> dict[str, Any]:
     )
     outcome["detected_at_run"] = None if detected is None else detected + 1
     outcome["detected_as_of"] = None if detected is None else after[detected]["as_of"]
-    # Recovery counts from the first promoted retrain that was judged on traffic of the latest
-    # drift: a retrain that only saw labels from before it cannot have learned it.
+    # Recovery counts from the first promoted retrain judged wholly on traffic of the latest
+    # drift (its holdout starts after the onset): one judged on labels from before the drift,
+    # or on its first few days, cannot have learned it.
     last_onset = onset_time + timedelta(days=(max(onsets) - first) * DAYS_PER_MONTH)
     recovering = [
         r
         for r in automatic
         if r["decision"] == "promoted"
-        and ((r.get("retrain_data") or {}).get("holdout_end") or "") >= f"{last_onset:%Y-%m-%d}"
+        and ((r.get("retrain_data") or {}).get("holdout_start") or "") >= f"{last_onset:%Y-%m-%d}"
     ]
     if recovering:
         retrain_time = datetime.fromisoformat(recovering[0]["as_of"])
@@ -692,21 +693,17 @@ def render_chart(result: SimulationResult, path: Path) -> Path:
     for retrain in result.retrains:
         at = (datetime.fromisoformat(retrain["as_of"]) - start).total_seconds()
         x = 0.5 + at / (DAYS_PER_MONTH * 86_400)
-        promoted = retrain["decision"] == "promoted"
-        ax.axvline(x, color="tab:green" if promoted else "tab:gray", alpha=0.6)
-        ax.annotate(
-            f"v{retrain['version']}" if promoted else "kept",
-            (x, 0.02),
-            rotation=90,
-            fontsize=8,
-            color="tab:green" if promoted else "tab:gray",
-        )
+        decision = retrain["decision"]
+        color = {"promoted": "tab:green", "rejected": "tab:red"}.get(decision, "tab:gray")
+        label = {"promoted": f"v{retrain['version']}", "rejected": "rejected"}.get(decision, "kept")
+        ax.axvline(x, color=color, alpha=0.6)
+        ax.annotate(label, (x, 0.02), rotation=90, fontsize=8, color=color)
     ax.set_xticks(months)
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("simulated month")
     ax.set_title(
         f"fraudops simulate · {result.scenario} · {result.tx_per_day:,} tx/day "
-        "(green: retrain promoted, grey: champion kept)"
+        "(retrains: green promoted, grey lost, red rejected)"
     )
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
