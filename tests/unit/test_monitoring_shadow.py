@@ -279,3 +279,31 @@ def _result(perf: dict[str, Any]) -> MonitoringResult:
         alert=None,
         mlflow_run_id=None,
     )
+
+
+def test_the_monitor_command_shows_both_models_side_by_side(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fraudops.cli.monitor_cmd import render_shadow
+
+    figures = {"roc_auc": 0.979, "pr_auc": 0.827, "recall": 0.5, "precision": 1.0}
+    render_shadow(
+        {
+            "rows": 600,
+            "comparisons": [
+                {
+                    "champion_version": "1",
+                    "challenger_version": "2",
+                    "positives": 20,
+                    "champion": figures,
+                    "challenger": {**figures, "roc_auc": 0.963},
+                    "better": "champion",
+                    "reason": "roc_auc 0.9790 → 0.9630",
+                }
+            ],
+        }
+    )
+    shown = capsys.readouterr().out
+    assert "same 600 labelled predictions" in shown
+    assert "0.979" in shown and "0.963" in shown
+    assert "v2 vs champion v1 (20 frauds): better = champion" in shown

@@ -164,6 +164,7 @@ def render(result: dict[str, Any]) -> None:
             highlight=False,
         )
     out.print(f"Performance: {perf.get('reason')}", highlight=False)
+    render_shadow(perf.get("shadow"))
     flags = [
         name
         for name, on in (
@@ -179,6 +180,32 @@ def render(result: dict[str, Any]) -> None:
         out.print(
             f"Alert: {result['alert'].get('status')} — {result['alert'].get('reason')}",
             highlight=False,
+        )
+
+
+def render_shadow(shadow: dict[str, Any] | None) -> None:
+    """Champion and shadow challenger on the same mature labelled predictions."""
+    if not shadow:
+        return
+    table = Table(title=f"Shadow scoring — the same {shadow['rows']:,} labelled predictions")
+    for column in ("model", "version", "ROC-AUC", "PR-AUC", "recall", "precision"):
+        table.add_column(column)
+    for entry in shadow["comparisons"]:
+        for side in ("champion", "challenger"):
+            figures = entry.get(side) or {}
+            table.add_row(
+                side,
+                str(entry[f"{side}_version"]),
+                *(_num(figures.get(k)) for k in ("roc_auc", "pr_auc", "recall", "precision")),
+            )
+    out.print(table)
+    for entry in shadow["comparisons"]:
+        out.print(
+            Text(
+                f"v{entry['challenger_version']} vs champion v{entry['champion_version']} "
+                f"({entry['positives']} frauds): better = {entry.get('better')}; "
+                f"{entry.get('reason') or ''}"
+            )
         )
 
 
