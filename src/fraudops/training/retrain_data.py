@@ -120,7 +120,7 @@ def mature_labelled_predictions(
 
     window = lake.read_frame(
         "predictions",
-        columns=[LABELLED_ID, "request_time", *spec.feature_names],
+        columns=[LABELLED_ID, "transaction_id", "request_time", *spec.feature_names],
         row_filter=(
             f"request_time > '{_utc(start).isoformat()}' "
             f"and request_time <= '{_utc(end).isoformat()}'"
@@ -137,7 +137,11 @@ def mature_labelled_predictions(
     coverage = joined.groupby("_day")["label"].apply(lambda s: s.notna().mean())
     mature = set(coverage[coverage >= settings.labels.mature_coverage].index)
     keep = joined[joined["_day"].isin(mature) & joined["label"].notna()]
-    out = keep.sort_values(["request_time", LABELLED_ID], kind="stable").reset_index(drop=True)
+    # Requests of one batch share a request time: the transaction id orders them the same way
+    # every time (inference ids are random), so a retrain on the same data is the same model.
+    out = keep.sort_values(
+        ["request_time", "transaction_id", LABELLED_ID], kind="stable", na_position="last"
+    ).reset_index(drop=True)
     out[spec.label_column] = out["label"].astype(np.int64)
     out[spec.timestamp_column] = out["request_time"]
     columns = [*spec.feature_names, spec.label_column, spec.timestamp_column, "_day"]
