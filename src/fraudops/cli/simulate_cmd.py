@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, fmt, out, settings_from
-from fraudops.cli.train_cmd import render_training
+from fraudops.cli.train_cmd import TrainerOption, check_trainer, render_training
 
 MonthsOption = Annotated[
     int | None, typer.Option("--months", min=1, help="Simulated months (default 12).")
@@ -82,9 +82,7 @@ def retrain(
         datetime | None,
         typer.Option("--now", help="Retrain as of this time (ISO; default: now)."),
     ] = None,
-    trainer: Annotated[
-        str | None, typer.Option(help="xgboost or logreg (default: training.trainer).")
-    ] = None,
+    trainer: TrainerOption = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -96,8 +94,7 @@ def retrain(
     """
     from fraudops.orchestration.retraining import retrain as run_retrain
 
-    if trainer is not None and trainer not in ("xgboost", "logreg"):
-        raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
+    check_trainer(trainer)
     settings = settings_from(ctx)
     with RichReporter() as progress:
         result = run_retrain(

@@ -27,11 +27,19 @@ ReasonOption = Annotated[str, typer.Option("--reason", help="Why: recorded in mo
 DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "rejected": "bold red"}
 
 
+TrainerOption = Annotated[
+    str | None, typer.Option(help="xgboost or logreg (default: training.trainer).")
+]
+
+
+def check_trainer(trainer: str | None) -> None:
+    if trainer is not None and trainer not in ("xgboost", "logreg"):
+        raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
+
+
 def train(
     ctx: typer.Context,
-    trainer: Annotated[
-        str | None, typer.Option(help="xgboost or logreg (default: training.trainer).")
-    ] = None,
+    trainer: TrainerOption = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -42,8 +50,7 @@ def train(
     """
     from fraudops.orchestration.training_pipeline import run_training
 
-    if trainer is not None and trainer not in ("xgboost", "logreg"):
-        raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
+    check_trainer(trainer)
     settings = settings_from(ctx)
     with RichReporter() as progress:
         result = run_training(

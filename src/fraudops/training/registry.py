@@ -68,16 +68,7 @@ def _not_found(exc: Exception) -> bool:
 
 def champion_version(client: MlflowClient, settings: Settings, model_name: str) -> str | None:
     """The version the champion alias points at, or None (no model or no alias yet)."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        aliases = client.get_registered_model(model_name).aliases
-    except MlflowException as exc:
-        if _not_found(exc):
-            return None
-        raise
-    version = aliases.get(settings.mlflow.champion_alias)
-    return None if version is None else str(version)
+    return alias_version(client, model_name, settings.mlflow.champion_alias)
 
 
 def resolve_version(client: MlflowClient, model_name: str, version_or_alias: str) -> ModelVersion:
