@@ -31,11 +31,11 @@ def demo(
     Same as `fraudops simulate`; exit code 1 when the run shows no recovery (or, for the
     control, a retrain or drift alert).
     """
-    from fraudops.orchestration.demo import run_demo
+    from fraudops.orchestration.simulation import run_simulation
 
     settings = settings_from(ctx)
     with RichReporter() as progress:
-        result = run_demo(
+        result = run_simulation(
             settings,
             rows=rows,
             months=months,

@@ -1,14 +1,13 @@
-"""The demo job: data → lake → train (the first champion) → a simulated year of production.
+"""The first half of the demo job: data → lake → train (the first champion).
 
-``prepare_champion`` is the first half (also what bench/pipeline.py measures and what every
-simulation starts from); ``run_demo`` adds the 12-month simulation of the default scenario
+``prepare_champion`` is what bench/pipeline.py measures and what every simulation starts from;
+`fraudops demo` then runs the 12-month simulation of the default scenario
 (orchestration/simulation.py): drift, detection, automatic retraining, recovery.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from fraudops.config import Settings
@@ -67,28 +66,4 @@ def prepare_champion(
         training=result.to_dict(),
         exit_code=result.exit_code,
         champion=result.champion_after,
-    )
-
-
-def run_demo(
-    settings: Settings,
-    *,
-    rows: int | None = None,
-    months: int | None = None,
-    tx_per_day: int | None = None,
-    scenario: str | None = None,
-    home: Path | None = None,
-    progress: Reporter | None = None,
-) -> Any:
-    """The main job: a SimulationResult of the default scenario (data and training included)."""
-    from fraudops.orchestration.simulation import run_simulation
-
-    return run_simulation(
-        settings,
-        scenario=scenario,
-        months=months,
-        tx_per_day=tx_per_day,
-        home=home,
-        rows=rows,
-        progress=progress,
     )

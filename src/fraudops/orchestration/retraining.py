@@ -43,21 +43,26 @@ class RetrainCheck:
         return asdict(self)
 
 
+def alarmed_features(settings: Settings, drift: dict[str, Any] | None) -> list[str]:
+    """Features of a drift report at alarm level: MODERATE/CRITICAL, or PSI at its threshold
+    (the seed's per-feature p < 0.05 alone is not an alarm: it fires on clean windows)."""
+    from fraudops.monitoring.drift import CRITICAL, MODERATE
+
+    return [
+        f["feature"]
+        for f in (drift or {}).get("features", [])
+        if f.get("severity") in (MODERATE, CRITICAL)
+        or (f.get("psi") or 0.0) >= (f.get("psi_threshold") or settings.monitoring.psi_threshold)
+    ]
+
+
 def retrain_reasons(
     settings: Settings, summary: dict[str, Any], *, champion_age_days: float | None = None
 ) -> list[str]:
     """The policy's reasons to retrain, from a monitoring run's result dict (empty: none)."""
-    from fraudops.monitoring.drift import CRITICAL, MODERATE
-
     cfg = settings.retrain
     reasons = []
-    drift = summary.get("drift") or {}
-    alarmed = [
-        f["feature"]
-        for f in drift.get("features", [])
-        if f.get("severity") in (MODERATE, CRITICAL)
-        or (f.get("psi") or 0.0) >= (f.get("psi_threshold") or settings.monitoring.psi_threshold)
-    ]
+    alarmed = alarmed_features(settings, summary.get("drift"))
     if cfg.on_drifted_features and len(alarmed) >= cfg.on_drifted_features:
         reasons.append(f"data drift on {len(alarmed)} features ({', '.join(alarmed[:6])})")
     performance = summary.get("performance") or {}

@@ -262,7 +262,6 @@ class _World:
         self.truth: list[pd.DataFrame] = []  # inference_id, transaction_id, request_time, label
         self.truth_all = pd.DataFrame(columns=["inference_id", "label"])
         self.pending_labels: pd.DataFrame | None = None
-        self.reloads: list[dict[str, Any]] = []
 
     def close(self) -> None:
         self.loop.run_until_complete(self.client.aclose())
@@ -414,7 +413,7 @@ class _World:
 
     def monitor(self, now: datetime, result: SimulationResult) -> None:
         from fraudops.orchestration.monitoring import run_monitoring
-        from fraudops.orchestration.retraining import retrain_after_monitoring
+        from fraudops.orchestration.retraining import alarmed_features, retrain_after_monitoring
 
         self.clock = now
         self.flush()
@@ -424,7 +423,7 @@ class _World:
         check = retrain_after_monitoring(
             self.sim, self.spec.name, run, html_report=not result.retrains
         )
-        alarmed = _alarmed(self.sim, run.to_dict())
+        alarmed = len(alarmed_features(self.sim, run.drift))
         perf = run.performance.get("metrics") or {}
         result.monitoring_runs.append(
             {
@@ -465,7 +464,7 @@ class _World:
                     "champion": _key_metrics(verdict["metrics"]["champion"]),
                 }
             )
-            self.reloads.append({"as_of": now.isoformat(), "swapped": self.state.holder.check()})
+            self.state.holder.check()  # the serving process's hot reload
         if check.training is not None:
             training = check.training
             result.retrains.append(
@@ -486,9 +485,7 @@ class _World:
                 }
             )
             if training["decision"] in ("promoted", "shadowed"):
-                # The serving process's hot reload: the new champion, or the new shadow.
-                swapped = self.state.holder.check()
-                self.reloads.append({"as_of": now.isoformat(), "swapped": swapped})
+                self.state.holder.check()  # hot reload: the new champion, or the new shadow
 
 
 def flip_high_value(
@@ -507,17 +504,6 @@ def flip_high_value(
     out = frame.copy()
     out.loc[flip, spec.label_column] = 1
     return out
-
-
-def _alarmed(sim: Settings, run: dict[str, Any]) -> int:
-    from fraudops.monitoring.drift import CRITICAL, MODERATE
-
-    features = (run.get("drift") or {}).get("features", [])
-    return sum(
-        f.get("severity") in (MODERATE, CRITICAL)
-        or (f.get("psi") or 0.0) >= (f.get("psi_threshold") or sim.monitoring.psi_threshold)
-        for f in features
-    )
 
 
 def _key_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -548,21 +534,14 @@ def _month_rows(
             columns=["inference_id", "request_time", "probability", "prediction", "model_version"],
         )
     frame = served.merge(truth, on="inference_id", how="inner")
-    offset = pd.to_datetime(frame["request_time"], utc=True) - pd.Timestamp(start)
-    frame["month"] = (offset.dt.total_seconds() // (DAYS_PER_MONTH * 86_400)).astype(int) + 1
+    frame["month"] = _month_of(frame["request_time"], start)
+    # A run (and its retrain) at the very end of a month belongs to that month.
     runs = pd.DataFrame(result.monitoring_runs)
     if len(runs):
-        as_of = pd.to_datetime(runs["as_of"], utc=True) - pd.Timestamp(start)
-        # a run at the very end of a month belongs to that month
-        runs["month"] = ((as_of.dt.total_seconds() - 1) // (DAYS_PER_MONTH * 86_400)).astype(
-            int
-        ) + 1
+        runs["month"] = _month_of(runs["as_of"], start, end_inclusive=True)
     retrains = pd.DataFrame(result.retrains)
     if len(retrains):
-        at = pd.to_datetime(retrains["as_of"], utc=True) - pd.Timestamp(start)
-        retrains["month"] = ((at.dt.total_seconds() - 1) // (DAYS_PER_MONTH * 86_400)).astype(
-            int
-        ) + 1
+        retrains["month"] = _month_of(retrains["as_of"], start, end_inclusive=True)
     rows = []
     champion = result.initial_champion
     for month in range(1, months + 1):
@@ -607,6 +586,15 @@ def _month_rows(
             }
         )
     return rows
+
+
+def _month_of(times: pd.Series, start: datetime, *, end_inclusive: bool = False) -> pd.Series:
+    """The 1-based simulated month of each time (``end_inclusive``: a month's last instant is
+    in it, not in the next)."""
+    seconds = (pd.to_datetime(times, utc=True) - pd.Timestamp(start)).dt.total_seconds()
+    if end_inclusive:
+        seconds = seconds - 1
+    return (seconds // (DAYS_PER_MONTH * 86_400)).astype(int) + 1
 
 
 def _outcome(result: SimulationResult, plan: Scenario) -> dict[str, Any]:

@@ -117,10 +117,18 @@ def mature_labelled_predictions(
     """Predictions of (start, end] with their latest label known at ``end``, mature days only,
     in time order, shaped like training rows (features, label, timestamp) plus ``_day``."""
     from fraudops.labels.ingest import latest_labels
+    from fraudops.monitoring.performance import mature_labelled
 
     window = lake.read_frame(
         "predictions",
-        columns=[LABELLED_ID, "transaction_id", "request_time", *spec.feature_names],
+        columns=[
+            LABELLED_ID,
+            "transaction_id",
+            "request_time",
+            "probability",
+            "prediction",
+            *spec.feature_names,
+        ],
         row_filter=(
             f"request_time > '{_utc(start).isoformat()}' "
             f"and request_time <= '{_utc(end).isoformat()}'"
@@ -132,11 +140,12 @@ def mature_labelled_predictions(
     labels = latest_labels(
         lake, as_of=end, inference_ids=window[LABELLED_ID], confirmed_after=start
     )
-    joined = window.merge(labels[[LABELLED_ID, "label"]], on=LABELLED_ID, how="left")
-    joined["_day"] = pd.to_datetime(joined["request_time"], utc=True).dt.strftime("%Y-%m-%d")
-    coverage = joined.groupby("_day")["label"].apply(lambda s: s.notna().mean())
-    mature = set(coverage[coverage >= settings.labels.mature_coverage].index)
-    keep = joined[joined["_day"].isin(mature) & joined["label"].notna()]
+    joined = window.merge(
+        labels[[LABELLED_ID, "label", "confirmed_at"]], on=LABELLED_ID, how="left"
+    )
+    # The rows monitoring measures: labelled, in prediction days whose coverage is mature.
+    keep = mature_labelled(joined, as_of=end, min_coverage=settings.labels.mature_coverage)
+    keep = keep.rename(columns={"day": "_day"})
     # Requests of one batch share a request time: the transaction id orders them the same way
     # every time (inference ids are random), so a retrain on the same data is the same model.
     out = keep.sort_values(
