@@ -1,0 +1,176 @@
+"""The codebase's shape, checked: no import cycle, no private name across packages, small files.
+
+The import graph is read from the source (every ``import`` outside ``if TYPE_CHECKING:``,
+function-local ones included: a cycle hidden inside a function is still a cycle), so the check
+needs no import of the package and sees what an import-time check would miss.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+PACKAGE = SRC / "fraudops"
+MAX_LINES = 500
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    inside: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            inside.update(id(n) for n in ast.walk(node))
+    return inside
+
+
+def _imports(path: Path) -> list[tuple[str, list[str], int]]:
+    """(module, names, line) of each runtime import of a fraudops module in ``path``."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skip = _type_checking_nodes(tree)
+    found = []
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] == "fraudops":
+                found.append((node.module, [a.name for a in node.names], node.lineno))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "fraudops":
+                    found.append((alias.name, [], node.lineno))
+    return found
+
+
+def _edges() -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for name, path in MODULES.items():
+        for module, names, _ in _imports(path):
+            for target in [module, *(f"{module}.{n}" for n in names)]:
+                if target in MODULES and target != name:
+                    edges[name].add(target)
+    return edges
+
+
+def _package(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 or (len(parts) == 2 and _is_package(module)) else "<top>"
+
+
+def _is_package(module: str) -> bool:
+    return MODULES[module].name == "__init__.py"
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    nodes = set(graph) | {b for bs in graph.values() for b in bs}
+    for root in sorted(nodes):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.get(root, ()))))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is None:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        top = stack.pop()
+                        on_stack.discard(top)
+                        component.append(top)
+                        if top == node:
+                            break
+                    if len(component) > 1:
+                        found.append(sorted(component))
+            elif child not in index:
+                index[child] = low[child] = counter
+                counter += 1
+                stack.append(child)
+                on_stack.add(child)
+                work.append((child, iter(sorted(graph.get(child, ())))))
+            elif child in on_stack:
+                low[node] = min(low[node], index[child])
+    return found
+
+
+def test_no_module_import_cycle() -> None:
+    assert _cycles(_edges()) == []
+
+
+def test_no_package_import_cycle() -> None:
+    packages: dict[str, set[str]] = defaultdict(set)
+    for source, targets in _edges().items():
+        for target in targets:
+            a, b = _package(source), _package(target)
+            if a != b and "<top>" not in (a, b):
+                packages[a].add(b)
+    assert _cycles(packages) == []
+
+
+def test_no_private_name_imported_across_packages() -> None:
+    offenders = []
+    for name, path in MODULES.items():
+        for module, names, line in _imports(path):
+            if module not in MODULES or _package(module) == _package(name):
+                continue
+            private = [n for n in names if n.startswith("_")]
+            if private or any(part.startswith("_") for part in module.split(".")[1:]):
+                offenders.append(f"{path.relative_to(SRC)}:{line} from {module} import {names}")
+    assert offenders == []
+
+
+def test_no_source_file_over_the_limit() -> None:
+    long = {
+        str(p.relative_to(SRC)): n
+        for p in MODULES.values()
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}
+
+
+PACKAGES = sorted({m.rsplit(".", 1)[0] if not _is_package(m) else m for m in MODULES})
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_imports_on_its_own(package: str) -> None:
+    # A fresh interpreter per package, its modules imported in reverse order: an import that
+    # only works after another package was imported first fails here.
+    mine = sorted(
+        (m for m in MODULES if m == package or m.rsplit(".", 1)[0] == package), reverse=True
+    )
+    code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in mine)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_whole_package_imports_in_reverse_order() -> None:
+    for module in sorted(MODULES, reverse=True):
+        importlib.import_module(module)
