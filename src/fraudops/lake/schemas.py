@@ -246,19 +246,6 @@ def alerts_schema(spec: FeatureSpec) -> Schema:
     )
 
 
-MODEL_EVENT_TYPES = (
-    "registered",
-    "promoted",
-    "not_promoted",
-    "rejected",
-    "rollback",
-    "manual_promote",
-    "shadowed",
-    "shadow_dropped",
-)
-MODEL_EVENT_TRIGGERS = ("train", "retrain", "manual", "rollback", "shadow")
-
-
 def model_events_schema(spec: FeatureSpec) -> Schema:
     return _schema(
         MODEL_EVENTS,
@@ -269,8 +256,8 @@ def model_events_schema(spec: FeatureSpec) -> Schema:
             _opt("model_name", STRING),
             _opt("version", STRING),
             _opt("run_id", STRING),
-            _opt("event_type", STRING),  # one of MODEL_EVENT_TYPES
-            _opt("trigger", STRING),  # one of MODEL_EVENT_TRIGGERS
+            _opt("event_type", STRING),  # training.events.EventType
+            _opt("trigger", STRING),  # training.events.Trigger
             _opt("champion_before", STRING),
             _opt("champion_after", STRING),
             _opt("reason", STRING),

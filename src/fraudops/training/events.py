@@ -13,6 +13,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from fraudops.config import Settings
+from fraudops.lake.schemas import MODEL_EVENTS
 
 EventType = Literal[
     "registered",
@@ -25,7 +26,7 @@ EventType = Literal[
     "shadow_dropped",  # live traffic showed it no better than the champion
 ]
 Trigger = Literal["train", "retrain", "manual", "rollback", "shadow"]
-TABLE = "model_events"
+TABLE = MODEL_EVENTS
 # Events after which the alias points at `champion_after`.
 CHAMPION_MOVES = ("promoted", "manual_promote", "rollback")
 

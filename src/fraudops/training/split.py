@@ -17,7 +17,6 @@ from fraudops.errors import ValidationError
 from fraudops.spec import FeatureSpec
 from fraudops.training.features import label_vector
 
-SLICES = ("train", "validation", "holdout")
 GENERATED_ID = "transaction_id"  # the lake's id for specs that declare none
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
-from fraudops.config import LogRegParams, TrainingSettings, XGBoostParams
+from fraudops.config import LogRegParams, TrainerName, TrainingSettings, XGBoostParams
 from fraudops.errors import ConfigError
 from fraudops.spec import FeatureSpec
 from fraudops.training.models import (
@@ -25,7 +25,7 @@ from fraudops.training.models import (
     XGBoostModel,
 )
 
-TRAINERS = ("xgboost", "logreg")
+TRAINERS: tuple[str, ...] = get_args(TrainerName)
 
 
 def train_model(

@@ -1,0 +1,72 @@
+"""Settings: one class, read from defaults < ``fraudops.yaml`` < ``FRAUDOPS_*`` variables.
+
+``settings.py`` holds the ``Settings`` class and its loading; the sections live in
+``model_sections.py`` (data, lake, MLflow, training, gate, monitoring) and ``ops_sections.py``
+(serving, labels, alerts, scheduler, retrain, simulation); ``base.py`` the names each kind of
+choice may take.
+"""
+
+from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName
+from fraudops.config.model_sections import (
+    DataSettings,
+    DriftRule,
+    GateSettings,
+    LakeSettings,
+    LogRegParams,
+    MlflowSettings,
+    MonitoringSettings,
+    TrainingSettings,
+    XGBoostParams,
+)
+from fraudops.config.ops_sections import (
+    AlertSettings,
+    ConceptDrift,
+    LabelsSettings,
+    RetrainSettings,
+    RiskTier,
+    Scenario,
+    SchedulerJob,
+    SchedulerSettings,
+    ServingSettings,
+    SimulationSettings,
+)
+from fraudops.config.settings import (
+    DEFAULT_CONFIG_FILE,
+    ENV_PREFIX,
+    Settings,
+    describe_settings,
+    load_settings,
+    resolve_config_file,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "ENV_PREFIX",
+    "AlertSettings",
+    "ConceptDrift",
+    "DataSettings",
+    "DriftRule",
+    "GateSettings",
+    "LabelsSettings",
+    "LakeSettings",
+    "LogBackend",
+    "LogRegParams",
+    "MlflowSettings",
+    "MonitoringSettings",
+    "RetrainSettings",
+    "RiskTier",
+    "Scenario",
+    "SchedulerJob",
+    "SchedulerSettings",
+    "Section",
+    "ServingSettings",
+    "Settings",
+    "SimulationSettings",
+    "ThresholdPolicy",
+    "TrainerName",
+    "TrainingSettings",
+    "XGBoostParams",
+    "describe_settings",
+    "load_settings",
+    "resolve_config_file",
+]
