@@ -14,7 +14,7 @@ import pytest
 from fraudops.config import Settings, load_settings
 from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
-from fraudops.labels.ingest import ingest_labels
+from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import run_monitoring
 from fraudops.serving.records import PredictionRecord, encode, parse_line

@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from fraudops.config import Settings
 from fraudops.data.synthetic import generate_transactions
-from fraudops.labels.ingest import ingest_labels
+from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import _predictions, run_monitoring
 from fraudops.serving.app import FraudopsASGI, create_app

@@ -10,22 +10,27 @@ from fraudops.labels.ingest import (
     IngestReport,
     LabelEvent,
     LabelsValidationError,
+    ingest_events,
     ingest_labels,
     labels_route_payload,
-    latest_labels,
 )
 from fraudops.labels.simulate import SimulationReport, simulate_labels
+from fraudops.labels.store import LABEL_COLUMNS, label_events, latest_labels, latest_of
 
 __all__ = [
+    "LABEL_COLUMNS",
     "CoverageReport",
     "DayCoverage",
     "IngestReport",
     "LabelEvent",
     "LabelsValidationError",
     "SimulationReport",
+    "ingest_events",
     "ingest_labels",
     "label_coverage",
+    "label_events",
     "labels_route_payload",
     "latest_labels",
+    "latest_of",
     "simulate_labels",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from fraudops.config import Settings
-from fraudops.labels.ingest import as_utc, jsonable, label_events, latest_of
+from fraudops.labels.store import as_utc, jsonable, label_events, latest_of
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import PREDICTIONS
 

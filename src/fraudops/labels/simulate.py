@@ -29,7 +29,8 @@ import pandas as pd
 
 from fraudops.config import LabelsSettings, Settings
 from fraudops.errors import ConfigError
-from fraudops.labels.ingest import LabelEvent, as_utc, ingest_events, jsonable
+from fraudops.labels.ingest import LabelEvent, ingest_events
+from fraudops.labels.store import as_utc, jsonable
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import LABELS, PREDICTIONS
 

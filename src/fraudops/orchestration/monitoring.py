@@ -271,7 +271,7 @@ def _predictions(lake: Any, spec: FeatureSpec, start: datetime, end: datetime) -
 
 def _latest_labels(lake: Any, as_of: datetime, since: datetime) -> pd.DataFrame:
     """The labels known at ``as_of`` of predictions made after ``since``."""
-    from fraudops.labels.ingest import latest_labels
+    from fraudops.labels import latest_labels
 
     frame = latest_labels(lake, as_of=as_of, confirmed_after=since)
     return (

@@ -378,7 +378,7 @@ class _World:
 
     def deliver_labels(self, now: datetime) -> int:
         """Ingest the outcomes confirmed by ``now`` (through the label ingestion)."""
-        from fraudops.labels.ingest import LabelEvent, ingest_events
+        from fraudops.labels import LabelEvent, ingest_events
         from fraudops.lake import Lake
 
         self.take_truth()

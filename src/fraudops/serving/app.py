@@ -277,7 +277,7 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         status, body = await answer_predict(state, await request.body(), explain)
         return Response(body, status_code=status, media_type="application/json")
 
-    from fraudops.labels.ingest import LabelEvent
+    from fraudops.labels import LabelEvent
 
     event_schema = LabelEvent.model_json_schema()
     labels_body = {
@@ -313,7 +313,7 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         },
     )
     async def labels(request: Request) -> Response:
-        from fraudops.labels.ingest import labels_route_payload
+        from fraudops.labels import labels_route_payload
 
         if not state.authorised(request.headers.raw):
             return _unauthorised()

@@ -116,7 +116,7 @@ def mature_labelled_predictions(
 ) -> pd.DataFrame:
     """Predictions of (start, end] with their latest label known at ``end``, mature days only,
     in time order, shaped like training rows (features, label, timestamp) plus ``_day``."""
-    from fraudops.labels.ingest import latest_labels
+    from fraudops.labels import latest_labels
     from fraudops.monitoring.performance import mature_labelled
 
     window = lake.read_frame(
