@@ -141,7 +141,7 @@ def test_no_private_name_imported_across_packages() -> None:
         for module, names, line in _imports(path):
             if module not in MODULES or _package(module) == _package(name):
                 continue
-            private = [n for n in names if n.startswith("_")]
+            private = [n for n in names if n.startswith("_") and not n.endswith("__")]
             if private or any(part.startswith("_") for part in module.split(".")[1:]):
                 offenders.append(f"{path.relative_to(SRC)}:{line} from {module} import {names}")
     assert offenders == []
