@@ -21,7 +21,7 @@ from fraudops.lake.query import needed_columns
 from fraudops.lake.schemas import describe_schema, table_schema
 from fraudops.progress import Reporter
 from fraudops.spec import TRANSACTIONS30
-from tests.unit.test_validation import transactions30_frame, ulb_frame
+from tests.unit.test_lake_validation import transactions30_frame, ulb_frame
 
 pytestmark = pytest.mark.integration
 
