@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 from fraudops.cli import app as cli_app
 from fraudops.config import Settings
+from fraudops.errors import LakeError
 from fraudops.labels import (
+    DuplicateLabel,
     LabelsValidationError,
     ingest_labels,
     label_coverage,
@@ -83,12 +85,12 @@ def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> 
     )
     assert first.received == 7 and first.written == 4
     assert first.resolved_by_transaction == 2
-    assert [(u["index"], u["reason"]) for u in first.unknown] == [
+    assert [(u.index, u.reason) for u in first.unknown] == [
         (2, "no prediction has inference_id 'nope'"),
         (3, "no prediction has transaction_id 'tx-404'"),
         (4, "inference_id 'inf-2' scored transaction 'tx-2', not 'tx-3'"),
     ]
-    assert first.duplicates == [{"index": 6, "inference_id": "inf-0", "reason": "repeats entry 0"}]
+    assert first.duplicates == [DuplicateLabel(6, "inf-0", "repeats entry 0")]
     assert first.conflicts == []
     rows = stored(logged)
     assert [(r["inference_id"], r["transaction_id"], r["label"]) for r in rows] == [
@@ -114,15 +116,15 @@ def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> 
         now=NOW,
     )
     assert second.written == 4
-    assert len(second.duplicates) == 1 and second.duplicates[0]["index"] == 0
-    assert second.duplicates[0]["reason"] == f"already stored as event {rows[0]['event_id']}"
-    conflicts = {c["inference_id"]: c for c in second.conflicts}
+    assert len(second.duplicates) == 1 and second.duplicates[0].index == 0
+    assert second.duplicates[0].reason == f"already stored as event {rows[0]['event_id']}"
+    conflicts = {c.inference_id: c for c in second.conflicts}
     assert set(conflicts) == {"inf-1", "inf-3", "inf-4"}
-    assert conflicts["inf-1"]["stored_label"] == 0 and conflicts["inf-1"]["label_in_force"] == 1
-    assert conflicts["inf-1"]["decided_by"] == "entry 1"
-    assert conflicts["inf-4"]["label_in_force"] == 1  # the stored, later confirmation stands
-    assert conflicts["inf-4"]["decided_by"] == f"stored event {rows[2]['event_id']}"
-    assert conflicts["inf-3"]["entries"] == [3, 4] and conflicts["inf-3"]["label_in_force"] == 1
+    assert conflicts["inf-1"].stored_label == 0 and conflicts["inf-1"].label_in_force == 1
+    assert conflicts["inf-1"].decided_by == "entry 1"
+    assert conflicts["inf-4"].label_in_force == 1  # the stored, later confirmation stands
+    assert conflicts["inf-4"].decided_by == f"stored event {rows[2]['event_id']}"
+    assert conflicts["inf-3"].entries == [3, 4] and conflicts["inf-3"].label_in_force == 1
 
     with Lake.open(logged) as lake:
         latest = latest_labels(lake).set_index("inference_id")["label"].to_dict()
@@ -133,7 +135,7 @@ def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> 
         assert len(latest_labels(lake, inference_ids=["inf-3"])) == 1
     # The in-force labels are exactly what the report said.
     for inference_id, conflict in conflicts.items():
-        assert latest[inference_id] == conflict["label_in_force"]
+        assert latest[inference_id] == conflict.label_in_force
 
 
 def test_same_confirmation_time_the_later_entry_wins(logged: Settings) -> None:
@@ -173,6 +175,11 @@ def test_a_batch_with_one_malformed_entry_writes_nothing(logged: Settings) -> No
 
 
 def test_labels_before_any_prediction_are_all_unknown(settings: Settings) -> None:
+    # No lake yet: ingestion does not create one behind the user's back.
+    with pytest.raises(LakeError, match="fraudops lake init"):
+        ingest_labels(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
+    with Lake.open(settings) as lake:
+        lake.init()
     report = ingest_labels(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
     assert report.written == 0 and len(report.unknown) == 1
 

@@ -7,9 +7,12 @@ Events are only appended, never updated; the label in force for a prediction is 
 
 from fraudops.labels.coverage import CoverageReport, DayCoverage, label_coverage
 from fraudops.labels.ingest import (
+    DuplicateLabel,
     IngestReport,
+    LabelConflict,
     LabelEvent,
     LabelsValidationError,
+    UnknownLabel,
     ingest_events,
     ingest_labels,
     labels_route_payload,
@@ -21,10 +24,13 @@ __all__ = [
     "LABEL_COLUMNS",
     "CoverageReport",
     "DayCoverage",
+    "DuplicateLabel",
     "IngestReport",
+    "LabelConflict",
     "LabelEvent",
     "LabelsValidationError",
     "SimulationReport",
+    "UnknownLabel",
     "ingest_events",
     "ingest_labels",
     "label_coverage",

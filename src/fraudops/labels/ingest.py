@@ -154,6 +154,38 @@ class LabelsValidationError(ValidationError):
         return LabelsValidationError(self.errors, entry_name)
 
 
+@dataclass(frozen=True)
+class UnknownLabel:
+    """An event naming no logged prediction (or an inference and a transaction that disagree)."""
+
+    index: int
+    inference_id: str | None
+    transaction_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class DuplicateLabel:
+    """An event already stored, or repeated earlier in the batch: not written again."""
+
+    index: int
+    inference_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LabelConflict:
+    """A prediction given differing labels (in the batch, or batch vs stored), and who wins."""
+
+    inference_id: str
+    entries: list[int]
+    batch_labels: list[int]
+    stored_label: int | None
+    stored_event_id: str | None
+    label_in_force: int
+    decided_by: str
+
+
 @dataclass
 class IngestReport:
     """What became of each event of a batch."""
@@ -162,9 +194,9 @@ class IngestReport:
     received: int = 0
     written: int = 0  # rows appended to `labels`
     resolved_by_transaction: int = 0  # rows whose inference_id came from a transaction_id
-    unknown: list[dict[str, Any]] = field(default_factory=list)
-    duplicates: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    unknown: list[UnknownLabel] = field(default_factory=list)
+    duplicates: list[DuplicateLabel] = field(default_factory=list)
+    conflicts: list[LabelConflict] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,7 +248,6 @@ def ingest_labels(
     now = as_utc(now)
     valid = validate_events(events, now=now)
     with Lake.open(settings, spec_name) as lake:
-        lake.init()  # idempotent: labels may arrive before anyone ran `lake init`
         return ingest_events(lake, valid, now=now, origin=origin)
 
 
@@ -281,20 +312,12 @@ def ingest_events(
         key = (inference_id, event.label, confirmed_at)
         if key in stored_keys:
             report.duplicates.append(
-                {
-                    "index": index,
-                    "inference_id": inference_id,
-                    "reason": f"already stored as event {stored_keys[key]}",
-                }
+                DuplicateLabel(index, inference_id, f"already stored as event {stored_keys[key]}")
             )
             continue
         if key in seen:
             report.duplicates.append(
-                {
-                    "index": index,
-                    "inference_id": inference_id,
-                    "reason": f"repeats entry {seen[key]}",
-                }
+                DuplicateLabel(index, inference_id, f"repeats entry {seen[key]}")
             )
             continue
         seen[key] = index
@@ -401,13 +424,13 @@ def _predictions_of(lake: Lake, events: Sequence[LabelEvent]) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), None)
 
 
-def _conflicts(accepted: list[dict[str, Any]], stored: pd.DataFrame) -> list[dict[str, Any]]:
+def _conflicts(accepted: list[dict[str, Any]], stored: pd.DataFrame) -> list[LabelConflict]:
     """Per prediction with differing labels (in the batch, or batch vs stored): who wins."""
     by_id: dict[str, list[dict[str, Any]]] = {}
     for row in accepted:
         by_id.setdefault(row["inference_id"], []).append(row)
     in_force = {row["inference_id"]: row for row in _records(latest_of(stored))}
-    conflicts = []
+    conflicts: list[LabelConflict] = []
     for inference_id, rows in by_id.items():
         previous = in_force.get(inference_id)
         labels = {row["label"] for row in rows}
@@ -427,21 +450,21 @@ def _conflicts(accepted: list[dict[str, Any]], stored: pd.DataFrame) -> list[dic
             _ts(previous["confirmed_at"]) > winner["confirmed_at"]
         )
         conflicts.append(
-            {
-                "inference_id": inference_id,
-                "entries": [row["index"] for row in rows],
-                "batch_labels": [row["label"] for row in rows],
-                "stored_label": None if previous is None else int(previous["label"]),
-                "stored_event_id": None if previous is None else previous["event_id"],
-                "label_in_force": (
+            LabelConflict(
+                inference_id=inference_id,
+                entries=[row["index"] for row in rows],
+                batch_labels=[row["label"] for row in rows],
+                stored_label=None if previous is None else int(previous["label"]),
+                stored_event_id=None if previous is None else str(previous["event_id"]),
+                label_in_force=(
                     int(previous["label"]) if stored_wins and previous else winner["label"]
                 ),
-                "decided_by": (
+                decided_by=(
                     f"stored event {previous['event_id']}"
                     if stored_wins and previous
                     else f"entry {winner['index']}"
                 ),
-            }
+            )
         )
     return conflicts
 
@@ -450,13 +473,8 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{str(k): v for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
-def _unknown(index: int, event: LabelEvent, reason: str) -> dict[str, Any]:
-    return {
-        "index": index,
-        "inference_id": event.inference_id,
-        "transaction_id": event.transaction_id,
-        "reason": reason,
-    }
+def _unknown(index: int, event: LabelEvent, reason: str) -> UnknownLabel:
+    return UnknownLabel(index, event.inference_id, event.transaction_id, reason)
 
 
 def _detail(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
