@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from fraudops.cli import app as cli_app
 from fraudops.config import Settings
+from fraudops.inference_log.records import encode, parse_line
+from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import (
     LabelsValidationError,
     ingest_labels,
@@ -23,8 +25,6 @@ from fraudops.labels import (
     simulate_labels,
 )
 from fraudops.lake import Lake
-from fraudops.serving.records import encode, parse_line
-from fraudops.serving.sink import PredictionSink
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 

@@ -19,15 +19,15 @@ import pytest
 
 from fraudops.config import Settings, load_settings
 from fraudops.errors import LakeError
-from fraudops.lake import Lake
-from fraudops.serving.records import encode
-from fraudops.serving.sink import PredictionSink
-from fraudops.serving.spool import REJECTED_DIR, Spool, SpoolDirectory, read_segment
-from fraudops.serving.writer import (
+from fraudops.inference_log.records import encode
+from fraudops.inference_log.sink import PredictionSink
+from fraudops.inference_log.spool import REJECTED_DIR, Spool, SpoolDirectory, read_segment
+from fraudops.inference_log.writer import (
     SpoolWriter,
     WriterBusyError,
     read_writer_status,
 )
+from fraudops.lake import Lake
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 
@@ -230,8 +230,8 @@ def test_sink_raises_lake_error_and_writes_nothing_when_the_lake_is_gone(
 _CHILD = """
 import sys
 from fraudops.config import load_settings
-from fraudops.serving.records import encode
-from fraudops.serving.spool import Spool
+from fraudops.inference_log.records import encode
+from fraudops.inference_log.spool import Spool
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import redis
+from fraudops.serving.redis_log import RedisLogConsumer, RedisLogProducer
 
 from fraudops.config import Settings, load_settings
+from fraudops.inference_log.records import PredictionRecord, encode
 from fraudops.lake import Lake
-from fraudops.serving.records import PredictionRecord, encode
-from fraudops.serving.redis_log import RedisLogConsumer, RedisLogProducer
 from fraudops.spec import BUILTIN_SPECS
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from fraudops.config import load_settings
-from fraudops.serving.spool import (
+from fraudops.inference_log.spool import (
     DRAINING,
     OPEN,
     REJECTED_DIR,
@@ -152,7 +152,7 @@ def test_the_bound_drops_new_records_counted_and_logged(
 ) -> None:
     size = len(line(0))
     spool = make_spool(max_bytes=size * 5)
-    caplog.set_level(logging.WARNING, logger="fraudops.serving.spool")
+    caplog.set_level(logging.WARNING, logger="fraudops.inference_log.spool")
 
     assert spool.append_many([line(i) for i in range(3)]) == 3
     assert spool.append_many([line(i) for i in range(3, 6)]) == 2  # only what fits is kept

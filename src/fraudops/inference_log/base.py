@@ -37,6 +37,7 @@ class ProducerStats:
     max_bytes: int | None = None  # the bound past which records are dropped (spool)
     records_written: int | None = None  # committed to the lake by the drainer, if known here
     drainer_error: str | None = None  # the drainer's last failure while it keeps failing
+    drainer_state: str | None = None  # ok | missing | replaced | failing | unknown, if known here
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,73 +1,68 @@
-"""The request path's side of the inference log: where a served prediction's record goes.
+"""The inference log's backend from the settings: ``serving.log_backend`` (spool | redis | none).
 
-``serving.log_backend`` picks the local durable spool (default; drained into the lake by the
-log writer), Redis Streams (drained by ``fraudops log-consumer``), or nothing. All three take a
-micro-batch of encoded records at once and say how many they kept; none raises into a request.
+``spool`` (default): the local durable spool, drained into the lake by the log writer (a child
+process of ``fraudops serve``, or ``fraudops log-writer``). ``redis``: Redis Streams, drained by
+``fraudops log-consumer``. ``none``: nothing is logged (and nothing drained).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from fraudops.config import Settings
+from fraudops.errors import ConfigError
+from fraudops.inference_log.base import BACKENDS, Drainer, Producer, ProducerStats
+from fraudops.inference_log.spool import Spool
 
 
-class InferenceLog(Protocol):
-    backend: str
+class NoLog:
+    """``log_backend: none``: keeps nothing."""
 
-    def append_many(self, lines: Sequence[bytes]) -> int: ...
-
-    def stats(self) -> dict[str, Any]: ...
-
-    def close(self) -> None: ...
-
-
-class _SpoolLog:
-    backend = "spool"
-
-    def __init__(self, settings: Settings, spec_name: str) -> None:
-        from fraudops.serving.spool import Spool
-
-        cfg = settings.serving
-        self.spool = Spool(
-            settings.spool_dir(spec_name),
-            fsync_interval_s=cfg.fsync_interval_s,
-            segment_max_bytes=cfg.segment_max_bytes,
-            seal_age_s=cfg.seal_age_s,
-            max_bytes=cfg.spool_max_bytes,
-        ).open()
-
-    def append_many(self, lines: Sequence[bytes]) -> int:
-        return self.spool.append_many(lines)
-
-    def stats(self) -> dict[str, Any]:
-        return self.spool.stats()
-
-    def close(self) -> None:
-        self.spool.close()
-
-
-class _NoLog:
     backend = "none"
 
     def append_many(self, lines: Sequence[bytes]) -> int:
         return 0
 
-    def stats(self) -> dict[str, Any]:
-        return {}
+    def stats(self) -> ProducerStats:
+        return ProducerStats(backend=self.backend)
 
     def close(self) -> None:
         pass
 
 
-def open_inference_log(settings: Settings, spec_name: str) -> InferenceLog:
-    backend = settings.serving.log_backend
+def open_producer(settings: Settings, spec_name: str | None = None) -> Producer:
+    """The request path's side of the configured backend, open and ready to append."""
+    backend = _backend(settings)
     if backend == "spool":
-        return _SpoolLog(settings, spec_name)
+        return Spool.from_settings(settings, spec_name).open()
     if backend == "redis":
-        from fraudops.serving.redis_log import RedisLogProducer
+        # Imported on use: redis-py is not needed (nor paid for) by a spool server.
+        from fraudops.inference_log.redis_producer import RedisLogProducer
 
-        producer: InferenceLog = RedisLogProducer(settings, spec_name)
-        return producer
-    return _NoLog()
+        return RedisLogProducer(settings, spec_name)
+    return NoLog()
+
+
+def open_drainer(
+    settings: Settings, spec_name: str | None = None, *, consumer_name: str | None = None
+) -> Drainer | None:
+    """The lake's side of the configured backend (None for ``none``). ``consumer_name``: the
+    Redis consumer's name in its group (default: ``<host>-<pid>``)."""
+    backend = _backend(settings)
+    # Imported on use: the drainers bring pyiceberg (the lake), which a producer never needs.
+    if backend == "spool":
+        from fraudops.inference_log.writer import SpoolWriter
+
+        return SpoolWriter(settings, spec_name)
+    if backend == "redis":
+        from fraudops.inference_log.redis_consumer import RedisLogConsumer
+
+        return RedisLogConsumer(settings, spec_name, consumer_name)
+    return None
+
+
+def _backend(settings: Settings) -> str:
+    backend = settings.serving.log_backend
+    if backend not in BACKENDS:  # config validates it; a hand-built Settings may not have
+        raise ConfigError(f"serving.log_backend {backend!r}: use one of {', '.join(BACKENDS)}")
+    return backend

@@ -43,6 +43,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from fraudops.config import Settings
 from fraudops.errors import LakeError
+from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
 from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
@@ -50,7 +51,6 @@ from fraudops.lake.schemas import (
     partition_spec,
     table_schema,
 )
-from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
 from fraudops.spec import FeatureSpec
 
 TableData: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]

@@ -24,7 +24,11 @@ class _GuardedLocalFileSystem(PyArrowLocalFileSystem):
 
     def open_output_stream(self, path: str, *args: Any, **kwargs: Any) -> pyarrow.NativeFile:
         root = self.root
-        if root is not None and os.path.commonpath([root, path]) == root and not os.path.isdir(root):
+        if (
+            root is not None
+            and os.path.commonpath([root, path]) == root
+            and not os.path.isdir(root)
+        ):
             raise FileNotFoundError(
                 f"lake warehouse {root} does not exist (moved away?): not writing {path}"
             )
