@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fraudops.cli import app as cli_app
-from fraudops.config import Settings
+from fraudops.config import Settings, load_settings
 from fraudops.inference_log.records import encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import (
@@ -31,6 +31,15 @@ from tests.unit.test_records import make_record
 SPEC = BUILTIN_SPECS["transactions30"]
 T0 = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    """A home whose lake tables exist: only `lake init` creates them, never a write."""
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        lake.init()
+    return settings
 
 
 def log_predictions(settings: Settings, specs: list[dict[str, Any]]) -> None:

@@ -21,12 +21,14 @@ from fraudops.config import Settings, load_settings
 from fraudops.errors import LakeError
 from fraudops.inference_log.records import encode
 from fraudops.inference_log.sink import PredictionSink
-from fraudops.inference_log.spool import REJECTED_DIR, Spool, SpoolDirectory, read_segment
-from fraudops.inference_log.writer import (
-    SpoolWriter,
-    WriterBusyError,
+from fraudops.inference_log.spool import Spool
+from fraudops.inference_log.spool_files import (
+    REJECTED_DIR,
+    SpoolDirectory,
+    read_segment,
     read_writer_status,
 )
+from fraudops.inference_log.writer import SpoolWriter, WriterBusyError
 from fraudops.lake import Lake
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
@@ -55,7 +57,10 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    return load_settings(home=home, serving=FAST)
+    settings = load_settings(home=home, serving=FAST)
+    with Lake.open(settings) as lake:
+        lake.init()  # the writer never creates the lake: only `lake init` does
+    return settings
 
 
 def lines(start: int, count: int) -> list[bytes]:
@@ -87,7 +92,7 @@ def child_env(home: Path, **serving: Any) -> dict[str, str]:
     env["FRAUDOPS_HOME"] = str(home)
     for key, value in {**FAST, **serving}.items():
         env[f"FRAUDOPS_SERVING__{key.upper()}"] = str(value)
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])  # this checkout's
     return env
 
 
@@ -103,12 +108,12 @@ def test_writer_drains_a_spool_into_the_lake_exactly(settings: Settings) -> None
     settings = load_settings(home=settings.home, serving={**FAST, "writer_batch_rows": 120})
 
     writer = SpoolWriter(settings)
-    report = writer.drain_all()
+    report = writer.drain()
     writer.directory.resign()
 
     assert report.written == 501
-    assert (report.duplicates, report.rejected, report.torn) == (1, 1, 0)
-    assert report.commits == 5  # whole segments of 25 rows, at most 120 rows a batch
+    assert (report.duplicates, report.rejected, report.unreadable) == (1, 1, 0)
+    assert report.batches == 5  # whole segments of 25 rows, at most 120 rows a batch
     assert lake_ids(settings) == sorted(f"inf-{i:06d}" for i in range(501))
     assert list(settings.spool_dir().glob("*/seg-*")) == []
     [quarantined] = (settings.spool_dir() / REJECTED_DIR).iterdir()
@@ -148,7 +153,7 @@ def test_a_crash_between_commit_and_delete_replays_without_duplicates(
     crashed.resign()
 
     writer = SpoolWriter(settings)
-    report = writer.drain_all()
+    report = writer.drain()
     writer.directory.resign()
 
     assert (len(rows), len(untaken)) == (30, 10)
@@ -161,9 +166,9 @@ def test_only_one_writer_drains_a_spool(settings: Settings) -> None:
     first, second = SpoolWriter(settings), SpoolWriter(settings)
     assert first.lead()
     with pytest.raises(WriterBusyError, match="another log writer"):
-        second.drain_once()
+        second.drain_batch()
     first.directory.resign()
-    assert second.drain_all().written == 5
+    assert second.drain().written == 5
     second.directory.resign()
 
 
@@ -205,7 +210,8 @@ def test_lake_unavailable_keeps_the_spool_and_drains_when_back(
     )
     status = read_writer_status(settings.spool_dir())
     assert status["alive"] and status["state"] == "running"
-    assert "predictions" in status["last_error"]
+    assert "catalog.db does not exist" in status["last_error"]
+    assert status["lake_state"] == "missing"
     assert status["pending_bytes"] > 0 and status["records_written"] == 50
     assert sum(len(read_segment(p).rows) for p in settings.spool_dir().glob("*/seg-*")) == 70
 
@@ -221,10 +227,13 @@ def test_lake_unavailable_keeps_the_spool_and_drains_when_back(
 def test_sink_raises_lake_error_and_writes_nothing_when_the_lake_is_gone(
     settings: Settings,
 ) -> None:
-    (settings.home_dir / "lake").write_text("not a lake")
+    lake_dir = settings.home_dir / "lake"
+    lake_dir.rename(lake_dir.with_name("lake.away"))
+    lake_dir.write_text("not a lake")
     rows = [orjson.loads(x) for x in lines(0, 3)]
-    with PredictionSink(settings) as sink, pytest.raises(LakeError, match="predictions"):
+    with PredictionSink(settings) as sink, pytest.raises(LakeError, match="catalog"):
         sink.commit(rows)
+    assert lake_dir.read_text() == "not a lake"
 
 
 _CHILD = """
@@ -246,7 +255,7 @@ while True:  # micro-batches of 10; each acknowledged like a 200 response
 """
 
 
-def test_sigkilled_server_loses_no_acknowledged_record(home: Path) -> None:
+def test_sigkilled_server_loses_no_acknowledged_record(home: Path, settings: Settings) -> None:
     env = child_env(home)
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE, text=True, cwd=home
@@ -288,7 +297,7 @@ def test_sigkilled_server_loses_no_acknowledged_record(home: Path) -> None:
     assert json.loads(again.stdout)["written"] == 0
 
 
-def test_cli_writer_follows_its_parent_and_stops_on_sigterm(home: Path) -> None:
+def test_cli_writer_follows_its_parent_and_stops_on_sigterm(home: Path, settings: Settings) -> None:
     env = child_env(home)
     settings = load_settings(home=home, serving=FAST)
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -335,9 +344,9 @@ def test_torn_and_corrupt_lines_are_quarantined_not_fatal(settings: Settings) ->
         good[0] + b"\x00\x00garbage\n" + b"".join(good[1:]) + good[0][:40]
     )
     writer = SpoolWriter(settings)
-    report = writer.drain_all()
+    report = writer.drain()
     writer.directory.resign()
-    assert (report.written, report.torn, report.segments) == (4, 2, 1)
+    assert (report.written, report.unreadable, report.segments) == (4, 2, 1)
     assert lake_ids(settings) == [f"inf-{i:06d}" for i in range(4)]
     [quarantined] = (settings.spool_dir() / REJECTED_DIR).iterdir()
     reasons = [orjson.loads(x)["reason"] for x in quarantined.read_bytes().splitlines()]

@@ -223,7 +223,6 @@ def ingest_labels(
     now = as_utc(now)
     valid = validate_events(events, now=now)
     with Lake.open(settings, spec_name) as lake:
-        lake.init()  # idempotent: labels may arrive before anyone ran `lake init`
         return ingest_events(lake, valid, now=now, origin=origin)
 
 

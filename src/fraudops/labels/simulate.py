@@ -132,7 +132,6 @@ def simulate_labels(
         dry_run=dry_run,
     )
     with Lake.open(settings, spec_name) as lake:
-        lake.init()
         predictions = lake.read_frame(
             PREDICTIONS, columns=["inference_id", "transaction_id", "request_time", "prediction"]
         )

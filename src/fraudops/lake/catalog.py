@@ -100,7 +100,7 @@ class Lake:
     def catalog(self) -> SqlCatalog:
         """The connected catalog; LakeMissingError if it (or the warehouse) does not exist."""
         if self._catalog is None:
-            self._catalog = _connect(self.settings, create=False)
+            self._catalog = _connect(self.settings, create=False, spec_name=self.spec.name)
         return self._catalog
 
     def close(self) -> None:
@@ -131,7 +131,7 @@ class Lake:
         file, the catalog's tables) and warehouse folder.
         """
         if self._catalog is None:
-            self._catalog = _connect(self.settings, create=True)
+            self._catalog = _connect(self.settings, create=True, spec_name=self.spec.name)
         catalog = self._catalog
         schemas = {name: table_schema(name, self.spec) for name in TABLES}
         with _catalog_errors(self.settings):
@@ -299,12 +299,13 @@ class Lake:
 # ---- catalog connection --------------------------------------------------------------------
 
 
-_INIT_HINT = "run `fraudops lake init` to create a lake (or bring the moved one back)"
-
-
-def _connect(settings: Settings, *, create: bool) -> SqlCatalog:
+def _connect(settings: Settings, *, create: bool, spec_name: str) -> SqlCatalog:
     """The catalog; with ``create`` its SQLite file, tables and warehouse folder are made if
     missing, without it a missing one is a LakeMissingError and nothing is created."""
+    hint = (
+        f"run `fraudops lake init --spec {spec_name}` to create the lake "
+        "(or bring back the folder it was moved from)"
+    )
     url = _parse_uri(settings.catalog_uri)
     sqlite_file = _sqlite_file(url)
     warehouse = _local_warehouse(settings.warehouse)
@@ -315,9 +316,9 @@ def _connect(settings: Settings, *, create: bool) -> SqlCatalog:
             warehouse.mkdir(parents=True, exist_ok=True)
     else:
         if sqlite_file is not None and not sqlite_file.is_file():
-            raise LakeMissingError(f"lake catalog {sqlite_file} does not exist: {_INIT_HINT}")
+            raise LakeMissingError(f"lake catalog {sqlite_file} does not exist: {hint}")
         if warehouse is not None and not warehouse.is_dir():
-            raise LakeMissingError(f"lake warehouse {warehouse} does not exist: {_INIT_HINT}")
+            raise LakeMissingError(f"lake warehouse {warehouse} does not exist: {hint}")
     uri = settings.catalog_uri
     if sqlite_file is not None and not create:
         # SQLite creates a missing database file on connect: read-write mode never does.
@@ -335,7 +336,7 @@ def _connect(settings: Settings, *, create: bool) -> SqlCatalog:
         if not create and not sql_inspect(catalog.engine).has_table(_CATALOG_TABLE):
             catalog.close()
             shown = url.render_as_string(hide_password=True)
-            raise LakeMissingError(f"lake catalog {shown} holds no Iceberg catalog: {_INIT_HINT}")
+            raise LakeMissingError(f"lake catalog {shown} holds no Iceberg catalog: {hint}")
     return catalog
 
 
