@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import redis
-from fraudops.inference_log.redis_consumer import RedisLogConsumer
-from fraudops.inference_log.redis_producer import RedisLogProducer
 
 from fraudops.config import Settings, load_settings
 from fraudops.inference_log.records import PredictionRecord, encode
+from fraudops.inference_log.redis_consumer import RedisLogConsumer
+from fraudops.inference_log.redis_producer import RedisLogProducer
 from fraudops.lake import Lake
 from fraudops.spec import BUILTIN_SPECS
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
