@@ -114,6 +114,7 @@ class Drainer(Protocol):
     """
 
     backend: str
+    totals: DrainReport  # everything this drainer did since it was built
 
     def drain(self) -> DrainReport: ...
 
