@@ -81,7 +81,7 @@ def test_a_lake_moved_away_and_back_is_never_recreated(tmp_path: Path) -> None:
 
         os.rename(lake_dir, away)
         during = answer(server, bodies[100:200])  # answered: the spool keeps them
-        status, ready = wait_until(
+        _, ready = wait_until(
             lambda: (r := get_json(server.url + "/readyz"))[0] == 503 and r, "/readyz fails"
         )
         assert "catalog.db does not exist" in ready["reason"], ready

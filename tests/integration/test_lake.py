@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +18,11 @@ import sqlalchemy
 from fraudops.config import Settings, load_settings
 from fraudops.errors import ConfigError, LakeError, ValidationError
 from fraudops.lake import TABLES, Lake, load_file
+from fraudops.lake.catalog import LakeMissingError, conform
+from fraudops.lake.loader import with_lineage
 from fraudops.lake.query import needed_columns, run_query
 from fraudops.lake.schemas import describe_schema, table_schema
+from fraudops.lake.validation import validate_frame
 from fraudops.progress import Reporter
 from fraudops.spec import TRANSACTIONS30
 from tests.unit.test_validation import transactions30_frame, ulb_frame
@@ -427,3 +431,66 @@ def test_concurrent_appends_all_land(lake_settings: Settings) -> None:
 def test_queries_scan_only_the_columns_they_may_use(sql: str, expected: list[str] | None) -> None:
     columns = [f.name for f in table_schema("predictions", TRANSACTIONS30).fields]
     assert needed_columns(sql, columns) == (columns if expected is None else expected)
+
+
+# ---- a lake is never created behind the user's back ---------------------------------------------
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_opening_a_lake_creates_nothing(home: Path) -> None:
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        with pytest.raises(LakeMissingError, match=r"catalog\.db does not exist.*lake init"):
+            lake.table("predictions")
+        with pytest.raises(LakeMissingError):
+            lake.exists("transactions")
+    assert _tree(home) == []  # no catalog file, no warehouse folder
+    with Lake.open(settings) as lake:
+        assert lake.init() == TABLES  # `lake init` does create them
+    assert (home / "lake" / "catalog.db").is_file()
+
+
+def test_a_missing_warehouse_is_not_recreated(home: Path) -> None:
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        lake.init()
+    warehouse = home / "lake" / "warehouse"
+    warehouse.rename(home / "warehouse.away")
+    with Lake.open(settings) as lake, pytest.raises(LakeMissingError, match="warehouse"):
+        lake.table("transactions")
+    assert not warehouse.exists()
+
+
+def test_a_write_after_the_lake_moved_away_recreates_no_folder(home: Path, tmp_path: Path) -> None:
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        lake.init()
+        table = lake.table("transactions")  # connected, the table loaded: then it goes away
+        (home / "lake").rename(tmp_path / "lake.away")
+        clean = validate_frame(transactions30_frame(5), TRANSACTIONS30)
+        rows = conform(with_lineage(clean, TRANSACTIONS30, "0" * 64, "b"), table.schema(), "t")
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            table.append(rows)
+    assert not (home / "lake").exists()  # pyiceberg's FileIO would have made the folders
+
+
+def test_an_empty_catalog_database_is_not_initialised_by_opening_it(home: Path) -> None:
+    catalog = home / "empty.db"
+    sqlite3.connect(catalog).close()  # a database file with no Iceberg catalog in it
+    (home / "lake" / "warehouse").mkdir(parents=True)
+    settings = load_settings(home=home, lake={"catalog_uri": f"sqlite:///{catalog}"})
+    with Lake.open(settings) as lake, pytest.raises(LakeMissingError, match="no Iceberg catalog"):
+        lake.table("transactions")
+    with sqlite3.connect(catalog) as con:
+        assert con.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_a_recreated_table_has_another_uuid(lake: Lake) -> None:
+    first = lake.table_uuid("predictions")
+    assert lake.table_uuid("predictions") == first
+    lake.catalog.drop_table(lake.identifier("predictions"))
+    assert lake.init() == ["predictions"]
+    assert lake.table_uuid("predictions") != first
