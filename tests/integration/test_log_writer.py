@@ -30,6 +30,8 @@ from fraudops.inference_log.spool_files import (
 )
 from fraudops.inference_log.writer import SpoolWriter, WriterBusyError
 from fraudops.lake import Lake
+from fraudops.lake.catalog import TableReplacedError
+from fraudops.serving.lake_watch import LakeWatch
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 
@@ -368,3 +370,47 @@ def test_existing_ids_looks_only_in_the_batch_days(settings: Settings) -> None:
         assert sink.existing_ids(ids, later) == set()
         again = sink.commit(rows[:10] + [orjson.loads(x) for x in lines(2_000, 2)], dedupe=True)
     assert (again.written, again.duplicates, again.rejected) == (2, 10, [])
+
+
+def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -> None:
+    """The table the spool's records go to outlives the writer (its status file): a writer
+    started after `predictions` was re-created stops too, and the server's readiness says so."""
+    spool_some(settings, [lines(0, 10)])
+    first = SpoolWriter(settings)
+    assert first.drain().written == 10
+    first.close()
+    with Lake.open(settings) as lake:
+        before = lake.table_uuid("predictions")
+        lake.catalog.drop_table(lake.identifier("predictions"))
+        lake.init()
+        after = lake.table_uuid("predictions")
+
+    spool_some(settings, [lines(10, 10)])
+    stop = threading.Event()
+    second = SpoolWriter(settings)
+    thread = threading.Thread(target=second.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(
+            lambda: read_writer_status(settings.spool_dir()).get("lake_state") == "replaced",
+            "the writer stopped writing",
+        )
+        status = read_writer_status(settings.spool_dir())
+        assert before in status["last_error"] and after in status["last_error"]
+        with Spool.from_settings(settings) as spool:
+            stats = spool.stats()
+        assert stats.drainer_state == "replaced"
+        watch = LakeWatch(settings, settings.feature_spec())
+        watch.refresh()
+        health = watch.health(stats)
+        assert health.available is True and health.writing_stopped and not health.ok
+        assert health.reason is not None and before in health.reason and after in health.reason
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    assert lake_ids(settings) == []  # the new table got nothing
+    assert sum(len(read_segment(p).rows) for p in settings.spool_dir().glob("*/seg-*")) == 10
+    third = SpoolWriter(settings)
+    with pytest.raises(TableReplacedError):
+        third.drain()
+    third.close()
