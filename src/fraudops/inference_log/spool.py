@@ -77,6 +77,8 @@ class Spool:
     Not fork-safe: open it in each worker.
     """
 
+    backend = "spool"
+
     def __init__(
         self,
         spool_dir: Path,
@@ -110,8 +112,6 @@ class Spool:
         self._usage_since = 0  # ... plus what this process appended since
         self._next_scan = 0.0
         self._next_drop_log = 1
-
-    backend = "spool"
 
     @classmethod
     def from_settings(cls, settings: Settings, spec_name: str | None = None) -> Spool:
