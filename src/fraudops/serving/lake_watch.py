@@ -28,7 +28,7 @@ REPLACED = "replaced"
 
 @dataclass(frozen=True, slots=True)
 class LakeHealth:
-    available: bool | None  # None: not looked at yet, or no log to land (backend none)
+    available: bool | None  # None: not looked at yet, or not this server's to tell (not spool)
     writing_stopped: bool = False  # the drainer stopped: `predictions` is another table
     reason: str | None = None
 
@@ -42,7 +42,10 @@ class LakeWatch:
         self.settings = settings
         self.spec = spec
         self.ttl_s = ttl_s
-        self.enabled = settings.serving.log_backend != "none"
+        # The spool is drained beside the server, into the lake this server's settings name.
+        # Redis consumers run elsewhere (a server there may not even reach the catalog): they
+        # report the lake themselves, and /readyz does not fail a server for it.
+        self.enabled = settings.serving.log_backend == "spool"
         self._lock = threading.Lock()
         self._checked_at = float("-inf")
         self._available: bool | None = None
