@@ -53,13 +53,13 @@ def main() -> None:
         training = result.training
         rows = result.rows
     else:
-        from fraudops.lake import Lake
+        from fraudops.lake import Lake, load_file
         from fraudops.orchestration.training_pipeline import run_training
 
         lake = Lake.open(settings, "ulb")
         with reporter.step("Creating lake tables"):
             lake.init()
-        report = lake.load_file(args.spec_file, mode="replace", progress=reporter)
+        report = load_file(lake, args.spec_file, mode="replace", progress=reporter)
         rows = report.rows
         training = run_training(
             settings, spec_name="ulb", trainer=args.trainer, progress=reporter, raise_on_gate=False

@@ -50,13 +50,13 @@ def main() -> None:
         frame.to_parquet(source)
     training_seconds = None
     if args.home is None:
-        from fraudops.lake import Lake
+        from fraudops.lake import Lake, load_file
         from fraudops.orchestration.training_pipeline import run_training
 
         t0 = time.perf_counter()
         with Lake.open(settings, spec.name) as lake:
             lake.init()
-            lake.load_file(source)
+            load_file(lake, source)
         run_training(settings, raise_on_gate=False)
         training_seconds = round(time.perf_counter() - t0, 1)
 

@@ -28,7 +28,7 @@ FRAUDOPS = [sys.executable, "-m", "fraudops.cli"]
 def train_champion(home: Path, rows: int = 20_000, *, times: int = 1) -> Settings:
     """A home whose lake holds synthetic data and whose registry has a champion (``times``
     trainings: versions 1..times, the last one champion)."""
-    from fraudops.lake import Lake
+    from fraudops.lake import Lake, load_file
     from fraudops.orchestration.training_pipeline import run_training
 
     settings = load_settings(home=home)
@@ -38,7 +38,7 @@ def train_champion(home: Path, rows: int = 20_000, *, times: int = 1) -> Setting
     frame.to_parquet(path)
     with Lake.open(settings, spec.name) as lake:
         lake.init()
-        lake.load_file(path)
+        load_file(lake, path)
     for _ in range(times):
         run_training(settings, raise_on_gate=False)
     return settings

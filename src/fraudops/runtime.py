@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from fraudops.alerting.channels import AlertChannel, build_channels
 from fraudops.config import Settings
+from fraudops.inference_log.base import Drainer, Producer
+from fraudops.inference_log.factory import open_drainer, open_producer
 from fraudops.lake import Lake
 from fraudops.spec import FeatureSpec
 
@@ -52,6 +54,16 @@ class Runtime:
     @cached_property
     def alert_channels(self) -> list[AlertChannel]:
         return build_channels(self.settings.alerts)
+
+    def log_producer(self) -> Producer:
+        """A new, open producer of the configured inference log (``serving.log_backend``) for
+        the runtime's spec; the caller closes it (a server process holds one)."""
+        return open_producer(self.settings, self.spec.name)
+
+    def log_drainer(self, consumer_name: str | None = None) -> Drainer | None:
+        """A new drainer of the configured inference log into the spec's ``predictions``
+        (None for ``log_backend: none``); the caller closes it."""
+        return open_drainer(self.settings, self.spec.name, consumer_name=consumer_name)
 
     @property
     def model_name(self) -> str:

@@ -22,6 +22,9 @@ def test_ulb_time_ordered_holdout_meets_the_bar(tmp_path: Path) -> None:
         "MPLBACKEND": "Agg",
     }
     runner = CliRunner()
+    # `lake load` needs the tables: only `lake init` creates them.
+    initialised = runner.invoke(app, ["lake", "init", "--spec", "ulb"], env=env)
+    assert initialised.exit_code == 0, initialised.stderr
     loaded = runner.invoke(
         app, ["lake", "load", str(CREDITCARD), "--spec", "ulb", "--json"], env=env
     )

@@ -13,8 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from fraudops.cli import app as cli_app
-from fraudops.config import Settings
+from fraudops.config import Settings, load_settings
 from fraudops.errors import LakeError
+from fraudops.inference_log.records import encode, parse_line
+from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import (
     DuplicateLabel,
     LabelsValidationError,
@@ -25,14 +27,21 @@ from fraudops.labels import (
     simulate_labels,
 )
 from fraudops.lake import Lake
-from fraudops.serving.records import encode, parse_line
-from fraudops.serving.sink import PredictionSink
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 
 SPEC = BUILTIN_SPECS["transactions30"]
 T0 = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    """A home whose lake tables exist: only `lake init` creates them, never a write."""
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        lake.init()
+    return settings
 
 
 def log_predictions(settings: Settings, specs: list[dict[str, Any]]) -> None:
@@ -174,10 +183,12 @@ def test_a_batch_with_one_malformed_entry_writes_nothing(logged: Settings) -> No
     json.dumps(body)  # plain JSON all the way down
 
 
-def test_labels_before_any_prediction_are_all_unknown(settings: Settings) -> None:
+def test_labels_before_any_prediction_are_all_unknown(home: Path) -> None:
     # No lake yet: ingestion does not create one behind the user's back.
+    settings = load_settings(home=home)
     with pytest.raises(LakeError, match="fraudops lake init"):
         ingest_labels(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
+    assert not (settings.home_dir / "lake").exists()
     with Lake.open(settings) as lake:
         lake.init()
     report = ingest_labels(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,9 +17,12 @@ import sqlalchemy
 
 from fraudops.config import Settings, load_settings
 from fraudops.errors import ConfigError, LakeError, ValidationError
-from fraudops.lake import TABLES, Lake
-from fraudops.lake.query import needed_columns
+from fraudops.lake import TABLES, Lake, load_file
+from fraudops.lake.catalog import LakeMissingError, conform
+from fraudops.lake.loader import with_lineage
+from fraudops.lake.query import needed_columns, run_query
 from fraudops.lake.schemas import describe_schema, table_schema
+from fraudops.lake.validation import validate_frame
 from fraudops.progress import Reporter
 from fraudops.spec import TRANSACTIONS30
 from tests.unit.test_lake_validation import transactions30_frame, ulb_frame
@@ -53,9 +57,10 @@ def _csv(frame: pd.DataFrame, path: Path) -> Path:
 
 def _snapshot(lake: Lake) -> tuple[int, list[dict[str, object]]]:
     """What a user sees: the count and the `lake query` result over the table."""
-    rows = lake.query(
+    rows = run_query(
+        lake,
         "SELECT transaction_id, transaction_amount, is_fraud FROM transactions "
-        "ORDER BY transaction_id"
+        "ORDER BY transaction_id",
     ).to_pylist()
     return lake.count("transactions"), rows
 
@@ -112,10 +117,10 @@ def test_one_namespace_per_spec(lake_settings: Settings, tmp_path: Path) -> None
     with Lake.open(lake_settings) as t30, Lake.open(lake_settings, "ulb") as ulb:
         t30.init()
         ulb.init()
-        t30.load_file(_csv(transactions30_frame(40), tmp_path / "t30.csv"))
+        load_file(t30, _csv(transactions30_frame(40), tmp_path / "t30.csv"))
         ulb_path = tmp_path / "ulb.parquet"
         ulb_frame(25).to_parquet(ulb_path)
-        ulb.load_file(ulb_path)
+        load_file(ulb, ulb_path)
         assert (t30.count("transactions"), ulb.count("transactions")) == (40, 25)
         assert "Amount" in ulb.table("transactions").schema().column_names
         assert "Amount" not in t30.table("transactions").schema().column_names
@@ -240,12 +245,15 @@ def test_labels_join_predictions_in_a_query(lake: Lake) -> None:
             }
         ),
     )
-    result = lake.query("""
+    result = run_query(
+        lake,
+        """
         WITH latest AS (
             SELECT inference_id, arg_max(label, confirmed_at) AS label
             FROM labels GROUP BY inference_id)
         SELECT p.inference_id, l.label FROM predictions p JOIN latest l USING (inference_id)
-        ORDER BY 1""")
+        ORDER BY 1""",
+    )
     assert result.to_pylist() == [
         {"inference_id": "inf-1", "label": 1},
         {"inference_id": "inf-2", "label": 1},
@@ -254,11 +262,11 @@ def test_labels_join_predictions_in_a_query(lake: Lake) -> None:
 
 def test_query_errors_name_the_problem(lake: Lake) -> None:
     with pytest.raises(LakeError, match='Referenced column "nope" not found'):
-        lake.query("SELECT nope FROM transactions")
+        run_query(lake, "SELECT nope FROM transactions")
     with pytest.raises(LakeError, match="Table with name nothing does not exist"):
-        lake.query("SELECT * FROM nothing")
+        run_query(lake, "SELECT * FROM nothing")
     with pytest.raises(LakeError, match="empty query"):
-        lake.query("  ")
+        run_query(lake, "  ")
 
 
 # ---- loading files ----------------------------------------------------------------------------
@@ -268,7 +276,7 @@ def test_load_csv_and_parquet(lake: Lake, tmp_path: Path) -> None:
     frame = transactions30_frame(120)
     frame["comment"] = "ignored"
     reporter = Reporter()
-    report = lake.load_file(_csv(frame, tmp_path / "a.csv"), progress=reporter)
+    report = load_file(lake, _csv(frame, tmp_path / "a.csv"), progress=reporter)
     assert report.rows == 120 and report.mode == "append" and report.spec == "transactions30"
     assert report.columns_ignored == ["comment"]
     assert report.fraud_rate == pytest.approx(frame["is_fraud"].mean())
@@ -277,13 +285,14 @@ def test_load_csv_and_parquet(lake: Lake, tmp_path: Path) -> None:
     second = transactions30_frame(30, seed=1, start=1000)
     parquet = tmp_path / "b.parquet"
     second.to_parquet(parquet)
-    assert lake.load_file(parquet).rows == 30
+    assert load_file(lake, parquet).rows == 30
     assert lake.count("transactions") == 150
-    assert lake.query("SELECT count(*) AS n FROM transactions").to_pylist() == [{"n": 150}]
+    assert run_query(lake, "SELECT count(*) AS n FROM transactions").to_pylist() == [{"n": 150}]
 
-    summary = lake.query(
+    summary = run_query(
+        lake,
         "SELECT _batch_id, count(*) AS n, min(_loaded_at) AS at "
-        "FROM transactions GROUP BY 1 ORDER BY n"
+        "FROM transactions GROUP BY 1 ORDER BY n",
     ).to_pylist()
     assert [row["n"] for row in summary] == [30, 120]
     assert summary[1]["_batch_id"] == report.batch_id
@@ -301,12 +310,12 @@ def test_ulb_load_generates_ids_from_the_file(lake_settings: Settings, tmp_path:
     ulb_frame(50).to_parquet(path)
     with Lake.open(lake_settings, "ulb") as lake:
         lake.init()
-        report = lake.load_file(path)
+        report = load_file(lake, path)
         ids = lake.read("transactions", columns=["transaction_id"])["transaction_id"].to_pylist()
         prefix = report.batch_id.split("-")[0]  # the file's sha256, first 8 hex digits
         assert sorted(ids) == sorted(f"{prefix}-{i}" for i in range(1, 51))
         with pytest.raises(ValidationError, match="50 of its 50 ids are already in ulb"):
-            lake.load_file(path)  # the same file twice
+            load_file(lake, path)  # the same file twice
         assert lake.count("transactions") == 50
 
 
@@ -334,12 +343,12 @@ def test_ulb_load_generates_ids_from_the_file(lake_settings: Settings, tmp_path:
 def test_bad_file_is_refused_and_the_table_is_unchanged(
     lake: Lake, tmp_path: Path, spoil: Callable[[pd.DataFrame], pd.DataFrame], expected: str
 ) -> None:
-    lake.load_file(_csv(transactions30_frame(60), tmp_path / "good.csv"))
+    load_file(lake, _csv(transactions30_frame(60), tmp_path / "good.csv"))
     before = _snapshot(lake)
     # Fresh ids: the only fault is the spoiled column.
     bad = spoil(transactions30_frame(60, seed=3, start=500))
     with pytest.raises(ValidationError) as caught:
-        lake.load_file(_csv(bad, tmp_path / "bad.csv"))
+        load_file(lake, _csv(bad, tmp_path / "bad.csv"))
     assert expected in str(caught.value)
     assert str(tmp_path / "bad.csv") in str(caught.value)
     assert _snapshot(lake) == before
@@ -357,24 +366,24 @@ def test_unreadable_inputs_are_refused(lake: Lake, tmp_path: Path) -> None:
     }
     for path, expected in cases.items():
         with pytest.raises(ValidationError) as caught:
-            lake.load_file(path)
+            load_file(lake, path)
         assert expected in str(caught.value), path
     assert lake.count("transactions") == 0
 
 
 def test_duplicate_ids_are_refused_and_replace_overwrites(lake: Lake, tmp_path: Path) -> None:
     first = _csv(transactions30_frame(80), tmp_path / "first.csv")
-    lake.load_file(first)
+    load_file(lake, first)
     before = _snapshot(lake)
     overlapping = _csv(transactions30_frame(40, seed=5, start=70), tmp_path / "overlap.csv")
     with pytest.raises(ValidationError) as caught:
-        lake.load_file(overlapping)
+        load_file(lake, overlapping)
     message = str(caught.value)
     assert "10 of its 40 ids are already in transactions30.transactions" in message
     assert "'tx-000070'" in message and "replace mode" in message
     assert _snapshot(lake) == before
 
-    report = lake.load_file(overlapping, mode="replace")
+    report = load_file(lake, overlapping, mode="replace")
     assert report.mode == "replace" and report.rows == 40
     count, rows = _snapshot(lake)
     assert count == 40
@@ -422,3 +431,66 @@ def test_concurrent_appends_all_land(lake_settings: Settings) -> None:
 def test_queries_scan_only_the_columns_they_may_use(sql: str, expected: list[str] | None) -> None:
     columns = [f.name for f in table_schema("predictions", TRANSACTIONS30).fields]
     assert needed_columns(sql, columns) == (columns if expected is None else expected)
+
+
+# ---- a lake is never created behind the user's back ---------------------------------------------
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+def test_opening_a_lake_creates_nothing(home: Path) -> None:
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        with pytest.raises(LakeMissingError, match=r"catalog\.db does not exist.*lake init"):
+            lake.table("predictions")
+        with pytest.raises(LakeMissingError):
+            lake.exists("transactions")
+    assert _tree(home) == []  # no catalog file, no warehouse folder
+    with Lake.open(settings) as lake:
+        assert lake.init() == TABLES  # `lake init` does create them
+    assert (home / "lake" / "catalog.db").is_file()
+
+
+def test_a_missing_warehouse_is_not_recreated(home: Path) -> None:
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        lake.init()
+    warehouse = home / "lake" / "warehouse"
+    warehouse.rename(home / "warehouse.away")
+    with Lake.open(settings) as lake, pytest.raises(LakeMissingError, match="warehouse"):
+        lake.table("transactions")
+    assert not warehouse.exists()
+
+
+def test_a_write_after_the_lake_moved_away_recreates_no_folder(home: Path, tmp_path: Path) -> None:
+    settings = load_settings(home=home)
+    with Lake.open(settings) as lake:
+        lake.init()
+        table = lake.table("transactions")  # connected, the table loaded: then it goes away
+        (home / "lake").rename(tmp_path / "lake.away")
+        clean = validate_frame(transactions30_frame(5), TRANSACTIONS30)
+        rows = conform(with_lineage(clean, TRANSACTIONS30, "0" * 64, "b"), table.schema(), "t")
+        with pytest.raises(FileNotFoundError, match="does not exist"):
+            table.append(rows)
+    assert not (home / "lake").exists()  # pyiceberg's FileIO would have made the folders
+
+
+def test_an_empty_catalog_database_is_not_initialised_by_opening_it(home: Path) -> None:
+    catalog = home / "empty.db"
+    sqlite3.connect(catalog).close()  # a database file with no Iceberg catalog in it
+    (home / "lake" / "warehouse").mkdir(parents=True)
+    settings = load_settings(home=home, lake={"catalog_uri": f"sqlite:///{catalog}"})
+    with Lake.open(settings) as lake, pytest.raises(LakeMissingError, match="no Iceberg catalog"):
+        lake.table("transactions")
+    with sqlite3.connect(catalog) as con:
+        assert con.execute("SELECT name FROM sqlite_master").fetchall() == []
+
+
+def test_a_recreated_table_has_another_uuid(lake: Lake) -> None:
+    first = lake.table_uuid("predictions")
+    assert lake.table_uuid("predictions") == first
+    lake.catalog.drop_table(lake.identifier("predictions"))
+    assert lake.init() == ["predictions"]
+    assert lake.table_uuid("predictions") != first

@@ -19,15 +19,19 @@ import pytest
 
 from fraudops.config import Settings, load_settings
 from fraudops.errors import LakeError
-from fraudops.lake import Lake
-from fraudops.serving.records import encode
-from fraudops.serving.sink import PredictionSink
-from fraudops.serving.spool import REJECTED_DIR, Spool, SpoolDirectory, read_segment
-from fraudops.serving.writer import (
-    SpoolWriter,
-    WriterBusyError,
+from fraudops.inference_log.records import encode
+from fraudops.inference_log.sink import PredictionSink
+from fraudops.inference_log.spool import Spool
+from fraudops.inference_log.spool_files import (
+    REJECTED_DIR,
+    SpoolDirectory,
+    read_segment,
     read_writer_status,
 )
+from fraudops.inference_log.writer import SpoolWriter, WriterBusyError
+from fraudops.lake import Lake
+from fraudops.lake.catalog import TableReplacedError
+from fraudops.serving.lake_watch import LakeWatch
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 
@@ -55,7 +59,10 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def settings(home: Path) -> Settings:
-    return load_settings(home=home, serving=FAST)
+    settings = load_settings(home=home, serving=FAST)
+    with Lake.open(settings) as lake:
+        lake.init()  # the writer never creates the lake: only `lake init` does
+    return settings
 
 
 def lines(start: int, count: int) -> list[bytes]:
@@ -87,7 +94,7 @@ def child_env(home: Path, **serving: Any) -> dict[str, str]:
     env["FRAUDOPS_HOME"] = str(home)
     for key, value in {**FAST, **serving}.items():
         env[f"FRAUDOPS_SERVING__{key.upper()}"] = str(value)
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), str(REPO)])  # this checkout's
     return env
 
 
@@ -103,12 +110,12 @@ def test_writer_drains_a_spool_into_the_lake_exactly(settings: Settings) -> None
     settings = load_settings(home=settings.home, serving={**FAST, "writer_batch_rows": 120})
 
     writer = SpoolWriter(settings)
-    report = writer.drain_all()
+    report = writer.drain()
     writer.directory.resign()
 
     assert report.written == 501
-    assert (report.duplicates, report.rejected, report.torn) == (1, 1, 0)
-    assert report.commits == 5  # whole segments of 25 rows, at most 120 rows a batch
+    assert (report.duplicates, report.rejected, report.unreadable) == (1, 1, 0)
+    assert report.batches == 5  # whole segments of 25 rows, at most 120 rows a batch
     assert lake_ids(settings) == sorted(f"inf-{i:06d}" for i in range(501))
     assert list(settings.spool_dir().glob("*/seg-*")) == []
     [quarantined] = (settings.spool_dir() / REJECTED_DIR).iterdir()
@@ -148,7 +155,7 @@ def test_a_crash_between_commit_and_delete_replays_without_duplicates(
     crashed.resign()
 
     writer = SpoolWriter(settings)
-    report = writer.drain_all()
+    report = writer.drain()
     writer.directory.resign()
 
     assert (len(rows), len(untaken)) == (30, 10)
@@ -161,9 +168,9 @@ def test_only_one_writer_drains_a_spool(settings: Settings) -> None:
     first, second = SpoolWriter(settings), SpoolWriter(settings)
     assert first.lead()
     with pytest.raises(WriterBusyError, match="another log writer"):
-        second.drain_once()
+        second.drain_batch()
     first.directory.resign()
-    assert second.drain_all().written == 5
+    assert second.drain().written == 5
     second.directory.resign()
 
 
@@ -205,7 +212,8 @@ def test_lake_unavailable_keeps_the_spool_and_drains_when_back(
     )
     status = read_writer_status(settings.spool_dir())
     assert status["alive"] and status["state"] == "running"
-    assert "predictions" in status["last_error"]
+    assert "catalog.db does not exist" in status["last_error"]
+    assert status["lake_state"] == "missing"
     assert status["pending_bytes"] > 0 and status["records_written"] == 50
     assert sum(len(read_segment(p).rows) for p in settings.spool_dir().glob("*/seg-*")) == 70
 
@@ -221,17 +229,20 @@ def test_lake_unavailable_keeps_the_spool_and_drains_when_back(
 def test_sink_raises_lake_error_and_writes_nothing_when_the_lake_is_gone(
     settings: Settings,
 ) -> None:
-    (settings.home_dir / "lake").write_text("not a lake")
+    lake_dir = settings.home_dir / "lake"
+    lake_dir.rename(lake_dir.with_name("lake.away"))
+    lake_dir.write_text("not a lake")
     rows = [orjson.loads(x) for x in lines(0, 3)]
-    with PredictionSink(settings) as sink, pytest.raises(LakeError, match="predictions"):
+    with PredictionSink(settings) as sink, pytest.raises(LakeError, match="catalog"):
         sink.commit(rows)
+    assert lake_dir.read_text() == "not a lake"
 
 
 _CHILD = """
 import sys
 from fraudops.config import load_settings
-from fraudops.serving.records import encode
-from fraudops.serving.spool import Spool
+from fraudops.inference_log.records import encode
+from fraudops.inference_log.spool import Spool
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_records import make_record
 
@@ -246,7 +257,7 @@ while True:  # micro-batches of 10; each acknowledged like a 200 response
 """
 
 
-def test_sigkilled_server_loses_no_acknowledged_record(home: Path) -> None:
+def test_sigkilled_server_loses_no_acknowledged_record(home: Path, settings: Settings) -> None:
     env = child_env(home)
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD], env=env, stdout=subprocess.PIPE, text=True, cwd=home
@@ -288,7 +299,7 @@ def test_sigkilled_server_loses_no_acknowledged_record(home: Path) -> None:
     assert json.loads(again.stdout)["written"] == 0
 
 
-def test_cli_writer_follows_its_parent_and_stops_on_sigterm(home: Path) -> None:
+def test_cli_writer_follows_its_parent_and_stops_on_sigterm(home: Path, settings: Settings) -> None:
     env = child_env(home)
     settings = load_settings(home=home, serving=FAST)
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -335,9 +346,9 @@ def test_torn_and_corrupt_lines_are_quarantined_not_fatal(settings: Settings) ->
         good[0] + b"\x00\x00garbage\n" + b"".join(good[1:]) + good[0][:40]
     )
     writer = SpoolWriter(settings)
-    report = writer.drain_all()
+    report = writer.drain()
     writer.directory.resign()
-    assert (report.written, report.torn, report.segments) == (4, 2, 1)
+    assert (report.written, report.unreadable, report.segments) == (4, 2, 1)
     assert lake_ids(settings) == [f"inf-{i:06d}" for i in range(4)]
     [quarantined] = (settings.spool_dir() / REJECTED_DIR).iterdir()
     reasons = [orjson.loads(x)["reason"] for x in quarantined.read_bytes().splitlines()]
@@ -359,3 +370,47 @@ def test_existing_ids_looks_only_in_the_batch_days(settings: Settings) -> None:
         assert sink.existing_ids(ids, later) == set()
         again = sink.commit(rows[:10] + [orjson.loads(x) for x in lines(2_000, 2)], dedupe=True)
     assert (again.written, again.duplicates, again.rejected) == (2, 10, [])
+
+
+def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -> None:
+    """The table the spool's records go to outlives the writer (its status file): a writer
+    started after `predictions` was re-created stops too, and the server's readiness says so."""
+    spool_some(settings, [lines(0, 10)])
+    first = SpoolWriter(settings)
+    assert first.drain().written == 10
+    first.close()
+    with Lake.open(settings) as lake:
+        before = lake.table_uuid("predictions")
+        lake.catalog.drop_table(lake.identifier("predictions"))
+        lake.init()
+        after = lake.table_uuid("predictions")
+
+    spool_some(settings, [lines(10, 10)])
+    stop = threading.Event()
+    second = SpoolWriter(settings)
+    thread = threading.Thread(target=second.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(
+            lambda: read_writer_status(settings.spool_dir()).get("lake_state") == "replaced",
+            "the writer stopped writing",
+        )
+        status = read_writer_status(settings.spool_dir())
+        assert before in status["last_error"] and after in status["last_error"]
+        with Spool.from_settings(settings) as spool:
+            stats = spool.stats()
+        assert stats.drainer_state == "replaced"
+        watch = LakeWatch(settings, settings.feature_spec())
+        watch.refresh()
+        health = watch.health(stats)
+        assert health.available is True and health.writing_stopped and not health.ok
+        assert health.reason is not None and before in health.reason and after in health.reason
+    finally:
+        stop.set()
+        thread.join(WAIT_S)
+    assert lake_ids(settings) == []  # the new table got nothing
+    assert sum(len(read_segment(p).rows) for p in settings.spool_dir().glob("*/seg-*")) == 10
+    third = SpoolWriter(settings)
+    with pytest.raises(TableReplacedError):
+        third.drain()
+    third.close()

@@ -14,12 +14,12 @@ import pytest
 from fraudops.config import Settings, load_settings
 from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
+from fraudops.inference_log.records import PredictionRecord, encode, parse_line
+from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import run_monitoring
-from fraudops.serving.records import PredictionRecord, encode, parse_line
 from fraudops.serving.scoring import Scorer
-from fraudops.serving.sink import PredictionSink
 from fraudops.training.registry import load_model
 from tests.serving_support import train_champion
 

@@ -24,9 +24,10 @@ import pytest
 import redis
 
 from fraudops.config import Settings, load_settings
+from fraudops.inference_log.records import PredictionRecord, encode
+from fraudops.inference_log.redis_consumer import RedisLogConsumer
+from fraudops.inference_log.redis_producer import RedisLogProducer
 from fraudops.lake import Lake
-from fraudops.serving.records import PredictionRecord, encode
-from fraudops.serving.redis_log import RedisLogConsumer, RedisLogProducer
 from fraudops.spec import BUILTIN_SPECS
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
 
@@ -87,7 +88,7 @@ def stream_base(r: redis.Redis) -> Iterator[str]:
 
 
 def make_settings(home: Path, stream_base: str, **serving: Any) -> Settings:
-    return load_settings(
+    settings = load_settings(
         home=home,
         serving={
             "redis_stream": stream_base,
@@ -97,6 +98,9 @@ def make_settings(home: Path, stream_base: str, **serving: Any) -> Settings:
             **serving,
         },
     )
+    with Lake.open(settings, SPEC) as lake:
+        lake.init()  # the consumer never creates the lake: only `lake init` does
+    return settings
 
 
 @pytest.fixture
@@ -172,8 +176,8 @@ def test_producer_appends_the_exact_bytes(home: Path, stream_base: str, r: redis
     assert [fields[b"r"] for fields in entries(r, stream)] == lines
     assert producer.counters.records_appended == 5
     assert producer.counters.records_dropped == 0
-    assert stats["stream_length"] == 5
-    assert stats["pending"] == 0  # no consumer group yet
+    assert stats.queue_records == 5
+    assert (stats.backend, stats.target) == ("redis", stream)
 
 
 def test_producer_drops_and_counts_when_redis_is_down(home: Path) -> None:
@@ -190,8 +194,8 @@ def test_producer_drops_and_counts_when_redis_is_down(home: Path) -> None:
     assert producer.counters.records_dropped == 4
     assert producer.counters.records_appended == 0
     assert producer.counters.append_errors == 1
-    assert stats["stream_length"] is None
-    assert "Connection" in (stats["redis_last_error"] or "")
+    assert stats.queue_records is None
+    assert "Connection" in (stats.last_error or "")
 
 
 # ---- consumer ------------------------------------------------------------------------------
@@ -213,12 +217,12 @@ def test_consumer_writes_each_record_once_and_sets_bad_entries_aside(
     producer.close()
 
     with RedisLogConsumer(settings, SPEC, "c1") as consumer:
-        report = consumer.drain_once()
-        again = consumer.drain_once()
+        report = consumer.drain()
+        again = consumer.drain()
 
     assert report.written == 120
     assert report.entries == 123
-    assert report.malformed == 2
+    assert report.unreadable == 2
     assert report.rejected == 1
     assert report.duplicates == 0
     assert report.commit_failures == 0
@@ -260,7 +264,7 @@ def test_lake_unavailable_nothing_acked_then_drained(
     lock.execute("BEGIN EXCLUSIVE")  # the catalog database is unavailable to anyone else
     with RedisLogConsumer(settings, SPEC, "c1") as consumer:
         try:
-            failed = consumer.drain_once()
+            failed = consumer.drain()
         finally:
             lock.execute("ROLLBACK")
             lock.close()
@@ -272,7 +276,7 @@ def test_lake_unavailable_nothing_acked_then_drained(
         assert r.xlen(stream) == 30
         assert lake_count(settings) == 0
 
-        drained = consumer.drain_once()
+        drained = consumer.drain()
 
     assert drained.written == 30
     assert drained.duplicates == 0
@@ -302,16 +306,16 @@ def test_batch_taken_over_while_lake_was_down_is_written_once(
         lock = sqlite3.connect(catalog, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
         try:
-            assert first.drain_once().commit_failures == 1
+            assert first.drain().commit_failures == 1
         finally:
             lock.execute("ROLLBACK")
             lock.close()
         # c1 stalls (the lake was down long enough): c2 takes its entries over and commits.
         with RedisLogConsumer(settings, SPEC, "c2", claim_idle_ms=1) as second:
-            taken = second.drain_once()
+            taken = second.drain()
         assert taken.reclaimed == 30 and taken.written == 30
         # c1's retry finds its batch no longer its own: nothing is written twice.
-        retried = first.drain_once()
+        retried = first.drain()
 
     assert retried.written == 0 and retried.commit_failures == 0
     assert retried.pending == 0
@@ -335,7 +339,7 @@ def test_commit_without_ack_is_replayed_without_duplicates(
         RedisLogConsumer(frozen, SPEC, "c1") as first,
         pytest.raises(redis.RedisError, match=r"(?i)permission|xack"),
     ):
-        first.drain_once()  # the first batch is committed, then its ack is refused
+        first.drain()  # the first batch is committed, then its ack is refused
     assert lake_count(settings) == 50
     assert pending_of(r, stream, settings.serving.redis_group, "c1") == 50
 
@@ -344,7 +348,7 @@ def test_commit_without_ack_is_replayed_without_duplicates(
     else:  # a restart reads its own pending list first, whatever the idle time
         second = RedisLogConsumer(settings, SPEC, "c1", claim_idle_ms=3_600_000)
     with second:
-        report = second.drain_once()
+        report = second.drain()
 
     assert report.reclaimed == 50
     assert report.duplicates == 50  # already in the lake: skipped, then acknowledged

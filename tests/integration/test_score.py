@@ -17,7 +17,7 @@ from fraudops.cli import app as cli_app
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
-from fraudops.lake import Lake
+from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.serving.batch import OUTPUT_COLUMNS, score_file
 from fraudops.serving.scoring import ScoredBatch, Scorer
@@ -41,7 +41,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_transactions(settings.data, spec, rows=5000, seed=3).to_parquet(path)
     with Lake.open(settings, spec.name) as lake:
         lake.init()
-        lake.load_file(path)
+        load_file(lake, path)
     result = run_training(settings)
     assert result.decision == "promoted"
     return home

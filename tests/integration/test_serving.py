@@ -126,6 +126,8 @@ def test_health_readiness_and_metrics(server: Server, bodies: list[dict[str, Any
         "fraudops_log_records_dropped_total",
     ):
         assert name in text
+    assert _counter(server, "fraudops_lake_available") == 1.0
+    assert _counter(server, "fraudops_log_writing_stopped") == 0.0
 
 
 def test_logged_rows_carry_features_and_decision(

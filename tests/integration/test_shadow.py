@@ -19,18 +19,18 @@ from sklearn.metrics import roc_auc_score
 
 from fraudops.config import Settings
 from fraudops.data.synthetic import generate_transactions
+from fraudops.inference_log.factory import open_producer
+from fraudops.inference_log.records import PredictionRecord, encode, parse_line
+from fraudops.inference_log.sink import PredictionSink
+from fraudops.inference_log.writer import SpoolWriter
 from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import _predictions, run_monitoring
 from fraudops.serving.app import FraudopsASGI, create_app
-from fraudops.serving.inference_log import open_inference_log
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
-from fraudops.serving.records import PredictionRecord, encode, parse_line
 from fraudops.serving.scoring import Scorer
 from fraudops.serving.service import PredictionService
-from fraudops.serving.sink import PredictionSink
-from fraudops.serving.writer import SpoolWriter
 from fraudops.training import registry
 from fraudops.training.registry import LoadedModel
 from fraudops.training.tracking import mlflow_client
@@ -99,7 +99,7 @@ async def _post(app: FraudopsASGI, bodies: list[Any], query: str = "") -> list[h
 def _drain(settings: Settings, ids: set[str]) -> pd.DataFrame:
     writer = SpoolWriter(settings, SPEC)
     try:
-        writer.drain_all()
+        writer.drain()
     finally:
         writer.close()
     spec = settings.feature_spec(SPEC)
@@ -323,7 +323,7 @@ def test_a_shadow_that_fails_to_score_costs_only_its_fields(trained: Settings) -
     ).with_threshold(0.5)
     loaded = LoadedModel(model, model.manifest, "broken", "77", None, "")
     holder.shadow = Scorer(loaded, trained.serving.risk_tiers)
-    log = open_inference_log(trained, SPEC)
+    log = open_producer(trained, SPEC)
     service = PredictionService(trained, spec, holder, log, ServerMetrics(dict))
     bodies = transactions(trained, 12, seed=9)
 

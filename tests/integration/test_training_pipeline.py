@@ -13,7 +13,7 @@ import pytest
 
 from fraudops.config import Settings, load_settings
 from fraudops.errors import GateFailed, LakeError, NotPromoted, ValidationError
-from fraudops.lake import Lake
+from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import TrainingResult, run_training
 from fraudops.progress import Reporter
 from fraudops.training import registry
@@ -42,7 +42,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame.to_parquet(path)
     with Lake.open(settings, spec.name) as lake:
         lake.init()
-        lake.load_file(path)
+        load_file(lake, path)
     return home
 
 
@@ -270,7 +270,7 @@ def test_nothing_stays_registered_when_model_events_cannot_be_written(tmp_path: 
     frame.to_parquet(tmp_path / "ulb.parquet")
     with Lake.open(settings, "ulb") as lake:
         lake.init()
-        lake.load_file(tmp_path / "ulb.parquet")
+        load_file(lake, tmp_path / "ulb.parquet")
         lake.catalog.drop_table(lake.identifier("model_events"))
 
     with pytest.raises(LakeError, match="model_events does not exist"):

@@ -11,8 +11,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from fraudops.inference_log.records import PredictionRecord, PredictionsDecoder, encode, parse_line
 from fraudops.lake.schemas import predictions_schema
-from fraudops.serving.records import PredictionRecord, PredictionsDecoder, encode, parse_line
 from fraudops.spec import BUILTIN_SPECS, FeatureSpec
 
 UTC = dt.UTC

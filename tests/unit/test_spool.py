@@ -13,13 +13,12 @@ import orjson
 import pytest
 
 from fraudops.config import load_settings
-from fraudops.serving.spool import (
+from fraudops.inference_log.spool import Spool, SpoolClosedError
+from fraudops.inference_log.spool_files import (
     DRAINING,
     OPEN,
     REJECTED_DIR,
     SEALED,
-    Spool,
-    SpoolClosedError,
     SpoolDirectory,
     read_segment,
 )
@@ -80,7 +79,7 @@ def test_append_writes_lines_that_close_seals(make_spool: Callable[..., Spool]) 
     [sealed] = segments(spool.spool_dir)
     assert sealed.suffix == SEALED
     assert ids_in([sealed]) == [f"id-{i:06d}" for i in range(4)]
-    assert spool.stats()["records_appended"] == 4
+    assert spool.stats().records_appended == 4
 
 
 def test_from_settings_uses_the_serving_section(tmp_path: Path) -> None:
@@ -96,7 +95,7 @@ def test_misuse_is_refused(make_spool: Callable[..., Spool], spool_dir: Path) ->
     spool = make_spool()
     with pytest.raises(ValueError, match="newline"):
         spool.append_many([line(0), b'{"inference_id": "glued"}'])
-    assert spool.stats()["records_appended"] == 0
+    assert spool.stats().records_appended == 0
     spool.close()
     with pytest.raises(SpoolClosedError):
         spool.append_line(line(1))
@@ -143,8 +142,8 @@ def test_segments_seal_by_age_once_the_previous_was_taken(
 def test_the_flusher_syncs_appended_bytes(make_spool: Callable[..., Spool]) -> None:
     spool = make_spool(fsync_interval_s=0.005)
     spool.append_many([line(i) for i in range(10)])
-    assert spool.stats()["spool_bytes"] >= 10 * len(line(0))
-    wait_for(lambda: spool.stats()["spool_unsynced_bytes"] == 0)
+    assert spool.stats().queue_bytes >= 10 * len(line(0))
+    wait_for(lambda: spool.stats().unsynced_bytes == 0)
 
 
 def test_the_bound_drops_new_records_counted_and_logged(
@@ -152,7 +151,7 @@ def test_the_bound_drops_new_records_counted_and_logged(
 ) -> None:
     size = len(line(0))
     spool = make_spool(max_bytes=size * 5)
-    caplog.set_level(logging.WARNING, logger="fraudops.serving.spool")
+    caplog.set_level(logging.WARNING, logger="fraudops.inference_log.spool")
 
     assert spool.append_many([line(i) for i in range(3)]) == 3
     assert spool.append_many([line(i) for i in range(3, 6)]) == 2  # only what fits is kept
@@ -160,8 +159,8 @@ def test_the_bound_drops_new_records_counted_and_logged(
     assert spool.append(_any_record()) is False
 
     stats = spool.stats()
-    assert stats["records_appended"] == 5
-    assert stats["records_dropped"] == 3
+    assert stats.records_appended == 5
+    assert stats.records_dropped == 3
     assert any("is full" in r.message and "dropped so far" in r.message for r in caplog.records)
     spool.close()
     assert ids_in(segments(spool.spool_dir)) == [f"id-{i:06d}" for i in range(5)]

@@ -13,7 +13,8 @@ from fraudops.cli._common import JsonOption, SpecOption, emit, err, kv_table, ou
 from fraudops.errors import FraudopsError
 
 if TYPE_CHECKING:
-    from fraudops.serving.redis_log import DrainReport, RedisLogConsumer
+    from fraudops.inference_log.base import DrainReport
+    from fraudops.inference_log.redis_consumer import RedisLogConsumer
 
 
 def log_consumer(
@@ -52,7 +53,9 @@ def log_consumer(
     """
     from redis.exceptions import RedisError
 
-    from fraudops.serving.redis_log import RedisLogConsumer, redacted_url
+    # redis-py and pyiceberg: imported when the command runs, not for --help.
+    from fraudops.inference_log.redis_consumer import RedisLogConsumer
+    from fraudops.inference_log.redis_producer import redacted_url
 
     settings = settings_from(ctx)
     consumer = RedisLogConsumer(settings, spec, name, claim_idle_ms=claim_idle_ms)
@@ -64,7 +67,7 @@ def log_consumer(
     with consumer:
         try:
             if once:
-                report = consumer.drain_once()
+                report = consumer.drain()
             else:
                 report = _run_until_signalled(consumer)
                 report.pending = consumer.pending()

@@ -55,13 +55,14 @@ def load(
     ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Validate a file against the feature spec and load it into `transactions`, all or nothing."""
-    from fraudops.lake import Lake
+    """Validate a file against the feature spec and load it into `transactions`, all or nothing.
+
+    The tables must exist: `fraudops lake init` creates them."""
+    from fraudops.lake import Lake, load_file
 
     lake = Lake.open(settings_from(ctx), spec)
-    lake.init()
     with RichReporter() as progress:
-        report = lake.load_file(path, mode="replace" if replace else "append", progress=progress)
+        report = load_file(lake, path, mode="replace" if replace else "append", progress=progress)
     result = report.to_dict()
     emit(
         result,
@@ -87,9 +88,10 @@ def query(
 ) -> None:
     """Run DuckDB SQL over the lake's tables."""
     from fraudops.lake import Lake
+    from fraudops.lake.query import run_query
 
     lake = Lake.open(settings_from(ctx), spec)
-    table = lake.query(sql)
+    table = run_query(lake, sql)
     records = table.slice(0, limit).to_pylist()
     emit(
         records,

@@ -62,7 +62,6 @@ def label_coverage(
     """
     as_of = pd.Timestamp(as_utc(now))
     with Lake.open(settings, spec_name) as lake:
-        lake.init()
         predictions = lake.read_frame(PREDICTIONS, columns=["inference_id", "request_time"])
         events = label_events(lake, None)
         report = CoverageReport(

@@ -3,6 +3,12 @@
 One Iceberg namespace per feature spec (namespace = spec name): the feature columns of
 ``transactions`` and ``predictions`` depend on the spec, and a model is trained per spec.
 Every write is one Iceberg commit, so a reader sees all of a batch or none of it.
+
+Only ``init()`` (``fraudops lake init``, and the demo on an empty home) creates anything: the
+SQLite catalog file, the warehouse folder, the catalog's own tables, the namespace, the lake
+tables. Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead,
+and no data or metadata file is ever written under a warehouse folder that is gone (see
+``fileio.py``): a lake moved away under a running writer is never silently recreated.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -31,11 +37,13 @@ from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyparsing import ParseBaseException
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect as sql_inspect
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from fraudops.config import Settings
 from fraudops.errors import LakeError
+from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
 from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
@@ -43,15 +51,30 @@ from fraudops.lake.schemas import (
     partition_spec,
     table_schema,
 )
-from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
-
-if TYPE_CHECKING:
-    from fraudops.lake.loader import LoadReport
 
 TableData: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
 
 MAX_ROWS_SHOWN = 5
+# pyiceberg's SqlCatalog: the FileIO class, and whether connecting creates its own tables.
+_FILE_IO = "fraudops.lake.fileio.GuardedFileIO"
+_CATALOG_TABLE = "iceberg_tables"
+
+
+class LakeMissingError(LakeError):
+    """The catalog, the warehouse or a table is not there: ``fraudops lake init`` creates them
+    (or the lake folder was moved away, and will be back)."""
+
+
+class TableReplacedError(LakeError):
+    """A table is not the one a writer has been writing to (another Iceberg table uuid)."""
+
+    def __init__(self, table: str, expected: str, found: str) -> None:
+        self.table, self.expected, self.found = table, expected, found
+        super().__init__(
+            f"lake table {table} was replaced: it was Iceberg table {expected}, it is now "
+            f"{found}; stopped writing to it (the records stay where they are)"
+        )
 
 
 class Lake:
@@ -75,8 +98,9 @@ class Lake:
 
     @property
     def catalog(self) -> SqlCatalog:
+        """The connected catalog; LakeMissingError if it (or the warehouse) does not exist."""
         if self._catalog is None:
-            self._catalog = _connect(self.settings)
+            self._catalog = _connect(self.settings, create=False, spec_name=self.spec.name)
         return self._catalog
 
     def close(self) -> None:
@@ -103,9 +127,12 @@ class Lake:
         """Create the namespace and every missing table; returns the names of those created.
 
         Idempotent: an existing table is kept (after checking it still matches the spec), so a
-        second run creates nothing.
+        second run creates nothing. The one place that creates a missing catalog (the SQLite
+        file, the catalog's tables) and warehouse folder.
         """
-        catalog = self.catalog
+        if self._catalog is None:
+            self._catalog = _connect(self.settings, create=True, spec_name=self.spec.name)
+        catalog = self._catalog
         schemas = {name: table_schema(name, self.spec) for name in TABLES}
         with _catalog_errors(self.settings):
             catalog.create_namespace_if_not_exists(self.namespace)
@@ -164,10 +191,19 @@ class Lake:
             try:
                 return catalog.load_table(identifier)
             except NoSuchTableError:
-                raise LakeError(
+                raise LakeMissingError(
                     f"lake table {self.namespace}.{name} does not exist: run `fraudops lake init"
                     f" --spec {self.spec.name}` first"
                 ) from None
+
+    def table_uuid(self, name: str) -> str:
+        """The Iceberg uuid of table ``name``: another uuid means another table."""
+        return str(self.table(name).metadata.table_uuid)
+
+    def check(self, names: Sequence[str] = TABLES) -> None:
+        """Raise LakeMissingError unless the catalog and tables ``names`` are all there."""
+        for name in names:
+            self.table(name)
 
     # ---- writes --------------------------------------------------------------------------
 
@@ -259,45 +295,80 @@ class Lake:
         """Rows per existing table (tables not yet created are left out)."""
         return {name: self.count(name) for name in TABLES if self.exists(name)}
 
-    def query(self, sql: str) -> pa.Table:
-        from fraudops.lake.query import run_query
-
-        return run_query(self, sql)
-
-    def load_file(
-        self,
-        path: Path,
-        *,
-        mode: Literal["append", "replace"] = "append",
-        progress: Reporter | None = None,
-    ) -> LoadReport:
-        from fraudops.lake.loader import load_file
-
-        return load_file(self, path, mode=mode, progress=progress)
-
 
 # ---- catalog connection --------------------------------------------------------------------
 
 
-def _connect(settings: Settings) -> SqlCatalog:
+def _connect(settings: Settings, *, create: bool, spec_name: str) -> SqlCatalog:
+    """The catalog; with ``create`` its SQLite file, tables and warehouse folder are made if
+    missing, without it a missing one is a LakeMissingError and nothing is created."""
+    hint = (
+        f"run `fraudops lake init --spec {spec_name}` to create the lake "
+        "(or bring back the folder it was moved from)"
+    )
+    url = _parse_uri(settings.catalog_uri)
+    sqlite_file = _sqlite_file(url)
+    warehouse = _local_warehouse(settings.warehouse)
+    if create:
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        if warehouse is not None:
+            warehouse.mkdir(parents=True, exist_ok=True)
+    else:
+        if sqlite_file is not None and not sqlite_file.is_file():
+            raise LakeMissingError(f"lake catalog {sqlite_file} does not exist: {hint}")
+        if warehouse is not None and not warehouse.is_dir():
+            raise LakeMissingError(f"lake warehouse {warehouse} does not exist: {hint}")
     uri = settings.catalog_uri
-    _ensure_local_folders(uri, settings.warehouse)
+    if sqlite_file is not None and not create:
+        # SQLite creates a missing database file on connect: read-write mode never does.
+        uri = _sqlite_read_write(url, sqlite_file)
+    properties = {
+        "uri": uri,
+        "warehouse": settings.warehouse,
+        "py-io-impl": _FILE_IO,
+        "init_catalog_tables": str(create).lower(),
+    }
+    if warehouse is not None:
+        properties[WAREHOUSE_ROOT_PROPERTY] = str(warehouse)
     with _catalog_errors(settings):
-        return SqlCatalog(settings.lake.catalog_name, uri=uri, warehouse=settings.warehouse)
+        catalog = SqlCatalog(settings.lake.catalog_name, **properties)
+        if not create and not sql_inspect(catalog.engine).has_table(_CATALOG_TABLE):
+            catalog.close()
+            shown = url.render_as_string(hide_password=True)
+            raise LakeMissingError(f"lake catalog {shown} holds no Iceberg catalog: {hint}")
+    return catalog
 
 
-def _ensure_local_folders(catalog_uri: str, warehouse: str) -> None:
+def _parse_uri(catalog_uri: str) -> URL:
     try:
-        url = make_url(catalog_uri)
+        return make_url(catalog_uri)
     except ArgumentError as exc:
         raise LakeError(
             f"lake.catalog_uri {catalog_uri!r} is not a SQLAlchemy URI: {exc}"
         ) from None
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    database = str(url.database)
+    if database.startswith("file:"):  # already a SQLite URI filename
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def _sqlite_read_write(url: URL, path: Path) -> str:
+    query = {**url.query, "mode": "rw", "uri": "true"}
+    rw = url.set(database=f"file:{path}", query=query)
+    return rw.render_as_string(hide_password=False)
+
+
+def _local_warehouse(warehouse: str) -> Path | None:
     parsed = urlparse(warehouse)
-    if parsed.scheme in ("", "file"):
-        Path(unquote(parsed.path)).expanduser().mkdir(parents=True, exist_ok=True)
+    if parsed.scheme not in ("", "file"):
+        return None
+    return Path(unquote(parsed.path)).expanduser().absolute()
 
 
 @contextmanager

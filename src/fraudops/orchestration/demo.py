@@ -40,7 +40,7 @@ def prepare_champion(
     Re-runnable. ``drifted_sets``: also write seed 000's drifted files beside the training set.
     """
     from fraudops.data.files import write_datasets
-    from fraudops.lake import Lake
+    from fraudops.lake import Lake, load_file
     from fraudops.orchestration.training_pipeline import run_training
 
     progress = progress or Reporter()
@@ -56,7 +56,7 @@ def prepare_champion(
     with Lake.open(settings, spec.name) as lake:
         with progress.step("Creating lake tables"):
             lake.init()
-        report = lake.load_file(files.transactions, mode="replace", progress=progress)
+        report = load_file(lake, files.transactions, mode="replace", progress=progress)
     result = run_training(settings, spec_name=spec.name, progress=progress, raise_on_gate=False)
     return PreparedChampion(
         spec=spec.name,

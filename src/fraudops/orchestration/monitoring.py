@@ -133,7 +133,6 @@ def run_monitoring(
     perf_start = as_of - timedelta(days=perf_days)
 
     with progress.step("Reading predictions and labels"), Lake.open(settings, spec.name) as lake:
-        lake.init()
         window = _predictions(lake, spec, perf_start, as_of)
         labels = _latest_labels(lake, as_of, perf_start)
     current = window[window["request_time"] > pd.Timestamp(data_start)]

@@ -348,17 +348,17 @@ class _World:
 
     def flush(self) -> None:
         """Seal the serving process's spool and commit everything to the lake."""
-        from fraudops.serving.inference_log import open_inference_log
-        from fraudops.serving.writer import SpoolWriter
+        from fraudops.inference_log.factory import open_producer
+        from fraudops.inference_log.writer import SpoolWriter
 
         state = self.state
         assert state.log is not None and state.service is not None
         state.log.close()  # seals the open segment; a fresh one takes the next day's records
-        state.log = open_inference_log(self.sim, self.spec.name)
+        state.log = open_producer(self.sim, self.spec.name)
         state.service.log = state.log
         writer = SpoolWriter(self.sim, self.spec.name)
         try:
-            writer.drain_all()
+            writer.drain()
         finally:
             writer.close()
 

@@ -26,7 +26,9 @@ from fastapi.responses import JSONResponse
 
 from fraudops import __version__
 from fraudops.config import Settings
-from fraudops.serving.inference_log import InferenceLog, open_inference_log
+from fraudops.inference_log.base import Producer, ProducerStats
+from fraudops.inference_log.factory import open_producer
+from fraudops.serving.lake_watch import LakeWatch
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.requests import RequestInvalid, openapi_model
@@ -53,13 +55,14 @@ class ServerState:
         self.spec = spec
         self.tokens = [t.get_secret_value().encode() for t in settings.serving.tokens]
         self.max_body = settings.serving.max_batch * _BYTES_PER_TRANSACTION + 1024
-        self.metrics = ServerMetrics(self.log_stats)
+        self.lake = LakeWatch(settings, spec)
+        self.metrics = ServerMetrics(self.log_stats, self.lake.health)
         self.holder = ModelHolder(settings, spec, on_swap=self._swapped)
-        self.log: InferenceLog | None = None
+        self.log: Producer | None = None
         self.service: PredictionService | None = None
 
     def start(self) -> None:
-        self.log = open_inference_log(self.settings, self.spec.name)
+        self.log = open_producer(self.settings, self.spec.name)
         self.service = PredictionService(
             self.settings, self.spec, self.holder, self.log, self.metrics
         )
@@ -84,25 +87,11 @@ class ServerState:
                 return any(hmac.compare_digest(given, token) for token in self.tokens)
         return False
 
-    def log_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = dict(self.log.stats()) if self.log is not None else {}
-        out = {
-            "queue_bytes": stats.get("spool_bytes", stats.get("stream_bytes")),
-            "queue_records": stats.get("pending_records", stats.get("stream_length")),
-            "records_dropped": stats.get("records_dropped", 0),
-            "records_written": None,
-        }
-        if self.settings.serving.log_backend == "spool":
-            try:
-                from fraudops.serving.writer import read_writer_status
-
-                status = read_writer_status(self.settings.spool_dir(self.spec.name))
-            except Exception:  # no writer has run yet, or its status is unreadable
-                status = {}
-            out["records_written"] = status.get("records_written")
-            if out["queue_records"] is None:
-                out["queue_records"] = status.get("pending_records")
-        return out
+    def log_stats(self) -> ProducerStats:
+        """The inference log's figures, the same fields whatever the backend."""
+        if self.log is None:
+            return ProducerStats(backend=self.settings.serving.log_backend)
+        return self.log.stats()
 
 
 def _detail(errors: list[dict[str, Any]]) -> bytes:
@@ -326,18 +315,34 @@ def _routes(api: FastAPI, state: ServerState) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz", summary="A model is loaded and the server can answer")
+    @api.get(
+        "/readyz",
+        summary="A model is loaded, and the inference log can reach the lake",
+        description="503 with the reason when no model is loaded, when the lake's catalog or "
+        "`predictions` table is missing (predictions are still answered: the log keeps them "
+        "until the lake is back), or when the log writer stopped writing because "
+        "`predictions` was replaced by another table.",
+    )
     async def readyz() -> JSONResponse:
         model = state.holder.describe()
         if model is None:
             return JSONResponse(
                 {"ready": False, "reason": state.holder.last_error}, status_code=503
             )
+        await asyncio.to_thread(state.lake.refresh)
+        lake = state.lake.health(await asyncio.to_thread(state.log_stats))
+        if not lake.ok:
+            return JSONResponse(
+                {"ready": False, "reason": f"inference log: {lake.reason}", "model": model},
+                status_code=503,
+            )
         return JSONResponse({"ready": True, "model": model})
 
     @api.get("/metrics", summary="Prometheus metrics")
     async def metrics() -> Response:
-        return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")
+        await asyncio.to_thread(state.lake.refresh)
+        body = await asyncio.to_thread(state.metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4")
 
     @api.get("/v1/model", summary="The model being served")
     async def model(request: Request) -> JSONResponse:
@@ -350,7 +355,7 @@ def _routes(api: FastAPI, state: ServerState) -> None:
                 "last_error": state.holder.last_error,
                 "reloads": state.holder.reloads,
                 "log_backend": state.settings.serving.log_backend,
-                "log": state.log_stats(),
+                "log": state.log_stats().to_dict(),
             }
         )
 

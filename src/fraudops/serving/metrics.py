@@ -2,52 +2,84 @@
 
 Request counts and latency are observed on the request path (children bound once: a labelled
 lookup per request would cost more than the observation). The inference log's figures (queue
-depth, written, dropped) are read at scrape time from the log itself and the writer's status.
+depth, written, dropped) and the lake's state are read at scrape time from the log's typed stats
+(which include what its drainer last reported) and the server's last look at the lake.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from fraudops.inference_log.base import ProducerStats
+
+if TYPE_CHECKING:
+    from fraudops.serving.lake_watch import LakeHealth
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
 
 
 class _LogCollector(Collector):
-    def __init__(self, read: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        read: Callable[[], ProducerStats],
+        read_lake: Callable[[ProducerStats], LakeHealth] | None,
+    ) -> None:
         self._read = read
+        self._read_lake = read_lake
 
     def collect(self) -> Iterator[Any]:
         stats = self._read()
         queue = GaugeMetricFamily(
             "fraudops_log_queue_bytes", "Inference-log bytes waiting for the lake (spool/stream)."
         )
-        queue.add_metric([], float(stats.get("queue_bytes") or 0))
+        queue.add_metric([], float(stats.queue_bytes or 0))
         yield queue
         records = GaugeMetricFamily(
             "fraudops_log_queue_records", "Inference-log records waiting for the lake."
         )
-        records.add_metric([], float(stats.get("queue_records") or 0))
+        records.add_metric([], float(stats.queue_records or 0))
         yield records
         written = CounterMetricFamily(
             "fraudops_log_records_written", "Prediction records committed to the lake."
         )
-        written.add_metric([], float(stats.get("records_written") or 0))
+        written.add_metric([], float(stats.records_written or 0))
         yield written
         dropped = CounterMetricFamily(
             "fraudops_log_records_dropped",
             "Prediction records dropped by this process (log bound reached or log unwritable).",
         )
-        dropped.add_metric([], float(stats.get("records_dropped") or 0))
+        dropped.add_metric([], float(stats.records_dropped))
         yield dropped
+        if self._read_lake is None:
+            return
+        lake = self._read_lake(stats)
+        if lake.available is not None:
+            available = GaugeMetricFamily(
+                "fraudops_lake_available",
+                "1 while the lake's catalog and predictions table are there, 0 when missing "
+                "(the log keeps the records meanwhile).",
+            )
+            available.add_metric([], float(lake.available))
+            yield available
+            stopped = GaugeMetricFamily(
+                "fraudops_log_writing_stopped",
+                "1 when the log writer stopped writing: predictions is another table.",
+            )
+            stopped.add_metric([], float(lake.writing_stopped))
+            yield stopped
 
 
 class ServerMetrics:
-    def __init__(self, read_log_stats: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        read_log_stats: Callable[[], ProducerStats],
+        read_lake: Callable[[ProducerStats], LakeHealth] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "fraudops_requests",
@@ -87,7 +119,7 @@ class ServerMetrics:
         self.model_version = Gauge(
             "fraudops_model_version", "The registry version being served.", registry=self.registry
         )
-        self.registry.register(_LogCollector(read_log_stats))
+        self.registry.register(_LogCollector(read_log_stats, read_lake))
         self._bound: dict[tuple[str, int], Any] = {}
 
     def count(self, route: str, status: int) -> None:

@@ -31,10 +31,10 @@ import numpy as np
 import orjson
 
 from fraudops.config import Settings
-from fraudops.serving.inference_log import InferenceLog
+from fraudops.inference_log.base import Producer
+from fraudops.inference_log.records import PredictionRecord, encode
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
-from fraudops.serving.records import PredictionRecord, encode
 from fraudops.serving.requests import ParsedRequest, RequestInvalid, RequestParser
 from fraudops.serving.scoring import ScoredBatch, Scorer
 from fraudops.spec import FeatureSpec
@@ -67,7 +67,7 @@ class PredictionService:
         settings: Settings,
         spec: FeatureSpec,
         holder: ModelHolder,
-        inference_log: InferenceLog,
+        inference_log: Producer,
         metrics: ServerMetrics,
     ) -> None:
         self.spec = spec

@@ -23,54 +23,36 @@ including the unsealed segment, whose last line may be torn (detected and set as
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import orjson
-
-from fraudops.serving.records import PredictionRecord, encode, parse_line
+from fraudops.inference_log.base import ProducerStats
+from fraudops.inference_log.records import PredictionRecord, encode
+from fraudops.inference_log.spool_files import (
+    LOCK_NAME,
+    NEW_DIR_PREFIX,
+    OPEN,
+    SEALED,
+    fsync_dir,
+    read_writer_status,
+    segment_name,
+    spool_usage,
+    try_lock,
+)
 
 if TYPE_CHECKING:
     from fraudops.config import Settings
 
 log = logging.getLogger(__name__)
 
-OPEN, SEALED, DRAINING = ".open", ".seg", ".drain"
-SEGMENT_SUFFIXES = (OPEN, SEALED, DRAINING)
-LOCK_NAME = "lock"
-WRITER_LOCK_NAME = "writer.lock"
-REJECTED_DIR = ".rejected"
-NEW_DIR_PREFIX = ".new-"
 USAGE_SCAN_INTERVAL_S = 0.25
 DROP_LOG_EVERY = 1000
-STALE_NEW_DIR_S = 60.0
-
-
-def _segment_name(seq: int, suffix: str) -> str:
-    return f"seg-{seq:08d}{suffix}"
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SpoolClosedError(RuntimeError):
@@ -90,9 +72,12 @@ class SpoolCounters:
 class Spool:
     """The appending side: this process's directory of segments.
 
-    Thread-safe: request threads append concurrently; a lock guards the segment swap so that no
-    write ever goes to a closed (or reused) descriptor. Not fork-safe: open it in each worker.
+    The spool backend's ``Producer``. Thread-safe: request threads append concurrently; a
+    lock guards the segment swap so that no write ever goes to a closed (or reused) descriptor.
+    Not fork-safe: open it in each worker.
     """
+
+    backend = "spool"
 
     def __init__(
         self,
@@ -151,7 +136,7 @@ class Spool:
         staging = self.spool_dir / f"{NEW_DIR_PREFIX}{name}"
         staging.mkdir()
         self._lock_fd = os.open(staging / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        if not _try_lock(self._lock_fd):  # cannot happen for a fresh directory
+        if not try_lock(self._lock_fd):  # cannot happen for a fresh directory
             raise RuntimeError(f"spool directory {staging} is locked by another process")
         self.dir = self.spool_dir / name
         os.rename(staging, self.dir)
@@ -177,7 +162,7 @@ class Spool:
         self._seal_pending()
         if self.dir is not None:
             with contextlib.suppress(OSError):
-                _fsync_dir(self.dir)
+                fsync_dir(self.dir)
         if self._lock_fd >= 0 and self.dir is not None:
             if not any(self.dir.glob("seg-*")):  # nothing left to drain: leave no trace
                 with contextlib.suppress(OSError):
@@ -296,7 +281,7 @@ class Spool:
     def _new_segment(self) -> tuple[int, Path]:
         assert self.dir is not None
         self._seq += 1
-        path = self.dir / _segment_name(self._seq, OPEN)
+        path = self.dir / segment_name(self._seq, OPEN)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
         return os.open(path, flags, 0o644), path
 
@@ -358,7 +343,7 @@ class Spool:
         if self._to_seal:
             self._seal_pending()
             if self.dir is not None:
-                _fsync_dir(self.dir)  # the new segment's name must outlive a power cut too
+                fsync_dir(self.dir)  # the new segment's name must outlive a power cut too
         if time.monotonic() >= self._next_scan:
             self._scan_usage()
 
@@ -380,205 +365,26 @@ class Spool:
             self._usage_since -= since_before
         self._next_scan = time.monotonic() + USAGE_SCAN_INTERVAL_S
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> ProducerStats:
+        """This process's counters, the spool's size, and what its writer last reported."""
         c = self.counters
-        return {
-            "spool_bytes": self._usage_base + self._usage_since,
+        writer = read_writer_status(self.spool_dir)
+        written = writer.get("records_written")
+        failing = writer.get("consecutive_failures") or 0
+        pending = writer.get("pending_records")
+        return ProducerStats(
+            backend=self.backend,
+            target=str(self.spool_dir),
+            records_appended=c.records_appended,
+            records_dropped=c.records_dropped,
+            append_errors=c.write_errors,
+            last_error=c.last_error,
+            queue_bytes=self._usage_base + self._usage_since,
+            queue_records=pending if isinstance(pending, int) else None,
             # Appended but not yet fdatasynced: what a power cut (not a crash) could lose.
-            "spool_unsynced_bytes": self._segment_bytes - self._synced_bytes,
-            "spool_max_bytes": self.max_bytes,
-            "records_appended": c.records_appended,
-            "records_dropped": c.records_dropped,
-            "spool_write_errors": c.write_errors,
-            "spool_last_error": c.last_error,
-        }
-
-
-# ---- the draining side -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SegmentRef:
-    """One segment file; ``replay`` when a drain had already taken it (it may be committed)."""
-
-    path: Path
-
-    @property
-    def state(self) -> str:
-        return self.path.suffix
-
-    @property
-    def key(self) -> str:
-        """Stable across renames: ``<process dir>/seg-<n>``."""
-        return f"{self.path.parent.name}/{self.path.stem}"
-
-    @property
-    def replay(self) -> bool:
-        return self.state == DRAINING
-
-
-@dataclass
-class SegmentContent:
-    lines: list[bytes] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    bad: list[tuple[bytes, str]] = field(default_factory=list)
-
-
-def read_segment(path: Path) -> SegmentContent:
-    """The valid records of a segment, in order; a torn last line and corrupt lines set aside."""
-    data = path.read_bytes()
-    content = SegmentContent()
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the segment ends with a complete line
-    for line in lines:
-        row = parse_line(line)
-        if row is None:
-            content.bad.append((line, "corrupt line"))
-        else:
-            content.lines.append(line)
-            content.rows.append(row)
-    if tail:
-        content.bad.append((tail, "torn last line (process died while writing it)"))
-    return content
-
-
-def _process_dirs(spool_dir: Path) -> list[Path]:
-    try:
-        entries = [p for p in spool_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    except FileNotFoundError:
-        return []
-
-    def started(path: Path) -> tuple[int, str]:
-        _, _, ns = path.name.partition("-")
-        return (int(ns) if ns.isdigit() else 0, path.name)
-
-    return sorted(entries, key=started)
-
-
-def _segments(directory: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    try:
-        return sorted(
-            p for p in directory.iterdir() if p.suffix in suffixes and p.name.startswith("seg-")
+            unsynced_bytes=self._segment_bytes - self._synced_bytes,
+            max_bytes=self.max_bytes,
+            records_written=written if isinstance(written, int) else None,
+            drainer_error=writer.get("last_error") if failing else None,
+            drainer_state=writer.get("lake_state"),
         )
-    except FileNotFoundError:
-        return []
-
-
-def spool_usage(spool_dir: Path) -> tuple[int, int]:
-    """(bytes, segments) of every process directory of the spool."""
-    total = count = 0
-    for directory in _process_dirs(spool_dir):
-        for path in _segments(directory, SEGMENT_SUFFIXES):
-            with contextlib.suppress(FileNotFoundError):
-                total += path.stat().st_size
-                count += 1
-    return total, count
-
-
-class SpoolDirectory:
-    """The draining side of a spool folder: leadership, ready segments, deletion, quarantine."""
-
-    def __init__(self, spool_dir: Path) -> None:
-        self.spool_dir = spool_dir
-        self._writer_fd = -1
-
-    def lead(self) -> bool:
-        """True while this object holds the spool's writer lock (one drainer per spool)."""
-        if self._writer_fd >= 0:
-            return True
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(
-            self.spool_dir / WRITER_LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
-        )
-        if _try_lock(fd):
-            self._writer_fd = fd
-            return True
-        os.close(fd)
-        return False
-
-    @property
-    def leading(self) -> bool:
-        """Whether this object holds the writer lock now (no attempt to take it)."""
-        return self._writer_fd >= 0
-
-    def resign(self) -> None:
-        if self._writer_fd >= 0:
-            os.close(self._writer_fd)
-            self._writer_fd = -1
-
-    def ready_segments(self) -> list[SegmentRef]:
-        """Segments to drain, oldest process first: sealed ones of live processes, and every
-        segment of dead ones. Empty directories of dead processes are removed."""
-        ready: list[SegmentRef] = []
-        for directory in _process_dirs(self.spool_dir):
-            alive = self._alive(directory)
-            if alive is None:
-                continue
-            suffixes = (DRAINING, SEALED) if alive else SEGMENT_SUFFIXES
-            found = _segments(directory, suffixes)
-            if not alive and not found:
-                self._remove_dead_dir(directory)
-            ready += [SegmentRef(p) for p in found]
-        self._remove_stale_staging()
-        return ready
-
-    def _alive(self, directory: Path) -> bool | None:
-        try:
-            fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            return None  # being removed
-        try:
-            return not _try_lock(fd)
-        finally:
-            os.close(fd)  # a dead process never comes back: no need to keep its lock
-
-    def _remove_dead_dir(self, directory: Path) -> None:
-        with contextlib.suppress(OSError):
-            (directory / LOCK_NAME).unlink()
-            directory.rmdir()
-
-    def _remove_stale_staging(self) -> None:
-        # A process killed between mkdir and rename leaves an empty hidden directory.
-        now = time.time()
-        for path in self.spool_dir.glob(f"{NEW_DIR_PREFIX}*"):
-            with contextlib.suppress(OSError):
-                if now - path.stat().st_mtime > STALE_NEW_DIR_S:
-                    for child in path.iterdir():
-                        child.unlink()
-                    path.rmdir()
-
-    def take(self, ref: SegmentRef) -> SegmentRef:
-        """Mark a segment as taken into a batch, durably, before anything is committed."""
-        if ref.replay:
-            return ref
-        taken = ref.path.with_suffix(DRAINING)
-        os.rename(ref.path, taken)
-        _fsync_dir(ref.path.parent)  # a committed batch must never come back as a fresh one
-        return SegmentRef(taken)
-
-    def remove(self, ref: SegmentRef) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            ref.path.unlink()
-
-    def quarantine(self, ref: SegmentRef, bad: list[tuple[bytes, str]]) -> None:
-        """Keep lines that cannot be stored, with the reason, for a human to look at."""
-        if not bad:
-            return
-        folder = self.spool_dir / REJECTED_DIR
-        folder.mkdir(exist_ok=True)
-        target = folder / f"{ref.key.replace('/', '-')}.jsonl"
-        # Written whole (not appended): a replayed segment quarantines the same lines again.
-        target.write_bytes(
-            b"".join(
-                orjson.dumps({"reason": reason, "line": line.decode("utf-8", "replace")}) + b"\n"
-                for line, reason in bad
-            )
-        )
-
-    def usage(self) -> tuple[int, int]:
-        return spool_usage(self.spool_dir)
-
-
-def iter_lines(refs: list[SegmentRef]) -> Iterator[tuple[SegmentRef, SegmentContent]]:
-    for ref in refs:
-        yield ref, read_segment(ref.path)

@@ -1,6 +1,9 @@
 """The lake side of the inference log: a batch of decoded records into ``predictions``, once.
 
-Shared by the spool writer and the Redis Streams consumer. A commit is one Iceberg append: a
+Shared by the spool writer and the Redis Streams consumer. The sink never creates the lake: a
+missing catalog or table is a ``LakeMissingError`` (the caller keeps its records and retries),
+and a ``predictions`` table with another Iceberg uuid than the one the sink has been writing to
+is a ``TableReplacedError`` (the caller stops writing). A commit is one Iceberg append: a
 reader sees all of a batch or none of it, and a failed commit leaves no row behind (the caller
 keeps its records and retries). Replays after a crash are made harmless by ``dedupe=True``:
 ids already in the table are looked up only in the day partitions the batch covers.
@@ -21,9 +24,9 @@ from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, In, LessT
 
 from fraudops.config import Settings
 from fraudops.errors import LakeError
-from fraudops.lake.catalog import Lake
+from fraudops.inference_log.records import PredictionsDecoder
+from fraudops.lake.catalog import Lake, TableReplacedError
 from fraudops.lake.schemas import PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
-from fraudops.serving.records import PredictionsDecoder
 
 log = logging.getLogger(__name__)
 
@@ -52,24 +55,29 @@ class CommitReport:
 class PredictionSink:
     """Appends inference-log records to the ``predictions`` table of one spec."""
 
-    def __init__(self, settings: Settings, spec_name: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, spec_name: str | None = None, *, table_uuid: str | None = None
+    ) -> None:
         self.settings = settings
         self.spec = settings.feature_spec(spec_name)
         self.decoder = PredictionsDecoder(self.spec)
+        # The Iceberg uuid of the `predictions` table written to (given: a previous writer's).
+        self.table_uuid = table_uuid
         self._lake: Lake | None = None
 
     # ---- life cycle ----------------------------------------------------------------------
 
     def _open_lake(self) -> Lake:
         if self._lake is None:
-            lake = Lake(self.settings, self.spec)
-            try:
-                lake.init()  # idempotent: the server may log before anyone ran `lake init`
-            except Exception:
-                lake.close()
-                raise
-            self._lake = lake
+            self._lake = Lake(self.settings, self.spec)
         return self._lake
+
+    def _check_table(self, lake: Lake) -> None:
+        found = lake.table_uuid(PREDICTIONS)
+        if self.table_uuid is None:
+            self.table_uuid = found
+        elif found != self.table_uuid:
+            raise TableReplacedError(f"{self.spec.name}.{PREDICTIONS}", self.table_uuid, found)
 
     def _reset(self) -> None:
         # After a failure, reconnect from scratch next time (a restarted database, say).
@@ -118,6 +126,7 @@ class PredictionSink:
             return report
         try:
             lake = self._open_lake()
+            self._check_table(lake)
             if dedupe:
                 existing = self._existing(
                     lake, table[ID_COLUMN], table[PREDICTIONS_PARTITION_SOURCE]

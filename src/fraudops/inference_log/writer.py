@@ -18,29 +18,32 @@ import logging
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError, LakeError
-from fraudops.serving.sink import PredictionSink
-from fraudops.serving.spool import (
+from fraudops.inference_log.base import Batch, DrainReport
+from fraudops.inference_log.sink import PredictionSink
+from fraudops.inference_log.spool_files import (
     OPEN,
-    SegmentContent,
+    REJECTED_DIR,
+    STATUS_FILE,
     SegmentRef,
     SpoolDirectory,
+    pid_alive,
     read_segment,
+    read_writer_status,
 )
+from fraudops.lake.catalog import LakeMissingError, TableReplacedError
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "writer-status.json"
 STATUS_EVERY_S = 1.0  # status refresh while idle
 STANDBY_POLL_S = 1.0  # how often a standby writer tries to take the lead
 INITIAL_BYTES_PER_ROW = 1024.0  # pending-records estimate before the first drain measured it
+MISSING_LOG_EVERY_S = 30.0  # a lake that stays missing is said again this often
 
 
 # Status counter -> DrainReport field. Counted over every writer this spool had.
@@ -48,9 +51,9 @@ _COUNTERS = {
     "records_written": "written",
     "duplicates_skipped": "duplicates",
     "rejected": "rejected",
-    "torn": "torn",
+    "torn": "unreadable",
     "segments_drained": "segments",
-    "commits": "commits",
+    "commits": "batches",
 }
 
 
@@ -58,40 +61,10 @@ class WriterBusyError(FraudopsError):
     """Another writer holds this spool's lock."""
 
 
-@dataclass
-class DrainReport:
-    """What one or more drained batches did."""
-
-    segments: int = 0  # segment files committed and removed
-    records: int = 0  # valid lines read from them
-    written: int = 0  # rows appended to `predictions`
-    duplicates: int = 0  # rows skipped: already in the lake, or repeated in the batch
-    rejected: int = 0  # rows the lake schema could not take (quarantined)
-    torn: int = 0  # torn or corrupt lines (quarantined)
-    commits: int = 0
-    replayed: int = 0  # batches committed with dedupe
-
-    def add(self, other: DrainReport) -> None:
-        for name, value in asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
-
-    def to_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-@dataclass
-class _Batch:
-    refs: list[SegmentRef]
-    contents: list[SegmentContent]
-    bytes: int
-
-    @property
-    def rows(self) -> int:
-        return sum(len(c.rows) for c in self.contents)
-
-
 class SpoolWriter:
-    """Drains one spec's spool folder into its ``predictions`` table."""
+    """The spool backend's ``Drainer``: one spec's spool folder into its ``predictions``."""
+
+    backend = "spool"
 
     def __init__(self, settings: Settings, spec_name: str | None = None) -> None:
         self.settings = settings
@@ -103,7 +76,7 @@ class SpoolWriter:
         self.batch_rows = cfg.writer_batch_rows
         self.batch_age_s = cfg.writer_batch_age_s
         self.retry_s = cfg.writer_retry_s
-        self.totals = DrainReport()
+        self.totals = DrainReport(source=str(self.spool_dir))
         self._first_batch = True
         self._bytes_per_row = INITIAL_BYTES_PER_ROW
         self._started_at = _now()
@@ -112,6 +85,7 @@ class SpoolWriter:
         self._last_error_at: str | None = None
         self._failures = 0  # consecutive failed commits
         self._state = "starting"
+        self._lake_state = "unknown"  # ok | missing | replaced | failing
         self._base: dict[str, int] = {}  # counters of the writers before this one (cumulative)
 
     # ---- one batch -----------------------------------------------------------------------
@@ -124,6 +98,9 @@ class SpoolWriter:
             # The status counters go on from the previous writer's: /metrics sees counters.
             previous = read_writer_status(self.spool_dir)
             self._base = {k: v for k, v in previous.items() if k in _COUNTERS and type(v) is int}
+            # The table the spool's records have been going to, across writer restarts.
+            if self.sink.table_uuid is None and isinstance(previous.get("table_uuid"), str):
+                self.sink.table_uuid = previous["table_uuid"]
             self._state = "running"
         return True
 
@@ -135,24 +112,24 @@ class SpoolWriter:
         self.directory.resign()
         self.sink.close()
 
-    def drain_once(self) -> DrainReport:
+    def drain_batch(self) -> DrainReport:
         """Commit one batch of ready segments (up to ``writer_batch_rows`` records).
 
         Returns an empty report when nothing is ready. Raises LakeError (segments kept, retried
-        by the next call) and WriterBusyError (another writer holds the spool).
+        by the next call; TableReplacedError: the table is another one) and WriterBusyError.
         """
         self._require_lead()
-        batch = self._next_batch(self.directory.ready_segments())
-        if batch is None:
-            return DrainReport()
+        found = self._next_batch(self.directory.ready_segments())
+        if found is None:
+            return DrainReport(source=str(self.spool_dir))
+        refs, batch, size = found
         # A `.drain` segment was taken before a crash or a failed commit: it may be in the lake.
-        dedupe = self._first_batch or any(ref.replay for ref in batch.refs)
-        taken = [self.directory.take(ref) for ref in batch.refs]
-        rows = [row for content in batch.contents for row in content.rows]
+        batch.replay = self._first_batch or any(ref.replay for ref in refs)
+        taken = [self.directory.take(ref) for ref in refs]
         try:
             commit = self.sink.commit(
-                rows,
-                dedupe=dedupe,
+                batch.rows,
+                dedupe=batch.replay,
                 snapshot_properties={
                     "fraudops.source": "spool",
                     "fraudops.segments": str(len(taken)),
@@ -163,21 +140,23 @@ class SpoolWriter:
             raise
         self._first_batch = False
         self._failures = 0
+        self._lake_state = "ok"
         report = DrainReport(
+            source=str(self.spool_dir),
             segments=len(taken),
-            records=len(rows),
+            records=len(batch.rows),
             written=commit.written,
             duplicates=commit.duplicates,
             rejected=len(commit.rejected),
-            torn=sum(len(c.bad) for c in batch.contents),
-            commits=1,
-            replayed=int(dedupe),
+            unreadable=len(batch.unreadable),
+            batches=1,
+            replayed=int(batch.replay),
         )
-        self._set_aside(taken, batch.contents, commit.rejected)
+        self._set_aside(taken, batch, commit.rejected)
         for ref in taken:
             self.directory.remove(ref)
-        if rows:
-            self._bytes_per_row = batch.bytes / len(rows)
+        if batch.rows:
+            self._bytes_per_row = size / len(batch.rows)
         self.totals.add(report)
         self._last_commit_at = _now()
         log.info(
@@ -188,20 +167,33 @@ class SpoolWriter:
             report.segments,
             report.duplicates,
             report.rejected,
-            report.torn,
-            " [replay, deduplicated]" if dedupe else "",
+            report.unreadable,
+            " [replay, deduplicated]" if batch.replay else "",
         )
         self.write_status()
         return report
 
-    def drain_all(self) -> DrainReport:
-        """Drain batch after batch until nothing is ready (dead processes' segments included)."""
-        total = DrainReport()
+    def drain(self) -> DrainReport:
+        """Drain batch after batch until nothing is ready (dead processes' segments included).
+
+        A failed commit ends the drain: its segments stay, counted in ``commit_failures`` with
+        ``last_error``. Raises TableReplacedError and WriterBusyError.
+        """
+        total = DrainReport(source=str(self.spool_dir))
         while True:
-            report = self.drain_once()
+            try:
+                report = self.drain_batch()
+            except TableReplacedError:
+                raise
+            except LakeError as exc:
+                total.commit_failures += 1
+                total.last_error = str(exc)
+                break
             if report.segments == 0:
-                return total
+                break
             total.add(report)
+        total.pending = self.directory.usage()[1]
+        return total
 
     def _require_lead(self) -> None:
         if not self.lead():
@@ -211,51 +203,57 @@ class SpoolWriter:
                 f"{self.spool_dir}"
             )
 
-    def _next_batch(self, ready: list[SegmentRef]) -> _Batch | None:
+    def _next_batch(self, ready: list[SegmentRef]) -> tuple[list[SegmentRef], Batch, int] | None:
         """Whole segments, oldest first, while they fit in ``writer_batch_rows`` (at least one:
         a segment bigger than a batch, bounded by ``segment_max_bytes``, is committed whole)."""
-        batch = _Batch([], [], 0)
+        refs: list[SegmentRef] = []
+        batch = Batch()
+        size = 0
         for ref in ready:
             try:
                 content = read_segment(ref.path)
-                size = ref.path.stat().st_size
+                segment_bytes = ref.path.stat().st_size
             except FileNotFoundError:  # its (closing) process removed an empty one
                 continue
-            if batch.refs and batch.rows + len(content.rows) > self.batch_rows:
+            if refs and len(batch.rows) + len(content.rows) > self.batch_rows:
                 break
-            batch.refs.append(ref)
-            batch.contents.append(content)
-            batch.bytes += size
-        return batch if batch.refs else None
+            refs.append(ref)
+            for line, row in zip(content.lines, content.rows, strict=True):
+                batch.add_row(ref.key, line, row)
+            for line, reason in content.bad:
+                batch.add_unreadable(ref.key, line, reason)
+            size += segment_bytes
+        return (refs, batch, size) if refs else None
 
     def _set_aside(
-        self,
-        taken: list[SegmentRef],
-        contents: list[SegmentContent],
-        rejected: list[tuple[int, str]],
+        self, taken: list[SegmentRef], batch: Batch, rejected: list[tuple[int, str]]
     ) -> None:
-        reasons = dict(rejected)
-        start = 0
-        for ref, content in zip(taken, contents, strict=True):
-            bad = list(content.bad)
-            for offset, line in enumerate(content.lines):
-                if (reason := reasons.get(start + offset)) is not None:
-                    bad.append((line, reason))
-            start += len(content.lines)
+        by_segment: dict[str, list[tuple[bytes, str]]] = {}
+        for key, line, reason in batch.set_aside(rejected):
+            by_segment.setdefault(key, []).append((line, reason))
+        for ref in taken:
+            bad = by_segment.get(ref.key)
             if bad:
                 self.directory.quarantine(ref, bad)
                 log.warning(
                     "inference log: %d line(s) of %s set aside in %s: %s",
                     len(bad),
                     ref.key,
-                    self.spool_dir / ".rejected",
+                    self.spool_dir / REJECTED_DIR,
                     bad[0][1],
                 )
 
     def _note_failure(self, exc: Exception) -> None:
         self._failures += 1
-        self._last_error = str(exc)
+        self.totals.commit_failures += 1
+        self.totals.last_error = self._last_error = str(exc)
         self._last_error_at = _now()
+        if isinstance(exc, TableReplacedError):
+            self._lake_state = "replaced"
+        elif isinstance(exc, LakeMissingError):
+            self._lake_state = "missing"
+        else:
+            self._lake_state = "failing"
         self.write_status()
 
     # ---- the loop ------------------------------------------------------------------------
@@ -265,11 +263,15 @@ class SpoolWriter:
 
         A batch is committed when it is full or its oldest record waited ``writer_batch_age_s``.
         A failed commit is logged and retried after ``writer_retry_s``; the loop never dies of
-        one. Returns the totals of this writer.
+        one. A missing lake is said loudly and waited for. A replaced ``predictions`` table
+        stops the writing for good (the spool keeps the records; the status and the server's
+        /readyz say which tables): the loop then only keeps its status until stopped.
+        Returns the totals of this writer.
         """
         watch = _ParentWatch(parent_pid) if parent_pid else None
         poll = min(0.1, self.batch_age_s / 4)
         next_status = 0.0
+        next_missing_log = 0.0
         try:
             while not stop.is_set():
                 if watch is not None and watch.gone():
@@ -283,10 +285,29 @@ class SpoolWriter:
                     self._state = "standby"  # the leader owns the status file meanwhile
                     stop.wait(STANDBY_POLL_S)
                     continue
+                if self._lake_state == "replaced":
+                    self.write_status()
+                    stop.wait(STATUS_EVERY_S)
+                    continue
                 try:
                     if self._due(self.directory.ready_segments()):
-                        self.drain_once()
+                        self.drain_batch()
                         continue  # more may be ready right away
+                except TableReplacedError as exc:
+                    log.error("inference log: %s; spool %s", exc, self.spool_dir)
+                    continue
+                except LakeMissingError as exc:
+                    if time.monotonic() >= next_missing_log:
+                        log.error(
+                            "inference log: THE LAKE IS MISSING (%s); the spool %s keeps the "
+                            "records, retrying every %.1fs",
+                            exc,
+                            self.spool_dir,
+                            self.retry_s,
+                        )
+                        next_missing_log = time.monotonic() + MISSING_LOG_EVERY_S
+                    stop.wait(self.retry_s)
+                    continue
                 except LakeError as exc:
                     log.warning(
                         "inference log: lake commit failed (%s); retrying in %.1fs, the spool "
@@ -311,12 +332,18 @@ class SpoolWriter:
         return self.totals
 
     def _final_drain(self) -> None:
-        if not self.directory.leading:
+        if not self.directory.leading or self._lake_state == "replaced":
             return
         try:
-            self.drain_all()
-        except LakeError as exc:
-            log.warning("inference log: final drain failed (%s); the spool keeps the records", exc)
+            report = self.drain()
+        except TableReplacedError as exc:
+            log.error("inference log: final drain: %s", exc)
+            return
+        if report.commit_failures:
+            log.warning(
+                "inference log: final drain failed (%s); the spool keeps the records",
+                report.last_error,
+            )
 
     def _due(self, ready: list[SegmentRef]) -> bool:
         if not ready:
@@ -354,6 +381,8 @@ class SpoolWriter:
             "last_error": self._last_error,
             "last_error_at": self._last_error_at,
             "consecutive_failures": self._failures,
+            "lake_state": self._lake_state,
+            "table_uuid": self.sink.table_uuid,
             "pending_bytes": pending_bytes,
             "pending_segments": pending_segments,
             # Estimated from the bytes per record of the last batch: counting lines costs a read.
@@ -372,22 +401,6 @@ class SpoolWriter:
             log.warning("inference log: cannot write the writer status", exc_info=True)
 
 
-def read_writer_status(spool_dir: Path) -> dict[str, Any]:
-    """The last status a writer of ``spool_dir`` wrote, with ``alive`` (its process exists).
-
-    ``{"state": "absent", "alive": False}`` when no writer ever ran there.
-    """
-    try:
-        status: dict[str, Any] = orjson.loads((spool_dir / STATUS_FILE).read_bytes())
-    except FileNotFoundError:
-        return {"state": "absent", "alive": False}
-    except (OSError, orjson.JSONDecodeError):
-        return {"state": "unreadable", "alive": False}
-    pid = status.get("pid")
-    status["alive"] = isinstance(pid, int) and _pid_alive(pid) and status.get("state") != "stopped"
-    return status
-
-
 class _ParentWatch:
     """Whether the process that started us has died (it may not get to tell us)."""
 
@@ -399,17 +412,7 @@ class _ParentWatch:
         # A dead parent is re-parented away at once; os.kill alone would still see a zombie.
         if self.was_child and os.getppid() != self.pid:
             return True
-        return not _pid_alive(self.pid)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+        return not pid_alive(self.pid)
 
 
 def _now() -> str:
