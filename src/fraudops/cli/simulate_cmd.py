@@ -57,7 +57,7 @@ def simulate(
     monitoring runs with alerts to the log, automatic retraining and hot reload. Prints the
     month table; writes simulation.json and simulation.png in the simulation's folder.
     """
-    from fraudops.orchestration.simulation import run_simulation
+    from fraudops.simulation.run import run_simulation  # the whole loop: slow to import
 
     settings = settings_from(ctx)
     with RichReporter() as progress:
@@ -70,7 +70,8 @@ def simulate(
             rows=rows,
             progress=progress,
         )
-    emit(result.to_dict(), as_json, lambda: render_simulation(result.to_dict()))
+    summary = result.to_dict()
+    emit(summary, as_json, lambda: render_simulation(summary))
 
 
 def retrain(
