@@ -3,9 +3,10 @@
 One implementation for every sender of generated traffic: the load client (`fraudops traffic`)
 and the simulation's months. A sample is drawn from the training set's customers
 (``customer_seed = data.seed``) and generated at the training set's scale (``data.rows``) before
-being sampled down: the generator's velocity features (transactions per customer in 24 h / 7 days)
-grow with the rows it makes, so a 2,000-row generation would look drifted against a 284K-row
-training set. Data drift, then concept drift, draw their noise from the seed's noise stream
+being sampled down: the generator's customer mix depends on how many rows it makes (with enough
+rows every customer appears), and with it the velocity features (transactions per customer in
+24 h / 7 days): a 2,000-row generation has ~5% more of them than the 284K-row training set.
+Data drift, then concept drift, draw their noise from the seed's noise stream
 (``drift.noise_stream``), the one seed 000's drifted sets use.
 """
 
