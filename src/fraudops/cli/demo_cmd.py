@@ -47,7 +47,7 @@ def demo(
     summary = result.to_dict()
 
     def render() -> None:
-        render_simulation(summary)
+        render_simulation(result)
         total = sum(result.timings.values())
         out.print(f"Total time:     {total:.0f} s")
 
