@@ -1,4 +1,4 @@
-"""The retrain policy's reasons, and the simulation's concept drift and verdict."""
+"""The retrain policy's reasons and the retrain data's recency weights."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudops.config import Scenario, Settings
+from fraudops.config import Settings
 from fraudops.orchestration.retraining import retrain_reasons
-from fraudops.orchestration.simulation import SimulationResult, _outcome, flip_high_value
 
 
 def _feature(name: str, severity: str = "NORMAL", psi: float = 0.01) -> dict[str, Any]:
@@ -39,99 +38,6 @@ def test_degradation_recall_floor_and_schedule_are_reasons_of_their_own() -> Non
     assert retrain_reasons(off, run) == []
     young = retrain_reasons(settings, _run([], metrics={"recall": 0.9}), champion_age_days=10)
     assert young == []
-
-
-def test_concept_drift_turns_the_high_value_legitimate_rows_into_fraud() -> None:
-    settings = Settings()
-    spec = settings.feature_spec("transactions30")
-    amounts = np.arange(1000, dtype=float)
-    frame = pd.DataFrame(
-        {"transaction_amount": amounts, "is_fraud": (amounts % 7 == 0).astype(int)}
-    )
-    plan = Scenario(concept_drift_month=1, concept_drift={"amount_quantile": 0.99})
-    out = flip_high_value(frame, spec, plan, np.random.default_rng(0))
-    high = amounts >= np.quantile(amounts, 0.99)
-    assert out.loc[high, "is_fraud"].eq(1).all()  # every high-value row is fraud now
-    assert out.loc[~high, "is_fraud"].equals(frame.loc[~high, "is_fraud"])  # the rest untouched
-    assert frame["is_fraud"].sum() < out["is_fraud"].sum()  # the input frame is not modified
-
-
-def _month(month: int, recall: float, frauds: int = 100) -> dict[str, Any]:
-    return {
-        "month": month,
-        "start": f"2027-0{month}-01",
-        "recall": recall,
-        "frauds": frauds,
-        "champion": "1",
-    }
-
-
-def _result(**kw: Any) -> SimulationResult:
-    base: dict[str, Any] = dict(
-        scenario="s",
-        description="",
-        months=5,
-        tx_per_day=10,
-        start="2027-01-01T00:00:00+00:00",
-        home="h",
-        data_drift_month=None,
-        concept_drift_month=3,
-        initial_champion="1",
-    )
-    return SimulationResult(**{**base, **kw})
-
-
-def test_outcome_measures_recovery_from_the_first_retrain_that_saw_the_drift() -> None:
-    runs = [
-        {
-            "as_of": "2027-03-08T00:00:00+00:00",
-            "alert": None,
-            "data_drift_detected": False,
-            "model_drift_detected": False,
-        },
-        {
-            "as_of": "2027-03-15T00:00:00+00:00",
-            "alert": "sent",
-            "data_drift_detected": False,
-            "model_drift_detected": True,
-        },
-    ]
-    retrain = {
-        "as_of": "2027-03-15T00:00:00+00:00",
-        "decision": "promoted",
-        "version": "2",
-        "retrain_data": {"holdout_start": "2027-03-03"},
-    }
-    # Promoted after the onset, but judged partly on traffic from before it: not the recovery.
-    blind = {
-        **retrain,
-        "as_of": "2027-03-08T00:00:00+00:00",
-        "version": "9",
-        "retrain_data": {"holdout_start": "2027-02-28"},
-    }
-    result = _result(monitoring_runs=runs, retrains=[blind, retrain])
-    result.month_rows = [
-        _month(1, 0.80),
-        _month(2, 0.80),
-        _month(3, 0.50),
-        _month(4, 0.78),
-        _month(5, 0.79),
-    ]
-    outcome = _outcome(result, Scenario(concept_drift_month=3))
-    assert outcome["detected_at_run"] == 2
-    assert outcome["pre_drift_recall"] == 0.80
-    assert outcome["recovery_retrain"] == "2" and outcome["post_retrain_months"] == [4, 5]
-    assert abs(outcome["post_retrain_recall"] - 0.785) < 1e-9 and outcome["recovered"]
-    result.month_rows[3]["recall"] = result.month_rows[4]["recall"] = 0.70
-    assert not _outcome(result, Scenario(concept_drift_month=3))["recovered"]
-
-
-def test_a_control_is_quiet_only_without_alerts_and_retrains() -> None:
-    result = _result(concept_drift_month=None, monitoring_runs=[], retrains=[])
-    result.month_rows = [_month(1, 0.8)]
-    assert _outcome(result, Scenario())["quiet"]
-    result.monitoring_runs = [{"as_of": "2027-01-08T00:00:00+00:00", "alert": "sent"}]
-    assert not _outcome(result, Scenario())["quiet"]
 
 
 def test_recency_weights_halve_every_half_life_down_to_the_floor() -> None:

@@ -26,8 +26,8 @@ from typer.testing import CliRunner
 from fraudops.cli import app as cli_app
 from fraudops.config import Settings, load_settings
 from fraudops.errors import ConfigError, FraudopsError
-from fraudops.serving.traffic import build_bodies, default_url, latency_summary, run_traffic
 from fraudops.spec import TRANSACTIONS30
+from fraudops.traffic.client import build_bodies, default_url, latency_summary, run_traffic
 
 TOKEN = "s3cret-token"
 FEATURES = TRANSACTIONS30.feature_names

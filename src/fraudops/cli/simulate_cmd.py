@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich import box
@@ -13,6 +13,9 @@ from rich.text import Text
 
 from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, fmt, out, settings_from
 from fraudops.cli.train_cmd import TrainerOption, check_trainer, render_training
+
+if TYPE_CHECKING:
+    from fraudops.simulation.results import MonthRow, Outcome, SimulationResult
 
 MonthsOption = Annotated[
     int | None, typer.Option("--months", min=1, help="Simulated months (default 12).")
@@ -57,7 +60,7 @@ def simulate(
     monitoring runs with alerts to the log, automatic retraining and hot reload. Prints the
     month table; writes simulation.json and simulation.png in the simulation's folder.
     """
-    from fraudops.orchestration.simulation import run_simulation
+    from fraudops.simulation.run import run_simulation  # the whole loop: slow to import
 
     settings = settings_from(ctx)
     with RichReporter() as progress:
@@ -70,7 +73,7 @@ def simulate(
             rows=rows,
             progress=progress,
         )
-    emit(result.to_dict(), as_json, lambda: render_simulation(result.to_dict()))
+    emit(result.to_dict(), as_json, lambda: render_simulation(result))
 
 
 def retrain(
@@ -134,15 +137,15 @@ MONTH_COLUMNS = (  # (key, header): short enough for an 80-column terminal
 )
 
 
-def _cell(row: dict[str, Any], key: str) -> str:
-    value = row.get(key)
+def _cell(row: MonthRow, key: str) -> str:
+    value = getattr(row, key)
     if key == "retrains":
-        return f"{value}/{row['promoted']}" if value else "–"
+        return f"{value}/{row.promoted}" if value else "–"
     if key == "champion":
         return f"v{value}"
     if key == "month":
         onset = "".join(
-            mark for mark, on in (("d", row["data_drift"]), ("c", row["concept_drift"])) if on
+            mark for mark, on in (("d", row.data_drift), ("c", row.concept_drift)) if on
         )
         return f"{value}{onset}"
     if isinstance(value, float):
@@ -150,16 +153,19 @@ def _cell(row: dict[str, Any], key: str) -> str:
     return f"{value:,}" if isinstance(value, int) else fmt(value)
 
 
-def render_simulation(result: dict[str, Any]) -> None:
+def render_simulation(result: SimulationResult) -> None:
     onsets = [
-        f"{what} drift from month {result[key]}"
-        for what, key in (("data", "data_drift_month"), ("concept", "concept_drift_month"))
-        if result.get(key)
+        f"{what} drift from month {month}"
+        for what, month in (
+            ("data", result.data_drift_month),
+            ("concept", result.concept_drift_month),
+        )
+        if month
     ]
     table = Table(
-        title=f"Simulation '{result['scenario']}': {result['months']} "
-        f"month{'s' if result['months'] != 1 else ''} from {result['start'][:10]}, "
-        f"{result['tx_per_day']:,} tx/day; " + ("; ".join(onsets) or "no drift"),
+        title=f"Simulation '{result.scenario}': {result.months} "
+        f"month{'s' if result.months != 1 else ''} from {result.start[:10]}, "
+        f"{result.tx_per_day:,} tx/day; " + ("; ".join(onsets) or "no drift"),
         caption="d/c: data/concept drift active · drift: features at alarm level · "
         "retrain: tried/promoted · champ: champion at month end",
         title_justify="left",
@@ -169,50 +175,51 @@ def render_simulation(result: dict[str, Any]) -> None:
     )
     for _, header in MONTH_COLUMNS:
         table.add_column(header, justify="right", no_wrap=True)
-    for row in result["month_rows"]:
+    for row in result.month_rows:
         table.add_row(*(Text(_cell(row, key)) for key, _ in MONTH_COLUMNS))
     out.print(table)
-    for retrain in result["retrains"]:
-        challenger, champion = retrain["challenger"], retrain["champion"]
+    for retrain in result.retrains:
+        challenger, champion = retrain.challenger, retrain.champion
         out.print(
             Text(
-                f"{retrain['as_of'][:10]} retrain after {retrain['monitoring_run_id']}: "
-                f"{retrain['decision']} (v{retrain['version'] or '–'}); challenger ROC-AUC "
+                f"{retrain.as_of[:10]} retrain after {retrain.monitoring_run_id}: "
+                f"{retrain.decision} (v{retrain.version or '–'}); challenger ROC-AUC "
                 f"{fmt(challenger.get('roc_auc'))} PR-AUC {fmt(challenger.get('pr_auc'))} vs "
                 f"champion {fmt(champion.get('roc_auc'))} / {fmt(champion.get('pr_auc'))}"
             )
         )
-    outcome = result["outcome"]
     out.print()
-    if "quiet" in outcome:
-        out.print(
-            f"Control: {outcome['drift_alerts']} drift alerts, {outcome['retrains']} retrains "
-            f"({'quiet, as it should be' if outcome['quiet'] else 'NOT quiet'})",
-            highlight=False,
-        )
-    else:
-        out.print(
-            f"Drift detected at monitoring run {outcome.get('detected_at_run')} after the onset "
-            f"({outcome.get('detected_as_of') or 'never'}); {outcome['retrains']} automatic "
-            f"retrains, {outcome['promotions']} promoted. Recall before the drift "
-            f"{fmt(outcome.get('pre_drift_recall'))}, after the retrain "
-            f"{fmt(outcome.get('post_retrain_recall'))}: "
-            f"{'recovered' if outcome.get('recovered') else 'NOT recovered'}",
-            highlight=False,
-        )
+    if result.outcome is not None:
+        out.print(_verdict(result.outcome), highlight=False)
     # Paths and commands unwrapped, so they can be copied whatever the terminal's width.
     for label, value in (
-        ("Chart:         ", result["chart"]),
-        ("Summary (JSON):", result["summary_path"]),
-        ("Reports:       ", result["reports_dir"]),
-        ("Alerts (log):  ", result["alerts_log"]),
-        ("MLflow runs:   ", result["mlflow_ui"]),
+        ("Chart:         ", result.chart),
+        ("Summary (JSON):", result.summary_path),
+        ("Reports:       ", result.reports_dir),
+        ("Alerts (log):  ", result.alerts_log),
+        ("MLflow runs:   ", result.mlflow_ui),
     ):
         out.print(Text(f"{label} {value}"), soft_wrap=True)
     out.print(
         Text(
-            f"Audit trail:    FRAUDOPS_HOME={result['home']} fraudops lake query 'SELECT "
+            f"Audit trail:    FRAUDOPS_HOME={result.home} fraudops lake query 'SELECT "
             "event_time, trigger, event_type, version, monitoring_run_id FROM model_events'"
         ),
         soft_wrap=True,
+    )
+
+
+def _verdict(outcome: Outcome) -> str:
+    if outcome.quiet is not None:
+        return (
+            f"Control: {outcome.drift_alerts} drift alerts, {outcome.retrains} retrains "
+            f"({'quiet, as it should be' if outcome.quiet else 'NOT quiet'})"
+        )
+    return (
+        f"Drift detected at monitoring run {outcome.detected_at_run} after the onset "
+        f"({outcome.detected_as_of or 'never'}); {outcome.retrains} automatic "
+        f"retrains, {outcome.promotions} promoted. Recall before the drift "
+        f"{fmt(outcome.pre_drift_recall)}, after the retrain "
+        f"{fmt(outcome.post_retrain_recall)}: "
+        f"{'recovered' if outcome.recovered else 'NOT recovered'}"
     )

@@ -53,7 +53,7 @@ def traffic(
     Exit codes: 0 every request succeeded; 1 some failed (the summary counts them by status) or
     the server could not be reached.
     """
-    from fraudops.serving.traffic import run_traffic
+    from fraudops.traffic.client import run_traffic
 
     if rate is not None and rate <= 0:
         raise typer.BadParameter("must be positive", param_hint="--rate")

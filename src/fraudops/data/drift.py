@@ -22,6 +22,12 @@ from fraudops.spec import Feature, FeatureSpec
 DEFAULT_PATTERN = "default"
 
 
+def noise_stream(seed: int) -> np.random.Generator:
+    """The drift noise of ``seed``: stream 2 of the seed (the generator draws the customers from
+    stream 0 and the rows from stream 1), so drifting never disturbs what was generated."""
+    return np.random.default_rng([seed, 2])
+
+
 def drift_rules(data: DataSettings, pattern: str | None) -> dict[str, DriftRule]:
     """The rules of ``pattern``: None or "default" → ``data.default_drift``, else a named one."""
     if pattern is None or pattern == DEFAULT_PATTERN:
@@ -108,7 +114,10 @@ def generate_drifted_set(
     ``data.drift_seed``) drifted by ``pattern``: (transactions without the label, ground truth
     with the id and the label). ``customer_seed`` (default ``data.seed``) picks the customer
     population, so the drifted set shares the training set's customers. Ids are
-    ``tx-d-<pattern>-<n>`` and never collide with a training set's ``tx-<n>``."""
+    ``tx-d-<pattern>-<n>`` and never collide with a training set's ``tx-<n>``.
+
+    Generated at ``rows`` directly, not at the training set's scale like a traffic sample
+    (``fraudops.data.sampling``): its velocity features are those of a ``rows``-row generation."""
     name = pattern or DEFAULT_PATTERN
     rules = drift_rules(data, pattern)
     seed = data.drift_seed if seed is None else seed
@@ -121,7 +130,7 @@ def generate_drifted_set(
         id_prefix=f"tx-d-{name}-",
     )
     # The noise stream depends on the seed only: every pattern drifts the same base sample.
-    drifted = apply_drift(base, rules, spec, np.random.default_rng([seed, 2]), pattern=name)
+    drifted = apply_drift(base, rules, spec, noise_stream(seed), pattern=name)
     id_col, label = spec.id_column or "transaction_id", spec.label_column
     truth = drifted[[id_col, label]].reset_index(drop=True)
     return drifted.drop(columns=[label]).reset_index(drop=True), truth

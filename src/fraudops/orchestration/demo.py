@@ -2,7 +2,7 @@
 
 ``prepare_champion`` is what bench/pipeline.py measures and what every simulation starts from;
 `fraudops demo` then runs the 12-month simulation of the default scenario
-(orchestration/simulation.py): drift, detection, automatic retraining, recovery.
+(the ``fraudops.simulation`` package): drift, detection, automatic retraining, recovery.
 """
 
 from __future__ import annotations

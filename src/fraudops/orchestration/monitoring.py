@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ import pandas as pd
 from fraudops.config import Settings
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from fraudops.alerting.channels import AlertChannel
 
 
 @dataclass
@@ -112,6 +115,7 @@ def run_monitoring(
     window_days: int | None = None,
     html: bool | None = None,
     alert: bool = True,
+    channels: Sequence[AlertChannel] | None = None,
     progress: Reporter | None = None,
 ) -> MonitoringResult:
     from fraudops.lake import Lake
@@ -200,7 +204,10 @@ def run_monitoring(
         from fraudops.alerting.dispatch import send_alert
 
         with progress.step("Alerting"):
-            outcome = send_alert(settings, spec.name, result.summary(), now=as_of)
+            # channels: the caller's instead of the configured ones (a simulation's alert log).
+            outcome = send_alert(
+                settings, spec.name, result.summary(), now=as_of, channels=channels
+            )
             result.alert = outcome.to_dict()
     result.timings = dict(progress.timings)
     return result

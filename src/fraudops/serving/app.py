@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -50,9 +51,15 @@ _BYTES_PER_TRANSACTION = 4096  # a generous upper bound on one transaction's JSO
 class ServerState:
     """What one server process holds: the model, the log, the service, the metrics."""
 
-    def __init__(self, settings: Settings, spec: FeatureSpec) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spec: FeatureSpec,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.spec = spec
+        self.clock = clock  # the request time of a prediction (None: the wall clock)
         self.tokens = [t.get_secret_value().encode() for t in settings.serving.tokens]
         self.max_body = settings.serving.max_batch * _BYTES_PER_TRANSACTION + 1024
         self.lake = LakeWatch(settings, spec)
@@ -64,9 +71,19 @@ class ServerState:
     def start(self) -> None:
         self.log = open_producer(self.settings, self.spec.name)
         self.service = PredictionService(
-            self.settings, self.spec, self.holder, self.log, self.metrics
+            self.settings, self.spec, self.holder, self.log, self.metrics, clock=self.clock
         )
         self.holder.start()
+
+    def rotate_log(self) -> None:
+        """Seal the inference log's open segment and go on with a fresh log: what was logged so
+        far can be drained now, not at the segment's age or size (a simulation drains before
+        each monitoring run). The fresh log takes over before the old one closes."""
+        if self.log is None or self.service is None:
+            raise RuntimeError("rotate_log: the server has not started")
+        old, self.log = self.log, open_producer(self.settings, self.spec.name)
+        self.service.log = self.log
+        old.close()
 
     def stop(self) -> None:
         self.holder.stop()
@@ -185,9 +202,15 @@ async def answer_predict(state: ServerState, body: bytes, explain: bool) -> tupl
         return 500, _detail([{"loc": [], "msg": "internal error", "type": "internal"}])
 
 
-def create_app(settings: Settings, spec_name: str | None = None) -> FraudopsASGI:
+def create_app(
+    settings: Settings,
+    spec_name: str | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+) -> FraudopsASGI:
+    """The app; ``clock`` gives each prediction's request time (default: the wall clock)."""
     spec = settings.feature_spec(spec_name)
-    state = ServerState(settings, spec)
+    state = ServerState(settings, spec, clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -69,6 +69,8 @@ class PredictionService:
         holder: ModelHolder,
         inference_log: Producer,
         metrics: ServerMetrics,
+        *,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.spec = spec
         self.holder = holder
@@ -83,8 +85,8 @@ class PredictionService:
         self._flush_scheduled = False
         self.records_logged = 0
         self.records_not_logged = 0
-        # The request time of a prediction; a simulation replaces it with its simulated clock.
-        self.clock: Callable[[], datetime] = _utc_now
+        # The request time of a prediction: the wall clock, or a simulation's simulated one.
+        self.clock: Callable[[], datetime] = clock or _utc_now
         self.shadow_failures = 0  # batches whose shadow scoring failed
         self._shadow_warned_at = float("-inf")
 

@@ -19,6 +19,8 @@ import numpy as np
 import orjson
 
 from fraudops.config import Settings
+from fraudops.data.drift import DEFAULT_PATTERN
+from fraudops.data.sampling import request_records, sample_traffic
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
@@ -75,37 +77,20 @@ def build_bodies(
     """``n`` request bodies, one generated transaction each: every feature, id and customer.
 
     The customers are the training set's (``data.seed``); ids carry the seed, so two runs with
-    different seeds never send the same transaction id.
+    different seeds never send the same transaction id. ``drifted``: ``data.default_drift``.
     """
-    from fraudops.data.drift import DEFAULT_PATTERN, apply_drift, drift_rules
-    from fraudops.data.synthetic import generate_transactions
-
     if n < 1:
         raise ConfigError(f"--n must be at least 1, got {n}")
-    # Generated at the training data's scale, then sampled: the generator's velocity features
-    # (transactions per customer in 24 h / 7 days) grow with the rows it makes, so a 2,000-row
-    # generation would look drifted against a 284K-row training set.
-    scale = max(n, settings.data.rows)
-    frame = generate_transactions(
+    frame = sample_traffic(
         settings.data,
         spec,
-        rows=scale,
+        n,
         seed=seed,
-        customer_seed=settings.data.seed,
         id_prefix=f"tx-traffic{'-drift' if drifted else ''}-{seed}-",
+        data_drift=DEFAULT_PATTERN if drifted else None,
         progress=progress,
     )
-    if scale > n:
-        frame = frame.sample(n, random_state=seed).reset_index(drop=True)
-    if drifted:
-        rules = drift_rules(settings.data, DEFAULT_PATTERN)
-        rng = np.random.default_rng([seed, 2])  # the noise stream of generate_drifted_set
-        frame = apply_drift(frame, rules, spec, rng, pattern=DEFAULT_PATTERN)
-    keys = [c for c in (spec.id_column, spec.customer_column) if c is not None]
-    keys += spec.feature_names
-    # .tolist() gives Python ints for int features and floats for the rest: JSON as the API wants.
-    columns = [frame[k].to_numpy().tolist() for k in keys]
-    return [orjson.dumps(dict(zip(keys, row, strict=True))) for row in zip(*columns, strict=True)]
+    return [orjson.dumps(record) for record in request_records(frame, spec)]
 
 
 class _Tally:

@@ -1,0 +1,110 @@
+"""Where the simulation reads the results of the services it drives: the initial training, a
+monitoring run, the retrain policy's check and the retrain it ran.
+
+Every field the simulation takes from a training, monitoring or retrain result is read here and
+nowhere else, so a change of those results' shape is adapted in this one module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fraudops.config import Settings
+from fraudops.errors import FraudopsError
+from fraudops.orchestration.demo import PreparedChampion
+from fraudops.orchestration.monitoring import MonitoringResult
+from fraudops.orchestration.retraining import RetrainCheck, alarmed_features
+from fraudops.simulation.results import MonitoringRun, Retrain
+
+KEY_METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1", "threshold")
+RELOADING_DECISIONS = ("promoted", "shadowed")  # a new champion, or a new shadow, to load
+
+
+def initial_champion(prepared: PreparedChampion) -> tuple[str, dict[str, Any]]:
+    """The first champion's version and the initial training's summary; raises when the gate
+    refused the first model (there is nothing to serve)."""
+    if prepared.champion is None:
+        raise FraudopsError(
+            f"the initial model did not pass the gate ({prepared.training['reason']}): "
+            "nothing to serve"
+        )
+    return prepared.champion, prepared.training
+
+
+def monitoring_run(
+    settings: Settings, run: MonitoringResult, check: RetrainCheck, labels_delivered: int
+) -> MonitoringRun:
+    perf = run.performance.get("metrics") or {}
+    return MonitoringRun(
+        run_id=run.run_id,
+        as_of=run.as_of,
+        champion=run.model_version,
+        labels_delivered=labels_delivered,
+        predictions=run.data_window["predictions"],
+        data_drift_detected=run.data_drift_detected,
+        model_drift_detected=run.model_drift_detected,
+        alarmed_features=len(alarmed_features(settings, run.drift)),
+        mature_recall=perf.get("recall"),
+        mature_roc_auc=perf.get("roc_auc"),
+        alert=(run.alert or {}).get("status"),
+        retrain_reasons=check.reasons,
+        retrain_blocked=check.blocked,
+        shadow=run.performance.get("shadow"),
+        shadow_verdict=check.shadow,
+    )
+
+
+def shadow_promotion(
+    run: MonitoringResult, check: RetrainCheck, now: datetime, retrains: list[Retrain]
+) -> Retrain | None:
+    """The challenger that won its shadow run on live traffic: it takes over like a promoted
+    retrain, with the fields of the retrain that registered it (None: no promotion)."""
+    verdict = check.shadow
+    if verdict is None or verdict["status"] != "promoted":
+        return None
+    version = verdict["challenger_version"]
+    shadowed = [r for r in retrains if r.version == version]
+    earlier = shadowed[-1] if shadowed else None
+    return Retrain(
+        as_of=now.isoformat(),
+        monitoring_run_id=run.run_id,
+        decision="promoted",
+        reason=verdict["why"],
+        version=version,
+        champion_before=verdict["champion_version"],
+        champion_after=version,
+        challenger=key_metrics(verdict["metrics"]["challenger"]),
+        champion=key_metrics(verdict["metrics"]["champion"]),
+        reasons=earlier.reasons if earlier else None,
+        mlflow_run_id=earlier.mlflow_run_id if earlier else None,
+        retrain_data=earlier.retrain_data if earlier else None,
+        reports=earlier.reports if earlier else None,
+        via="shadow",
+    )
+
+
+def automatic_retrain(run: MonitoringResult, check: RetrainCheck, now: datetime) -> Retrain | None:
+    """The retrain the policy ran after ``run`` (None: none ran)."""
+    training = check.training
+    if training is None:
+        return None
+    return Retrain(
+        as_of=now.isoformat(),
+        monitoring_run_id=run.run_id,
+        reasons=check.reasons,
+        decision=training["decision"],
+        reason=training["reason"],
+        version=training["version"],
+        champion_before=training["champion_before"],
+        champion_after=training["champion_after"],
+        mlflow_run_id=training["run_id"],
+        challenger=key_metrics(training["metrics"]),
+        champion=key_metrics(training["gate"].get("champion_metrics") or {}),
+        retrain_data=training.get("retrain"),
+        reports=check.report,
+    )
+
+
+def key_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: metrics[k] for k in KEY_METRICS if k in metrics}

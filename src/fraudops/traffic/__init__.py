@@ -1,0 +1,1 @@
+"""The load client: generated transactions sent to a running server (`fraudops traffic`)."""
