@@ -12,8 +12,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudops.config import Settings
 from fraudops.monitoring.performance import compare_shadow, evaluate_performance, mature_labelled
+from fraudops.monitoring.profile import build_profile
 from fraudops.orchestration.monitoring import MonitoringResult, _performance, _seed_metrics
-from fraudops.training.profile import build_profile
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 GATE = ["roc_auc", "pr_auc"]

@@ -23,6 +23,7 @@ import pandas as pd
 
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted, ValidationError
+from fraudops.monitoring.profile import build_profile, save_profile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 from fraudops.training import registry
@@ -32,7 +33,6 @@ from fraudops.training.events import EventType, ModelEvent, Trigger, append_even
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.gate import GateResult, decide
 from fraudops.training.models import ScoringModel
-from fraudops.training.profile import build_profile, save_profile
 from fraudops.training.split import TimeSplit, time_split
 from fraudops.training.threshold import ThresholdChoice, choose_threshold
 from fraudops.training.tracking import experiment_id, mlflow_client
