@@ -144,7 +144,7 @@ def run_simulation(
         data_drift_month=plan.data_drift_month,
         concept_drift_month=plan.concept_drift_month,
         initial_champion=prepared.champion,
-        training=prepared.training,
+        training=prepared.training.to_dict(),
         reports_dir=str(sim.home_dir / "reports" / spec.name),
         tracking_uri=sim.tracking_uri,
         mlflow_ui=f"mlflow ui --backend-store-uri {sim.tracking_uri}",
@@ -212,12 +212,14 @@ def _fresh_home(home: Path) -> None:
 
 
 def _initial_champion(sim: Settings, progress: Reporter) -> PreparedChampion:
-    from fraudops.orchestration.demo import prepare_champion
+    from fraudops.orchestration.demo import DEMO_SPEC, prepare_champion
+    from fraudops.runtime import Runtime
 
-    prepared = prepare_champion(sim, drifted_sets=False, progress=progress)
+    with Runtime(sim, DEMO_SPEC) as runtime:
+        prepared = prepare_champion(runtime, drifted_sets=False, progress=progress)
     if prepared.champion is None:
         raise FraudopsError(
-            f"the initial model did not pass the gate ({prepared.training['reason']}): "
+            f"the initial model did not pass the gate ({prepared.training.reason}): "
             "nothing to serve"
         )
     return prepared
@@ -244,11 +246,13 @@ class _World:
     ) -> None:
         import httpx
 
+        from fraudops.runtime import Runtime
         from fraudops.serving.app import create_app
 
         self.sim, self.spec, self.plan, self.start = sim, spec, plan, start
         self.tx_per_day = tx_per_day
         self.clock = start
+        self.runtime = Runtime(sim, spec.name)  # the monitoring runs' lake and MLflow client
         self.app = create_app(sim, spec.name)
         self.state = self.app.state
         self.state.start()
@@ -267,6 +271,7 @@ class _World:
         self.loop.run_until_complete(self.client.aclose())
         self.loop.close()
         self.state.stop()
+        self.runtime.close()
 
     # -- traffic
 
@@ -413,38 +418,38 @@ class _World:
 
     def monitor(self, now: datetime, result: SimulationResult) -> None:
         from fraudops.orchestration.monitoring import run_monitoring
-        from fraudops.orchestration.retraining import alarmed_features, retrain_after_monitoring
+        from fraudops.orchestration.retrain_policy import alarmed_features
+        from fraudops.orchestration.retraining import retrain_after_monitoring
 
         self.clock = now
         self.flush()
         delivered = self.deliver_labels(now)
-        run = run_monitoring(self.sim, spec_name=self.spec.name, now=now, html=False)
+        run = run_monitoring(self.runtime, now=now, html=False)
         # Evidently's HTML reports take ~10 s a run: made for the first retrain's evidence only.
-        check = retrain_after_monitoring(
-            self.sim, self.spec.name, run, html_report=not result.retrains
-        )
+        check = retrain_after_monitoring(self.runtime, run, html_report=not result.retrains)
         alarmed = len(alarmed_features(self.sim, run.drift))
-        perf = run.performance.get("metrics") or {}
+        perf = run.performance.metrics or {}
+        shadow = run.performance.shadow
         result.monitoring_runs.append(
             {
                 "run_id": run.run_id,
-                "as_of": run.as_of,
+                "as_of": run.as_of.isoformat(),
                 "champion": run.model_version,
                 "labels_delivered": delivered,
-                "predictions": run.data_window["predictions"],
+                "predictions": run.data_window.predictions,
                 "data_drift_detected": run.data_drift_detected,
                 "model_drift_detected": run.model_drift_detected,
                 "alarmed_features": alarmed,
                 "mature_recall": perf.get("recall"),
                 "mature_roc_auc": perf.get("roc_auc"),
-                "alert": (run.alert or {}).get("status"),
-                "retrain_reasons": check.reasons,
+                "alert": run.alert.status if run.alert is not None else None,
+                "retrain_reasons": [r.text for r in check.reasons],
                 "retrain_blocked": check.blocked,
-                "shadow": run.performance.get("shadow"),
-                "shadow_verdict": check.shadow,
+                "shadow": shadow.to_dict() if shadow is not None else None,
+                "shadow_verdict": check.shadow.to_dict() if check.shadow is not None else None,
             }
         )
-        verdict = check.shadow
+        verdict = check.shadow.to_dict() if check.shadow is not None else None
         if verdict is not None and verdict["status"] == "promoted":
             # The challenger won on live traffic: it takes over like a promoted retrain.
             version = verdict["challenger_version"]
@@ -466,7 +471,7 @@ class _World:
             )
             self.state.holder.check()  # the serving process's hot reload
         if check.training is not None:
-            training = check.training
+            training = check.training.to_dict()
             result.retrains.append(
                 {
                     "as_of": now.isoformat(),
