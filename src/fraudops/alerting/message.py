@@ -105,12 +105,6 @@ class AlertMessage:
     created_at: datetime
     slack: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_summary(
-        cls, summary: AlertSummary, *, now: datetime | None = None, test: bool = False
-    ) -> AlertMessage:
-        return build_message(summary, now=now, test=test)
-
 
 # ---- parsing -------------------------------------------------------------------------------
 
