@@ -155,9 +155,17 @@ def _counting_channels(settings: Settings) -> set[str]:
     return external or configured
 
 
+@dataclass(frozen=True)
+class _Previous:
+    """The earlier alert of an incident that holds the cooldown."""
+
+    alert_id: str
+    created_at: datetime
+
+
 def _last_alert(
     lake: Lake, settings: Settings, message: AlertMessage, now: datetime
-) -> dict[str, Any] | None:
+) -> _Previous | None:
     """The latest delivered alert of this incident within the cooldown, if any."""
     cooldown = timedelta(minutes=settings.alerts.cooldown_minutes)
     if cooldown <= timedelta(0):
@@ -181,7 +189,7 @@ def _last_alert(
     if hits.empty:
         return None
     latest = hits.assign(created_at=created[hits.index]).sort_values("created_at").iloc[-1]
-    return {"alert_id": str(latest["alert_id"]), "created_at": latest["created_at"]}
+    return _Previous(str(latest["alert_id"]), latest["created_at"].to_pydatetime())
 
 
 def _suppress(
@@ -189,13 +197,13 @@ def _suppress(
     settings: Settings,
     summary: AlertSummary,
     message: AlertMessage,
-    previous: dict[str, Any],
+    previous: _Previous,
     now: datetime,
 ) -> AlertOutcome:
-    when = previous["created_at"].to_pydatetime()
+    when = previous.created_at
     until = when + timedelta(minutes=settings.alerts.cooldown_minutes)
     reason = (
-        f"same incident alerted at {when:%Y-%m-%d %H:%M:%S} UTC (alert {previous['alert_id']}); "
+        f"same incident alerted at {when:%Y-%m-%d %H:%M:%S} UTC (alert {previous.alert_id}); "
         f"cooldown until {until:%Y-%m-%d %H:%M:%S} UTC"
     )
     logger.info("alert suppressed: %s", reason)
@@ -206,7 +214,7 @@ def _suppress(
         incident_key=message.incident_key,
         severity=summary.severity,
         subject=message.subject,
-        suppressed_by=previous["alert_id"],
+        suppressed_by=previous.alert_id,
     )
     row = _row(outcome.alert_id or "", message, now, Delivery(SUPPRESSED, False, 0, reason))
     outcome.recorded, outcome.record_error = _record(lake, [row])
