@@ -261,7 +261,7 @@ def _log_run_data(
     trainer: str,
     s: Scored,
 ) -> None:
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param, RunTag  # MLflow's import costs ~1.7 s
 
     cfg = settings.training
     configured = trainer_params(trainer, cfg)
