@@ -476,7 +476,7 @@ class _World:
                 {
                     "as_of": now.isoformat(),
                     "monitoring_run_id": run.run_id,
-                    "reasons": check.reasons,
+                    "reasons": [r.text for r in check.reasons],
                     "decision": training["decision"],
                     "reason": training["reason"],
                     "version": training["version"],
