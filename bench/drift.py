@@ -30,9 +30,9 @@ from fraudops.config import load_settings
 from fraudops.data.drift import apply_drift, drift_rules
 from fraudops.data.synthetic import generate_transactions
 from fraudops.monitoring.drift import compute_drift
+from fraudops.monitoring.profile import build_profile
 from fraudops.spec import TRANSACTIONS30, FeatureKind
 from fraudops.training.features import feature_matrix
-from fraudops.training.profile import build_profile
 
 
 def _median_time(fn: object, runs: int) -> tuple[float, list[float]]:

@@ -47,23 +47,27 @@ def main() -> None:
     reporter = Reporter()
     t0 = time.perf_counter()
     if args.spec_file is None:
-        from fraudops.orchestration.demo import prepare_champion
+        from fraudops.orchestration.demo import DEMO_SPEC, prepare_champion
+        from fraudops.runtime import Runtime
 
-        result = prepare_champion(settings, rows=args.rows, progress=reporter)
-        training = result.training
+        with Runtime(settings, DEMO_SPEC) as runtime:
+            result = prepare_champion(runtime, rows=args.rows, progress=reporter)
+        training = result.training.to_dict()
         rows = result.rows
     else:
         from fraudops.lake import Lake, load_file
         from fraudops.orchestration.training_pipeline import run_training
+        from fraudops.runtime import Runtime
 
         lake = Lake.open(settings, "ulb")
         with reporter.step("Creating lake tables"):
             lake.init()
         report = load_file(lake, args.spec_file, mode="replace", progress=reporter)
         rows = report.rows
-        training = run_training(
-            settings, spec_name="ulb", trainer=args.trainer, progress=reporter, raise_on_gate=False
-        ).to_dict()
+        with Runtime(settings, "ulb") as runtime:
+            training = run_training(
+                runtime, trainer=args.trainer, progress=reporter, raise_on_gate=False
+            ).to_dict()
     total = time.perf_counter() - t0
 
     metrics = training["metrics"]

@@ -52,12 +52,14 @@ def main() -> None:
     if args.home is None:
         from fraudops.lake import Lake, load_file
         from fraudops.orchestration.training_pipeline import run_training
+        from fraudops.runtime import Runtime
 
         t0 = time.perf_counter()
         with Lake.open(settings, spec.name) as lake:
             lake.init()
             load_file(lake, source)
-        run_training(settings, raise_on_gate=False)
+        with Runtime(settings, spec.name) as runtime:
+            run_training(runtime, raise_on_gate=False)
         training_seconds = round(time.perf_counter() - t0, 1)
 
     report = score_file(settings, source, work / f"scored.{args.format}", explain=args.explain)

@@ -30,6 +30,7 @@ def train_champion(home: Path, rows: int = 20_000, *, times: int = 1) -> Setting
     trainings: versions 1..times, the last one champion)."""
     from fraudops.lake import Lake, load_file
     from fraudops.orchestration.training_pipeline import run_training
+    from fraudops.runtime import Runtime
 
     settings = load_settings(home=home)
     spec = settings.feature_spec("transactions30")
@@ -39,8 +40,9 @@ def train_champion(home: Path, rows: int = 20_000, *, times: int = 1) -> Setting
     with Lake.open(settings, spec.name) as lake:
         lake.init()
         load_file(lake, path)
-    for _ in range(times):
-        run_training(settings, raise_on_gate=False)
+    with Runtime(settings, spec.name) as runtime:
+        for _ in range(times):
+            run_training(runtime, raise_on_gate=False)
     return settings
 
 

@@ -20,10 +20,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from fraudops.alerting import list_alerts, send_alert
+from fraudops.alerting import AlertOutcome, list_alerts, parse_summary, send_alert
 from fraudops.cli import app
 from fraudops.config import Settings, load_settings
 from fraudops.lake import Lake
+from fraudops.runtime import Runtime
 
 NOW = datetime(2026, 2, 24, 2, 0, 15, tzinfo=UTC)
 SUMMARY: dict[str, Any] = {
@@ -41,6 +42,23 @@ SUMMARY: dict[str, Any] = {
     "model_drift_detected": True,
     "reports": {"data drift": "/reports/data_drift_run-1.html"},
 }
+
+
+def alert(settings: Settings, summary: dict[str, Any], **options: Any) -> AlertOutcome:
+    """A summary as a monitoring run records it (JSON), through the configured channels."""
+    with Runtime(settings) as runtime:
+        return send_alert(
+            settings,
+            runtime.lake(),
+            parse_summary(summary),
+            channels=runtime.alert_channels,
+            **options,
+        )
+
+
+def alerts(settings: Settings) -> list[dict[str, Any]]:
+    with Runtime(settings) as runtime:
+        return list_alerts(runtime.lake())
 
 
 def free_port() -> int:
@@ -147,7 +165,7 @@ def test_alert_reaches_smtp_and_webhook_then_the_cooldown_holds(
         cooldown_minutes=360,
     )
 
-    first = send_alert(settings, None, SUMMARY, now=NOW)
+    first = alert(settings, SUMMARY, now=NOW)
     assert first.status == "sent", first.reason
     assert [(d.channel, d.delivered, d.attempts) for d in first.deliveries] == [
         ("log", True, 1),
@@ -192,7 +210,7 @@ def test_alert_reaches_smtp_and_webhook_then_the_cooldown_holds(
     assert "1. Review the drift and performance reports" in sections
 
     # One `alerts` row per channel with its delivery result.
-    rows = list_alerts(settings, None)
+    rows = alerts(settings)
     assert sorted((r["channel"], r["delivered"], r["attempts"]) for r in rows) == [
         ("email", True, 1),
         ("log", True, 1),
@@ -203,14 +221,14 @@ def test_alert_reaches_smtp_and_webhook_then_the_cooldown_holds(
     assert {r["run_id"] for r in rows} == {"run-1"}
 
     # The next run, same incident, within the cooldown: nothing sent, the skip recorded.
-    again = send_alert(settings, None, {**SUMMARY, "run_id": "run-2"}, now=NOW + timedelta(hours=1))
+    again = alert(settings, {**SUMMARY, "run_id": "run-2"}, now=NOW + timedelta(hours=1))
     assert again.status == "suppressed"
     assert again.suppressed_by == first.alert_id
     assert again.deliveries == []
     assert "cooldown until 2026-02-24 08:00:15 UTC" in again.reason
     assert len(inbox.messages) == 1
     assert len(webhook.payloads) == 1
-    latest = list_alerts(settings, None)[0]
+    latest = alerts(settings)[0]
     assert (latest["run_id"], latest["channel"], latest["delivered"], latest["attempts"]) == (
         "run-2",
         "suppressed",
@@ -220,11 +238,11 @@ def test_alert_reaches_smtp_and_webhook_then_the_cooldown_holds(
 
     # A different incident (performance recovered, same drifted features) alerts at once.
     changed = {**SUMMARY, "run_id": "run-3", "model_drift_detected": False}
-    assert send_alert(settings, None, changed, now=NOW + timedelta(hours=2)).status == "sent"
+    assert alert(settings, changed, now=NOW + timedelta(hours=2)).status == "sent"
     assert len(inbox.messages) == 2
 
     # After the cooldown the original incident alerts again.
-    later = send_alert(settings, None, SUMMARY, now=NOW + timedelta(hours=6, minutes=1))
+    later = alert(settings, SUMMARY, now=NOW + timedelta(hours=6, minutes=1))
     assert later.status == "sent"
     assert len(inbox.messages) == 3
     assert len(webhook.payloads) == 3
@@ -238,10 +256,10 @@ def test_no_drift_sends_nothing(home: Path, webhook: Receiver) -> None:
         "data_drift_detected": False,
         "model_drift_detected": False,
     }
-    outcome = send_alert(settings, None, calm, now=NOW)
+    outcome = alert(settings, calm, now=NOW)
     assert outcome.status == "not_needed"
     assert webhook.payloads == []
-    assert list_alerts(settings, None) == []
+    assert alerts(settings) == []
 
 
 def test_failed_channels_are_retried_recorded_and_do_not_raise(
@@ -260,7 +278,7 @@ def test_failed_channels_are_retried_recorded_and_do_not_raise(
         retry_backoff_s=0.25,
     )
     waits: list[float] = []
-    outcome = send_alert(settings, None, SUMMARY, now=NOW, sleep=waits.append)
+    outcome = alert(settings, SUMMARY, now=NOW, sleep=waits.append)
     assert outcome.status == "failed"
     assert [(d.channel, d.delivered, d.attempts) for d in outcome.deliveries] == [
         ("email", False, 3),
@@ -269,7 +287,7 @@ def test_failed_channels_are_retried_recorded_and_do_not_raise(
     assert waits == [0.25, 0.5, 0.25, 0.5]
     assert "Connection refused" in (outcome.deliveries[0].error or "")
     assert "ConnectError" in (outcome.deliveries[1].error or "")
-    rows = list_alerts(settings, None)
+    rows = alerts(settings)
     assert sorted((r["channel"], r["delivered"], r["attempts"]) for r in rows) == [
         ("email", False, 3),
         ("webhook", False, 3),
@@ -282,7 +300,7 @@ def test_failed_channels_are_retried_recorded_and_do_not_raise(
             "alerts": settings.alerts.model_copy(update={"webhook_url": SecretStr(webhook.url)})
         }
     )
-    retry = send_alert(fixed, None, SUMMARY, now=NOW + timedelta(minutes=5), sleep=waits.append)
+    retry = alert(fixed, SUMMARY, now=NOW + timedelta(minutes=5), sleep=waits.append)
     assert [(d.channel, d.delivered) for d in retry.deliveries] == [
         ("email", False),
         ("webhook", True),
@@ -294,11 +312,11 @@ def test_failed_channels_are_retried_recorded_and_do_not_raise(
 def test_receiver_errors_retry_only_when_temporary(home: Path, webhook: Receiver) -> None:
     settings = make_settings(home, channels=["webhook"], webhook_url=webhook.url, retries=2)
     webhook.status = 503
-    busy = send_alert(settings, None, SUMMARY, now=NOW, sleep=lambda _: None)
+    busy = alert(settings, SUMMARY, now=NOW, sleep=lambda _: None)
     assert [(d.delivered, d.attempts) for d in busy.deliveries] == [(False, 3)]
     assert "HTTP 503" in (busy.deliveries[0].error or "")
     webhook.status = 404
-    gone = send_alert(settings, None, SUMMARY, now=NOW, sleep=lambda _: None)
+    gone = alert(settings, SUMMARY, now=NOW, sleep=lambda _: None)
     assert [(d.delivered, d.attempts) for d in gone.deliveries] == [(False, 1)]
     assert len(webhook.payloads) == 4
 
@@ -314,7 +332,7 @@ def test_wrong_smtp_password_is_not_retried(home: Path, smtp: tuple[Inbox, int])
         email_to=["ops@example.org"],
         retries=3,
     )
-    outcome = send_alert(settings, None, SUMMARY, now=NOW)
+    outcome = alert(settings, SUMMARY, now=NOW)
     [delivery] = outcome.deliveries
     assert (delivery.delivered, delivery.attempts) == (False, 1)
     assert "SMTP login refused" in (delivery.error or "")
@@ -326,7 +344,7 @@ def test_starttls_refused_by_the_server_is_reported(home: Path, smtp: tuple[Inbo
     settings = make_settings(
         home, channels=["email"], smtp_port=port, smtp_starttls=True, email_to=["ops@example.org"]
     )
-    [delivery] = send_alert(settings, None, SUMMARY, now=NOW).deliveries
+    [delivery] = alert(settings, SUMMARY, now=NOW).deliveries
     assert (delivery.delivered, delivery.attempts) == (False, 1)
     assert "STARTTLS extension not supported by server" in (delivery.error or "")
     assert inbox.messages == []
@@ -339,7 +357,7 @@ def test_alert_is_delivered_even_when_the_lake_cannot_record_it(
     settings = load_settings(
         home=home, alerts={"channels": ["webhook"], "webhook_url": webhook.url}
     )
-    outcome = send_alert(settings, None, SUMMARY, now=NOW)
+    outcome = alert(settings, SUMMARY, now=NOW)
     assert outcome.status == "sent"
     assert not outcome.recorded
     assert "fraudops lake init" in (outcome.record_error or "")

@@ -6,11 +6,13 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from fraudops.alerting.message import parse_summary
 from fraudops.config import Settings, load_settings
 from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
@@ -18,7 +20,9 @@ from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
-from fraudops.orchestration.monitoring import run_monitoring
+from fraudops.orchestration.monitoring import report_for_run, run_monitoring
+from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.runtime import Runtime
 from fraudops.serving.scoring import Scorer
 from fraudops.training.registry import load_model
 from tests.serving_support import train_champion
@@ -85,6 +89,11 @@ def true_labels_as_confirmed(
     assert report.written == len(events)
 
 
+def monitor(settings: Settings, **options: Any) -> MonitoringResult:
+    with Runtime(settings) as runtime:
+        return run_monitoring(runtime, **options)
+
+
 @pytest.fixture(scope="module")
 def monitored(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     home = tmp_path_factory.mktemp("monitoring") / "home"
@@ -104,25 +113,52 @@ def monitored(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 def test_clean_traffic_raises_no_drift_and_mature_cohorts_give_performance(
     monitored: Settings,
 ) -> None:
-    result = run_monitoring(monitored, now=AS_OF, html=False)
+    result = monitor(monitored, now=AS_OF, html=False)
     assert result.drift is not None
     alarms = [
-        (f["feature"], f["severity"], f["psi"], f.get("effect"))
-        for f in result.drift["features"]
-        if f["severity"] != "NORMAL"
+        (f.feature, f.severity, f.psi, f.effect)
+        for f in result.drift.features
+        if f.severity != "NORMAL"
     ]
     assert not result.data_drift_detected, alarms
-    assert not [f for f in result.drift["features"] if f["severity"] == "CRITICAL"]
+    assert not [f for f in result.drift.features if f.severity == "CRITICAL"]
     perf = result.performance
-    assert perf["mature_cohorts"] > 0 and perf["immature_cohorts"] > 0
-    assert perf["metrics"] is not None and perf["evaluated_rows"] >= 100
+    assert perf.mature_cohorts > 0 and perf.immature_cohorts > 0
+    assert perf.metrics is not None and perf.evaluated_rows >= 100
+    assert perf.model_version == result.model_version and perf.other_versions_excluded == 0
     assert result.status == "ok" and result.alert is None
     with Lake.open(monitored, "transactions30") as lake:
         runs = lake.read_frame("monitoring_runs")
         features = lake.read_frame("feature_drift")
     row = runs[runs["run_id"] == result.run_id].iloc[0]
-    assert not row["data_drift_detected"] and row["n_current"] == result.data_window["predictions"]
-    assert json.loads(row["summary"])["model_version"] == result.model_version
+    assert not row["data_drift_detected"] and row["n_current"] == result.data_window.predictions
+    summary = json.loads(row["summary"])
+    assert summary["model_version"] == result.model_version
+    # The alert built from the typed result is the one its recorded JSON summary parses to.
+    assert parse_summary(summary) == result.alert_summary()
+    # The JSON output keeps its keys (and the drift report's NaN-free figures).
+    output = json.loads(json.dumps(result.to_dict(), default=str))
+    assert list(output) == [
+        "run_id",
+        "spec",
+        "model_name",
+        "model_version",
+        "as_of",
+        "data_window",
+        "performance_window",
+        "drift",
+        "performance",
+        "data_drift_detected",
+        "model_drift_detected",
+        "status",
+        "reports",
+        "alert",
+        "mlflow_run_id",
+        "timings",
+    ]
+    assert output["data_window"]["predictions"] == result.data_window.predictions
+    assert output["performance"]["evaluated_rows"] == perf.evaluated_rows
+    assert "shadow" not in output["performance"]
     assert len(features[features["run_id"] == result.run_id]) == 30
     assert result.mlflow_run_id
 
@@ -135,32 +171,32 @@ def test_drifted_traffic_flags_credit_limit_critical_and_alerts(
     drifted = drifted.sample(3_000, random_state=0)
     later = AS_OF + timedelta(days=10)
     log_predictions(monitored, drifted, later - timedelta(days=3), 3)
-    result = run_monitoring(monitored, now=later, window_days=3, html=True)
-    severity = {f["feature"]: f["severity"] for f in result.drift["features"]}
-    assert severity["credit_limit"] == "CRITICAL"
+    result = monitor(monitored, now=later, window_days=3, html=True)
+    assert result.drift is not None
+    assert result.drift.feature("credit_limit").severity == "CRITICAL"
     assert result.data_drift_detected and result.status == "drift"
     assert Path(result.reports["data_drift"]).stat().st_size > 10_000
-    assert result.alert is not None and result.alert["status"] in {"sent", "partial"}
+    assert result.alert is not None and result.alert.status in {"sent", "partial"}
     # Within the cooldown the same incident is not alerted again.
-    again = run_monitoring(monitored, now=later + timedelta(minutes=5), window_days=3, html=False)
-    assert again.alert is not None and again.alert["status"] == "suppressed"
+    again = monitor(monitored, now=later + timedelta(minutes=5), window_days=3, html=False)
+    assert again.alert is not None and again.alert.status == "suppressed"
 
 
 def test_reports_on_demand_for_a_recorded_run(monitored: Settings) -> None:
     from fraudops.errors import FraudopsError
-    from fraudops.orchestration.monitoring import report_for_run
 
-    result = run_monitoring(monitored, now=AS_OF, html=False, alert=False)
-    assert "data_drift" not in result.reports  # a routine run stays fast
-    paths = report_for_run(monitored, result.run_id)
-    assert Path(paths["data_drift"]).stat().st_size > 10_000
-    assert Path(paths["classification"]).stat().st_size > 10_000
-    with pytest.raises(FraudopsError, match="no monitoring run"):
-        report_for_run(monitored, "mon-nope")
+    with Runtime(monitored) as runtime:
+        result = run_monitoring(runtime, now=AS_OF, html=False, alert=False)
+        assert "data_drift" not in result.reports  # a routine run stays fast
+        paths = report_for_run(runtime, result.run_id)
+        assert Path(paths["data_drift"]).stat().st_size > 10_000
+        assert Path(paths["classification"]).stat().st_size > 10_000
+        with pytest.raises(FraudopsError, match="no monitoring run"):
+            report_for_run(runtime, "mon-nope")
 
 
 def test_a_run_without_a_champion_says_so(tmp_path: Path) -> None:
     from fraudops.errors import FraudopsError
 
     with pytest.raises(FraudopsError, match="no version or alias"):
-        run_monitoring(load_settings(home=tmp_path / "empty"), now=AS_OF)
+        monitor(load_settings(home=tmp_path / "empty"), now=AS_OF)

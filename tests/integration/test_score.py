@@ -19,6 +19,7 @@ from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
+from fraudops.runtime import Runtime
 from fraudops.serving.batch import OUTPUT_COLUMNS, score_file
 from fraudops.serving.scoring import ScoredBatch, Scorer
 from fraudops.training.features import feature_matrix
@@ -42,7 +43,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with Lake.open(settings, spec.name) as lake:
         lake.init()
         load_file(lake, path)
-    result = run_training(settings)
+    with Runtime(settings, spec.name) as runtime:
+        result = run_training(runtime)
     assert result.decision == "promoted"
     return home
 

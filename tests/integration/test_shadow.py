@@ -24,8 +24,11 @@ from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.inference_log.writer import SpoolWriter
 from fraudops.labels import ingest_labels
+from fraudops.labels.window import read_window
 from fraudops.lake import Lake
-from fraudops.orchestration.monitoring import _predictions, run_monitoring
+from fraudops.orchestration.monitoring import SHADOW_COLUMNS, run_monitoring
+from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.runtime import Runtime
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
@@ -58,8 +61,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             ),
         }
     )
-    run_training(settings.model_copy(update={"training": other}), raise_on_gate=False)
+    with Runtime(settings.model_copy(update={"training": other}), SPEC) as runtime:
+        run_training(runtime, raise_on_gate=False)
     return settings
+
+
+def monitor(settings: Settings, **options: Any) -> MonitoringResult:
+    with Runtime(settings, SPEC) as runtime:
+        return run_monitoring(runtime, **options)
 
 
 def _shadowing(settings: Settings, **serving: Any) -> Settings:
@@ -173,38 +182,37 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
     ]
     assert ingest_labels(trained, SPEC, events, now=later).written == 600
 
-    result = run_monitoring(trained, now=later, window_days=40, alert=False, html=False)
+    result = monitor(trained, now=later, window_days=40, alert=False, html=False)
     perf = result.performance
-    shadow = perf["shadow"]
-    assert shadow["gate_metrics"] == trained.gate.champion_metrics and shadow["rows"] == 600
-    [entry] = shadow["comparisons"]
-    assert (entry["champion_version"], entry["challenger_version"]) == (champion, challenger)
-    assert entry["rows"] == perf["evaluated_rows"] == 600
-    assert entry["positives"] == len(frauds) >= 10
+    shadow = perf.shadow
+    assert shadow is not None and perf.metrics is not None
+    assert shadow.gate_metrics == trained.gate.champion_metrics and shadow.rows == 600
+    [entry] = shadow.comparisons
+    assert (entry.champion_version, entry.challenger_version) == (champion, challenger)
+    assert entry.rows == perf.evaluated_rows == 600
+    assert entry.positives == len(frauds) >= 10
     threshold = registry.load_model(trained, spec, challenger).manifest.threshold
-    assert entry["challenger_threshold"] == pytest.approx(threshold)
+    assert entry.challenger_threshold == pytest.approx(threshold)
     for side in ("champion", "challenger"):
-        assert set(entry[side]) == {"roc_auc", "pr_auc", "recall", "precision", "f1"}
-        assert all(value is not None for value in entry[side].values())
+        assert set(getattr(entry, side)) == {"roc_auc", "pr_auc", "recall", "precision", "f1"}
+        assert all(value is not None for value in getattr(entry, side).values())
     y = rows["inference_id"].map({e["inference_id"]: e["label"] for e in events})
-    assert entry["champion"]["roc_auc"] == pytest.approx(perf["metrics"]["roc_auc"])
-    assert entry["champion"]["roc_auc"] == pytest.approx(roc_auc_score(y, rows["probability"]))
-    assert entry["challenger"]["roc_auc"] == pytest.approx(
+    assert entry.champion["roc_auc"] == pytest.approx(perf.metrics["roc_auc"])
+    assert entry.champion["roc_auc"] == pytest.approx(roc_auc_score(y, rows["probability"]))
+    assert entry.challenger["roc_auc"] == pytest.approx(
         roc_auc_score(y, rows["shadow_probability"])
     )
     flagged = rows["shadow_probability"] >= threshold
-    assert entry["challenger"]["recall"] == pytest.approx((flagged & (y == 1)).sum() / y.sum())
-    assert entry["better"] in ("champion", "challenger", "tie", "mixed")
-    assert set(entry["by_metric"]) == set(trained.gate.champion_metrics)
+    assert entry.challenger["recall"] == pytest.approx((flagged & (y == 1)).sum() / y.sum())
+    assert entry.better in ("champion", "challenger", "tie", "mixed")
+    assert set(entry.by_metric) == set(trained.gate.champion_metrics)
 
     [summary] = result.summary()["shadow"]
     assert summary["challenger_version"] == challenger and summary["rows"] == 600
     run = mlflow_client(trained).get_run(result.mlflow_run_id)
-    assert run.data.metrics["shadow_roc_auc"] == pytest.approx(entry["challenger"]["roc_auc"])
-    assert run.data.metrics["shadow_champion_roc_auc"] == pytest.approx(
-        entry["champion"]["roc_auc"]
-    )
-    assert run.data.metrics["shadow_recall"] == pytest.approx(entry["challenger"]["recall"])
+    assert run.data.metrics["shadow_roc_auc"] == pytest.approx(entry.challenger["roc_auc"])
+    assert run.data.metrics["shadow_champion_roc_auc"] == pytest.approx(entry.champion["roc_auc"])
+    assert run.data.metrics["shadow_recall"] == pytest.approx(entry.challenger["recall"])
 
 
 def _chunks(items: list[Any], size: int) -> list[list[Any]]:
@@ -386,7 +394,7 @@ def test_the_monitoring_window_is_pushed_into_the_scan_with_its_exact_bounds(
     with PredictionSink(trained, SPEC) as sink:
         assert sink.commit(rows).written == 5
     with Lake.open(trained, SPEC) as lake:
-        window = _predictions(lake, spec, start, end)
+        window = read_window(lake, spec, start=start, end=end, columns=SHADOW_COLUMNS).predictions
     assert sorted(window["inference_id"]) == ["bound-end", "bound-inside"]
     inside = window.set_index("inference_id").loc["bound-inside"]
     assert (inside["shadow_version"], inside["shadow_probability"]) == ("1", 0.2)
@@ -453,7 +461,7 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
         for row in rows.itertuples()
     ]
     ingest_labels(settings, SPEC, events, now=later)
-    return run_monitoring(settings, now=later, window_days=40, alert=False, html=False)
+    return monitor(settings, now=later, window_days=40, alert=False, html=False)
 
 
 def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_is_dropped(
@@ -477,7 +485,8 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
             ),
         }
     )
-    weak = run_training(weak_settings, raise_on_gate=False).version
+    with Runtime(weak_settings, SPEC) as runtime:
+        weak = run_training(runtime, raise_on_gate=False).version
     assert weak is not None
     client = mlflow_client(trained)
     name = trained.registered_model_name(SPEC)
@@ -491,28 +500,31 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
     try:
         settings = _promote_via_shadow(trained)
         result = _serve_label_monitor(settings, seed=21)
-        [entry] = result.performance["shadow"]["comparisons"]
-        assert (entry["champion_version"], entry["challenger_version"]) == (weak, strong)
-        assert entry["better"] == "challenger", entry
+        assert result.performance.shadow is not None
+        [entry] = result.performance.shadow.comparisons
+        assert (entry.champion_version, entry.challenger_version) == (weak, strong)
+        assert entry.better == "challenger", entry
 
         # Too few frauds yet: the verdict waits, and no retrain replaces the shadow meanwhile.
         patient = settings.model_copy(
             update={"monitoring": settings.monitoring.model_copy(update={"min_positives": 10**6})}
         )
-        as_of = datetime.fromisoformat(result.as_of)
-        waiting = settle_shadow(
-            patient,
-            SPEC,
-            champion=weak,
-            performance=result.performance,
-            monitoring_run_id=result.run_id,
-            as_of=as_of,
-        )
-        assert waiting is not None and waiting["status"] == "waiting"
+        with Runtime(patient, SPEC) as runtime:
+            waiting = settle_shadow(
+                runtime,
+                champion=weak,
+                performance=result.performance,
+                monitoring_run_id=result.run_id,
+                as_of=result.as_of,
+            )
+        assert waiting is not None and waiting.status == "waiting" and waiting.comparison is None
+        assert "metrics" not in waiting.to_dict()
         assert registry.alias_version(client, name, ALIAS) == strong
 
-        check = retrain_after_monitoring(settings, SPEC, result, html_report=False)
-        assert check.shadow is not None and check.shadow["status"] == "promoted"
+        with Runtime(settings, SPEC) as runtime:
+            check = retrain_after_monitoring(runtime, result, html_report=False)
+        assert check.shadow is not None and check.shadow.status == "promoted"
+        assert check.to_dict()["shadow"]["metrics"]["shadow"] is True
         assert registry.champion_version(client, trained, name) == strong
         assert registry.alias_version(client, name, ALIAS) is None
         event = read_events(trained, SPEC).iloc[-1]
@@ -528,15 +540,15 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         # The other way round: the weak model in shadow loses and is dropped.
         registry.set_alias(trained, ALIAS, weak, spec_name=SPEC)
         result = _serve_label_monitor(settings, seed=22)
-        verdict = settle_shadow(
-            settings,
-            SPEC,
-            champion=strong,
-            performance=result.performance,
-            monitoring_run_id=result.run_id,
-            as_of=datetime.fromisoformat(result.as_of),
-        )
-        assert verdict is not None and verdict["status"] == "dropped"
+        with Runtime(settings, SPEC) as runtime:
+            verdict = settle_shadow(
+                runtime,
+                champion=strong,
+                performance=result.performance,
+                monitoring_run_id=result.run_id,
+                as_of=result.as_of,
+            )
+        assert verdict is not None and verdict.status == "dropped"
         assert registry.champion_version(client, trained, name) == strong
         assert registry.alias_version(client, name, ALIAS) is None
         assert read_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
@@ -561,9 +573,8 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
     )
     result = _serve_label_monitor(settings, seed=23)
     try:
-        trained_result = retrain(
-            settings, SPEC, now=datetime.fromisoformat(result.as_of), reason="test"
-        )
+        with Runtime(settings, SPEC) as runtime:
+            trained_result = retrain(runtime, now=result.as_of, reason="test")
         assert trained_result.decision == "shadowed" and trained_result.exit_code == 0
         assert registry.alias_version(client, name, ALIAS) == trained_result.version
         assert registry.champion_version(client, trained, name) == champion  # not yet

@@ -14,12 +14,14 @@ import pytest
 from fraudops.config import Settings, load_settings
 from fraudops.errors import GateFailed, LakeError, NotPromoted, ValidationError
 from fraudops.lake import Lake, load_file
-from fraudops.orchestration.training_pipeline import TrainingResult, run_training
+from fraudops.monitoring.profile import load_profile
+from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
+from fraudops.runtime import Runtime
 from fraudops.training import registry
 from fraudops.training.events import read_events
 from fraudops.training.features import feature_matrix, label_vector
-from fraudops.training.profile import load_profile
+from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split
 from fraudops.training.tracking import mlflow_client
 
@@ -28,6 +30,11 @@ WEAK: dict[str, Any] = {
     "training": {"xgboost": {"n_estimators": 2, "max_depth": 1}},
     "gate": {"min_roc_auc": 0.5, "min_pr_auc": 0.0},
 }
+
+
+def train(settings: Settings, spec_name: str | None = None, **options: Any) -> TrainingResult:
+    with Runtime(settings, spec_name) as runtime:
+        return run_training(runtime, **options)
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +57,10 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def story(home: Path) -> dict[str, Any]:
     """Three trainings in a row: champion, rejected (raises), weaker challenger (result)."""
     progress = Reporter()
-    first = run_training(load_settings(home=home), progress=progress)
+    first = train(load_settings(home=home), progress=progress)
     with pytest.raises(GateFailed) as rejected:
-        run_training(load_settings(home=home, gate={"min_roc_auc": 0.999, "min_pr_auc": 0.99}))
-    weak = run_training(load_settings(home=home, **WEAK), raise_on_gate=False)
+        train(load_settings(home=home, gate={"min_roc_auc": 0.999, "min_pr_auc": 0.99}))
+    weak = train(load_settings(home=home, **WEAK), raise_on_gate=False)
     return {"first": first, "rejected": rejected.value, "weak": weak, "timings": progress.timings}
 
 
@@ -65,10 +72,10 @@ def test_first_training_becomes_champion(story: dict[str, Any], home: Path) -> N
     first: TrainingResult = story["first"]
     assert (first.decision, first.exit_code, first.version) == ("promoted", 0, "1")
     assert first.champion_before is None and first.champion_after == "1"
-    assert first.metrics["roc_auc"] >= 0.85 and first.metrics["pr_auc"] >= 0.5  # seed floors
-    assert first.metrics["n"] == first.split["holdout_rows"] == pytest.approx(ROWS * 0.2, abs=50)
-    assert first.threshold == first.metrics["threshold"] and first.threshold_policy == "best_f1"
-    assert [c["name"] for c in first.gate["checks"]] == ["min_roc_auc", "min_pr_auc"]
+    assert first.metrics.roc_auc >= 0.85 and first.metrics.pr_auc >= 0.5  # seed floors
+    assert first.metrics.n == first.split["holdout_rows"] == pytest.approx(ROWS * 0.2, abs=50)
+    assert first.threshold == first.metrics.threshold and first.threshold_policy == "best_f1"
+    assert [c.name for c in first.gate.checks] == ["min_roc_auc", "min_pr_auc"]
     assert {"Loading transactions", "Training xgboost", "Logging to MLflow"} <= set(first.timings)
     summary = first.to_dict()
     json.dumps(summary)  # --json can print it as is
@@ -91,7 +98,7 @@ def test_champion_loads_from_the_registry_and_scores_like_the_run(
     split = time_split(frame, spec, validation_fraction=0.1, holdout_fraction=0.2)
     scores = loaded.model.predict_proba(feature_matrix(split.holdout, spec.feature_names))
     auc = roc_auc_score(label_vector(split.holdout, spec), scores)
-    assert auc == pytest.approx(story["first"].metrics["roc_auc"], abs=1e-9)
+    assert auc == pytest.approx(story["first"].metrics.roc_auc, abs=1e-9)
 
 
 def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home: Path) -> None:
@@ -103,7 +110,7 @@ def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home:
     assert run.data.params["trainer"] == "xgboost" and run.data.params["spec"] == "transactions30"
     assert int(run.data.params["train_rows"]) == pytest.approx(ROWS * 0.7, abs=50)
     assert "xgboost.max_depth" in run.data.params and "model.scale_pos_weight" in run.data.params
-    assert run.data.metrics["roc_auc"] == pytest.approx(story["first"].metrics["roc_auc"])
+    assert run.data.metrics["roc_auc"] == pytest.approx(story["first"].metrics.roc_auc)
     assert "val_pr_auc" in run.data.metrics and run.data.metrics["gate_min_roc_auc"] == 1.0
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert top == {"model", "reference", "charts", "spec.json", "metrics.json"}
@@ -135,7 +142,7 @@ def test_reference_profile_is_stored_with_the_model(story: dict[str, Any], home:
     spec = _settings(home).feature_spec()
     assert list(profile.features) == spec.feature_names
     assert profile.rows == story["first"].split["train_rows"]
-    assert profile.baseline_metrics["roc_auc"] == story["first"].metrics["roc_auc"]
+    assert profile.baseline_metrics["roc_auc"] == story["first"].metrics.roc_auc
     assert profile.threshold == story["first"].threshold
     assert profile.scores.count == (
         story["first"].split["validation_rows"] + story["first"].split["holdout_rows"]
@@ -166,10 +173,10 @@ def test_a_worse_challenger_is_registered_but_not_promoted(
     weak: TrainingResult = story["weak"]
     assert (weak.decision, weak.exit_code, weak.version) == ("not_promoted", 4, "2")
     assert weak.champion_before == weak.champion_after == "1"
-    failed = [c for c in weak.gate["checks"] if not c["passed"]]
-    assert failed and all(c["kind"] == "champion" for c in failed)
-    assert weak.gate["champion_metrics"]["roc_auc"] == pytest.approx(
-        story["first"].metrics["roc_auc"]
+    failed = weak.gate.failed
+    assert failed and all(c.kind == "champion" for c in failed)
+    assert weak.champion_metrics["roc_auc"] == pytest.approx(
+        story["first"].metrics.roc_auc
     )  # the champion scored on the same holdout
     assert "trails champion v1" in weak.reason
     settings = _settings(home)
@@ -194,7 +201,7 @@ def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any], 
     assert events["reason"].str.len().min() > 10
     promoted = events[events["event_type"] == "promoted"].iloc[0]
     assert promoted["champion_before"] is None and promoted["champion_after"] == "1"
-    assert json.loads(promoted["metrics"])["roc_auc"] == story["first"].metrics["roc_auc"]
+    assert json.loads(promoted["metrics"])["roc_auc"] == story["first"].metrics.roc_auc
     refused = events[events["event_type"] == "not_promoted"].iloc[0]
     assert refused["champion_after"] == "1" and "champion" in refused["reason"]
     assert json.loads(refused["metrics"])["champion"]["pr_auc"] > 0
@@ -205,7 +212,7 @@ def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any], 
 def test_not_promoted_raises_after_recording(story: dict[str, Any], home: Path) -> None:
     settings = load_settings(home=home, **WEAK)
     with pytest.raises(NotPromoted) as caught:
-        run_training(
+        train(
             settings,
             trigger="retrain",
             reason="drift on transaction_amount",
@@ -231,8 +238,8 @@ def test_logreg_trains_and_is_pickle_free(story: dict[str, Any], home: Path) -> 
             "champion_margin": 1.0,
         },
     )
-    result = run_training(settings, trainer="logreg")
-    assert result.decision == "promoted" and result.metrics["roc_auc"] > 0.85
+    result = train(settings, trainer="logreg")
+    assert result.decision == "promoted" and result.metrics.roc_auc > 0.85
     loaded = registry.load_model(settings, "transactions30", result.version)
     assert loaded.manifest.kind == "logreg"
     names = {
@@ -246,7 +253,7 @@ def test_a_failing_step_marks_the_run_failed(home: Path) -> None:
     with Lake.open(settings, "ulb") as lake:
         lake.init()  # tables exist but hold no rows
     with pytest.raises(ValidationError, match=r"ulb\.transactions is empty"):
-        run_training(settings, spec_name="ulb")
+        train(settings, spec_name="ulb")
     failed = registry.pipeline_runs(settings, "ulb")
     assert [r["status"] for r in failed] == ["FAILED"]
     assert failed[0]["trainer"] == "xgboost" and failed[0]["duration_s"] is not None
@@ -274,7 +281,7 @@ def test_nothing_stays_registered_when_model_events_cannot_be_written(tmp_path: 
         lake.catalog.drop_table(lake.identifier("model_events"))
 
     with pytest.raises(LakeError, match="model_events does not exist"):
-        run_training(settings, spec_name="ulb", raise_on_gate=False)
+        train(settings, spec_name="ulb", raise_on_gate=False)
     # The model passed the gate and was registered (so the registered model exists), but the
     # version was taken back when its events could not be written.
     mlflow_client(settings).get_registered_model("fraudops-ulb")

@@ -11,6 +11,10 @@ from fraudops.alerting.message import (
     RULE,
     TOP_FEATURES,
     AlertMessage,
+    AlertSummary,
+    DriftedFeature,
+    build_message,
+    make_summary,
     parse_summary,
 )
 from fraudops.config import load_settings
@@ -47,8 +51,12 @@ def summary(**overrides: Any) -> dict[str, Any]:
     return base
 
 
+def parsed(**overrides: Any) -> AlertSummary:
+    return parse_summary(summary(**overrides))
+
+
 def test_body_reproduces_the_seed_alert() -> None:
-    message = AlertMessage.from_summary(summary(), now=NOW)
+    message = build_message(parsed(), now=NOW)
     lines = message.body.splitlines()
     assert lines[:3] == [RULE, "ML MODEL DRIFT ALERT", RULE]
     assert "Time: 2026-02-24 02:00:15 UTC" in lines
@@ -83,8 +91,8 @@ def test_body_reproduces_the_seed_alert() -> None:
 
 
 def test_data_drift_only_is_a_warning_and_says_performance_is_within_limits() -> None:
-    message = AlertMessage.from_summary(
-        summary(
+    message = build_message(
+        parsed(
             model_drift_detected=False,
             performance={"roc_auc": 0.91, "baseline_roc_auc": 0.92},
         ),
@@ -99,7 +107,7 @@ def test_data_drift_only_is_a_warning_and_says_performance_is_within_limits() ->
 
 
 def test_no_labels_yet_says_performance_not_evaluated() -> None:
-    message = AlertMessage.from_summary(summary(model_drift_detected=False, performance={}))
+    message = build_message(parsed(model_drift_detected=False, performance={}))
     assert "Model performance: not evaluated (no mature ground-truth labels yet)" in message.body
 
 
@@ -111,9 +119,42 @@ def test_share_and_count_derive_from_each_other() -> None:
     assert parsed.drifted_share == pytest.approx(0.1)
 
 
+def test_a_typed_summary_is_the_one_its_json_parses_to() -> None:
+    typed = make_summary(
+        run_id="run-42",
+        as_of="2026-02-24T02:00:00+00:00",
+        model_name="fraudops-transactions30",
+        model_version="3",
+        features_analyzed=30,
+        drifted_features=[
+            DriftedFeature("customer_age", 0.25, 0.0034, "moderate"),
+            DriftedFeature("transaction_amount", 0.4123, 0.0012, "high"),
+            DriftedFeature("distance_from_home_km", 0.31, 0.0089, None),
+        ],
+        performance=summary()["performance"],
+        data_drift_detected=True,
+        model_drift_detected=True,
+        reports={"data drift": "/home/reports/data_drift.html"},
+    )
+    assert typed == parsed()
+    assert typed.drifted_features[0].feature == "transaction_amount"  # the largest PSI first
+    # NaN figures count as missing, as a JSON null does.
+    nan = make_summary(
+        run_id=None,
+        as_of=None,
+        model_name=None,
+        model_version=None,
+        drifted_features=[DriftedFeature("a", float("nan"), None, None)],
+        performance={"roc_auc": float("nan"), "baseline_roc_auc": 0.9},
+        model_drift_detected=False,
+    )
+    assert nan.drifted_features[0].psi is None and nan.performance["roc_auc"] is None
+    assert nan.performance["degradation_pct"] is None and nan.drifted_count == 1
+
+
 def test_long_feature_lists_are_cut() -> None:
     many = [(f"f{i:02d}", 1.0 - i / 100, 0.0, "high") for i in range(TOP_FEATURES + 4)]
-    body = AlertMessage.from_summary(summary(drifted_features=many)).body
+    body = build_message(parsed(drifted_features=many)).body
     assert f"- f{TOP_FEATURES - 1:02d}: psi=" in body
     assert f"- f{TOP_FEATURES:02d}: psi=" not in body
     assert "- ... and 4 more" in body
@@ -144,7 +185,7 @@ def test_no_drift_needs_no_alert() -> None:
 
 
 def test_slack_payload_carries_the_same_content() -> None:
-    message = AlertMessage.from_summary(summary(), now=NOW)
+    message = build_message(parsed(), now=NOW)
     payload = message.slack
     assert payload["text"] == message.subject
     assert payload["blocks"][0] == {
@@ -202,7 +243,7 @@ class FlakyChannel:
 
 
 def test_deliver_retries_with_doubling_backoff_and_never_raises() -> None:
-    message = AlertMessage.from_summary(summary())
+    message = build_message(parsed())
     waits: list[float] = []
     ok = deliver(FlakyChannel(2), message, retries=3, backoff_s=0.5, sleep=waits.append)
     assert ok == Delivery("flaky", True, 3)

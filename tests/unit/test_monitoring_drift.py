@@ -22,12 +22,12 @@ from fraudops.monitoring.drift import (
     SCORE_FEATURE,
     WARNING,
     compute_drift,
-    kstwo_sf,
     severity,
 )
+from fraudops.monitoring.profile import ReferenceProfile, build_profile, load_profile, save_profile
+from fraudops.monitoring.statistics import kstwo_sf
 from fraudops.spec import TRANSACTIONS30
 from fraudops.training.features import feature_matrix
-from fraudops.training.profile import ReferenceProfile, build_profile, load_profile, save_profile
 from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
 
 TOL = 1e-9

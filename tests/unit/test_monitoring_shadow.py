@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,9 +10,13 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudops.config import Settings
-from fraudops.monitoring.performance import compare_shadow, evaluate_performance, mature_labelled
-from fraudops.orchestration.monitoring import MonitoringResult, _performance, _seed_metrics
-from fraudops.training.profile import build_profile
+from fraudops.labels.window import LabelledWindow, mature_labelled
+from fraudops.monitoring.performance import PerformanceReport, evaluate_performance
+from fraudops.monitoring.profile import ReferenceProfile, build_profile
+from fraudops.monitoring.shadow import ShadowComparison, ShadowReport, compare_shadow
+from fraudops.orchestration.monitoring import _performance
+from fraudops.orchestration.monitoring_record import seed_metrics
+from fraudops.orchestration.monitoring_result import MonitoringResult, Window
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 GATE = ["roc_auc", "pr_auc"]
@@ -47,11 +50,11 @@ def test_both_sides_are_measured_on_the_same_rows_at_their_own_thresholds() -> N
     shadow = [0.8, 0.35, 0.32, 0.1, 0.2, 0.15, 0.05, 0.3]  # challenger's threshold 0.3
     result = compare_shadow(_rows(labels, served, shadow), thresholds={"1": 0.3}, gate_metrics=GATE)
 
-    assert result is not None and result["rows"] == 8 and result["gate_metrics"] == GATE
-    [entry] = result["comparisons"]
-    assert (entry["champion_version"], entry["challenger_version"]) == ("2", "1")
-    assert (entry["rows"], entry["positives"], entry["challenger_threshold"]) == (8, 3, 0.3)
-    champion, challenger = entry["champion"], entry["challenger"]
+    assert result is not None and result.rows == 8 and result.gate_metrics == GATE
+    [entry] = result.comparisons
+    assert (entry.champion_version, entry.challenger_version) == ("2", "1")
+    assert (entry.rows, entry.positives, entry.challenger_threshold) == (8, 3, 0.3)
+    champion, challenger = entry.champion, entry.challenger
     assert set(champion) == set(challenger) == {"roc_auc", "pr_auc", "recall", "precision", "f1"}
     y = np.array(labels)
     assert champion["roc_auc"] == pytest.approx(roc_auc_score(y, served))
@@ -61,9 +64,9 @@ def test_both_sides_are_measured_on_the_same_rows_at_their_own_thresholds() -> N
     assert (champion["recall"], champion["precision"]) == pytest.approx((2 / 3, 2 / 3))
     assert (challenger["recall"], challenger["precision"]) == pytest.approx((1.0, 3 / 4))
     assert challenger["f1"] == pytest.approx(2 * 3 / (2 * 3 + 1 + 0))
-    assert entry["better"] == "challenger"
-    assert entry["by_metric"] == {"roc_auc": "challenger", "pr_auc": "challenger"}
-    assert entry["delta"]["roc_auc"] == pytest.approx(challenger["roc_auc"] - champion["roc_auc"])
+    assert entry.better == "challenger"
+    assert entry.by_metric == {"roc_auc": "challenger", "pr_auc": "challenger"}
+    assert entry.delta["roc_auc"] == pytest.approx(challenger["roc_auc"] - champion["roc_auc"])
 
 
 def test_rows_without_a_shadow_score_are_left_out_and_none_at_all_gives_none() -> None:
@@ -71,7 +74,7 @@ def test_rows_without_a_shadow_score_are_left_out_and_none_at_all_gives_none() -
     frame = _rows(labels, [0.9, 0.1, 0.8, 0.2, 0.7], [0.7, 0.3, None, None, 0.2])
     result = compare_shadow(frame, thresholds={"1": 0.5}, gate_metrics=GATE)
     assert result is not None
-    assert result["rows"] == 3 and result["comparisons"][0]["positives"] == 1
+    assert result.rows == 3 and result.comparisons[0].positives == 1
     none = _rows(labels, [0.9, 0.1, 0.8, 0.2, 0.7], [None] * 5)
     assert compare_shadow(none, thresholds={}, gate_metrics=GATE) is None
     assert compare_shadow(none.iloc[:0], thresholds={}, gate_metrics=GATE) is None
@@ -84,39 +87,37 @@ def test_each_champion_challenger_pair_is_its_own_comparison_most_rows_first() -
     result = compare_shadow(
         pd.concat([a, b, c]), thresholds={"1": 0.5, "3": 0.5}, gate_metrics=GATE
     )
-    assert result is not None and result["rows"] == 12
-    pairs = [
-        (e["champion_version"], e["challenger_version"], e["rows"]) for e in result["comparisons"]
-    ]
+    assert result is not None and result.rows == 12
+    pairs = [(e.champion_version, e.challenger_version, e.rows) for e in result.comparisons]
     assert pairs == [("2", "3", 6), ("2", "1", 4), ("1", "3", 2)]
     # b: the champion served 0.7 to everyone (ROC-AUC 0.5), the challenger ranks perfectly
-    assert result["comparisons"][0]["better"] == "challenger"
+    assert result.comparisons[0].better == "challenger"
 
 
 def test_an_unknown_threshold_leaves_the_challengers_decision_metrics_out() -> None:
     frame = _rows([1, 0, 1, 0], [0.9, 0.1, 0.4, 0.3], [0.6, 0.2, 0.7, 0.1])
     result = compare_shadow(frame, thresholds={}, gate_metrics=[*GATE, "recall"])
     assert result is not None
-    [entry] = result["comparisons"]
-    assert entry["challenger_threshold"] is None
-    assert entry["challenger"]["roc_auc"] == 1.0
-    assert entry["challenger"]["recall"] is None and entry["challenger"]["f1"] is None
-    assert entry["by_metric"]["recall"] is None and entry["better"] is None
-    assert "recall" in entry["reason"]
+    [entry] = result.comparisons
+    assert entry.challenger_threshold is None
+    assert entry.challenger["roc_auc"] == 1.0
+    assert entry.challenger["recall"] is None and entry.challenger["f1"] is None
+    assert entry.by_metric["recall"] is None and entry.better is None
+    assert "recall" in entry.reason
 
 
 def test_too_few_rows_or_one_class_give_counts_without_figures() -> None:
     frame = _rows([1, 0, 1], [0.9, 0.1, 0.8], [0.6, 0.2, 0.7])
     few = compare_shadow(frame, thresholds={"1": 0.5}, gate_metrics=GATE, min_samples=5)
     assert few is not None
-    [entry] = few["comparisons"]
-    assert entry["rows"] == 3 and entry["champion"] is None and entry["better"] is None
-    assert "fewer than the 5" in entry["reason"]
+    [entry] = few.comparisons
+    assert entry.rows == 3 and entry.champion is None and entry.better is None
+    assert "fewer than the 5" in entry.reason
     single = _rows([0, 0, 0], [0.9, 0.1, 0.8], [0.6, 0.2, 0.7])
     one_class = compare_shadow(single, thresholds={"1": 0.5}, gate_metrics=GATE)
     assert one_class is not None
-    [entry] = one_class["comparisons"]
-    assert entry["champion"] is None and "one class" in entry["reason"]
+    [entry] = one_class.comparisons
+    assert entry.champion is None and "one class" in entry.reason
 
 
 @pytest.mark.parametrize(
@@ -133,7 +134,7 @@ def test_better_weighs_the_gate_metrics(shadow: list[float], gate: list[str], be
     result = compare_shadow(
         frame, thresholds={"1": 0.5}, gate_metrics=gate, cost_fn=100.0, cost_fp=1.0
     )
-    assert result is not None and result["comparisons"][0]["better"] == better
+    assert result is not None and result.comparisons[0].better == better
 
 
 def test_a_mixed_verdict_when_each_side_wins_a_gate_metric() -> None:
@@ -144,9 +145,9 @@ def test_a_mixed_verdict_when_each_side_wins_a_gate_metric() -> None:
     shadow = [0.5, 0.6, 0.7, 0.1, 0.05, 0.02]
     result = compare_shadow(_rows(labels, served, shadow), thresholds={"1": 0.5}, gate_metrics=GATE)
     assert result is not None
-    entry = result["comparisons"][0]
-    assert entry["by_metric"] == {"roc_auc": "challenger", "pr_auc": "champion"}
-    assert entry["better"] == "mixed"
+    entry = result.comparisons[0]
+    assert entry.by_metric == {"roc_auc": "challenger", "pr_auc": "champion"}
+    assert entry.better == "mixed"
 
 
 def _served(days: int = 10, per_day: int = 100, seed: int = 0) -> pd.DataFrame:
@@ -195,7 +196,7 @@ def test_mature_labelled_rows_are_the_rows_evaluate_performance_measures() -> No
     )
 
 
-def _profile(settings: Settings) -> Any:
+def _profile(settings: Settings) -> ReferenceProfile:
     spec = settings.feature_spec("transactions30")
     rng = np.random.default_rng(0)
     return build_profile(
@@ -207,77 +208,68 @@ def _profile(settings: Settings) -> Any:
     )
 
 
+def _window(frame: pd.DataFrame, as_of: datetime) -> LabelledWindow:
+    return LabelledWindow(
+        start=START,
+        end=as_of,
+        predictions=frame.drop(columns=["label", "confirmed_at"]),
+        labels=frame[["inference_id", "label", "confirmed_at"]],
+    )
+
+
 def test_the_performance_output_gains_a_shadow_entry_and_mlflow_and_summary_carry_it(
     settings: Settings,
 ) -> None:
     frame = _served()
-    window = frame.drop(columns=["label", "confirmed_at"])
-    labels = frame[["inference_id", "label", "confirmed_at"]]
     as_of = START + timedelta(days=12)
-    perf = _performance(window, labels, _profile(settings), settings, as_of, {"1": 0.4})
-    shadow = perf["shadow"]
-    [entry] = shadow["comparisons"]
-    assert entry["rows"] == perf["evaluated_rows"] == shadow["rows"]
-    assert entry["champion"]["roc_auc"] == pytest.approx(perf["metrics"]["roc_auc"])
-    assert entry["better"] == "champion"  # the shadow's scores separate the classes less
+    perf = _performance(_window(frame, as_of), _profile(settings), settings, {"1": 0.4})
+    shadow = perf.shadow
+    assert shadow is not None and perf.metrics is not None
+    [entry] = shadow.comparisons
+    assert entry.rows == perf.evaluated_rows == shadow.rows
+    assert entry.champion is not None and entry.challenger is not None
+    assert entry.champion["roc_auc"] == pytest.approx(perf.metrics["roc_auc"])
+    assert entry.better == "champion"  # the shadow's scores separate the classes less
+    assert perf.to_dict()["shadow"] == shadow.to_dict()
 
-    result = MonitoringResult(
-        run_id="r",
-        spec="transactions30",
-        model_name="m",
-        model_version="2",
-        as_of=as_of.isoformat(),
-        data_window={"predictions": len(window)},
-        performance_window={},
-        drift=None,
-        performance=perf,
-        data_drift_detected=False,
-        model_drift_detected=False,
-        status="ok",
-        reports={},
-        alert=None,
-        mlflow_run_id=None,
-    )
-    metrics = _seed_metrics(result)
-    assert metrics["shadow_roc_auc"] == pytest.approx(entry["challenger"]["roc_auc"])
-    assert metrics["shadow_champion_roc_auc"] == pytest.approx(entry["champion"]["roc_auc"])
+    result = _result(perf, as_of, predictions=len(frame))
+    metrics = seed_metrics(result)
+    assert metrics["shadow_roc_auc"] == pytest.approx(entry.challenger["roc_auc"])
+    assert metrics["shadow_champion_roc_auc"] == pytest.approx(entry.champion["roc_auc"])
     for key in ("shadow_pr_auc", "shadow_recall", "shadow_precision", "shadow_f1"):
         assert key in metrics
-    assert metrics["shadow_rows"] == entry["rows"] and metrics["shadow_version"] == 1.0
+    assert metrics["shadow_rows"] == entry.rows and metrics["shadow_version"] == 1.0
     [summary] = result.summary()["shadow"]
     assert summary["challenger_version"] == "1" and summary["better"] == "champion"
-    assert summary["challenger"] == entry["challenger"]
+    assert summary["challenger"] == entry.challenger
 
 
 def test_without_shadow_scores_there_is_no_shadow_entry(settings: Settings) -> None:
     frame = _served()
     frame["shadow_version"] = None
     frame["shadow_probability"] = np.nan
-    window = frame.drop(columns=["label", "confirmed_at"])
-    labels = frame[["inference_id", "label", "confirmed_at"]]
-    perf = _performance(window, labels, _profile(settings), settings, START + timedelta(days=12))
-    assert "shadow" not in perf and perf["metrics"] is not None
-    assert not [k for k in _seed_metrics(_result(perf)) if k.startswith("shadow")]
-    assert _result(perf).summary()["shadow"] is None
+    as_of = START + timedelta(days=12)
+    perf = _performance(_window(frame, as_of), _profile(settings), settings)
+    assert perf.shadow is None and "shadow" not in perf.to_dict() and perf.metrics is not None
+    assert not [k for k in seed_metrics(_result(perf, as_of)) if k.startswith("shadow")]
+    assert _result(perf, as_of).summary()["shadow"] is None
 
 
-def _result(perf: dict[str, Any]) -> MonitoringResult:
+def _result(perf: PerformanceReport, as_of: datetime, predictions: int = 0) -> MonitoringResult:
+    window = Window(START, as_of, 12, predictions)
     return MonitoringResult(
         run_id="r",
         spec="transactions30",
         model_name="m",
         model_version="2",
-        as_of=START.isoformat(),
-        data_window={"predictions": 0},
-        performance_window={},
+        as_of=as_of,
+        data_window=window,
+        performance_window=window,
         drift=None,
         performance=perf,
         data_drift_detected=False,
         model_drift_detected=False,
         status="ok",
-        reports={},
-        alert=None,
-        mlflow_run_id=None,
     )
 
 
@@ -286,23 +278,24 @@ def test_the_monitor_command_shows_both_models_side_by_side(
 ) -> None:
     from fraudops.cli.monitor_cmd import render_shadow
 
-    figures = {"roc_auc": 0.979, "pr_auc": 0.827, "recall": 0.5, "precision": 1.0}
-    render_shadow(
-        {
-            "rows": 600,
-            "comparisons": [
-                {
-                    "champion_version": "1",
-                    "challenger_version": "2",
-                    "positives": 20,
-                    "champion": figures,
-                    "challenger": {**figures, "roc_auc": 0.963},
-                    "better": "champion",
-                    "reason": "roc_auc 0.9790 → 0.9630",
-                }
-            ],
-        }
+    figures: dict[str, float | None] = {
+        "roc_auc": 0.979,
+        "pr_auc": 0.827,
+        "recall": 0.5,
+        "precision": 1.0,
+    }
+    comparison = ShadowComparison(
+        champion_version="1",
+        challenger_version="2",
+        rows=600,
+        positives=20,
+        challenger_threshold=0.5,
+        champion=figures,
+        challenger={**figures, "roc_auc": 0.963},
+        better="champion",
+        reason="roc_auc 0.9790 → 0.9630",
     )
+    render_shadow(ShadowReport(gate_metrics=GATE, rows=600, comparisons=[comparison]))
     shown = capsys.readouterr().out
     assert "same 600 labelled predictions" in shown
     assert "0.979" in shown and "0.963" in shown

@@ -10,7 +10,7 @@ from fraudops.alerting.channels import (
     deliver,
 )
 from fraudops.alerting.dispatch import AlertOutcome, list_alerts, send_alert
-from fraudops.alerting.message import AlertMessage, AlertSummary, parse_summary
+from fraudops.alerting.message import AlertMessage, AlertSummary, make_summary, parse_summary
 
 __all__ = [
     "AlertChannel",
@@ -24,6 +24,7 @@ __all__ = [
     "build_channels",
     "deliver",
     "list_alerts",
+    "make_summary",
     "parse_summary",
     "send_alert",
 ]

@@ -15,21 +15,15 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pandas as pd
 
-from fraudops.alerting.channels import AlertChannel, Delivery, build_channels, deliver
-from fraudops.alerting.message import (
-    AlertMessage,
-    AlertSummary,
-    as_utc,
-    build_message,
-    parse_summary,
-)
+from fraudops.alerting.channels import AlertChannel, Delivery, deliver
+from fraudops.alerting.message import AlertMessage, AlertSummary, as_utc, build_message
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake.catalog import Lake
@@ -69,55 +63,48 @@ class AlertOutcome:
 
 def send_alert(
     settings: Settings,
-    spec_name: str | None,
-    summary: Mapping[str, Any],
+    lake: Lake,
+    summary: AlertSummary,
     *,
+    channels: Sequence[AlertChannel],
     now: datetime | None = None,
     test: bool = False,
-    channels: Sequence[AlertChannel] | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AlertOutcome:
     """Alert on a monitoring run's summary if it found drift or degradation.
 
+    ``channels``: where it goes (``Runtime.alert_channels`` for the configured ones; a
+    simulation passes its own). ``lake``: the spec's lake, for the cooldown and the record.
     ``test`` sends even without drift and skips the cooldown (``fraudops alerts test``).
-    ``channels`` replaces the configured ones (tests, or a caller with its own channel).
     """
-    parsed = parse_summary(summary)
     now = as_utc(now)
-    if not parsed.needs_alert and not test:
+    if not summary.needs_alert and not test:
         return AlertOutcome("not_needed", "no data drift and no performance degradation")
 
-    message = build_message(parsed, now=now, test=test)
-    lake = Lake.open(settings, spec_name)
-    try:
-        if not test:
-            previous = _last_alert(lake, settings, message, now)
-            if previous is not None:
-                return _suppress(lake, settings, parsed, message, previous, now)
+    message = build_message(summary, now=now, test=test)
+    if not test:
+        previous = _last_alert(lake, settings, message, now)
+        if previous is not None:
+            return _suppress(lake, settings, summary, message, previous, now)
 
-        config = settings.alerts
-        targets = list(channels) if channels is not None else build_channels(config)
-        deliveries = [
-            deliver(
-                c, message, retries=config.retries, backoff_s=config.retry_backoff_s, sleep=sleep
-            )
-            for c in targets
-        ]
-        alert_id = uuid.uuid4().hex
-        outcome = AlertOutcome(
-            status=_status(deliveries),
-            reason=_reason(deliveries),
-            alert_id=alert_id,
-            incident_key=message.incident_key,
-            severity=message.severity,
-            subject=message.subject,
-            deliveries=deliveries,
-        )
-        rows = [_row(alert_id, message, now, d) for d in deliveries]
-        outcome.recorded, outcome.record_error = _record(lake, rows)
-        return outcome
-    finally:
-        lake.close()
+    config = settings.alerts
+    deliveries = [
+        deliver(c, message, retries=config.retries, backoff_s=config.retry_backoff_s, sleep=sleep)
+        for c in channels
+    ]
+    alert_id = uuid.uuid4().hex
+    outcome = AlertOutcome(
+        status=_status(deliveries),
+        reason=_reason(deliveries),
+        alert_id=alert_id,
+        incident_key=message.incident_key,
+        severity=message.severity,
+        subject=message.subject,
+        deliveries=deliveries,
+    )
+    rows = [_row(alert_id, message, now, d) for d in deliveries]
+    outcome.recorded, outcome.record_error = _record(lake, rows)
+    return outcome
 
 
 def _status(deliveries: list[Delivery]) -> Status:
@@ -168,9 +155,17 @@ def _counting_channels(settings: Settings) -> set[str]:
     return external or configured
 
 
+@dataclass(frozen=True)
+class _Previous:
+    """The earlier alert of an incident that holds the cooldown."""
+
+    alert_id: str
+    created_at: datetime
+
+
 def _last_alert(
     lake: Lake, settings: Settings, message: AlertMessage, now: datetime
-) -> dict[str, Any] | None:
+) -> _Previous | None:
     """The latest delivered alert of this incident within the cooldown, if any."""
     cooldown = timedelta(minutes=settings.alerts.cooldown_minutes)
     if cooldown <= timedelta(0):
@@ -194,7 +189,7 @@ def _last_alert(
     if hits.empty:
         return None
     latest = hits.assign(created_at=created[hits.index]).sort_values("created_at").iloc[-1]
-    return {"alert_id": str(latest["alert_id"]), "created_at": latest["created_at"]}
+    return _Previous(str(latest["alert_id"]), latest["created_at"].to_pydatetime())
 
 
 def _suppress(
@@ -202,13 +197,13 @@ def _suppress(
     settings: Settings,
     summary: AlertSummary,
     message: AlertMessage,
-    previous: dict[str, Any],
+    previous: _Previous,
     now: datetime,
 ) -> AlertOutcome:
-    when = previous["created_at"].to_pydatetime()
+    when = previous.created_at
     until = when + timedelta(minutes=settings.alerts.cooldown_minutes)
     reason = (
-        f"same incident alerted at {when:%Y-%m-%d %H:%M:%S} UTC (alert {previous['alert_id']}); "
+        f"same incident alerted at {when:%Y-%m-%d %H:%M:%S} UTC (alert {previous.alert_id}); "
         f"cooldown until {until:%Y-%m-%d %H:%M:%S} UTC"
     )
     logger.info("alert suppressed: %s", reason)
@@ -219,19 +214,18 @@ def _suppress(
         incident_key=message.incident_key,
         severity=summary.severity,
         subject=message.subject,
-        suppressed_by=previous["alert_id"],
+        suppressed_by=previous.alert_id,
     )
     row = _row(outcome.alert_id or "", message, now, Delivery(SUPPRESSED, False, 0, reason))
     outcome.recorded, outcome.record_error = _record(lake, [row])
     return outcome
 
 
-def list_alerts(settings: Settings, spec_name: str | None, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest ``limit`` rows of ``alerts``, newest first (body left out)."""
+def list_alerts(lake: Lake, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest ``limit`` rows of ``alerts``, newest first (body left out): JSON-ready rows."""
     columns = ["created_at", "alert_id", "run_id", "channel", "severity", "delivered"]
     columns += ["attempts", "subject", "error"]
-    with Lake.open(settings, spec_name) as lake:
-        frame = lake.read_frame(ALERTS, columns)
+    frame = lake.read_frame(ALERTS, columns)
     frame = frame.sort_values("created_at", ascending=False, kind="stable").head(limit)
     clean = frame.astype(object).where(frame.notna(), None)
     return [{str(k): v for k, v in row.items()} for row in clean.to_dict("records")]

@@ -1,4 +1,4 @@
-"""The alert itself: built once from a monitoring run's summary, rendered for every channel.
+"""The alert itself: built once from a monitoring run's findings, rendered for every channel.
 
 The plain-text body reproduces seed 000's "ML MODEL DRIFT ALERT" e-mail: time, detection
 engine, the data-drift block (features analysed, drifted count and share, top drifted features
@@ -6,7 +6,8 @@ with their scores), the performance block (baseline and current ROC-AUC, degrada
 relative), the recommended actions, then where the reports are. The same content goes to Slack as
 blocks, with the body's first lines as the notification text.
 
-The summary is a plain dict (what the monitoring run reports)::
+A monitoring run builds its ``AlertSummary`` from its typed results (``make_summary``); a summary
+that comes as JSON (the sample of `fraudops alerts test`) is validated by ``parse_summary``::
 
     run_id, as_of, model_name, model_version,          # optional strings / ints
     features_analyzed: int,                            # optional; derived from count and share
@@ -53,7 +54,8 @@ class DriftedFeature:
 
 @dataclass(frozen=True)
 class AlertSummary:
-    """The validated summary; see the module docstring for the dict it comes from."""
+    """What an alert says: built from a monitoring run (``make_summary``), or from JSON
+    (``parse_summary``, see the module docstring for the shape)."""
 
     run_id: str | None
     as_of: str | None
@@ -103,62 +105,103 @@ class AlertMessage:
     created_at: datetime
     slack: dict[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def from_summary(
-        cls, summary: Mapping[str, Any], *, now: datetime | None = None, test: bool = False
-    ) -> AlertMessage:
-        return build_message(parse_summary(summary), now=now, test=test)
-
 
 # ---- parsing -------------------------------------------------------------------------------
 
 
+def make_summary(
+    *,
+    run_id: str | None,
+    as_of: str | None,
+    model_name: str | None,
+    model_version: str | None,
+    drifted_features: Sequence[DriftedFeature],
+    performance: Mapping[str, float | None],
+    model_drift_detected: bool,
+    data_drift_detected: bool | None = None,
+    features_analyzed: int | None = None,
+    drifted_count: int | None = None,
+    drifted_share: float | None = None,
+    reports: Mapping[str, str] | None = None,
+    mlflow_experiment: str | None = None,
+    mlflow_run_id: str | None = None,
+) -> AlertSummary:
+    """The summary of typed values, what is left out derived: the drifted count from the list,
+    the features analysed from count and share (or the share from those), the degradation from
+    the baseline and current ROC-AUC; NaN figures count as missing."""
+    features = [
+        DriftedFeature(f.feature, _finite(f.psi), _finite(f.ks_pvalue), f.severity)
+        for f in drifted_features
+    ]
+    count = len(features) if drifted_count is None else drifted_count
+    share = _finite(drifted_share)
+    analyzed = features_analyzed
+    if analyzed is None and share:
+        analyzed = round(count / share)
+    if share is None and analyzed:
+        share = count / analyzed
+    figures: dict[str, float | None] = {
+        key: _finite(performance.get(key)) for key in (*PERFORMANCE_FIELDS, "degradation_pct")
+    }
+    if figures["degradation_pct"] is None:
+        base, current = figures["baseline_roc_auc"], figures["roc_auc"]
+        if base and current is not None:
+            figures["degradation_pct"] = (base - current) / base * 100
+    return AlertSummary(
+        run_id=run_id,
+        as_of=as_of,
+        model_name=model_name,
+        model_version=model_version,
+        features_analyzed=analyzed,
+        drifted_features=sorted(features, key=_drift_rank),
+        drifted_count=count,
+        drifted_share=share,
+        performance=figures,
+        data_drift_detected=bool(features) if data_drift_detected is None else data_drift_detected,
+        model_drift_detected=model_drift_detected,
+        reports=dict(reports or {}),
+        mlflow_experiment=mlflow_experiment,
+        mlflow_run_id=mlflow_run_id,
+    )
+
+
 def parse_summary(summary: Mapping[str, Any]) -> AlertSummary:
-    """Validate the monitoring summary; a ValidationError names the offending key."""
+    """A summary from JSON (seed 000's shape, see the module docstring) validated; a
+    ValidationError names the offending key."""
     if not isinstance(summary, Mapping):
         raise ValidationError(f"alert summary must be a mapping, got {type(summary).__name__}")
     features = [
         _drifted_feature(item, i) for i, item in enumerate(summary.get("drifted_features") or [])
     ]
-    count = _opt_int(summary, "drifted_count")
-    count = len(features) if count is None else count
-    share = _opt_number(summary, "drifted_share")
-    analyzed = _opt_int(summary, "features_analyzed")
-    if analyzed is None and share:
-        analyzed = round(count / share)
-    if share is None and analyzed:
-        share = count / analyzed
-
     raw_perf = summary.get("performance") or {}
     if not isinstance(raw_perf, Mapping):
         raise ValidationError("alert summary: 'performance' must be a mapping of metric -> value")
-    performance: dict[str, float | None] = {
-        key: _opt_number(raw_perf, key, "performance.")
-        for key in (*PERFORMANCE_FIELDS, "degradation_pct")
-    }
-    if performance["degradation_pct"] is None:
-        base, current = performance["baseline_roc_auc"], performance["roc_auc"]
-        if base and current is not None:
-            performance["degradation_pct"] = (base - current) / base * 100
-
-    data_drift = _opt_bool(summary, "data_drift_detected")
-    model_drift = _opt_bool(summary, "model_drift_detected")
-    return AlertSummary(
+    return make_summary(
         run_id=_opt_str(summary, "run_id"),
         as_of=_opt_str(summary, "as_of"),
         model_name=_opt_str(summary, "model_name"),
         model_version=_opt_str(summary, "model_version"),
-        features_analyzed=analyzed,
-        drifted_features=sorted(features, key=_drift_rank),
-        drifted_count=count,
-        drifted_share=share,
-        performance=performance,
-        data_drift_detected=bool(features) if data_drift is None else data_drift,
-        model_drift_detected=bool(model_drift),
+        drifted_features=features,
+        performance={
+            key: _opt_number(raw_perf, key, "performance.")
+            for key in (*PERFORMANCE_FIELDS, "degradation_pct")
+        },
+        model_drift_detected=bool(_opt_bool(summary, "model_drift_detected")),
+        data_drift_detected=_opt_bool(summary, "data_drift_detected"),
+        features_analyzed=_opt_int(summary, "features_analyzed"),
+        drifted_count=_opt_int(summary, "drifted_count"),
+        drifted_share=_opt_number(summary, "drifted_share"),
         reports=_reports(summary.get("reports")),
         mlflow_experiment=_opt_str(summary, "mlflow_experiment"),
         mlflow_run_id=_opt_str(summary, "mlflow_run_id"),
     )
+
+
+def _finite(value: float | None) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
 
 
 def _drift_rank(feature: DriftedFeature) -> tuple[float, float]:
@@ -397,10 +440,10 @@ def _slack(s: AlertSummary, created: datetime, test: bool) -> dict[str, Any]:
     return {"text": _subject(s, test), "blocks": blocks}
 
 
-def sample_summary(model_name: str, now: datetime | None = None) -> dict[str, Any]:
+def sample_summary(model_name: str, now: datetime | None = None) -> AlertSummary:
     """A made-up run with seed 000's example figures, for `fraudops alerts test`."""
     as_of = (now or datetime.now(UTC)).astimezone(UTC)
-    return {
+    sample = {
         "run_id": f"test-{as_of:%Y%m%dT%H%M%S}",
         "as_of": as_of.isoformat(timespec="seconds"),
         "model_name": model_name,
@@ -416,3 +459,4 @@ def sample_summary(model_name: str, now: datetime | None = None) -> dict[str, An
         "model_drift_detected": True,
         "reports": {"note": "test alert: no monitoring run behind it"},
     }
+    return parse_summary(sample)

@@ -25,13 +25,20 @@ app = typer.Typer(
 @app.command("test")
 def test(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
     """Send a sample alert through every configured channel (no cooldown); exit 1 if one fails."""
+    # The alerting package and the lake cost seconds of imports: not for every command.
     from fraudops.alerting import send_alert
     from fraudops.alerting.message import sample_summary
+    from fraudops.runtime import Runtime
 
-    settings = settings_from(ctx)
-    spec_name = settings.feature_spec(spec).name
-    summary = sample_summary(settings.registered_model_name(spec_name))
-    outcome = send_alert(settings, spec_name, summary, test=True)
+    with Runtime(settings_from(ctx), spec) as runtime:
+        summary = sample_summary(runtime.model_name)
+        outcome = send_alert(
+            runtime.settings,
+            runtime.lake(),
+            summary,
+            channels=runtime.alert_channels,
+            test=True,
+        )
 
     def render() -> None:
         for d in outcome.deliveries:
@@ -57,9 +64,11 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """The latest alerts, one row per channel, with their delivery result."""
-    from fraudops.alerting import list_alerts
+    from fraudops.alerting import list_alerts  # the lake's imports: seconds
+    from fraudops.runtime import Runtime
 
-    rows = list_alerts(settings_from(ctx), spec, limit)
+    with Runtime(settings_from(ctx), spec) as runtime:
+        rows = list_alerts(runtime.lake(), limit)
 
     def render() -> None:
         # Subjects start with "[fraudops]": escaped, or Rich would take them for markup.

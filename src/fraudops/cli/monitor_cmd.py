@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, out, settings_from
+
+if TYPE_CHECKING:
+    from fraudops.monitoring.shadow import ShadowReport
+    from fraudops.orchestration.monitoring_result import MonitoringResult
+    from fraudops.orchestration.retraining import RetrainCheck
 
 app = typer.Typer(
     help="Monitoring: drift and performance checks, their reports.", no_args_is_help=True
@@ -53,14 +59,15 @@ def run(
     --now over the performance window; recorded in monitoring_runs, feature_drift and MLflow;
     alerts when drift or degradation is found; then the retrain policy (retrain.*) decides
     whether to retrain, and a winning challenger becomes champion."""
+    # The services pull in the lake, MLflow's client and pandas: seconds a `--help` should not pay.
     from fraudops.orchestration.monitoring import run_monitoring
     from fraudops.orchestration.retraining import retrain_after_monitoring
+    from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
-    with RichReporter() as progress:
+    with Runtime(settings, spec) as runtime, RichReporter() as progress:
         result = run_monitoring(
-            settings,
-            spec_name=spec,
+            runtime,
             now=now,
             window_days=window_days,
             html=html,
@@ -68,18 +75,14 @@ def run(
             progress=progress,
         )
         policy = settings.retrain.automatic if retrain is None else retrain
-        check = (
-            retrain_after_monitoring(settings, result.spec, result, progress=progress)
-            if policy
-            else None
-        )
+        check = retrain_after_monitoring(runtime, result, progress=progress) if policy else None
     summary = result.to_dict()
     summary["retrain"] = check.to_dict() if check is not None else None
 
     def render_all() -> None:
-        render(summary)
+        render(result)
         if check is not None:
-            render_retrain_check(check.to_dict())
+            render_retrain_check(check)
 
     emit(summary, as_json, render_all)
 
@@ -92,11 +95,11 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Make Evidently's data-drift and classification HTML reports for a recorded run."""
-    from fraudops.orchestration.monitoring import report_for_run
+    from fraudops.orchestration.monitoring import report_for_run  # seconds of imports
+    from fraudops.runtime import Runtime
 
-    settings = settings_from(ctx)
-    with RichReporter() as progress:
-        paths = report_for_run(settings, run_id, spec_name=spec, progress=progress)
+    with Runtime(settings_from(ctx), spec) as runtime, RichReporter() as progress:
+        paths = report_for_run(runtime, run_id, progress=progress)
 
     def render_paths() -> None:
         for name, path in paths.items():
@@ -105,108 +108,114 @@ def report(
     emit(paths, as_json, render_paths)
 
 
-def render_retrain_check(check: dict[str, Any]) -> None:
-    if not check["reasons"]:
+def render_retrain_check(check: RetrainCheck) -> None:
+    if not check.reasons:
         out.print("Retrain policy: nothing calls for a retrain.")
         return
-    out.print(Text("Retrain policy: " + "; ".join(check["reasons"])))
-    if check["blocked"]:
-        out.print(Text(f"  not retrained — {check['blocked']}"))
+    out.print(Text("Retrain policy: " + "; ".join(r.text for r in check.reasons)))
+    if check.blocked:
+        out.print(Text(f"  not retrained — {check.blocked}"))
         return
-    training = check["training"]
+    training = check.training
+    assert training is not None  # a due, unblocked check has retrained
     out.print(
         Text(
-            f"  retrained: {training['decision']} (version {training['version'] or '–'}, "
-            f"champion now {training['champion_after']}): {training['reason']}"
+            f"  retrained: {training.decision} (version {training.version or '–'}, "
+            f"champion now {training.champion_after}): {training.reason}"
         )
     )
 
 
-def render(result: dict[str, Any]) -> None:
-    drift = result["drift"]
+def render(result: MonitoringResult) -> None:
+    drift = result.drift
     out.print(
-        f"Monitoring run [bold]{result['run_id']}[/] — {result['model_name']} "
-        f"v{result['model_version']}, as of {result['as_of']}",
+        f"Monitoring run [bold]{result.run_id}[/] — {result.model_name} "
+        f"v{result.model_version}, as of {result.as_of.isoformat()}",
         highlight=False,
     )
     out.print(
-        f"Data window: {result['data_window']['predictions']:,} predictions over "
-        f"{result['data_window']['days']} days",
+        f"Data window: {result.data_window.predictions:,} predictions over "
+        f"{result.data_window.days} days",
         highlight=False,
     )
     if drift is None:
         out.print("Drift: not enough predictions in the window (monitoring.min_samples)")
     else:
         table = Table(
-            title=f"Feature drift — {drift['drifted_count']} of "
-            f"{drift['features_analyzed']} drifted"
+            title=f"Feature drift — {drift.drifted_count} of {drift.features_analyzed} drifted"
         )
         for column in ("feature", "psi", "ks_pvalue", "severity", "drifted"):
             table.add_column(column)
-        rows = sorted(drift["features"], key=lambda f: -(f.get("psi") or 0))
+        rows = sorted(drift.features, key=lambda f: -(_finite(f.psi) or 0))
         for f in rows[:15]:
             table.add_row(
-                f["feature"],
-                _num(f.get("psi")),
-                _num(f.get("ks_pvalue")),
-                str(f.get("severity")),
-                "yes" if f.get("drifted") else "",
+                f.feature,
+                _num(_finite(f.psi)),
+                _num(_finite(f.ks_pvalue)),
+                str(f.severity),
+                "yes" if f.drifted else "",
             )
         out.print(table)
-    perf = result["performance"]
-    metrics = perf.get("metrics")
+    perf = result.performance
+    metrics = perf.metrics
     if metrics:
         out.print(
-            f"Performance ({perf['evaluated_rows']:,} labelled predictions in "
-            f"{perf['mature_cohorts']} mature day cohorts, {perf['immature_cohorts']} "
+            f"Performance ({perf.evaluated_rows:,} labelled predictions in "
+            f"{perf.mature_cohorts} mature day cohorts, {perf.immature_cohorts} "
             f"immature): ROC-AUC {metrics['roc_auc']:.4f}, PR-AUC {metrics['pr_auc']:.4f}, "
             f"recall {metrics['recall']:.3f}, precision {metrics['precision']:.3f}",
             highlight=False,
         )
-    out.print(f"Performance: {perf.get('reason')}", highlight=False)
-    render_shadow(perf.get("shadow"))
+    out.print(f"Performance: {perf.reason}", highlight=False)
+    render_shadow(perf.shadow)
     flags = [
         name
         for name, on in (
-            ("DATA DRIFT", result["data_drift_detected"]),
-            ("MODEL DRIFT", result["model_drift_detected"]),
+            ("DATA DRIFT", result.data_drift_detected),
+            ("MODEL DRIFT", result.model_drift_detected),
         )
         if on
     ]
     out.print(f"Status: [bold]{', '.join(flags) or 'no drift'}[/]")
-    for name, path in result["reports"].items():
+    for name, path in result.reports.items():
         out.print(f"Report ({name}): {path}", highlight=False)
-    if result.get("alert"):
-        out.print(
-            f"Alert: {result['alert'].get('status')} — {result['alert'].get('reason')}",
-            highlight=False,
-        )
+    if result.alert is not None:
+        out.print(f"Alert: {result.alert.status} — {result.alert.reason}", highlight=False)
 
 
-def render_shadow(shadow: dict[str, Any] | None) -> None:
+def render_shadow(shadow: ShadowReport | None) -> None:
     """Champion and shadow challenger on the same mature labelled predictions."""
-    if not shadow:
+    if shadow is None:
         return
-    table = Table(title=f"Shadow scoring — the same {shadow['rows']:,} labelled predictions")
+    table = Table(title=f"Shadow scoring — the same {shadow.rows:,} labelled predictions")
     for column in ("model", "version", "ROC-AUC", "PR-AUC", "recall", "precision"):
         table.add_column(column)
-    for entry in shadow["comparisons"]:
-        for side in ("champion", "challenger"):
-            figures = entry.get(side) or {}
+    for entry in shadow.comparisons:
+        for side, version, figures in (
+            ("champion", entry.champion_version, entry.champion),
+            ("challenger", entry.challenger_version, entry.challenger),
+        ):
             table.add_row(
                 side,
-                str(entry[f"{side}_version"]),
-                *(_num(figures.get(k)) for k in ("roc_auc", "pr_auc", "recall", "precision")),
+                str(version),
+                *(
+                    _num((figures or {}).get(k))
+                    for k in ("roc_auc", "pr_auc", "recall", "precision")
+                ),
             )
     out.print(table)
-    for entry in shadow["comparisons"]:
+    for entry in shadow.comparisons:
         out.print(
             Text(
-                f"v{entry['challenger_version']} vs champion v{entry['champion_version']} "
-                f"({entry['positives']} frauds): better = {entry.get('better')}; "
-                f"{entry.get('reason') or ''}"
+                f"v{entry.challenger_version} vs champion v{entry.champion_version} "
+                f"({entry.positives} frauds): better = {entry.better}; {entry.reason or ''}"
             )
         )
+
+
+def _finite(value: float | None) -> float | None:
+    """NaN shown as empty, as in the JSON output."""
+    return None if value is None or math.isnan(value) else value
 
 
 def _num(value: Any) -> str:

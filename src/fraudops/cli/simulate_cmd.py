@@ -96,28 +96,25 @@ def retrain(
     beat it); 5 not enough mature labelled predictions.
     """
     from fraudops.orchestration.retraining import retrain as run_retrain
+    from fraudops.runtime import Runtime
 
     check_trainer(trainer)
-    settings = settings_from(ctx)
-    with RichReporter() as progress:
-        result = run_retrain(
-            settings, spec, now=now, reason=reason, trainer=trainer, progress=progress
-        )
-    summary = result.to_dict()
+    with Runtime(settings_from(ctx), spec) as runtime, RichReporter() as progress:
+        result = run_retrain(runtime, now=now, reason=reason, trainer=trainer, progress=progress)
 
     def render() -> None:
-        render_training(summary)
-        data = summary.get("retrain") or {}
-        if data:
+        render_training(result)
+        data = result.retrain
+        if data is not None:
             out.print(
-                f"Trained on {data['lake_rows']:,} lake rows + {data['labelled_train_rows']:,} "
-                f"labelled predictions; judged on {data['holdout_rows']:,} mature labelled "
-                f"predictions of {data['holdout_start']} – {data['holdout_end']} "
-                f"({data['holdout_positives']} frauds)",
+                f"Trained on {data.lake_rows:,} lake rows + {data.labelled_train_rows:,} "
+                f"labelled predictions; judged on {data.holdout_rows:,} mature labelled "
+                f"predictions of {data.holdout_start} – {data.holdout_end} "
+                f"({data.holdout_positives} frauds)",
                 highlight=False,
             )
 
-    emit(summary, as_json, render)
+    emit(result.to_dict(), as_json, render)
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 

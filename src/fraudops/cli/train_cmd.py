@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,9 @@ from fraudops.cli._common import (
     records_table,
     settings_from,
 )
+
+if TYPE_CHECKING:
+    from fraudops.training.result import TrainingResult
 
 models_app = typer.Typer(
     help="Registered model versions and the `champion` alias.", no_args_is_help=True
@@ -48,22 +51,20 @@ def train(
     Exit codes: 0 promoted to champion; 3 gate thresholds failed (not registered); 4 registered
     but trails the champion (not promoted).
     """
+    # The pipeline pulls in the lake, MLflow and the trainers: seconds a `--help` should not pay.
     from fraudops.orchestration.training_pipeline import run_training
+    from fraudops.runtime import Runtime
 
     check_trainer(trainer)
-    settings = settings_from(ctx)
-    with RichReporter() as progress:
-        result = run_training(
-            settings, spec_name=spec, trainer=trainer, progress=progress, raise_on_gate=False
-        )
-    summary = result.to_dict()
-    emit(summary, as_json, lambda: render_training(summary))
+    with Runtime(settings_from(ctx), spec) as runtime, RichReporter() as progress:
+        result = run_training(runtime, trainer=trainer, progress=progress, raise_on_gate=False)
+    emit(result.to_dict(), as_json, lambda: render_training(result))
     if result.exit_code:
         raise typer.Exit(result.exit_code)
 
 
-def render_training(summary: dict[str, Any]) -> None:
-    metrics = summary.get("metrics", {})
+def render_training(result: TrainingResult) -> None:
+    metrics = result.metrics.to_dict()
     keys = [
         "roc_auc",
         "pr_auc",
@@ -81,21 +82,17 @@ def render_training(summary: dict[str, Any]) -> None:
     ]
     out.print(
         kv_table(
-            f"Holdout metrics ({summary.get('trainer')}, spec {summary.get('spec')})",
+            f"Holdout metrics ({result.trainer}, spec {result.spec})",
             {k: metrics[k] for k in keys if k in metrics},
         )
     )
-    checks = summary.get("gate", {}).get("checks", [])
+    checks = [c.to_dict() for c in result.gate.checks]
     if checks:
         out.print(records_table("Gate", checks))
-    decision = summary.get("decision", "?")
-    style = DECISION_STYLE.get(decision, "bold")
-    out.print(f"Decision: [{style}]{decision}[/] — {summary.get('reason', '')}")
-    if summary.get("version"):
-        out.print(
-            f"Model {summary.get('model_name')} version {summary['version']}, "
-            f"MLflow run {summary.get('run_id')}"
-        )
+    style = DECISION_STYLE.get(result.decision, "bold")
+    out.print(f"Decision: [{style}]{result.decision}[/] — {result.reason}")
+    if result.version:
+        out.print(f"Model {result.model_name} version {result.version}, MLflow run {result.run_id}")
 
 
 @models_app.command("list")

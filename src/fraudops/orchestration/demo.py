@@ -7,29 +7,46 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from fraudops.config import Settings
+from fraudops.data.files import DatasetFiles, write_datasets
+from fraudops.errors import ConfigError
+from fraudops.lake.loader import LoadReport, load_file
+from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
+from fraudops.training.result import TrainingResult
+
+if TYPE_CHECKING:
+    from fraudops.runtime import Runtime
+
+DEMO_SPEC = "transactions30"  # the synthetic generator's spec
 
 
 @dataclass
 class PreparedChampion:
     spec: str
     rows: int
-    data_files: dict[str, Any]
-    load: dict[str, Any]
-    training: dict[str, Any]
+    data_files: DatasetFiles
+    load: LoadReport
+    training: TrainingResult
     exit_code: int
     champion: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "spec": self.spec,
+            "rows": self.rows,
+            "data_files": self.data_files.to_dict(),
+            "load": self.load.to_dict(),
+            "training": self.training.to_dict(),
+            "exit_code": self.exit_code,
+            "champion": self.champion,
+        }
 
 
 def prepare_champion(
-    settings: Settings,
+    runtime: Runtime,
     *,
     rows: int | None = None,
     drifted_sets: bool = True,
@@ -37,14 +54,14 @@ def prepare_champion(
 ) -> PreparedChampion:
     """Generate the synthetic data, load it (replacing `transactions`), train and gate.
 
-    Re-runnable. ``drifted_sets``: also write seed 000's drifted files beside the training set.
+    Re-runnable; creates the lake tables (the demo runs on an empty home). ``drifted_sets``:
+    also write seed 000's drifted files beside the training set. The runtime's spec must be
+    the generator's (transactions30).
     """
-    from fraudops.data.files import write_datasets
-    from fraudops.lake import Lake, load_file
-    from fraudops.orchestration.training_pipeline import run_training
-
+    settings, spec = runtime.settings, runtime.spec
+    if spec.name != DEMO_SPEC:
+        raise ConfigError(f"the demo trains spec {DEMO_SPEC!r}, the runtime's is {spec.name!r}")
     progress = progress or Reporter()
-    spec = settings.feature_spec("transactions30")
     files = write_datasets(
         settings,
         spec,
@@ -53,17 +70,17 @@ def prepare_champion(
         patterns=None if drifted_sets else [],
         progress=progress,
     )
-    with Lake.open(settings, spec.name) as lake:
-        with progress.step("Creating lake tables"):
-            lake.init()
-        report = load_file(lake, files.transactions, mode="replace", progress=progress)
-    result = run_training(settings, spec_name=spec.name, progress=progress, raise_on_gate=False)
+    lake = runtime.lake()
+    with progress.step("Creating lake tables"):
+        lake.init()
+    report = load_file(lake, files.transactions, mode="replace", progress=progress)
+    result = run_training(runtime, progress=progress, raise_on_gate=False)
     return PreparedChampion(
         spec=spec.name,
         rows=report.rows,
-        data_files=files.to_dict(),
-        load=report.to_dict(),
-        training=result.to_dict(),
+        data_files=files,
+        load=report,
+        training=result,
         exit_code=result.exit_code,
         champion=result.champion_after,
     )

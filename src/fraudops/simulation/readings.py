@@ -7,6 +7,7 @@ nowhere else, so a change of those results' shape is adapted in this one module.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +15,8 @@ from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.orchestration.demo import PreparedChampion
 from fraudops.orchestration.monitoring import MonitoringResult
-from fraudops.orchestration.retraining import RetrainCheck, alarmed_features
+from fraudops.orchestration.retrain_policy import alarmed_features
+from fraudops.orchestration.retraining import RetrainCheck
 from fraudops.simulation.results import MonitoringRun, Retrain
 
 KEY_METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1", "threshold")
@@ -22,36 +24,37 @@ RELOADING_DECISIONS = ("promoted", "shadowed")  # a new champion, or a new shado
 
 
 def initial_champion(prepared: PreparedChampion) -> tuple[str, dict[str, Any]]:
-    """The first champion's version and the initial training's summary; raises when the gate
-    refused the first model (there is nothing to serve)."""
+    """The first champion's version and the initial training's summary (for the JSON); raises
+    when the gate refused the first model (there is nothing to serve)."""
     if prepared.champion is None:
         raise FraudopsError(
-            f"the initial model did not pass the gate ({prepared.training['reason']}): "
+            f"the initial model did not pass the gate ({prepared.training.reason}): "
             "nothing to serve"
         )
-    return prepared.champion, prepared.training
+    return prepared.champion, prepared.training.to_dict()
 
 
 def monitoring_run(
     settings: Settings, run: MonitoringResult, check: RetrainCheck, labels_delivered: int
 ) -> MonitoringRun:
-    perf = run.performance.get("metrics") or {}
+    perf = run.performance.metrics or {}
+    shadow = run.performance.shadow
     return MonitoringRun(
         run_id=run.run_id,
-        as_of=run.as_of,
+        as_of=run.as_of.isoformat(),
         champion=run.model_version,
         labels_delivered=labels_delivered,
-        predictions=run.data_window["predictions"],
+        predictions=run.data_window.predictions,
         data_drift_detected=run.data_drift_detected,
         model_drift_detected=run.model_drift_detected,
         alarmed_features=len(alarmed_features(settings, run.drift)),
         mature_recall=perf.get("recall"),
         mature_roc_auc=perf.get("roc_auc"),
-        alert=(run.alert or {}).get("status"),
-        retrain_reasons=check.reasons,
+        alert=run.alert.status if run.alert is not None else None,
+        retrain_reasons=[r.text for r in check.reasons],
         retrain_blocked=check.blocked,
-        shadow=run.performance.get("shadow"),
-        shadow_verdict=check.shadow,
+        shadow=shadow.to_dict() if shadow is not None else None,
+        shadow_verdict=check.shadow.to_dict() if check.shadow is not None else None,
     )
 
 
@@ -61,21 +64,22 @@ def shadow_promotion(
     """The challenger that won its shadow run on live traffic: it takes over like a promoted
     retrain, with the fields of the retrain that registered it (None: no promotion)."""
     verdict = check.shadow
-    if verdict is None or verdict["status"] != "promoted":
+    if verdict is None or verdict.status != "promoted":
         return None
-    version = verdict["challenger_version"]
+    evidence = verdict.evidence() or {}
+    version = verdict.challenger_version
     shadowed = [r for r in retrains if r.version == version]
     earlier = shadowed[-1] if shadowed else None
     return Retrain(
         as_of=now.isoformat(),
         monitoring_run_id=run.run_id,
         decision="promoted",
-        reason=verdict["why"],
+        reason=verdict.why,
         version=version,
-        champion_before=verdict["champion_version"],
+        champion_before=verdict.champion_version,
         champion_after=version,
-        challenger=key_metrics(verdict["metrics"]["challenger"]),
-        champion=key_metrics(verdict["metrics"]["champion"]),
+        challenger=key_metrics(evidence["challenger"]),
+        champion=key_metrics(evidence["champion"]),
         reasons=earlier.reasons if earlier else None,
         mlflow_run_id=earlier.mlflow_run_id if earlier else None,
         retrain_data=earlier.retrain_data if earlier else None,
@@ -92,19 +96,19 @@ def automatic_retrain(run: MonitoringResult, check: RetrainCheck, now: datetime)
     return Retrain(
         as_of=now.isoformat(),
         monitoring_run_id=run.run_id,
-        reasons=check.reasons,
-        decision=training["decision"],
-        reason=training["reason"],
-        version=training["version"],
-        champion_before=training["champion_before"],
-        champion_after=training["champion_after"],
-        mlflow_run_id=training["run_id"],
-        challenger=key_metrics(training["metrics"]),
-        champion=key_metrics(training["gate"].get("champion_metrics") or {}),
-        retrain_data=training.get("retrain"),
+        reasons=[r.text for r in check.reasons],
+        decision=training.decision,
+        reason=training.reason,
+        version=training.version,
+        champion_before=training.champion_before,
+        champion_after=training.champion_after,
+        mlflow_run_id=training.run_id,
+        challenger=key_metrics(training.metrics.to_dict()),
+        champion=key_metrics(training.champion_metrics),
+        retrain_data=None if training.retrain is None else training.retrain.to_dict(),
         reports=check.report,
     )
 
 
-def key_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+def key_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in KEY_METRICS if k in metrics}

@@ -22,10 +22,11 @@ from fraudops.alerting.channels import AlertChannel, LogChannel
 from fraudops.config import Scenario, Settings
 from fraudops.data.synthetic import time_range
 from fraudops.errors import ConfigError, FraudopsError
-from fraudops.orchestration.demo import prepare_champion
+from fraudops.orchestration.demo import DEMO_SPEC, prepare_champion
 from fraudops.orchestration.monitoring import run_monitoring
 from fraudops.orchestration.retraining import retrain_after_monitoring
 from fraudops.progress import Reporter
+from fraudops.runtime import Runtime
 from fraudops.simulation import readings
 from fraudops.simulation.chart import render_chart
 from fraudops.simulation.months import month_rows, outcome
@@ -33,7 +34,6 @@ from fraudops.simulation.outcomes import Outcomes
 from fraudops.simulation.results import SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH, Traffic
 from fraudops.simulation.world import ServingWorld
-from fraudops.spec import FeatureSpec
 
 MARKER = ".fraudops-simulation"  # a folder with it may be wiped by the next run
 ALERT_LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
@@ -98,9 +98,21 @@ def run_simulation(
         )
     sim = simulation_settings(settings, name, home)
     _fresh_home(sim.home_dir)
-    spec = sim.feature_spec("transactions30")
+    with Runtime(sim, DEMO_SPEC) as runtime:
+        return _simulate(runtime, name, plan, months, tx_per_day, progress)
+
+
+def _simulate(
+    runtime: Runtime,
+    name: str,
+    plan: Scenario,
+    months: int,
+    tx_per_day: int,
+    progress: Reporter,
+) -> SimulationResult:
+    sim, spec = runtime.settings, runtime.spec
     champion, training = readings.initial_champion(
-        prepare_champion(sim, drifted_sets=False, progress=progress)
+        prepare_champion(runtime, drifted_sets=False, progress=progress)
     )
     start = _start_of(sim)
     result = SimulationResult(
@@ -133,7 +145,7 @@ def run_simulation(
                 outcomes.served(traffic.serve_day(world, day))
                 if (day + 1) % sim.simulation.monitor_every_days == 0:
                     now = start + timedelta(days=day + 1)
-                    _monitor(sim, spec, world, outcomes, now, result, [channel])
+                    _monitor(runtime, world, outcomes, now, result, [channel])
                 step.advance()
         with progress.step("Collecting the last predictions"):
             world.flush()
@@ -151,8 +163,7 @@ def run_simulation(
 
 
 def _monitor(
-    sim: Settings,
-    spec: FeatureSpec,
+    runtime: Runtime,
     world: ServingWorld,
     outcomes: Outcomes,
     now: datetime,
@@ -163,10 +174,10 @@ def _monitor(
     world.clock = now
     world.flush()
     delivered = outcomes.deliver(now)
-    run = run_monitoring(sim, spec_name=spec.name, now=now, html=False, channels=channels)
+    run = run_monitoring(runtime, now=now, html=False, channels=channels)
     # Evidently's HTML reports take ~10 s a run: made for the first retrain's evidence only.
-    check = retrain_after_monitoring(sim, spec.name, run, html_report=not result.retrains)
-    result.monitoring_runs.append(readings.monitoring_run(sim, run, check, delivered))
+    check = retrain_after_monitoring(runtime, run, html_report=not result.retrains)
+    result.monitoring_runs.append(readings.monitoring_run(runtime.settings, run, check, delivered))
     promoted = readings.shadow_promotion(run, check, now, result.retrains)
     if promoted is not None:
         result.retrains.append(promoted)

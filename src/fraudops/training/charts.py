@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from fraudops.training.evaluation import Evaluation
 
@@ -34,8 +35,6 @@ def render_charts(
 
     ``class_counts`` maps a slice name to (negatives, positives).
     """
-    from sklearn.metrics import precision_recall_curve, roc_curve
-
     directory.mkdir(parents=True, exist_ok=True)
     y = np.asarray(labels).astype(bool)
     s = np.asarray(scores, dtype=np.float64)

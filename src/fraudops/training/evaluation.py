@@ -7,7 +7,6 @@ recall, F1, the confusion matrix and the expected cost are taken at ``score >= t
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -32,7 +31,7 @@ class Evaluation:
     n: int
     positives: int
 
-    def to_dict(self, prefix: str = "") -> dict[str, Any]:
+    def to_dict(self, prefix: str = "") -> dict[str, float]:
         return {f"{prefix}{key}": value for key, value in asdict(self).items()}
 
 

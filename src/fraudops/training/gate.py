@@ -6,6 +6,7 @@ challenger's holdout so that the comparison is like for like.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -64,7 +65,9 @@ class GateResult:
         return out
 
 
-def threshold_checks(metrics: dict[str, Any], trainer: str, gate: GateSettings) -> list[GateCheck]:
+def threshold_checks(
+    metrics: Mapping[str, float], trainer: str, gate: GateSettings
+) -> list[GateCheck]:
     floors = {"roc_auc": gate.min_roc_auc, "pr_auc": gate.min_pr_auc}
     if trainer in gate.min_recall:
         floors["recall"] = gate.min_recall[trainer]
@@ -82,8 +85,8 @@ def threshold_checks(metrics: dict[str, Any], trainer: str, gate: GateSettings) 
 
 
 def champion_checks(
-    challenger: dict[str, Any],
-    champion: dict[str, Any],
+    challenger: Mapping[str, float],
+    champion: Mapping[str, float],
     gate: GateSettings,
     margin: float | None = None,
 ) -> list[GateCheck]:
@@ -118,11 +121,11 @@ def champion_checks(
 
 
 def decide(
-    metrics: dict[str, Any],
+    metrics: Mapping[str, float],
     trainer: str,
     gate: GateSettings,
     *,
-    champion_metrics: dict[str, Any] | None = None,
+    champion_metrics: Mapping[str, float] | None = None,
     champion_version: str | None = None,
     margin: float | None = None,
 ) -> GateResult:

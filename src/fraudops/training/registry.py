@@ -20,6 +20,7 @@ from urllib.request import url2pathname
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
+from fraudops.monitoring.profile import ReferenceProfile, load_profile
 from fraudops.spec import FeatureSpec
 from fraudops.training.events import (
     EventType,
@@ -30,7 +31,6 @@ from fraudops.training.events import (
     read_events,
 )
 from fraudops.training.models import ModelManifest, ScoringModel, load_model_dir
-from fraudops.training.profile import ReferenceProfile, load_profile
 from fraudops.training.tracking import find_experiment_id, mlflow_client
 
 if TYPE_CHECKING:

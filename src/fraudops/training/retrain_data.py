@@ -16,7 +16,7 @@ The slices, oldest first:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +25,8 @@ import pandas as pd
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
+from fraudops.labels.window import mature_labelled, read_window
+from fraudops.lake.catalog import Lake
 from fraudops.spec import FeatureSpec
 from fraudops.training.split import TimeSplit
 
@@ -37,15 +39,39 @@ class NotEnoughLabels(FraudopsError):
     exit_code = 5
 
 
+@dataclass(frozen=True)
+class RetrainSummary:
+    """What a retrain trained and was judged on (MLflow params ``retrain.*``, model_events)."""
+
+    as_of: str
+    window_days: int
+    lake_rows: int
+    labelled_rows: int
+    labelled_train_rows: int
+    mature_days: int
+    holdout_days: int
+    holdout_rows: int
+    holdout_positives: int
+    holdout_start: str  # the first mature day of the holdout (YYYY-MM-DD)
+    holdout_end: str
+    recent_weight: float
+    half_life_days: float | None
+    effective_lake_weight: float
+    effective_labelled_weight: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 @dataclass
 class RetrainData:
     split: TimeSplit
     train_weight: np.ndarray | None
-    summary: dict[str, Any]
+    summary: RetrainSummary
 
 
 def build_retrain_data(
-    settings: Settings, spec: FeatureSpec, lake: Any, *, as_of: datetime
+    settings: Settings, spec: FeatureSpec, lake: Lake, *, as_of: datetime
 ) -> RetrainData:
     cfg = settings.retrain
     recent = mature_labelled_predictions(
@@ -91,60 +117,36 @@ def build_retrain_data(
         timestamp_column=spec.timestamp_column,
     )
     train_weight = weights[: len(train)]
-    summary = {
-        "as_of": as_of.isoformat(),
-        "window_days": cfg.window_days,
-        "lake_rows": len(base),
-        "labelled_rows": len(recent),
-        "labelled_train_rows": max(0, len(train) - len(base)),
-        "mature_days": len(days),
-        "holdout_days": len(holdout_days),
-        "holdout_rows": len(holdout),
-        "holdout_positives": positives,
-        "holdout_start": str(min(holdout_days)),
-        "holdout_end": str(max(holdout_days)),
-        "recent_weight": cfg.recent_weight,
-        "half_life_days": cfg.half_life_days,
-        "effective_lake_weight": round(float(weights[: len(base)].sum()), 1),
-        "effective_labelled_weight": round(float(weights[len(base) : len(train)].sum()), 1),
-    }
+    summary = RetrainSummary(
+        as_of=as_of.isoformat(),
+        window_days=cfg.window_days,
+        lake_rows=len(base),
+        labelled_rows=len(recent),
+        labelled_train_rows=max(0, len(train) - len(base)),
+        mature_days=len(days),
+        holdout_days=len(holdout_days),
+        holdout_rows=len(holdout),
+        holdout_positives=positives,
+        holdout_start=str(min(holdout_days)),
+        holdout_end=str(max(holdout_days)),
+        recent_weight=cfg.recent_weight,
+        half_life_days=cfg.half_life_days,
+        effective_lake_weight=round(float(weights[: len(base)].sum()), 1),
+        effective_labelled_weight=round(float(weights[len(base) : len(train)].sum()), 1),
+    )
     return RetrainData(split, train_weight, summary)
 
 
 def mature_labelled_predictions(
-    settings: Settings, spec: FeatureSpec, lake: Any, *, start: datetime, end: datetime
+    settings: Settings, spec: FeatureSpec, lake: Lake, *, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Predictions of (start, end] with their latest label known at ``end``, mature days only,
     in time order, shaped like training rows (features, label, timestamp) plus ``_day``."""
-    from fraudops.labels import latest_labels
-    from fraudops.monitoring.performance import mature_labelled
-
-    window = lake.read_frame(
-        "predictions",
-        columns=[
-            LABELLED_ID,
-            "transaction_id",
-            "request_time",
-            "probability",
-            "prediction",
-            *spec.feature_names,
-        ],
-        row_filter=(
-            f"request_time > '{_utc(start).isoformat()}' "
-            f"and request_time <= '{_utc(end).isoformat()}'"
-        ),
-    )
-    if window.empty:
-        return window.assign(_day=pd.Series(dtype=str))
-    window = window.drop_duplicates(LABELLED_ID)
-    labels = latest_labels(
-        lake, as_of=end, inference_ids=window[LABELLED_ID], confirmed_after=start
-    )
-    joined = window.merge(
-        labels[[LABELLED_ID, "label", "confirmed_at"]], on=LABELLED_ID, how="left"
-    )
+    window = read_window(lake, spec, start=start, end=end, columns=["transaction_id"])
+    if window.predictions.empty:
+        return window.predictions.assign(_day=pd.Series(dtype=str))
     # The rows monitoring measures: labelled, in prediction days whose coverage is mature.
-    keep = mature_labelled(joined, as_of=end, min_coverage=settings.labels.mature_coverage)
+    keep = mature_labelled(window.joined(), as_of=end, min_coverage=settings.labels.mature_coverage)
     keep = keep.rename(columns={"day": "_day"})
     # Requests of one batch share a request time: the transaction id orders them the same way
     # every time (inference ids are random), so a retrain on the same data is the same model.
@@ -175,7 +177,7 @@ def _decay(settings: Settings, ages: np.ndarray) -> np.ndarray:
     return np.maximum(cfg.min_weight, 0.5 ** (np.maximum(ages, 0.0) / cfg.half_life_days))
 
 
-def _base_rows(settings: Settings, spec: FeatureSpec, lake: Any) -> pd.DataFrame:
+def _base_rows(settings: Settings, spec: FeatureSpec, lake: Lake) -> pd.DataFrame:
     limit = settings.retrain.base_rows
     columns = list(dict.fromkeys([*spec.feature_names, spec.label_column, spec.timestamp_column]))
     if limit == 0:

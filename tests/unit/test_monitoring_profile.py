@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from fraudops.errors import FraudopsError
-from fraudops.training.features import feature_matrix
-from fraudops.training.profile import (
+from fraudops.monitoring.profile import (
     PROFILE_JSON,
     PROFILE_NPZ,
     CategoricalProfile,
@@ -18,6 +17,7 @@ from fraudops.training.profile import (
     numeric_profile,
     save_profile,
 )
+from fraudops.training.features import feature_matrix
 from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
 
 
