@@ -34,9 +34,9 @@ def main() -> None:
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    from fraudops.batch.score import score_file
     from fraudops.config import load_settings
     from fraudops.data.synthetic import generate_transactions
-    from fraudops.serving.batch import score_file
 
     work = Path(tempfile.mkdtemp(prefix="fraudops-bench-score-"))
     home = args.home or work / "home"

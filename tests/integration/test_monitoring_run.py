@@ -17,10 +17,10 @@ from fraudops.data.synthetic import generate_transactions
 from fraudops.labels.ingest import ingest_labels
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import run_monitoring
+from fraudops.registry import load_model
 from fraudops.serving.records import PredictionRecord, encode, parse_line
 from fraudops.serving.scoring import Scorer
 from fraudops.serving.sink import PredictionSink
-from fraudops.training.registry import load_model
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fraudops import registry
 from fraudops.config import LogRegParams, Settings
 from fraudops.errors import FraudopsError, LakeError
 from fraudops.lake import Lake
-from fraudops.training import registry
+from fraudops.models.portable import ScoringModel
+from fraudops.registry.client import experiment_id, mlflow_client
 from fraudops.training.events import read_events
-from fraudops.training.models import ScoringModel
-from fraudops.training.tracking import experiment_id, mlflow_client
 from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"

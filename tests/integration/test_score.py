@@ -13,16 +13,16 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
+from fraudops.batch.score import OUTPUT_COLUMNS, score_file
 from fraudops.cli import app as cli_app
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake
 from fraudops.orchestration.training_pipeline import run_training
-from fraudops.serving.batch import OUTPUT_COLUMNS, score_file
+from fraudops.registry import load_model
 from fraudops.serving.scoring import ScoredBatch, Scorer
 from fraudops.training.features import feature_matrix
-from fraudops.training.registry import load_model
 
 SMALL: dict[str, Any] = {
     "training": {"xgboost": {"n_estimators": 60, "max_depth": 4}},

@@ -17,11 +17,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from fraudops import registry
 from fraudops.config import Settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.labels.ingest import ingest_labels
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import _predictions, run_monitoring
+from fraudops.registry import LoadedModel
+from fraudops.registry.client import mlflow_client
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.inference_log import open_inference_log
 from fraudops.serving.metrics import ServerMetrics
@@ -31,9 +34,6 @@ from fraudops.serving.scoring import Scorer
 from fraudops.serving.service import PredictionService
 from fraudops.serving.sink import PredictionSink
 from fraudops.serving.writer import SpoolWriter
-from fraudops.training import registry
-from fraudops.training.registry import LoadedModel
-from fraudops.training.tracking import mlflow_client
 from fraudops.training.trainers import train_logreg
 from tests.serving_support import train_champion, transactions
 

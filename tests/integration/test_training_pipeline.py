@@ -11,17 +11,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fraudops import registry
 from fraudops.config import Settings, load_settings
 from fraudops.errors import GateFailed, LakeError, NotPromoted, ValidationError
 from fraudops.lake import Lake
 from fraudops.orchestration.training_pipeline import TrainingResult, run_training
 from fraudops.progress import Reporter
-from fraudops.training import registry
+from fraudops.registry.client import mlflow_client
 from fraudops.training.events import read_events
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.profile import load_profile
 from fraudops.training.split import time_split
-from fraudops.training.tracking import mlflow_client
 
 ROWS = 20_000
 WEAK: dict[str, Any] = {

@@ -66,7 +66,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class _Checker:
+class Checker:
     """Collects the problems of one frame and the cleaned columns."""
 
     def __init__(self, table: pa.Table) -> None:
@@ -351,17 +351,17 @@ def validate_frame(
     if table.num_rows == 0:
         issues.append("no data rows")
     if table.num_rows == 0 or len(set(table.column_names)) < table.num_columns:
-        raise _error(source, spec, issues)  # nothing to check row by row
-    checker = _Checker(table)
+        raise validation_error(source, spec, issues)  # nothing to check row by row
+    checker = Checker(table)
     present = set(table.column_names)
     columns = {n: _check_column(checker, spec, n) for n in spec.required_columns if n in present}
     issues += [p.describe() for p in checker.problems]
     if issues:
-        raise _error(source, spec, issues)
+        raise validation_error(source, spec, issues)
     return _assemble(columns, spec)
 
 
-def _check_column(checker: _Checker, spec: FeatureSpec, name: str) -> pa.Array:
+def _check_column(checker: Checker, spec: FeatureSpec, name: str) -> pa.Array:
     if name in spec.feature_names:
         return checker.feature(spec.feature(name))
     if name == spec.label_column:
@@ -378,7 +378,7 @@ def _assemble(columns: dict[str, pa.Array], spec: FeatureSpec) -> pa.Table:
     return pa.table({n: columns[n] for n in names})
 
 
-def _error(source: str, spec: FeatureSpec, issues: list[str]) -> ValidationError:
+def validation_error(source: str, spec: FeatureSpec, issues: list[str]) -> ValidationError:
     count = f"{len(issues)} problem{'s' if len(issues) > 1 else ''}"
     lines = "\n".join(f"  - {issue}" for issue in issues)
     return ValidationError(

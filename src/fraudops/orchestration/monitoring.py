@@ -114,9 +114,9 @@ def run_monitoring(
     alert: bool = True,
     progress: Reporter | None = None,
 ) -> MonitoringResult:
+    from fraudops import registry
     from fraudops.lake import Lake
-    from fraudops.training import registry
-    from fraudops.training.tracking import mlflow_client
+    from fraudops.registry.client import mlflow_client
 
     progress = progress or Reporter()
     spec = settings.feature_spec(spec_name)
@@ -366,8 +366,8 @@ def _shadow_thresholds(
 ) -> dict[str, float | None]:
     """The decision threshold of each shadow version in the window (None: not in the registry
     any more — its recall/precision are then left out)."""
+    from fraudops import registry
     from fraudops.errors import FraudopsError
-    from fraudops.training import registry
 
     if "shadow_version" not in window.columns:
         return {}
@@ -444,7 +444,7 @@ def _shadow_metrics(shadow: dict[str, Any] | None) -> dict[str, float]:
 def _log_mlflow(settings: Settings, client: Any, result: MonitoringResult, report_dir: Path) -> str:
     from mlflow.entities import Metric, Param
 
-    from fraudops.training.tracking import experiment_id
+    from fraudops.registry.client import experiment_id
 
     experiment = experiment_id(client, settings, settings.mlflow.monitoring_experiment)
     run = client.create_run(

@@ -193,9 +193,9 @@ def settle_shadow(
     a monitoring run's comparison of both models on the same mature labelled traffic: promote
     it when it beats the champion on ``gate.champion_metrics``, drop it when it does not, wait
     while there are fewer than ``monitoring.min_positives`` frauds to judge on."""
-    from fraudops.training import registry
+    from fraudops import registry
+    from fraudops.registry.client import mlflow_client
     from fraudops.training.events import ModelEvent, append_events
-    from fraudops.training.tracking import mlflow_client
 
     alias = settings.serving.shadow_alias
     if settings.retrain.promote_via != "shadow" or not alias:

@@ -21,21 +21,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted, ValidationError
+from fraudops.models.mlflow_model import save_model
+from fraudops.models.portable import ScoringModel
 from fraudops.progress import Reporter
+from fraudops.registry.client import experiment_id, mlflow_client
 from fraudops.spec import FeatureSpec
-from fraudops.training import registry
 from fraudops.training.charts import render_charts
 from fraudops.training.evaluation import Evaluation, evaluate
 from fraudops.training.events import EventType, ModelEvent, Trigger, append_events
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.gate import GateResult, decide
-from fraudops.training.models import ScoringModel
 from fraudops.training.profile import build_profile, save_profile
 from fraudops.training.split import TimeSplit, time_split
 from fraudops.training.threshold import ThresholdChoice, choose_threshold
-from fraudops.training.tracking import experiment_id, mlflow_client
 from fraudops.training.trainers import TRAINERS, train_model, trainer_params
 
 if TYPE_CHECKING:
@@ -467,7 +468,7 @@ def _register(
 def _write_artifacts(
     settings: Settings, spec: FeatureSpec, trainer: str, s: _Scored, staging: Path
 ) -> None:
-    s.model.save(staging / registry.MODEL_ARTIFACT_PATH)
+    save_model(s.model, staging / registry.MODEL_ARTIFACT_PATH)  # an MLflow Model
     scores = np.concatenate([s.validation_scores, s.holdout_scores])
     baseline = _numbers(s.holdout)
     if s.baseline_floor is not None and s.baseline_floor > baseline["roc_auc"]:

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, ValidationError
 from fraudops.lake.loader import CSV_SUFFIXES, PARQUET_SUFFIXES
-from fraudops.lake.validation import MAX_SHOWN, Problem, _Checker, _error
+from fraudops.lake.validation import MAX_SHOWN, Checker, Problem, validation_error
 from fraudops.progress import Reporter
 from fraudops.serving.scoring import Scorer
 from fraudops.spec import FeatureSpec
@@ -100,7 +100,7 @@ def score_file(
 ) -> ScoreReport:
     """Score every row of ``input_path`` with a registered version (default: the champion) and
     write ids + probability, prediction, risk tier, model name and version to ``output_path``."""
-    from fraudops.training.registry import load_model
+    from fraudops.registry import load_model
 
     started = time.perf_counter()
     reporter = progress or Reporter()
@@ -278,7 +278,7 @@ def _check_header(path: Path, header: list[str], spec: FeatureSpec) -> None:
             text += f" (names are case-sensitive: found {', '.join(hints)})"
         issues.append(text)
     if issues:
-        raise _error(str(path), spec, issues)
+        raise validation_error(str(path), spec, issues)
 
 
 # ---- validating and scoring --------------------------------------------------------------------
@@ -319,7 +319,7 @@ class _Run:
         offset = self.rows
         self.rows += chunk.num_rows
         with self.timer("validate"):
-            checker = _Checker(chunk)
+            checker = Checker(chunk)
             features = {f.name: checker.feature(f) for f in self.spec.features}
             ids = {c: checker.ids(c, required=False) for c in self.id_cols}
             self._collect(checker.problems, offset)
@@ -360,7 +360,7 @@ class _Run:
         for (column, what), (rows, values) in self._problems.items():
             merged = Problem(column, what, np.concatenate(rows), values, total=self.rows)
             issues.append(merged.describe())
-        raise _error(source, self.spec, issues)
+        raise validation_error(source, self.spec, issues)
 
     def output_columns(self) -> list[str]:
         return [*self.id_cols, *OUTPUT_COLUMNS, *([REASONS_COLUMN] if self.explain else [])]

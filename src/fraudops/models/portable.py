@@ -3,7 +3,12 @@
 A model directory holds ``model.json`` (the manifest: kind, feature names in order, threshold, spec,
 trainer params, creation time, and the files below) and the kind's own files: the XGBoost Booster in
 XGBoost's UBJ/JSON format, or the logistic regression's scaler, bin edges and coefficients as JSON.
-Nothing is pickled, so loading a model never executes code from an artifact store.
+Nothing is pickled, so loading a model never executes code from an artifact store, and loading
+never imports MLflow.
+
+``save`` writes that bare layout (what versions registered before MLflow Models held); registered
+versions are written by ``fraudops.models.mlflow_model.save_model``, an MLflow Model with the same
+manifest beside it, which ``load_model_dir`` reads the same way.
 """
 
 from __future__ import annotations
@@ -119,7 +124,8 @@ class XGBoostModel:
         return np.asarray(contribs, dtype=np.float64)
 
     def feature_importance(self) -> dict[str, float]:
-        # The booster knows features as f0, f1, ...: names live in the manifest only.
+        # The booster knows features as f0, f1, ... (load drops any names): names live in the
+        # manifest.
         gains = self.booster.get_score(importance_type="total_gain")
         return {
             name: float(gains.get(f"f{i}", 0.0))
@@ -145,6 +151,9 @@ class XGBoostModel:
         manifest = ModelManifest.read(directory)
         booster = xgb.Booster()
         booster.load_model(str(Path(directory) / manifest.files["booster"]))
+        # The MLflow Model's copy carries the real feature names (for DataFrames); we score
+        # bare matrices in manifest order, which a named booster would refuse in ``predict``.
+        booster.feature_names = None
         return cls(booster, manifest)
 
 
