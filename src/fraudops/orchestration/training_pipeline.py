@@ -468,7 +468,7 @@ def _register(
 def _write_artifacts(
     settings: Settings, spec: FeatureSpec, trainer: str, s: _Scored, staging: Path
 ) -> None:
-    save_model(s.model, staging / registry.MODEL_ARTIFACT_PATH)  # an MLflow Model
+    save_model(s.model, staging / registry.MODEL_ARTIFACT_PATH, spec)  # an MLflow Model
     scores = np.concatenate([s.validation_scores, s.holdout_scores])
     baseline = _numbers(s.holdout)
     if s.baseline_floor is not None and s.baseline_floor > baseline["roc_auc"]:
