@@ -17,7 +17,7 @@ from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel, PythonModelContext
 
 
-class FraudopsLogReg(PythonModel):  # type: ignore[misc]  # MLflow is untyped here
+class FraudopsLogReg(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         raw = json.loads(Path(context.artifacts["parameters"]).read_text())
         self.feature_names: list[str] = list(context.model_config["feature_names"])
@@ -35,7 +35,7 @@ class FraudopsLogReg(PythonModel):  # type: ignore[misc]  # MLflow is untyped he
         ]
 
     # No type hints here: MLflow would read them as an input schema (the signature is given).
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    def predict(self, context, model_input, params=None):
         """Fraud probability per row of a DataFrame holding the features (by name)."""
         if hasattr(model_input, "columns"):
             X = model_input[self.feature_names].to_numpy(dtype=np.float64)

@@ -8,8 +8,9 @@ The directory a version is registered from holds:
 - logistic regression: a ``python_function`` "model from code" (``logreg_pyfunc.py``, NumPy only)
   over the parameters as JSON (``artifacts/logreg.json``): nothing pickled either.
 - both: ``MLmodel`` with a signature (the spec's features in order, typed as the spec types
-  them; one probability out), the environment files, and ``model.json``, our manifest (kind,
-  features, threshold, spec), which ``load_model_dir`` reads without importing MLflow.
+  them; one probability out), the environment files, and ``fraudops.json``, our manifest
+  (kind, features, threshold, spec; ``model.json`` may be MLflow's XGBoost JSON file), which
+  ``load_model_dir`` reads without importing MLflow.
 
 ``mlflow.pyfunc.load_model(<dir or models:/name@alias>).predict(frame)`` then returns the fraud
 probabilities our scorer gives for the same rows.
@@ -27,7 +28,13 @@ from typing import Any
 import numpy as np
 
 from fraudops.errors import FraudopsError
-from fraudops.models.portable import LogRegModel, ModelManifest, ScoringModel, XGBoostModel
+from fraudops.models.portable import (
+    MLFLOW_MANIFEST_FILE,
+    LogRegModel,
+    ModelManifest,
+    ScoringModel,
+    XGBoostModel,
+)
 from fraudops.spec import FeatureSpec
 
 # MLflow (and xgboost, pandas) are imported inside the functions: ~1.7 s that only saving pays.
@@ -74,7 +81,7 @@ def _save_xgboost(model: XGBoostModel, directory: Path, signature: Any) -> None:
         # Given, not inferred: inference would load the model in a subprocess (seconds).
         pip_requirements=[f"xgboost=={xgb.__version__}"],
     )
-    _with_files(manifest, booster=f"model.{fmt}").write(directory)
+    _with_files(manifest, booster=f"model.{fmt}").write(directory, MLFLOW_MANIFEST_FILE)
 
 
 def _save_logreg(model: LogRegModel, directory: Path, signature: Any) -> None:
@@ -96,7 +103,9 @@ def _save_logreg(model: LogRegModel, directory: Path, signature: Any) -> None:
             metadata=_metadata(manifest),
             pip_requirements=[f"numpy=={np.__version__}", f"pandas=={pd.__version__}"],
         )
-    _with_files(manifest, parameters=f"artifacts/{LOGREG_PARAMS}").write(directory)
+    _with_files(manifest, parameters=f"artifacts/{LOGREG_PARAMS}").write(
+        directory, MLFLOW_MANIFEST_FILE
+    )
 
 
 def _with_files(manifest: ModelManifest, **files: str) -> ModelManifest:
@@ -122,6 +131,6 @@ def _metadata(manifest: ModelManifest) -> dict[str, Any]:
         "fraudops_kind": manifest.kind,
         "fraudops_spec": manifest.spec,
         "fraudops_threshold": manifest.threshold,
-        "fraudops_manifest": "model.json",
+        "fraudops_manifest": MLFLOW_MANIFEST_FILE,
         "output": "fraud probability per row",
     }

@@ -24,7 +24,9 @@ import numpy as np
 from fraudops.errors import FraudopsError
 from fraudops.models.xgboost_native import load_native
 
-MANIFEST_FILE = "model.json"
+MANIFEST_FILE = "model.json"  # the bare layout's manifest
+# In an MLflow Model directory: ``model.json`` may be MLflow's name for an XGBoost JSON model.
+MLFLOW_MANIFEST_FILE = "fraudops.json"
 FORMAT_VERSION = 1
 
 
@@ -44,7 +46,10 @@ class ModelManifest:
 
     @classmethod
     def read(cls, directory: Path) -> ModelManifest:
-        path = Path(directory) / MANIFEST_FILE
+        """The manifest of an MLflow Model directory (``fraudops.json``) or of the bare layout."""
+        path = Path(directory) / MLFLOW_MANIFEST_FILE
+        if not path.is_file():
+            path = Path(directory) / MANIFEST_FILE
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
@@ -60,8 +65,8 @@ class ModelManifest:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
 
-    def write(self, directory: Path) -> None:
-        (Path(directory) / MANIFEST_FILE).write_text(json.dumps(self.to_dict(), indent=2))
+    def write(self, directory: Path, name: str = MANIFEST_FILE) -> None:
+        (Path(directory) / name).write_text(json.dumps(self.to_dict(), indent=2))
 
 
 class ScoringModel(Protocol):
@@ -177,6 +182,13 @@ class XGBoostModel:
     def load(cls, directory: Path) -> XGBoostModel:
         manifest = ModelManifest.read(directory)
         path = Path(directory) / manifest.files["booster"]
+        if path.suffix != ".ubj":  # XGBoost loads its JSON format from a file only
+            import xgboost as xgb  # ~1-3 s: the JSON format is not the default
+
+            booster = xgb.Booster()
+            booster.load_model(str(path))
+            booster.feature_names = None  # as in ``booster``: we score bare matrices
+            return cls(booster, manifest)
         try:
             raw = path.read_bytes()
         except OSError as exc:

@@ -102,7 +102,8 @@ class NativeBooster:
 
 
 def load_native(raw: bytes) -> NativeBooster | None:
-    """A native Booster of ``raw`` (a saved model's bytes), or None where the C API is not at
+    """A native Booster of ``raw`` (a model saved in XGBoost's UBJ format: the C API reads its
+    JSON format from files only), or None where the C API is not at
     hand (the caller then uses the ``xgboost`` package); a FraudopsError when XGBoost refuses
     the bytes."""
     lib = _library()
