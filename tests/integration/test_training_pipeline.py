@@ -117,7 +117,15 @@ def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home:
         "score_distribution.png",
     }
     model_files = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "model")}
-    assert model_files == {"model.json", "booster.ubj"}  # XGBoost's own format, no pickle
+    # An MLflow Model (xgboost flavor) in XGBoost's own format, our manifest beside, no pickle.
+    assert model_files == {
+        "MLmodel",
+        "model.ubj",
+        "fraudops.json",
+        "conda.yaml",
+        "python_env.yaml",
+        "requirements.txt",
+    }
     # Artifacts live under the configured root, one folder per experiment.
     assert run.info.artifact_uri.startswith(settings.artifact_location + "/fraudops-training/")
 
@@ -238,7 +246,16 @@ def test_logreg_trains_and_is_pickle_free(story: dict[str, Any], home: Path) -> 
     names = {
         Path(a.path).name for a in mlflow_client(settings).list_artifacts(result.run_id, "model")
     }
-    assert names == {"model.json", "logreg.json"}
+    # A pyfunc "model from code" (no cloudpickle) with its parameters as JSON.
+    assert names == {
+        "MLmodel",
+        "logreg_pyfunc.py",
+        "artifacts",
+        "fraudops.json",
+        "conda.yaml",
+        "python_env.yaml",
+        "requirements.txt",
+    }
 
 
 def test_a_failing_step_marks_the_run_failed(home: Path) -> None:
