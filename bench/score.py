@@ -140,6 +140,7 @@ def main() -> None:
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M"),
+        "home": str(home),
         "load_average": os.getloadavg(),
         "format": args.format,
         "repeat": args.repeat,

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -213,13 +214,13 @@ class _Run:
             X = _matrix(features, self.scorer.feature_names, self._dtype, chunk.num_rows)
             scored = self.scorer.score(X, explain=self.explain)
             self.predicted_fraud += int(scored.predictions.sum())
-            names, counts = np.unique(scored.tiers.astype(str), return_counts=True)
-            self.tiers.update(dict(zip(names.tolist(), counts.tolist(), strict=True)))
             n = chunk.num_rows
             columns: dict[str, pa.Array] = dict(ids)
             columns["probability"] = pa.array(scored.probabilities, pa.float64())
             columns["prediction"] = pa.array(scored.predictions, pa.int8())
-            columns["risk_tier"] = pa.array(scored.tiers, pa.string())
+            columns["risk_tier"] = tiers = pa.array(scored.tiers, pa.string())
+            for count in pc.value_counts(tiers).to_pylist():  # hashing in Arrow, not a sort
+                self.tiers[count["values"]] += count["counts"]
             columns["model_name"] = pa.repeat(self._name, n)
             columns["model_version"] = pa.repeat(self._version, n)
             if self.explain:
