@@ -61,7 +61,7 @@ def main() -> None:
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MPLBACKEND", "Agg")
-    from fraudops.batch.score import id_columns
+    from fraudops.batch.reader import id_columns
     from fraudops.config import load_settings
     from fraudops.data.synthetic import generate_transactions
 
