@@ -14,7 +14,7 @@ from fraudops.errors import FraudopsError
 from fraudops.models.mlflow_model import save_model
 from fraudops.models.portable import XGBoostModel, load_model_dir
 from fraudops.models.xgboost_native import load_native
-from tests.unit.test_training_models import _xgb, slices  # noqa: F401
+from tests.unit.test_models_portable import _xgb, slices  # noqa: F401
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
