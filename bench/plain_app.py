@@ -15,8 +15,8 @@ import numpy as np
 from fastapi import FastAPI
 
 from fraudops.config import load_settings
+from fraudops.registry import load_model
 from fraudops.serving.requests import openapi_model
-from fraudops.training.registry import load_model
 
 
 def create_app() -> FastAPI:

@@ -1,13 +1,22 @@
-"""bench/score: batch scoring (`fraudops score`) of 284,080 synthetic rows with the champion.
+"""bench/score: `fraudops score` side by side with a plain MLflow pyfunc load + predict + write.
 
-Generates the rows and, without ``--home``, trains a default champion on them in a fresh home
-(neither is timed), then scores the file and prints rows/s: end to end (read, validate, score,
-write, model load included) and without the model load. Usage:
+Generates the rows and, without ``--home``, trains a default champion on 284,080 of them in a
+fresh home (neither is timed). Then, per file size, it runs each side as a fresh process on the
+same file and the same champion, alternating, ``--repeat`` times, and prints the median wall
+time of each (start-up included: interpreter, imports, registry lookup, model load), the ratio
+and our rows/s end to end:
 
-    .venv/bin/python bench/score.py [--rows N] [--home DIR] [--format parquet|csv] [--explain]
-                                    [--json]
+- ours: ``fraudops score --input F --output out.parquet`` (read, validate, score, write ids +
+  probability, prediction, risk tier, model name and version);
+- MLflow: ``mlflow.pyfunc.load_model("models:/<name>@champion")``, ``pandas.read_parquet`` of the
+  spec's features, ``predict``, and a Parquet write of the ids and probabilities.
 
-The figures go to bench/RESULTS.md by hand, with the machine and the date.
+Usage:
+
+    .venv/bin/python bench/score.py [--rows 284080 1000000] [--home DIR] [--repeat 3]
+                                    [--format parquet|csv] [--json]
+
+The figures go to bench/RESULTS.md by hand, with the machine, the date and its load (uptime).
 """
 
 from __future__ import annotations
@@ -16,38 +25,50 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+PLAIN_MLFLOW = """
+import sys
+import mlflow.pyfunc
+import pandas as pd
+
+source, target, model_uri, columns, ids = sys.argv[1:6]
+model = mlflow.pyfunc.load_model(model_uri)
+read = pd.read_csv if source.endswith(".csv") else pd.read_parquet
+frame = read(source, columns=[c for c in (ids + "," + columns).split(",") if c])
+probabilities = model.predict(frame[columns.split(",")])
+out = frame[[c for c in ids.split(",") if c]].copy()
+out["probability"] = probabilities
+out.to_parquet(target, index=False)
+"""
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=284_080)
+    parser.add_argument("--rows", type=int, nargs="+", default=[284_080, 1_000_000])
     parser.add_argument(
         "--home", type=Path, default=None, help="home with a champion (default: train one)"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side and size")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
-    parser.add_argument("--explain", action="store_true", help="add reason codes")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    from fraudops.batch.reader import id_columns
     from fraudops.config import load_settings
     from fraudops.data.synthetic import generate_transactions
-    from fraudops.serving.batch import score_file
 
     work = Path(tempfile.mkdtemp(prefix="fraudops-bench-score-"))
     home = args.home or work / "home"
     settings = load_settings(home=home)
     spec = settings.feature_spec()
-    frame = generate_transactions(settings.data, spec, rows=args.rows, seed=settings.data.seed)
-    source = work / f"transactions.{args.format}"
-    if args.format == "csv":
-        frame.to_csv(source, index=False)
-    else:
-        frame.to_parquet(source)
     training_seconds = None
     if args.home is None:
         from fraudops.lake import Lake, load_file
@@ -55,34 +76,105 @@ def main() -> None:
         from fraudops.runtime import Runtime
 
         t0 = time.perf_counter()
+        train_file = work / "train.parquet"
+        generate_transactions(
+            settings.data, spec, rows=284_080, seed=settings.data.seed
+        ).to_parquet(train_file)
         with Lake.open(settings, spec.name) as lake:
             lake.init()
-            load_file(lake, source)
+            load_file(lake, train_file)
         with Runtime(settings, spec.name) as runtime:
             run_training(runtime, raise_on_gate=False)
         training_seconds = round(time.perf_counter() - t0, 1)
 
-    report = score_file(settings, source, work / f"scored.{args.format}", explain=args.explain)
-    model_load = report.timings.get("Loading model", 0.0)
+    env = {
+        **os.environ,
+        "FRAUDOPS_HOME": str(home),
+        "MLFLOW_TRACKING_URI": settings.tracking_uri,
+        "MLFLOW_REGISTRY_URI": settings.tracking_uri,
+    }
+    model_uri = f"models:/{settings.registered_model_name(spec.name)}@champion"
+    fraudops = [str(Path(sys.executable).with_name("fraudops"))]
+    if not Path(fraudops[0]).exists():
+        fraudops = [sys.executable, "-m", "fraudops.cli"]
+    results = []
+    for rows in args.rows:
+        source = work / f"transactions-{rows}.{args.format}"
+        frame = generate_transactions(settings.data, spec, rows=rows, seed=settings.data.seed + 1)
+        frame = frame.drop(columns=[spec.label_column])
+        if args.format == "csv":
+            frame.to_csv(source, index=False)
+        else:
+            frame.to_parquet(source)
+        del frame
+        ours_cmd = [*fraudops, "score", "-i", str(source), "-o", str(work / "ours.parquet")]
+        plain_cmd = [
+            sys.executable,
+            "-c",
+            PLAIN_MLFLOW,
+            str(source),
+            str(work / "mlflow.parquet"),
+            model_uri,
+            ",".join(spec.feature_names),
+            ",".join(id_columns(spec)),
+        ]
+        ours, plain = [], []
+        for _ in range(args.repeat):
+            ours.append(_timed([*ours_cmd, "--json"], env))
+            plain.append(_timed(plain_cmd, env))
+        report = json.loads(_run([*ours_cmd, "--json"], env))
+        ours_s, plain_s = statistics.median(ours), statistics.median(plain)
+        results.append(
+            {
+                "rows": rows,
+                "fraudops_score_s": round(ours_s, 2),
+                "mlflow_pyfunc_s": round(plain_s, 2),
+                "ratio": round(plain_s / ours_s, 2),
+                "fraudops_rows_per_s": round(rows / ours_s),
+                "mlflow_rows_per_s": round(rows / plain_s),
+                "fraudops_runs_s": [round(s, 2) for s in ours],
+                "mlflow_runs_s": [round(s, 2) for s in plain],
+                "model": f"{report['model_name']} v{report['model_version']}",
+                "fraudops_steps_s": {k: round(v, 2) for k, v in report["timings"].items()},
+            }
+        )
     summary = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
-        "rows": report.rows,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "home": str(home),
+        "load_average": os.getloadavg(),
         "format": args.format,
-        "explain": args.explain,
-        "model": f"{report.model_name} v{report.model_version}",
-        "seconds": round(report.seconds, 2),
-        "rows_per_s": round(report.rows_per_s),
-        "rows_per_s_without_model_load": round(report.rows / (report.seconds - model_load)),
-        "steps": {k: round(v, 2) for k, v in report.timings.items()},
+        "repeat": args.repeat,
+        "results": results,
         "training_seconds_untimed": training_seconds,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            print(f"{key:>32}: {value}")
+        return
+    for key, value in summary.items():
+        if key != "results":
+            print(f"{key:>24}: {value}")
+    for r in results:
+        print(
+            f"{r['rows']:>9,} rows: fraudops score {r['fraudops_score_s']:.2f} s "
+            f"({r['fraudops_rows_per_s']:,} rows/s) · mlflow pyfunc {r['mlflow_pyfunc_s']:.2f} s "
+            f"({r['mlflow_rows_per_s']:,} rows/s) · ratio {r['ratio']:.2f}× "
+            f"· runs {r['fraudops_runs_s']} vs {r['mlflow_runs_s']} · steps {r['fraudops_steps_s']}"
+        )
+
+
+def _timed(command: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    _run(command, env)
+    return time.perf_counter() - started
+
+
+def _run(command: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{command[:3]}... failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return done.stdout
 
 
 if __name__ == "__main__":

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from fraudops import registry
 from fraudops.config import LogRegParams, Settings
 from fraudops.errors import FraudopsError, LakeError
 from fraudops.lake import Lake
-from fraudops.training import registry
+from fraudops.models.mlflow_model import save_model
+from fraudops.models.portable import ScoringModel
+from fraudops.registry.client import experiment_id, mlflow_client
+from fraudops.registry.store import find_version
 from fraudops.training.events import read_events
-from fraudops.training.models import ScoringModel
-from fraudops.training.tracking import experiment_id, mlflow_client
 from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"
@@ -30,15 +32,22 @@ def _model(settings: Settings, seed: int, spec: str = SPEC) -> ScoringModel:
     ).with_threshold(0.3 + seed / 100)
 
 
-def _register(settings: Settings, seed: int, tmp_path: Path, spec: str = SPEC) -> str:
-    """A run with a model directory and a registered version of it, as the pipeline leaves it."""
+def _register(
+    settings: Settings, seed: int, tmp_path: Path, spec: str = SPEC, *, old_layout: bool = False
+) -> str:
+    """A run with a model directory and a registered version of it, as the pipeline leaves it
+    (an MLflow Model), or as versions registered before MLflow Models were (``old_layout``)."""
     client = mlflow_client(settings)
     run = client.create_run(
         experiment_id(client, settings, settings.mlflow.training_experiment),
         tags={"spec": spec, "trainer": "logreg"},
     )
     model = _model(settings, seed, spec)
-    model.save(tmp_path / f"m{seed}" / registry.MODEL_ARTIFACT_PATH)
+    directory = tmp_path / f"m{seed}" / registry.MODEL_ARTIFACT_PATH
+    if old_layout:
+        model.save(directory)  # model.json + logreg.json, nothing else
+    else:
+        save_model(model, directory, settings.feature_spec(spec))
     client.log_artifacts(run.info.run_id, str(tmp_path / f"m{seed}"))
     client.set_terminated(run.info.run_id)
     mv = registry.register_version(
@@ -146,3 +155,86 @@ def test_no_registry_yet_is_explained(settings: Settings) -> None:
     with pytest.raises(FraudopsError, match="no versions registered yet"):
         registry.show_version(settings, "champion")
     assert registry.pipeline_runs(settings) == []
+
+
+def test_versions_of_the_old_layout_still_load(lake_settings: Settings, tmp_path: Path) -> None:
+    settings = lake_settings
+    _register(settings, 11, tmp_path, old_layout=True)
+    _register(settings, 12, tmp_path)
+    X = np.random.default_rng(1).normal(size=(40, 30))
+    old = registry.load_model(settings, SPEC, "1")
+    assert sorted(p.name for p in Path(old.source.removeprefix("file://")).iterdir()) == [
+        "logreg.json",
+        "model.json",
+    ]
+    np.testing.assert_array_equal(old.model.predict_proba(X), _model(settings, 11).predict_proba(X))
+    assert old.manifest.threshold == pytest.approx(0.41)
+    new = registry.load_model(settings, SPEC, "2", client=mlflow_client(settings))
+    assert (Path(new.source.removeprefix("file://")) / "MLmodel").is_file()
+    np.testing.assert_array_equal(new.model.predict_proba(X), _model(settings, 12).predict_proba(X))
+
+
+def test_an_alias_moved_by_mlflow_s_own_client_is_seen_at_once(
+    lake_settings: Settings, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    settings = lake_settings
+    name = settings.registered_model_name(SPEC)
+    for seed in (13, 14, 15):
+        _register(settings, seed, tmp_path)
+    registry.promote(settings, "1", reason="first")
+    assert registry.load_model(settings, SPEC).version == "1"
+    # Another process's client, not ours: what a user of MLflow's UI or API does.
+    theirs = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    X = np.random.default_rng(2).normal(size=(30, 30))
+    for version, seed in (("3", 15), ("2", 14)):
+        theirs.set_registered_model_alias(name, "champion", version)
+        found = find_version(settings.tracking_uri, name, "champion")
+        assert found is not None and found.version == version  # the direct read answered
+        loaded = registry.load_model(settings, SPEC)
+        assert loaded.version == version
+        assert loaded.run_id == theirs.get_model_version(name, version).run_id
+        np.testing.assert_array_equal(
+            loaded.model.predict_proba(X), _model(settings, seed).predict_proba(X)
+        )
+    assert find_version(settings.tracking_uri, name, "v3").version == "3"  # type: ignore[union-attr]
+    # A deleted version, a missing alias: the direct read does not answer, MLflow words it.
+    theirs.delete_registered_model_alias(name, "champion")
+    theirs.delete_model_version(name, "3")
+    assert find_version(settings.tracking_uri, name, "3") is None
+    assert find_version(settings.tracking_uri, name, "champion") is None
+    with pytest.raises(FraudopsError, match=r"no version or alias 'champion' \(versions: 2, 1\)"):
+        registry.load_model(settings, SPEC)
+    with pytest.raises(FraudopsError, match="no version or alias '3'"):
+        registry.load_model(settings, SPEC, "3")
+
+
+def test_the_direct_read_leaves_other_stores_to_mlflow(tmp_path: Path) -> None:
+    assert find_version("postgresql://u@127.0.0.1/x", "m", "champion") is None
+    assert find_version("http://127.0.0.1:5000", "m", "champion") is None
+    assert find_version(f"sqlite:///{tmp_path / 'none.db'}", "m", "champion") is None
+    not_mlflow = tmp_path / "other.db"
+    not_mlflow.write_bytes(b"")  # an empty SQLite file: no MLflow tables
+    assert find_version(f"sqlite:///{not_mlflow}", "m", "champion") is None
+
+
+def test_mlflow_pyfunc_loads_the_champion_to_our_probabilities(
+    lake_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlflow.pyfunc
+    import pandas as pd
+
+    settings = lake_settings
+    _register(settings, 16, tmp_path)
+    registry.promote(settings, "1", reason="ship")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", settings.tracking_uri)
+    names = settings.feature_spec(SPEC).feature_names
+    frame = pd.DataFrame(np.random.default_rng(3).normal(size=(80, 30)), columns=names)
+    frame = frame.astype(
+        {f.name: "int64" for f in settings.feature_spec(SPEC).features if f.dtype == "int"}
+    )
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name(SPEC)}@champion")
+    ours = registry.load_model(settings, SPEC).model.predict_proba(frame.to_numpy(np.float64))
+    np.testing.assert_array_equal(np.asarray(pyfunc.predict(frame)), ours)

@@ -13,8 +13,8 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
+from fraudops import registry
 from fraudops.config import Settings
-from fraudops.training import registry
 from tests.serving_support import (
     FRAUDOPS,
     Load,

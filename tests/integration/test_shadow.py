@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from fraudops import registry
 from fraudops.config import Settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.inference_log.factory import open_producer
@@ -28,15 +29,14 @@ from fraudops.labels.window import read_window
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import SHADOW_COLUMNS, run_monitoring
 from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.registry import LoadedModel
+from fraudops.registry.client import mlflow_client
 from fraudops.runtime import Runtime
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.scoring import Scorer
 from fraudops.serving.service import PredictionService
-from fraudops.training import registry
-from fraudops.training.registry import LoadedModel
-from fraudops.training.tracking import mlflow_client
 from fraudops.training.trainers import train_logreg
 from tests.serving_support import train_champion, transactions
 

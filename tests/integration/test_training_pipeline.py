@@ -11,19 +11,19 @@ from typing import Any
 import numpy as np
 import pytest
 
+from fraudops import registry
 from fraudops.config import Settings, load_settings
 from fraudops.errors import GateFailed, LakeError, NotPromoted, ValidationError
 from fraudops.lake import Lake, load_file
 from fraudops.monitoring.profile import load_profile
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
+from fraudops.registry.client import mlflow_client
 from fraudops.runtime import Runtime
-from fraudops.training import registry
 from fraudops.training.events import read_events
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split
-from fraudops.training.tracking import mlflow_client
 
 ROWS = 20_000
 WEAK: dict[str, Any] = {
@@ -124,7 +124,15 @@ def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home:
         "score_distribution.png",
     }
     model_files = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "model")}
-    assert model_files == {"model.json", "booster.ubj"}  # XGBoost's own format, no pickle
+    # An MLflow Model (xgboost flavor) in XGBoost's own format, our manifest beside, no pickle.
+    assert model_files == {
+        "MLmodel",
+        "model.ubj",
+        "fraudops.json",
+        "conda.yaml",
+        "python_env.yaml",
+        "requirements.txt",
+    }
     # Artifacts live under the configured root, one folder per experiment.
     assert run.info.artifact_uri.startswith(settings.artifact_location + "/fraudops-training/")
 
@@ -245,7 +253,16 @@ def test_logreg_trains_and_is_pickle_free(story: dict[str, Any], home: Path) -> 
     names = {
         Path(a.path).name for a in mlflow_client(settings).list_artifacts(result.run_id, "model")
     }
-    assert names == {"model.json", "logreg.json"}
+    # A pyfunc "model from code" (no cloudpickle) with its parameters as JSON.
+    assert names == {
+        "MLmodel",
+        "logreg_pyfunc.py",
+        "artifacts",
+        "fraudops.json",
+        "conda.yaml",
+        "python_env.yaml",
+        "requirements.txt",
+    }
 
 
 def test_a_failing_step_marks_the_run_failed(home: Path) -> None:

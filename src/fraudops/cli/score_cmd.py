@@ -45,7 +45,7 @@ def score(
     The input is validated against the spec like `lake load` does; a bad file exits 2 naming the
     columns and rows, and writes nothing. The output appears at once, complete (temp + rename).
     """
-    from fraudops.serving.batch import score_file
+    from fraudops.batch.score import score_file
 
     settings = settings_from(ctx)
     with RichReporter() as progress:

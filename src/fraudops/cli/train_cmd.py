@@ -98,7 +98,7 @@ def render_training(result: TrainingResult) -> None:
 @models_app.command("list")
 def list_models(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
     """List registered versions with their aliases and holdout metrics."""
-    from fraudops.training import registry
+    from fraudops import registry
 
     versions = registry.list_versions(settings_from(ctx), spec)
     emit(versions, as_json, lambda: out.print(records_table("Model versions", versions)))
@@ -112,7 +112,7 @@ def show_model(
     as_json: JsonOption = False,
 ) -> None:
     """Show one version: metrics, threshold, gate result, run and artifacts."""
-    from fraudops.training import registry
+    from fraudops import registry
 
     info = registry.show_version(settings_from(ctx), version, spec)
     emit(info, as_json, lambda: out.print(kv_table(f"Version {version}", _flat(info))))
@@ -127,7 +127,7 @@ def promote(
     as_json: JsonOption = False,
 ) -> None:
     """Point `champion` at VERSION by hand (no gate), recorded in model_events."""
-    from fraudops.training import registry
+    from fraudops import registry
 
     event = registry.promote(settings_from(ctx), version, reason=reason, spec_name=spec)
     emit(event, as_json, lambda: out.print(kv_table("Promoted", event)))
@@ -141,7 +141,7 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Re-point `champion` to the previous champion, recorded in model_events."""
-    from fraudops.training import registry
+    from fraudops import registry
 
     event = registry.rollback(settings_from(ctx), reason=reason, spec_name=spec)
     emit(event, as_json, lambda: out.print(kv_table("Rolled back", event)))
@@ -155,7 +155,7 @@ def runs(
     as_json: JsonOption = False,
 ) -> None:
     """List training pipeline executions: status, start, duration, metrics, decision."""
-    from fraudops.training import registry
+    from fraudops import registry
 
     rows = registry.pipeline_runs(settings_from(ctx), spec, limit=limit)
     emit(rows, as_json, lambda: out.print(records_table("Pipeline runs", rows)))

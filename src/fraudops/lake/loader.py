@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from fraudops.errors import ValidationError
 from fraudops.lake.catalog import utc_now
+from fraudops.lake.formats import CSV_SUFFIXES, PARQUET_SUFFIXES
 from fraudops.lake.schemas import (
     BATCH_ID_COLUMN,
     LOADED_AT_COLUMN,
@@ -35,8 +36,6 @@ if TYPE_CHECKING:
 
 LoadMode = Literal["append", "replace"]
 MODES: tuple[LoadMode, ...] = ("append", "replace")
-CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
-PARQUET_SUFFIXES = (".parquet", ".pq")
 IDS_SHOWN = 5
 
 

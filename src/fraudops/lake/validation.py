@@ -17,7 +17,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fraudops.errors import ValidationError
-from fraudops.lake.schemas import transactions_schema
 from fraudops.spec import Feature, FeatureKind, FeatureSpec
 
 MAX_SHOWN = 5
@@ -66,7 +65,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-class _Checker:
+class Checker:
     """Collects the problems of one frame and the cleaned columns."""
 
     def __init__(self, table: pa.Table) -> None:
@@ -351,17 +350,17 @@ def validate_frame(
     if table.num_rows == 0:
         issues.append("no data rows")
     if table.num_rows == 0 or len(set(table.column_names)) < table.num_columns:
-        raise _error(source, spec, issues)  # nothing to check row by row
-    checker = _Checker(table)
+        raise validation_error(source, spec, issues)  # nothing to check row by row
+    checker = Checker(table)
     present = set(table.column_names)
     columns = {n: _check_column(checker, spec, n) for n in spec.required_columns if n in present}
     issues += [p.describe() for p in checker.problems]
     if issues:
-        raise _error(source, spec, issues)
+        raise validation_error(source, spec, issues)
     return _assemble(columns, spec)
 
 
-def _check_column(checker: _Checker, spec: FeatureSpec, name: str) -> pa.Array:
+def _check_column(checker: Checker, spec: FeatureSpec, name: str) -> pa.Array:
     if name in spec.feature_names:
         return checker.feature(spec.feature(name))
     if name == spec.label_column:
@@ -374,11 +373,15 @@ def _check_column(checker: _Checker, spec: FeatureSpec, name: str) -> pa.Array:
 
 
 def _assemble(columns: dict[str, pa.Array], spec: FeatureSpec) -> pa.Table:
+    # Imported here: the lake schema means pyiceberg (~0.3 s), which batch scoring, validating
+    # every chunk with this module, never needs.
+    from fraudops.lake.schemas import transactions_schema
+
     names = [f.name for f in transactions_schema(spec).fields if f.name in columns]
     return pa.table({n: columns[n] for n in names})
 
 
-def _error(source: str, spec: FeatureSpec, issues: list[str]) -> ValidationError:
+def validation_error(source: str, spec: FeatureSpec, issues: list[str]) -> ValidationError:
     count = f"{len(issues)} problem{'s' if len(issues) > 1 else ''}"
     lines = "\n".join(f"  - {issue}" for issue in issues)
     return ValidationError(

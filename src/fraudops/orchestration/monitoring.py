@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from fraudops import registry
 from fraudops.alerting.channels import AlertChannel
 from fraudops.alerting.dispatch import send_alert
 from fraudops.config import Settings
@@ -35,7 +36,6 @@ from fraudops.orchestration.monitoring_record import log_mlflow, record, write_h
 from fraudops.orchestration.monitoring_result import MonitoringResult, Status, Window
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
-from fraudops.training import registry
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

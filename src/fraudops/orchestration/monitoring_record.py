@@ -17,8 +17,8 @@ from fraudops.lake.catalog import Lake
 from fraudops.monitoring.drift import TABLE_COLUMNS
 from fraudops.monitoring.shadow import ShadowReport
 from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.registry.client import experiment_id
 from fraudops.spec import FeatureKind, FeatureSpec
-from fraudops.training.tracking import experiment_id
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

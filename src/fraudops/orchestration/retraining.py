@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from fraudops import registry
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.monitoring.performance import PerformanceReport
 from fraudops.monitoring.shadow import ShadowComparison
@@ -24,7 +25,6 @@ from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.orchestration.retrain_policy import RetrainReason, retrain_reasons
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
-from fraudops.training import registry
 from fraudops.training.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
 from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import NotEnoughLabels

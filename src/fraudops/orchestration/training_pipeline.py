@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted, ValidationError
 from fraudops.lake.catalog import Lake
 from fraudops.orchestration.training_record import Scored, record, run_name, run_tags
 from fraudops.progress import Reporter
+from fraudops.registry.client import experiment_id
 from fraudops.spec import FeatureSpec
-from fraudops.training import registry
 from fraudops.training.evaluation import Evaluation, evaluate
 from fraudops.training.events import Trigger
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
@@ -30,7 +31,6 @@ from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
 from fraudops.training.split import time_split
 from fraudops.training.threshold import choose_threshold
-from fraudops.training.tracking import experiment_id
 from fraudops.training.trainers import TRAINERS, train_model
 
 if TYPE_CHECKING:

@@ -14,17 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted
+from fraudops.models.mlflow_model import save_model
+from fraudops.models.portable import ScoringModel
 from fraudops.monitoring.profile import build_profile, save_profile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
-from fraudops.training import registry
 from fraudops.training.charts import render_charts
 from fraudops.training.evaluation import Evaluation
 from fraudops.training.events import EventType, ModelEvent, Trigger, append_events
 from fraudops.training.gate import GateResult
-from fraudops.training.models import ScoringModel
 from fraudops.training.result import Outcome, TrainingResult
 from fraudops.training.retrain_data import RetrainSummary
 from fraudops.training.split import TimeSplit
@@ -208,7 +209,7 @@ def _register(
 def _write_artifacts(
     settings: Settings, spec: FeatureSpec, trainer: str, s: Scored, staging: Path
 ) -> None:
-    s.model.save(staging / registry.MODEL_ARTIFACT_PATH)
+    save_model(s.model, staging / registry.MODEL_ARTIFACT_PATH, spec)  # an MLflow Model
     scores = np.concatenate([s.validation_scores, s.holdout_scores])
     baseline = _numbers(s.holdout)
     if s.baseline_floor is not None and s.baseline_floor > baseline["roc_auc"]:

@@ -84,7 +84,7 @@ class ModelHolder:
         return scorer is not None
 
     def _registry(self) -> Any:
-        from fraudops.training.tracking import mlflow_client
+        from fraudops.registry.client import mlflow_client
 
         if self._client is None:
             self._client = mlflow_client(self.settings)
@@ -92,7 +92,7 @@ class ModelHolder:
 
     def _check_champion(self) -> Scorer | None:
         """The new champion scorer once swapped in; None when nothing changed or it failed."""
-        from fraudops.training import registry
+        from fraudops import registry
 
         try:
             client = self._registry()
@@ -122,7 +122,7 @@ class ModelHolder:
         return scorer
 
     def _check_shadow(self) -> None:
-        from fraudops.training import registry
+        from fraudops import registry
 
         alias = self.settings.serving.shadow_alias
         champion = self.current
@@ -174,7 +174,7 @@ class ModelHolder:
         return None if shadow is None else shadow.version
 
     def _load(self, version: str) -> Scorer:
-        from fraudops.training import registry
+        from fraudops import registry
 
         name = self.settings.registered_model_name(self.spec.name)
         loaded = registry.load_model(self.settings, self.spec, version, client=self._registry())

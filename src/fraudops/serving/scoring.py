@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from fraudops.config import RiskTier
+from fraudops.registry import LoadedModel
 from fraudops.serving.forest import FlatForest
-from fraudops.training.registry import LoadedModel
 
 # Above this many rows XGBoost's own predictor is faster than the flat forest (bench: 64 rows
 # 0.97 ms flat vs 0.69 ms XGBoost; 16 rows 0.30 vs 0.48).
@@ -71,7 +71,14 @@ class ScoredBatch:
 class Scorer:
     """One loaded model version with the serving decisions around it (threshold, tiers)."""
 
-    def __init__(self, loaded: LoadedModel, tiers: Sequence[RiskTier], explain_top_k: int = 5):
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        tiers: Sequence[RiskTier],
+        explain_top_k: int = 5,
+        *,
+        flat_forest: bool = True,
+    ):
         self.loaded = loaded
         self.model = loaded.model
         self.feature_names = list(loaded.manifest.feature_names)
@@ -82,8 +89,9 @@ class Scorer:
         self.explain_top_k = explain_top_k
         self._tiers = tier_function(tiers)
         # Small online batches go through the flat forest (no per-call overhead); big ones and
-        # model kinds it does not cover through the model itself.
-        booster = getattr(self.model, "booster", None)
+        # model kinds it does not cover through the model itself. Batch scoring, all big
+        # chunks, goes without it (building it needs the xgboost package: seconds of imports).
+        booster = getattr(self.model, "booster", None) if flat_forest else None
         self.forest = FlatForest.from_booster(booster) if booster is not None else None
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:

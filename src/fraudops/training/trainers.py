@@ -15,8 +15,7 @@ import numpy as np
 
 from fraudops.config import LogRegParams, TrainerName, TrainingSettings, XGBoostParams
 from fraudops.errors import ConfigError
-from fraudops.spec import FeatureSpec
-from fraudops.training.models import (
+from fraudops.models.portable import (
     BinnedFeature,
     LogRegModel,
     LogRegParameters,
@@ -24,6 +23,7 @@ from fraudops.training.models import (
     ScoringModel,
     XGBoostModel,
 )
+from fraudops.spec import FeatureSpec
 
 TRAINERS: tuple[str, ...] = get_args(TrainerName)
 

@@ -9,8 +9,8 @@ import pytest
 
 from fraudops.config import LogRegParams, XGBoostParams
 from fraudops.errors import FraudopsError
+from fraudops.models.portable import LogRegModel, XGBoostModel, load_model_dir
 from fraudops.training.features import feature_matrix, label_vector
-from fraudops.training.models import LogRegModel, XGBoostModel, load_model_dir
 from fraudops.training.split import time_split
 from fraudops.training.trainers import train_logreg, train_xgboost
 from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame

@@ -3,7 +3,12 @@
 A model directory holds ``model.json`` (the manifest: kind, feature names in order, threshold, spec,
 trainer params, creation time, and the files below) and the kind's own files: the XGBoost Booster in
 XGBoost's UBJ/JSON format, or the logistic regression's scaler, bin edges and coefficients as JSON.
-Nothing is pickled, so loading a model never executes code from an artifact store.
+Nothing is pickled, so loading a model never executes code from an artifact store, and loading
+never imports MLflow.
+
+``save`` writes that bare layout (what versions registered before MLflow Models held); registered
+versions are written by ``fraudops.models.mlflow_model.save_model``, an MLflow Model with the same
+manifest beside it, which ``load_model_dir`` reads the same way.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from typing import Any, ClassVar, Protocol, Self
 import numpy as np
 
 from fraudops.errors import FraudopsError
+from fraudops.models.xgboost_native import load_native
 
-MANIFEST_FILE = "model.json"
+MANIFEST_FILE = "model.json"  # the bare layout's manifest
+# In an MLflow Model directory: ``model.json`` may be MLflow's name for an XGBoost JSON model.
+MLFLOW_MANIFEST_FILE = "fraudops.json"
 FORMAT_VERSION = 1
 
 
@@ -38,7 +46,10 @@ class ModelManifest:
 
     @classmethod
     def read(cls, directory: Path) -> ModelManifest:
-        path = Path(directory) / MANIFEST_FILE
+        """The manifest of an MLflow Model directory (``fraudops.json``) or of the bare layout."""
+        path = Path(directory) / MLFLOW_MANIFEST_FILE
+        if not path.is_file():
+            path = Path(directory) / MANIFEST_FILE
         try:
             raw = json.loads(path.read_text())
         except FileNotFoundError:
@@ -54,8 +65,8 @@ class ModelManifest:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in raw.items() if k in known})
 
-    def write(self, directory: Path) -> None:
-        (Path(directory) / MANIFEST_FILE).write_text(json.dumps(self.to_dict(), indent=2))
+    def write(self, directory: Path, name: str = MANIFEST_FILE) -> None:
+        (Path(directory) / name).write_text(json.dumps(self.to_dict(), indent=2))
 
 
 class ScoringModel(Protocol):
@@ -96,21 +107,46 @@ def _check_width(X: np.ndarray, manifest: ModelManifest) -> np.ndarray:
 
 
 class XGBoostModel:
-    """An XGBoost Booster saved in XGBoost's own format; scores via ``inplace_predict``."""
+    """An XGBoost Booster saved in XGBoost's own format; scores via ``inplace_predict``.
+
+    A loaded model keeps the saved bytes and scores through libxgboost's C API
+    (``xgboost_native``) until something needs the Python ``Booster`` (contributions,
+    importance, the flat forest), which is then built from the same bytes: a process that only
+    scores never pays ``import xgboost``.
+    """
 
     kind: ClassVar[str] = "xgboost"
 
-    def __init__(self, booster: Any, manifest: ModelManifest) -> None:
-        self.booster = booster
+    def __init__(self, booster: Any, manifest: ModelManifest, *, raw: bytes | None = None) -> None:
+        if booster is None and raw is None:
+            raise ValueError("an XGBoostModel needs a booster or its saved bytes")
+        self._booster = booster
+        self._raw = raw
+        self._native = load_native(raw) if booster is None and raw is not None else None
         self.manifest = manifest
+
+    @property
+    def booster(self) -> Any:
+        """The ``xgboost.Booster`` (built on first use from the loaded bytes)."""
+        if self._booster is None:
+            import xgboost as xgb  # ~1-3 s (scikit-learn, SciPy): only when really needed
+
+            booster = xgb.Booster(model_file=bytearray(self._raw or b""))
+            # The MLflow Model's copy carries the real feature names (for DataFrames); we score
+            # bare matrices in manifest order, which a named booster refuses in ``predict``.
+            booster.feature_names = None
+            self._booster = booster
+        return self._booster
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = _check_width(X, self.manifest)
+        if self._native is not None and self._booster is None:
+            return self._native.predict(X)
         scores = self.booster.inplace_predict(X, predict_type="value")
         return np.asarray(scores, dtype=np.float64)
 
     def contributions(self, X: np.ndarray, *, approximate: bool = False) -> np.ndarray:
-        import xgboost as xgb
+        import xgboost as xgb  # imported by self.booster already: no cost here
 
         X = _check_width(X, self.manifest)
         contribs = self.booster.predict(
@@ -119,7 +155,8 @@ class XGBoostModel:
         return np.asarray(contribs, dtype=np.float64)
 
     def feature_importance(self) -> dict[str, float]:
-        # The booster knows features as f0, f1, ...: names live in the manifest only.
+        # The booster knows features as f0, f1, ... (loading drops any names): names live in
+        # the manifest.
         gains = self.booster.get_score(importance_type="total_gain")
         return {
             name: float(gains.get(f"f{i}", 0.0))
@@ -127,7 +164,10 @@ class XGBoostModel:
         }
 
     def with_threshold(self, threshold: float) -> XGBoostModel:
-        return XGBoostModel(self.booster, replace(self.manifest, threshold=float(threshold)))
+        manifest = replace(self.manifest, threshold=float(threshold))
+        if self._booster is None:
+            return XGBoostModel(None, manifest, raw=self._raw)
+        return XGBoostModel(self._booster, manifest)
 
     def save(self, directory: Path) -> Path:
         directory = Path(directory)
@@ -140,12 +180,20 @@ class XGBoostModel:
 
     @classmethod
     def load(cls, directory: Path) -> XGBoostModel:
-        import xgboost as xgb
-
         manifest = ModelManifest.read(directory)
-        booster = xgb.Booster()
-        booster.load_model(str(Path(directory) / manifest.files["booster"]))
-        return cls(booster, manifest)
+        path = Path(directory) / manifest.files["booster"]
+        if path.suffix != ".ubj":  # XGBoost loads its JSON format from a file only
+            import xgboost as xgb  # ~1-3 s: the JSON format is not the default
+
+            booster = xgb.Booster()
+            booster.load_model(str(path))
+            booster.feature_names = None  # as in ``booster``: we score bare matrices
+            return cls(booster, manifest)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise FraudopsError(f"cannot read the XGBoost model {path}: {exc}") from None
+        return cls(None, manifest, raw=raw)
 
 
 @dataclass(frozen=True)

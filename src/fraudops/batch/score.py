@@ -5,6 +5,12 @@ of ``lake load`` (``fraudops.lake.validation``), scored by the same ``Scorer`` a
 endpoint, and appended to a temporary file beside the output. The temporary file is renamed over
 the output only when the whole input was clean: a bad file writes nothing, and its error lists
 every problem of the whole file with file-wide row numbers. Memory stays bounded by one chunk.
+
+Start-up is most of a file's time at these speeds, so the path here imports neither MLflow nor
+the ``xgboost`` package nor pyiceberg's catalog: the version comes from a direct read of the
+SQLite registry (``fraudops.registry.store``), and XGBoost scores through its C library
+(``fraudops.models.xgboost_native``). The features go from Arrow to one float matrix without
+pandas.
 """
 
 from __future__ import annotations
@@ -14,7 +20,6 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,20 +27,20 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from fraudops.batch.reader import ChunkReader
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, ValidationError
-from fraudops.lake.loader import CSV_SUFFIXES, PARQUET_SUFFIXES
-from fraudops.lake.validation import MAX_SHOWN, Problem, _Checker, _error
+from fraudops.lake.validation import MAX_SHOWN, Checker, Problem, validation_error
 from fraudops.progress import Reporter
+from fraudops.registry.loading import load_model
 from fraudops.serving.scoring import Scorer
 from fraudops.spec import FeatureSpec
-from fraudops.training.features import feature_matrix
 
 CHUNK_ROWS = 131_072
-CSV_BLOCK_BYTES = 16 << 20
 OUTPUT_COLUMNS = ("probability", "prediction", "risk_tier", "model_name", "model_version")
 REASONS_COLUMN = "reason_codes"
 OUTPUT_SUFFIXES: dict[str, Literal["csv", "parquet"]] = {
@@ -82,11 +87,6 @@ def output_format(path: Path) -> OutputFormat:
         ) from None
 
 
-def id_columns(spec: FeatureSpec) -> list[str]:
-    """The key columns carried from input to output when the input has them."""
-    return [c for c in (spec.id_column, spec.customer_column) if c is not None]
-
-
 def score_file(
     settings: Settings,
     input_path: Path | str,
@@ -100,8 +100,6 @@ def score_file(
 ) -> ScoreReport:
     """Score every row of ``input_path`` with a registered version (default: the champion) and
     write ids + probability, prediction, risk tier, model name and version to ``output_path``."""
-    from fraudops.training.registry import load_model
-
     started = time.perf_counter()
     reporter = progress or Reporter()
     spec = settings.feature_spec(spec_name)
@@ -115,6 +113,7 @@ def score_file(
             load_model(settings, spec, version),
             settings.serving.risk_tiers,
             settings.serving.explain_top_k,
+            flat_forest=False,  # chunks are far above its size: XGBoost's own predictor
         )
     _check_model_features(scorer, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -167,120 +166,6 @@ def _check_model_features(scorer: Scorer, spec: FeatureSpec) -> None:
         )
 
 
-# ---- reading ---------------------------------------------------------------------------------
-
-
-class ChunkReader:
-    """The needed columns of a CSV or Parquet file, ``chunk_rows`` rows at a time."""
-
-    def __init__(
-        self,
-        path: Path,
-        kind: Literal["csv", "parquet"],
-        columns: list[str],
-        id_cols: list[str],
-        total_rows: int | None,
-        chunk_rows: int,
-    ) -> None:
-        self.path = path
-        self.kind = kind
-        self.columns = columns
-        self.id_columns = id_cols
-        self.total_rows = total_rows
-        self.chunk_rows = chunk_rows
-
-    @classmethod
-    def open(cls, path: Path, spec: FeatureSpec, chunk_rows: int) -> ChunkReader:
-        name = path.name.lower()
-        if not path.is_file():
-            raise ValidationError(
-                f"cannot read {path}: {'not a file' if path.exists() else 'no such file'}"
-            )
-        if name.endswith(CSV_SUFFIXES):
-            kind: Literal["csv", "parquet"] = "csv"
-        elif name.endswith(PARQUET_SUFFIXES):
-            kind = "parquet"
-        else:
-            known = ", ".join(CSV_SUFFIXES + PARQUET_SUFFIXES)
-            raise ValidationError(f"cannot read {path}: unknown file format (expected {known})")
-        try:
-            if kind == "csv":
-                header = pa_csv.open_csv(path).schema.names
-                total = _count_csv_rows(path) if name.endswith(".csv") else None
-            else:
-                meta = pq.ParquetFile(path)
-                header, total = meta.schema_arrow.names, meta.metadata.num_rows
-        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(f"cannot read {path} as {kind.upper()}: {exc}") from None
-        _check_header(path, header, spec)
-        ids = [c for c in id_columns(spec) if c in header]
-        return cls(path, kind, ids + spec.feature_names, ids, total, chunk_rows)
-
-    def __iter__(self) -> Iterator[pa.Table]:
-        try:
-            yield from self._csv() if self.kind == "csv" else self._parquet()
-        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
-            raise ValidationError(
-                f"cannot read {self.path} as {self.kind.upper()}: {exc} (nothing was written)"
-            ) from None
-
-    def _parquet(self) -> Iterator[pa.Table]:
-        handle = pq.ParquetFile(self.path)
-        for batch in handle.iter_batches(batch_size=self.chunk_rows, columns=self.columns):
-            yield pa.Table.from_batches([batch])
-
-    def _csv(self) -> Iterator[pa.Table]:
-        # Text first, as `lake load` does: one bad cell is reported with its row by validation
-        # instead of failing the reader's type inference.
-        convert = pa_csv.ConvertOptions(
-            include_columns=self.columns,
-            column_types={n: pa.string() for n in self.columns},
-            strings_can_be_null=True,
-        )
-        stream = pa_csv.open_csv(
-            self.path,
-            read_options=pa_csv.ReadOptions(block_size=CSV_BLOCK_BYTES),
-            convert_options=convert,
-        )
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for batch in stream:
-            pending.append(batch)
-            size += batch.num_rows
-            if size >= self.chunk_rows:
-                yield pa.Table.from_batches(pending)
-                pending, size = [], 0
-        if pending:
-            yield pa.Table.from_batches(pending)
-
-
-def _count_csv_rows(path: Path) -> int:
-    # For the progress bar only: newlines minus the header (a quoted newline would overcount).
-    lines, last = 0, b"\n"
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return max(lines - 1 + (last != b"\n"), 0)
-
-
-def _check_header(path: Path, header: list[str], spec: FeatureSpec) -> None:
-    issues = []
-    duplicated = sorted({n for n in header if header.count(n) > 1})
-    if duplicated:
-        issues.append(f"duplicate column name(s): {', '.join(map(repr, duplicated))}")
-    missing = [n for n in spec.feature_names if n not in header]
-    if missing:
-        lower = {n.lower(): n for n in header}
-        hints = [f"{lower[m.lower()]!r} for {m!r}" for m in missing if m.lower() in lower]
-        text = f"missing feature column(s): {', '.join(map(repr, missing))}"
-        if hints:
-            text += f" (names are case-sensitive: found {', '.join(hints)})"
-        issues.append(text)
-    if issues:
-        raise _error(str(path), spec, issues)
-
-
 # ---- validating and scoring --------------------------------------------------------------------
 
 
@@ -319,24 +204,23 @@ class _Run:
         offset = self.rows
         self.rows += chunk.num_rows
         with self.timer("validate"):
-            checker = _Checker(chunk)
+            checker = Checker(chunk)
             features = {f.name: checker.feature(f) for f in self.spec.features}
             ids = {c: checker.ids(c, required=False) for c in self.id_cols}
             self._collect(checker.problems, offset)
         if self.failed:
             return None
         with self.timer("score"):
-            frame = pa.table(features).to_pandas()
-            X = feature_matrix(frame, self.scorer.feature_names, self._dtype)
+            X = _matrix(features, self.scorer.feature_names, self._dtype, chunk.num_rows)
             scored = self.scorer.score(X, explain=self.explain)
             self.predicted_fraud += int(scored.predictions.sum())
-            names, counts = np.unique(scored.tiers.astype(str), return_counts=True)
-            self.tiers.update(dict(zip(names.tolist(), counts.tolist(), strict=True)))
             n = chunk.num_rows
             columns: dict[str, pa.Array] = dict(ids)
             columns["probability"] = pa.array(scored.probabilities, pa.float64())
             columns["prediction"] = pa.array(scored.predictions, pa.int8())
-            columns["risk_tier"] = pa.array(scored.tiers, pa.string())
+            columns["risk_tier"] = tiers = pa.array(scored.tiers, pa.string())
+            for count in pc.value_counts(tiers).to_pylist():  # hashing in Arrow, not a sort
+                self.tiers[count["values"]] += count["counts"]
             columns["model_name"] = pa.repeat(self._name, n)
             columns["model_version"] = pa.repeat(self._version, n)
             if self.explain:
@@ -360,10 +244,20 @@ class _Run:
         for (column, what), (rows, values) in self._problems.items():
             merged = Problem(column, what, np.concatenate(rows), values, total=self.rows)
             issues.append(merged.describe())
-        raise _error(source, self.spec, issues)
+        raise validation_error(source, self.spec, issues)
 
     def output_columns(self) -> list[str]:
         return [*self.id_cols, *OUTPUT_COLUMNS, *([REASONS_COLUMN] if self.explain else [])]
+
+
+def _matrix(
+    columns: dict[str, pa.Array], names: list[str], dtype: type[np.floating], rows: int
+) -> np.ndarray:
+    """The checked feature columns as one C-ordered matrix in the model's order."""
+    X = np.empty((rows, len(names)), dtype=dtype)
+    for j, name in enumerate(names):
+        X[:, j] = columns[name].to_numpy(zero_copy_only=False)
+    return X
 
 
 class _Timer:

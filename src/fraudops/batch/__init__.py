@@ -1,0 +1,1 @@
+"""Batch scoring of a file with a registered model (`fraudops score`)."""
