@@ -21,9 +21,10 @@ import pytest
 
 from fraudops.config import load_settings
 from fraudops.data.synthetic import generate_transactions
-from fraudops.lake import Lake
+from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.registry import load_model
+from fraudops.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
@@ -55,8 +56,9 @@ def test_mlflow_models_serve_of_the_champion_answers_our_probabilities(
     generate_transactions(settings.data, spec, rows=4000, seed=5).to_parquet(train)
     with Lake.open(settings, spec.name) as lake:
         lake.init()
-        lake.load_file(train)
-    assert run_training(settings, trainer=trainer).decision == "promoted"
+        load_file(lake, train)
+    with Runtime(settings, spec.name) as runtime:
+        assert run_training(runtime, trainer=trainer).decision == "promoted"
     rows = generate_transactions(settings.data, spec, rows=60, seed=9)
     features = rows[spec.feature_names]
     ours = load_model(settings).model.predict_proba(features.to_numpy(np.float64))
