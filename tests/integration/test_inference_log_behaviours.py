@@ -33,7 +33,7 @@ from fraudops.lake.catalog import TableReplacedError
 from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
-from tests.unit.test_records import make_record
+from tests.unit.test_inference_log_records import make_record
 
 SPEC = BUILTIN_SPECS["transactions30"]
 REPO = Path(__file__).resolve().parents[2]
@@ -239,7 +239,7 @@ from fraudops.config import load_settings
 from fraudops.inference_log.factory import open_producer
 from fraudops.inference_log.records import encode
 from fraudops.spec import BUILTIN_SPECS
-from tests.unit.test_records import make_record
+from tests.unit.test_inference_log_records import make_record
 
 spec = BUILTIN_SPECS["transactions30"]
 producer = open_producer(load_settings())

@@ -28,7 +28,7 @@ from fraudops.labels import (
 )
 from fraudops.lake import Lake
 from fraudops.spec import BUILTIN_SPECS
-from tests.unit.test_records import make_record
+from tests.unit.test_inference_log_records import make_record
 
 SPEC = BUILTIN_SPECS["transactions30"]
 T0 = dt.datetime(2025, 3, 1, 10, 0, tzinfo=dt.UTC)

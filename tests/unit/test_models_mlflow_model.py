@@ -16,7 +16,7 @@ import yaml
 from fraudops.models.mlflow_model import save_model
 from fraudops.models.portable import LogRegModel, XGBoostModel, load_model_dir
 from tests.unit.test_models_portable import NAMES, _logreg, _xgb, slices  # noqa: F401
-from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
+from tests.unit.training_fixtures import SMALL_SPEC, make_frame
 
 INTS = [f.name for f in SMALL_SPEC.features if f.dtype == "int"]
 

@@ -13,7 +13,7 @@ from fraudops.models.portable import LogRegModel, XGBoostModel, load_model_dir
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.split import time_split
 from fraudops.training.trainers import train_logreg, train_xgboost
-from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
+from tests.unit.training_fixtures import SMALL_SPEC, make_frame
 
 NAMES = SMALL_SPEC.feature_names
 

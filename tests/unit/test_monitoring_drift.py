@@ -28,7 +28,7 @@ from fraudops.monitoring.profile import ReferenceProfile, build_profile, load_pr
 from fraudops.monitoring.statistics import kstwo_sf
 from fraudops.spec import TRANSACTIONS30
 from fraudops.training.features import feature_matrix
-from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
+from tests.unit.training_fixtures import SMALL_SPEC, make_frame
 
 TOL = 1e-9
 NUMERIC = ["amount", "velocity", "hour"]

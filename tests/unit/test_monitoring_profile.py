@@ -18,7 +18,7 @@ from fraudops.monitoring.profile import (
     save_profile,
 )
 from fraudops.training.features import feature_matrix
-from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
+from tests.unit.training_fixtures import SMALL_SPEC, make_frame
 
 
 def test_continuous_feature_gets_deciles_and_an_exact_ecdf() -> None:

@@ -7,7 +7,7 @@ import pytest
 from fraudops.errors import ValidationError
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.split import time_split
-from tests.unit.test_training_fixtures import SMALL_SPEC, make_frame
+from tests.unit.training_fixtures import SMALL_SPEC, make_frame
 
 
 def test_split_is_time_ordered_disjoint_and_complete() -> None:

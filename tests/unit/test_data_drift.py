@@ -15,7 +15,7 @@ from fraudops.data.files import write_datasets
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.spec import TRANSACTIONS30
-from tests.unit.test_synthetic import assert_within_spec, data_settings
+from tests.unit.test_data_synthetic import assert_within_spec, data_settings
 
 SPEC = TRANSACTIONS30
 DATA = data_settings(customers=300, drift_samples=1_500)

@@ -11,7 +11,7 @@ from fraudops.data.sampling import request_records, sample_traffic
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import ConfigError
 from fraudops.spec import TRANSACTIONS30
-from tests.unit.test_synthetic import assert_within_spec, data_settings
+from tests.unit.test_data_synthetic import assert_within_spec, data_settings
 
 SPEC = TRANSACTIONS30
 DATA = data_settings(rows=20_000, customers=2_000)

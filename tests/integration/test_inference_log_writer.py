@@ -33,7 +33,7 @@ from fraudops.lake import Lake
 from fraudops.lake.catalog import TableReplacedError
 from fraudops.serving.lake_watch import LakeWatch
 from fraudops.spec import BUILTIN_SPECS
-from tests.unit.test_records import make_record
+from tests.unit.test_inference_log_records import make_record
 
 pytestmark = pytest.mark.integration
 
@@ -244,7 +244,7 @@ from fraudops.config import load_settings
 from fraudops.inference_log.records import encode
 from fraudops.inference_log.spool import Spool
 from fraudops.spec import BUILTIN_SPECS
-from tests.unit.test_records import make_record
+from tests.unit.test_inference_log_records import make_record
 
 spec = BUILTIN_SPECS["transactions30"]
 spool = Spool.from_settings(load_settings()).open()

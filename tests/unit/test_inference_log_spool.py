@@ -300,6 +300,6 @@ def test_stale_staging_directories_are_removed(spool_dir: Path) -> None:
 
 def _any_record():  # type: ignore[no-untyped-def]
     from fraudops.spec import BUILTIN_SPECS
-    from tests.unit.test_records import make_record
+    from tests.unit.test_inference_log_records import make_record
 
     return make_record(BUILTIN_SPECS["transactions30"])
