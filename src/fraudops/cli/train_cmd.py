@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, get_args
 
 import typer
 
@@ -16,6 +16,7 @@ from fraudops.cli._common import (
     records_table,
     settings_from,
 )
+from fraudops.config import TrainerName
 
 if TYPE_CHECKING:
     from fraudops.training.result import TrainingResult
@@ -27,6 +28,7 @@ pipeline_app = typer.Typer(help="Training pipeline executions.", no_args_is_help
 
 ReasonOption = Annotated[str, typer.Option("--reason", help="Why: recorded in model_events.")]
 
+TRAINER_NAMES: tuple[str, ...] = get_args(TrainerName)
 DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "rejected": "bold red"}
 
 
@@ -36,8 +38,10 @@ TrainerOption = Annotated[
 
 
 def check_trainer(trainer: str | None) -> None:
-    if trainer is not None and trainer not in ("xgboost", "logreg"):
-        raise typer.BadParameter("must be xgboost or logreg", param_hint="--trainer")
+    if trainer is not None and trainer not in TRAINER_NAMES:
+        raise typer.BadParameter(
+            f"must be one of {', '.join(TRAINER_NAMES)}", param_hint="--trainer"
+        )
 
 
 def train(

@@ -13,11 +13,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
+from fraudops.config import LogBackend
 from fraudops.inference_log.records import parse_line
 
-BACKENDS = ("spool", "redis", "none")
+BACKENDS: tuple[str, ...] = get_args(LogBackend)
 
 
 @dataclass(frozen=True, slots=True)

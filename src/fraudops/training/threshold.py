@@ -8,14 +8,15 @@ exact and O(n log n) rather than a scan of a fixed grid of thresholds.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, get_args
 
 import numpy as np
 
+from fraudops.config import ThresholdPolicy
 from fraudops.errors import ValidationError
 
-Policy = Literal["best_f1", "target_recall", "min_cost"]
-POLICIES: tuple[str, ...] = ("best_f1", "target_recall", "min_cost")
+Policy = ThresholdPolicy
+POLICIES: tuple[str, ...] = get_args(ThresholdPolicy)
 
 
 @dataclass(frozen=True)
