@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from fraudops.errors import ValidationError
 from fraudops.lake.formats import CSV_SUFFIXES, PARQUET_SUFFIXES
-from fraudops.lake.validation import validation_error
+from fraudops.lake.validation import header_problems, validation_error
 from fraudops.spec import FeatureSpec
 
 CSV_BLOCK_BYTES = 16 << 20
@@ -118,17 +118,6 @@ def _count_csv_rows(path: Path) -> int:
 
 
 def _check_header(path: Path, header: list[str], spec: FeatureSpec) -> None:
-    issues = []
-    duplicated = sorted({n for n in header if header.count(n) > 1})
-    if duplicated:
-        issues.append(f"duplicate column name(s): {', '.join(map(repr, duplicated))}")
-    missing = [n for n in spec.feature_names if n not in header]
-    if missing:
-        lower = {n.lower(): n for n in header}
-        hints = [f"{lower[m.lower()]!r} for {m!r}" for m in missing if m.lower() in lower]
-        text = f"missing feature column(s): {', '.join(map(repr, missing))}"
-        if hints:
-            text += f" (names are case-sensitive: found {', '.join(hints)})"
-        issues.append(text)
+    issues = header_problems(header, spec.feature_names, what="feature column")
     if issues:
         raise validation_error(str(path), spec, issues)

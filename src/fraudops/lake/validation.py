@@ -315,20 +315,23 @@ def _is_missing(value: Any) -> bool:
         return False
 
 
-def _column_problems(table: pa.Table, spec: FeatureSpec) -> list[str]:
-    names = table.column_names
+def header_problems(
+    names: list[str], required: list[str], *, what: str = "column", spec_hint: bool = False
+) -> list[str]:
+    """Duplicate names in a header, and ``required`` columns missing from it (with a hint when
+    only the case differs). ``spec_hint``: when none is there, say what the columns are."""
     issues = []
     duplicated = sorted({n for n in names if names.count(n) > 1})
     if duplicated:
         issues.append(f"duplicate column name(s): {', '.join(map(repr, duplicated))}")
-    missing = [c for c in spec.required_columns if c not in names]
+    missing = [c for c in required if c not in names]
     if missing:
         lower = {n.lower(): n for n in names}
         hints = [f"{lower[m.lower()]!r} for {m!r}" for m in missing if m.lower() in lower]
-        text = f"missing column(s): {', '.join(map(repr, missing))}"
+        text = f"missing {what}(s): {', '.join(map(repr, missing))}"
         if hints:
             text += f" (names are case-sensitive: found {', '.join(hints)})"
-        elif len(missing) == len(spec.required_columns) and names:
+        elif spec_hint and len(missing) == len(required) and names:
             shown = ", ".join(map(repr, names[:MAX_SHOWN])) + (", ..." if len(names) > 5 else "")
             text += f" (the columns are {shown}: data of another spec?)"
         issues.append(text)
@@ -346,7 +349,7 @@ def validate_frame(
     unknown categories, labels other than 0/1, unparseable timestamps and duplicate ids.
     """
     table = as_arrow(frame)
-    issues = _column_problems(table, spec)
+    issues = header_problems(table.column_names, spec.required_columns, spec_hint=True)
     if table.num_rows == 0:
         issues.append("no data rows")
     if table.num_rows == 0 or len(set(table.column_names)) < table.num_columns:
