@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from fraudops.lake import Lake
 from fraudops.lake.catalog import TableReplacedError
 from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
+from tests import waiting
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
 from tests.unit.test_inference_log_records import make_record
 
@@ -48,11 +48,7 @@ SERVING = {
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached: {what}")
-        time.sleep(0.02)
+    waiting.wait_for(condition, what, timeout=WAIT_S)
 
 
 @dataclass

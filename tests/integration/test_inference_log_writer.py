@@ -33,6 +33,7 @@ from fraudops.lake import Lake
 from fraudops.lake.catalog import TableReplacedError
 from fraudops.serving.lake_watch import LakeWatch
 from fraudops.spec import BUILTIN_SPECS
+from tests import waiting
 from tests.unit.test_inference_log_records import make_record
 
 pytestmark = pytest.mark.integration
@@ -50,11 +51,7 @@ FAST = {
 
 
 def wait_for(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached: {what}")
-        time.sleep(0.02)
+    waiting.wait_for(condition, what, timeout=WAIT_S)
 
 
 @pytest.fixture
