@@ -204,6 +204,10 @@ def render_simulation(result: SimulationResult) -> None:
         ),
         soft_wrap=True,
     )
+    out.print(
+        Text(f"Dashboard:      fraudops dashboard --home {result.home}   (http://127.0.0.1:8090)"),
+        soft_wrap=True,
+    )
 
 
 def _verdict(outcome: Outcome) -> str:
