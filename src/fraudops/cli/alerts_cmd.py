@@ -65,8 +65,9 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Most rows shown.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """The latest alerts, one row per channel, with their delivery result and who acknowledged
-    them when (`fraudops alerts ack ALERT_ID`)."""
+    """The latest alerts, one row per channel: delivery result, who acknowledged it and when.
+
+    `fraudops alerts ack ALERT_ID` acknowledges one."""
     from fraudops.alerting import list_alerts  # the lake's imports: seconds
     from fraudops.runtime import Runtime
 
@@ -74,13 +75,11 @@ def list_(
         rows = list_alerts(runtime.lake(), limit)
 
     def render() -> None:
-        # Subjects start with "[fraudops]": escaped, or Rich would take them for markup.
+        # records_table shows the values verbatim (subjects start with "[fraudops]").
         shown = [
             {
                 **row,
                 "created_at": f"{row['created_at']:%Y-%m-%d %H:%M:%S}",
-                "subject": escape(row["subject"] or ""),
-                "error": escape(row["error"]) if row["error"] else None,
                 "acknowledged": _acknowledged(row),
             }
             for row in rows
@@ -96,7 +95,7 @@ def _acknowledged(row: dict[str, Any]) -> str | None:
     if row["acknowledged_at"] is None:
         return None
     when = f"{row['acknowledged_at']:%Y-%m-%d %H:%M}"
-    return escape(f"{row['acknowledged_by']} at {when}: {row['ack_note']}")
+    return f"{row['acknowledged_by']} at {when}: {row['ack_note']}"
 
 
 @app.command("ack")
@@ -112,7 +111,7 @@ def ack(
 ) -> None:
     """Acknowledge an alert: who, when and a note, recorded on every row of it in `alerts`.
 
-    Refused (nothing written) for an unknown or already acknowledged alert."""
+    Refused, writing nothing, for an unknown or an already acknowledged alert."""
     from fraudops import governance
     from fraudops.runtime import Runtime
 

@@ -137,8 +137,7 @@ def promote(
 ) -> None:
     """Point `champion` at VERSION by hand (no gate), recorded in model_events with who and why.
 
-    A serving process picks the new champion up by hot reload. Refused (nothing changed) when
-    VERSION is unknown or already the champion."""
+    Refused, changing nothing, for an unknown VERSION or the current champion."""
     from fraudops import governance
     from fraudops.runtime import Runtime
 
@@ -156,8 +155,9 @@ def rollback(
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-point `champion` to the previous champion (by model_events' history), recorded with
-    who and why. Refused when no earlier champion is recorded."""
+    """Re-point `champion` to the previous champion by model_events, recorded with who and why.
+
+    Refused, changing nothing, when model_events records no earlier champion."""
     from fraudops import governance
     from fraudops.runtime import Runtime
 
