@@ -147,5 +147,7 @@ def test_the_cli_acknowledges_and_lists_with_json(
     assert again.exit_code == 1 and "already acknowledged by" in again.stderr
     unknown = runner.invoke(app, ["alerts", "ack", "abc", "--note", "x"])
     assert unknown.exit_code == 1 and "no alert 'abc'" in unknown.stderr
+    nobody = runner.invoke(app, ["alerts", "ack", "abc", "--note", "x", "--by", ""])
+    assert nobody.exit_code == 2 and "actor is required" in nobody.stderr  # not the OS user
     no_note = runner.invoke(app, ["alerts", "ack", alert_id])
     assert no_note.exit_code == 2 and "--note" in no_note.stderr

@@ -116,7 +116,9 @@ def ack(
     from fraudops.runtime import Runtime
 
     with Runtime(settings_from(ctx), spec) as runtime:
-        done = governance.acknowledge_alert(runtime, alert_id, actor=by or os_user(), note=note)
+        done = governance.acknowledge_alert(
+            runtime, alert_id, actor=os_user() if by is None else by, note=note
+        )
     shown = done.to_dict()
     emit(
         shown,

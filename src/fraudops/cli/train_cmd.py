@@ -142,7 +142,9 @@ def promote(
     from fraudops.runtime import Runtime
 
     with Runtime(settings_from(ctx), spec) as runtime:
-        event = governance.promote(runtime, version, actor=by or os_user(), reason=reason)
+        event = governance.promote(
+            runtime, version, actor=os_user() if by is None else by, reason=reason
+        )
     shown = event.to_dict()
     emit(shown, as_json, lambda: out.print(kv_table("Promoted", _flat(shown))))
 
@@ -162,7 +164,7 @@ def rollback(
     from fraudops.runtime import Runtime
 
     with Runtime(settings_from(ctx), spec) as runtime:
-        event = governance.rollback(runtime, actor=by or os_user(), reason=reason)
+        event = governance.rollback(runtime, actor=os_user() if by is None else by, reason=reason)
     shown = event.to_dict()
     emit(shown, as_json, lambda: out.print(kv_table("Rolled back", _flat(shown))))
 
