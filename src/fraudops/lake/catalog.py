@@ -6,8 +6,9 @@ Every write is one Iceberg commit, so a reader sees all of a batch or none of it
 
 Only ``init()`` (``fraudops lake init``, and the demo on an empty home) creates anything: the
 SQLite catalog file, the warehouse folder, the catalog's own tables, the namespace, the lake
-tables. Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead,
-and no data or metadata file is ever written under a warehouse folder that is gone (see
+tables, and the optional columns a newer release appended to existing ones (``evolution.py``).
+Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead, and
+no data or metadata file is ever written under a warehouse folder that is gone (see
 ``fileio.py``): a lake moved away under a running writer is never silently recreated.
 """
 
@@ -17,6 +18,7 @@ import datetime as dt
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -44,7 +46,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from fraudops.config import Settings
 from fraudops.errors import LakeError
-from fraudops.lake.evolution import LakeInit, SchemaOutdatedError, columns_to_add, schema_mismatch
+from fraudops.lake.evolution import (
+    LakeInit,
+    SchemaOutdatedError,
+    add_columns,
+    columns_to_add,
+    schema_mismatch,
+)
 from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
 from fraudops.lake.schemas import (
     TABLES,
@@ -169,25 +177,11 @@ class Lake:
                 created.append(name)
             columns_added: dict[str, list[str]] = {}
             for name, fields in upgrades.items():
-                if columns := self._add_columns(name, fields, schemas[name]):
+                load = partial(catalog.load_table, self.identifier(name))
+                label = f"{self.namespace}.{name}"
+                if columns := add_columns(load, fields, label, self.spec.name, schemas[name]):
                     columns_added[name] = columns
         return LakeInit(created=created, columns_added=columns_added)
-
-    def _add_columns(self, name: str, fields: list[NestedField], expected: Schema) -> list[str]:
-        table = self.catalog.load_table(self.identifier(name))
-        try:
-            with table.update_schema() as update:
-                for f in fields:
-                    update.add_column(f.name, f.field_type, doc=f.doc, required=False)
-        except CommitFailedException:
-            # A concurrent `lake init` added them first: fine if the table now matches.
-            live = self.catalog.load_table(self.identifier(name)).schema()
-            if problem := schema_mismatch(
-                f"{self.namespace}.{name}", self.spec.name, live, expected
-            ):
-                raise LakeError(problem) from None
-            return []
-        return [f.name for f in fields]
 
     def column_names(self, name: str) -> list[str]:
         """The columns table ``name`` has (an older table may lack some of the spec's)."""

@@ -7,10 +7,13 @@ any other difference between a live table and the spec is refused, as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.schema import Schema
+from pyiceberg.table import Table
 from pyiceberg.types import NestedField
 
 from fraudops.errors import LakeError
@@ -50,6 +53,26 @@ def columns_to_add(live: Schema, expected: Schema) -> list[NestedField] | None:
     if any(f.required for f in added):
         return None
     return list(added)
+
+
+def add_columns(
+    load: Callable[[], Table],
+    fields: list[NestedField],
+    label: str,
+    spec_name: str,
+    expected: Schema,
+) -> list[str]:
+    """Add ``fields`` (optional) to the table ``load`` returns; the names added."""
+    try:
+        with load().update_schema() as update:
+            for f in fields:
+                update.add_column(f.name, f.field_type, doc=f.doc, required=False)
+    except CommitFailedException:
+        # A concurrent `lake init` added them first: fine if the table now matches.
+        if problem := schema_mismatch(label, spec_name, load().schema(), expected):
+            raise LakeError(problem) from None
+        return []
+    return [f.name for f in fields]
 
 
 def schema_mismatch(table: str, spec_name: str, live: Schema, expected: Schema) -> str | None:
