@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import threading
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -118,6 +119,39 @@ def test_a_concurrent_change_to_the_same_rows_wins_and_the_late_one_writes_nothi
         rewrite_rows(lake, ALERTS, EqualTo(term="alert_id", value=alert_id), late)
     assert {(r["acknowledged_by"], r["ack_note"]) for r in feed(settings)} == {("alice", "first")}
     assert len(feed(settings)) == 2
+
+
+def test_of_simultaneous_acknowledgements_exactly_one_is_recorded(lake_settings: Settings) -> None:
+    settings = lake_settings
+    alert_id = send_test_alert(settings)
+    people = ["alice", "bob", "carol"]
+    start = threading.Barrier(len(people))
+    outcomes: dict[str, object] = {}
+
+    def attempt(person: str) -> None:
+        with Runtime(settings) as runtime:
+            runtime.lake().table(ALERTS)  # connected before the race starts
+            start.wait()
+            try:
+                outcomes[person] = governance.acknowledge_alert(
+                    runtime, alert_id, actor=person, note=f"{person} on it"
+                )
+            except governance.ActionConflict as exc:
+                outcomes[person] = exc
+
+    threads = [threading.Thread(target=attempt, args=(p,)) for p in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    winners = [p for p, o in outcomes.items() if isinstance(o, governance.AlertAck)]
+    losers = [p for p, o in outcomes.items() if isinstance(o, governance.ActionConflict)]
+    assert len(winners) == 1 and sorted(winners + losers) == people, outcomes
+    rows = feed(settings)
+    assert {(r["acknowledged_by"], r["ack_note"]) for r in rows} == {
+        (winners[0], f"{winners[0]} on it")
+    }
+    assert len(rows) == 2
 
 
 def test_the_cli_acknowledges_and_lists_with_json(
