@@ -28,9 +28,14 @@ if TYPE_CHECKING:
 class Runtime:
     """Settings plus the clients built from them, for one active feature spec."""
 
-    def __init__(self, settings: Settings, spec_name: str | None = None) -> None:
+    def __init__(
+        self, settings: Settings, spec_name: str | None = None, *, actor: str = "fraudops"
+    ) -> None:
         self.settings = settings
         self.spec: FeatureSpec = settings.feature_spec(spec_name)
+        # Who the automatic decisions of this process are recorded as (model_events.actor):
+        # training.events.SYSTEM_ACTOR, or "simulation"; a governance action names its person.
+        self.actor = actor
         self._lakes: dict[str, Lake] = {}
 
     @property

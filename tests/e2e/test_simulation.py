@@ -84,6 +84,7 @@ def test_model_events_and_mlflow_tell_the_story(drift: dict[str, Any]) -> None:
     events = read_events(settings, "transactions30")
     automatic = events[events["trigger"] == "retrain"]
     assert len(automatic) >= len(drift["retrains"])
+    assert set(events["actor"]) == {"simulation"}  # every decision the simulation's own
     runs = {r["run_id"] for r in drift["monitoring_runs"]}
     assert set(automatic["monitoring_run_id"]) <= runs  # every retrain names its monitoring run
     promoted = automatic[automatic["event_type"] == "promoted"].iloc[0]

@@ -214,6 +214,7 @@ def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any], 
     assert refused["champion_after"] == "1" and "champion" in refused["reason"]
     assert json.loads(refused["metrics"])["champion"]["pr_auc"] > 0
     assert set(events["trigger"]) == {"train"}
+    assert set(events["actor"]) == {"fraudops"}  # the pipeline's gate decided, no person
     assert "0.9990" in events[events["event_type"] == "rejected"].iloc[0]["reason"]
 
 

@@ -4,11 +4,12 @@ register, promote by hand, roll back through the promotion history, load by vers
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from fraudops import registry
+from fraudops import governance, registry
 from fraudops.config import LogRegParams, Settings
 from fraudops.errors import FraudopsError, LakeError
 from fraudops.lake import Lake
@@ -16,7 +17,8 @@ from fraudops.models.mlflow_model import save_model
 from fraudops.models.portable import ScoringModel
 from fraudops.registry.client import experiment_id, mlflow_client
 from fraudops.registry.store import find_version
-from fraudops.training.events import read_events
+from fraudops.runtime import Runtime
+from fraudops.training.events import ModelEvent, read_events
 from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"
@@ -61,6 +63,16 @@ def _register(
     return str(mv.version)
 
 
+def promote(settings: Settings, version: str, *, reason: str) -> dict[str, Any]:
+    with Runtime(settings) as runtime:
+        return governance.promote(runtime, version, actor="test", reason=reason).to_dict()
+
+
+def rollback(settings: Settings, *, reason: str) -> dict[str, Any]:
+    with Runtime(settings) as runtime:
+        return governance.rollback(runtime, actor="test", reason=reason).to_dict()
+
+
 @pytest.fixture
 def lake_settings(settings: Settings) -> Settings:
     with Lake.open(settings, SPEC) as lake:
@@ -74,20 +86,20 @@ def test_promote_and_roll_back_through_the_history(lake_settings: Settings, tmp_
     assert versions == ["1", "2", "3"]
     assert registry.champion(settings) is None
     for version in versions:
-        event = registry.promote(settings, version, reason=f"ship v{version}")
+        event = promote(settings, version, reason=f"ship v{version}")
         assert event["event_type"] == "manual_promote" and event["champion_after"] == version
     assert registry.champion(settings)["version"] == "3"  # type: ignore[index]
 
-    back = registry.rollback(settings, reason="v3 misbehaves")
+    back = rollback(settings, reason="v3 misbehaves")
     assert (back["champion_before"], back["champion_after"]) == ("3", "2")
-    assert registry.rollback(settings, reason="v2 too")["champion_after"] == "1"
+    assert rollback(settings, reason="v2 too")["champion_after"] == "1"
     with pytest.raises(FraudopsError, match="no previous champion"):
-        registry.rollback(settings, reason="nothing left")
+        rollback(settings, reason="nothing left")
     assert registry.champion(settings)["version"] == "1"  # type: ignore[index]
 
     # Promoting after a rollback starts a new reign: rolling back returns to v1, not to v2.
-    registry.promote(settings, "3", reason="fixed")
-    assert registry.rollback(settings, reason="again")["champion_after"] == "1"
+    promote(settings, "3", reason="fixed")
+    assert rollback(settings, reason="again")["champion_after"] == "1"
 
     events = read_events(settings, SPEC)
     assert events["event_type"].tolist() == ["manual_promote"] * 3 + ["rollback"] * 2 + [
@@ -105,7 +117,7 @@ def test_load_by_version_or_alias_matches_the_saved_model(
     settings = lake_settings
     _register(settings, 4, tmp_path)
     _register(settings, 5, tmp_path)
-    registry.promote(settings, "v2", reason="test")
+    promote(settings, "v2", reason="test")
     X = np.random.default_rng(0).normal(size=(50, 30))
     champion = registry.load_model(settings, SPEC)
     assert champion.version == "2" and champion.manifest.threshold == pytest.approx(0.35)
@@ -125,7 +137,7 @@ def test_listing_and_showing_versions(lake_settings: Settings, tmp_path: Path) -
     assert registry.list_versions(settings) == []
     _register(settings, 6, tmp_path)
     _register(settings, 7, tmp_path)
-    registry.promote(settings, "1", reason="first")
+    promote(settings, "1", reason="first")
     rows = registry.list_versions(settings)
     assert [r["version"] for r in rows] == ["2", "1"]
     assert rows[1]["aliases"] == ["champion"] and rows[0]["aliases"] == []
@@ -134,7 +146,7 @@ def test_listing_and_showing_versions(lake_settings: Settings, tmp_path: Path) -
     assert shown["version"] == "1" and shown["source"].endswith("/artifacts/model")
     assert shown["artifacts"] == ["model"]
     with pytest.raises(FraudopsError, match="already the champion"):
-        registry.promote(settings, "1", reason="again")
+        promote(settings, "1", reason="again")
     runs = registry.pipeline_runs(settings, SPEC)
     assert len(runs) == 2 and {r["status"] for r in runs} == {"FINISHED"}
     assert registry.pipeline_runs(settings, "ulb") == []
@@ -145,8 +157,10 @@ def test_alias_is_put_back_when_the_event_cannot_be_recorded(
 ) -> None:
     # The ulb lake was never initialised: model_events cannot be written.
     _register(settings, 8, tmp_path, spec="ulb")
+    name = settings.registered_model_name("ulb")
+    event = ModelEvent("ulb", name, "manual_promote", "manual", "test", "1", None, None, "1")
     with pytest.raises(LakeError, match="lake init"):
-        registry.promote(settings, "1", reason="test", spec_name="ulb")
+        registry.move_champion(settings, mlflow_client(settings), "ulb", "1", event=event)
     assert registry.champion(settings, "ulb") is None
     assert registry.list_versions(settings, "ulb")[0]["aliases"] == []
 
@@ -183,7 +197,7 @@ def test_an_alias_moved_by_mlflow_s_own_client_is_seen_at_once(
     name = settings.registered_model_name(SPEC)
     for seed in (13, 14, 15):
         _register(settings, seed, tmp_path)
-    registry.promote(settings, "1", reason="first")
+    promote(settings, "1", reason="first")
     assert registry.load_model(settings, SPEC).version == "1"
     # Another process's client, not ours: what a user of MLflow's UI or API does.
     theirs = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
@@ -227,7 +241,7 @@ def test_mlflow_pyfunc_loads_the_champion_to_our_probabilities(
 
     settings = lake_settings
     _register(settings, 16, tmp_path)
-    registry.promote(settings, "1", reason="ship")
+    promote(settings, "1", reason="ship")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", settings.tracking_uri)
     names = settings.feature_spec(SPEC).feature_names

@@ -13,8 +13,9 @@ import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
-from fraudops import registry
+from fraudops import governance
 from fraudops.config import Settings
+from fraudops.runtime import Runtime
 from tests.serving_support import (
     FRAUDOPS,
     Load,
@@ -259,6 +260,11 @@ def test_refuses_a_public_address_without_a_token(trained: Settings) -> None:
 # ---- hot reload ---------------------------------------------------------------------------
 
 
+def promote(settings: Settings, version: str, *, actor: str, reason: str) -> None:
+    with Runtime(settings) as runtime:
+        governance.promote(runtime, version, actor=actor, reason=reason)
+
+
 def test_moving_the_champion_under_traffic_fails_no_request(
     trained: Settings, bodies: list[dict[str, Any]]
 ) -> None:
@@ -266,7 +272,7 @@ def test_moving_the_champion_under_traffic_fails_no_request(
     load = Load(server.url, bodies, threads=6).start()
     try:
         load.wait_for(200)
-        registry.promote(trained, "1", reason="test: move champion under traffic")
+        promote(trained, "1", actor="test", reason="move champion under traffic")
         deadline = time.time() + 30
         while time.time() < deadline and not any(v == "1" for _, v in load.ok):
             time.sleep(0.05)
@@ -274,7 +280,7 @@ def test_moving_the_champion_under_traffic_fails_no_request(
     finally:
         load.stop()
         server.stop()
-        registry.promote(trained, "2", reason="test: restore")
+        promote(trained, "2", actor="test", reason="restore")
     assert load.failures == []
     versions = [v for _, v in load.ok]
     assert "2" in versions and "1" in versions

@@ -1,4 +1,5 @@
-"""Alerts on drift and degradation: one message, several channels, a cooldown, a record."""
+"""Alerts on drift and degradation: one message, several channels, a cooldown, a record, the
+feed with each alert's acknowledgement (written by ``fraudops.governance``)."""
 
 from fraudops.alerting.channels import (
     AlertChannel,
@@ -9,10 +10,12 @@ from fraudops.alerting.channels import (
     build_channels,
     deliver,
 )
-from fraudops.alerting.dispatch import AlertOutcome, list_alerts, send_alert
+from fraudops.alerting.dispatch import AlertOutcome, send_alert
+from fraudops.alerting.feed import ACK_COLUMNS, list_alerts
 from fraudops.alerting.message import AlertMessage, AlertSummary, make_summary, parse_summary
 
 __all__ = [
+    "ACK_COLUMNS",
     "AlertChannel",
     "AlertMessage",
     "AlertOutcome",

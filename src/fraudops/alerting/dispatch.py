@@ -219,13 +219,3 @@ def _suppress(
     row = _row(outcome.alert_id or "", message, now, Delivery(SUPPRESSED, False, 0, reason))
     outcome.recorded, outcome.record_error = _record(lake, [row])
     return outcome
-
-
-def list_alerts(lake: Lake, limit: int = 50) -> list[dict[str, Any]]:
-    """The latest ``limit`` rows of ``alerts``, newest first (body left out): JSON-ready rows."""
-    columns = ["created_at", "alert_id", "run_id", "channel", "severity", "delivered"]
-    columns += ["attempts", "subject", "error"]
-    frame = lake.read_frame(ALERTS, columns)
-    frame = frame.sort_values("created_at", ascending=False, kind="stable").head(limit)
-    clean = frame.astype(object).where(frame.notna(), None)
-    return [{str(k): v for k, v in row.items()} for row in clean.to_dict("records")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -34,6 +36,18 @@ SpecOption = Annotated[
     str | None, typer.Option("--spec", help="Feature spec to use (default: the `spec` setting).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+ByOption = Annotated[
+    str | None,
+    typer.Option("--by", help="Who is acting, as recorded (default: your OS user name)."),
+]
+
+
+def os_user() -> str:
+    """The OS user name, the default of ``--by``."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no USER/LOGNAME and no passwd entry (some containers)
+        raise typer.BadParameter("cannot tell your user name: pass it", param_hint="--by") from None
 
 
 class FraudopsGroup(TyperGroup):
@@ -44,7 +58,8 @@ class FraudopsGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except FraudopsError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # Messages quote data (an alert's note, a subject "[fraudops] ..."): not markup.
+            err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 

@@ -1,24 +1,26 @@
-"""`fraudops alerts`: check the alert channels, list the alerts sent."""
+"""`fraudops alerts`: check the alert channels, list the alerts sent, acknowledge one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from fraudops.cli._common import (
+    ByOption,
     JsonOption,
     SpecOption,
     emit,
     err,
+    os_user,
     out,
     records_table,
     settings_from,
 )
 
 app = typer.Typer(
-    help="Drift and degradation alerts: test the channels, list.", no_args_is_help=True
+    help="Drift and degradation alerts: test the channels, list, acknowledge.", no_args_is_help=True
 )
 
 
@@ -63,7 +65,9 @@ def list_(
     limit: Annotated[int, typer.Option("--limit", min=1, help="Most rows shown.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """The latest alerts, one row per channel, with their delivery result."""
+    """The latest alerts, one row per channel: delivery result, who acknowledged it and when.
+
+    `fraudops alerts ack ALERT_ID` acknowledges one."""
     from fraudops.alerting import list_alerts  # the lake's imports: seconds
     from fraudops.runtime import Runtime
 
@@ -71,17 +75,56 @@ def list_(
         rows = list_alerts(runtime.lake(), limit)
 
     def render() -> None:
-        # Subjects start with "[fraudops]": escaped, or Rich would take them for markup.
+        # records_table shows the values verbatim (subjects start with "[fraudops]").
         shown = [
             {
                 **row,
                 "created_at": f"{row['created_at']:%Y-%m-%d %H:%M:%S}",
-                "subject": escape(row["subject"] or ""),
-                "error": escape(row["error"]) if row["error"] else None,
+                "acknowledged": _acknowledged(row),
             }
             for row in rows
         ]
-        columns = ["created_at", "channel", "severity", "delivered", "attempts", "subject", "error"]
+        columns = ["created_at", "alert_id", "channel", "severity", "delivered", "attempts"]
+        columns += ["subject", "error", "acknowledged"]
         out.print(records_table("alerts", shown, columns))
 
     emit(rows, as_json, render)
+
+
+def _acknowledged(row: dict[str, Any]) -> str | None:
+    if row["acknowledged_at"] is None:
+        return None
+    when = f"{row['acknowledged_at']:%Y-%m-%d %H:%M}"
+    return f"{row['acknowledged_by']} at {when}: {row['ack_note']}"
+
+
+@app.command("ack")
+def ack(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(help="The alert's id (`fraudops alerts list`).")],
+    note: Annotated[
+        str, typer.Option("--note", help="What you make of it (required): recorded on the alert.")
+    ],
+    by: ByOption = None,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Acknowledge an alert: who, when and a note, recorded on every row of it in `alerts`.
+
+    Refused, writing nothing, for an unknown or an already acknowledged alert."""
+    from fraudops import governance
+    from fraudops.runtime import Runtime
+
+    with Runtime(settings_from(ctx), spec) as runtime:
+        done = governance.acknowledge_alert(
+            runtime, alert_id, actor=os_user() if by is None else by, note=note
+        )
+    shown = done.to_dict()
+    emit(
+        shown,
+        as_json,
+        lambda: out.print(
+            f"Alert {done.alert_id} acknowledged by {escape(done.acknowledged_by)} at "
+            f"{done.acknowledged_at:%Y-%m-%d %H:%M:%S} UTC ({len(done.channels)} row(s))."
+        ),
+    )

@@ -23,26 +23,32 @@ app = typer.Typer(help="Create, load and query the lake's Iceberg tables.", no_a
 
 @app.command("init")
 def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
-    """Create the spec's namespace and all its tables (idempotent)."""
+    """Create the spec's namespace and all its tables (idempotent).
+
+    On a home made by an older release it also adds the optional columns this release writes
+    to the existing tables (never dropping or recreating anything), and says which."""
     from fraudops.lake import Lake
     from fraudops.lake.schemas import TABLES
 
     lake = Lake.open(settings_from(ctx), spec)
-    created = lake.init()
+    done = lake.init_tables()
     result = {
         "spec": lake.spec.name,
         "catalog": lake.settings.catalog_uri,
-        "created": created,
+        **done.to_dict(),
         "tables": list(TABLES),
     }
-    emit(
-        result,
-        as_json,
-        lambda: out.print(
+
+    def render() -> None:
+        created = done.created
+        out.print(
             f"Lake ready for spec [bold]{lake.spec.name}[/]: {len(TABLES)} tables, "
             f"{len(created)} created ({', '.join(created) or 'none new'})."
-        ),
-    )
+        )
+        for table, columns in done.columns_added.items():
+            out.print(f"Added to {table}: {', '.join(columns)}.")
+
+    emit(result, as_json, render)
 
 
 @app.command("load")

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any, get_args
 import typer
 
 from fraudops.cli._common import (
+    ByOption,
     JsonOption,
     RichReporter,
     SpecOption,
     emit,
     kv_table,
+    os_user,
     out,
     records_table,
     settings_from,
@@ -26,7 +28,9 @@ models_app = typer.Typer(
 )
 pipeline_app = typer.Typer(help="Training pipeline executions.", no_args_is_help=True)
 
-ReasonOption = Annotated[str, typer.Option("--reason", help="Why: recorded in model_events.")]
+ReasonOption = Annotated[
+    str, typer.Option("--reason", help="Why (required): recorded in model_events.")
+]
 
 TRAINER_NAMES: tuple[str, ...] = get_args(TrainerName)
 DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "rejected": "bold red"}
@@ -125,30 +129,44 @@ def show_model(
 @models_app.command("promote")
 def promote(
     ctx: typer.Context,
-    version: Annotated[str, typer.Argument(help="Version to make champion.")],
-    reason: ReasonOption = "manual promotion",
+    version: Annotated[str, typer.Argument(help="Version (3, v3) or alias to make champion.")],
+    reason: ReasonOption,
+    by: ByOption = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Point `champion` at VERSION by hand (no gate), recorded in model_events."""
-    from fraudops import registry
+    """Point `champion` at VERSION by hand (no gate), recorded in model_events with who and why.
 
-    event = registry.promote(settings_from(ctx), version, reason=reason, spec_name=spec)
-    emit(event, as_json, lambda: out.print(kv_table("Promoted", event)))
+    Refused, changing nothing, for an unknown VERSION or the current champion."""
+    from fraudops import governance
+    from fraudops.runtime import Runtime
+
+    with Runtime(settings_from(ctx), spec) as runtime:
+        event = governance.promote(
+            runtime, version, actor=os_user() if by is None else by, reason=reason
+        )
+    shown = event.to_dict()
+    emit(shown, as_json, lambda: out.print(kv_table("Promoted", _flat(shown))))
 
 
 @models_app.command("rollback")
 def rollback(
     ctx: typer.Context,
-    reason: ReasonOption = "manual rollback",
+    reason: ReasonOption,
+    by: ByOption = None,
     spec: SpecOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Re-point `champion` to the previous champion, recorded in model_events."""
-    from fraudops import registry
+    """Re-point `champion` to the previous champion by model_events, recorded with who and why.
 
-    event = registry.rollback(settings_from(ctx), reason=reason, spec_name=spec)
-    emit(event, as_json, lambda: out.print(kv_table("Rolled back", event)))
+    Refused, changing nothing, when model_events records no earlier champion."""
+    from fraudops import governance
+    from fraudops.runtime import Runtime
+
+    with Runtime(settings_from(ctx), spec) as runtime:
+        event = governance.rollback(runtime, actor=os_user() if by is None else by, reason=reason)
+    shown = event.to_dict()
+    emit(shown, as_json, lambda: out.print(kv_table("Rolled back", _flat(shown))))
 
 
 @pipeline_app.command("runs")

@@ -6,8 +6,9 @@ Every write is one Iceberg commit, so a reader sees all of a batch or none of it
 
 Only ``init()`` (``fraudops lake init``, and the demo on an empty home) creates anything: the
 SQLite catalog file, the warehouse folder, the catalog's own tables, the namespace, the lake
-tables. Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead,
-and no data or metadata file is ever written under a warehouse folder that is gone (see
+tables, and the optional columns a newer release appended to existing ones (``evolution.py``).
+Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead, and
+no data or metadata file is ever written under a warehouse folder that is gone (see
 ``fileio.py``): a lake moved away under a running writer is never silently recreated.
 """
 
@@ -17,6 +18,7 @@ import datetime as dt
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -36,6 +38,7 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
+from pyiceberg.types import NestedField
 from pyparsing import ParseBaseException
 from sqlalchemy import inspect as sql_inspect
 from sqlalchemy.engine import URL, make_url
@@ -43,11 +46,17 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from fraudops.config import Settings
 from fraudops.errors import LakeError
+from fraudops.lake.evolution import (
+    LakeInit,
+    SchemaOutdatedError,
+    add_columns,
+    columns_to_add,
+    schema_mismatch,
+)
 from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
 from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
-    describe_schema,
     partition_spec,
     table_schema,
 )
@@ -124,11 +133,17 @@ class Lake:
         return (self.namespace, check_table_name(name))
 
     def init(self) -> list[str]:
-        """Create the namespace and every missing table; returns the names of those created.
+        """``init_tables()``, returning the names of the tables it created."""
+        return self.init_tables().created
+
+    def init_tables(self) -> LakeInit:
+        """Create the namespace and every missing table; add to existing tables the optional
+        columns a newer release appended to their schema (see ``evolution.py``).
 
         Idempotent: an existing table is kept (after checking it still matches the spec), so a
-        second run creates nothing. The one place that creates a missing catalog (the SQLite
-        file, the catalog's tables) and warehouse folder.
+        second run changes nothing. Every table is checked before any is created or altered.
+        The one place that creates a missing catalog (the SQLite file, the catalog's tables)
+        and warehouse folder.
         """
         if self._catalog is None:
             self._catalog = _connect(self.settings, create=True, spec_name=self.spec.name)
@@ -136,13 +151,19 @@ class Lake:
         schemas = {name: table_schema(name, self.spec) for name in TABLES}
         with _catalog_errors(self.settings):
             catalog.create_namespace_if_not_exists(self.namespace)
-            missing = []
-            for name, expected in schemas.items():  # check them all before creating any
-                if catalog.table_exists(self.identifier(name)):
-                    live = catalog.load_table(self.identifier(name)).schema()
-                    self._check_schema(name, live, expected)
-                else:
+            missing: list[str] = []
+            upgrades: dict[str, list[NestedField]] = {}
+            for name, expected in schemas.items():
+                if not catalog.table_exists(self.identifier(name)):
                     missing.append(name)
+                    continue
+                live = catalog.load_table(self.identifier(name)).schema()
+                if (added := columns_to_add(live, expected)) is not None:
+                    upgrades[name] = added
+                elif problem := schema_mismatch(
+                    f"{self.namespace}.{name}", self.spec.name, live, expected
+                ):
+                    raise LakeError(problem)
             created = []
             for name in missing:
                 try:
@@ -154,30 +175,23 @@ class Lake:
                 except TableAlreadyExistsError:  # a concurrent `lake init` won the race
                     continue
                 created.append(name)
-        return created
+            columns_added: dict[str, list[str]] = {}
+            for name, fields in upgrades.items():
+                load = partial(catalog.load_table, self.identifier(name))
+                label = f"{self.namespace}.{name}"
+                if columns := add_columns(load, fields, label, self.spec.name, schemas[name]):
+                    columns_added[name] = columns
+        return LakeInit(created=created, columns_added=columns_added)
 
-    def _check_schema(self, name: str, live: Schema, expected: Schema) -> None:
-        # A spec edited after `lake init` must not silently write into the old columns.
-        have, want = describe_schema(live), describe_schema(expected)
-        if have == want:
-            return
-        have_by, want_by = {c[0]: c for c in have}, {c[0]: c for c in want}
-        parts = []
-        if missing := [n for n in want_by if n not in have_by]:
-            parts.append(f"columns the spec adds: {', '.join(missing)}")
-        if extra := [n for n in have_by if n not in want_by]:
-            parts.append(f"columns the spec no longer has: {', '.join(extra)}")
-        if changed := [n for n in want_by if n in have_by and have_by[n] != want_by[n]]:
-            parts.append(
-                "changed columns: "
-                + ", ".join(f"{n} ({have_by[n][1]} -> {want_by[n][1]})" for n in changed)
-            )
-        if not parts:
-            parts.append("the column order differs")
-        raise LakeError(
-            f"table {self.namespace}.{name} does not match spec {self.spec.name!r}: "
-            f"{'; '.join(parts)}. Use a new spec name for a changed spec."
-        )
+    def column_names(self, name: str) -> list[str]:
+        """The columns table ``name`` has (an older table may lack some of the spec's)."""
+        return [f.name for f in self.table(name).schema().fields]
+
+    def require_columns(self, name: str, columns: Sequence[str]) -> None:
+        """SchemaOutdatedError naming `fraudops lake init` unless table ``name`` has ``columns``."""
+        have = set(self.column_names(name))
+        if lacking := [c for c in columns if c not in have]:
+            raise SchemaOutdatedError(f"{self.namespace}.{name}", self.spec.name, lacking)
 
     def exists(self, name: str) -> bool:
         with _catalog_errors(self.settings):

@@ -2,7 +2,8 @@
 
 Every table lives in the namespace of one spec (features differ per spec), so a schema function
 takes the spec even when the table has no feature columns. Timestamps are ``timestamptz`` (µs, UTC).
-Fields are optional except the ids a row cannot exist without.
+Fields are optional except the ids a row cannot exist without. A column added after tables
+exist goes at the end of its table, optional: ``fraudops lake init`` then adds it to those tables.
 """
 
 from __future__ import annotations
@@ -242,6 +243,10 @@ def alerts_schema(spec: FeatureSpec) -> Schema:
             _opt("delivered", BOOL),
             _opt("attempts", INT),
             _opt("error", STRING),
+            # Set on every row of the alert (one per channel) by `fraudops alerts ack`.
+            _opt("acknowledged_at", TIMESTAMPTZ),
+            _opt("acknowledged_by", STRING),
+            _opt("ack_note", STRING),
         ],
     )
 
@@ -263,6 +268,7 @@ def model_events_schema(spec: FeatureSpec) -> Schema:
             _opt("reason", STRING),
             _opt("metrics", STRING),  # JSON
             _opt("monitoring_run_id", STRING),
+            _opt("actor", STRING),  # who: a person's name, or fraudops / simulation
         ],
     )
 

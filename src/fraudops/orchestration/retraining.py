@@ -242,6 +242,7 @@ def settle_shadow(
         metrics=verdict.evidence() or {},
         monitoring_run_id=monitoring_run_id,
         event_time=as_of,
+        actor=runtime.actor,
     )
     if won:
         registry.move_champion(settings, client, spec_name, challenger, event=event)

@@ -96,6 +96,7 @@ def run_training(
             reason=reason,
             monitoring_run_id=monitoring_run_id,
             event_time=retrain_as_of,
+            actor=runtime.actor,
         )
     except BaseException:
         client.set_terminated(run_id, status="FAILED")

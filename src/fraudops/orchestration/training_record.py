@@ -24,7 +24,13 @@ from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 from fraudops.training.charts import render_charts
 from fraudops.training.evaluation import Evaluation
-from fraudops.training.events import EventType, ModelEvent, Trigger, append_events
+from fraudops.training.events import (
+    SYSTEM_ACTOR,
+    EventType,
+    ModelEvent,
+    Trigger,
+    append_events,
+)
 from fraudops.training.gate import GateResult
 from fraudops.training.result import Outcome, TrainingResult
 from fraudops.training.retrain_data import RetrainSummary
@@ -77,6 +83,7 @@ def record(
     reason: str | None,
     monitoring_run_id: str | None,
     event_time: datetime | None = None,
+    actor: str = SYSTEM_ACTOR,
 ) -> TrainingResult:
     with (
         progress.step("Logging to MLflow"),
@@ -101,6 +108,7 @@ def record(
             trigger=trigger,
             monitoring_run_id=monitoring_run_id,
             event_time=event_time,
+            actor=actor,
         )
         client.set_tag(run_id, "version", version or "")
     return TrainingResult(
@@ -136,6 +144,7 @@ def _register(
     trigger: Trigger,
     monitoring_run_id: str | None,
     event_time: datetime | None = None,
+    actor: str = SYSTEM_ACTOR,
 ) -> tuple[str | None, str | None, Outcome]:
     """Register (unless rejected), move the alias (if promoted), write the events.
 
@@ -158,6 +167,7 @@ def _register(
             champion_after=after,
             metrics=_event_metrics(s),
             monitoring_run_id=monitoring_run_id,
+            actor=actor,
         )
         return event if event_time is None else dataclasses.replace(event, event_time=event_time)
 

@@ -3,6 +3,7 @@
 ``client`` builds the one MLflow client from the settings; ``versions`` registers and resolves
 versions and moves aliases; ``loading`` loads a version's model and reference profile (``store``
 reads a SQLite store directly, without MLflow); ``listing`` is what `fraudops models` shows.
+Moving the champion by hand (promote, rollback) is ``fraudops.governance``.
 """
 
 from fraudops.registry.client import experiment_id, find_experiment_id, mlflow_client
@@ -12,8 +13,6 @@ from fraudops.registry.listing import (
     champion,
     list_versions,
     pipeline_runs,
-    promote,
-    rollback,
     show_version,
 )
 from fraudops.registry.loading import (
@@ -51,11 +50,9 @@ __all__ = [
     "mlflow_client",
     "move_champion",
     "pipeline_runs",
-    "promote",
     "register_version",
     "remove_alias",
     "resolve_version",
-    "rollback",
     "set_alias",
     "show_version",
     "version_threshold",

@@ -1,4 +1,7 @@
-"""The services behind `fraudops models` and `fraudops pipeline runs`: list, show, promote."""
+"""The read services behind `fraudops models` and `fraudops pipeline runs`: list, show.
+
+Moving the champion by hand (promote, rollback) is ``fraudops.governance``.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +9,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fraudops.config import Settings
-from fraudops.errors import FraudopsError
 from fraudops.registry.client import find_experiment_id, mlflow_client
 from fraudops.registry.versions import (
     _not_found,
     _spec,
     _versions,
     champion_version,
-    move_champion,
     resolve_version,
 )
-from fraudops.training.events import EventType, ModelEvent, Trigger, champion_history, read_events
 
 # MLflow is imported inside the functions that use it: ~1.7 s that a process which only
 # loads a version from a SQLite store (``fraudops score``) never pays.
@@ -69,66 +69,6 @@ def champion(settings: Settings, spec_name: str | None = None) -> dict[str, Any]
         return None
     mv = client.get_model_version(name, version)
     return _version_row(mv, _aliases_by_version(client, name).get(version, []))
-
-
-def promote(
-    settings: Settings, version: str, *, reason: str, spec_name: str | None = None
-) -> dict[str, Any]:
-    """Make ``version`` the champion by hand (no gate); recorded as ``manual_promote``."""
-    spec = _spec(settings, spec_name)
-    client = mlflow_client(settings)
-    name = settings.registered_model_name(spec.name)
-    mv = resolve_version(client, name, version)
-    before = champion_version(client, settings, name)
-    if before == str(mv.version):
-        raise FraudopsError(f"version {mv.version} of {name!r} is already the champion")
-    event = _event(spec.name, name, "manual_promote", "manual", reason, mv, before)
-    move_champion(settings, client, spec.name, str(mv.version), event=event)
-    return event.to_dict()
-
-
-def rollback(settings: Settings, *, reason: str, spec_name: str | None = None) -> dict[str, Any]:
-    """Point the champion back at the previous champion according to ``model_events``."""
-    spec = _spec(settings, spec_name)
-    client = mlflow_client(settings)
-    name = settings.registered_model_name(spec.name)
-    current = champion_version(client, settings, name)
-    history = champion_history(read_events(settings, spec.name), name)
-    while history and history[-1] == current:
-        history.pop()
-    if not history:
-        raise FraudopsError(
-            f"no previous champion of {name!r} to roll back to (current: "
-            f"{current or 'none'}; model_events records no earlier promotion)"
-        )
-    mv = resolve_version(client, name, history[-1])
-    event = _event(spec.name, name, "rollback", "rollback", reason, mv, current)
-    move_champion(settings, client, spec.name, str(mv.version), event=event)
-    return event.to_dict()
-
-
-def _event(
-    spec_name: str,
-    model_name: str,
-    event_type: EventType,
-    trigger: Trigger,
-    reason: str,
-    mv: ModelVersion,
-    before: str | None,
-) -> ModelEvent:
-    metrics = {k: float(mv.tags[k]) for k in KEY_METRICS if k in mv.tags}
-    return ModelEvent(
-        spec=spec_name,
-        model_name=model_name,
-        event_type=event_type,
-        trigger=trigger,
-        reason=reason,
-        version=str(mv.version),
-        run_id=mv.run_id,
-        champion_before=before,
-        champion_after=str(mv.version),
-        metrics=metrics,
-    )
 
 
 def _aliases_by_version(client: MlflowClient, model_name: str) -> dict[str, list[str]]:

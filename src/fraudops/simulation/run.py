@@ -98,7 +98,7 @@ def run_simulation(
         )
     sim = simulation_settings(settings, name, home)
     _fresh_home(sim.home_dir)
-    with Runtime(sim, DEMO_SPEC) as runtime:
+    with Runtime(sim, DEMO_SPEC, actor="simulation") as runtime:
         return _simulate(runtime, name, plan, months, tx_per_day, progress)
 
 

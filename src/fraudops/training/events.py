@@ -1,10 +1,12 @@
 """``model_events``: the history MLflow aliases do not keep (every registration, promotion,
-refusal and rollback, with its reason). Rollback reads it back to find the previous champion.
+refusal and rollback, with its reason and who did it). Rollback reads it back to find the
+previous champion.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +29,12 @@ EventType = Literal[
 ]
 Trigger = Literal["train", "retrain", "manual", "rollback", "shadow"]
 TABLE = MODEL_EVENTS
+# Who acts when no person does: the pipeline's own gate and retrain policy (the `trigger` tells
+# which); a simulation's runtime says "simulation". A governance action names the person.
+SYSTEM_ACTOR = "fraudops"
+ACTOR_COLUMN = "actor"
+
+logger = logging.getLogger("fraudops.events")
 # Events after which the alias points at `champion_after`.
 CHAMPION_MOVES = ("promoted", "manual_promote", "rollback")
 
@@ -44,6 +52,7 @@ class ModelEvent:
     champion_after: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     monitoring_run_id: str | None = None
+    actor: str = SYSTEM_ACTOR
     event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     event_time: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -57,19 +66,36 @@ class ModelEvent:
 
 
 def append_events(settings: Settings, spec_name: str, events: list[ModelEvent]) -> None:
-    """Write ``events`` in one lake commit: all of them or none."""
+    """Write ``events`` in one lake commit: all of them or none.
+
+    A table created before the ``actor`` column gets the events without it (logged): training
+    and retraining keep working on an old home until ``fraudops lake init`` adds the column.
+    Governance actions, whose point is the person, check for the column before acting.
+    """
     from fraudops.lake import Lake
 
+    rows = [e.row() for e in events]
     with Lake.open(settings, spec_name) as lake:
-        lake.append(TABLE, [e.row() for e in events])
+        if ACTOR_COLUMN not in lake.column_names(TABLE):
+            logger.warning(
+                "%s.%s has no %s column: not recorded (run `fraudops lake init --spec %s`)",
+                spec_name,
+                TABLE,
+                ACTOR_COLUMN,
+                spec_name,
+            )
+            rows = [{k: v for k, v in row.items() if k != ACTOR_COLUMN} for row in rows]
+        lake.append(TABLE, rows)
 
 
 def read_events(settings: Settings, spec_name: str) -> pd.DataFrame:
-    """This spec's events, oldest first."""
+    """This spec's events, oldest first (``actor`` null for events of an older table)."""
     from fraudops.lake import Lake
 
     with Lake.open(settings, spec_name) as lake:
         frame = lake.read_frame(TABLE)
+    if ACTOR_COLUMN not in frame.columns:
+        frame[ACTOR_COLUMN] = None
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
 
 
