@@ -49,6 +49,7 @@ from fraudops.lake.schemas import (
     check_table_name,
     describe_schema,
     partition_spec,
+    table_properties,
     table_schema,
 )
 from fraudops.spec import FeatureSpec
@@ -150,6 +151,7 @@ class Lake:
                         self.identifier(name),
                         schema=schemas[name],
                         partition_spec=partition_spec(name, schemas[name]),
+                        properties=table_properties(name),
                     )
                 except TableAlreadyExistsError:  # a concurrent `lake init` won the race
                     continue
