@@ -8,6 +8,8 @@ vectorised with numpy (bincount over a group code), so folding 10M rows takes se
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
+
 import numpy as np
 import orjson
 import pandas as pd
@@ -86,7 +88,9 @@ def fold(table: pa.Table, amount_column: str | None) -> tuple[pd.DataFrame, int]
     latency = _floats(table, "latency_ms")
     frame = pd.DataFrame(
         {
-            "hour": pd.to_datetime((unique // len(version_names)) * _US_PER_HOUR, unit="us", utc=True),
+            "hour": pd.to_datetime(
+                (unique // len(version_names)) * _US_PER_HOUR, unit="us", utc=True
+            ),
             "model_version": [version_names[v] for v in unique % len(version_names)],
             "n": total().astype(np.int64),
             "flagged": total(flagged.astype(np.float64)).astype(np.int64),
@@ -117,17 +121,26 @@ def _histogram(group: np.ndarray, groups: int, values: np.ndarray, binner, bins:
     return np.bincount(index, minlength=groups * bins).reshape(groups, bins).astype(np.int64)
 
 
-def merge(partials: list[pd.DataFrame]) -> pd.DataFrame:
-    """The sum of partials per (hour, model_version), sorted by key."""
+FLOAT_SUMS = ("amount_sum", "flagged_amount_sum", "latency_sum_ms", "probability_sum")
+
+
+def merge(
+    partials: list[pd.DataFrame],
+    keys: Sequence[str] = KEYS,
+    floats: Collection[str] = FLOAT_SUMS,
+    empty: Callable[[], pd.DataFrame] = empty_partial,
+) -> pd.DataFrame:
+    """The sum of partials per key (default: hour, model_version), sorted by key; columns
+    other than ``floats`` are counts."""
     frames = [p for p in partials if not p.empty]
     if not frames:
-        return empty_partial()
+        return empty()
     merged = pd.concat(frames, ignore_index=True, sort=False)
-    value_columns = [c for c in merged.columns if c not in KEYS]
+    value_columns = [c for c in merged.columns if c not in keys]
     merged[value_columns] = merged[value_columns].fillna(0)
-    summed = merged.groupby(KEYS, sort=True, as_index=False)[value_columns].sum()
+    summed = merged.groupby(list(keys), sort=True, as_index=False)[value_columns].sum()
     for column in value_columns:
-        if column not in ("amount_sum", "flagged_amount_sum", "latency_sum_ms", "probability_sum"):
+        if column not in floats:
             summed[column] = summed[column].astype(np.int64)
     return summed
 
@@ -136,18 +149,32 @@ def tier_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(TIER_PREFIX)]
 
 
+def pack_json(partial: pd.DataFrame, prefix: str, column: str) -> pd.DataFrame:
+    """``partial`` with its ``<prefix><name>`` count columns folded into one JSON column."""
+    keys = [c for c in partial.columns if c.startswith(prefix)]
+    names = [k[len(prefix) :] for k in keys]
+    values = (
+        partial[keys].to_numpy(dtype=np.int64) if keys else np.zeros((len(partial), 0), np.int64)
+    )
+    body = partial.drop(columns=keys).copy()
+    body[column] = [
+        orjson.dumps({n: int(v) for n, v in zip(names, row, strict=True) if v}).decode()
+        for row in values
+    ]
+    return body
+
+
+def unpack_json(frame: pd.DataFrame, column: str, prefix: str) -> pd.DataFrame:
+    """The JSON count column ``column`` back into ``<prefix><name>`` columns."""
+    packed = frame.pop(column).fillna("{}")
+    parsed = pd.DataFrame.from_records([orjson.loads(t) for t in packed], index=frame.index)
+    parsed = parsed.fillna(0).astype(np.int64).add_prefix(prefix)
+    return pd.concat([frame, parsed], axis=1)
+
+
 def to_rows(partial: pd.DataFrame) -> pa.Table:
     """A partial as ``prediction_stats`` rows (tier columns into the JSON ``tiers``)."""
-    tiers = tier_columns(partial)
-    records = partial[tiers].to_numpy(dtype=np.int64) if tiers else None
-    names = [t[len(TIER_PREFIX) :] for t in tiers]
-    json_tiers = [
-        orjson.dumps({n: int(v) for n, v in zip(names, row, strict=True) if v}).decode()
-        for row in (records if records is not None else np.zeros((len(partial), 0), np.int64))
-    ]
-    body = partial.drop(columns=tiers).copy()
-    body["tiers"] = json_tiers
-    return pa.Table.from_pandas(body, preserve_index=False)
+    return pa.Table.from_pandas(pack_json(partial, TIER_PREFIX, "tiers"), preserve_index=False)
 
 
 def from_rows(table: pa.Table) -> pd.DataFrame:
@@ -155,8 +182,5 @@ def from_rows(table: pa.Table) -> pd.DataFrame:
     frame = table.to_pandas()
     if frame.empty:
         return empty_partial()
-    tiers = frame.pop("tiers").fillna("{}")
-    parsed = pd.DataFrame.from_records([orjson.loads(t) for t in tiers], index=frame.index)
-    parsed = parsed.fillna(0).astype(np.int64).add_prefix(TIER_PREFIX)
     frame["model_version"] = frame["model_version"].fillna("")
-    return pd.concat([frame, parsed], axis=1)
+    return unpack_json(frame, "tiers", TIER_PREFIX)

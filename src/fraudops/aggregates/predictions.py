@@ -141,9 +141,7 @@ def _rebuild(lake: Lake, stats: Table, source: Table, started: float) -> Refresh
     return _report("rebuild", read, written, current.snapshot_id, read, started, skipped)
 
 
-def _fold_batches(
-    reader: pa.RecordBatchReader, spec: FeatureSpec
-) -> tuple[list[Any], int, int]:
+def _fold_batches(reader: pa.RecordBatchReader, spec: FeatureSpec) -> tuple[list[Any], int, int]:
     amount = amount_column(spec)
     partials, read, skipped = [], 0, 0
     pending: list[pa.RecordBatch] = []
