@@ -1,0 +1,176 @@
+"""The aggregates as pandas frames for the pages, cached in-process by snapshot id.
+
+Each read loads the table's metadata (a few ms) and, only when its current snapshot is not the
+one cached, its rows: a page load with nothing new scans nothing. Frames are shared between
+callers: treat them as read-only (filters return new frames).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+import pyarrow as pa
+
+from fraudops.aggregates import folding
+from fraudops.aggregates import labels as label_aggregates
+from fraudops.aggregates.watermark import Watermark
+from fraudops.lake.catalog import Lake
+from fraudops.lake.schemas import (
+    LABEL_INGESTS,
+    LABEL_STATS,
+    MODEL_EVENTS,
+    PREDICTION_STATS,
+    PREDICTIONS,
+)
+
+_lock = threading.Lock()
+# (catalog uri, namespace, table) -> (snapshot id, frame)
+_cache: dict[tuple[str, str, str], tuple[int | None, pd.DataFrame]] = {}
+
+
+def _cached(lake: Lake, name: str, load: Callable[[pa.Table], pd.DataFrame]) -> pd.DataFrame:
+    table = lake.table(name)
+    current = table.current_snapshot()
+    snapshot_id = current.snapshot_id if current is not None else None
+    key = (lake.settings.catalog_uri, lake.namespace, name)
+    with _lock:
+        hit = _cache.get(key)
+    if hit is not None and hit[0] == snapshot_id:
+        return hit[1]
+    rows = (
+        table.scan(snapshot_id=snapshot_id).to_arrow()
+        if snapshot_id
+        else table.schema().as_arrow().empty_table()
+    )
+    frame = load(rows)
+    with _lock:
+        _cache[key] = (snapshot_id, frame)
+    return frame
+
+
+def clear_cache() -> None:
+    with _lock:
+        _cache.clear()
+
+
+def _between(
+    frame: pd.DataFrame, column: str, start: dt.datetime | None, end: dt.datetime | None
+) -> pd.Series:
+    keep = pd.Series(True, index=frame.index)
+    if start is not None:
+        keep &= frame[column] >= pd.Timestamp(start)
+    if end is not None:
+        keep &= frame[column] < pd.Timestamp(end)
+    return keep
+
+
+def _filtered(
+    frame: pd.DataFrame,
+    column: str,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    version: str | None,
+) -> pd.DataFrame:
+    keep = _between(frame, column, start, end)
+    if version is not None:
+        keep &= frame["model_version"] == version
+    return frame[keep].reset_index(drop=True)
+
+
+def _load_prediction_stats(rows: pa.Table) -> pd.DataFrame:
+    frame = folding.merge([folding.from_rows(rows)])
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    return frame
+
+
+def _load_label_stats(rows: pa.Table) -> pd.DataFrame:
+    frame = label_aggregates.from_rows(rows)
+    frame = folding.merge(
+        [frame], label_aggregates.KEYS, label_aggregates.AMOUNTS, label_aggregates.empty_partial
+    )
+    frame["day"] = pd.to_datetime(frame["day"], utc=True)
+    return frame
+
+
+def prediction_stats(
+    lake: Lake,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+) -> pd.DataFrame:
+    """Per (hour, model_version) in [start, end): n, flagged, amounts, latency and score bins,
+    ``tier:<name>`` counts; one row per key, sorted."""
+    frame = _cached(lake, PREDICTION_STATS, _load_prediction_stats)
+    return _filtered(frame, "hour", start, end, version)
+
+
+def label_stats(
+    lake: Lake,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+) -> pd.DataFrame:
+    """Per (prediction day, model_version) in [start, end): labelled, TP/FP/TN/FN, amounts,
+    ``source:<name>`` counts, delay buckets."""
+    frame = _cached(lake, LABEL_STATS, _load_label_stats)
+    return _filtered(frame, "day", start, end, version)
+
+
+def label_ingests(
+    lake: Lake, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> pd.DataFrame:
+    """One row per label ingestion in [start, end): received, written, unknown, duplicates,
+    conflicts."""
+    frame = _cached(lake, LABEL_INGESTS, lambda rows: rows.to_pandas().sort_values("ingested_at"))
+    return frame[_between(frame, "ingested_at", start, end)].reset_index(drop=True)
+
+
+def model_events(
+    lake: Lake, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> pd.DataFrame:
+    """``model_events`` in [start, end), oldest first (a small table, read whole)."""
+    frame = _cached(lake, MODEL_EVENTS, lambda rows: rows.to_pandas().sort_values("event_time"))
+    return frame[_between(frame, "event_time", start, end)].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far ``prediction_stats`` is behind ``predictions`` (from snapshot summaries only)."""
+
+    predictions_rows: int
+    folded_rows: int
+    watermark: int | None
+    predictions_snapshot: int | None
+
+    @property
+    def behind_rows(self) -> int:
+        return max(0, self.predictions_rows - self.folded_rows)
+
+    @property
+    def note(self) -> str | None:
+        if not self.behind_rows:
+            return None
+        return (
+            f"the aggregates are {self.behind_rows:,} prediction(s) behind the lake; they catch "
+            "up at the next log commit (or `fraudops lake aggregates`)"
+        )
+
+
+def freshness(lake: Lake) -> Freshness:
+    predictions = lake.table(PREDICTIONS).current_snapshot()
+    total = (
+        int(predictions.summary.get("total-records", "0"))
+        if predictions and predictions.summary
+        else 0
+    )
+    mark = Watermark.of(lake.table(PREDICTION_STATS), PREDICTIONS)
+    return Freshness(
+        predictions_rows=total,
+        folded_rows=mark.folded_rows,
+        watermark=mark.snapshot_id,
+        predictions_snapshot=predictions.snapshot_id if predictions else None,
+    )
