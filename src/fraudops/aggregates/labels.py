@@ -88,55 +88,103 @@ def empty_partial() -> pd.DataFrame:
     return frame
 
 
-def day_partials(
-    predictions: pd.DataFrame, latest: pd.DataFrame, amount: str | None
-) -> pd.DataFrame:
-    """Counts per (day, model_version) of ``predictions`` against ``latest`` (label in force,
-    indexed by inference_id, columns label / confirmed_at / source)."""
-    if predictions.empty:
+@dataclass(frozen=True)
+class InForce:
+    """The label in force per inference_id, as arrays for a look-up by position."""
+
+    ids: pa.Array
+    label: np.ndarray  # float: 0/1
+    confirmed_us: np.ndarray  # float µs since the epoch
+    source: np.ndarray  # codes into source_names
+    source_names: list[str]
+
+    @classmethod
+    def of(cls, latest: pa.Table) -> InForce:
+        sources, names = _codes(latest["source"], NO_SOURCE)
+        return cls(
+            ids=latest["inference_id"].combine_chunks().cast(pa.string()),
+            label=_floats(latest["label"]),
+            confirmed_us=_micros(latest["confirmed_at"]),
+            source=sources,
+            source_names=names,
+        )
+
+
+def day_partials(predictions: pa.Table, latest: InForce, amount: str | None) -> pd.DataFrame:
+    """Counts per (day, model_version) of ``predictions`` against the labels in force: an
+    Arrow hash look-up of the ids, then numpy bincounts over a group code."""
+    if predictions.num_rows == 0:
         return empty_partial()
-    joined = predictions.join(latest, on="inference_id", how="left")
-    times = pd.to_datetime(joined["request_time"], utc=True)
-    label = joined["label"].to_numpy(dtype="float64", na_value=np.nan)
-    labelled = ~np.isnan(label)
-    flagged = joined["prediction"].to_numpy(dtype="float64", na_value=0.0) == 1
-    fraud = labelled & (label == 1)
-    legit = labelled & (label == 0)
-    money = (
-        joined[amount].to_numpy(dtype="float64", na_value=0.0)
-        if amount and amount in joined
-        else np.zeros(len(joined))
-    )
-    frame = pd.DataFrame(
-        {
-            "day": times.dt.floor("D"),
-            "model_version": joined["model_version"].fillna("").astype(str),
-            "n": 1,
-            "labelled": labelled.astype(np.int64),
-            "unlabelled": (~labelled).astype(np.int64),
-            "tp": (fraud & flagged).astype(np.int64),
-            "fp": (legit & flagged).astype(np.int64),
-            "tn": (legit & ~flagged).astype(np.int64),
-            "fn": (fraud & ~flagged).astype(np.int64),
-            "tp_amount": np.where(fraud & flagged, money, 0.0),
-            "fn_amount": np.where(fraud & ~flagged, money, 0.0),
-            "fp_amount": np.where(legit & flagged, money, 0.0),
-        },
-        index=joined.index,
-    )
-    delay_days = (
-        pd.to_datetime(joined["confirmed_at"], utc=True) - times
-    ).dt.total_seconds().to_numpy(dtype="float64", na_value=np.nan) / 86_400
+    at = pc.index_in(predictions["inference_id"].cast(pa.string()), value_set=latest.ids)
+    position = pc.fill_null(at, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    found = position >= 0
+    safe = np.where(found, position, 0)
+
+    def looked_up(values: np.ndarray, missing: float) -> np.ndarray:
+        if not len(values):
+            return np.full(len(position), missing)
+        return np.where(found, values[safe], missing)
+
+    request = _micros(predictions["request_time"])
+    known = ~np.isnan(request)
+    label = looked_up(latest.label, np.nan)
+    labelled = known & ~np.isnan(label)
+    flagged = np.nan_to_num(_floats(predictions["prediction"])) == 1
+    fraud, legit = labelled & (label == 1), labelled & (label == 0)
+    money = np.nan_to_num(_floats(predictions[amount])) if amount else np.zeros(len(position))
+    delay_days = (looked_up(latest.confirmed_us, np.nan) - request) / 86_400e6
     bucket = np.searchsorted(_DELAY_LIMITS, np.nan_to_num(delay_days), side="left")
+    sources = looked_up(latest.source, -1).astype(np.int64)
+    joined = predictions
+    versions, version_names = _codes(joined["model_version"])
+    day = np.where(known, np.nan_to_num(request) // 86_400e6, 0).astype(np.int64)
+    unique, group = np.unique((day * len(version_names) + versions)[known], return_inverse=True)
+    groups = len(unique)
+
+    def total(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        w = mask[known].astype(np.float64) if weights is None else np.where(mask, weights, 0)[known]
+        return np.bincount(group, weights=w, minlength=groups)
+
+    columns: dict[str, Any] = {
+        "day": pd.to_datetime((unique // len(version_names)) * 86_400, unit="s", utc=True),
+        "model_version": [version_names[v] for v in unique % len(version_names)],
+        "n": total(known),
+        "labelled": total(labelled),
+        "unlabelled": total(known & ~labelled),
+        "tp": total(fraud & flagged),
+        "fp": total(legit & flagged),
+        "tn": total(legit & ~flagged),
+        "fn": total(fraud & ~flagged),
+        "tp_amount": total(fraud & flagged, money),
+        "fn_amount": total(fraud & ~flagged, money),
+        "fp_amount": total(legit & flagged, money),
+    }
     for i, name in enumerate(DELAYS):
-        frame[name] = (labelled & (bucket == i)).astype(np.int64)
-    sources = joined["source"].where(labelled, None)
-    sources = sources.fillna(NO_SOURCE).where(labelled, None)
-    dummies = pd.get_dummies(sources, prefix="", prefix_sep="")
-    dummies = dummies.astype(np.int64).add_prefix(SOURCE_PREFIX)
-    frame = pd.concat([frame, dummies], axis=1)
-    frame = frame[pd.notna(frame["day"])]
-    return merge([frame], KEYS, AMOUNTS, empty_partial)
+        columns[name] = total(labelled & (bucket == i))
+    for i, name in enumerate(latest.source_names):
+        if (counts := total(labelled & (sources == i))).any():
+            columns[f"{SOURCE_PREFIX}{name}"] = counts
+    frame = pd.DataFrame(columns)
+    for column in frame.columns[2:]:
+        if column not in AMOUNTS:
+            frame[column] = frame[column].astype(np.int64)
+    return frame
+
+
+def _micros(column: pa.ChunkedArray) -> np.ndarray:
+    """A timestamp column as float µs since the epoch, NaN for null."""
+    values = column.cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return values.to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+
+
+def _codes(column: pa.ChunkedArray, null: str = "") -> tuple[np.ndarray, list[str]]:
+    encoded = pc.fill_null(column.cast(pa.string()), null).combine_chunks().dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, [str(v) for v in encoded.dictionary.to_pylist()] or [null]
 
 
 def refresh(lake: Lake, hint: LabelsHint | None = None) -> RefreshReport:
@@ -210,18 +258,18 @@ def _recompute(
     columns = [*_PREDICTION_COLUMNS, *([amount] if amount else [])]
     where: Any = _day_filter(days) if days is not None else None
     if ptarget is None:
-        frames: Iterable[pd.DataFrame] = []
+        frames: Iterable[pa.Table] = []
     else:
         scan = predictions.scan(
             snapshot_id=ptarget.snapshot_id,
             selected_fields=tuple(columns),
             **({"row_filter": where} if where is not None else {}),
         )
-        frames = (b.to_pandas() for b in _batches(scan.to_arrow_batch_reader()))
+        frames = _batches(scan.to_arrow_batch_reader())
     latest = _latest(lake, days)
     partials, read = [], 0
     for frame in frames:
-        read += len(frame)
+        read += frame.num_rows
         partials.append(day_partials(frame, latest, amount))
     result = merge(partials, KEYS, AMOUNTS, empty_partial)
     if days is not None:  # a prediction whose request_time has no day never has a row
@@ -259,39 +307,42 @@ def _recompute(
     )
 
 
-def _latest(lake: Lake, days: Collection[dt.date] | None) -> pd.DataFrame:
+def _latest(lake: Lake, days: Collection[dt.date] | None) -> InForce:
     """The label in force of the predictions that may be on ``days`` (None: all); the join
     keeps those of the days recomputed."""
-    if days is not None and not days:
-        return pd.DataFrame(columns=["label", "confirmed_at", "source"])
-    # A prediction's labels are confirmed after it was made: older events cannot be in force
-    # for these days (the labels' confirmed_at bounds prune the files).
     where: Any = AlwaysTrue()
-    if days:
-        where = _Gt(
-            "confirmed_at", (_midnight(min(days)) - dt.timedelta(microseconds=1)).isoformat()
-        )
-    events = (
-        lake.table(LABELS)
-        .scan(row_filter=where, selected_fields=tuple(_LABEL_COLUMNS))
-        .to_arrow()
-        .to_pandas()
-    )
-    return latest_in_force(events).set_index("inference_id")[["label", "confirmed_at", "source"]]
+    if days is not None and not days:
+        where = AlwaysFalse()
+    elif days:
+        # A prediction's labels are confirmed after it was made: older events cannot be in
+        # force for these days (the labels' confirmed_at bounds prune the files).
+        after = _midnight(min(days)) - dt.timedelta(microseconds=1)
+        where = _Gt("confirmed_at", after.isoformat())
+    events = lake.table(LABELS).scan(row_filter=where, selected_fields=tuple(_LABEL_COLUMNS))
+    return InForce.of(latest_in_force(events.to_arrow()))
 
 
-def latest_in_force(events: pd.DataFrame) -> pd.DataFrame:
+def latest_in_force(events: pa.Table) -> pa.Table:
     """One row per inference_id: the event with the latest confirmed_at, ties to the later
     ingestion then the later event id — ``fraudops.labels.store.latest_of``'s rule (this
     package sits below ``labels``, whose ingestion calls it; a test holds the two equal)."""
-    events = events[
-        events["inference_id"].notna() & events["label"].notna() & events["confirmed_at"].notna()
-    ]
-    ordered = events.sort_values(["confirmed_at", "ingested_at", "event_id"], kind="stable")
-    return ordered.drop_duplicates("inference_id", keep="last").reset_index(drop=True)
+    usable = pc.and_(
+        pc.and_(pc.is_valid(events["inference_id"]), pc.is_valid(events["label"])),
+        pc.is_valid(events["confirmed_at"]),
+    )
+    events = events.filter(usable)
+    if events.num_rows == 0:
+        return events
+    ordered = events.sort_by(
+        [("confirmed_at", "ascending"), ("ingested_at", "ascending"), ("event_id", "ascending")]
+    )
+    ids = ordered["inference_id"].combine_chunks().dictionary_encode().indices.to_numpy()
+    # The first of each id read backwards is its last in order.
+    _, first_backwards = np.unique(ids[::-1], return_index=True)
+    return ordered.take(pa.array(len(ids) - 1 - first_backwards))
 
 
-def _batches(reader: pa.RecordBatchReader, rows: int = 1_000_000) -> Iterable[pa.Table]:
+def _batches(reader: pa.RecordBatchReader, rows: int = 2_500_000) -> Iterable[pa.Table]:
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in reader:

@@ -75,6 +75,8 @@ def _filtered(
     end: dt.datetime | None,
     version: str | None,
 ) -> pd.DataFrame:
+    if start is None and end is None and version is None:
+        return frame  # the cached frame itself: no copy of a year of rows
     keep = _between(frame, column, start, end)
     if version is not None:
         keep &= frame["model_version"] == version

@@ -92,8 +92,8 @@ def new_appends(source: Table, mark: Watermark, aggregate: str) -> list[Snapshot
         operation = snapshot.summary.operation if snapshot.summary else None
         if operation in (Operation.DELETE, Operation.OVERWRITE):
             raise AggregatesStaleError(
-                f"{name} snapshot {snapshot.snapshot_id} {operation.value} rows after {aggregate} "
-                "folded them in: " + rebuild_hint(aggregate)
+                f"{name} snapshot {snapshot.snapshot_id} ({operation.value}) removed or rewrote "
+                f"rows after {aggregate} folded them in: " + rebuild_hint(aggregate)
             )
     chain.reverse()
     return chain

@@ -70,7 +70,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
     lake = runtime.lake(filters.spec)
     try:
         all_stats = read.prediction_stats(lake)
-        stats = read.prediction_stats(lake, filters.start, filters.end, filters.version)
+        stats = read.between(all_stats, "hour", filters.start, filters.end, filters.version)
         days = read.label_stats(lake, filters.start, filters.end, filters.version)
         freshness = read.freshness(lake)
     except LakeMissingError as exc:

@@ -28,7 +28,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
     lake = runtime.lake(filters.spec)
     try:
         all_stats = read.prediction_stats(lake)
-        volume = read.prediction_stats(lake, filters.start, filters.end, filters.version)
+        volume = read.between(all_stats, "hour", filters.start, filters.end, filters.version)
         days = read.label_stats(lake, filters.start, filters.end, filters.version)
         ingests = read.label_ingests(lake, filters.start, filters.end)
     except LakeMissingError as exc:
