@@ -91,9 +91,7 @@ def from_scratch(lake: Lake) -> pd.DataFrame:
     )
     for tier in sorted(raw["risk_tier"].dropna().unique()):
         expected[f"tier:{tier}"] = grouped["risk_tier"].apply(lambda s, t=tier: int((s == t).sum()))
-    score_bins = grouped["probability"].apply(
-        lambda s: np.histogram(s, bins=20, range=(0, 1))[0]
-    )
+    score_bins = grouped["probability"].apply(lambda s: np.histogram(s, bins=20, range=(0, 1))[0])
     expected[score_bin_columns()] = np.vstack(score_bins.to_numpy())
     latency_bins = grouped["latency_ms"].apply(
         lambda s: np.histogram(np.clip(s, 0.0101, 9999), bins=LATENCY_EDGES_MS)[0]
@@ -177,7 +175,9 @@ def test_a_rewritten_predictions_table_is_refused_until_rebuilt(lake: Lake) -> N
     lake.append(PREDICTIONS, predictions(1, 100))
     stats.refresh(lake)
     lake.replace(PREDICTIONS, predictions(2, 50))  # rows deleted under the watermark
-    with pytest.raises(AggregatesStaleError, match=r"removed or rewrote rows.*lake aggregates --rebuild"):
+    with pytest.raises(
+        AggregatesStaleError, match=r"removed or rewrote rows.*lake aggregates --rebuild"
+    ):
         stats.refresh(lake)
     assert stats.rebuild(lake).folded_total == 50
     assert_matches(lake)
@@ -195,13 +195,11 @@ def spool(settings: Settings, start: int, count: int) -> None:
 def test_the_writer_refreshes_and_catches_up_a_drainer_killed_before_its_refresh(
     settings: Settings, lake: Lake
 ) -> None:
-    from fraudops.inference_log.sink import PredictionSink
     from fraudops.inference_log.records import parse_line
+    from fraudops.inference_log.sink import PredictionSink
 
     # A drainer that died between its predictions commit and its refresh: rows, no stats.
-    rows = [
-        parse_line(encode(make_record(SPEC, i, inference_id=f"dead-{i}"))) for i in range(40)
-    ]
+    rows = [parse_line(encode(make_record(SPEC, i, inference_id=f"dead-{i}"))) for i in range(40)]
     with PredictionSink(settings) as sink:
         assert sink.commit([r for r in rows if r is not None]).written == 40
     assert read.freshness(lake).behind_rows == 40
@@ -246,7 +244,10 @@ def test_lake_init_adds_the_aggregate_tables_to_an_older_lake_and_touches_nothin
     assert not lake.exists(PREDICTION_STATS)
 
     assert sorted(lake.init()) == sorted(AGGREGATES)
-    after = {name: (lake.table_uuid(name), lake.table(name).metadata.current_snapshot_id) for name in before}
+    after = {
+        name: (lake.table_uuid(name), lake.table(name).metadata.current_snapshot_id)
+        for name in before
+    }
     assert after == before
     assert lake.init() == []
     assert lake.table(PREDICTION_STATS).properties["commit.retry.num-retries"] == "0"

@@ -115,7 +115,13 @@ def fold(table: pa.Table, amount_column: str | None) -> tuple[pd.DataFrame, int]
     return pd.concat([frame, histograms, tier_frame], axis=1), skipped
 
 
-def _histogram(group: np.ndarray, groups: int, values: np.ndarray, binner, bins: int) -> np.ndarray:  # type: ignore[no-untyped-def]
+def _histogram(
+    group: np.ndarray,
+    groups: int,
+    values: np.ndarray,
+    binner: Callable[[np.ndarray], np.ndarray],
+    bins: int,
+) -> np.ndarray:
     known = ~np.isnan(values)
     index = group[known] * bins + binner(values[known])
     return np.bincount(index, minlength=groups * bins).reshape(groups, bins).astype(np.int64)

@@ -57,6 +57,18 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+def between(
+    frame: pd.DataFrame,
+    column: str,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    version: str | None = None,
+) -> pd.DataFrame:
+    """The rows of an aggregate frame in [start, end) (of ``column``), of ``version`` if given;
+    the frame itself when nothing is filtered (read-only)."""
+    return _filtered(frame, column, start, end, version)
+
+
 def _between(
     frame: pd.DataFrame, column: str, start: dt.datetime | None, end: dt.datetime | None
 ) -> pd.Series:

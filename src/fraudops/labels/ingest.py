@@ -376,7 +376,7 @@ def _sort_out(
         snapshot_properties={"fraudops.labels.origin": origin, "fraudops.labels.batch": batch},
     )
     report.event_ids = [row["event_id"] for row in accepted]
-    times = [day_of.get(row["inference_id"]) for row in accepted]
+    times: list[Any] = [day_of.get(row["inference_id"]) for row in accepted]
     return batch, {pd.Timestamp(t).date() for t in times if t is not None and not pd.isna(t)}
 
 

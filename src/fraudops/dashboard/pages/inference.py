@@ -9,6 +9,8 @@ champion moves of ``model_events`` as markers.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,15 +35,15 @@ def promotion_markers(
     """The champion moves (promotions, rollbacks) of ``model_events`` in [start, end)."""
     events = read.model_events(lake, start, end)
     moves = events[events["event_type"].isin(CHAMPION_MOVES)]
-    return [
-        Marker(
-            at=pd.Timestamp(row.event_time).to_pydatetime(),
-            label=f"{row.event_type.replace('_', ' ')}: v{row.champion_after or row.version}",
-            kind=str(row.event_type),
-        )
-        for row in moves.itertuples(index=False)
-        if pd.notna(row.event_time)
-    ]
+    markers = []
+    for row in moves.to_dict("records"):
+        at, kind = row["event_time"], str(row["event_type"])
+        if at is None or pd.isna(at):
+            continue
+        version = row["champion_after"] or row["version"]
+        label = f"{kind.replace('_', ' ')}: v{version}"
+        markers.append(Marker(at=pd.Timestamp(at).to_pydatetime(), label=label, kind=kind))
+    return markers
 
 
 def bucket_of(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
@@ -196,7 +198,7 @@ def _charts_and_tables(
             f"Predictions per {unit}",
             "stacked_bar",
             list(volume["bucket"]),
-            [Series(f"v{v}" if v else "unknown", volume[v].astype(int).tolist()) for v in versions],
+            [Series(f"v{v}" if v else "unknown", ys(volume[v])) for v in versions],
             x_title=unit,
             y_title="predictions",
             markers=markers,
@@ -286,6 +288,13 @@ def _volume_by_version(stats: pd.DataFrame, freq: str) -> pd.DataFrame:
     )
     wide.columns = [str(c) for c in wide.columns]
     return wide.reset_index()
+
+
+def ys(values: Iterable[Any]) -> list[float | int | None]:
+    """Chart values from a column (numpy scalars to Python, NaN to None)."""
+    return [
+        None if v is None or pd.isna(v) else v.item() if hasattr(v, "item") else v for v in values
+    ]
 
 
 def _pct(part: float, whole: float) -> float | None:

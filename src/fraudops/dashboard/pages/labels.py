@@ -9,7 +9,7 @@ import pandas as pd
 from fraudops.aggregates import read
 from fraudops.aggregates.labels import DELAYS, SOURCE_PREFIX
 from fraudops.dashboard.contracts import Chart, Filters, Kpi, PageData, Series, Table
-from fraudops.dashboard.pages.inference import promotion_markers
+from fraudops.dashboard.pages.inference import promotion_markers, ys
 from fraudops.lake.catalog import LakeMissingError
 from fraudops.runtime import Runtime
 
@@ -91,8 +91,8 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             "Label maturity by prediction day (confirmation delay)",
             "stacked_bar",
             x,
-            [Series(DELAY_LABELS[d], coverage[d].astype(int).tolist()) for d in DELAYS]
-            + [Series("unlabelled", coverage["unlabelled"].astype(int).tolist())],
+            [Series(DELAY_LABELS[d], ys(coverage[d])) for d in DELAYS]
+            + [Series("unlabelled", ys(coverage["unlabelled"]))],
             x_title="prediction day",
             y_title="predictions",
             markers=markers,
@@ -111,7 +111,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             "bar",
             list(ingests["ingested_at"]) if not ingests.empty else [],
             [
-                Series(name, ingests[name].astype(int).tolist() if not ingests.empty else [])
+                Series(name, ys(ingests[name]) if not ingests.empty else [])
                 for name in ("unknown", "conflicts", "duplicates")
             ],
             x_title="ingested at",
