@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from types import TracebackType
+from typing import Protocol
+
+import pandas as pd
 
 from fraudops.aggregates import labels as label_aggregates
 from fraudops.aggregates import predictions as prediction_aggregates
@@ -87,17 +90,40 @@ class StatsRefresher:
         self.close()
 
 
+class IngestCounts(Protocol):
+    """What ``labels.ingest.IngestReport`` says of a batch (this package sits below labels)."""
+
+    @property
+    def received(self) -> int: ...
+    @property
+    def written(self) -> int: ...
+    @property
+    def unknown(self) -> Sequence[object]: ...
+    @property
+    def duplicates(self) -> Sequence[object]: ...
+    @property
+    def conflicts(self) -> Sequence[object]: ...
+
+
 def after_label_ingest(
     lake: Lake,
-    *,
+    report: IngestCounts,
     batch: str | None,
+    *,
     origin: str,
-    ingested_at: dt.datetime,
-    counts: dict[str, int],
+    at: dt.datetime,
     days: Collection[dt.date],
 ) -> None:
     """Record the ingestion's counts in ``label_ingests`` and recompute the prediction days its
     labels touched in ``label_stats``. ``batch`` None: nothing was written to ``labels``."""
+    counts = {
+        "received": report.received,
+        "written": report.written,
+        "unknown": len(report.unknown),
+        "duplicates": len(report.duplicates),
+        "conflicts": len(report.conflicts),
+    }
+    days = {d for d in days if not pd.isna(d)}
     try:
         if _present(lake, LABEL_INGESTS):
             lake.append(
@@ -105,7 +131,7 @@ def after_label_ingest(
                 [
                     {
                         "batch": batch or f"none-{uuid.uuid4().hex[:8]}",
-                        "ingested_at": ingested_at,
+                        "ingested_at": at,
                         "origin": origin,
                         **counts,
                     }

@@ -53,15 +53,7 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 # Errors named in a refusal message (all of them are in `.errors`).
 MAX_ERRORS_SHOWN = 5
 
-_LABEL_WORDS = {
-    "1": 1,
-    "true": 1,
-    "fraud": 1,
-    "0": 0,
-    "false": 0,
-    "legit": 0,
-    "legitimate": 0,
-}
+_LABEL_WORDS = {"1": 1, "true": 1, "fraud": 1, "0": 0, "false": 0, "legit": 0, "legitimate": 0}
 
 
 class LabelEvent(BaseModel):
@@ -260,29 +252,14 @@ def ingest_events(
     if not events:
         return report
     batch, days = _sort_out(lake, events, report, now, origin)
-    # The dashboard's label aggregates and the counts of this ingestion (best effort).
-    after_label_ingest(
-        lake,
-        batch=batch,
-        origin=origin,
-        ingested_at=now,
-        counts={
-            "received": report.received,
-            "written": report.written,
-            "unknown": len(report.unknown),
-            "duplicates": len(report.duplicates),
-            "conflicts": len(report.conflicts),
-        },
-        days=days,
-    )
+    after_label_ingest(lake, report, batch, origin=origin, at=now, days=days)  # best effort
     return report
 
 
 def _sort_out(
     lake: Lake, events: Sequence[LabelEvent], report: IngestReport, now: dt.datetime, origin: str
 ) -> tuple[str | None, set[dt.date]]:
-    """Fill ``report`` and append the accepted events; their batch id (None: nothing written)
-    and the request days of the predictions they label."""
+    """Fill ``report``, append the accepted: their batch (None: none), their predictions' days."""
     predictions = _predictions_of(lake, events)
     day_of = dict(zip(predictions["inference_id"], predictions["request_time"], strict=True))
     by_inference = predictions.set_index("inference_id")["transaction_id"].to_dict()
@@ -376,8 +353,7 @@ def _sort_out(
         snapshot_properties={"fraudops.labels.origin": origin, "fraudops.labels.batch": batch},
     )
     report.event_ids = [row["event_id"] for row in accepted]
-    times: list[Any] = [day_of.get(row["inference_id"]) for row in accepted]
-    return batch, {pd.Timestamp(t).date() for t in times if t is not None and not pd.isna(t)}
+    return batch, set(pd.DatetimeIndex([day_of.get(r["inference_id"]) for r in accepted]).date)
 
 
 def labels_route_payload(
