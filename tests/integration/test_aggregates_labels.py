@@ -271,6 +271,9 @@ def test_the_pages_draw_every_chart_from_a_generated_lake(tmp_path: Path) -> Non
         )
         assert len(volume.x) == 100 and len(volume.markers) == 5  # per day; the champion moves
         assert sum(page.table("score_distribution").frame["predictions"]) == 60_000
+        tiers = page.table("risk_tiers").frame
+        assert tiers["risk_tier"].tolist() == ["low", "medium", "high", "critical"]
+        assert tiers["predictions"].sum() == 60_000
         latency = page.table("latency").frame
         assert ((latency["p50"] > 1.5) & (latency["p50"] < 4)).all()  # log-normal, median 2.4
         assert page.notes == []

@@ -116,7 +116,10 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             hint=f"missed fraud x {training.cost_fn:g} + false alarm x {training.cost_fp:g}",
         ),
     ]
-    page.charts, page.tables = _charts_and_tables(stats, buckets, days, money, freq, markers)
+    tier_order = [t.name for t in sorted(runtime.settings.serving.risk_tiers, key=_threshold)]
+    page.charts, page.tables = _charts_and_tables(
+        stats, buckets, days, money, freq, markers, tier_order
+    )
     return page
 
 
@@ -163,6 +166,7 @@ def _charts_and_tables(
     money: pd.DataFrame,
     freq: str,
     markers: list[Marker],
+    tier_order: list[str],
 ) -> tuple[list[Chart], list[Table]]:
     unit = "hour" if freq == "h" else "day"
     x = list(buckets["bucket"])
@@ -185,12 +189,10 @@ def _charts_and_tables(
             ],
         }
     )
-    tiers = pd.DataFrame(
-        {
-            "risk_tier": [c[len(TIER_PREFIX) :] for c in tier_columns(stats)],
-            "predictions": [int(stats[c].sum()) for c in tier_columns(stats)],
-        }
-    )
+    # The configured tiers in order (zero when unseen), then any other tier the log named.
+    seen = {c[len(TIER_PREFIX) :]: int(stats[c].sum()) for c in tier_columns(stats)}
+    names = [*tier_order, *sorted(set(seen) - set(tier_order))]
+    tiers = pd.DataFrame({"risk_tier": names, "predictions": [seen.get(n, 0) for n in names]})
     flagged_rate = [_pct(f, n) for f, n in zip(buckets["flagged"], buckets["n"], strict=True)]
     charts = [
         Chart(
@@ -295,6 +297,10 @@ def ys(values: Iterable[Any]) -> list[float | int | None]:
     return [
         None if v is None or pd.isna(v) else v.item() if hasattr(v, "item") else v for v in values
     ]
+
+
+def _threshold(tier: Any) -> float:
+    return float(tier.min_probability)
 
 
 def _pct(part: float, whole: float) -> float | None:
