@@ -272,3 +272,37 @@ def test_latency_quantiles_read_from_the_histogram_are_within_a_bin() -> None:
     got = histogram_quantiles(partial[latency_bin_columns()].to_numpy(), (0.5, 0.95, 0.99))[0]
     want = np.quantile(latency, [0.5, 0.95, 0.99])
     assert np.all(np.abs(got / want - 1) < 0.13), (got, want)
+
+
+def test_cli_reports_the_rows_folded_and_refuses_with_the_rebuild_hint(
+    settings: Settings, lake: Lake
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from fraudops.cli import app as cli_app
+
+    env = {"FRAUDOPS_HOME": str(settings.home)}
+    runner = CliRunner()
+    lake.append(PREDICTIONS, predictions(1, 120))
+    result = runner.invoke(cli_app, ["lake", "aggregates", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    first = {r["table"]: r for r in json.loads(result.stdout)["aggregates"]}
+    assert first[PREDICTION_STATS]["rows_folded"] == 120
+    assert first[LABEL_STATS]["rows_folded"] == 120
+    lake.append(PREDICTIONS, predictions(2, 30))
+    result = runner.invoke(cli_app, ["lake", "aggregates"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "prediction_stats: refresh, 30 row(s) folded in (150 in all)" in " ".join(
+        result.output.split()
+    )
+    lake.replace(PREDICTIONS, predictions(3, 10))
+    result = runner.invoke(cli_app, ["lake", "aggregates"], env=env)
+    assert result.exit_code != 0
+    assert "fraudops lake aggregates --rebuild" in " ".join(result.output.split())
+    result = runner.invoke(cli_app, ["lake", "aggregates", "--rebuild", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    rebuilt = {r["table"]: r for r in json.loads(result.stdout)["aggregates"]}
+    assert rebuilt[PREDICTION_STATS]["mode"] == "rebuild"
+    assert rebuilt[PREDICTION_STATS]["folded_total"] == 10
