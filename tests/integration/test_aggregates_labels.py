@@ -278,7 +278,9 @@ def test_the_pages_draw_every_chart_from_a_generated_lake(tmp_path: Path) -> Non
         assert ((latency["p50"] > 1.5) & (latency["p50"] < 4)).all()  # log-normal, median 2.4
         assert page.notes == []
 
-        week = Filters(start=dt.datetime.now(dt.UTC) - dt.timedelta(days=3), version="4")
+        # A naive bound is UTC (a query string has no zone).
+        naive = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).replace(tzinfo=None)
+        week = Filters(start=naive, version="4")
         narrow = inference.build(runtime, week)
         volume = next(c for c in narrow.charts if c.key == "volume")
         assert len(volume.x) <= 72 and [s.name for s in volume.series] == ["v4"]  # hourly

@@ -141,13 +141,12 @@ def merge(
     frames = [p for p in partials if not p.empty]
     if not frames:
         return empty()
-    merged = pd.concat(frames, ignore_index=True, sort=False)
+    merged = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True, sort=False)
     value_columns = [c for c in merged.columns if c not in keys]
-    merged[value_columns] = merged[value_columns].fillna(0)
+    if merged[value_columns].isna().to_numpy().any():  # a column one partial lacks
+        merged = merged.fillna({c: 0 for c in value_columns})
     summed = merged.groupby(list(keys), sort=True, as_index=False)[value_columns].sum()
-    for column in value_columns:
-        if column not in floats:
-            summed[column] = summed[column].astype(np.int64)
+    summed = summed.astype({c: np.int64 for c in value_columns if c not in floats})
     return summed
 
 

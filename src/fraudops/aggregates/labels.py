@@ -37,7 +37,12 @@ from pyiceberg.expressions import (
 from pyiceberg.table import Table
 
 from fraudops.aggregates.folding import merge, pack_json, unpack_json
-from fraudops.aggregates.predictions import COMMIT_ATTEMPTS, RefreshReport, amount_column
+from fraudops.aggregates.predictions import (
+    COMMIT_ATTEMPTS,
+    RefreshReport,
+    amount_column,
+    raced,
+)
 from fraudops.aggregates.watermark import (
     FOLDED_ROWS,
     KIND,
@@ -204,7 +209,10 @@ def rebuild(lake: Lake) -> RefreshReport:
     """Recompute every day from all predictions and labels, in one overwrite commit."""
     started = time.perf_counter()
     stats = lake.table(LABEL_STATS)
-    return _recompute(lake, stats, None, started, "rebuild")
+    try:
+        return _recompute(lake, stats, None, started, "rebuild")
+    except (CommitFailedException, CommitValidationError):
+        raise LakeError(raced(lake, LABEL_STATS)) from None
 
 
 def _refresh_once(lake: Lake, hint: LabelsHint | None) -> RefreshReport:

@@ -125,7 +125,17 @@ def rebuild(lake: Lake) -> RefreshReport:
     started = time.perf_counter()
     stats = lake.table(PREDICTION_STATS)
     source = lake.table(PREDICTIONS)
-    return _rebuild(lake, stats, source, started)
+    try:
+        return _rebuild(lake, stats, source, started)
+    except (CommitFailedException, CommitValidationError):
+        raise LakeError(raced(lake, PREDICTION_STATS)) from None
+
+
+def raced(lake: Lake, table: str) -> str:
+    return (
+        f"{lake.namespace}.{table} was changed by a refresh during the rebuild; nothing was "
+        "replaced, run the rebuild again"
+    )
 
 
 def _rebuild(lake: Lake, stats: Table, source: Table, started: float) -> RefreshReport:

@@ -56,8 +56,8 @@ def bucket_of(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
 def _range(
     stats: pd.DataFrame, filters: Filters
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    start = pd.Timestamp(filters.start) if filters.start else None
-    end = pd.Timestamp(filters.end) if filters.end else None
+    start = read.utc(filters.start) if filters.start else None
+    end = read.utc(filters.end) if filters.end else None
     if not stats.empty:
         start = start if start is not None else stats["hour"].min()
         end = end if end is not None else stats["hour"].max() + pd.Timedelta(hours=1)
@@ -69,17 +69,22 @@ def _missing_page(title: str, exc: LakeMissingError) -> PageData:
 
 
 def build(runtime: Runtime, filters: Filters) -> PageData:
+    with read.pinned():  # one state of each table for the whole page
+        return _build(runtime, filters)
+
+
+def _build(runtime: Runtime, filters: Filters) -> PageData:
     lake = runtime.lake(filters.spec)
     try:
         all_stats = read.prediction_stats(lake)
-        stats = read.between(all_stats, "hour", filters.start, filters.end, filters.version)
+        start, end = _range(all_stats, filters)
+        freq = bucket_of(start, end)
+        stats = read.prediction_stats(lake, filters.start, filters.end, filters.version, freq)
         days = read.label_stats(lake, filters.start, filters.end, filters.version)
         freshness = read.freshness(lake)
     except LakeMissingError as exc:
         return _missing_page("Inference", exc)
-    start, end = _range(stats, filters)
     markers = promotion_markers(lake, start, end)
-    freq = bucket_of(start, end)
     training = runtime.settings.training
     page = PageData(
         page=PAGE,

@@ -25,10 +25,15 @@ DELAY_LABELS = {
 
 
 def build(runtime: Runtime, filters: Filters) -> PageData:
+    with read.pinned():  # one state of each table for the whole page
+        return _build(runtime, filters)
+
+
+def _build(runtime: Runtime, filters: Filters) -> PageData:
     lake = runtime.lake(filters.spec)
     try:
         all_stats = read.prediction_stats(lake)
-        volume = read.between(all_stats, "hour", filters.start, filters.end, filters.version)
+        volume = read.prediction_stats(lake, filters.start, filters.end, filters.version, "D")
         days = read.label_stats(lake, filters.start, filters.end, filters.version)
         ingests = read.label_ingests(lake, filters.start, filters.end)
     except LakeMissingError as exc:
@@ -41,8 +46,8 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
     coverage = _coverage(volume, days)
     if coverage.empty:
         page.notes.append("no predictions in this range")
-    start = pd.Timestamp(filters.start) if filters.start else None
-    end = pd.Timestamp(filters.end) if filters.end else None
+    start = read.utc(filters.start) if filters.start else None
+    end = read.utc(filters.end) if filters.end else None
     if not coverage.empty:
         start = start if start is not None else coverage["day"].min()
         end = end if end is not None else coverage["day"].max() + pd.Timedelta(days=1)
