@@ -309,8 +309,11 @@ def _event(
     }
 
 
-def make_lake(home: Path, rows: int, days: int, seed: int) -> LakeFigures:
-    """Fill a fresh home's lake (see the module docstring); returns what was written."""
+def make_lake(
+    home: Path, rows: int, days: int, seed: int, *, aggregates: bool = True
+) -> LakeFigures:
+    """Fill a fresh home's lake (see the module docstring) and, with ``aggregates``, rebuild
+    the dashboard's aggregates (timed in ``timings``); returns what was written."""
     settings = load_settings(home=home)
     rng = np.random.default_rng(seed)
     end = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -333,22 +336,15 @@ def make_lake(home: Path, rows: int, days: int, seed: int) -> LakeFigures:
         figures.monitoring_runs = small["monitoring_runs"]
         figures.feature_drift = small["feature_drift"]
     figures.generate_s = round(time.perf_counter() - started, 2)
+    if aggregates:
+        build_aggregates(settings, figures)
     return figures
 
 
-def _p95(values: list[float]) -> float:
-    return round(float(np.percentile(values, 95)) * 1000, 1)
-
-
-def measure(settings: Settings, figures: LakeFigures, calls: int = 20) -> None:
-    """Rebuild, refresh after one more commit, and time the two page functions."""
+def build_aggregates(settings: Settings, figures: LakeFigures) -> None:
+    """Rebuild prediction_stats and label_stats from the generated rows, timed."""
     from fraudops.aggregates import labels as label_aggregates
     from fraudops.aggregates import predictions as prediction_aggregates
-    from fraudops.aggregates import read
-    from fraudops.dashboard.contracts import Filters
-    from fraudops.dashboard.pages import inference, labels
-    from fraudops.labels.ingest import LabelEvent, ingest_events
-    from fraudops.runtime import Runtime
 
     t = figures.timings
     with Lake(settings, settings.feature_spec(None)) as lake:
@@ -358,6 +354,23 @@ def measure(settings: Settings, figures: LakeFigures, calls: int = 20) -> None:
         report = label_aggregates.rebuild(lake)
         t["rebuild_label_stats_s"] = report.seconds
         t["label_stats_rows"] = report.rows_written
+
+
+def _p95(values: list[float]) -> float:
+    return round(float(np.percentile(values, 95)) * 1000, 1)
+
+
+def measure(settings: Settings, figures: LakeFigures, calls: int = 20) -> None:
+    """Time the two page functions, a refresh after one more commit, a label ingestion."""
+    from fraudops.aggregates import labels as label_aggregates
+    from fraudops.aggregates import predictions as prediction_aggregates
+    from fraudops.aggregates import read
+    from fraudops.dashboard.contracts import Filters
+    from fraudops.dashboard.pages import inference, labels
+    from fraudops.labels.ingest import LabelEvent, ingest_events
+    from fraudops.runtime import Runtime
+
+    t = figures.timings
     with Runtime(settings) as runtime:
         lake = runtime.lake()
         year = Filters()
