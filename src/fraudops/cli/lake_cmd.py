@@ -127,9 +127,10 @@ def aggregates(
     rewritten or expired). Reports the rows folded in, the watermark and the time taken."""
     from fraudops.aggregates.hooks import refresh_all
     from fraudops.lake import Lake
+    from fraudops.lake.schemas import LABEL_STATS, LABELS, PREDICTION_STATS, PREDICTIONS
 
     with Lake.open(settings_from(ctx), spec) as lake:
-        lake.check()
+        lake.check([PREDICTIONS, LABELS, PREDICTION_STATS, LABEL_STATS])  # names the missing
         reports = refresh_all(lake, rebuild=rebuild)
     result = {"spec": lake.spec.name, "aggregates": [r.to_dict() for r in reports]}
 
