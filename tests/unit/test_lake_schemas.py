@@ -39,6 +39,9 @@ def test_table_names() -> None:
         "feature_drift",
         "alerts",
         "model_events",
+        "prediction_stats",
+        "label_stats",
+        "label_ingests",
     ]
     with pytest.raises(LakeError, match=r"unknown lake table 'transaction'.*transactions"):
         table_schema("transaction", TRANSACTIONS30)

@@ -110,3 +110,42 @@ def query(
             )
         ),
     )
+
+
+@app.command("aggregates")
+def aggregates(
+    ctx: typer.Context,
+    spec: SpecOption = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Recompute them from every prediction and label (one overwrite commit each) "
+            "instead of folding in what landed since the last refresh.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Bring the dashboard's aggregates (prediction_stats, label_stats) up to date.
+
+    The log writers and label ingestion refresh them after each commit; this catches up after
+    a failed refresh, and --rebuild recomputes them when a refresh refuses (predictions
+    rewritten or expired). Reports the rows folded in, the watermark and the time taken."""
+    from fraudops.aggregates.hooks import refresh_all
+    from fraudops.lake import Lake
+    from fraudops.lake.schemas import LABEL_STATS, LABELS, PREDICTION_STATS, PREDICTIONS
+
+    with Lake.open(settings_from(ctx), spec) as lake:
+        lake.check([PREDICTIONS, LABELS, PREDICTION_STATS, LABEL_STATS])  # names the missing
+        reports = refresh_all(lake, rebuild=rebuild)
+    result = {"spec": lake.spec.name, "aggregates": [r.to_dict() for r in reports]}
+
+    def render() -> None:
+        for r in reports:
+            out.print(
+                f"[bold]{r.table}[/]: {r.mode}, {r.rows_folded:,} row(s) folded in "
+                f"({r.folded_total:,} in all), {r.rows_written:,} aggregate row(s) written, "
+                f"watermark predictions snapshot {r.watermark or '–'}, {r.seconds:.2f} s"
+            )
+
+    emit(result, as_json, render)

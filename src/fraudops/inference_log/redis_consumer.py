@@ -17,6 +17,7 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
+from fraudops.aggregates.hooks import StatsRefresher
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.inference_log.base import Batch, DrainReport
@@ -121,6 +122,7 @@ class RedisLogConsumer:
         self.totals = DrainReport(consumer=self.name, source=self.stream)
         self._client = redis_client(settings)
         self._sink: PredictionSink | None = None
+        self.stats = StatsRefresher(settings, self.spec_name)  # the dashboard's aggregates
         self._group_ready = False
         self._history_cursor: str | None = "0"  # own pending list first, after every start
         self._claim_cursor = "0-0"
@@ -148,6 +150,7 @@ class RedisLogConsumer:
     def close(self) -> None:
         if self._sink is not None:
             self._sink.close()
+        self.stats.close()
         self._client.close()
 
     def __enter__(self) -> RedisLogConsumer:
@@ -368,6 +371,8 @@ class RedisLogConsumer:
         )
         report.add(settled)
         self.totals.add(settled)
+        if batch.written:
+            self.stats.after_commit()  # best effort, after the ack
         if batch.dead:
             log.warning(
                 "inference log: %d entries could not be stored, kept in %s (first: %s)",

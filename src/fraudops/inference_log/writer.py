@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from fraudops.aggregates.hooks import StatsRefresher
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError, LakeError
 from fraudops.inference_log.base import Batch, DrainReport
@@ -72,6 +73,7 @@ class SpoolWriter:
         self.spool_dir = settings.spool_dir(spec_name)
         self.directory = SpoolDirectory(self.spool_dir)
         self.sink = PredictionSink(settings, spec_name)
+        self.stats = StatsRefresher(settings, self.spec_name)  # the dashboard's aggregates
         cfg = settings.serving
         self.batch_rows = cfg.writer_batch_rows
         self.batch_age_s = cfg.writer_batch_age_s
@@ -111,6 +113,7 @@ class SpoolWriter:
             self.write_status()
         self.directory.resign()
         self.sink.close()
+        self.stats.close()
 
     def drain_batch(self) -> DrainReport:
         """Commit one batch of ready segments (up to ``writer_batch_rows`` records).
@@ -171,6 +174,8 @@ class SpoolWriter:
             " [replay, deduplicated]" if batch.replay else "",
         )
         self.write_status()
+        if report.written:
+            self.stats.after_commit()  # best effort, after the segments are settled
         return report
 
     def drain(self) -> DrainReport:

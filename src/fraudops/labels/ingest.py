@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 from pyiceberg.expressions import AlwaysTrue, Or
 
+from fraudops.aggregates.hooks import after_label_ingest
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError, ValidationError
 from fraudops.labels.store import (
@@ -52,15 +53,7 @@ FUTURE_TOLERANCE = dt.timedelta(minutes=5)
 # Errors named in a refusal message (all of them are in `.errors`).
 MAX_ERRORS_SHOWN = 5
 
-_LABEL_WORDS = {
-    "1": 1,
-    "true": 1,
-    "fraud": 1,
-    "0": 0,
-    "false": 0,
-    "legit": 0,
-    "legitimate": 0,
-}
+_LABEL_WORDS = {"1": 1, "true": 1, "fraud": 1, "0": 0, "false": 0, "legit": 0, "legitimate": 0}
 
 
 class LabelEvent(BaseModel):
@@ -258,7 +251,17 @@ def ingest_events(
     report = IngestReport(spec=lake.spec.name, received=len(events))
     if not events:
         return report
+    batch, days = _sort_out(lake, events, report, now, origin)
+    after_label_ingest(lake, report, batch, origin=origin, at=now, days=days)  # best effort
+    return report
+
+
+def _sort_out(
+    lake: Lake, events: Sequence[LabelEvent], report: IngestReport, now: dt.datetime, origin: str
+) -> tuple[str | None, set[dt.date]]:
+    """Fill ``report``, append the accepted: their batch (None: none), their predictions' days."""
     predictions = _predictions_of(lake, events)
+    day_of = dict(zip(predictions["inference_id"], predictions["request_time"], strict=True))
     by_inference = predictions.set_index("inference_id")["transaction_id"].to_dict()
     by_transaction: dict[str, list[str]] = {}
     for inference_id, transaction_id in zip(
@@ -335,7 +338,7 @@ def ingest_events(
 
     report.conflicts = _conflicts(accepted, stored)
     if not accepted:
-        return report
+        return None, set()
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     batch = uuid.uuid4().hex[:8]
     # Time-ordered ids: within one batch (same ingested_at) a later entry sorts later, so
@@ -350,7 +353,7 @@ def ingest_events(
         snapshot_properties={"fraudops.labels.origin": origin, "fraudops.labels.batch": batch},
     )
     report.event_ids = [row["event_id"] for row in accepted]
-    return report
+    return batch, set(pd.DatetimeIndex([day_of.get(r["inference_id"]) for r in accepted]).date)
 
 
 def labels_route_payload(
@@ -397,7 +400,7 @@ def labels_route_payload(
 
 
 def _predictions_of(lake: Lake, events: Sequence[LabelEvent]) -> pd.DataFrame:
-    """inference_id, transaction_id of the predictions the events may name."""
+    """inference_id, transaction_id, request_time of the predictions the events may name."""
     inference_ids = sorted({e.inference_id for e in events if e.inference_id is not None})
     transaction_ids = sorted({e.transaction_id for e in events if e.transaction_id is not None})
     small = len(inference_ids) + len(transaction_ids) <= IN_FILTER_MAX_IDS
@@ -411,7 +414,7 @@ def _predictions_of(lake: Lake, events: Sequence[LabelEvent]) -> pd.DataFrame:
         where = parts[0] if len(parts) == 1 else Or(*parts)
     frame = (
         lake.table(PREDICTIONS)
-        .scan(row_filter=where, selected_fields=("inference_id", "transaction_id"))
+        .scan(row_filter=where, selected_fields=("inference_id", "transaction_id", "request_time"))
         .to_arrow()
         .to_pandas()
     )

@@ -58,6 +58,7 @@ from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
     partition_spec,
+    table_properties,
     table_schema,
 )
 from fraudops.spec import FeatureSpec
@@ -171,6 +172,7 @@ class Lake:
                         self.identifier(name),
                         schema=schemas[name],
                         partition_spec=partition_spec(name, schemas[name]),
+                        properties=table_properties(name),
                     )
                 except TableAlreadyExistsError:  # a concurrent `lake init` won the race
                     continue

@@ -34,6 +34,10 @@ MONITORING_RUNS = "monitoring_runs"
 FEATURE_DRIFT = "feature_drift"
 ALERTS = "alerts"
 MODEL_EVENTS = "model_events"
+# Kept by fraudops.aggregates for the dashboard (derived: `fraudops lake aggregates --rebuild`).
+PREDICTION_STATS = "prediction_stats"
+LABEL_STATS = "label_stats"
+LABEL_INGESTS = "label_ingests"
 
 TABLES: list[str] = [
     TRANSACTIONS,
@@ -43,6 +47,9 @@ TABLES: list[str] = [
     FEATURE_DRIFT,
     ALERTS,
     MODEL_EVENTS,
+    PREDICTION_STATS,
+    LABEL_STATS,
+    LABEL_INGESTS,
 ]
 
 # Generated id of `transactions` when the spec declares none (ULB): labels join on it later.
@@ -273,6 +280,95 @@ def model_events_schema(spec: FeatureSpec) -> Schema:
     )
 
 
+# The aggregates' fixed histograms: 20 score bins over [0, 1] and log-spaced latency bins
+# (fraudops.aggregates.bins holds the edges). Column names carry the bin number.
+SCORE_BINS = 20
+LATENCY_BINS = 60
+
+
+def score_bin_columns() -> list[str]:
+    return [f"score_bin_{i:02d}" for i in range(SCORE_BINS)]
+
+
+def latency_bin_columns() -> list[str]:
+    return [f"latency_bin_{i:02d}" for i in range(LATENCY_BINS)]
+
+
+def prediction_stats_schema(spec: FeatureSpec) -> Schema:
+    """One row per (hour, model_version) *and refresh*: a refresh appends the partial counts of
+    the predictions it folded in, so a reader sums the rows of each key. Every column but
+    the key is additive."""
+    return _schema(
+        PREDICTION_STATS,
+        [
+            _req("hour", TIMESTAMPTZ),
+            _opt("model_version", STRING),  # "" when the prediction named none
+            _opt("n", LONG),
+            _opt("flagged", LONG),
+            _opt("amount_sum", DOUBLE),
+            _opt("flagged_amount_sum", DOUBLE),
+            _opt("latency_sum_ms", DOUBLE),
+            _opt("probability_sum", DOUBLE),
+            _opt("tiers", STRING),  # JSON {tier: count}: tier names are settings
+            *(_opt(c, LONG) for c in score_bin_columns()),
+            *(_opt(c, LONG) for c in latency_bin_columns()),
+        ],
+    )
+
+
+# Label delay buckets (confirmed_at - request_time) of label_stats, upper bounds in days.
+LABEL_DELAY_BUCKETS: list[tuple[str, float]] = [
+    ("delay_1d", 1),
+    ("delay_3d", 3),
+    ("delay_7d", 7),
+    ("delay_14d", 14),
+    ("delay_30d", 30),
+    ("delay_over_30d", float("inf")),
+]
+
+
+def label_stats_schema(spec: FeatureSpec) -> Schema:
+    """One row per (prediction day, model_version): the day's predictions against the label in
+    force of each (latest confirmed_at wins). Recomputed whole per day when labels land."""
+    return _schema(
+        LABEL_STATS,
+        [
+            _req("day", TIMESTAMPTZ),  # midnight UTC of request_time
+            _opt("model_version", STRING),
+            _opt("n", LONG),
+            _opt("labelled", LONG),
+            _opt("unlabelled", LONG),
+            _opt("tp", LONG),
+            _opt("fp", LONG),
+            _opt("tn", LONG),
+            _opt("fn", LONG),
+            _opt("tp_amount", DOUBLE),
+            _opt("fn_amount", DOUBLE),
+            _opt("fp_amount", DOUBLE),
+            _opt("sources", STRING),  # JSON {source: labels}
+            *(_opt(name, LONG) for name, _ in LABEL_DELAY_BUCKETS),
+        ],
+    )
+
+
+def label_ingests_schema(spec: FeatureSpec) -> Schema:
+    """One row per label ingestion: what became of its events (unknown and conflicting
+    events are not all in `labels`: unknown ones are never written)."""
+    return _schema(
+        LABEL_INGESTS,
+        [
+            _req("batch", STRING),
+            _opt("ingested_at", TIMESTAMPTZ),
+            _opt("origin", STRING),
+            _opt("received", LONG),
+            _opt("written", LONG),
+            _opt("unknown", LONG),
+            _opt("duplicates", LONG),
+            _opt("conflicts", LONG),
+        ],
+    )
+
+
 SCHEMAS: dict[str, Callable[[FeatureSpec], Schema]] = {
     TRANSACTIONS: transactions_schema,
     PREDICTIONS: predictions_schema,
@@ -281,7 +377,22 @@ SCHEMAS: dict[str, Callable[[FeatureSpec], Schema]] = {
     FEATURE_DRIFT: feature_drift_schema,
     ALERTS: alerts_schema,
     MODEL_EVENTS: model_events_schema,
+    PREDICTION_STATS: prediction_stats_schema,
+    LABEL_STATS: label_stats_schema,
+    LABEL_INGESTS: label_ingests_schema,
 }
+
+# Table properties set at creation. The aggregates' watermark must move with their rows: a
+# commit that lost a race fails (and its refresh starts over) instead of pyiceberg replaying
+# the same partial counts on top of the winner's.
+TABLE_PROPERTIES: dict[str, dict[str, str]] = {
+    PREDICTION_STATS: {"commit.retry.num-retries": "0"},
+    LABEL_STATS: {"commit.retry.num-retries": "0"},
+}
+
+
+def table_properties(name: str) -> dict[str, str]:
+    return dict(TABLE_PROPERTIES.get(name, {}))
 
 
 def check_table_name(name: str) -> str:
