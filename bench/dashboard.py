@@ -107,9 +107,7 @@ def time_requests(base: str, requests: int) -> dict[str, dict[str, float]]:
 
 
 def time_lookup(base: str, ids: list[str]) -> dict[str, float]:
-    timings = [
-        get(f"{base}/api/lookup?{urllib.parse.urlencode({'id': i})}")[0] for i in ids if i
-    ]
+    timings = [get(f"{base}/api/lookup?{urllib.parse.urlencode({'id': i})}")[0] for i in ids if i]
     return summarise(timings)
 
 
@@ -230,8 +228,7 @@ def main() -> int:
     worst = max(r["p95_ms"] for r in requests.values())
     slowest = max(interactive.values())
     print(
-        f"worst data p95 {worst:.0f} ms (bar 300); "
-        f"slowest interactive {slowest:.0f} ms (bar 1000)"
+        f"worst data p95 {worst:.0f} ms (bar 300); slowest interactive {slowest:.0f} ms (bar 1000)"
     )
     return 0 if worst < 300 and slowest < 1000 else 1
 
