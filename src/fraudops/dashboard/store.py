@@ -115,3 +115,15 @@ def champion_of(runtime: Runtime, spec: str | None = None) -> str | None:
     from fraudops.registry.versions import champion_version
 
     return champion_version(runtime.mlflow, settings, name)
+
+
+def registry_has(runtime: Runtime, spec: str | None, version: str) -> bool:
+    """Whether ``version`` is registered, without creating a SQLite store that is not there."""
+    from fraudops.registry.store import find_version, sqlite_path
+
+    settings = runtime.settings
+    path = sqlite_path(settings.tracking_uri)
+    if path is None:
+        return True  # another store: MLflow's client answers (and words the error)
+    name = settings.registered_model_name(spec or runtime.spec_name)
+    return path.is_file() and find_version(settings.tracking_uri, name, version) is not None

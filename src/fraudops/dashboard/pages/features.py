@@ -22,7 +22,7 @@ from fraudops.dashboard.pages.common import (
     versions_of,
 )
 from fraudops.dashboard.pages.drift import monitoring_runs
-from fraudops.dashboard.store import small_table
+from fraudops.dashboard.store import registry_has, small_table
 from fraudops.lake.schemas import FEATURE_DRIFT, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
 from fraudops.monitoring.profile import NumericProfile
 from fraudops.runtime import Runtime
@@ -169,6 +169,8 @@ def _profile(runtime: Runtime, spec: str, version: str) -> ReferenceProfile:
     with _profiles_lock:
         if key in _profiles:
             return _profiles[key]
+    if not registry_has(runtime, spec, version):
+        raise LookupError(f"version {version} is not in the registry")
     profile, _ = load_reference_profile(runtime.settings, spec, version, client=runtime.mlflow)
     with _profiles_lock:
         _profiles[key] = profile

@@ -117,6 +117,11 @@ def _mlflow_url(runtime: Runtime, run_id: object) -> str | None:
     base = runtime.settings.dashboard.mlflow_ui_url
     if not base or not isinstance(run_id, str) or not run_id:
         return None
+    from fraudops.registry.store import sqlite_path
+
+    store = sqlite_path(runtime.settings.tracking_uri)
+    if store is not None and not store.is_file():
+        return None  # opening the client would create the store
     try:
         experiment = runtime.mlflow.get_run(run_id).info.experiment_id
     except Exception:  # the run is gone from the tracking store
