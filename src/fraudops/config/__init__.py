@@ -2,8 +2,8 @@
 
 ``settings.py`` holds the ``Settings`` class and its loading; the sections live in
 ``model_sections.py`` (data, lake, MLflow, training, gate, monitoring) and ``ops_sections.py``
-(serving, dashboard, labels, alerts, scheduler, retrain, simulation); ``base.py`` the names each kind of
-choice may take.
+(serving, dashboard, labels, alerts, scheduler, retrain, simulation); ``base.py`` the names each
+kind of choice may take.
 """
 
 from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName

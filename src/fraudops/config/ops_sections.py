@@ -1,4 +1,4 @@
-"""Settings of serving, the dashboard, labels, alerts, the scheduler, retraining and the simulation."""
+"""Settings of serving, the dashboard, labels, alerts, the scheduler, retraining, the simulation."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from fraudops.dashboard.contracts import Chart, Filters, Kpi, PageData, Series, Table
-from fraudops.dashboard.pages.common import RUN_LINK, alerts, event_markers, model_events
+from fraudops.dashboard.pages.common import RUN_LINK, alerts, counts, event_markers, model_events
 from fraudops.runtime import Runtime
 
 FEED_COLUMNS = [
@@ -46,7 +46,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             "Alerts per day by severity",
             "stacked_bar",
             list(per_day.index),
-            [Series(str(s), per_day[s].astype(int).tolist()) for s in per_day.columns],
+            [Series(str(s), counts(per_day[s])) for s in per_day.columns],
             y_title="alerts",
             markers=markers,
         ),
@@ -55,7 +55,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             "Deliveries per channel",
             "stacked_bar",
             [str(c) for c in outcome.index],
-            [Series(str(o), outcome[o].astype(int).tolist()) for o in outcome.columns],
+            [Series(str(o), counts(outcome[o])) for o in outcome.columns],
             y_title="alerts",
         ),
     ]

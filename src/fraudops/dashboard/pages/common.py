@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
+from pyiceberg import expressions
 
 from fraudops.dashboard.contracts import Band, Filters, Marker
 from fraudops.dashboard.store import small_table
@@ -23,6 +26,25 @@ MARKED_EVENTS = {
 }
 RUN_LINK = "/runs?run_id={value}"
 SEVERITY_ORDER = ("normal", "warning", "moderate", "critical")
+# pyiceberg's predicates take (term, value) positionally; its stubs only know keywords.
+_ice: Any = expressions
+
+
+def between(column: str, start: datetime, end: datetime) -> expressions.BooleanExpression:
+    """An Iceberg filter ``start <= column < end`` (prunes day partitions)."""
+    return expressions.And(
+        _ice.GreaterThanOrEqual(column, pd.Timestamp(start).isoformat()),
+        _ice.LessThan(column, pd.Timestamp(end).isoformat()),
+    )
+
+
+def equals(column: str, value: str) -> expressions.BooleanExpression:
+    result: expressions.BooleanExpression = _ice.EqualTo(column, value)
+    return result
+
+
+def counts(values: Iterable[Any]) -> list[float | int | None]:
+    return [int(v) for v in values]
 
 
 def in_window(frame: pd.DataFrame, column: str, filters: Filters) -> pd.DataFrame:
@@ -63,11 +85,12 @@ def event_markers(events: pd.DataFrame) -> list[Marker]:
     markers = []
     for row in events.itertuples(index=False):
         what = MARKED_EVENTS.get(str(row.event_type))
-        if what is None or pd.isna(row.event_time):
+        at: Any = row.event_time
+        if what is None or at is None or pd.isna(at):
             continue
         markers.append(
             Marker(
-                at=pd.Timestamp(row.event_time).to_pydatetime(),
+                at=pd.Timestamp(at).to_pydatetime(),
                 label=f"v{row.version} {what}",
                 kind=str(row.event_type),
             )
@@ -103,7 +126,10 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def column_list(frame: pd.DataFrame, column: str) -> list[Any]:
+def column_list(frame: pd.DataFrame | pd.Series, column: str | None = None) -> list[Any]:
+    """A column (or a series) as a list, missing values None."""
+    if isinstance(frame, pd.Series):
+        return [None if pd.isna(v) else v for v in frame]
     return [None if pd.isna(v) else v for v in frame[column]] if column in frame else []
 
 

@@ -9,6 +9,7 @@ from fraudops.dashboard.pages.common import (
     RUN_LINK,
     alerts,
     column_list,
+    counts,
     event_markers,
     in_window,
     model_events,
@@ -116,9 +117,9 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             "stacked_bar",
             x,
             [
-                Series("labelled, mature cohorts measured", labelled.where(mature).tolist()),
-                Series("labelled, not mature yet", labelled.where(~mature).tolist()),
-                Series("not labelled yet", unlabelled.tolist()),
+                Series("labelled, mature cohorts measured", column_list(labelled.where(mature))),
+                Series("labelled, not mature yet", column_list(labelled.where(~mature))),
+                Series("not labelled yet", counts(unlabelled)),
             ],
             y_title="predictions",
             markers=markers,
@@ -141,13 +142,13 @@ def _alert_timeline(frame: pd.DataFrame, markers: list[Marker]) -> Chart:
     if frame.empty:
         return Chart("alerts", "Drift alerts per day", "stacked_bar", [], [], markers=markers)
     days = pd.to_datetime(frame["created_at"], utc=True).dt.floor("D")
-    counts = frame.assign(day=days).groupby(["day", "severity"]).size().unstack(fill_value=0)
+    per_day = frame.assign(day=days).groupby(["day", "severity"]).size().unstack(fill_value=0)
     return Chart(
         "alerts",
         "Drift alerts per day",
         "stacked_bar",
-        list(counts.index),
-        [Series(str(sev), counts[sev].astype(int).tolist()) for sev in counts.columns],
+        list(per_day.index),
+        [Series(str(sev), counts(per_day[sev])) for sev in per_day.columns],
         y_title="alerts",
         markers=markers,
     )

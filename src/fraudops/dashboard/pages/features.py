@@ -3,19 +3,21 @@ feature's reference distribution (the model version's profile) against the lates
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 
 from fraudops.dashboard.contracts import Chart, Filters, Kpi, PageData, Series, Table
 from fraudops.dashboard.pages.common import (
     RUN_LINK,
     SEVERITY_ORDER,
+    between,
     column_list,
+    counts,
     event_markers,
     model_events,
     psi_bands,
@@ -114,9 +116,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
         title="Features",
         kpis=_kpis(latest, picked),
         charts=charts,
-        tables=[
-            Table("features", "Every feature of every run", table, links={"run_id": RUN_LINK})
-        ],
+        tables=[Table("features", "Every feature of every run", table, links={"run_id": RUN_LINK})],
         notes=notes,
         options={
             "features": features,
@@ -127,22 +127,19 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
 
 
 def _severities(detail: pd.DataFrame, features: list[str]) -> Chart:
-    counts = (
+    table = (
         detail.groupby(["feature", "severity"]).size().unstack(fill_value=0)
         if not detail.empty
         else pd.DataFrame()
     )
     rank = {name: i for i, name in enumerate(SEVERITY_ORDER)}
-    order = sorted(counts.columns, key=lambda s: rank.get(str(s).lower(), len(rank)))
+    order = sorted(table.columns, key=lambda s: rank.get(str(s).lower(), len(rank)))
     return Chart(
         "severity",
         "Severity of each feature over the runs",
         "stacked_bar",
         features,
-        [
-            Series(str(s), counts[s].reindex(features, fill_value=0).astype(int).tolist())
-            for s in order
-        ],
+        [Series(str(s), counts(table[s].reindex(features, fill_value=0))) for s in order],
         y_title="runs",
     )
 
@@ -155,7 +152,14 @@ def _kpis(latest: pd.DataFrame, picked: str | None) -> list[Kpi]:
     ]
     if not latest.empty:
         worst = latest.sort_values("psi", ascending=False).iloc[0]
-        kpis.append(Kpi("worst", "Highest PSI (latest run)", str(worst["feature"]), hint=f"{worst['psi']:.3f}"))
+        kpis.append(
+            Kpi(
+                "worst",
+                "Highest PSI (latest run)",
+                str(worst["feature"]),
+                hint=f"{worst['psi']:.3f}",
+            )
+        )
     if picked:
         kpis.append(Kpi("picked", "Feature shown", picked))
     return kpis
@@ -194,7 +198,7 @@ def _distribution(
     if isinstance(ref, NumericProfile):
         edges = ref.edges
         labels = [f"< {edges[0]:.4g}"]
-        labels += [f"{lo:.4g} – {hi:.4g}" for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+        labels += [f"{lo:.4g} – {hi:.4g}" for lo, hi in itertools.pairwise(edges)]
         labels.append(f"≥ {edges[-1]:.4g}")
         current = ref.bin_proportions(values) if len(values) else np.full(len(labels), np.nan)
         reference = ref.proportions
@@ -226,11 +230,7 @@ def _window_sample(
     """The feature's values in [start, end): day partitions pruned, one column, bounded."""
     if pd.isna(start) or pd.isna(end):
         return np.array([], dtype=float)
-    column = PREDICTIONS_PARTITION_SOURCE
-    where = And(
-        GreaterThanOrEqual(column, pd.Timestamp(start).isoformat()),
-        LessThan(column, pd.Timestamp(end).isoformat()),
-    )
+    where = between(PREDICTIONS_PARTITION_SOURCE, start, end)
     table = runtime.lake(spec).table(PREDICTIONS)
     arrow = table.scan(row_filter=where, selected_fields=(feature,), limit=SAMPLE_ROWS).to_arrow()
     values = arrow.column(feature).to_numpy(zero_copy_only=False).astype(float)

@@ -13,16 +13,10 @@ import uuid
 from typing import Any
 
 import pandas as pd
-from pyiceberg.expressions import (
-    And,
-    BooleanExpression,
-    EqualTo,
-    GreaterThanOrEqual,
-    LessThan,
-    Or,
-)
+from pyiceberg.expressions import And, BooleanExpression, Or
 
 from fraudops.dashboard.contracts import Filters, Kpi, PageData, Table
+from fraudops.dashboard.pages.common import between, equals
 from fraudops.dashboard.store import small_table
 from fraudops.lake.schemas import LABELS, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
 from fraudops.runtime import Runtime
@@ -87,17 +81,12 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
     value = check_id(value)
     lake = runtime.lake(spec)
     table = lake.table(PREDICTIONS)
-    where: BooleanExpression = Or(EqualTo("inference_id", value), EqualTo("transaction_id", value))
+    where: BooleanExpression = Or(equals("inference_id", value), equals("transaction_id", value))
     day = id_day(value)
     if day is not None:  # a day either side: the clock of the minting host vs the request time
         start = dt.datetime.combine(day, dt.time(), dt.UTC) - dt.timedelta(days=1)
-        where = And(
-            where,
-            And(
-                GreaterThanOrEqual(PREDICTIONS_PARTITION_SOURCE, start.isoformat()),
-                LessThan(PREDICTIONS_PARTITION_SOURCE, (start + dt.timedelta(days=3)).isoformat()),
-            ),
-        )
+        end = start + dt.timedelta(days=3)
+        where = And(where, between(PREDICTIONS_PARTITION_SOURCE, start, end))
     found = table.scan(row_filter=where, limit=MAX_MATCHES).to_arrow().to_pandas()
     if found.empty:
         return PageData("lookup", "Lookup", notes=[f"no prediction with id {value!r}"])

@@ -54,7 +54,9 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
     else:
         chosen = windowed.tail(1)
     if chosen.empty:
-        note = f"no monitoring run {filters.run_id!r}" if filters.run_id else "no monitoring run yet"
+        note = (
+            f"no monitoring run {filters.run_id!r}" if filters.run_id else "no monitoring run yet"
+        )
         return PageData("runs", "Runs", notes=[note], options={"runs": ids[::-1]})
     run = chosen.iloc[-1]
     run_id = str(run["run_id"])
@@ -101,7 +103,9 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
         ],
         tables=[
             Table("features", "Features of this run", features),
-            Table("reports", "Reports (Evidently HTML, summary)", reports, links={"url": "{value}"}),
+            Table(
+                "reports", "Reports (Evidently HTML, summary)", reports, links={"url": "{value}"}
+            ),
             Table("links", "MLflow", links, links={"url": "{value}"}),
         ],
         notes=[] if len(files) > 1 else ["no Evidently HTML report for this run (made on drift)"],

@@ -91,9 +91,7 @@ def page_shell(page: str, request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
     runtime = runtime_of(request)
-    query = {
-        k: request.query_params.get(k, "")[:MAX_VALUE_CHARS] for k in (*FILTER_KEYS, "id")
-    }
+    query = {k: request.query_params.get(k, "")[:MAX_VALUE_CHARS] for k in (*FILTER_KEYS, "id")}
     templates = request.app.state.templates
     return templates.TemplateResponse(
         request,
