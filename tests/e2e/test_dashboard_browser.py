@@ -229,18 +229,25 @@ def test_a_lookup_finds_a_served_prediction(tab: Tab, simulated: dict[str, Any])
 
     home = Path(simulated["home"])
     with Lake.open(load_settings(home=home), "transactions30") as lake:
-        served = lake.read("predictions", ["inference_id", "transaction_id", "model_version"])
-    row = served.slice(served.num_rows // 2, 1).to_pylist()[0]
+        labels = lake.read_frame("labels", ["inference_id", "label"]).dropna()
+        served = lake.read_frame(
+            "predictions", ["inference_id", "transaction_id", "model_version", "probability"]
+        )
+    # A served prediction whose outcome came back: the page shows its label too.
+    row = served.merge(labels, on="inference_id").iloc[len(labels) // 2]
     page = tab.open("/lookup")
-    page.fill("input[name=id]", row["transaction_id"])
+    page.fill("input[name=id]", str(row["transaction_id"]))
     with page.expect_navigation():
         page.press("input[name=id]", "Enter")
     page.wait_for_selector(READY, state="attached")
-    assert row["inference_id"] in page.inner_text("#title")
+    assert str(row["inference_id"]) in page.inner_text("#title")
     assert _kpi(page, "version") == f"v{row['model_version']}"
+    assert _kpi(page, "label") == str(int(row["label"]))
+    assert abs(float(_kpi(page, "probability")) - row["probability"]) < 1e-4
     features = page.query_selector_all("[data-table='features'] tbody tr")
     assert len(features) == 30
     assert tab.errors == []
+    page.screenshot(path=str(SCREENSHOTS / "lookup.png"), full_page=True)
 
 
 def test_lake_strings_stay_text_in_the_page(tab: Tab, simulated: dict[str, Any]) -> None:
@@ -284,4 +291,49 @@ def test_a_promote_through_the_page_moves_champion_and_writes_model_events(
     assert len(mine) == 1 and mine["version"].iloc[0] == target
     # The page follows the registry: the champion KPI shows the new version.
     page.wait_for_selector(f".kpi[data-kpi='champion'] .value:has-text('v{target}')")
+    # And a roll back through the page puts the previous champion back.
+    page.click("#rollback")
+    page.fill("#confirm-reason", "browser test: roll back")
+    with page.expect_response("**/api/actions/rollback") as answer:
+        page.click("#confirm-ok")
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_selector(f".kpi[data-kpi='champion'] .value:has-text('v{before.version}')")
+    back = find_version(settings.tracking_uri, name, "champion")
+    assert back is not None and back.version == before.version
+    assert tab.errors == []
+
+
+def test_an_alert_is_acknowledged_through_the_page(tab: Tab) -> None:
+    page = tab.open("/alerts")
+    page.click("[data-table='feed'] tbody tr:first-child button.ack")
+    page.fill("#confirm-reason", "browser test: seen, retrain under way")
+    with page.expect_response("**/api/actions/ack") as answer:
+        page.click("#confirm-ok")
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_selector("#action-result:has-text('done')")
+    assert tab.errors == []
+
+
+def test_a_new_monitoring_run_shows_up_without_a_reload(
+    tab: Tab, simulated: dict[str, Any]
+) -> None:
+    from datetime import timedelta
+
+    import pandas as pd
+
+    from fraudops.config import load_settings
+    from fraudops.lake import Lake
+
+    page = tab.open("/drift")
+    runs = int(_kpi(page, "runs"))
+    page.evaluate("() => { window.sameDocument = true; }")
+    with Lake.open(load_settings(home=Path(simulated["home"])), "transactions30") as lake:
+        last = lake.read_frame("monitoring_runs").sort_values("as_of").iloc[-1]
+        row = {k: (None if pd.isna(v) else v) for k, v in last.to_dict().items()}
+        row["run_id"] = "mon-live-test"
+        row["as_of"] = last["as_of"] + timedelta(days=7)
+        lake.append("monitoring_runs", [row])
+    page.wait_for_selector(f".kpi[data-kpi='runs'] .value:has-text('{runs + 1}')", timeout=20_000)
+    assert page.evaluate("() => window.sameDocument") is True  # redrawn, not reloaded
+    assert page.query_selector("[data-table='runs'] a:has-text('mon-live-test')") is not None
     assert tab.errors == []

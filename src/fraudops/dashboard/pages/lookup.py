@@ -94,7 +94,8 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
     first = found.iloc[0]
     labels = _labels(runtime, spec, found)
     features = [f for f in lake.spec.feature_names if f in found.columns]
-    prediction = found[[c for c in PREDICTION_FIELDS if c in found]]
+    fields = [c for c in PREDICTION_FIELDS if c in found]
+    prediction = pd.DataFrame({"field": fields, "value": [first[c] for c in fields]})
     feature_rows = pd.DataFrame(
         {"feature": features, "value": [first[f] for f in features]}, columns=["feature", "value"]
     )

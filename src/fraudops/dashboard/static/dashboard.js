@@ -263,6 +263,14 @@
       tbody.replaceChildren();
       for (const row of rows) {
         const tr = el("tr");
+        if (ackColumn >= 0) {
+          const td = el("td");
+          const button = el("button", "ack", "Acknowledge…");
+          button.type = "button";
+          button.addEventListener("click", () => acknowledge(String(row[ackColumn])));
+          td.appendChild(button);
+          tr.appendChild(td);
+        }
         row.forEach((value, i) => {
           const td = el("td");
           const link = table.links[table.columns[i]];
@@ -278,17 +286,10 @@
           else if (typeof value === "string" && value.length > 60) td.className = "long";
           tr.appendChild(td);
         });
-        if (ackColumn >= 0) {
-          const td = el("td");
-          const button = el("button", "ack", "Acknowledge…");
-          button.type = "button";
-          button.addEventListener("click", () => acknowledge(String(row[ackColumn])));
-          td.appendChild(button);
-          tr.appendChild(td);
-        }
         tbody.appendChild(tr);
       }
     }
+    if (ackColumn >= 0) headRow.appendChild(el("th", "", ""));
     table.columns.forEach((name, i) => {
       const th = el("th", "", name);
       th.title = "sort by " + name;
@@ -302,7 +303,6 @@
       });
       headRow.appendChild(th);
     });
-    if (ackColumn >= 0) headRow.appendChild(el("th", "", ""));
     thead.appendChild(headRow);
     grid.appendChild(thead);
     grid.appendChild(tbody);
@@ -397,7 +397,7 @@
         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
         body: JSON.stringify(Object.assign({ reason: reason }, spec ? { spec: spec } : {}, payload)),
       });
-      if (status) status.textContent = action + ": done";
+      if (status) status.textContent = action + ": done (" + (result.event_type || "recorded") + ")";
       showError("");
       await load();
       return result;
