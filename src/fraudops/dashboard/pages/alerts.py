@@ -18,6 +18,10 @@ FEED_COLUMNS = [
     "error",
     "run_id",
     "alert_id",
+    # Set by an acknowledgement (governance): who, when, why.
+    "acknowledged_at",
+    "acknowledged_by",
+    "ack_note",
 ]
 
 
@@ -74,8 +78,18 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             ),
             Kpi("failed", "Failed deliveries", failed, severity="warning" if failed else "ok"),
             Kpi("incidents", "Incidents (runs)", int(feed["run_id"].nunique())),
+            *_open_kpi(feed),
         ],
         charts=charts,
         tables=[Table("feed", "Alert feed", table, links={"run_id": RUN_LINK})],
         notes=[] if not feed.empty else ["no alert in this window"],
     )
+
+
+def _open_kpi(feed: pd.DataFrame) -> list[Kpi]:
+    if "acknowledged_at" not in feed:
+        return []
+    waiting = int(feed.loc[feed["acknowledged_at"].isna(), "alert_id"].nunique())
+    return [
+        Kpi("unacknowledged", "Not acknowledged", waiting, severity="warning" if waiting else "ok")
+    ]

@@ -17,7 +17,6 @@ from pyiceberg.expressions import And, BooleanExpression, Or
 
 from fraudops.dashboard.contracts import Filters, Kpi, PageData, Table
 from fraudops.dashboard.pages.common import between, equals
-from fraudops.dashboard.store import small_table
 from fraudops.lake.schemas import LABELS, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
 from fraudops.runtime import Runtime
 
@@ -132,14 +131,18 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
 
 
 def _labels(runtime: Runtime, spec: str | None, found: pd.DataFrame) -> pd.DataFrame:
-    labels = small_table(runtime, LABELS, spec)
-    inference = set(found["inference_id"].dropna())
-    transactions = set(found["transaction_id"].dropna())
-    mine = labels[
-        labels["inference_id"].isin(inference) | labels["transaction_id"].isin(transactions)
-    ]
-    mine = mine.sort_values("confirmed_at", kind="stable")
-    return mine[[c for c in LABEL_COLUMNS if c in mine]].reset_index(drop=True)
+    """The label events of the found predictions: a filtered scan, not the whole table."""
+    ids = [("inference_id", v) for v in found["inference_id"].dropna().unique()]
+    ids += [("transaction_id", v) for v in found["transaction_id"].dropna().unique()]
+    if not ids:
+        return pd.DataFrame(columns=LABEL_COLUMNS)
+    where = equals(*ids[0])
+    for column, value in ids[1:]:
+        where = Or(where, equals(column, str(value)))
+    table = runtime.lake(spec).table(LABELS)
+    mine = table.scan(row_filter=where, selected_fields=tuple(LABEL_COLUMNS)).to_arrow()
+    frame = mine.to_pandas().sort_values("confirmed_at", kind="stable")
+    return frame.reset_index(drop=True)
 
 
 def _reasons(raw: Any) -> pd.DataFrame:

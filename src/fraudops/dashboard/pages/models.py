@@ -26,6 +26,7 @@ EVENT_COLUMNS = [
     "version",
     "event_type",
     "trigger",
+    "actor",  # who, for the governance actions
     "champion_before",
     "champion_after",
     "reason",

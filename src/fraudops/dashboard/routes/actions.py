@@ -77,11 +77,18 @@ def _result(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"result": value}
 
 
+# The governance service's refusals by kind (its errors module): bad input, unknown target;
+# anything else it refuses (already the champion, nothing to roll back to) is a conflict.
+_STATUS = {"ActionInputError": 422, "ActionTargetNotFound": 404}
+
+
 def _run(call: Callable[[], Any]) -> dict[str, Any]:
     try:
         return {"ok": True, **_result(call())}
-    except FraudopsError as exc:  # an unknown version, nothing to roll back to: refused, said why
-        raise HTTPException(status_code=409, detail=str(exc)) from None
+    except FraudopsError as exc:
+        kinds = [k.__name__ for k in type(exc).__mro__]
+        status = next((_STATUS[k] for k in kinds if k in _STATUS), 409)
+        raise HTTPException(status_code=status, detail=str(exc)) from None
 
 
 @router.post("/promote")

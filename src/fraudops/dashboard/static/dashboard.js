@@ -255,6 +255,7 @@
     const thead = el("thead");
     const headRow = el("tr");
     const ackColumn = page === "alerts" && table.key === "feed" ? table.columns.indexOf("alert_id") : -1;
+    const ackedColumn = table.columns.indexOf("acknowledged_at");
     let rows = table.rows.slice();
     let sortBy = -1;
     let ascending = true;
@@ -265,10 +266,14 @@
         const tr = el("tr");
         if (ackColumn >= 0) {
           const td = el("td");
-          const button = el("button", "ack", "Acknowledge…");
-          button.type = "button";
-          button.addEventListener("click", () => acknowledge(String(row[ackColumn])));
-          td.appendChild(button);
+          if (ackedColumn >= 0 && row[ackedColumn]) {
+            td.textContent = "acknowledged";
+          } else {
+            const button = el("button", "ack", "Acknowledge…");
+            button.type = "button";
+            button.addEventListener("click", () => acknowledge(String(row[ackColumn])));
+            td.appendChild(button);
+          }
           tr.appendChild(td);
         }
         row.forEach((value, i) => {
