@@ -303,14 +303,25 @@ def test_a_promote_through_the_page_moves_champion_and_writes_model_events(
     assert tab.errors == []
 
 
-def test_an_alert_is_acknowledged_through_the_page(tab: Tab) -> None:
+def test_an_alert_is_acknowledged_through_the_page(tab: Tab, simulated: dict[str, Any]) -> None:
+    from fraudops.config import load_settings
+    from fraudops.lake import Lake
+
+    note = "browser test: seen, retrain under way"
     page = tab.open("/alerts")
+    waiting = len(page.query_selector_all("[data-table='feed'] button.ack"))
     page.click("[data-table='feed'] tbody tr:first-child button.ack")
-    page.fill("#confirm-reason", "browser test: seen, retrain under way")
+    page.fill("#confirm-reason", note)
     with page.expect_response("**/api/actions/ack") as answer:
         page.click("#confirm-ok")
     assert answer.value.status == 200, answer.value.text()
     page.wait_for_selector("#action-result:has-text('done')")
+    page.wait_for_selector(READY, state="attached")
+    assert len(page.query_selector_all("[data-table='feed'] button.ack")) < waiting
+    with Lake.open(load_settings(home=Path(simulated["home"])), "transactions30") as lake:
+        alerts = lake.read_frame("alerts")
+    acked = alerts[alerts["ack_note"] == note]
+    assert len(acked) >= 1 and acked["acknowledged_by"].notna().all()
     assert tab.errors == []
 
 

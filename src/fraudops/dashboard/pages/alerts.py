@@ -28,7 +28,7 @@ FEED_COLUMNS = [
 def build(runtime: Runtime, filters: Filters) -> PageData:
     feed = alerts(runtime, filters)
     markers = event_markers(model_events(runtime, filters))
-    delivered = feed["delivered"].fillna(False).astype(bool)
+    delivered = feed["delivered"].eq(True)
     severity = feed["severity"].fillna("").astype(str).str.lower()
     days = pd.to_datetime(feed["created_at"], utc=True).dt.floor("D")
     per_day = (

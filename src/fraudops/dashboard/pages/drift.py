@@ -161,7 +161,7 @@ def _kpis(runs: pd.DataFrame, drift_alerts: pd.DataFrame) -> list[Kpi]:
     measured = runs[runs["roc_auc"].notna()]
     latest = measured.iloc[-1] if not measured.empty else None
     share = number(last["drifted_share"])
-    drifted = int(runs["data_drift_detected"].fillna(False).astype(bool).sum())
+    drifted = int(runs["data_drift_detected"].eq(True).sum())
     kpis = [
         Kpi("runs", "Monitoring runs", len(runs)),
         Kpi(

@@ -145,7 +145,7 @@ def _severities(detail: pd.DataFrame, features: list[str]) -> Chart:
 
 
 def _kpis(latest: pd.DataFrame, picked: str | None) -> list[Kpi]:
-    drifted = int(latest["drifted"].fillna(False).astype(bool).sum()) if not latest.empty else 0
+    drifted = int(latest["drifted"].eq(True).sum()) if not latest.empty else 0
     kpis = [
         Kpi("features", "Features analysed (latest run)", len(latest)),
         Kpi("drifted", "Drifted (latest run)", drifted, severity="warning" if drifted else "ok"),
