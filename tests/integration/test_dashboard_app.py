@@ -142,7 +142,8 @@ def _client(home: Path, **dashboard: Any) -> TestClient:
         settings = settings.model_copy(
             update={"dashboard": settings.dashboard.model_copy(update=dashboard)}
         )
-    return TestClient(create_app(Runtime(settings, SPEC), warm_up=False))
+    app = create_app(Runtime(settings, SPEC), warm_up=False)
+    return TestClient(app, base_url="http://127.0.0.1:8090")
 
 
 @pytest.fixture(scope="module")
@@ -225,6 +226,15 @@ def test_with_a_secret_requests_need_the_session_and_actions_the_csrf_token(
     locked.cookies.set(SESSION_COOKIE, locked.cookies[SESSION_COOKIE][:-2] + "xx")
     assert locked.get("/api/page/drift").status_code == 401
     locked.cookies.clear()
+
+
+def test_open_it_answers_only_a_loopback_host(home: Path) -> None:
+    client = _client(home)
+    for host in ("127.0.0.1:8090", "localhost", "[::1]:8090"):
+        assert client.get("/api/state", headers={"host": host}).status_code == 200, host
+    # DNS rebinding: another site's name pointed at 127.0.0.1 keeps its own Host header.
+    rebound = client.get("/drift", headers={"host": "evil.example:8090"})
+    assert rebound.status_code == 400 and 'name="csrf-token"' not in rebound.text
 
 
 def test_off_loopback_without_a_secret_it_refuses_to_start(home: Path, tmp_path: Path) -> None:

@@ -64,10 +64,19 @@ def create_app(runtime: Runtime, *, warm_up: bool = True) -> FastAPI:
     app.state.templates = Jinja2Templates(env=env)
     app.state.plotly_js = plotly_js()
 
+    auth: Auth = app.state.auth
+
     @app.middleware("http")
     async def security_headers(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        # Open (no sign-in) only for this machine: a page of another site whose name was
+        # re-pointed at 127.0.0.1 (DNS rebinding) sends its own Host, and is refused.
+        if auth.open and not _loopback_host(request.headers.get("host", "")):
+            return JSONResponse(
+                status_code=400,
+                content={"detail": "open dashboard: only a loopback Host (127.0.0.1, localhost)"},
+            )
         response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Content-Type-Options"] = "nosniff"
@@ -92,6 +101,11 @@ def create_app(runtime: Runtime, *, warm_up: bool = True) -> FastAPI:
     app.include_router(actions.router)
     app.include_router(views.router)  # last: its /{page} matches any single segment
     return app
+
+
+def _loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.strip("[]") in ("127.0.0.1", "localhost", "::1") or name.startswith("127.")
 
 
 def _warm(runtime: Runtime) -> None:
