@@ -325,6 +325,13 @@
     document.getElementById("notes").replaceChildren(...notes.map((n) => el("li", "", n)));
   }
 
+  // Deferred scripts run in order before DOMContentLoaded: plotly.js (after this one) is there
+  // by then.
+  const plotlyReady = new Promise((resolve) => {
+    if (window.Plotly) resolve();
+    else document.addEventListener("DOMContentLoaded", () => resolve());
+  });
+
   async function load() {
     if (busy) return;
     busy = true;
@@ -333,6 +340,7 @@
       const url = dataUrl();
       const data = url ? await request(url) : { title: document.title, kpis: [], charts: [], tables: [],
         notes: ["enter an inference id or a transaction id"], options: {} };
+      await plotlyReady;
       showError("");
       if (url) document.getElementById("title").textContent = data.title;
       renderNotes(data.notes);
@@ -436,7 +444,7 @@
     }
   }
 
-  wireActions();
   load().then(poll);
+  document.addEventListener("DOMContentLoaded", wireActions);
   setInterval(poll, refreshMs);
 })();
