@@ -377,3 +377,14 @@ def test_small_tables_are_read_once_per_snapshot(open_client: TestClient, home: 
     assert fresh is not first and "alert-new" in set(fresh["alert_id"])
     # Opening the dashboard created no MLflow store behind the user's back.
     assert not (home / "mlflow").exists()
+
+
+def test_a_home_without_a_lake_is_a_clear_503_and_nothing_is_created(tmp_path: Path) -> None:
+    empty = tmp_path / "empty-home"
+    client = _client(empty)
+    assert client.get("/drift").status_code == 200  # the shell; its data names the problem
+    for url in ("/api/page/drift", "/api/state", "/api/lookup?id=abc"):
+        answer = client.get(url)
+        assert answer.status_code == 503, url
+        assert "fraudops lake init" in answer.json()["detail"]
+    assert not empty.exists()
