@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test unit check lint typecheck bench bench-serve clean
+.PHONY: demo test unit check lint typecheck bench bench-serve chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed
 	$(BIN)/fraudops demo
 
+## chromium: Debian's chromium for the dashboard's browser test (Playwright drives it; no download)
+chromium:
+	@test -x /usr/bin/chromium || (apt-get install -y -q chromium || sudo apt-get install -y -q chromium)
+
 ## test: install the dev tools and run the whole suite (unit, integration, end-to-end)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev chromium
 	$(BIN)/pytest -m "" -p no:cacheprovider
 
 ## unit: the fast unit tests only

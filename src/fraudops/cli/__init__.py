@@ -13,6 +13,7 @@ from fraudops.cli import (
     alerts_cmd,
     config_cmd,
     consumer_cmd,
+    dashboard_cmd,
     data_cmd,
     demo_cmd,
     labels_cmd,
@@ -85,6 +86,7 @@ app.command("retrain")(simulate_cmd.retrain)
 app.command("simulate")(simulate_cmd.simulate)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(alerts_cmd.app, name="alerts")
+app.command("dashboard")(dashboard_cmd.dashboard)
 
 
 def main() -> None:

@@ -2,8 +2,8 @@
 
 ``settings.py`` holds the ``Settings`` class and its loading; the sections live in
 ``model_sections.py`` (data, lake, MLflow, training, gate, monitoring) and ``ops_sections.py``
-(serving, labels, alerts, scheduler, retrain, simulation); ``base.py`` the names each kind of
-choice may take.
+(serving, dashboard, labels, alerts, scheduler, retrain, simulation); ``base.py`` the names each
+kind of choice may take.
 """
 
 from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName
@@ -21,6 +21,7 @@ from fraudops.config.model_sections import (
 from fraudops.config.ops_sections import (
     AlertSettings,
     ConceptDrift,
+    DashboardSettings,
     LabelsSettings,
     RetrainSettings,
     RiskTier,
@@ -44,6 +45,7 @@ __all__ = [
     "ENV_PREFIX",
     "AlertSettings",
     "ConceptDrift",
+    "DashboardSettings",
     "DataSettings",
     "DriftRule",
     "GateSettings",

@@ -1,4 +1,4 @@
-"""Settings of serving, labels, alerts, the scheduler, retraining and the simulation."""
+"""Settings of serving, the dashboard, labels, alerts, the scheduler, retraining, the simulation."""
 
 from __future__ import annotations
 
@@ -69,6 +69,27 @@ class ServingSettings(Section):
     )
     redis_claim_idle_ms: int = Field(
         30_000, gt=0, description="Reclaim entries pending this long on another consumer."
+    )
+
+
+class DashboardSettings(Section):
+    """`fraudops dashboard`: the governance web pages over the lake and the registry."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
+    secret: SecretStr | None = Field(
+        None,
+        description="Sign-in secret of the dashboard (or any serving.tokens entry); required "
+        "off loopback. Also the key the session cookies are signed with.",
+    )
+    refresh_seconds: float = Field(
+        5.0, gt=0, description="How often an open page asks whether the lake or champion moved."
+    )
+    session_hours: float = Field(12.0, gt=0, description="A sign-in lasts this long.")
+    mlflow_ui_url: str | None = Field(
+        "http://127.0.0.1:5000",
+        description="Where `mlflow ui` runs, for the links to a monitoring run's MLflow run "
+        "(null: show the run id only).",
     )
 
 

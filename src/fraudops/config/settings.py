@@ -35,6 +35,7 @@ from fraudops.config.model_sections import (
 )
 from fraudops.config.ops_sections import (
     AlertSettings,
+    DashboardSettings,
     LabelsSettings,
     RetrainSettings,
     SchedulerSettings,
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     gate: GateSettings = Field(default_factory=GateSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     labels: LabelsSettings = Field(default_factory=LabelsSettings)

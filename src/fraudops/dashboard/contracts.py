@@ -128,7 +128,8 @@ class PageData:
 
 
 def _json_value(value: Any) -> Any:
-    if value is None:
+    # NaT is a datetime too (it would leave as the string "NaT"); NA is not JSON.
+    if value is None or value is pd.NaT or value is pd.NA:
         return None
     if isinstance(value, pd.Timestamp):
         return None if pd.isna(value) else value.isoformat()

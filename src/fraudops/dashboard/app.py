@@ -1,0 +1,113 @@
+"""The dashboard's web app: ``create_app(runtime)`` builds it over one composition root.
+
+Thin: the page shells are Jinja2 templates (autoescaped), the data comes from the page modules
+as ``PageData`` JSON, and the page script draws it with the plotly.js of the installed ``plotly``
+wheel. Nothing is fetched from another host: the dashboard works on an air-gapped laptop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import jinja2
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from fraudops.dashboard.auth import Auth
+from fraudops.dashboard.filters import FilterError
+from fraudops.dashboard.routes import actions, api, views
+from fraudops.errors import FraudopsError
+from fraudops.runtime import Runtime
+
+HERE = Path(__file__).parent
+# The page script and styles are ours; style-src allows the inline styles plotly.js sets.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+def plotly_js() -> Path:
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def create_app(runtime: Runtime, *, warm_up: bool = True) -> FastAPI:
+    """The dashboard over ``runtime``: its settings decide auth (see ``auth``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:  # MLflow's import (~2 s) off the first Features page's path
+            threading.Thread(target=_warm, args=(runtime,), daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="fraudops dashboard",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.auth = Auth(runtime.settings)
+    # Autoescape on for every template, said here rather than left to a library default.
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=True
+    )
+    app.state.templates = Jinja2Templates(env=env)
+    app.state.plotly_js = plotly_js()
+
+    auth: Auth = app.state.auth
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        # Open (no sign-in) only for this machine: a page of another site whose name was
+        # re-pointed at 127.0.0.1 (DNS rebinding) sends its own Host, and is refused.
+        if auth.open and not _loopback_host(request.headers.get("host", "")):
+            return JSONResponse(
+                status_code=400,
+                content={"detail": "open dashboard: only a loopback Host (127.0.0.1, localhost)"},
+            )
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @app.exception_handler(FilterError)
+    async def bad_filter(request: Request, exc: FilterError) -> JSONResponse:
+        return JSONResponse(
+            status_code=422,
+            content={"detail": [{"loc": ["query", exc.parameter], "msg": str(exc)}]},
+        )
+
+    @app.exception_handler(FraudopsError)
+    async def unavailable(request: Request, exc: FraudopsError) -> JSONResponse:
+        # The lake or registry is not there (yet): the server's state, not the client's input.
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(api.router)
+    app.include_router(actions.router)
+    app.include_router(views.router)  # last: its /{page} matches any single segment
+    return app
+
+
+def _loopback_host(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name.strip("[]") in ("127.0.0.1", "localhost", "::1") or name.startswith("127.")
+
+
+def _warm(runtime: Runtime) -> None:
+    # The import only: building the client would create a SQLite store that is not there.
+    import mlflow  # noqa: F401

@@ -1,0 +1,1 @@
+"""The dashboard's routes: page shells and sign-in (``views``), data (``api``), actions."""
