@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -70,7 +71,11 @@ def require_service(name: str, host: str, port: int, start) -> None:  # type: ig
         if _port_open(host, port):
             return
         time.sleep(0.25)
-    message = f"{name} is not reachable on {host}:{port} and could not be started"
+    service_missing(f"{name} is not reachable on {host}:{port} and could not be started")
+
+
+def service_missing(message: str) -> NoReturn:
+    """Skip the test for want of a service, or fail it under FRAUDOPS_REQUIRE_SERVICES=1."""
     if os.environ.get("FRAUDOPS_REQUIRE_SERVICES") == "1":
         pytest.fail(message + " (FRAUDOPS_REQUIRE_SERVICES=1)")
     pytest.skip(message)

@@ -38,6 +38,7 @@ from fraudops.config.settings import (
     load_settings,
     resolve_config_file,
 )
+from fraudops.config.storage_sections import S3Settings
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -55,6 +56,7 @@ __all__ = [
     "MonitoringSettings",
     "RetrainSettings",
     "RiskTier",
+    "S3Settings",
     "Scenario",
     "SchedulerJob",
     "SchedulerSettings",

@@ -41,6 +41,7 @@ from fraudops.config.ops_sections import (
     ServingSettings,
     SimulationSettings,
 )
+from fraudops.config.storage_sections import S3Settings, postgres_driver
 from fraudops.errors import ConfigError
 from fraudops.spec import BUILTIN_SPECS, FeatureSpec
 
@@ -69,6 +70,7 @@ class Settings(BaseSettings):
     )
     data: DataSettings = Field(default_factory=DataSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
@@ -116,7 +118,8 @@ class Settings(BaseSettings):
 
     @property
     def catalog_uri(self) -> str:
-        return self.lake.catalog_uri or f"sqlite:///{self.home_dir / 'lake' / 'catalog.db'}"
+        uri = self.lake.catalog_uri
+        return postgres_driver(uri) if uri else f"sqlite:///{self.home_dir / 'lake' / 'catalog.db'}"
 
     @property
     def warehouse(self) -> str:
@@ -124,7 +127,10 @@ class Settings(BaseSettings):
 
     @property
     def tracking_uri(self) -> str:
-        return self.mlflow.tracking_uri or f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+        uri = self.mlflow.tracking_uri
+        return (
+            postgres_driver(uri) if uri else f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+        )
 
     @property
     def artifact_location(self) -> str:
