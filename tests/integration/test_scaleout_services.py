@@ -177,8 +177,9 @@ def test_train_serve_log_monitor_on_postgres_and_s3(
         )
     finally:
         server.stop()
-    assert traffic["ok"] == 300 if "ok" in traffic else True
-    assert str(trained["version"]) in json.dumps(traffic)
+    assert traffic["ok"] == 300 and traffic["errors"] == {}
+    # Served by the champion, which the server found in PostgreSQL and loaded from S3.
+    assert traffic["model_versions"] == {str(trained["version"]): 300}
 
     cli_json(home, shared_env, "log-writer", "--once")
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=45)).isoformat()
@@ -210,12 +211,17 @@ def test_train_serve_log_monitor_on_postgres_and_s3(
         rows = cur.fetchall()
     assert [str(v) for v, _ in rows] == [str(trained["version"])]
     source = rows[0][1]
-    assert source.startswith(f"s3://{BUCKET}/mlflow/") or source.startswith("models:/")
-    assert any(k.startswith("mlflow/") for k in bucket_keys(s3_endpoint, "mlflow/"))
+    assert source == f"s3://{BUCKET}/mlflow/fraudops-training/{trained['run_id']}/artifacts/model"
+    model_files = bucket_keys(s3_endpoint, source.removeprefix(f"s3://{BUCKET}/"))
+    assert any(k.endswith("/fraudops.json") for k in model_files)
 
-    run_row = query(home, shared_env, "SELECT * FROM monitoring_runs")[0]
+    # The monitoring run: drift over the 300 served rows, its row in the lake, its MLflow run.
+    assert monitored["drift"] is not None and monitored["mlflow_run_id"]
+    run_row = query(home, shared_env, "SELECT run_id, model_version FROM monitoring_runs")[0]
+    assert run_row["run_id"] == monitored["run_id"]
     assert str(run_row["model_version"]) == str(trained["version"])
-    assert monitored
+    reports = bucket_keys(s3_endpoint, "mlflow/fraudops-monitoring/")
+    assert any(monitored["mlflow_run_id"] in k for k in reports)
 
 
 def test_missing_bucket_is_named_and_never_created(

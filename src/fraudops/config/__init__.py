@@ -38,7 +38,7 @@ from fraudops.config.settings import (
     load_settings,
     resolve_config_file,
 )
-from fraudops.config.storage_sections import S3Settings
+from fraudops.config.storage_sections import S3Settings, without_password
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -71,4 +71,5 @@ __all__ = [
     "describe_settings",
     "load_settings",
     "resolve_config_file",
+    "without_password",
 ]

@@ -41,7 +41,7 @@ from fraudops.config.ops_sections import (
     ServingSettings,
     SimulationSettings,
 )
-from fraudops.config.storage_sections import S3Settings, postgres_driver
+from fraudops.config.storage_sections import S3Settings, postgres_driver, without_password
 from fraudops.errors import ConfigError
 from fraudops.spec import BUILTIN_SPECS, FeatureSpec
 
@@ -221,6 +221,8 @@ def describe_settings(settings: Settings, config: Path | str | None = None) -> l
     specs = dumped.pop("specs")
     rows: list[dict[str, Any]] = []
     for key, value in _flatten(dumped).items():
+        if key.endswith("_uri") and isinstance(value, str):
+            value = without_password(value)  # a database password in a catalog/tracking URI
         rows.append(
             {
                 "key": key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr
 
@@ -22,6 +23,19 @@ def postgres_driver(uri: str) -> str:
     if sep and scheme in ("postgresql", "postgres") and importlib.util.find_spec("psycopg") is None:
         return f"postgresql+psycopg2://{rest}"
     return uri
+
+
+def without_password(uri: str) -> str:
+    """``uri`` with the password of its user part (``user:secret@host``) shown as ``***``."""
+    try:
+        parts = urlsplit(uri)
+        if parts.password is None:
+            return uri
+    except ValueError:  # not a URL at all: nothing to hide that urlsplit can find
+        return uri
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 class S3Settings(Section):

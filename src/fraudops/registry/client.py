@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fraudops.config import Settings
+from fraudops.config import Settings, without_password
 from fraudops.errors import ConfigError
 
 # MLflow is imported inside the functions that use it: ~1.7 s that a process which only
@@ -48,7 +48,8 @@ def mlflow_client(settings: Settings) -> MlflowClient:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:  # a malformed URI or an unreachable database
         raise ConfigError(
-            f"cannot open the MLflow tracking store {uri!r} (mlflow.tracking_uri): {exc}"
+            f"cannot open the MLflow tracking store {without_password(uri)!r} "
+            f"(mlflow.tracking_uri): {exc}"
         ) from None
 
 
