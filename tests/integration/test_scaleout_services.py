@@ -232,6 +232,9 @@ def test_missing_bucket_is_named_and_never_created(
         done = cli(home, env, *args, code=1)
         assert "lake.warehouse" in done.stderr and "'no-such-bucket' does not exist" in done.stderr
         assert "secret" not in done.stderr.lower()
+    artifacts = {**shared_env, "FRAUDOPS_MLFLOW__ARTIFACT_LOCATION": "s3://no-such-bucket/mlflow"}
+    done = cli(home, artifacts, "models", "list", code=2)
+    assert "mlflow.artifact_location" in done.stderr and "'no-such-bucket'" in done.stderr
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **_keys())

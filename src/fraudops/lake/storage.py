@@ -60,10 +60,16 @@ def s3_properties(settings: Settings) -> dict[str, str]:
     return properties
 
 
-def missing_bucket(settings: Settings, warehouse: Warehouse) -> str | None:
-    """Why the warehouse's bucket cannot be used, if it does not exist (None if it does or
-    the warehouse is a folder); a LakeError if the object store cannot be reached or refuses."""
-    if warehouse.bucket is None:
+def missing_bucket(
+    settings: Settings, location: Warehouse | str, setting: str = "lake.warehouse"
+) -> str | None:
+    """Why the bucket of ``location`` (the warehouse, or an ``s3://`` URI of ``setting``) cannot
+    be used if it does not exist; None if it does or the location is not on S3. A LakeError if
+    the object store cannot be reached or refuses."""
+    uri = location.uri if isinstance(location, Warehouse) else location
+    parsed = urlparse(uri)
+    bucket = parsed.netloc if parsed.scheme in S3_SCHEMES else None
+    if not bucket:
         return None
     from pyarrow.fs import FileType, S3FileSystem
 
@@ -78,17 +84,16 @@ def missing_bucket(settings: Settings, warehouse: Warehouse) -> str | None:
             connect_timeout=s3.connect_timeout_s,
             request_timeout=s3.connect_timeout_s,
         )
-        kind = fs.get_file_info(warehouse.bucket).type
+        kind = fs.get_file_info(bucket).type
     except (OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LakeError(
-            f"lake.warehouse {warehouse.uri}: cannot reach bucket {warehouse.bucket!r} {where}: "
-            f"{reason}"
+            f"{setting} {uri}: cannot reach bucket {bucket!r} {where}: {reason}"
         ) from None
     if kind == FileType.NotFound:
         return (
-            f"lake.warehouse {warehouse.uri}: bucket {warehouse.bucket!r} does not exist {where}; "
-            "fraudops never creates a bucket: create it with the object store's own tools "
-            f"(e.g. `aws s3 mb s3://{warehouse.bucket}`), or fix lake.warehouse / s3.endpoint"
+            f"{setting} {uri}: bucket {bucket!r} does not exist {where}; fraudops never creates "
+            f"a bucket: create it with the object store's own tools (e.g. `aws s3 mb s3://{bucket}`"
+            f"), or fix {setting} / s3.endpoint"
         )
     return None

@@ -107,3 +107,8 @@ def _s3_artifacts_environment(settings: Settings) -> None:
     if (secret := s3.secret) is not None:
         os.environ["AWS_SECRET_ACCESS_KEY"] = secret
     os.environ.setdefault("AWS_DEFAULT_REGION", s3.effective_region)
+    from fraudops.lake.storage import missing_bucket
+
+    # Checked before any run is created: MLflow itself would fail only at the first upload.
+    if problem := missing_bucket(settings, settings.artifact_location, "mlflow.artifact_location"):
+        raise ConfigError(problem)
