@@ -13,41 +13,18 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.services import PG_HOST, PG_PORT, require_postgres, service_missing
+from tests.services import fresh_database, require_postgres, service_missing
 from tests.serving_support import FRAUDOPS, Server, env_for, free_port
 
 BUCKET = "fraudops-lake"
 SPEC = "transactions30"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new PostgreSQL database ``fraudops_test_<random>``, dropped afterwards; its URI."""
-    import psycopg2
-
-    name = f"fraudops_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="test")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ One Iceberg namespace per feature spec (namespace = spec name): the feature colu
 Every write is one Iceberg commit, so a reader sees all of a batch or none of it.
 
 Only ``init()`` (``fraudops lake init``, and the demo on an empty home) creates anything: the
-SQLite catalog file, the warehouse folder (an ``s3://`` warehouse's bucket must exist already:
-``storage.py``), the catalog's own tables, the namespace, the lake
+SQLite catalog file, the warehouse folder, the catalog's own tables, the namespace, the lake
 tables, and the optional columns a newer release appended to existing ones (``evolution.py``).
+An ``s3://`` warehouse's bucket is never created, not even there (``storage.py``).
 Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead, and
 no data or metadata file is ever written under a warehouse folder that is gone (see
 ``fileio.py``): a lake moved away under a running writer is never silently recreated.
