@@ -11,7 +11,11 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -70,7 +74,11 @@ def require_service(name: str, host: str, port: int, start) -> None:  # type: ig
         if _port_open(host, port):
             return
         time.sleep(0.25)
-    message = f"{name} is not reachable on {host}:{port} and could not be started"
+    service_missing(f"{name} is not reachable on {host}:{port} and could not be started")
+
+
+def service_missing(message: str) -> NoReturn:
+    """Skip the test for want of a service, or fail it under FRAUDOPS_REQUIRE_SERVICES=1."""
     if os.environ.get("FRAUDOPS_REQUIRE_SERVICES") == "1":
         pytest.fail(message + " (FRAUDOPS_REQUIRE_SERVICES=1)")
     pytest.skip(message)
@@ -82,3 +90,24 @@ def require_postgres() -> None:
 
 def require_redis() -> None:
     require_service("Redis", REDIS_HOST, REDIS_PORT, _start_redis)
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new PostgreSQL database ``fraudops_test_<random>``, dropped afterwards; its URI."""
+    import psycopg2
+
+    name = f"fraudops_test_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="test")
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.close()

@@ -17,6 +17,7 @@ from fraudops.cli._common import (
     records_table,
     settings_from,
 )
+from fraudops.config import without_password
 
 app = typer.Typer(help="Create, load and query the lake's Iceberg tables.", no_args_is_help=True)
 
@@ -26,7 +27,8 @@ def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = Fals
     """Create the spec's namespace and all its tables (idempotent).
 
     On a home made by an older release it also adds the optional columns this release writes
-    to the existing tables (never dropping or recreating anything), and says which."""
+    to the existing tables (never dropping or recreating anything), and says which. With an
+    s3:// warehouse (`lake.warehouse`) the bucket must exist already: it is never created."""
     from fraudops.lake import Lake
     from fraudops.lake.schemas import TABLES
 
@@ -34,7 +36,7 @@ def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = Fals
     done = lake.init_tables()
     result = {
         "spec": lake.spec.name,
-        "catalog": lake.settings.catalog_uri,
+        "catalog": without_password(lake.settings.catalog_uri),
         **done.to_dict(),
         "tables": list(TABLES),
     }

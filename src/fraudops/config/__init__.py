@@ -39,6 +39,7 @@ from fraudops.config.settings import (
     load_settings,
     resolve_config_file,
 )
+from fraudops.config.storage_sections import S3Settings, without_password
 
 __all__ = [
     "DEFAULT_CONFIG_FILE",
@@ -57,6 +58,7 @@ __all__ = [
     "MonitoringSettings",
     "RetrainSettings",
     "RiskTier",
+    "S3Settings",
     "Scenario",
     "SchedulerJob",
     "SchedulerSettings",
@@ -71,4 +73,5 @@ __all__ = [
     "describe_settings",
     "load_settings",
     "resolve_config_file",
+    "without_password",
 ]

@@ -73,7 +73,11 @@ class LakeSettings(Section):
     catalog_uri: str | None = Field(
         None, description="SQLAlchemy URI of the Iceberg SQL catalog; default SQLite under home."
     )
-    warehouse: str | None = Field(None, description="Warehouse location; default a home folder.")
+    warehouse: str | None = Field(
+        None,
+        description="Warehouse location: a folder, file://... or s3://bucket/prefix (see the s3 "
+        "section; the bucket must exist, fraudops never creates one); default a home folder.",
+    )
 
 
 class MlflowSettings(Section):
@@ -81,7 +85,10 @@ class MlflowSettings(Section):
         None, description="MLflow tracking URI; default a SQLite store under home."
     )
     artifact_location: str | None = Field(
-        None, description="Artifact root for new experiments; default a home folder."
+        None,
+        description="Artifact root for new experiments: a folder, file://... or "
+        "s3://bucket/prefix (needs boto3; endpoint and credentials from the s3 section); "
+        "default a home folder.",
     )
     training_experiment: str = "fraudops-training"
     monitoring_experiment: str = "fraudops-monitoring"

@@ -42,6 +42,7 @@ from fraudops.config.ops_sections import (
     ServingSettings,
     SimulationSettings,
 )
+from fraudops.config.storage_sections import S3Settings, postgres_driver, without_password
 from fraudops.errors import ConfigError
 from fraudops.spec import BUILTIN_SPECS, FeatureSpec
 
@@ -70,6 +71,7 @@ class Settings(BaseSettings):
     )
     data: DataSettings = Field(default_factory=DataSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    s3: S3Settings = Field(default_factory=S3Settings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
@@ -118,7 +120,8 @@ class Settings(BaseSettings):
 
     @property
     def catalog_uri(self) -> str:
-        return self.lake.catalog_uri or f"sqlite:///{self.home_dir / 'lake' / 'catalog.db'}"
+        uri = self.lake.catalog_uri
+        return postgres_driver(uri) if uri else f"sqlite:///{self.home_dir / 'lake' / 'catalog.db'}"
 
     @property
     def warehouse(self) -> str:
@@ -126,7 +129,10 @@ class Settings(BaseSettings):
 
     @property
     def tracking_uri(self) -> str:
-        return self.mlflow.tracking_uri or f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+        uri = self.mlflow.tracking_uri
+        return (
+            postgres_driver(uri) if uri else f"sqlite:///{self.home_dir / 'mlflow' / 'mlflow.db'}"
+        )
 
     @property
     def artifact_location(self) -> str:
@@ -217,6 +223,8 @@ def describe_settings(settings: Settings, config: Path | str | None = None) -> l
     specs = dumped.pop("specs")
     rows: list[dict[str, Any]] = []
     for key, value in _flatten(dumped).items():
+        if key.endswith("_uri") and isinstance(value, str):
+            value = without_password(value)  # a database password in a catalog/tracking URI
         rows.append(
             {
                 "key": key,

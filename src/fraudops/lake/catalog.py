@@ -7,6 +7,7 @@ Every write is one Iceberg commit, so a reader sees all of a batch or none of it
 Only ``init()`` (``fraudops lake init``, and the demo on an empty home) creates anything: the
 SQLite catalog file, the warehouse folder, the catalog's own tables, the namespace, the lake
 tables, and the optional columns a newer release appended to existing ones (``evolution.py``).
+An ``s3://`` warehouse's bucket is never created, not even there (``storage.py``).
 Opening a lake whose catalog or warehouse is missing raises ``LakeMissingError`` instead, and
 no data or metadata file is ever written under a warehouse folder that is gone (see
 ``fileio.py``): a lake moved away under a running writer is never silently recreated.
@@ -22,7 +23,6 @@ from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias
-from urllib.parse import unquote, urlparse
 
 import pandas as pd
 import pyarrow as pa
@@ -61,6 +61,7 @@ from fraudops.lake.schemas import (
     table_properties,
     table_schema,
 )
+from fraudops.lake.storage import missing_bucket, s3_properties, warehouse_of
 from fraudops.spec import FeatureSpec
 
 TableData: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
@@ -324,7 +325,10 @@ def _connect(settings: Settings, *, create: bool, spec_name: str) -> SqlCatalog:
     )
     url = _parse_uri(settings.catalog_uri)
     sqlite_file = _sqlite_file(url)
-    warehouse = _local_warehouse(settings.warehouse)
+    location = warehouse_of(settings)
+    warehouse = location.folder
+    if (problem := missing_bucket(settings, location)) is not None:
+        raise LakeMissingError(problem)  # never created here, not even by `lake init`
     if create:
         if sqlite_file is not None:
             sqlite_file.parent.mkdir(parents=True, exist_ok=True)
@@ -347,6 +351,8 @@ def _connect(settings: Settings, *, create: bool, spec_name: str) -> SqlCatalog:
     }
     if warehouse is not None:
         properties[WAREHOUSE_ROOT_PROPERTY] = str(warehouse)
+    else:
+        properties.update(s3_properties(settings))
     with _catalog_errors(settings):
         catalog = SqlCatalog(settings.lake.catalog_name, **properties)
         if not create and not sql_inspect(catalog.engine).has_table(_CATALOG_TABLE):
@@ -378,13 +384,6 @@ def _sqlite_read_write(url: URL, path: Path) -> str:
     query = {**url.query, "mode": "rw", "uri": "true"}
     rw = url.set(database=f"file:{path}", query=query)
     return rw.render_as_string(hide_password=False)
-
-
-def _local_warehouse(warehouse: str) -> Path | None:
-    parsed = urlparse(warehouse)
-    if parsed.scheme not in ("", "file"):
-        return None
-    return Path(unquote(parsed.path)).expanduser().absolute()
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fraudops.config import Settings
+from fraudops.config import Settings, without_password
 from fraudops.errors import ConfigError
 
 # MLflow is imported inside the functions that use it: ~1.7 s that a process which only
@@ -43,11 +43,13 @@ def mlflow_client(settings: Settings) -> MlflowClient:
 
     uri = settings.tracking_uri
     _ensure_sqlite_folder(uri)
+    _s3_artifacts_environment(settings)
     try:
         return MlflowClient(tracking_uri=uri, registry_uri=uri)
     except Exception as exc:  # a malformed URI or an unreachable database
         raise ConfigError(
-            f"cannot open the MLflow tracking store {uri!r} (mlflow.tracking_uri): {exc}"
+            f"cannot open the MLflow tracking store {without_password(uri)!r} "
+            f"(mlflow.tracking_uri): {exc}"
         ) from None
 
 
@@ -80,3 +82,33 @@ def _ensure_sqlite_folder(uri: str) -> None:
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.endswith(":memory:"):
         Path(uri[len(prefix) :]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _s3_artifacts_environment(settings: Settings) -> None:
+    """Point MLflow's S3 artifact store (boto3) at the ``s3`` settings.
+
+    MLflow reads its S3 endpoint and boto3 its credentials from the environment only, so the
+    settings given explicitly are exported; unset ones leave the AWS variables as they are.
+    """
+    if not settings.artifact_location.startswith("s3://"):
+        return
+    try:
+        import boto3  # noqa: F401  (MLflow's S3 artifact store needs it)
+    except ImportError:
+        raise ConfigError(
+            f"mlflow.artifact_location {settings.artifact_location!r} is on S3, which needs "
+            "boto3: pip install 'fraudops[s3]'"
+        ) from None
+    s3 = settings.s3
+    if s3.endpoint:
+        os.environ["MLFLOW_S3_ENDPOINT_URL"] = s3.endpoint
+    if s3.access_key_id:
+        os.environ["AWS_ACCESS_KEY_ID"] = s3.access_key_id
+    if (secret := s3.secret) is not None:
+        os.environ["AWS_SECRET_ACCESS_KEY"] = secret
+    os.environ.setdefault("AWS_DEFAULT_REGION", s3.effective_region)
+    from fraudops.lake.storage import missing_bucket
+
+    # Checked before any run is created: MLflow itself would fail only at the first upload.
+    if problem := missing_bucket(settings, settings.artifact_location, "mlflow.artifact_location"):
+        raise ConfigError(problem)
