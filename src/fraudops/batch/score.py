@@ -317,7 +317,16 @@ class _Sink:
 
     def _open(self, schema: pa.Schema) -> pq.ParquetWriter | pa_csv.CSVWriter:
         if self.fmt == "parquet":
-            return pq.ParquetWriter(self.temp, schema)
+            # Dictionary pages only where values repeat (tiers, model name and version): trying
+            # them on unique ids and falling back cost a third of the write; the ids are unique
+            # text whose min/max statistics prune nothing.
+            repeated = [
+                n for n in ("risk_tier", "model_name", "model_version") if n in schema.names
+            ]
+            stats = [f.name for f in schema if f.name in repeated or not pa.types.is_string(f.type)]
+            return pq.ParquetWriter(
+                self.temp, schema, use_dictionary=repeated, write_statistics=stats
+            )
         return pa_csv.CSVWriter(self.temp, schema)
 
     def commit(self) -> None:
