@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 CFLAGS = ("-O3", "-march=native", "-mprefer-vector-width=512", "-shared", "-fPIC")
 MAX_DEPTH = 7  # node numbers are bytes: 2^(7+1) - 2 = 254
 MAX_CUTS = 255  # distinct thresholds a feature may have: its bins are bytes
-MAX_FEATURES = 4096  # the kernel keeps a block's bins on the stack: 256 bytes a feature
+MAX_FEATURES = 4096  # the kernel keeps a block's bins on the stack: 512 bytes a feature
 MIN_ROWS_PER_THREAD = 32_768
 PROBE_ROWS = 4096
 TOLERANCE = 1e-6  # on probabilities; the build check has seen 0.0

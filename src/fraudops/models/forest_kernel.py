@@ -24,7 +24,7 @@ the same float operations in the same order, the same probabilities.
 Missing values (NaN) are not handled here: the caller scores such rows with XGBoost.
 """
 
-KERNEL_VERSION = 2  # part of every cache key: bump on any change below
+KERNEL_VERSION = 3  # part of every cache key: bump on any change below
 
 KERNEL_SOURCE = r"""
 #include <math.h>
@@ -32,7 +32,7 @@ KERNEL_SOURCE = r"""
 #include <stdlib.h>
 
 #define N ((1 << D) - 1)
-#define B 256
+#define B 512
 
 /* Rows r0 .. r0+nb of X, element (r, f) at X[r * rs + f * cs]: inlined for the two layouts. */
 static inline __attribute__((always_inline)) void block(const float *restrict X, int64_t rs,
