@@ -16,7 +16,7 @@ from the home's cache:
 Usage:
 
     .venv/bin/python bench/score.py [--rows 284080 1000000] [--home DIR] [--repeat 3]
-                                    [--format parquet|csv] [--json]
+                                    [--format parquet|csv] [--json] [--predictors]
 
 The figures go to bench/RESULTS.md by hand, with the machine, the date and its load (uptime).
 """
@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PLAIN_MLFLOW = """
 import sys
@@ -59,6 +60,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per side and size")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--predictors",
+        action="store_true",
+        help="also time the predictors alone (XGBoost's C predictor, the compiled forest) on "
+        "the largest file's matrix, in this process",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -149,6 +156,7 @@ def main() -> None:
                 "first_run_model_load_s": round(cold_report["timings"]["Loading model"], 2),
             }
         )
+    predictors = _predictors(settings, source, args.repeat) if args.predictors else None
     summary = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
@@ -160,6 +168,7 @@ def main() -> None:
         "repeat": args.repeat,
         "results": results,
         "training_seconds_untimed": training_seconds,
+        "predictors_alone": predictors,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -176,6 +185,38 @@ def main() -> None:
             f" · predictor {r['predictor']} · first run {r['fraudops_first_run_s']:.2f} s "
             f"(model load {r['first_run_model_load_s']:.2f} s)"
         )
+
+
+def _predictors(settings: Any, source: Path, repeat: int) -> dict[str, Any]:
+    """Each predictor alone on the file's float32 feature matrix, all cores, medians."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from fraudops.models.compiled import compiled_predictor
+    from fraudops.models.portable import XGBoostModel
+    from fraudops.registry import load_model
+
+    loaded = load_model(settings)
+    model = loaded.model
+    assert isinstance(model, XGBoostModel)
+    forest = compiled_predictor(model, settings.home_dir / "cache", loaded.name, loaded.version)
+    assert forest is not None, "no compiled forest (see the log line above)"
+    table = pq.read_table(source, columns=model.manifest.feature_names)
+    X = np.empty((table.num_rows, table.num_columns), dtype=np.float32, order="F")
+    for j, name in enumerate(model.manifest.feature_names):
+        X[:, j] = table.column(name).to_numpy()
+    out: dict[str, Any] = {"rows": len(X), "features": X.shape[1], "trees": forest.num_trees}
+    results = {}
+    for name, predict in (("xgboost", model.predict_proba), ("compiled", forest.predict)):
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            results[name] = predict(X)
+            runs.append(time.perf_counter() - started)
+        out[f"{name}_s"] = round(statistics.median(runs), 3)
+    out["max_abs_diff"] = float(np.max(np.abs(results["compiled"] - results["xgboost"])))
+    out["speedup"] = round(out["xgboost_s"] / out["compiled_s"], 2)
+    return out
 
 
 def _timed(command: list[str], env: dict[str, str]) -> float:
