@@ -3,8 +3,9 @@
 Generates the rows and, without ``--home``, trains a default champion on 284,080 of them in a
 fresh home (neither is timed). Then, per file size, it runs each side as a fresh process on the
 same file and the same champion, alternating, ``--repeat`` times, and prints the median wall
-time of each (start-up included: interpreter, imports, registry lookup, model load), the ratio
-and our rows/s end to end. Our first run on each file is timed apart (``first run``): in a fresh
+time of each (start-up included: interpreter, imports, registry lookup, model load), the ratio,
+our rows/s end to end, and each side's median CPU time (user + system: what other jobs on the
+machine do not inflate). Our first run on each file is timed apart (``first run``): in a fresh
 home it compiles the champion's forest (``fraudops.models.compiled``), which later runs load
 from the home's cache:
 
@@ -27,6 +28,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -134,9 +136,11 @@ def main() -> None:
         cold_report = json.loads(_run([*ours_cmd, "--json"], env))
         cold_s = time.perf_counter() - started
         ours, plain = [], []
+        ours_cpu: list[float] = []
+        plain_cpu: list[float] = []
         for _ in range(args.repeat):
-            ours.append(_timed([*ours_cmd, "--json"], env))
-            plain.append(_timed(plain_cmd, env))
+            ours.append(_timed([*ours_cmd, "--json"], env, ours_cpu))
+            plain.append(_timed(plain_cmd, env, plain_cpu))
         report = json.loads(_run([*ours_cmd, "--json"], env))
         ours_s, plain_s = statistics.median(ours), statistics.median(plain)
         results.append(
@@ -147,6 +151,8 @@ def main() -> None:
                 "ratio": round(plain_s / ours_s, 2),
                 "fraudops_rows_per_s": round(rows / ours_s),
                 "mlflow_rows_per_s": round(rows / plain_s),
+                "fraudops_cpu_s": round(statistics.median(ours_cpu), 2),
+                "mlflow_cpu_s": round(statistics.median(plain_cpu), 2),
                 "fraudops_runs_s": [round(s, 2) for s in ours],
                 "mlflow_runs_s": [round(s, 2) for s in plain],
                 "model": f"{report['model_name']} v{report['model_version']}",
@@ -182,6 +188,7 @@ def main() -> None:
             f"({r['fraudops_rows_per_s']:,} rows/s) · mlflow pyfunc {r['mlflow_pyfunc_s']:.2f} s "
             f"({r['mlflow_rows_per_s']:,} rows/s) · ratio {r['ratio']:.2f}× "
             f"· runs {r['fraudops_runs_s']} vs {r['mlflow_runs_s']} · steps {r['fraudops_steps_s']}"
+            f" · CPU {r['fraudops_cpu_s']:.2f} s vs {r['mlflow_cpu_s']:.2f} s"
             f" · predictor {r['predictor']} · first run {r['fraudops_first_run_s']:.2f} s "
             f"(model load {r['first_run_model_load_s']:.2f} s)"
         )
@@ -219,10 +226,16 @@ def _predictors(settings: Any, source: Path, repeat: int) -> dict[str, Any]:
     return out
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
+def _timed(command: list[str], env: dict[str, str], cpu: list[float]) -> float:
+    """Wall seconds of one run; its CPU seconds (user + system, all threads) go to ``cpu``: the
+    figure that other jobs on the machine do not inflate."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     _run(command, env)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:
