@@ -3,8 +3,11 @@
 Generates the rows and, without ``--home``, trains a default champion on 284,080 of them in a
 fresh home (neither is timed). Then, per file size, it runs each side as a fresh process on the
 same file and the same champion, alternating, ``--repeat`` times, and prints the median wall
-time of each (start-up included: interpreter, imports, registry lookup, model load), the ratio
-and our rows/s end to end:
+time of each (start-up included: interpreter, imports, registry lookup, model load), the ratio,
+our rows/s end to end, and each side's median CPU time (user + system: what other jobs on the
+machine do not inflate). Our first run on each file is timed apart (``first run``): in a fresh
+home it compiles the champion's forest (``fraudops.models.compiled``), which later runs load
+from the home's cache:
 
 - ours: ``fraudops score --input F --output out.parquet`` (read, validate, score, write ids +
   probability, prediction, risk tier, model name and version);
@@ -14,7 +17,7 @@ and our rows/s end to end:
 Usage:
 
     .venv/bin/python bench/score.py [--rows 284080 1000000] [--home DIR] [--repeat 3]
-                                    [--format parquet|csv] [--json]
+                                    [--format parquet|csv] [--json] [--predictors]
 
 The figures go to bench/RESULTS.md by hand, with the machine, the date and its load (uptime).
 """
@@ -25,12 +28,14 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 PLAIN_MLFLOW = """
 import sys
@@ -57,6 +62,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per side and size")
     parser.add_argument("--format", choices=["parquet", "csv"], default="parquet")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--predictors",
+        action="store_true",
+        help="also time the predictors alone (XGBoost's C predictor, the compiled forest) on "
+        "the largest file's matrix, in this process",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
@@ -65,6 +76,7 @@ def main() -> None:
     from fraudops.config import load_settings
     from fraudops.data.synthetic import generate_transactions
 
+    load_start = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="fraudops-bench-score-"))
     home = args.home or work / "home"
     settings = load_settings(home=home)
@@ -118,10 +130,17 @@ def main() -> None:
             ",".join(spec.feature_names),
             ",".join(id_columns(spec)),
         ]
+        # The first run of a version on a machine compiles its forest (fraudops.models.compiled)
+        # unless the home's cache has it already: timed on its own, then the warm runs.
+        started = time.perf_counter()
+        cold_report = json.loads(_run([*ours_cmd, "--json"], env))
+        cold_s = time.perf_counter() - started
         ours, plain = [], []
+        ours_cpu: list[float] = []
+        plain_cpu: list[float] = []
         for _ in range(args.repeat):
-            ours.append(_timed([*ours_cmd, "--json"], env))
-            plain.append(_timed(plain_cmd, env))
+            ours.append(_timed([*ours_cmd, "--json"], env, ours_cpu))
+            plain.append(_timed(plain_cmd, env, plain_cpu))
         report = json.loads(_run([*ours_cmd, "--json"], env))
         ours_s, plain_s = statistics.median(ours), statistics.median(plain)
         results.append(
@@ -132,22 +151,30 @@ def main() -> None:
                 "ratio": round(plain_s / ours_s, 2),
                 "fraudops_rows_per_s": round(rows / ours_s),
                 "mlflow_rows_per_s": round(rows / plain_s),
+                "fraudops_cpu_s": round(statistics.median(ours_cpu), 2),
+                "mlflow_cpu_s": round(statistics.median(plain_cpu), 2),
                 "fraudops_runs_s": [round(s, 2) for s in ours],
                 "mlflow_runs_s": [round(s, 2) for s in plain],
                 "model": f"{report['model_name']} v{report['model_version']}",
                 "fraudops_steps_s": {k: round(v, 2) for k, v in report["timings"].items()},
+                "predictor": report.get("predictor", "model"),
+                "fraudops_first_run_s": round(cold_s, 2),
+                "first_run_model_load_s": round(cold_report["timings"]["Loading model"], 2),
             }
         )
+    predictors = _predictors(settings, source, args.repeat) if args.predictors else None
     summary = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "home": str(home),
-        "load_average": os.getloadavg(),
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg(),
         "format": args.format,
         "repeat": args.repeat,
         "results": results,
         "training_seconds_untimed": training_seconds,
+        "predictors_alone": predictors,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -161,13 +188,54 @@ def main() -> None:
             f"({r['fraudops_rows_per_s']:,} rows/s) · mlflow pyfunc {r['mlflow_pyfunc_s']:.2f} s "
             f"({r['mlflow_rows_per_s']:,} rows/s) · ratio {r['ratio']:.2f}× "
             f"· runs {r['fraudops_runs_s']} vs {r['mlflow_runs_s']} · steps {r['fraudops_steps_s']}"
+            f" · CPU {r['fraudops_cpu_s']:.2f} s vs {r['mlflow_cpu_s']:.2f} s"
+            f" · predictor {r['predictor']} · first run {r['fraudops_first_run_s']:.2f} s "
+            f"(model load {r['first_run_model_load_s']:.2f} s)"
         )
 
 
-def _timed(command: list[str], env: dict[str, str]) -> float:
+def _predictors(settings: Any, source: Path, repeat: int) -> dict[str, Any]:
+    """Each predictor alone on the file's float32 feature matrix, all cores, medians."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from fraudops.models.compiled import compiled_predictor
+    from fraudops.models.portable import XGBoostModel
+    from fraudops.registry import load_model
+
+    loaded = load_model(settings)
+    model = loaded.model
+    assert isinstance(model, XGBoostModel)
+    forest = compiled_predictor(model, settings.home_dir / "cache", loaded.name, loaded.version)
+    assert forest is not None, "no compiled forest (see the log line above)"
+    table = pq.read_table(source, columns=model.manifest.feature_names)
+    X = np.empty((table.num_rows, table.num_columns), dtype=np.float32, order="F")
+    for j, name in enumerate(model.manifest.feature_names):
+        X[:, j] = table.column(name).to_numpy()
+    out: dict[str, Any] = {"rows": len(X), "features": X.shape[1], "trees": forest.num_trees}
+    results = {}
+    for name, predict in (("xgboost", model.predict_proba), ("compiled", forest.predict)):
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            results[name] = predict(X)
+            runs.append(time.perf_counter() - started)
+        out[f"{name}_s"] = round(statistics.median(runs), 3)
+    out["max_abs_diff"] = float(np.max(np.abs(results["compiled"] - results["xgboost"])))
+    out["speedup"] = round(out["xgboost_s"] / out["compiled_s"], 2)
+    return out
+
+
+def _timed(command: list[str], env: dict[str, str], cpu: list[float]) -> float:
+    """Wall seconds of one run; its CPU seconds (user + system, all threads) go to ``cpu``: the
+    figure that other jobs on the machine do not inflate."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     _run(command, env)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return wall
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:

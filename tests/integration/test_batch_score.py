@@ -4,6 +4,7 @@ MLflow registry under a temporary home, a small XGBoost champion trained on 5,00
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,36 @@ def test_scores_from_a_file_equal_the_scorer_on_the_same_rows(
     assert sum(report.risk_tiers.values()) == SCORE_ROWS
     assert list(report.risk_tiers) == ["low", "medium", "high", "critical"]
     assert [p.name for p in target.parent.iterdir()] == ["scored.parquet"]  # no temp file left
+
+
+def test_the_champion_is_scored_by_its_compiled_forest_or_else_by_xgboost(
+    settings: Settings,
+    rows: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    source = tmp_path / "in.parquet"
+    rows.to_parquet(source)
+    reference = _reference(settings, rows)
+    report = score_file(settings, source, tmp_path / "compiled.parquet")
+    assert report.predictor == "compiled"
+    cached = list((settings.home_dir / "cache" / "compiled").rglob("*.so"))
+    assert [p.parent.relative_to(settings.home_dir) for p in cached] == [
+        Path("cache/compiled/fraudops-transactions30/1")
+    ]
+    # No compiler (and so no library for this key): XGBoost scores, one line says why.
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    with caplog.at_level(logging.WARNING, logger="fraudops.models.compiled"):
+        fallback = score_file(settings, source, tmp_path / "xgboost.parquet")
+    assert fallback.predictor == "model"
+    assert [r.getMessage() for r in caplog.records] == [
+        "fraudops-transactions30 v1 is scored with XGBoost's predictor: no compiled forest "
+        "(no C compiler '/nonexistent/cc' (set CC to one))"
+    ]
+    for name in ("compiled.parquet", "xgboost.parquet"):
+        probabilities = pq.read_table(tmp_path / name).column("probability").to_numpy()
+        np.testing.assert_allclose(probabilities, reference.probabilities, rtol=0, atol=1e-6)
 
 
 def test_csv_in_csv_out_with_reason_codes_through_the_cli(
@@ -208,10 +239,11 @@ def test_mlflow_pyfunc_of_the_champion_gives_the_scored_probabilities(
     np.testing.assert_allclose(theirs, scored, rtol=1e-6, atol=0)
 
 
-def test_a_score_process_imports_neither_mlflow_nor_the_xgboost_package(
+def test_a_score_process_imports_neither_mlflow_nor_xgboost_nor_pyiceberg(
     settings: Settings, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    # What keeps `fraudops score` start-up in a fraction of a second (see fraudops.batch.score).
+    # What keeps `fraudops score` start-up in a fraction of a second (see fraudops.batch.score):
+    # no MLflow, no xgboost package, no pyiceberg (registry.lookup), no other CLI command.
     source, target = tmp_path / "in.parquet", tmp_path / "scored.parquet"
     rows.to_parquet(source)
     code = (
@@ -222,8 +254,9 @@ def test_a_score_process_imports_neither_mlflow_nor_the_xgboost_package(
         "try:\n"
         "    main()\n"
         "finally:\n"
-        "    heavy = {'mlflow', 'xgboost', 'sklearn', 'pyiceberg.catalog', 'sqlalchemy'}\n"
-        "    print(sorted(heavy & set(sys.modules)), file=sys.stderr)\n"
+        "    heavy = {'mlflow', 'xgboost', 'sklearn', 'pyiceberg', 'sqlalchemy'}\n"
+        "    commands = {m for m in sys.modules if m.startswith('fraudops.cli.') and 'cmd' in m}\n"
+        "    print(sorted(heavy & set(sys.modules)), sorted(commands), file=sys.stderr)\n"
     )
     env = {"FRAUDOPS_HOME": str(settings.home), "PATH": "/usr/bin:/bin"}
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "src")
@@ -231,7 +264,8 @@ def test_a_score_process_imports_neither_mlflow_nor_the_xgboost_package(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
     )
     assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == "[]"
+    # Only its own command module: the others (server, simulation, ...) load on their own use.
+    assert done.stderr.strip().splitlines()[-1] == "[] ['fraudops.cli.score_cmd']"
     assert json.loads(done.stdout)["rows"] == SCORE_ROWS
     reference = _reference(settings, rows)
     np.testing.assert_array_equal(

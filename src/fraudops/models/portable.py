@@ -13,6 +13,7 @@ manifest beside it, which ``load_model_dir`` reads the same way.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -96,6 +97,12 @@ class ScoringModel(Protocol):
     def load(cls, directory: Path) -> Self: ...
 
 
+class Predictor(Protocol):
+    """Something that computes a model's probabilities for a (rows, features) matrix."""
+
+    def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
 def _check_width(X: np.ndarray, manifest: ModelManifest) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != len(manifest.feature_names):
@@ -117,12 +124,20 @@ class XGBoostModel:
 
     kind: ClassVar[str] = "xgboost"
 
-    def __init__(self, booster: Any, manifest: ModelManifest, *, raw: bytes | None = None) -> None:
+    def __init__(
+        self,
+        booster: Any,
+        manifest: ModelManifest,
+        *,
+        raw: bytes | None = None,
+        predictor: Predictor | None = None,
+    ) -> None:
         if booster is None and raw is None:
             raise ValueError("an XGBoostModel needs a booster or its saved bytes")
         self._booster = booster
         self._raw = raw
         self._native = load_native(raw) if booster is None and raw is not None else None
+        self._predictor = predictor
         self.manifest = manifest
 
     @property
@@ -138,8 +153,34 @@ class XGBoostModel:
             self._booster = booster
         return self._booster
 
+    def saved_bytes(self) -> bytes:
+        """The model in XGBoost's UBJ format: the bytes it was loaded from, when it was."""
+        if self._raw is not None:
+            return self._raw
+        return bytes(self.booster.save_raw(raw_format="ubj"))
+
+    def model_json(self) -> bytes:
+        """The model in XGBoost's JSON format (its trees), without the package when loaded."""
+        if self._native is not None and self._booster is None:
+            return self._native.save_json()
+        return bytes(self.booster.save_raw(raw_format="json"))
+
+    @property
+    def predictor(self) -> Predictor | None:
+        """What computes the probabilities instead of XGBoost's predictor, if anything."""
+        return self._predictor
+
+    def with_predictor(self, predictor: Predictor | None) -> XGBoostModel:
+        """The same model, its probabilities computed by ``predictor`` (one that gives XGBoost's
+        numbers, such as ``fraudops.models.compiled.CompiledForest``); None: XGBoost's own."""
+        model = copy.copy(self)  # shares the booster(s): nothing is loaded again
+        model._predictor = predictor
+        return model
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         X = _check_width(X, self.manifest)
+        if self._predictor is not None:
+            return self._predictor.predict(X)
         if self._native is not None and self._booster is None:
             return self._native.predict(X)
         scores = self.booster.inplace_predict(X, predict_type="value")
@@ -166,8 +207,8 @@ class XGBoostModel:
     def with_threshold(self, threshold: float) -> XGBoostModel:
         manifest = replace(self.manifest, threshold=float(threshold))
         if self._booster is None:
-            return XGBoostModel(None, manifest, raw=self._raw)
-        return XGBoostModel(self._booster, manifest)
+            return XGBoostModel(None, manifest, raw=self._raw, predictor=self._predictor)
+        return XGBoostModel(self._booster, manifest, predictor=self._predictor)
 
     def save(self, directory: Path) -> Path:
         directory = Path(directory)

@@ -94,6 +94,22 @@ class NativeBooster:
                 raise ValueError(f"XGBoost returned {size} values for {len(X)} rows")
             return np.ctypeslib.as_array(out, shape=(size,)).astype(np.float64)
 
+    def save_json(self) -> bytes:
+        """The model in XGBoost's JSON format (what ``Booster.save_raw("json")`` gives)."""
+        length = ctypes.c_uint64()
+        data = ctypes.POINTER(ctypes.c_char)()
+        with self._predicting:  # the buffer, like the predictions', is the booster's
+            _check(
+                self._lib,
+                self._lib.XGBoosterSaveModelToBuffer(
+                    self._handle,
+                    ctypes.c_char_p(b'{"format": "json"}'),
+                    ctypes.byref(length),
+                    ctypes.byref(data),
+                ),
+            )
+            return ctypes.string_at(data, length.value)
+
     def __del__(self) -> None:
         handle = getattr(self, "_handle", None)
         if handle is not None and handle.value:

@@ -10,13 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from fraudops.config import Settings
 from fraudops.registry.client import find_experiment_id, mlflow_client
-from fraudops.registry.versions import (
-    _not_found,
-    _spec,
-    _versions,
-    champion_version,
-    resolve_version,
-)
+from fraudops.registry.lookup import _not_found, _spec, _versions, resolve_version
+from fraudops.registry.versions import champion_version
 
 # MLflow is imported inside the functions that use it: ~1.7 s that a process which only
 # loads a version from a SQLite store (``fraudops score``) never pays.

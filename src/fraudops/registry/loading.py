@@ -23,13 +23,13 @@ from fraudops.errors import FraudopsError
 from fraudops.models.portable import ModelManifest, ScoringModel, load_model_dir
 from fraudops.monitoring.profile import ReferenceProfile, load_profile
 from fraudops.registry.client import mlflow_client
-from fraudops.registry.store import VersionRecord, find_version
-from fraudops.registry.versions import (
+from fraudops.registry.lookup import (
     MODEL_ARTIFACT_PATH,
     REFERENCE_ARTIFACT_PATH,
     _spec,
     resolve_version,
 )
+from fraudops.registry.store import VersionRecord, find_version
 from fraudops.spec import FeatureSpec
 
 # MLflow is imported inside the functions that use it: ~1.7 s that a process which only
