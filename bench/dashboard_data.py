@@ -77,6 +77,23 @@ class LakeFigures:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def _uuid7_ids(rng: np.random.Generator, times_us: np.ndarray) -> pa.Array:
+    """UUIDv7 ids (32 hex digits) minted at ``times_us``, as the server mints them."""
+    n = len(times_us)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    millis = (times_us // 1000).astype(np.uint64)
+    shifts = np.arange(44, -1, -4, dtype=np.uint64)  # 12 hex digits of the 48-bit timestamp
+    head = digits[((millis[:, None] >> shifts) & np.uint64(0xF)).astype(np.uint8)]
+    raw = digits[rng.integers(0, 16, size=(n, 20), dtype=np.uint8)]
+    raw[:, 0] = ord("7")  # version
+    raw[:, 4] = digits[8 + rng.integers(0, 4, size=n)]  # variant 10xx
+    chars = np.ascontiguousarray(np.hstack([head, raw]))
+    offsets = np.arange(0, (n + 1) * 32, 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(
+        n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(chars.tobytes())
+    )
+
+
 def _hex_ids(rng: np.random.Generator, n: int, prefix: bytes = b"") -> pa.Array:
     """``n`` random 32-hex-digit ids (uuid4-like), built straight as an Arrow string array."""
     raw = rng.integers(0, 16, size=(n, 32), dtype=np.uint8)
@@ -132,7 +149,7 @@ def _chunk(
     amount = np.round(rng.lognormal(np.log(45.0), 1.0, n) * np.where(fraud, 3.0, 1.0), 2)
     table = pa.table(
         {
-            "inference_id": _hex_ids(rng, n),
+            "inference_id": _uuid7_ids(rng, start_us + seconds * 1_000_000),
             "request_time": times,
             "model_name": pa.array(np.full(n, "fraudops-transactions30")),
             "model_version": pa.array(version.astype(str)),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +30,7 @@ import numpy as np
 import orjson
 
 from fraudops.config import Settings
+from fraudops.ids import uuid7
 from fraudops.inference_log.base import Producer
 from fraudops.inference_log.records import PredictionRecord, encode
 from fraudops.serving.metrics import ServerMetrics
@@ -213,7 +213,7 @@ class PredictionService:
             results = []
             for k in range(n):
                 i = offset + k
-                inference_id = str(uuid.uuid4())
+                inference_id = uuid7(job.request_time)
                 reasons = scored.reasons[i] if scored.reasons is not None else None
                 row = rows[i]
                 lines.append(

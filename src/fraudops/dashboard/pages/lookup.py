@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from typing import Any
 
 import pandas as pd
@@ -17,6 +16,7 @@ from pyiceberg.expressions import And, BooleanExpression, Or
 
 from fraudops.dashboard.contracts import Filters, Kpi, PageData, Table
 from fraudops.dashboard.pages.common import between, equals
+from fraudops.ids import minted_at
 from fraudops.lake.schemas import LABELS, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
 from fraudops.runtime import Runtime
 
@@ -55,15 +55,9 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
 
 
 def id_day(value: str) -> dt.date | None:
-    """The day a UUIDv7 was minted on (its first 48 bits are Unix milliseconds), else None."""
-    try:
-        parsed = uuid.UUID(value)
-    except ValueError:
-        return None
-    if parsed.version != 7:
-        return None
-    millis = parsed.int >> 80
-    return dt.datetime.fromtimestamp(millis / 1000, dt.UTC).date()
+    """The day a UUIDv7 was minted on, else None."""
+    at = minted_at(value)
+    return None if at is None else at.date()
 
 
 def check_id(value: str | None) -> str:
