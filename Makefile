@@ -25,7 +25,9 @@ demo: $(VENV)/.installed
 
 ## chromium: Debian's chromium for the dashboard's browser test (Playwright drives it; no download)
 chromium:
-	@test -x /usr/bin/chromium || (apt-get install -y -q chromium || sudo apt-get install -y -q chromium)
+	@test -x /usr/bin/chromium || apt-get install -y -q chromium \
+		|| (apt-get update -q && apt-get install -y -q chromium) \
+		|| (sudo apt-get update -q && sudo apt-get install -y -q chromium)
 
 ## test: install the dev tools and run the whole suite (unit, integration, end-to-end)
 test: $(VENV)/.installed-dev chromium

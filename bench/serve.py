@@ -159,6 +159,66 @@ def measure(
     return stats, server
 
 
+class DashboardViewer:
+    """`fraudops dashboard` on the same home with its Inference page open: every 5 s (the
+    default dashboard.refresh_seconds) the page asks /api/state and, when the lake moved,
+    fetches its data again — what an open browser tab does."""
+
+    def __init__(self, env: dict[str, str], refresh: float = 5.0) -> None:
+        import threading
+
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(BIN / "fraudops"), "dashboard", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        wait_ready(self.base + "/api/state")
+        self.refresh = refresh
+        self.polls = self.page_loads = self.errors = 0
+        self.page_ms: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.base + path, timeout=30) as response:
+            return bytes(response.read())
+
+    def _run(self) -> None:
+        last = None
+        while not self._stop.is_set():
+            try:
+                state = self._get("/api/state")
+                self.polls += 1
+                if state != last:
+                    started = time.perf_counter()
+                    self._get("/api/page/inference")
+                    self.page_ms.append((time.perf_counter() - started) * 1000)
+                    self.page_loads += 1
+                    last = state
+            except OSError:
+                self.errors += 1
+            self._stop.wait(self.refresh)
+
+    def stop(self) -> dict[str, Any]:
+        self._stop.set()
+        self._thread.join(60)
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(30)
+        ms = sorted(self.page_ms)
+        return {
+            "polls": self.polls,
+            "page_loads": self.page_loads,
+            "errors": self.errors,
+            "page_p50_ms": round(ms[len(ms) // 2], 1) if ms else None,
+            "page_max_ms": round(ms[-1], 1) if ms else None,
+        }
+
+
 def count_predictions(env: dict[str, str]) -> tuple[int, int]:
     """Rows in `predictions` and distinct inference ids among them."""
     sql = "SELECT count(*) AS n, count(DISTINCT inference_id) AS ids FROM predictions"
@@ -180,6 +240,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rows", type=int, default=100_000, help="training rows (fresh home)")
     parser.add_argument("--home", type=Path, help="a home with a champion (default: fresh)")
+    parser.add_argument(
+        "--with-dashboard",
+        action="store_true",
+        help="keep `fraudops dashboard` open on the same home during fraudops' run, its "
+        "Inference page polling as a browser does (state every 5 s, the page when it moved)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -229,6 +295,7 @@ def main() -> None:
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(30)
 
+    dashboard = DashboardViewer(env) if args.with_dashboard else None
     port = free_port()
     ours, server = measure(
         "fraudops",
@@ -242,6 +309,7 @@ def main() -> None:
     )
     os.killpg(server.pid, signal.SIGTERM)
     server.wait(60)
+    viewer = dashboard.stop() if dashboard is not None else None
     drained = subprocess.run(
         [str(BIN / "fraudops"), "log-writer", "--once", "--json"],
         env=env,
@@ -263,6 +331,7 @@ def main() -> None:
         "plain": plain,
         "fraudops": ours,
         "ratio_rps": round(ours["rps"] / plain["rps"], 2),
+        "dashboard": viewer,
         "predictions_rows": logged,
         "drain": json.loads(drained.stdout) if drained.stdout.strip().startswith("{") else None,
         "home": str(home),
@@ -297,6 +366,8 @@ def main() -> None:
         f"{summary['records_lost']} |"
     )
     print(f"ratio: {summary['ratio_rps']}x")
+    if viewer is not None:
+        print(f"dashboard open meanwhile: {viewer}")
 
 
 if __name__ == "__main__":
