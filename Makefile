@@ -29,9 +29,10 @@ chromium:
 		|| (apt-get update -q && apt-get install -y -q chromium) \
 		|| (sudo apt-get update -q && sudo apt-get install -y -q chromium)
 
-## test: install the dev tools and run the whole suite (unit, integration, end-to-end)
+## test: install the dev tools and run the whole suite (unit, integration, end-to-end), one
+## worker per core, each test file whole in one worker (its module fixtures built once)
 test: $(VENV)/.installed-dev chromium
-	$(BIN)/pytest -m "" -p no:cacheprovider
+	$(BIN)/pytest -m "" -p no:cacheprovider -n auto --dist loadfile --durations=15
 
 ## unit: the fast unit tests only
 unit: $(VENV)/.installed-dev
