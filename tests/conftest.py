@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fraudops.config import Settings, load_settings
-from tests.services import PG_HOST, PG_PORT, require_postgres
+from tests.services import fresh_database, require_postgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -41,22 +40,8 @@ def settings(home: Path) -> Settings:
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end; yields its URI."""
     require_postgres()
-    import psycopg2
-
-    name = f"fraudops_test_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="test")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg2://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.close()
+    with fresh_database() as uri:
+        yield uri
 
 
 @pytest.hookimpl(tryfirst=True)
