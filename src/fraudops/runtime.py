@@ -15,7 +15,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from fraudops.alerting.channels import AlertChannel, build_channels
-from fraudops.config import Settings
+from fraudops.compute import Engine, open_engine
+from fraudops.config import EngineName, Settings
 from fraudops.inference_log.base import Drainer, Producer
 from fraudops.inference_log.factory import open_drainer, open_producer
 from fraudops.lake import Lake
@@ -29,7 +30,12 @@ class Runtime:
     """Settings plus the clients built from them, for one active feature spec."""
 
     def __init__(
-        self, settings: Settings, spec_name: str | None = None, *, actor: str = "fraudops"
+        self,
+        settings: Settings,
+        spec_name: str | None = None,
+        *,
+        actor: str = "fraudops",
+        engine: EngineName | None = None,
     ) -> None:
         self.settings = settings
         self.spec: FeatureSpec = settings.feature_spec(spec_name)
@@ -37,6 +43,7 @@ class Runtime:
         # training.events.SYSTEM_ACTOR, or "simulation"; a governance action names its person.
         self.actor = actor
         self._lakes: dict[str, Lake] = {}
+        self._engine_name = engine
 
     @property
     def spec_name(self) -> str:
@@ -70,11 +77,20 @@ class Runtime:
         (None for ``log_backend: none``); the caller closes it."""
         return open_drainer(self.settings, self.spec.name, consumer_name=consumer_name)
 
+    @cached_property
+    def engine(self) -> Engine:
+        """The compute engine (``compute.engine``, or the ``engine`` this runtime was built
+        with); a Dask cluster is reached or started on its first job, not here."""
+        return open_engine(self.settings, self._engine_name)
+
     @property
     def model_name(self) -> str:
         return self.settings.registered_model_name(self.spec.name)
 
     def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.close()
+            del self.__dict__["engine"]
         for lake in self._lakes.values():
             lake.close()
         self._lakes.clear()

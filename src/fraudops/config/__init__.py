@@ -7,6 +7,7 @@ kind of choice may take.
 """
 
 from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName
+from fraudops.config.compute_sections import ComputeSettings, EngineName
 from fraudops.config.model_sections import (
     DataSettings,
     DriftRule,
@@ -45,10 +46,12 @@ __all__ = [
     "DEFAULT_CONFIG_FILE",
     "ENV_PREFIX",
     "AlertSettings",
+    "ComputeSettings",
     "ConceptDrift",
     "DashboardSettings",
     "DataSettings",
     "DriftRule",
+    "EngineName",
     "GateSettings",
     "LabelsSettings",
     "LakeSettings",

@@ -25,6 +25,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from fraudops.config.compute_sections import ComputeSettings
 from fraudops.config.model_sections import (
     DataSettings,
     GateSettings,
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     data: DataSettings = Field(default_factory=DataSettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
     s3: S3Settings = Field(default_factory=S3Settings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     gate: GateSettings = Field(default_factory=GateSettings)
