@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from fraudops.config import Settings, load_settings
+from fraudops.config import EngineName, Settings, load_settings
 from fraudops.errors import FraudopsError
 from fraudops.progress import Reporter
 
@@ -36,6 +36,15 @@ SpecOption = Annotated[
     str | None, typer.Option("--spec", help="Feature spec to use (default: the `spec` setting).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+EngineOption = Annotated[
+    EngineName | None,
+    typer.Option(
+        "--engine",
+        help="Where the job runs: local (this process) or dask (a Dask cluster: "
+        "compute.scheduler_address, else a LocalCluster of compute.workers). "
+        "Default: the compute.engine setting.",
+    ),
+]
 ByOption = Annotated[
     str | None,
     typer.Option("--by", help="Who is acting, as recorded (default: your OS user name)."),
