@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test unit check lint typecheck bench bench-serve chromium clean
+.PHONY: demo test unit check lint typecheck bench bench-serve chromium assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e ".[dev]"
 	@touch $@ $(VENV)/.installed
 
+## assets: the dashboard's front-end package (plotly.js basic bundle, pinned in package-lock.json)
+## from the npm registry; without npm the dashboard serves the plotly wheel's full bundle
+assets:
+	@if ! command -v npm >/dev/null; then \
+		echo "npm not found: the dashboard will serve the plotly wheel's full plotly.js (slower first load)"; \
+	elif [ ! node_modules/.package-lock.json -nt package-lock.json ]; then \
+		npm ci --no-audit --no-fund --loglevel=error; fi
+
 ## demo: create the venv if missing, install, run the main job end to end on embedded defaults
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed assets
 	$(BIN)/fraudops demo
 
 ## chromium: Debian's chromium for the dashboard's browser test (Playwright drives it; no download)
@@ -31,8 +39,8 @@ chromium:
 
 ## test: install the dev tools and run the whole suite (unit, integration, end-to-end), one
 ## worker per core, each test file whole in one worker (its module fixtures built once)
-test: $(VENV)/.installed-dev chromium
-	$(BIN)/pytest -m "" -p no:cacheprovider -n auto --dist loadfile --durations=15
+test: $(VENV)/.installed-dev chromium assets
+	$(BIN)/pytest -m "" -p no:cacheprovider -n auto --dist loadfile --no-loadscope-reorder --durations=15
 
 ## unit: the fast unit tests only
 unit: $(VENV)/.installed-dev

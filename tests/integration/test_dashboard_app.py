@@ -189,6 +189,7 @@ def test_loopback_without_secret_is_open_and_pages_answer(open_client: TestClien
     assert [m["kind"] for m in markers] == ["promoted"]
     plotly = open_client.get("/vendor/plotly.min.js")
     assert plotly.status_code == 200 and len(plotly.content) > 1_000_000
+    assert b"plotly.js (basic - minified)" in plotly.content[:200]  # make installed it
 
 
 def test_with_a_secret_requests_need_the_session_and_actions_the_csrf_token(

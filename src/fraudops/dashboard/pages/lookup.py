@@ -2,19 +2,22 @@
 
 A lookup reads ``predictions`` through an Iceberg row filter on the id (files whose id range
 excludes it are skipped); when the id carries its time (a UUIDv7), the day partitions around
-it are the only ones read.
+it are the only ones read; a transaction id's days come from the process's index
+(``lookup_index``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from typing import Any
 
 import pandas as pd
 from pyiceberg.expressions import And, BooleanExpression, Or
 
 from fraudops.dashboard.contracts import Filters, Kpi, PageData, Table
+from fraudops.dashboard.lookup_index import index_for
 from fraudops.dashboard.pages.common import between, equals
 from fraudops.ids import minted_at
 from fraudops.lake.schemas import LABELS, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
@@ -60,6 +63,29 @@ def id_day(value: str) -> dt.date | None:
     return None if at is None else at.date()
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _on_days(days: list[dt.date]) -> BooleanExpression:
+    spans = [
+        between(
+            PREDICTIONS_PARTITION_SOURCE,
+            dt.datetime.combine(day, dt.time(), dt.UTC),
+            dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(days=1),
+        )
+        for day in days
+    ]
+    where = spans[0]
+    for span in spans[1:]:
+        where = Or(where, span)
+    return where
+
+
 def check_id(value: str | None) -> str:
     value = (value or "").strip()
     if not value:
@@ -80,6 +106,12 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
         start = dt.datetime.combine(day, dt.time(), dt.UTC) - dt.timedelta(days=1)
         end = start + dt.timedelta(days=3)
         where = And(where, between(PREDICTIONS_PARTITION_SOURCE, start, end))
+    elif not _is_uuid(value):  # not an inference id (the server mints UUIDs): a transaction id
+        days = index_for(table).days(table, value)
+        if days == []:
+            return PageData("lookup", "Lookup", notes=[f"no prediction with id {value!r}"])
+        if days is not None:
+            where = And(equals("transaction_id", value), _on_days(days))
     found = table.scan(row_filter=where, limit=MAX_MATCHES).to_arrow().to_pandas()
     if found.empty:
         return PageData("lookup", "Lookup", notes=[f"no prediction with id {value!r}"])
@@ -125,14 +157,14 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
 
 
 def _labels(runtime: Runtime, spec: str | None, found: pd.DataFrame) -> pd.DataFrame:
-    """The label events of the found predictions: a filtered scan, not the whole table."""
-    ids = [("inference_id", v) for v in found["inference_id"].dropna().unique()]
-    ids += [("transaction_id", v) for v in found["transaction_id"].dropna().unique()]
+    """The label events of the found predictions, by inference id (the key a label is in force
+    by, labels.store): time-ordered ids, so the files' id bounds skip most of the table."""
+    ids = sorted(str(v) for v in found["inference_id"].dropna().unique())
     if not ids:
         return pd.DataFrame(columns=LABEL_COLUMNS)
-    where = equals(*ids[0])
-    for column, value in ids[1:]:
-        where = Or(where, equals(column, str(value)))
+    where = equals("inference_id", ids[0])
+    for value in ids[1:]:
+        where = Or(where, equals("inference_id", value))
     table = runtime.lake(spec).table(LABELS)
     mine = table.scan(row_filter=where, selected_fields=tuple(LABEL_COLUMNS)).to_arrow()
     frame = mine.to_pandas().sort_values("confirmed_at", kind="stable")

@@ -111,4 +111,11 @@ def report_file(
 
 @router.get("/healthz")
 def healthz() -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+    """Up; and whether the Lookup page's transaction-id index is built (``warming`` until then:
+    a lookup by transaction id still answers, by a full scan)."""
+    from fraudops.dashboard.lookup_index import indexed_rows
+
+    rows = indexed_rows()
+    return JSONResponse(
+        {"status": "ok", "lookup_index": "warming" if rows is None else "ready", "indexed": rows}
+    )

@@ -16,6 +16,10 @@
     normal: "#66bb6a", ok: "#66bb6a", warning: "#ffb300", moderate: "#ef6c00", critical: "#c62828",
     info: "#1e88e5", delivered: "#66bb6a", failed: "#c62828",
   };
+  const PAGE_ROWS = 100;
+  // Past this many x values, bars over time are drawn as lines (stacked ones as stacked areas):
+  // a year of daily bars is thousands of SVG paths, one line per series reads the same.
+  const MAX_BARS = 90;
   const SYMBOLS = ["circle-open", "x", "diamond", "square", "star", "triangle-up", "cross"];
   const MARKER_COLORS = {
     promoted: "#2e7d32", manual_promote: "#2e7d32", rollback: "#c62828", shadowed: "#6a1b9a",
@@ -119,7 +123,13 @@
       const trace = { name: esc(s.name), x: x, y: s.y };
       const color = NAMED_COLORS[String(s.name).toLowerCase()];
       if (color) trace.marker = { color: color };
-      if (chart.kind === "bar" || chart.kind === "stacked_bar" || chart.kind === "histogram") {
+      const many = chart.kind !== "histogram" && x.length > MAX_BARS;
+      if (many && chart.kind === "stacked_bar") {
+        Object.assign(trace, { type: "scatter", mode: "lines", stackgroup: "bars", line: { width: 0.5 } });
+        if (color) trace.fillcolor = color;
+      } else if (many && chart.kind === "bar") {
+        Object.assign(trace, { type: "scatter", mode: "lines" });
+      } else if (chart.kind === "bar" || chart.kind === "stacked_bar" || chart.kind === "histogram") {
         trace.type = "bar";
       } else if (chart.kind === "scatter") {
         Object.assign(trace, {
@@ -127,7 +137,8 @@
           marker: { size: 12 + 2 * i, symbol: SYMBOLS[i % SYMBOLS.length], line: { width: 2 } },
         });
       } else {
-        Object.assign(trace, { type: "scatter", mode: "lines+markers", connectgaps: false });
+        const mode = x.length > MAX_BARS ? "lines" : "lines+markers";
+        Object.assign(trace, { type: "scatter", mode: mode, connectgaps: false });
         if (chart.kind === "step") trace.line = { shape: "hv" };
       }
       return trace;
@@ -243,7 +254,7 @@
     card.dataset.table = table.key;
     const head = el("div", "table-head");
     head.appendChild(el("h2", "", table.title));
-    head.appendChild(el("span", "count", table.rows.length + " rows"));
+    head.appendChild(el("span", "count", table.rows.length.toLocaleString("en") + " rows"));
     const csv = el("a", "csv", "CSV");
     csv.href = csvUrl(table.key);
     csv.setAttribute("download", page + "-" + table.key + ".csv");
@@ -260,9 +271,26 @@
     let sortBy = -1;
     let ascending = true;
     const tbody = el("tbody");
+    // A page of rows at a time: a year's daily table is thousands of rows, and every row drawn
+    // is DOM the browser must lay out before the page answers. The CSV holds them all.
+    let offset = 0;
+    const pager = el("div", "pager");
+    const prev = el("button", "prev", "‹ previous");
+    const next = el("button", "next", "next ›");
+    const where = el("span", "where", "");
+    prev.type = next.type = "button";
+    prev.addEventListener("click", () => { offset = Math.max(0, offset - PAGE_ROWS); fill(); });
+    next.addEventListener("click", () => { offset += PAGE_ROWS; fill(); });
+    pager.append(prev, where, next);
     function fill() {
       tbody.replaceChildren();
-      for (const row of rows) {
+      const end = Math.min(rows.length, offset + PAGE_ROWS);
+      card.dataset.offset = String(offset);
+      where.textContent = (rows.length ? offset + 1 : 0) + "–" + end + " of " + rows.length;
+      prev.disabled = offset === 0;
+      next.disabled = end >= rows.length;
+      pager.hidden = rows.length <= PAGE_ROWS;
+      for (const row of rows.slice(offset, end)) {
         const tr = el("tr");
         if (ackColumn >= 0) {
           const td = el("td");
@@ -302,6 +330,7 @@
         ascending = sortBy === i ? !ascending : true;
         sortBy = i;
         rows = table.rows.slice().sort((a, b) => (ascending ? 1 : -1) * compare(a[i], b[i]));
+        offset = 0;
         for (const other of headRow.children) other.removeAttribute("aria-sort");
         th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
         fill();
@@ -314,6 +343,7 @@
     fill();
     wrap.appendChild(grid);
     card.appendChild(wrap);
+    card.appendChild(pager);
     return card;
   }
 
@@ -346,12 +376,14 @@
       renderNotes(data.notes);
       fillOptions(data.options);
       renderKpis(data.kpis);
-      await renderCharts(data.charts);
       renderTables(data.tables);
+      await renderCharts(data.charts);
     } catch (error) {
       showError(error.message);
     } finally {
       busy = false;
+      // When the page first answered, from navigation start (bench/dashboard reads it).
+      if (!body.dataset.readyMs) body.dataset.readyMs = String(Math.round(performance.now()));
       body.dataset.ready = "1";
     }
   }
