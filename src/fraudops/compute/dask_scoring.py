@@ -1,0 +1,509 @@
+"""Batch scoring on a Dask cluster: `fraudops score --engine dask`.
+
+The client plans the input (``score_sources``: Parquet footers or the lake's scan plan), loads the
+version once to check it, and broadcasts its saved bytes to every worker; each worker builds the
+scorer once per version (a cache keyed by name, version and the model's hash: the XGBoost path
+through its compiled forest, as locally, else XGBoost's predictor) and scores its partitions with
+the local path's own code (``fraudops.batch.score.ChunkScoring``), so the numbers, the checks and
+the output columns are the local path's.
+
+Nothing partial appears. A Parquet folder is written by the workers into a temporary folder beside
+the output, renamed into place once every partition was clean. The lake output (``predictions``)
+takes two passes: the first validates, scores and counts without writing; only a clean input is
+scored again into ``append_dask``'s single commit (twice the scoring, no staging area the workers
+would have to share).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from fraudops.batch.reader import id_columns
+from fraudops.batch.score import (
+    CHUNK_ROWS,
+    OUTPUT_COLUMNS,
+    REASONS_COLUMN,
+    ChunkScoring,
+    ScoredSink,
+    ScoreReport,
+    check_model_features,
+    predictor_name,
+    with_compiled_forest,
+)
+from fraudops.compute.score_sources import (
+    LAKE_OUTPUT_TABLE,
+    LAKE_PREFIX,
+    FolderOutput,
+    Segment,
+    lake_table,
+    plan_parquet,
+)
+from fraudops.config import RiskTier, Settings
+from fraudops.errors import ValidationError
+from fraudops.ids import uuid7
+from fraudops.lake.validation import MAX_SHOWN, Problem, header_problems, validation_error
+from fraudops.models.compiled import compiled_predictor
+from fraudops.models.portable import ModelManifest, ScoringModel, XGBoostModel
+from fraudops.progress import Reporter
+from fraudops.registry.loading import LoadedModel, load_model
+from fraudops.serving.scoring import Scorer
+from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from dask.delayed import Delayed
+    from distributed import Client
+
+    from fraudops.lake import Lake
+
+log = logging.getLogger(__name__)
+
+
+# ---- the model, shipped once -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelShipment:
+    """A version as a worker needs it: XGBoost's saved bytes (its C handle does not pickle), or
+    the model object for the NumPy kinds, plus the serving decisions around it."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    manifest: ModelManifest
+    saved: bytes | None
+    model: ScoringModel | None
+    tiers: tuple[RiskTier, ...]
+    explain_top_k: int
+    cache_root: str  # where the worker finds or builds the compiled forest
+    digest: str
+
+    @classmethod
+    def of(cls, loaded: LoadedModel, settings: Settings) -> ModelShipment:
+        model = loaded.model
+        saved = model.saved_bytes() if isinstance(model, XGBoostModel) else None
+        digest = hashlib.sha256(saved or repr(loaded.manifest).encode()).hexdigest()
+        return cls(
+            loaded.name,
+            loaded.version,
+            loaded.run_id,
+            loaded.source,
+            loaded.manifest,
+            saved,
+            None if saved is not None else model,
+            tuple(settings.serving.risk_tiers),
+            settings.serving.explain_top_k,
+            str(settings.home_dir / "cache"),
+            digest,
+        )
+
+    def build(self) -> Scorer:
+        model: ScoringModel
+        if self.saved is not None:
+            xgb_model = XGBoostModel(None, self.manifest, raw=self.saved)
+            try:
+                forest = compiled_predictor(
+                    xgb_model, Path(self.cache_root), self.name, self.version
+                )
+            except OSError as exc:  # a worker that cannot write the home's cache
+                log.warning("%s v%s: no compiled forest here (%s)", self.name, self.version, exc)
+                forest = None
+            model = xgb_model.with_predictor(forest)
+        else:
+            assert self.model is not None
+            model = self.model
+        loaded = LoadedModel(
+            model, self.manifest, self.name, self.version, self.run_id, self.source
+        )
+        return Scorer(loaded, self.tiers, self.explain_top_k, flat_forest=False)
+
+
+_SCORERS: OrderedDict[tuple[str, str, str], Scorer] = OrderedDict()
+_SCORERS_LOCK = threading.Lock()
+_SCORERS_KEPT = 4
+
+
+def _worker_scorer(ship: ModelShipment) -> Scorer:
+    """The scorer of ``ship``, built on this worker's first partition of it, then reused."""
+    key = (ship.name, ship.version, ship.digest)
+    with _SCORERS_LOCK:
+        scorer = _SCORERS.get(key)
+        if scorer is None:
+            scorer = _SCORERS[key] = ship.build()
+            while len(_SCORERS) > _SCORERS_KEPT:
+                _SCORERS.popitem(last=False)
+        _SCORERS.move_to_end(key)
+        return scorer
+
+
+# ---- one partition ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    spec: FeatureSpec
+    id_columns: list[str]
+    explain: bool
+    chunk_rows: int = CHUNK_ROWS
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.id_columns, *self.spec.feature_names]
+
+    def output_columns(self) -> list[str]:
+        reasons = [REASONS_COLUMN] if self.explain else []
+        return [*self.id_columns, *OUTPUT_COLUMNS, *reasons]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A problem of one piece of input: ``source`` a file (None: the lake scan), ``offset`` the
+    row of that source the piece starts at (None: the partition's, known once all are counted)."""
+
+    source: str | None
+    offset: int | None
+    problem: Problem
+
+
+@dataclass
+class PartResult:
+    index: int
+    rows: int = 0
+    predicted_fraud: int = 0
+    tiers: Counter[str] = field(default_factory=Counter)
+    found: list[Found] = field(default_factory=list)
+    predictor: str = "model"
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _pieces(
+    data: Sequence[Segment] | pd.DataFrame, job: ScoreJob
+) -> list[tuple[str | None, int | None, pa.Table]]:
+    """The partition's input as tables, each with the source and row its rows count from."""
+    if isinstance(data, pd.DataFrame):
+        return [(None, None, pa.Table.from_pandas(data, preserve_index=False))]
+    pieces: list[tuple[str | None, int | None, pa.Table]] = []
+    for seg in data:
+        try:
+            table = pq.ParquetFile(seg.path).read_row_groups(
+                list(seg.row_groups), columns=job.columns
+            )
+        except (pa.ArrowException, OSError) as exc:
+            raise ValidationError(
+                f"cannot read {seg.path} as PARQUET: {exc} (nothing was written)"
+            ) from None
+        pieces.append((seg.path, seg.first_row, table))
+    return pieces
+
+
+def _score_pieces(
+    ship: ModelShipment, job: ScoreJob, data: Sequence[Segment] | pd.DataFrame, index: int
+) -> tuple[PartResult, list[tuple[pa.Table, pa.Table]]]:
+    """Each piece's (input chunk, scored chunk) while clean, and the partition's counts."""
+    scorer = _worker_scorer(ship)
+    result = PartResult(index, predictor=predictor_name(scorer))
+    scored: list[tuple[pa.Table, pa.Table]] = []
+    for path, offset, table in _pieces(data, job):
+        run = ChunkScoring(job.spec, scorer, job.id_columns, job.explain)
+        for start in range(0, table.num_rows, job.chunk_rows):
+            chunk = table.slice(start, job.chunk_rows)
+            out = run.process(chunk)
+            if out is not None and not result.found:
+                scored.append((chunk, out))
+        result.rows += run.rows
+        result.predicted_fraud += run.predicted_fraud
+        result.tiers.update(run.tiers)
+        for key, value in run.timings.items():
+            result.timings[key] = result.timings.get(key, 0.0) + value
+        result.found += [Found(path, offset, p) for p in run.problems()]
+    if result.found:
+        scored = []
+    return result, scored
+
+
+def score_to_folder(
+    ship: ModelShipment,
+    job: ScoreJob,
+    data: Sequence[Segment] | pd.DataFrame,
+    index: int,
+    path: str,
+) -> PartResult:
+    """Score one partition into ``path`` (a file of the temporary folder): nothing when the
+    partition has a problem or no row."""
+    result, scored = _score_pieces(ship, job, data, index)
+    if not scored:
+        return result
+    sink = ScoredSink(Path(path), "parquet")
+    try:
+        started = time.perf_counter()
+        for _, table in scored:
+            sink.write(table)
+        sink.commit()
+        result.timings["write"] = result.timings.get("write", 0.0) + time.perf_counter() - started
+    finally:
+        sink.discard()
+    return result
+
+
+def count_only(
+    ship: ModelShipment, job: ScoreJob, data: Sequence[Segment] | pd.DataFrame, index: int
+) -> PartResult:
+    """The first pass of the lake output: checks and counts, nothing written."""
+    return _score_pieces(ship, job, data, index)[0]
+
+
+def predictions_frame(
+    ship: ModelShipment,
+    job: ScoreJob,
+    data: Sequence[Segment] | pd.DataFrame,
+    index: int,
+    request_time: dt.datetime,
+) -> pd.DataFrame:
+    """One clean partition as rows of ``predictions`` (its features, its scores, new ids)."""
+    result, scored = _score_pieces(ship, job, data, index)
+    if result.found:  # the first pass saw none: the input changed between the passes
+        raise ValidationError(f"partition {index} no longer validates: nothing was written")
+    scorer = _worker_scorer(ship)
+    frames = []
+    for chunk, out in scored:
+        frame = out.to_pandas()
+        for name in job.spec.feature_names:
+            frame[name] = chunk.column(name).to_numpy(zero_copy_only=False)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    renames = {job.spec.id_column: "transaction_id", job.spec.customer_column: "customer_id"}
+    frame = frame.rename(columns={k: v for k, v in renames.items() if k and k in frame})
+    frame.insert(0, "inference_id", [uuid7(request_time) for _ in range(len(frame))])
+    frame["request_time"] = pd.Timestamp(request_time)
+    frame["run_id"] = scorer.run_id
+    frame["threshold"] = scorer.threshold
+    return frame
+
+
+# ---- the job ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Totals:
+    rows: int = 0
+    predicted_fraud: int = 0
+    tiers: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    predictors: set[str] = field(default_factory=set)
+    results: list[PartResult] = field(default_factory=list)
+
+    def add(self, result: PartResult) -> None:
+        self.results.append(result)
+        self.rows += result.rows
+        self.predicted_fraud += result.predicted_fraud
+        self.tiers.update(result.tiers)
+        self.predictors.add(result.predictor)
+        for key, value in result.timings.items():
+            self.timings[key] = self.timings.get(key, 0.0) + value
+
+
+def score_dask(
+    client: Client,
+    settings: Settings,
+    spec: FeatureSpec,
+    source: str,
+    target: str,
+    *,
+    version: str | None = None,
+    explain: bool = False,
+    progress: Reporter | None = None,
+) -> ScoreReport:
+    """Score ``source`` (a Parquet folder, a glob, a file or ``lake:<table>``) into ``target``
+    (a Parquet folder or ``lake:predictions``) on the cluster of ``client``."""
+    started = time.perf_counter()
+    reporter = progress or Reporter()
+    out_table = lake_table(target)
+    if out_table is not None and out_table != LAKE_OUTPUT_TABLE:
+        raise ValidationError(
+            f"cannot write {target}: the lake output is the table of scores, "
+            f"{LAKE_PREFIX}{LAKE_OUTPUT_TABLE}"
+        )
+    lake: Lake | None = None
+    try:
+        lake, job, parts, total, inputs = _plan(settings, spec, source, out_table, explain)
+        folder = None if out_table is not None else FolderOutput.prepare(target, inputs)
+        predictions_columns = lake.column_names(LAKE_OUTPUT_TABLE) if lake and out_table else []
+        with reporter.step("Loading model"):
+            loaded = with_compiled_forest(load_model(settings, spec, version), settings)
+            check_model_features(Scorer(loaded, (), flat_forest=False), spec)
+            ship = client.scatter(ModelShipment.of(loaded, settings), broadcast=True)
+        import dask
+
+        try:
+            if folder is not None:
+                tasks = [
+                    dask.delayed(score_to_folder, pure=False)(ship, job, p, i, folder.part_path(i))
+                    for i, p in enumerate(parts)
+                ]
+            else:
+                tasks = [
+                    dask.delayed(count_only, pure=False)(ship, job, p, i)
+                    for i, p in enumerate(parts)
+                ]
+            totals = _run(client, tasks, reporter, f"Scoring {source}", total)
+            _raise_problems(source, spec, totals, parts)
+            if folder is not None:
+                with reporter.step("Writing output"):
+                    folder.commit()
+            else:
+                assert lake is not None
+                with reporter.step(f"Appending to {lake.namespace}.{LAKE_OUTPUT_TABLE}"):
+                    _append_predictions(lake, ship, job, parts)
+        finally:
+            if folder is not None:
+                folder.discard()  # a no-op after the commit
+    finally:
+        if lake is not None:
+            lake.close()
+    seconds = time.perf_counter() - started
+    return ScoreReport(
+        input=source,
+        output=target,
+        spec=spec.name,
+        model_name=loaded.name,
+        model_version=loaded.version,
+        rows=totals.rows,
+        columns=job.output_columns() if out_table is None else predictions_columns,
+        predicted_fraud=totals.predicted_fraud,
+        fraud_share=totals.predicted_fraud / totals.rows if totals.rows else 0.0,
+        risk_tiers={
+            t.name: totals.tiers.get(t.name, 0)
+            for t in sorted(settings.serving.risk_tiers, key=lambda t: t.min_probability)
+        },
+        explain=explain,
+        predictor="compiled" if totals.predictors == {"compiled"} else "model",
+        seconds=seconds,
+        rows_per_s=totals.rows / seconds if seconds > 0 else 0.0,
+        timings={
+            **{k: v for k, v in reporter.timings.items() if k == "Loading model"},
+            **totals.timings,  # summed over the workers' partitions
+        },
+    )
+
+
+def _plan(
+    settings: Settings, spec: FeatureSpec, source: str, out_table: str | None, explain: bool
+) -> tuple[Lake | None, ScoreJob, list[Any], int | None, list[Path]]:
+    """(the lake when one is read or written, the job, one item per partition, the rows to
+    score when known, the input files)."""
+    from fraudops.lake import Lake
+
+    table = lake_table(source)
+    limit = settings.compute.partition_rows
+    if table is None:
+        plan = plan_parquet(source, spec, limit)
+        job = ScoreJob(spec, plan.id_columns, explain)
+        lake = Lake.open(settings, spec.name) if out_table is not None else None
+        return lake, job, list(plan.parts), plan.total_rows, plan.files
+    from fraudops.lake.dask_io import read_dask
+    from fraudops.lake.schemas import transaction_id_column
+
+    lake = Lake.open(settings, spec.name)
+    try:
+        columns = lake.column_names(table)
+        if issues := header_problems(columns, spec.feature_names, what="feature column"):
+            raise validation_error(f"{LAKE_PREFIX}{table}", spec, issues)
+        # The lake's key (generated when the spec has none) and the customer, as stored.
+        keys = dict.fromkeys([transaction_id_column(spec), *id_columns(spec)])
+        job = ScoreJob(spec, [c for c in keys if c in columns], explain)
+        frame = read_dask(lake, table, columns=job.columns, partition_rows=limit)
+        return lake, job, list(frame.to_delayed()), lake.count(table), []
+    except BaseException:
+        lake.close()
+        raise
+
+
+def _run(
+    client: Client, tasks: list[Delayed], reporter: Reporter, label: str, total: int | None
+) -> _Totals:
+    from distributed import as_completed
+
+    totals = _Totals()
+    futures = client.compute(tasks)
+    try:
+        with reporter.step(label, total=total) as bar:
+            for future in as_completed(futures):
+                result = future.result()
+                totals.add(result)
+                bar.advance(result.rows)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    totals.results.sort(key=lambda r: r.index)
+    return totals
+
+
+def _raise_problems(source: str, spec: FeatureSpec, totals: _Totals, parts: list[Any]) -> None:
+    """Every problem of the whole input, merged per (file, column, fault) with the file's row
+    numbers (a lake table's: rows in scan order), as the local path reports a file's."""
+    if totals.rows == 0:
+        raise validation_error(source, spec, ["no data rows"])
+    if not any(r.found for r in totals.results):
+        return
+    merged: dict[tuple[str | None, str, str], tuple[list[np.ndarray], list[Any]]] = {}
+    start = 0
+    for result in totals.results:
+        for found in result.found:
+            offset = found.offset if found.offset is not None else start
+            p = found.problem
+            rows, values = merged.setdefault((found.source, p.column, p.what), ([], []))
+            rows.append(p.rows + offset)
+            if len(values) < MAX_SHOWN:
+                values.extend(list(p.values)[: MAX_SHOWN - len(values)])
+        start += result.rows
+    sizes = _source_rows(parts, totals.rows)
+    issues = []
+    for (where, column, what), (rows, values) in merged.items():
+        rows_all = np.sort(np.concatenate(rows))
+        problem = Problem(column, what, rows_all, values, total=sizes.get(where, totals.rows))
+        issues.append(f"{where}: {problem.describe()}" if where else problem.describe())
+    raise validation_error(source, spec, issues)
+
+
+def _source_rows(parts: list[Any], total: int) -> dict[str | None, int]:
+    sizes: dict[str | None, int] = {None: total}
+    for part in parts:
+        if isinstance(part, tuple):
+            for seg in part:
+                sizes[seg.path] = sizes.get(seg.path, 0) + seg.rows
+    return sizes
+
+
+def _append_predictions(lake: Lake, ship: Any, job: ScoreJob, parts: list[Any]) -> None:
+    """The second pass: the clean input scored again into ``predictions``, one commit."""
+    import dask
+    import dask.dataframe as dd
+
+    from fraudops.lake.dask_io import append_dask
+
+    request_time = dt.datetime.now(dt.UTC)
+    frames = [
+        dask.delayed(predictions_frame, pure=False)(ship, job, part, i, request_time)
+        for i, part in enumerate(parts)
+    ]
+    # Each partition is conformed to the table by append_dask's writer: no meta to agree on.
+    meta = pd.DataFrame({"inference_id": pd.Series(dtype=object)})
+    scored = dd.from_delayed(frames, meta=meta, verify_meta=False)
+    written = append_dask(lake, LAKE_OUTPUT_TABLE, scored)
+    log.info("appended %d scored rows to %s.%s", written, lake.namespace, LAKE_OUTPUT_TABLE)
