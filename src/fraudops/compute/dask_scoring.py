@@ -415,7 +415,8 @@ def _plan(
         plan = plan_parquet(source, spec, limit)
         job = ScoreJob(spec, plan.id_columns, explain)
         lake = Lake.open(settings, spec.name) if out_table is not None else None
-        return lake, job, list(plan.parts), plan.total_rows, plan.files
+        folders = [Path(source)] if Path(source).is_dir() else []
+        return lake, job, list(plan.parts), plan.total_rows, [*plan.files, *folders]
     from fraudops.lake.dask_io import read_dask
     from fraudops.lake.schemas import transaction_id_column
 

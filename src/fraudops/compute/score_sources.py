@@ -190,7 +190,8 @@ class FolderOutput:
 
     @classmethod
     def prepare(cls, target: str, inputs: list[Path]) -> FolderOutput:
-        """Checks made before any work; the temporary folder is created."""
+        """Checks made before any work (``inputs``: the input files and folder); the temporary
+        folder is created."""
         path = Path(target)
         if path.suffix.lower() == ".csv":
             raise ValidationError(
@@ -206,6 +207,9 @@ class FolderOutput:
         for source in inputs:
             if source.resolve().is_relative_to(resolved):
                 raise ValidationError(f"the output {target} holds the input {source}")
+            # A folder input is read whole: an output under it would be read by the next run.
+            if source.is_dir() and resolved.is_relative_to(source.resolve()):
+                raise ValidationError(f"the output {target} is inside the input folder {source}")
         if path.is_dir():
             # Replaced as `score` replaces an output file, but only a previous result: a folder
             # holding anything else is not ours to delete.
