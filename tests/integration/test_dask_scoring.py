@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from fraudops.batch.score import OUTPUT_COLUMNS, ScoreReport, score_file
 from fraudops.cli import app as cli_app
-from fraudops.compute import dask_scoring
+from fraudops.compute import worker_models
 from fraudops.compute.dask_scoring import score_dask
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
@@ -117,7 +117,7 @@ def _assert_same_report(report: ScoreReport, local: ScoreReport) -> None:
 
 
 def _scorer_cache(client: Client) -> dict[str, list[tuple[str, str]]]:
-    return client.run(lambda: [key[:2] for key in dask_scoring._SCORERS])  # type: ignore[no-any-return]
+    return client.run(lambda: [key[:2] for key in worker_models.SCORERS])  # type: ignore[no-any-return]
 
 
 def test_a_folder_scores_as_the_local_path_row_for_row_one_file_per_partition(
@@ -238,8 +238,8 @@ def test_bad_rows_are_named_by_file_and_row_and_nothing_is_written(
             "NaN) at row 7" in message
         )
         assert (
-            f"{bad / 'b.parquet'}: column 'customer_age': out of range [18, 100] at row 851 (value 7)"
-            in message
+            f"{bad / 'b.parquet'}: column 'customer_age': out of range [18, 100] at row 851 "
+            "(value 7)" in message
         )
         assert (
             f"{bad / 'c.parquet'}: column 'online_transaction': out of range [0, 1] at row 1"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dask
 import dask.dataframe as dd
+import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
@@ -58,7 +59,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _as_dask_types(local: pd.DataFrame) -> pd.DataFrame:
     """A local read with text as Dask holds it (``dataframe.convert-string``: Arrow strings)."""
-    text = [c for c, t in local.dtypes.items() if t == object]
+    text = [c for c, t in local.dtypes.items() if t is np.dtype(object)]
     return local.astype(dict.fromkeys(text, "string[pyarrow]"))
 
 

@@ -17,11 +17,9 @@ would have to share).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,14 +50,13 @@ from fraudops.compute.score_sources import (
     lake_table,
     plan_parquet,
 )
-from fraudops.config import RiskTier, Settings
+from fraudops.compute.worker_models import ModelShipment, worker_scorer
+from fraudops.config import Settings
 from fraudops.errors import ValidationError
 from fraudops.ids import uuid7
 from fraudops.lake.validation import MAX_SHOWN, Problem, header_problems, validation_error
-from fraudops.models.compiled import compiled_predictor
-from fraudops.models.portable import ModelManifest, ScoringModel, XGBoostModel
 from fraudops.progress import Reporter
-from fraudops.registry.loading import LoadedModel, load_model
+from fraudops.registry.loading import load_model
 from fraudops.serving.scoring import Scorer
 from fraudops.spec import FeatureSpec
 
@@ -70,84 +67,6 @@ if TYPE_CHECKING:
     from fraudops.lake import Lake
 
 log = logging.getLogger(__name__)
-
-
-# ---- the model, shipped once -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ModelShipment:
-    """A version as a worker needs it: XGBoost's saved bytes (its C handle does not pickle), or
-    the model object for the NumPy kinds, plus the serving decisions around it."""
-
-    name: str
-    version: str
-    run_id: str | None
-    source: str
-    manifest: ModelManifest
-    saved: bytes | None
-    model: ScoringModel | None
-    tiers: tuple[RiskTier, ...]
-    explain_top_k: int
-    cache_root: str  # where the worker finds or builds the compiled forest
-    digest: str
-
-    @classmethod
-    def of(cls, loaded: LoadedModel, settings: Settings) -> ModelShipment:
-        model = loaded.model
-        saved = model.saved_bytes() if isinstance(model, XGBoostModel) else None
-        digest = hashlib.sha256(saved or repr(loaded.manifest).encode()).hexdigest()
-        return cls(
-            loaded.name,
-            loaded.version,
-            loaded.run_id,
-            loaded.source,
-            loaded.manifest,
-            saved,
-            None if saved is not None else model,
-            tuple(settings.serving.risk_tiers),
-            settings.serving.explain_top_k,
-            str(settings.home_dir / "cache"),
-            digest,
-        )
-
-    def build(self) -> Scorer:
-        model: ScoringModel
-        if self.saved is not None:
-            xgb_model = XGBoostModel(None, self.manifest, raw=self.saved)
-            try:
-                forest = compiled_predictor(
-                    xgb_model, Path(self.cache_root), self.name, self.version
-                )
-            except OSError as exc:  # a worker that cannot write the home's cache
-                log.warning("%s v%s: no compiled forest here (%s)", self.name, self.version, exc)
-                forest = None
-            model = xgb_model.with_predictor(forest)
-        else:
-            assert self.model is not None
-            model = self.model
-        loaded = LoadedModel(
-            model, self.manifest, self.name, self.version, self.run_id, self.source
-        )
-        return Scorer(loaded, self.tiers, self.explain_top_k, flat_forest=False)
-
-
-_SCORERS: OrderedDict[tuple[str, str, str], Scorer] = OrderedDict()
-_SCORERS_LOCK = threading.Lock()
-_SCORERS_KEPT = 4
-
-
-def _worker_scorer(ship: ModelShipment) -> Scorer:
-    """The scorer of ``ship``, built on this worker's first partition of it, then reused."""
-    key = (ship.name, ship.version, ship.digest)
-    with _SCORERS_LOCK:
-        scorer = _SCORERS.get(key)
-        if scorer is None:
-            scorer = _SCORERS[key] = ship.build()
-            while len(_SCORERS) > _SCORERS_KEPT:
-                _SCORERS.popitem(last=False)
-        _SCORERS.move_to_end(key)
-        return scorer
 
 
 # ---- one partition ---------------------------------------------------------------------------
@@ -214,7 +133,7 @@ def _score_pieces(
     ship: ModelShipment, job: ScoreJob, data: Sequence[Segment] | pd.DataFrame, index: int
 ) -> tuple[PartResult, list[tuple[pa.Table, pa.Table]]]:
     """Each piece's (input chunk, scored chunk) while clean, and the partition's counts."""
-    scorer = _worker_scorer(ship)
+    scorer = worker_scorer(ship)
     result = PartResult(index, predictor=predictor_name(scorer))
     scored: list[tuple[pa.Table, pa.Table]] = []
     for path, offset, table in _pieces(data, job):
@@ -277,7 +196,7 @@ def predictions_frame(
     result, scored = _score_pieces(ship, job, data, index)
     if result.found:  # the first pass saw none: the input changed between the passes
         raise ValidationError(f"partition {index} no longer validates: nothing was written")
-    scorer = _worker_scorer(ship)
+    scorer = worker_scorer(ship)
     frames = []
     for chunk, out in scored:
         frame = out.to_pandas()
