@@ -20,7 +20,7 @@ import datetime as dt
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,29 +129,34 @@ def _pieces(
     return pieces
 
 
+Emit = Callable[[pa.Table, pa.Table], None]
+
+
 def _score_pieces(
-    ship: ModelShipment, job: ScoreJob, data: Sequence[Segment] | pd.DataFrame, index: int
-) -> tuple[PartResult, list[tuple[pa.Table, pa.Table]]]:
-    """Each piece's (input chunk, scored chunk) while clean, and the partition's counts."""
+    ship: ModelShipment,
+    job: ScoreJob,
+    data: Sequence[Segment] | pd.DataFrame,
+    index: int,
+    emit: Emit | None = None,
+) -> PartResult:
+    """The partition's counts and problems; each (input chunk, scored chunk) is handed to
+    ``emit`` as it is scored, until the first problem (memory: a chunk, not the partition)."""
     scorer = worker_scorer(ship)
     result = PartResult(index, predictor=predictor_name(scorer))
-    scored: list[tuple[pa.Table, pa.Table]] = []
     for path, offset, table in _pieces(data, job):
         run = ChunkScoring(job.spec, scorer, job.id_columns, job.explain)
         for start in range(0, table.num_rows, job.chunk_rows):
             chunk = table.slice(start, job.chunk_rows)
             out = run.process(chunk)
-            if out is not None and not result.found:
-                scored.append((chunk, out))
+            if out is not None and not result.found and emit is not None:
+                emit(chunk, out)
         result.rows += run.rows
         result.predicted_fraud += run.predicted_fraud
         result.tiers.update(run.tiers)
         for key, value in run.timings.items():
             result.timings[key] = result.timings.get(key, 0.0) + value
         result.found += [Found(path, offset, p) for p in run.problems()]
-    if result.found:
-        scored = []
-    return result, scored
+    return result
 
 
 def score_to_folder(
@@ -161,20 +166,24 @@ def score_to_folder(
     index: int,
     path: str,
 ) -> PartResult:
-    """Score one partition into ``path`` (a file of the temporary folder): nothing when the
+    """Score one partition into ``path`` (a file of the temporary folder): no file when the
     partition has a problem or no row."""
-    result, scored = _score_pieces(ship, job, data, index)
-    if not scored:
-        return result
     sink = ScoredSink(Path(path), "parquet")
-    try:
+    written = 0.0
+
+    def write(_: pa.Table, scored: pa.Table) -> None:
+        nonlocal written
         started = time.perf_counter()
-        for _, table in scored:
-            sink.write(table)
-        sink.commit()
-        result.timings["write"] = result.timings.get("write", 0.0) + time.perf_counter() - started
+        sink.write(scored)
+        written += time.perf_counter() - started
+
+    try:
+        result = _score_pieces(ship, job, data, index, write)
+        if not result.found and result.rows:
+            sink.commit()
+        result.timings["write"] = result.timings.get("write", 0.0) + written
     finally:
-        sink.discard()
+        sink.discard()  # a no-op after the commit
     return result
 
 
@@ -182,7 +191,7 @@ def count_only(
     ship: ModelShipment, job: ScoreJob, data: Sequence[Segment] | pd.DataFrame, index: int
 ) -> PartResult:
     """The first pass of the lake output: checks and counts, nothing written."""
-    return _score_pieces(ship, job, data, index)[0]
+    return _score_pieces(ship, job, data, index)
 
 
 def predictions_frame(
@@ -193,18 +202,20 @@ def predictions_frame(
     request_time: dt.datetime,
 ) -> pd.DataFrame:
     """One clean partition as rows of ``predictions`` (its features, its scores, new ids)."""
-    result, scored = _score_pieces(ship, job, data, index)
-    if result.found:  # the first pass saw none: the input changed between the passes
-        raise ValidationError(f"partition {index} no longer validates: nothing was written")
-    scorer = worker_scorer(ship)
-    frames = []
-    for chunk, out in scored:
-        frame = out.to_pandas()
+    frames: list[pd.DataFrame] = []
+
+    def collect(chunk: pa.Table, scored: pa.Table) -> None:
+        frame = scored.to_pandas()
         for name in job.spec.feature_names:
             frame[name] = chunk.column(name).to_numpy(zero_copy_only=False)
         frames.append(frame)
+
+    if _score_pieces(ship, job, data, index, collect).found:
+        # The first pass saw none: the input changed between the passes.
+        raise ValidationError(f"partition {index} no longer validates: nothing was written")
     if not frames:
         return pd.DataFrame()
+    scorer = worker_scorer(ship)
     frame = pd.concat(frames, ignore_index=True)
     renames = {job.spec.id_column: "transaction_id", job.spec.customer_column: "customer_id"}
     frame = frame.rename(columns={k: v for k, v in renames.items() if k and k in frame})
@@ -281,7 +292,9 @@ def score_dask(
                     for i, p in enumerate(parts)
                 ]
             totals = _run(client, tasks, reporter, f"Scoring {source}", total)
-            _raise_problems(source, spec, totals, parts)
+            # A table's rows have no file order: numbered as the scan reads them.
+            label = f"{source} (rows in scan order)" if lake_table(source) else source
+            _raise_problems(label, spec, totals, parts)
             if folder is not None:
                 with reporter.step("Writing output"):
                     folder.commit()
