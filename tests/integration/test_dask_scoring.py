@@ -204,6 +204,7 @@ def test_a_lake_table_scores_as_its_export_and_can_land_in_predictions(
     inputs = pd.concat([pd.read_parquet(f) for f in sorted(folder.glob("*.parquet"))])
     inputs = inputs.sort_values("transaction_id", ignore_index=True)
     np.testing.assert_array_equal(stored["transaction_amount"], inputs["transaction_amount"])
+    np.testing.assert_array_equal(stored["amount"], inputs["transaction_amount"])
 
 
 def test_bad_rows_are_named_by_file_and_row_and_nothing_is_written(

@@ -215,6 +215,8 @@ def predictions_frame(
         raise ValidationError(f"partition {index} no longer validates: nothing was written")
     if not frames:
         return pd.DataFrame()
+    from fraudops.lake.schemas import predictions_amount_column
+
     scorer = worker_scorer(ship)
     frame = pd.concat(frames, ignore_index=True)
     renames = {job.spec.id_column: "transaction_id", job.spec.customer_column: "customer_id"}
@@ -223,6 +225,9 @@ def predictions_frame(
     frame["request_time"] = pd.Timestamp(request_time)
     frame["run_id"] = scorer.run_id
     frame["threshold"] = scorer.threshold
+    # As the server logs it: the spec's amount feature copied to `amount` (ULB has none).
+    if job.spec.amount_column and predictions_amount_column(job.spec):
+        frame["amount"] = frame[job.spec.amount_column]
     return frame
 
 
