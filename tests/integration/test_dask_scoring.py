@@ -23,7 +23,7 @@ from fraudops.compute import worker_models
 from fraudops.compute.dask_scoring import score_dask
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
-from fraudops.errors import ValidationError
+from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.runtime import Runtime
@@ -287,7 +287,10 @@ def test_refusals_name_what_to_do(
         empty.mkdir()
         pd.read_parquet(folder / "a.parquet").head(0).to_parquet(empty / "x.parquet")
         score_dask(client, settings, spec, str(empty), str(tmp_path / "o"))
+    with pytest.raises(FraudopsError, match="no version or alias '7'"):
+        score_dask(client, settings, spec, str(folder), str(tmp_path / "o"), version="7")
     assert (other / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "other"]  # no temp folder
     # The local engine scores one file: a folder names --engine dask.
     with (
         Runtime(settings, engine="local") as runtime,

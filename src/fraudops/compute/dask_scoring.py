@@ -274,7 +274,10 @@ def score_dask(
             f"cannot write {target}: the lake output is the table of scores, "
             f"{LAKE_PREFIX}{LAKE_OUTPUT_TABLE}"
         )
+    import dask
+
     lake: Lake | None = None
+    folder: FolderOutput | None = None
     try:
         lake, job, parts, total, inputs = _plan(settings, spec, source, out_table, explain)
         folder = None if out_table is not None else FolderOutput.prepare(target, inputs)
@@ -283,34 +286,29 @@ def score_dask(
             loaded = with_compiled_forest(load_model(settings, spec, version), settings)
             check_model_features(Scorer(loaded, (), flat_forest=False), spec)
             ship = client.scatter(ModelShipment.of(loaded, settings), broadcast=True)
-        import dask
-
-        try:
-            if folder is not None:
-                tasks = [
-                    dask.delayed(score_to_folder, pure=False)(ship, job, p, i, folder.part_path(i))
-                    for i, p in enumerate(parts)
-                ]
-            else:
-                tasks = [
-                    dask.delayed(count_only, pure=False)(ship, job, p, i)
-                    for i, p in enumerate(parts)
-                ]
-            totals = _run(client, tasks, reporter, f"Scoring {source}", total)
-            # A table's rows have no file order: numbered as the scan reads them.
-            label = f"{source} (rows in scan order)" if lake_table(source) else source
-            _raise_problems(label, spec, totals, parts)
-            if folder is not None:
-                with reporter.step("Writing output"):
-                    folder.commit()
-            else:
-                assert lake is not None
-                with reporter.step(f"Appending to {lake.namespace}.{LAKE_OUTPUT_TABLE}"):
-                    _append_predictions(lake, ship, job, parts)
-        finally:
-            if folder is not None:
-                folder.discard()  # a no-op after the commit
+        if folder is not None:
+            tasks = [
+                dask.delayed(score_to_folder, pure=False)(ship, job, p, i, folder.part_path(i))
+                for i, p in enumerate(parts)
+            ]
+        else:
+            tasks = [
+                dask.delayed(count_only, pure=False)(ship, job, p, i) for i, p in enumerate(parts)
+            ]
+        totals = _run(client, tasks, reporter, f"Scoring {source}", total)
+        # A table's rows have no file order: numbered as the scan reads them.
+        label = f"{source} (rows in scan order)" if lake_table(source) else source
+        _raise_problems(label, spec, totals, parts)
+        if folder is not None:
+            with reporter.step("Writing output"):
+                folder.commit()
+        else:
+            assert lake is not None
+            with reporter.step(f"Appending to {lake.namespace}.{LAKE_OUTPUT_TABLE}"):
+                _append_predictions(lake, ship, job, parts)
     finally:
+        if folder is not None:
+            folder.discard()  # a no-op after the commit
         if lake is not None:
             lake.close()
     seconds = time.perf_counter() - started
