@@ -14,16 +14,18 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from fraudops.alerting.channels import AlertChannel, build_channels
 from fraudops.compute import Engine, open_engine
 from fraudops.config import EngineName, Settings
-from fraudops.inference_log.base import Drainer, Producer
-from fraudops.inference_log.factory import open_drainer, open_producer
-from fraudops.lake import Lake
 from fraudops.spec import FeatureSpec
 
+# Clients are imported where they are built: the lake's pyiceberg, the alert channels and the
+# inference log cost seconds of imports that `fraudops score` (benchmarked start-up) never needs.
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from fraudops.alerting.channels import AlertChannel
+    from fraudops.inference_log.base import Drainer, Producer
+    from fraudops.lake import Lake
 
 
 class Runtime:
@@ -53,6 +55,8 @@ class Runtime:
         """The lake of ``spec_name`` (default: the runtime's spec), one per spec, reused."""
         name = spec_name or self.spec.name
         if name not in self._lakes:
+            from fraudops.lake import Lake
+
             self._lakes[name] = Lake.open(self.settings, name)
         return self._lakes[name]
 
@@ -65,16 +69,22 @@ class Runtime:
 
     @cached_property
     def alert_channels(self) -> list[AlertChannel]:
+        from fraudops.alerting.channels import build_channels
+
         return build_channels(self.settings.alerts)
 
     def log_producer(self) -> Producer:
         """A new, open producer of the configured inference log (``serving.log_backend``) for
         the runtime's spec; the caller closes it (a server process holds one)."""
+        from fraudops.inference_log.factory import open_producer
+
         return open_producer(self.settings, self.spec.name)
 
     def log_drainer(self, consumer_name: str | None = None) -> Drainer | None:
         """A new drainer of the configured inference log into the spec's ``predictions``
         (None for ``log_backend: none``); the caller closes it."""
+        from fraudops.inference_log.factory import open_drainer
+
         return open_drainer(self.settings, self.spec.name, consumer_name=consumer_name)
 
     @cached_property

@@ -116,17 +116,17 @@ def score_file(
         raise ValidationError(f"the output {target} is the input: choose another file")
     reader = ChunkReader.open(source, spec, chunk_rows)  # the header: are the features there?
     with reporter.step("Loading model"):
-        loaded = _with_compiled_forest(load_model(settings, spec, version), settings)
+        loaded = with_compiled_forest(load_model(settings, spec, version), settings)
         scorer = Scorer(
             loaded,
             settings.serving.risk_tiers,
             settings.serving.explain_top_k,
             flat_forest=False,  # chunks are far above its size: the compiled or XGBoost's
         )
-    _check_model_features(scorer, spec)
+    check_model_features(scorer, spec)
     target.parent.mkdir(parents=True, exist_ok=True)
-    sink = _Sink(target, fmt)
-    scoring = _Run(spec, scorer, reader.id_columns, explain)
+    sink = ScoredSink(target, fmt)
+    scoring = ChunkScoring(spec, scorer, reader.id_columns, explain)
     try:
         with reporter.step(f"Scoring {source.name}", total=reader.total_rows) as bar:
             for chunk in _read_ahead(reader):
@@ -156,7 +156,7 @@ def score_file(
             for t in sorted(settings.serving.risk_tiers, key=lambda t: t.min_probability)
         },
         explain=explain,
-        predictor=_predictor_name(scorer),
+        predictor=predictor_name(scorer),
         seconds=seconds,
         rows_per_s=scoring.rows / seconds if seconds > 0 else 0.0,
         timings={
@@ -178,7 +178,7 @@ def _read_ahead(chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
             yield chunk
 
 
-def _with_compiled_forest(loaded: LoadedModel, settings: Settings) -> LoadedModel:
+def with_compiled_forest(loaded: LoadedModel, settings: Settings) -> LoadedModel:
     """An XGBoost version scored by its compiled forest (cached under the home, built on first
     use); as loaded when it cannot be compiled (``compiled_predictor`` logs why)."""
     model = loaded.model
@@ -190,13 +190,13 @@ def _with_compiled_forest(loaded: LoadedModel, settings: Settings) -> LoadedMode
     return replace(loaded, model=model.with_predictor(forest))
 
 
-def _predictor_name(scorer: Scorer) -> str:
+def predictor_name(scorer: Scorer) -> str:
     model = scorer.model
     compiled = isinstance(model, XGBoostModel) and isinstance(model.predictor, CompiledForest)
     return "compiled" if compiled else "model"
 
 
-def _check_model_features(scorer: Scorer, spec: FeatureSpec) -> None:
+def check_model_features(scorer: Scorer, spec: FeatureSpec) -> None:
     unknown = [n for n in scorer.feature_names if n not in spec.feature_names]
     if unknown:
         raise ConfigError(
@@ -208,8 +208,8 @@ def _check_model_features(scorer: Scorer, spec: FeatureSpec) -> None:
 # ---- validating and scoring --------------------------------------------------------------------
 
 
-class _Run:
-    """The state of one file's scoring: problems so far, counts, timings."""
+class ChunkScoring:
+    """The state of one file's (or one Dask partition's) scoring: problems, counts, timings."""
 
     def __init__(
         self, spec: FeatureSpec, scorer: Scorer, id_cols: list[str], explain: bool
@@ -276,13 +276,18 @@ class _Run:
             if len(values) < MAX_SHOWN:
                 values.extend(list(problem.values)[: MAX_SHOWN - len(values)])
 
+    def problems(self) -> list[Problem]:
+        """The problems so far, one per (column, fault), with rows numbered from the first chunk."""
+        return [
+            Problem(column, what, np.concatenate(rows), values, total=self.rows)
+            for (column, what), (rows, values) in self._problems.items()
+        ]
+
     def raise_problems(self, source: str) -> None:
         if not self._problems and self.rows > 0:
             return
         issues = ["no data rows"] if self.rows == 0 else []
-        for (column, what), (rows, values) in self._problems.items():
-            merged = Problem(column, what, np.concatenate(rows), values, total=self.rows)
-            issues.append(merged.describe())
+        issues += [problem.describe() for problem in self.problems()]
         raise validation_error(source, self.spec, issues)
 
     def output_columns(self) -> list[str]:
@@ -314,7 +319,7 @@ class _Timer:
 # ---- writing ---------------------------------------------------------------------------------
 
 
-class _Sink:
+class ScoredSink:
     """Appends scored chunks to a temporary file beside the output; renamed over it at the end."""
 
     def __init__(self, target: Path, fmt: OutputFormat) -> None:

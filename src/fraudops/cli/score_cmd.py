@@ -1,13 +1,13 @@
-"""`fraudops score`: batch scoring of a file without a server."""
+"""`fraudops score`: batch scoring of a file (or, on Dask, a folder or a lake table)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from fraudops.cli._common import (
+    EngineOption,
     JsonOption,
     RichReporter,
     SpecOption,
@@ -21,12 +21,23 @@ from fraudops.cli._common import (
 def score(
     ctx: typer.Context,
     input_path: Annotated[
-        Path, typer.Option("--input", "-i", help="CSV or Parquet file with the spec's features.")
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV or Parquet file with the spec's features. With --engine dask: a Parquet "
+            "file, a folder of Parquet files, a quoted glob ('data/*.parquet') or a lake table "
+            "(lake:transactions).",
+        ),
     ],
     output_path: Annotated[
-        Path,
+        str,
         typer.Option(
-            "--output", "-o", help="Result file; .csv or .parquet (replaced if it exists)."
+            "--output",
+            "-o",
+            help="Result file; .csv or .parquet (replaced if it exists). With --engine dask: a "
+            "folder of part-NNNNN.parquet files (a previous result is replaced; a folder "
+            "holding other files is refused) or lake:predictions (appended in one commit).",
         ),
     ],
     spec: SpecOption = None,
@@ -37,6 +48,7 @@ def score(
     explain: Annotated[
         bool, typer.Option("--explain", help="Add the top reason codes as a JSON text column.")
     ] = False,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score every row of a file with a registered model and write ids + probability,
@@ -44,16 +56,19 @@ def score(
 
     The input is validated against the spec like `lake load` does; a bad file exits 2 naming the
     columns and rows, and writes nothing. The output appears at once, complete (temp + rename).
+
+    With --engine dask the partitions are scored on the cluster (each worker loads the model
+    once) with the same checks and numbers; a bad row is named by its file and row, and nothing
+    is written. Paths must be readable by the workers (a shared filesystem on a real cluster).
     """
-    from fraudops.batch.score import score_file
+    from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
-    with RichReporter() as progress:
-        report = score_file(
-            settings,
+    with Runtime(settings, spec, engine=engine) as runtime, RichReporter() as progress:
+        report = runtime.engine.score(
+            runtime.spec,
             input_path,
             output_path,
-            spec_name=spec,
             version=version,
             explain=explain,
             progress=progress,

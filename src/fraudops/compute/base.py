@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fraudops.config import EngineName, Settings
+
+if TYPE_CHECKING:
+    from fraudops.batch.score import ScoreReport
+    from fraudops.progress import Reporter
+    from fraudops.spec import FeatureSpec
 
 
 class Engine(ABC):
@@ -29,6 +34,22 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # ---- batch scoring
+    @abstractmethod
+    def score(
+        self,
+        spec: FeatureSpec,
+        source: str,
+        target: str,
+        *,
+        version: str | None = None,
+        explain: bool = False,
+        progress: Reporter | None = None,
+    ) -> ScoreReport:
+        """Score every row of ``source`` with a registered version (default: the champion) and
+        write ids + probability, prediction, risk tier, model name and version to ``target``;
+        a bad row or column is a ValidationError naming it, and nothing is written."""
 
     def __enter__(self) -> Engine:
         return self

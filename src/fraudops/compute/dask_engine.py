@@ -13,6 +13,10 @@ from fraudops.errors import ConfigError
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
+    from fraudops.batch.score import ScoreReport
+    from fraudops.progress import Reporter
+    from fraudops.spec import FeatureSpec
+
 log = logging.getLogger(__name__)
 
 
@@ -65,3 +69,29 @@ class DaskEngine(Engine):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+    # ---- batch scoring
+    def score(
+        self,
+        spec: FeatureSpec,
+        source: str,
+        target: str,
+        *,
+        version: str | None = None,
+        explain: bool = False,
+        progress: Reporter | None = None,
+    ) -> ScoreReport:
+        """A Parquet folder, a glob or ``lake:<table>``, partition by partition on the cluster
+        (``fraudops.compute.dask_scoring``)."""
+        from fraudops.compute.dask_scoring import score_dask
+
+        return score_dask(
+            self.client,
+            self.settings,
+            spec,
+            source,
+            target,
+            version=version,
+            explain=explain,
+            progress=progress,
+        )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fraudops.compute.base import Engine
+
+if TYPE_CHECKING:
+    from fraudops.batch.score import ScoreReport
+    from fraudops.progress import Reporter
+    from fraudops.spec import FeatureSpec
 
 
 class LocalEngine(Engine):
@@ -10,3 +17,29 @@ class LocalEngine(Engine):
 
     def close(self) -> None:
         pass
+
+    # ---- batch scoring
+    def score(
+        self,
+        spec: FeatureSpec,
+        source: str,
+        target: str,
+        *,
+        version: str | None = None,
+        explain: bool = False,
+        progress: Reporter | None = None,
+    ) -> ScoreReport:
+        """One CSV or Parquet file, in chunks, in this process (``fraudops.batch.score``)."""
+        from fraudops.batch.score import score_file
+        from fraudops.compute.score_sources import check_local_source
+
+        check_local_source(source, target)
+        return score_file(
+            self.settings,
+            source,
+            target,
+            spec_name=spec.name,
+            version=version,
+            explain=explain,
+            progress=progress,
+        )

@@ -13,6 +13,7 @@ all of them to the table in one commit. A failure before the commit leaves no ro
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -121,7 +122,11 @@ class _WritePart:
 
 
 def append_dask(lake: Lake, name: str, frame: dd.DataFrame) -> int:
-    """Append every partition of ``frame`` to table ``name`` in one commit; returns the rows."""
+    """Append every partition of ``frame`` to table ``name`` in one commit; returns the rows.
+
+    A partition that cannot be stored (an unknown column, a null required column) is a
+    LakeError naming it, raised once every partition has finished, after the files the others
+    wrote are removed: the table and its data folder are left as they were."""
     import dask
 
     table = lake.table(name)
@@ -132,36 +137,58 @@ def append_dask(lake: Lake, name: str, frame: dd.DataFrame) -> int:
         f"{table.location().rstrip('/')}/data",
     )
     batch = uuid.uuid4().hex[:12]
-    written = dask.compute(
+    written: tuple[_Written, ...] = dask.compute(
         *[
-            dask.delayed(_write_part)(target, part, f"dask-{batch}-{i:05d}.parquet")
+            dask.delayed(_write_part, pure=False)(target, part, i, f"dask-{batch}-{i:05d}.parquet")
             for i, part in enumerate(frame.to_delayed())
         ]
     )
-    files = [path for path, rows in written if rows]
-    total = sum(rows for _, rows in written)
+    files = [w.path for w in written if w.rows]
+    if failed := [w for w in written if w.error is not None]:
+        _remove(target.io, files)
+        error = failed[0].error
+        assert error is not None
+        raise error
+    total = sum(w.rows for w in written)
     if not files:
         return 0
     try:
         table.add_files(files, check_duplicate_files=False)
     except Exception as exc:
-        for path in files:  # nothing partial: the files never joined the table
-            target.io.delete(path)
+        _remove(target.io, files)  # nothing partial: the files never joined the table
         raise LakeError(f"could not append to {lake.namespace}.{name}: {exc}") from None
     return total
 
 
-def _write_part(target: _WritePart, frame: pd.DataFrame, file_name: str) -> tuple[str, int]:
+@dataclass(frozen=True)
+class _Written:
+    path: str
+    rows: int
+    error: LakeError | None = None
+
+
+def _remove(io: FileIO, paths: Sequence[str]) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError, FileNotFoundError):
+            io.delete(path)
+
+
+def _write_part(target: _WritePart, frame: pd.DataFrame, index: int, file_name: str) -> _Written:
+    """One partition as one Parquet file; a partition that does not conform is returned as
+    its error (not raised), so the client waits for every partition before cleaning up."""
     import pyarrow.parquet as pq
 
     # Written without field ids: add_files maps columns to the table's fields by name.
-    arrow = pa.Table.from_pandas(frame, preserve_index=False)
-    arrow = conform(arrow, target.schema, target.table_name)
+    try:
+        arrow = pa.Table.from_pandas(frame, preserve_index=False)
+        arrow = conform(arrow, target.schema, target.table_name)
+    except (LakeError, pa.ArrowException) as exc:
+        return _Written("", 0, LakeError(f"partition {index}: {exc} (nothing was appended)"))
     if arrow.num_rows == 0:
-        return "", 0
+        return _Written("", 0)
     arrow = arrow.replace_schema_metadata(None)
     plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in arrow.schema])
     path = f"{target.location}/{file_name}"
     with target.io.new_output(path).create(overwrite=False) as stream:
         pq.write_table(arrow.cast(plain), stream)
-    return path, arrow.num_rows
+    return _Written(path, arrow.num_rows)
