@@ -222,12 +222,7 @@ class CompiledForest:
         self.num_features = int(self._lib.fraudops_forest_features())
         self.num_trees = int(self._lib.fraudops_forest_trees())
         self._fallback = fallback
-        self._threads = max(
-            1,
-            len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1),
-        )
+        self._threads = _threads()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -365,3 +360,12 @@ def _cpu() -> str:
         return f"{platform.machine()} {platform.processor()}"
     lines = [line for line in info.splitlines() if line.startswith(("model name", "flags"))]
     return f"{platform.machine()} " + " | ".join(sorted(set(lines)))
+
+
+def _threads() -> int:
+    """The CPUs this process may use, capped by ``OMP_NUM_THREADS`` when set (a Dask worker's
+    nanny sets it to 1: two workers of one thread each must not each start a thread per core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    capped = min(cores or 1, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
+    return max(1, capped or 1)
