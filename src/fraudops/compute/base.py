@@ -9,10 +9,16 @@ The factory is ``fraudops.compute.factory.open_engine``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fraudops.config import EngineName, Settings
+
+if TYPE_CHECKING:
+    from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
+    from fraudops.training.outcome import Trained
 
 
 class Engine(ABC):
@@ -29,6 +35,19 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # ---- training
+    @abstractmethod
+    def train(
+        self,
+        runtime: Runtime,
+        trainer: str,
+        progress: Reporter,
+        retrain_as_of: datetime | None = None,
+    ) -> Trained:
+        """Load, split by time, build features, train ``trainer``, choose the threshold,
+        evaluate and score the champion on the same holdout (everything before the gate);
+        with ``retrain_as_of`` on the retrain's data (training/retrain_data.py)."""
 
     def __enter__(self) -> Engine:
         return self

@@ -4,6 +4,7 @@ a ``LocalCluster`` of ``compute.workers`` processes started on first use and sto
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,10 @@ from fraudops.errors import ConfigError
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
+
+    from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
+    from fraudops.training.outcome import Trained
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +30,10 @@ class DaskEngine(Engine):
     def client(self) -> Client:
         """The cluster's client (connects, or starts the LocalCluster, on first use)."""
         from distributed import Client, LocalCluster
+
+    from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
+    from fraudops.training.outcome import Trained
 
         cfg = self.settings.compute
         if cfg.scheduler_address:
@@ -65,3 +74,15 @@ class DaskEngine(Engine):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
+
+    # ---- training
+    def train(
+        self,
+        runtime: Runtime,
+        trainer: str,
+        progress: Reporter,
+        retrain_as_of: datetime | None = None,
+    ) -> Trained:
+        from fraudops.compute.dask_training import train_dask
+
+        return train_dask(self.client, runtime, trainer, progress, retrain_as_of)

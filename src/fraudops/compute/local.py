@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from fraudops.compute.base import Engine
+
+if TYPE_CHECKING:
+    from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
+    from fraudops.training.outcome import Trained
 
 
 class LocalEngine(Engine):
@@ -10,3 +18,15 @@ class LocalEngine(Engine):
 
     def close(self) -> None:
         pass
+
+    # ---- training
+    def train(
+        self,
+        runtime: Runtime,
+        trainer: str,
+        progress: Reporter,
+        retrain_as_of: datetime | None = None,
+    ) -> Trained:
+        from fraudops.compute.local_training import train_local
+
+        return train_local(runtime, trainer, progress, retrain_as_of)
