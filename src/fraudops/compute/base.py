@@ -37,6 +37,10 @@ class Engine(ABC):
     def close(self) -> None: ...
 
     # ---- training
+    def check_trainer(self, trainer: str) -> None:
+        """Refuse, with a ConfigError, a trainer this engine cannot run (before any run opens)."""
+        return None  # by default every trainer runs
+
     @abstractmethod
     def train(
         self,

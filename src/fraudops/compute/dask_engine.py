@@ -31,10 +31,6 @@ class DaskEngine(Engine):
         """The cluster's client (connects, or starts the LocalCluster, on first use)."""
         from distributed import Client, LocalCluster
 
-    from fraudops.progress import Reporter
-    from fraudops.runtime import Runtime
-    from fraudops.training.outcome import Trained
-
         cfg = self.settings.compute
         if cfg.scheduler_address:
             try:
@@ -76,6 +72,11 @@ class DaskEngine(Engine):
             self._cluster = None
 
     # ---- training
+    def check_trainer(self, trainer: str) -> None:
+        from fraudops.compute.dask_training import check_dask_trainer
+
+        check_dask_trainer(trainer)
+
     def train(
         self,
         runtime: Runtime,

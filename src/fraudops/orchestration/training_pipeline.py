@@ -62,6 +62,7 @@ def run_training(
     trainer = trainer or settings.training.trainer
     if trainer not in TRAINERS:
         raise ConfigError(f"unknown trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
+    runtime.engine.check_trainer(trainer)
     progress = progress or Reporter()
     with progress.step("Connecting to MLflow"):
         client = runtime.mlflow

@@ -61,7 +61,8 @@ class Reference(Protocol):
     """The rows the drift reference profile describes, in whatever form the engine has them
     (compute.local_training.MatrixReference, compute.dask_profile.SummaryReference)."""
 
-    rows: int
+    @property
+    def rows(self) -> int: ...
 
     def profile(
         self,
