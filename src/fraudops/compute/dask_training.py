@@ -21,7 +21,6 @@ and evaluates it on the cluster. Logistic regression + SMOTE stays local: refuse
 
 from __future__ import annotations
 
-import math
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
@@ -93,7 +92,7 @@ def train_dask(
             data = build_retrain_data(settings, spec, runtime.lake(), as_of=retrain_as_of)
             retrain = data.summary
             slices = _Slices(
-                _from_frames(data.split.slices(), data.train_weight, settings, spec),
+                _from_frames(client, data.split.slices(), data.train_weight, settings, spec),
                 data.split.stats(spec.label_column),
                 True,
             )
@@ -169,18 +168,24 @@ def train_dask(
 
 
 def _from_frames(
+    client: Client,
     frames: dict[str, pd.DataFrame],
     weight: np.ndarray | None,
     settings: Settings,
     spec: FeatureSpec,
 ) -> dict[str, dd.DataFrame]:
+    """A retrain's in-memory slices as Dask dataframes: chunks of ``compute.partition_rows``
+    rows scattered to the workers (not embedded in the task graph)."""
     import dask.dataframe as dd
 
     out = {}
+    step = settings.compute.partition_rows
     for name, frame in frames.items():
-        frame = frame.assign(**{WEIGHT: weight if name == "train" and weight is not None else 1.0})
-        parts = max(1, math.ceil(len(frame) / settings.compute.partition_rows))
-        out[name] = dd.from_pandas(frame, npartitions=parts, sort=False)
+        frame = frame.assign(
+            **{WEIGHT: weight if name == "train" and weight is not None else 1.0}
+        ).reset_index(drop=True)
+        chunks = [frame.iloc[i : i + step] for i in range(0, max(len(frame), 1), step)]
+        out[name] = dd.from_delayed(client.scatter(chunks), meta=frame.iloc[:0])
     return out
 
 
