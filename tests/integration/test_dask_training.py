@@ -17,10 +17,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fraudops.compute.dask_profile import SummaryReference, summarize_reference
-from fraudops.compute.dask_split import dask_time_split
+from fraudops.compute.dask_split import dask_time_split, latest_rows
 from fraudops.compute.local_training import MatrixReference
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
@@ -32,6 +33,7 @@ from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime
 from fraudops.training.outcome import SLICES, Trained
+from fraudops.training.retrain_data import latest_lake_rows
 from tests.serving_support import Server, get_json, post_json, transactions, wait_logged
 
 pytestmark = pytest.mark.integration
@@ -137,6 +139,11 @@ def test_the_time_split_pushed_into_the_scans_cuts_where_the_local_split_cuts(
                 local.split.slices[name].start,
                 local.split.slices[name].end,
             )
+        # A retrain's lake rows: only the latest base_rows read, the same rows as locally.
+        columns = [*spec.feature_names, spec.label_column, ts]
+        for limit in (30_000, 7):
+            expected = latest_lake_rows(lake.read_frame("transactions", columns), spec, limit)
+            pd.testing.assert_frame_equal(latest_rows(client, lake, spec, limit, columns), expected)
 
 
 def test_the_reference_profile_from_partitions_equals_the_local_one(
@@ -266,6 +273,7 @@ def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
             result = retrain(runtime, now=as_of, reason="retrain through dask")
         assert result.decision == "promoted", result.reason
         assert result.retrain is not None and result.retrain.holdout_rows == 600
+        assert result.retrain.lake_rows == 30_000  # retrain.base_rows, read over partitions
         assert (result.champion_before, result.champion_after) == (
             champion.version,
             result.version,

@@ -232,3 +232,29 @@ def _check_slices(stats: SplitStats, spec: FeatureSpec) -> None:
                 f"fraud rows ({spec.label_column} = 1): it cannot be "
                 f"{'trained' if name == 'train' else 'evaluated'} on"
             )
+
+
+def latest_rows(
+    client: Client, lake: Lake, spec: FeatureSpec, limit: int | None, columns: list[str]
+) -> pd.DataFrame:
+    """The latest ``limit`` transactions (None: all) in time order, as
+    training.retrain_data.latest_lake_rows takes them from a whole local read: the timestamp at
+    row position ``n - limit`` is selected over the sorted partitions, only the rows at or after
+    it are read (the filter pushed into the scan), and of those the latest ``limit`` are kept
+    (ties at the cut in read order, as locally)."""
+    from fraudops.training.retrain_data import latest_lake_rows
+
+    column = spec.timestamp_column
+    row_filter = None
+    if limit is not None:
+        frame = read_dask(lake, "transactions", columns=[column, spec.label_column])
+        parts = client.compute([_delayed_sort(p, column, spec) for p in frame.to_delayed()])
+        try:
+            n = int(sum(client.gather(client.map(_size, parts))))
+            if n > limit:
+                cut = _as_column(_kth(client, parts, n - limit), spec)
+                row_filter = f"{column} >= {_literal(cut)}"
+        finally:
+            client.cancel(parts)
+    rows = read_dask(lake, "transactions", columns=columns, row_filter=row_filter).compute()
+    return latest_lake_rows(rows, spec, limit)

@@ -15,8 +15,9 @@ partitions, for data no single process has to hold.
   (compute/dask_profile.py).
 
 A retrain (``retrain_as_of``) assembles its data as the local engine does
-(training/retrain_data.py: the labelled window and the lake rows, in this process) and trains
-and evaluates it on the cluster. Logistic regression + SMOTE stays local: refused here.
+(training/retrain_data.py, in this process: the labelled window, and the latest
+``retrain.base_rows`` lake rows — only those read, the cut found over partitions) and trains and
+evaluates it on the cluster. Logistic regression + SMOTE stays local: refused here.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import pandas as pd
 
 from fraudops import registry
 from fraudops.compute.dask_profile import summarize_reference
-from fraudops.compute.dask_split import dask_time_split
+from fraudops.compute.dask_split import dask_time_split, latest_rows
 from fraudops.compute.local_training import training_columns
 from fraudops.errors import ConfigError
 from fraudops.lake.dask_io import read_dask
@@ -89,7 +90,15 @@ def train_dask(
     retrain: RetrainSummary | None = None
     if retrain_as_of is not None:
         with progress.step("Loading lake rows and labelled predictions"):
-            data = build_retrain_data(settings, spec, runtime.lake(), as_of=retrain_as_of)
+            lake = runtime.lake()
+            data = build_retrain_data(
+                settings,
+                spec,
+                lake,
+                as_of=retrain_as_of,
+                # The lake rows: only the latest retrain.base_rows are read, not the table.
+                base_rows=lambda limit, columns: latest_rows(client, lake, spec, limit, columns),
+            )
             retrain = data.summary
             slices = _Slices(
                 _from_frames(client, data.split.slices(), data.train_weight, settings, spec),
