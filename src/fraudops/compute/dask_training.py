@@ -199,7 +199,7 @@ def _from_frames(
 
 
 def _meta(spec: FeatureSpec, weighted: bool) -> pd.DataFrame:
-    columns: dict[str, Any] = {name: pd.Series(dtype=np.float64) for name in spec.feature_names}
+    columns: dict[str, Any] = {name: pd.Series(dtype=np.float32) for name in spec.feature_names}
     columns[LABEL] = pd.Series(dtype=np.int8)
     if weighted:
         columns[WEIGHT] = pd.Series(dtype=np.float64)
@@ -207,8 +207,13 @@ def _meta(spec: FeatureSpec, weighted: bool) -> pd.DataFrame:
 
 
 def _features(frame: pd.DataFrame, spec: FeatureSpec, weighted: bool) -> pd.DataFrame:
-    """One partition's model inputs: the feature matrix (validated), the label, the weight."""
-    out = pd.DataFrame(feature_matrix(frame, spec.feature_names), columns=spec.feature_names)
+    """One partition's model inputs: the feature matrix (validated), the label, the weight.
+
+    float32: what XGBoost stores and splits on anyway (a float64 matrix is cast to it inside),
+    at half the memory the workers hold during training."""
+    out = pd.DataFrame(
+        feature_matrix(frame, spec.feature_names, dtype=np.float32), columns=spec.feature_names
+    )
     out[LABEL] = label_vector(frame, spec) if len(frame) else np.zeros(0, dtype=np.int8)
     if weighted:
         out[WEIGHT] = frame[WEIGHT].to_numpy(dtype=np.float64)
