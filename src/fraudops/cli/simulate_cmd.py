@@ -11,7 +11,16 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, fmt, out, settings_from
+from fraudops.cli._common import (
+    EngineOption,
+    JsonOption,
+    RichReporter,
+    SpecOption,
+    emit,
+    fmt,
+    out,
+    settings_from,
+)
 from fraudops.cli.train_cmd import TrainerOption, check_trainer, render_training
 
 if TYPE_CHECKING:
@@ -87,10 +96,13 @@ def retrain(
     ] = None,
     trainer: TrainerOption = None,
     spec: SpecOption = None,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train a challenger on the lake's data plus recent labelled predictions, judge it and the
     champion on the same recent mature holdout, promote it only if it wins.
+
+    --engine dask trains and evaluates it on a Dask cluster (XGBoost only).
 
     Exit codes: 0 promoted; 3 gate thresholds failed; 4 the champion stays (challenger did not
     beat it); 5 not enough mature labelled predictions.
@@ -99,7 +111,10 @@ def retrain(
     from fraudops.runtime import Runtime
 
     check_trainer(trainer)
-    with Runtime(settings_from(ctx), spec) as runtime, RichReporter() as progress:
+    with (
+        Runtime(settings_from(ctx), spec, engine=engine) as runtime,
+        RichReporter() as progress,
+    ):
         result = run_retrain(runtime, now=now, reason=reason, trainer=trainer, progress=progress)
 
     def render() -> None:

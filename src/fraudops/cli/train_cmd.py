@@ -8,6 +8,7 @@ import typer
 
 from fraudops.cli._common import (
     ByOption,
+    EngineOption,
     JsonOption,
     RichReporter,
     SpecOption,
@@ -37,7 +38,11 @@ DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "reje
 
 
 TrainerOption = Annotated[
-    str | None, typer.Option(help="xgboost or logreg (default: training.trainer).")
+    str | None,
+    typer.Option(
+        help="xgboost or logreg (default: training.trainer). logreg (logistic regression + "
+        "SMOTE) runs on the local engine only: refused with --engine dask."
+    ),
 ]
 
 
@@ -52,19 +57,26 @@ def train(
     ctx: typer.Context,
     trainer: TrainerOption = None,
     spec: SpecOption = None,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train on the lake's transactions: time-ordered split, train, evaluate, gate, register.
 
-    Exit codes: 0 promoted to champion; 3 gate thresholds failed (not registered); 4 registered
-    but trails the champion (not promoted).
+    --engine dask trains XGBoost on a Dask cluster (xgboost.dask), the lake read partition by
+    partition; logistic regression + SMOTE stays on the local engine (refused on dask).
+
+    Exit codes: 0 promoted to champion; 2 a trainer the engine cannot run; 3 gate thresholds
+    failed (not registered); 4 registered but trails the champion (not promoted).
     """
     # The pipeline pulls in the lake, MLflow and the trainers: seconds a `--help` should not pay.
     from fraudops.orchestration.training_pipeline import run_training
     from fraudops.runtime import Runtime
 
     check_trainer(trainer)
-    with Runtime(settings_from(ctx), spec) as runtime, RichReporter() as progress:
+    with (
+        Runtime(settings_from(ctx), spec, engine=engine) as runtime,
+        RichReporter() as progress,
+    ):
         result = run_training(runtime, trainer=trainer, progress=progress, raise_on_gate=False)
     emit(result.to_dict(), as_json, lambda: render_training(result))
     if result.exit_code:

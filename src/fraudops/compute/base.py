@@ -9,6 +9,7 @@ The factory is ``fraudops.compute.factory.open_engine``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -17,7 +18,9 @@ from fraudops.config import EngineName, Settings
 if TYPE_CHECKING:
     from fraudops.batch.score import ScoreReport
     from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
     from fraudops.spec import FeatureSpec
+    from fraudops.training.outcome import Trained
 
 
 class Engine(ABC):
@@ -50,6 +53,23 @@ class Engine(ABC):
         """Score every row of ``source`` with a registered version (default: the champion) and
         write ids + probability, prediction, risk tier, model name and version to ``target``;
         a bad row or column is a ValidationError naming it, and nothing is written."""
+
+    # ---- training
+    def check_trainer(self, trainer: str) -> None:
+        """Refuse, with a ConfigError, a trainer this engine cannot run (before any run opens)."""
+        return None  # by default every trainer runs
+
+    @abstractmethod
+    def train(
+        self,
+        runtime: Runtime,
+        trainer: str,
+        progress: Reporter,
+        retrain_as_of: datetime | None = None,
+    ) -> Trained:
+        """Load, split by time, build features, train ``trainer``, choose the threshold,
+        evaluate and score the champion on the same holdout (everything before the gate);
+        with ``retrain_as_of`` on the retrain's data (training/retrain_data.py)."""
 
     def __enter__(self) -> Engine:
         return self

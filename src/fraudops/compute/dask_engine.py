@@ -4,6 +4,7 @@ a ``LocalCluster`` of ``compute.workers`` processes started on first use and sto
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
 
     from fraudops.batch.score import ScoreReport
     from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
     from fraudops.spec import FeatureSpec
+    from fraudops.training.outcome import Trained
 
 log = logging.getLogger(__name__)
 
@@ -95,3 +98,20 @@ class DaskEngine(Engine):
             explain=explain,
             progress=progress,
         )
+
+    # ---- training
+    def check_trainer(self, trainer: str) -> None:
+        from fraudops.compute.dask_training import check_dask_trainer
+
+        check_dask_trainer(trainer)
+
+    def train(
+        self,
+        runtime: Runtime,
+        trainer: str,
+        progress: Reporter,
+        retrain_as_of: datetime | None = None,
+    ) -> Trained:
+        from fraudops.compute.dask_training import train_dask
+
+        return train_dask(self.client, runtime, trainer, progress, retrain_as_of)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from fraudops.compute.base import Engine
@@ -9,7 +10,9 @@ from fraudops.compute.base import Engine
 if TYPE_CHECKING:
     from fraudops.batch.score import ScoreReport
     from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
     from fraudops.spec import FeatureSpec
+    from fraudops.training.outcome import Trained
 
 
 class LocalEngine(Engine):
@@ -43,3 +46,15 @@ class LocalEngine(Engine):
             explain=explain,
             progress=progress,
         )
+
+    # ---- training
+    def train(
+        self,
+        runtime: Runtime,
+        trainer: str,
+        progress: Reporter,
+        retrain_as_of: datetime | None = None,
+    ) -> Trained:
+        from fraudops.compute.local_training import train_local
+
+        return train_local(runtime, trainer, progress, retrain_as_of)

@@ -1,5 +1,6 @@
 """The training pipeline: lake → validate → time split → features → train → threshold → evaluate
-→ champion comparison → gate → MLflow run → registry → model_events.
+→ champion comparison (all on the runtime's engine: ``Engine.train``) → gate → MLflow run →
+registry → model_events.
 
 One MLflow run per execution, FAILED if a step raises. The gate's verdict is decided before any
 artifact is written, and recorded everywhere (run tags, version tags, model_events) before the
@@ -9,29 +10,22 @@ otherwise in the returned ``TrainingResult``.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
 from fraudops import registry
 from fraudops.config import Settings
-from fraudops.errors import ConfigError, GateFailed, NotPromoted, ValidationError
-from fraudops.lake.catalog import Lake
+from fraudops.errors import ConfigError, GateFailed, NotPromoted
 from fraudops.orchestration.training_record import Scored, record, run_name, run_tags
 from fraudops.progress import Reporter
 from fraudops.registry.client import experiment_id
 from fraudops.spec import FeatureSpec
-from fraudops.training.evaluation import Evaluation, evaluate
 from fraudops.training.events import Trigger
-from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.gate import decide
+from fraudops.training.outcome import Trained
 from fraudops.training.result import TrainingResult
-from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
-from fraudops.training.split import time_split
-from fraudops.training.threshold import choose_threshold
-from fraudops.training.trainers import TRAINERS, train_model
+from fraudops.training.trainers import TRAINERS
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -68,6 +62,7 @@ def run_training(
     trainer = trainer or settings.training.trainer
     if trainer not in TRAINERS:
         raise ConfigError(f"unknown trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
+    runtime.engine.check_trainer(trainer)
     progress = progress or Reporter()
     with progress.step("Connecting to MLflow"):
         client = runtime.mlflow
@@ -79,9 +74,10 @@ def run_training(
         )
     run_id = run.info.run_id
     try:
-        scored = _train_and_judge(
-            settings, spec, runtime.lake(), trainer, client, progress, retrain_as_of
-        )
+        # The modelling runs on the runtime's engine (this process, or a Dask cluster); the
+        # gate, the MLflow run and the registry are the same for both.
+        trained = runtime.engine.train(runtime, trainer, progress, retrain_as_of)
+        scored = _judge(settings, trainer, trained)
         if hold_baseline:
             scored.baseline_floor = _champion_baseline(settings, spec, client)
         result = record(
@@ -115,96 +111,22 @@ def run_training(
     return result
 
 
-# ---- modelling ---------------------------------------------------------------------------------
+# ---- judging -----------------------------------------------------------------------------------
 
 
-def _train_and_judge(
-    settings: Settings,
-    spec: FeatureSpec,
-    lake: Lake,
-    trainer: str,
-    client: MlflowClient,
-    progress: Reporter,
-    retrain_as_of: datetime | None = None,
-) -> Scored:
-    cfg = settings.training
-    weight: np.ndarray | None = None
-    retrain: RetrainSummary | None = None
-    if retrain_as_of is not None:
-        with progress.step("Loading lake rows and labelled predictions"):
-            data = build_retrain_data(settings, spec, lake, as_of=retrain_as_of)
-        split, weight, retrain = data.split, data.train_weight, data.summary
-    else:
-        frame = _load(spec, lake, progress)
-        with progress.step("Validating"):
-            validate_training_frame(frame, spec)
-        with progress.step("Splitting by time"):
-            split = time_split(
-                frame,
-                spec,
-                validation_fraction=cfg.validation_fraction,
-                holdout_fraction=cfg.holdout_fraction,
-            )
-            del frame
-    with progress.step("Building features"):
-        slices = split.slices()
-        X = {name: feature_matrix(part, spec.feature_names) for name, part in slices.items()}
-        y = {name: label_vector(part, spec) for name, part in slices.items()}
-    with progress.step(f"Training {trainer}"):
-        model = train_model(
-            trainer,
-            cfg,
-            spec,
-            X["train"],
-            y["train"],
-            X["validation"],
-            y["validation"],
-            sample_weight=weight,
-        )
-    with progress.step("Evaluating"):
-        val_scores = model.predict_proba(X["validation"])
-        choice = choose_threshold(
-            y["validation"],
-            val_scores,
-            cfg.threshold_policy,
-            target_recall=cfg.target_recall,
-            cost_fn=cfg.cost_fn,
-            cost_fp=cfg.cost_fp,
-        )
-        model = model.with_threshold(choice.threshold)
-        hold_scores = model.predict_proba(X["holdout"])
-        costs = {"cost_fn": cfg.cost_fn, "cost_fp": cfg.cost_fp}
-        holdout = evaluate(y["holdout"], hold_scores, choice.threshold, **costs)
-        validation = evaluate(y["validation"], val_scores, choice.threshold, **costs)
-    with progress.step("Comparing with the champion"):
-        before, champion_metrics = _champion_on(settings, spec, client, split.holdout, y["holdout"])
-        gate = decide(
-            holdout.to_dict(),
-            trainer,
-            settings.gate,
-            champion_metrics=None if champion_metrics is None else champion_metrics.to_dict(),
-            champion_version=before,
-            # a retrain replaces a working model only when it does better on recent traffic
-            margin=-settings.retrain.min_improvement if retrain is not None else None,
-        )
-    return Scored(
-        model,
-        split,
-        # A retrain's reference is the recent traffic it was judged on: once a retrain has
-        # seen a drift, the drifted world is the new normal (a mix with the old lake rows would
-        # keep every later run alarmed). A first training's reference is its training rows.
-        X["holdout"] if retrain is not None else X["train"],
-        y["holdout"],
-        hold_scores,
-        val_scores,
-        choice,
-        holdout,
-        validation,
-        gate,
-        before,
-        retrain,
-        champion_metrics,
+def _judge(settings: Settings, trainer: str, trained: Trained) -> Scored:
+    """The gate's verdict on what the engine trained (the same for every engine)."""
+    champion = trained.champion_holdout
+    gate = decide(
+        trained.holdout.to_dict(),
+        trainer,
+        settings.gate,
+        champion_metrics=None if champion is None else champion.to_dict(),
+        champion_version=trained.champion_before,
+        # a retrain replaces a working model only when it does better on recent traffic
+        margin=-settings.retrain.min_improvement if trained.retrain is not None else None,
     )
+    return Scored(**{f.name: getattr(trained, f.name) for f in fields(Trained)}, gate=gate)
 
 
 def _champion_baseline(settings: Settings, spec: FeatureSpec, client: MlflowClient) -> float | None:
@@ -214,45 +136,3 @@ def _champion_baseline(settings: Settings, spec: FeatureSpec, client: MlflowClie
         return None
     value = (profile.baseline_metrics or {}).get("roc_auc")
     return None if value is None else float(value)
-
-
-def _load(spec: FeatureSpec, lake: Lake, progress: Reporter) -> pd.DataFrame:
-    with progress.step("Loading transactions"):
-        columns = list(
-            dict.fromkeys([c for c in spec.required_columns if c != spec.customer_column])
-        )
-        id_column = spec.id_column or "transaction_id"
-        if id_column not in columns:
-            columns.append(id_column)
-        frame = lake.read_frame("transactions", columns=columns)
-    if frame.empty:
-        raise ValidationError(
-            f"lake table {spec.name}.transactions is empty: load data first "
-            f"(`fraudops lake load FILE --spec {spec.name}`)"
-        )
-    return frame
-
-
-def _champion_on(
-    settings: Settings,
-    spec: FeatureSpec,
-    client: MlflowClient,
-    holdout: pd.DataFrame,
-    labels: np.ndarray,
-) -> tuple[str | None, Evaluation | None]:
-    """The champion's version and its metrics on the challenger's holdout, at its own threshold."""
-    name = settings.registered_model_name(spec.name)
-    version = registry.champion_version(client, settings, name)
-    if version is None:
-        return None, None
-    champion = registry.load_model(settings, spec, version, client=client)
-    X = feature_matrix(holdout, champion.manifest.feature_names)
-    scores = champion.model.predict_proba(X)
-    metrics = evaluate(
-        labels,
-        scores,
-        champion.manifest.threshold,
-        cost_fn=settings.training.cost_fn,
-        cost_fp=settings.training.cost_fp,
-    )
-    return version, metrics

@@ -18,8 +18,7 @@ from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted
 from fraudops.models.mlflow_model import save_model
-from fraudops.models.portable import ScoringModel
-from fraudops.monitoring.profile import build_profile, save_profile
+from fraudops.monitoring.profile import save_profile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 from fraudops.training.charts import render_charts
@@ -32,10 +31,8 @@ from fraudops.training.events import (
     append_events,
 )
 from fraudops.training.gate import GateResult
+from fraudops.training.outcome import Trained
 from fraudops.training.result import Outcome, TrainingResult
-from fraudops.training.retrain_data import RetrainSummary
-from fraudops.training.split import TimeSplit
-from fraudops.training.threshold import ThresholdChoice
 from fraudops.training.trainers import trainer_params
 
 if TYPE_CHECKING:
@@ -51,22 +48,10 @@ EVENT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", 
 
 
 @dataclass
-class Scored:
-    """Everything the modelling steps produce, before anything is recorded."""
+class Scored(Trained):
+    """What the engine trained, with the gate's verdict on it, before anything is recorded."""
 
-    model: ScoringModel
-    split: TimeSplit
-    X_reference: np.ndarray  # the rows the drift reference profile describes
-    holdout_labels: np.ndarray
-    holdout_scores: np.ndarray
-    validation_scores: np.ndarray
-    choice: ThresholdChoice
-    holdout: Evaluation
-    validation: Evaluation
     gate: GateResult
-    champion_before: str | None
-    retrain: RetrainSummary | None = None
-    champion_holdout: Evaluation | None = None  # the champion on the same holdout
     baseline_floor: float | None = None  # the healthy ROC-AUC a degraded champion had
 
 
@@ -225,8 +210,7 @@ def _write_artifacts(
     if s.baseline_floor is not None and s.baseline_floor > baseline["roc_auc"]:
         baseline["roc_auc_own"] = baseline["roc_auc"]
         baseline["roc_auc"] = s.baseline_floor
-    profile = build_profile(
-        s.X_reference,
+    profile = s.reference.profile(
         spec,
         scores=scores,
         baseline_metrics=baseline,
@@ -234,10 +218,7 @@ def _write_artifacts(
         bins=settings.monitoring.psi_bins,
     )
     save_profile(profile, staging / registry.REFERENCE_ARTIFACT_PATH)
-    class_counts = {}
-    for name, part in s.split.slices().items():
-        positives = int(part[spec.label_column].sum())
-        class_counts[name] = (len(part) - positives, positives)
+    class_counts = s.split.class_counts()
     render_charts(
         staging / "charts",
         labels=s.holdout_labels,

@@ -16,6 +16,7 @@ The slices, oldest first:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -71,8 +72,15 @@ class RetrainData:
 
 
 def build_retrain_data(
-    settings: Settings, spec: FeatureSpec, lake: Lake, *, as_of: datetime
+    settings: Settings,
+    spec: FeatureSpec,
+    lake: Lake,
+    *,
+    as_of: datetime,
+    base_rows: Callable[[int | None, list[str]], pd.DataFrame] | None = None,
 ) -> RetrainData:
+    """``base_rows(limit, columns)`` reads the latest ``limit`` lake rows (None: all) in time
+    order, as ``latest_lake_rows`` does (an engine may read them its own way)."""
     cfg = settings.retrain
     recent = mature_labelled_predictions(
         settings, spec, lake, start=as_of - timedelta(days=cfg.window_days), end=as_of
@@ -94,7 +102,7 @@ def build_retrain_data(
             f"{len(holdout_days)} days) holds {positives} frauds, fewer than "
             f"retrain.min_holdout_positives = {cfg.min_holdout_positives}"
         )
-    base = _base_rows(settings, spec, lake)
+    base = _base_rows(settings, spec, lake, base_rows)
     pool = pd.concat([base, older], ignore_index=True)
     weights = np.concatenate(
         [
@@ -177,12 +185,23 @@ def _decay(settings: Settings, ages: np.ndarray) -> np.ndarray:
     return np.maximum(cfg.min_weight, 0.5 ** (np.maximum(ages, 0.0) / cfg.half_life_days))
 
 
-def _base_rows(settings: Settings, spec: FeatureSpec, lake: Lake) -> pd.DataFrame:
+def _base_rows(
+    settings: Settings,
+    spec: FeatureSpec,
+    lake: Lake,
+    reader: Callable[[int | None, list[str]], pd.DataFrame] | None,
+) -> pd.DataFrame:
     limit = settings.retrain.base_rows
     columns = list(dict.fromkeys([*spec.feature_names, spec.label_column, spec.timestamp_column]))
     if limit == 0:
         return pd.DataFrame(columns=columns)
-    frame = lake.read_frame("transactions", columns=columns)
+    if reader is not None:
+        return reader(limit, columns)
+    return latest_lake_rows(lake.read_frame("transactions", columns=columns), spec, limit)
+
+
+def latest_lake_rows(frame: pd.DataFrame, spec: FeatureSpec, limit: int | None) -> pd.DataFrame:
+    """The latest ``limit`` rows of ``frame`` (None: all) in time order (ties in read order)."""
     frame = frame.sort_values(spec.timestamp_column, kind="stable")
     if limit is not None:
         frame = frame.iloc[-limit:]

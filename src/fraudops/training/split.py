@@ -16,6 +16,7 @@ import pandas as pd
 from fraudops.errors import ValidationError
 from fraudops.spec import FeatureSpec
 from fraudops.training.features import label_vector
+from fraudops.training.outcome import SliceStats, SplitStats
 
 GENERATED_ID = "transaction_id"  # the lake's id for specs that declare none
 
@@ -43,6 +44,15 @@ class TimeSplit:
             out[f"{name}_start"] = str(start)
             out[f"{name}_end"] = str(end)
         return out
+
+    def stats(self, label_column: str) -> SplitStats:
+        """Rows, frauds and time range per slice (what a training run records of the split)."""
+        return SplitStats(
+            {
+                name: SliceStats(len(frame), int(frame[label_column].sum()), *self.time_range(name))
+                for name, frame in self.slices().items()
+            }
+        )
 
 
 def time_split(

@@ -95,8 +95,28 @@ def train_xgboost(
     else:  # the class balance as the weighted rows see it
         positives = float(np.sum(sample_weight[np.asarray(y_train) == 1]))
         total = float(np.sum(sample_weight))
+    booster_params = xgboost_params(params, seed, positives=positives, total=total)
+    # QuantileDMatrix bins once up front: less memory and faster than a DMatrix for `hist`.
+    dtrain = xgb.QuantileDMatrix(X_train, label=y_train, weight=sample_weight)
+    dval = xgb.QuantileDMatrix(X_val, label=y_val, ref=dtrain)
+    booster = xgb.train(
+        booster_params,
+        dtrain,
+        num_boost_round=params.n_estimators,
+        evals=[(dval, "validation")],
+        verbose_eval=False,
+        early_stopping_rounds=params.early_stopping_rounds or None,
+    )
+    return xgboost_model(booster, booster_params, params, seed, feature_names, spec_name)
+
+
+def xgboost_params(
+    params: XGBoostParams, seed: int, *, positives: float, total: float
+) -> dict[str, Any]:
+    """The booster parameters of a training whose (weighted) rows hold ``positives`` frauds of
+    ``total``: shared by the local and the Dask trainer."""
     scale_pos_weight = params.scale_pos_weight or (total - positives) / max(positives, 1.0)
-    booster_params: dict[str, Any] = {
+    return {
         "objective": "binary:logistic",
         # Early stopping watches log loss, not PR-AUC: with a few dozen fraud rows in the
         # validation slice a rank metric is noisy and can stop after 5 trees (measured on 20K
@@ -113,17 +133,18 @@ def train_xgboost(
         "nthread": params.n_jobs or os.cpu_count() or 1,
         "seed": seed,
     }
-    # QuantileDMatrix bins once up front: less memory and faster than a DMatrix for `hist`.
-    dtrain = xgb.QuantileDMatrix(X_train, label=y_train, weight=sample_weight)
-    dval = xgb.QuantileDMatrix(X_val, label=y_val, ref=dtrain)
-    booster = xgb.train(
-        booster_params,
-        dtrain,
-        num_boost_round=params.n_estimators,
-        evals=[(dval, "validation")],
-        verbose_eval=False,
-        early_stopping_rounds=params.early_stopping_rounds or None,
-    )
+
+
+def xgboost_model(
+    booster: Any,
+    booster_params: dict[str, Any],
+    params: XGBoostParams,
+    seed: int,
+    feature_names: Sequence[str],
+    spec_name: str,
+) -> XGBoostModel:
+    """The trained booster (cut to its best iteration under early stopping) as the portable
+    model with its manifest."""
     rounds = booster.num_boosted_rounds()
     if params.early_stopping_rounds:
         rounds = booster.best_iteration + 1
@@ -135,7 +156,7 @@ def train_xgboost(
         spec=spec_name,
         params={
             **params.model_dump(),
-            "scale_pos_weight": scale_pos_weight,
+            "scale_pos_weight": booster_params["scale_pos_weight"],
             "boosted_rounds": rounds,
             "seed": seed,
         },
