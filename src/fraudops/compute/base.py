@@ -10,9 +10,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fraudops.config import EngineName, Settings
+
+if TYPE_CHECKING:
+    from fraudops.monitoring.window import WindowChecks, WindowRequest
+    from fraudops.progress import Reporter
+    from fraudops.runtime import Runtime
 
 
 class Engine(ABC):
@@ -29,6 +34,15 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # ---- monitoring
+
+    @abstractmethod
+    def check_window(
+        self, runtime: Runtime, request: WindowRequest, progress: Reporter
+    ) -> WindowChecks:
+        """A monitoring run's window read, data drift and performance
+        (``fraudops.monitoring.window``)."""
 
     def __enter__(self) -> Engine:
         return self
