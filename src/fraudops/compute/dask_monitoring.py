@@ -22,7 +22,8 @@ pushed into the scan, so only the window's day partitions and files are opened):
    by ``compute_drift`` itself.
 
 HTML reports: from a bounded uniform sample — ``monitoring.html_sample_rows`` rows of the data
-window (bottom-k of random keys, merged with the summaries) and as many labelled rows.
+window (the bottom-k of hashed inference ids, merged with the summaries) and as many labelled
+rows.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ def _empty_events() -> dd.DataFrame:
 class _DriftPiece:
     summary: WindowSummary
     twice: pd.DataFrame  # rows of ids logged more than once, with their scan position
-    sample: pd.DataFrame  # bottom-k of random keys: a uniform sample of the partitions' rows
+    sample: pd.DataFrame  # bottom-k of hashed ids: a uniform sample of the partitions' rows
     keys: np.ndarray
 
 
@@ -329,20 +330,33 @@ def _drift_part(
     )
     repeated = frame[twice].copy()
     repeated[ORDER] = (np.int64(number) << np.int64(32)) + np.flatnonzero(twice).astype(np.int64)
-    keys = np.random.default_rng([number, 20_261_202]).random(len(frame))
-    chosen = np.argsort(keys, kind="stable")[:sample_rows]
-    return _DriftPiece(summary, repeated, frame.iloc[chosen], keys[chosen])
+    sample, keys = _bottom(frame.drop_duplicates(ID), sample_rows)
+    return _DriftPiece(summary, repeated, sample, keys)
+
+
+def _bottom(
+    frame: pd.DataFrame, rows: int, keys: np.ndarray | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The ``rows`` rows of smallest key, the key a hash of the inference id: a uniform sample
+    of the distinct ids whatever the partitioning (a prediction's copies share their key)."""
+    if rows == 0:  # no HTML report asked for: no hashing
+        return frame.iloc[:0], np.empty(0, np.uint64)
+    if keys is None:
+        keys = pd.util.hash_pandas_object(frame[ID], index=False).to_numpy()
+    chosen = np.argsort(keys, kind="stable")[:rows]
+    return frame.iloc[chosen], keys[chosen]
 
 
 def _merge_drift(a: _DriftPiece, b: _DriftPiece, sample_rows: int) -> _DriftPiece:
-    keys = np.concatenate([a.keys, b.keys])
     sample = pd.concat([a.sample, b.sample], ignore_index=True)
-    chosen = np.argsort(keys, kind="stable")[:sample_rows]
+    keys = np.concatenate([a.keys, b.keys])
+    once = ~sample[ID].duplicated().to_numpy()
+    sample, keys = _bottom(sample[once], sample_rows, keys[once])
     return _DriftPiece(
         a.summary.merge(b.summary),
         pd.concat([a.twice, b.twice], ignore_index=True),
-        sample.iloc[chosen],
-        keys[chosen],
+        sample,
+        keys,
     )
 
 

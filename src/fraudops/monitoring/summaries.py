@@ -28,9 +28,10 @@ Exact (the figures ``compute_drift`` gives, to rounding; equal to 1e-9 and teste
 Bounded (**Wasserstein**, normalised): on an interval [r_j, r_{j+1}) where F_cur stays on one side
 of F_ref the integral ∫|F_ref - F_cur| follows exactly from the interval's row count and distance
 sums (as below r_0 and above r_k). Where F_cur crosses F_ref inside the interval the crossing point
-is unknown: the integral lies between |∫(F_ref - F_cur)| and max(F_ref - F_lo, F_hi - F_ref)·L (F
-monotone from F_lo to F_hi over a length L); the estimate is the middle of that range and the
-bound its half-width, summed over such intervals and normalised like the distance
+is unknown: the integral lies between |D| = |∫(F_ref - F_cur)| and the largest value the parts
+on each side of the crossing can take given D (each at most its CDF gap at the interval's end
+times its length: F_cur is monotone from F_lo to F_hi); the estimate is the middle of that range
+and the bound its half-width, summed over such intervals and normalised like the distance
 (``DriftSummaryResult.wasserstein_bounds``). With an exact reference ECDF the intervals are the gaps
 between neighbouring training values, so crossings inside one are few and short.
 
@@ -331,9 +332,16 @@ def _wasserstein(
     below = hi * n <= c * m
     below_area = (c * m - hi * n) / (n * m) * length + inside_prev / m
     crossing = ~(above | below)
-    signed = np.where(crossing, above_area, 0.0)  # ∫(F_cur - F_ref), either expression
-    lower = np.abs(signed)
-    upper = np.maximum(c * m - lo * n, hi * n - c * m) / (n * m) * length
+    # Crossing at an unknown t: A = ∫(F_ref - F_cur)+ <= α·(t - r_j) and B = ∫(F_cur - F_ref)+
+    # <= β·(r_{j+1} - t), with α = F_ref - F_lo, β = F_hi - F_ref, and A - B = D known: the
+    # largest A + B over t is where both bounds meet.
+    d = -np.where(crossing, above_area, 0.0)  # D = ∫(F_ref - F_cur)
+    alpha = (c * m - lo * n) / (n * m)
+    beta = (hi * n - c * m) / (n * m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip((d + beta * length) / (alpha + beta), 0.0, length)
+    lower = np.abs(d)
+    upper = np.where(crossing, np.maximum(2 * alpha * t - d, lower), 0.0)
     areas = np.where(above, above_area, np.where(below, below_area, (lower + upper) / 2))
     bounds = np.where(crossing, (upper - lower) / 2, 0.0)
     return float(outer + areas.sum()), float(bounds.sum())
