@@ -13,13 +13,15 @@ from hypothesis import strategies as st
 from fraudops.config import MonitoringSettings
 from fraudops.errors import ValidationError
 from fraudops.monitoring.drift import SCORE_FEATURE, DriftReport, FeatureDrift, compute_drift
-from fraudops.monitoring.profile import ReferenceProfile, build_profile
+from fraudops.monitoring.profile import NumericProfile, ReferenceProfile, build_profile
 from fraudops.monitoring.summaries import (
     DriftSummaryResult,
+    crossings,
     finish_drift,
     merge_all,
     needs_rows,
     summarize,
+    values_in,
 )
 from fraudops.training.features import feature_matrix
 from tests.unit.training_fixtures import SMALL_SPEC, make_frame
@@ -54,15 +56,34 @@ def _window(seed: int, shift: float, rows: int = ROWS) -> tuple[np.ndarray, np.n
 
 
 def _by_summaries(
-    profile: ReferenceProfile, X: np.ndarray, scores: np.ndarray, cuts: list[int], order: int
+    profile: ReferenceProfile,
+    X: np.ndarray,
+    scores: np.ndarray,
+    cuts: list[int],
+    order: int,
+    *,
+    refine: bool = False,
 ) -> DriftSummaryResult:
+    """The report from summaries of the pieces, merged in a random order; with ``refine`` the
+    crossing intervals' values gathered from every piece (the second pass)."""
     bounds = sorted(set(cuts))
-    parts = [
-        summarize(profile, a, b)
-        for a, b in zip(np.split(X, bounds), np.split(scores, bounds), strict=True)
-    ]
+    pieces = list(zip(np.split(X, bounds), np.split(scores, bounds), strict=True))
+    parts = [summarize(profile, a, b) for a, b in pieces]
     np.random.default_rng(order).shuffle(parts)  # any merge order
-    return finish_drift(profile, merge_all(parts), CONFIG)
+    summary = merge_all(parts)
+    inside = None
+    if refine:
+        names = list(profile.features)
+        inside = {}
+        for name, slots in crossings(profile, summary).items():
+            ref = profile.scores if name == SCORE_FEATURE else profile.features[name]
+            assert isinstance(ref, NumericProfile)
+            found = [
+                values_in(ref, b if name == SCORE_FEATURE else a[:, names.index(name)], slots)
+                for a, b in pieces
+            ]
+            inside[name] = np.concatenate(found)
+    return finish_drift(profile, summary, CONFIG, inside)
 
 
 def _rows(report: DriftReport) -> list[FeatureDrift]:
@@ -111,6 +132,13 @@ def test_merged_summaries_of_any_split_equal_compute_drift(
     X, scores = _window(seed, shift)
     local = compute_drift(profile, X, CONFIG, scores=scores)
     _assert_equal(local, _by_summaries(profile, X, scores, cuts, order))
+    # With the crossing intervals' own values (the Dask path's second pass): exact.
+    exact = _by_summaries(profile, X, scores, cuts, order, refine=True)
+    _assert_equal(local, exact)
+    assert not any(exact.wasserstein_bounds.values())
+    for mine, theirs in zip(_rows(local), _rows(exact.report), strict=True):
+        if mine.wasserstein is not None:
+            assert theirs.wasserstein == pytest.approx(mine.wasserstein, rel=TOL, abs=TOL)
 
 
 def test_a_shifted_window_shows_the_drift_and_the_same_verdict() -> None:

@@ -25,15 +25,17 @@ Exact (the figures ``compute_drift`` gives, to rounding; equal to 1e-9 and teste
 - **chi-square** statistic and p-value, **total variation**: from the category counts.
 - severities, drifted flags and the report's aggregates follow from the above, by the same code.
 
-Bounded (**Wasserstein**, normalised): on an interval [r_j, r_{j+1}) where F_cur stays on one side
-of F_ref the integral ∫|F_ref - F_cur| follows exactly from the interval's row count and distance
-sums (as below r_0 and above r_k). Where F_cur crosses F_ref inside the interval the crossing point
-is unknown: the integral lies between |D| = |∫(F_ref - F_cur)| and the largest value the parts
-on each side of the crossing can take given D (each at most its CDF gap at the interval's end
-times its length: F_cur is monotone from F_lo to F_hi); the estimate is the middle of that range
-and the bound its half-width, summed over such intervals and normalised like the distance
-(``DriftSummaryResult.wasserstein_bounds``). With an exact reference ECDF the intervals are the gaps
-between neighbouring training values, so crossings inside one are few and short.
+**Wasserstein** (normalised): on an interval [r_j, r_{j+1}) where F_cur stays on one side of
+F_ref the integral ∫|F_ref - F_cur| follows exactly from the interval's row count and distance
+sums (as below r_0 and above r_k). Where F_cur crosses F_ref inside an interval the crossing
+point is not in the summary. Exact when the window's values inside those intervals are given
+(``crossings`` names them, ``values_in`` picks a partition's share, ``finish_drift(...,
+inside=...)`` integrates them: the Dask path's second pass, when they are few enough to gather).
+Otherwise an estimate within a stated bound: the integral lies between |D| = |∫(F_ref - F_cur)|
+and the largest value the parts on each side of the crossing can take given D (each at most its
+CDF gap at the interval's end times its length, F_cur being monotone from F_lo to F_hi); the
+estimate is the middle of that range and the bound its half-width, summed over such intervals
+and normalised like the distance (``DriftSummaryResult.wasserstein_bounds``; 0 where exact).
 
 NaN/inf and empty windows raise the ``ValidationError`` ``compute_drift`` raises.
 """
@@ -223,9 +225,15 @@ class _Numeric:
 
 
 def finish_drift(
-    profile: ReferenceProfile, summary: WindowSummary, settings: MonitoringSettings
+    profile: ReferenceProfile,
+    summary: WindowSummary,
+    settings: MonitoringSettings,
+    inside: dict[str, np.ndarray] | None = None,
 ) -> DriftSummaryResult:
-    """The ``DriftReport`` of a whole window from its merged summary."""
+    """The ``DriftReport`` of a whole window from its merged summary. ``inside``: per numeric
+    feature (and SCORE_FEATURE), the window's values that fall inside its crossing intervals
+    (``crossings``, gathered by a second pass): those intervals are then integrated exactly."""
+    inside = inside or {}
     if summary.nonfinite:
         parts = [f"{name!r} ({count} rows)" for name, count in summary.nonfinite.items()]
         raise ValidationError("missing or infinite feature values in " + ", ".join(parts))
@@ -245,13 +253,25 @@ def finish_drift(
         part = summary.features[name]
         if isinstance(feature, NumericProfile):
             assert isinstance(part, NumericSummary)
-            numeric.append(_numeric(name, profile.kinds[name], feature, part, summary.rows, floor))
+            numeric.append(
+                _numeric(
+                    name, profile.kinds[name], feature, part, summary.rows, floor, inside.get(name)
+                )
+            )
         else:
             assert isinstance(part, CategoricalSummary)
             results[name] = _categorical(name, profile.kinds[name], feature, part, settings)
     if summary.scores is not None:
         numeric.append(
-            _numeric(SCORE_FEATURE, "score", profile.scores, summary.scores, summary.rows, floor)
+            _numeric(
+                SCORE_FEATURE,
+                "score",
+                profile.scores,
+                summary.scores,
+                summary.rows,
+                floor,
+                inside.get(SCORE_FEATURE),
+            )
         )
     d = np.array([p.ks for p in numeric])
     big = np.array([max(p.ref.count, p.m) for p in numeric], float)
@@ -281,7 +301,13 @@ def finish_drift(
 
 
 def _numeric(
-    name: str, kind: str, ref: NumericProfile, s: NumericSummary, m: int, floor: float
+    name: str,
+    kind: str,
+    ref: NumericProfile,
+    s: NumericSummary,
+    m: int,
+    floor: float,
+    inside: np.ndarray | None = None,
 ) -> _Numeric:
     n = ref.count
     cum_r = ref.ecdf_counts.astype(np.int64)
@@ -294,7 +320,7 @@ def _numeric(
         float(np.max(np.abs(cum_r / n - le / m))),
         float(np.max(np.abs(pad_r[:-1] / n - lt / m))),
     )
-    distance, bound = _wasserstein(ref, s, le, lt, m)
+    distance, bound = _wasserstein(ref, s, le, lt, m, inside)
     std = max(ref.stats.get("std", 0.0), _STD_FLOOR)
     actual = s.bins / m
     return _Numeric(
@@ -311,9 +337,15 @@ def _numeric(
 
 
 def _wasserstein(
-    ref: NumericProfile, s: NumericSummary, le: np.ndarray, lt: np.ndarray, m: int
+    ref: NumericProfile,
+    s: NumericSummary,
+    le: np.ndarray,
+    lt: np.ndarray,
+    m: int,
+    inside: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """∫|F_ref - F_cur| (estimate) and the largest possible error of the estimate."""
+    """∫|F_ref - F_cur| (estimate) and the largest possible error of the estimate; exact when
+    ``inside`` holds the values in the crossing intervals."""
     n = ref.count
     r = ref.ecdf_values
     cum_r = ref.ecdf_counts.astype(np.int64)
@@ -344,7 +376,75 @@ def _wasserstein(
     upper = np.where(crossing, np.maximum(2 * alpha * t - d, lower), 0.0)
     areas = np.where(above, above_area, np.where(below, below_area, (lower + upper) / 2))
     bounds = np.where(crossing, (upper - lower) / 2, 0.0)
+    if inside is not None and crossing.any():
+        js = np.flatnonzero(crossing)
+        areas[js] = _crossing_areas(r, js, c[js], lo[js], n, m, inside)
+        bounds[js] = 0.0
     return float(outer + areas.sum()), float(bounds.sum())
+
+
+def crossings(profile: ReferenceProfile, summary: WindowSummary) -> dict[str, np.ndarray]:
+    """Per numeric feature (and SCORE_FEATURE), the summary slots (``numeric_summary``'s
+    ``inside`` index: j + 1 for the interval [r_j, r_{j+1})) where F_cur crosses F_ref, and the
+    window rows inside them: ``crossing_rows`` — what an exact Wasserstein needs gathered."""
+    out: dict[str, np.ndarray] = {}
+    pairs = [(n, p, summary.features[n]) for n, p in profile.features.items()]
+    if summary.scores is not None:
+        pairs.append((SCORE_FEATURE, profile.scores, summary.scores))
+    for name, ref, s in pairs:
+        if not isinstance(ref, NumericProfile) or not isinstance(s, NumericSummary):
+            continue
+        if len(ref.ecdf_values) < 2:
+            continue
+        n, m = ref.count, summary.rows
+        le = np.cumsum(s.inside[:-1] + s.at)
+        lt = le - s.at
+        c, lo, hi = ref.ecdf_counts[:-1].astype(np.int64), le[:-1], lt[1:]
+        crossing = ~((lo * n >= c * m) | (hi * n <= c * m))
+        slots = np.flatnonzero(crossing) + 1
+        if len(slots):
+            out[name] = slots
+    return out
+
+
+def crossing_rows(summary: WindowSummary, slots: dict[str, np.ndarray]) -> int:
+    total = 0
+    for name, where in slots.items():
+        s = summary.scores if name == SCORE_FEATURE else summary.features[name]
+        assert isinstance(s, NumericSummary)
+        total += int(s.inside[where].sum())
+    return total
+
+
+def values_in(ref: NumericProfile, column: np.ndarray, slots: np.ndarray) -> np.ndarray:
+    """The values of ``column`` strictly inside the summary slots ``slots`` (one partition's
+    share of what ``finish_drift``'s ``inside`` takes)."""
+    r = ref.ecdf_values
+    idx = np.searchsorted(r, column, side="right")
+    equal = (idx > 0) & (r[np.maximum(idx - 1, 0)] == column)
+    return column[~equal & np.isin(idx, slots)]
+
+
+def _crossing_areas(
+    r: np.ndarray,
+    js: np.ndarray,
+    c: np.ndarray,
+    lo: np.ndarray,
+    n: int,
+    m: int,
+    values: np.ndarray,
+) -> np.ndarray:
+    """∫|F_ref - F_cur| over each interval [r_j, r_{j+1}) of ``js`` from its own values: F_cur
+    steps up by 1/m at each, from lo/m at r_j."""
+    values = np.sort(values[np.isfinite(values)])
+    slot = np.searchsorted(r, values, side="right") - 1  # the interval j each value is in
+    out = np.empty(len(js))
+    for k, j in enumerate(js):
+        x = values[np.searchsorted(slot, j, "left") : np.searchsorted(slot, j, "right")]
+        points = np.r_[r[j], x, r[j + 1]]
+        levels = lo[k] + np.arange(len(x) + 1)  # current rows <= each segment's start
+        out[k] = float(np.sum(np.abs(c[k] * m - levels * n) / (n * m) * np.diff(points)))
+    return out
 
 
 def _categorical(
