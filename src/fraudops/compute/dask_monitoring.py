@@ -97,28 +97,29 @@ def check_window_dask(
         performance.model_version = request.champion
         performance.other_versions_excluded = perf.excluded
     shadow_rows = None
-    if perf.champion_shadow:
-        coverage = performance_coverage(perf)
+    if perf.champion_shadow:  # mature_labelled's rule on the gathered rows
+        coverage = _coverage(perf)
         mature = coverage.index[coverage >= settings.labels.mature_coverage]
         shadow_rows = perf.labelled[perf.labelled["day"].isin(mature)]
     with progress.step("Summarising the data window over partitions (Dask)"):
-        drift, rows, piece = _drift(client, lake, spec, settings, request, perf.dropped_ids)
+        drift = _drift(client, lake, spec, settings, request, perf.dropped_ids)
     checks = WindowChecks(
-        current_rows=rows,
+        current_rows=drift.rows,
         window_rows=perf.rows,
-        drift=drift.report if isinstance(drift, _Finished) else drift,
+        drift=drift.report,
         performance=performance,
         shadow_versions=sorted(perf.shadow_versions),
         shadow_rows=shadow_rows,
-        wasserstein_bounds=drift.bounds if isinstance(drift, _Finished) else {},
+        wasserstein_bounds=drift.bounds,
     )
-    if isinstance(drift, _Finished) and any(drift.bounds.values()):
+    if any(drift.bounds.values()):
         checks.notes.append(
             "normalised Wasserstein estimated where the ECDFs cross (too many rows there to "
             "gather): each within its wasserstein_bounds"
         )
         log.info("Wasserstein bounds: %s", drift.bounds)
-    if request.html and piece is not None:
+    piece = drift.piece
+    if request.html:
         limit = settings.monitoring.html_sample_rows
         checks.html_current = piece.sample
         labelled = perf.labelled[["label", "probability"]]
@@ -143,7 +144,7 @@ class _PerfPiece:
     dropped_ids: set[str]  # ids logged more than once
 
 
-def performance_coverage(piece: _PerfPiece) -> pd.Series:
+def _coverage(piece: _PerfPiece) -> pd.Series:
     labelled = piece.labelled.groupby("day").size().reindex(piece.day_rows.index, fill_value=0)
     return labelled / piece.day_rows
 
@@ -266,9 +267,11 @@ class _DriftPiece:
 
 
 @dataclass
-class _Finished:
-    report: DriftReport
-    bounds: dict[str, float]
+class _Drift:
+    report: DriftReport | None  # None: fewer than monitoring.min_samples rows
+    rows: int
+    piece: _DriftPiece  # the merged partitions' (its sample, for the HTML reports)
+    bounds: dict[str, float]  # of the Wasserstein estimates (0: exact)
 
 
 def _drift(
@@ -278,7 +281,7 @@ def _drift(
     settings: Settings,
     request: WindowRequest,
     dropped_ids: set[str],
-) -> tuple[_Finished | DriftReport | None, int, _DriftPiece | None]:
+) -> _Drift:
     import dask
 
     start, end = _utc(request.data_start), _utc(request.as_of)
@@ -309,7 +312,7 @@ def _drift(
         summary = merge_all([summary, once])
     rows = summary.rows
     if rows < settings.monitoring.min_samples:
-        return None, rows, piece
+        return _Drift(None, rows, piece, {})
     if needs_rows(request.profile, rows):  # small: scipy's exact KS on the rows themselves
         current = frame.compute().drop_duplicates(ID)
         report = compute_drift(
@@ -318,7 +321,7 @@ def _drift(
             settings.monitoring,
             scores=current["probability"].to_numpy(dtype=np.float64),
         )
-        return report, rows, piece
+        return _Drift(report, rows, piece, {})
     # Intervals where the two ECDFs cross: their own values make the Wasserstein exact, when
     # they are few enough to gather (else it stays an estimate within its bound).
     slots = crossings(request.profile, summary)
@@ -333,7 +336,7 @@ def _drift(
             found.append(_inside(request.profile, first, names, slots))
         inside = {k: np.concatenate([f[k] for f in found]) for k in slots}
     result = finish_drift(request.profile, summary, settings.monitoring, inside)
-    return _Finished(result.report, result.wasserstein_bounds), rows, piece
+    return _Drift(result.report, rows, piece, result.wasserstein_bounds)
 
 
 def _inside_part(
