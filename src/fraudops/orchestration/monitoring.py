@@ -78,7 +78,8 @@ def run_monitoring(
             data_start=data_start,
             perf_start=perf_start,
             as_of=as_of,
-            html=html is not False and cfg.html_reports != "never",
+            # What a report needs is kept unless no report can be made.
+            html=bool(html) if html is not None else cfg.html_reports != "never",
         ),
         progress,
     )
