@@ -10,7 +10,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from fraudops.cli._common import JsonOption, RichReporter, SpecOption, emit, out, settings_from
+from fraudops.cli._common import (
+    EngineOption,
+    JsonOption,
+    RichReporter,
+    SpecOption,
+    emit,
+    out,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from fraudops.monitoring.shadow import ShadowReport
@@ -53,19 +61,24 @@ def run(
             help="Apply the retrain policy to the findings (default: retrain.automatic).",
         ),
     ] = None,
+    engine: EngineOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """One monitoring run: drift over the data window, performance from the labels known at
     --now over the performance window; recorded in monitoring_runs, feature_drift and MLflow;
     alerts when drift or degradation is found; then the retrain policy (retrain.*) decides
-    whether to retrain, and a winning challenger becomes champion."""
+    whether to retrain, and a winning challenger becomes champion.
+
+    With --engine dask the windows are read and checked partition by partition on the cluster
+    (drift from mergeable summaries: the same figures, the normalised Wasserstein within a
+    stated bound; HTML reports from a bounded sample)."""
     # The services pull in the lake, MLflow's client and pandas: seconds a `--help` should not pay.
     from fraudops.orchestration.monitoring import run_monitoring
     from fraudops.orchestration.retraining import retrain_after_monitoring
     from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
-    with Runtime(settings, spec) as runtime, RichReporter() as progress:
+    with Runtime(settings, spec, engine=engine) as runtime, RichReporter() as progress:
         result = run_monitoring(
             runtime,
             now=now,

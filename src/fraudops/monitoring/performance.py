@@ -131,40 +131,72 @@ def evaluate_performance(
     ``max_degradation`` is relative (0.05: alert at a ROC-AUC 5% below the baseline).
     """
     as_of_ts, data = label_state(frame, as_of)
+    return cohort_performance(
+        as_of_ts,
+        data.groupby("day", sort=True).size(),
+        data[data["known"]],
+        min_coverage=min_coverage,
+        min_samples=min_samples,
+        baseline_roc_auc=baseline_roc_auc,
+        max_degradation=max_degradation,
+        cost_fn=cost_fn,
+        cost_fp=cost_fp,
+        high_confidence=high_confidence,
+        min_positives=min_positives,
+    )
 
+
+def cohort_performance(
+    as_of_ts: pd.Timestamp,
+    day_rows: pd.Series,
+    labelled: pd.DataFrame,
+    *,
+    min_coverage: float,
+    min_samples: int,
+    baseline_roc_auc: float | None,
+    max_degradation: float,
+    cost_fn: float,
+    cost_fp: float,
+    high_confidence: float = 0.9,
+    min_positives: int = 1,
+) -> PerformanceReport:
+    """``evaluate_performance`` from its parts: the predictions per cohort day (``day_rows``,
+    indexed by day) and the labelled rows (day, label, probability, prediction) — what a window
+    too large for one process is reduced to (``fraudops.compute.dask_monitoring``)."""
     cohorts: list[CohortPerformance] = []
     mature_rows: list[pd.DataFrame] = []
-    for day, part in data.groupby("day", sort=True):
-        labelled = part[part["known"]]
-        coverage = len(labelled) / len(part)
+    by_day: dict[Any, pd.DataFrame] = dict(iter(labelled.groupby("day", sort=True)))
+    for day, rows in day_rows.sort_index().items():
+        part = by_day.get(day, labelled.iloc[:0])
+        coverage = len(part) / int(rows)
         mature = coverage >= min_coverage
         metrics = (
             classification_metrics(
-                labelled["label"].to_numpy(),
-                labelled["probability"].to_numpy(),
-                labelled["prediction"].to_numpy(),
+                part["label"].to_numpy(),
+                part["probability"].to_numpy(),
+                part["prediction"].to_numpy(),
                 cost_fn=cost_fn,
                 cost_fp=cost_fp,
                 high_confidence=high_confidence,
             )
-            if len(labelled)
+            if len(part)
             else None
         )
         cohorts.append(
             CohortPerformance(
                 day=str(day),
-                predictions=len(part),
-                labelled=len(labelled),
+                predictions=int(rows),
+                labelled=len(part),
                 coverage=round(coverage, 6),
                 mature=mature,
-                positives=int(labelled["label"].sum()) if len(labelled) else 0,
+                positives=int(part["label"].sum()) if len(part) else 0,
                 metrics=metrics,
             )
         )
         if mature:
-            mature_rows.append(labelled)
+            mature_rows.append(part)
 
-    evaluated = pd.concat(mature_rows) if mature_rows else data.iloc[:0]
+    evaluated = pd.concat(mature_rows) if mature_rows else labelled.iloc[:0]
     metrics = None
     reason = ""
     if len(evaluated) < min_samples:
@@ -200,13 +232,13 @@ def evaluate_performance(
         )
     elif metrics is not None:
         reason = "no baseline ROC-AUC to compare with"
-    n_known = int(data["known"].sum())
+    n_known, n_rows = len(labelled), int(day_rows.sum())
     return PerformanceReport(
         as_of=as_of_ts.isoformat(),
         min_coverage=min_coverage,
-        predictions=len(data),
+        predictions=n_rows,
         labelled=n_known,
-        coverage=round(n_known / len(data), 6) if len(data) else None,
+        coverage=round(n_known / n_rows, 6) if n_rows else None,
         mature_cohorts=sum(c.mature for c in cohorts),
         immature_cohorts=sum(not c.mature for c in cohorts),
         evaluated_rows=len(evaluated),

@@ -19,7 +19,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from fraudops import registry
@@ -27,11 +26,11 @@ from fraudops.alerting.channels import AlertChannel
 from fraudops.alerting.dispatch import send_alert
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.labels.window import LabelledWindow, mature_labelled, read_window
-from fraudops.monitoring.drift import DriftReport, compute_drift
-from fraudops.monitoring.performance import PerformanceReport, evaluate_performance
+from fraudops.labels.window import ID, LabelledWindow, read_window
+from fraudops.monitoring.performance import PerformanceReport
 from fraudops.monitoring.profile import ReferenceProfile
 from fraudops.monitoring.shadow import compare_shadow
+from fraudops.monitoring.window import SHADOW_COLUMNS, WindowRequest, window_performance
 from fraudops.orchestration.monitoring_record import log_mlflow, record, write_html_reports
 from fraudops.orchestration.monitoring_result import MonitoringResult, Status, Window
 from fraudops.progress import Reporter
@@ -41,9 +40,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from fraudops.runtime import Runtime
-
-# The served version and the shadow challenger's score: what shadow scoring compares.
-SHADOW_COLUMNS = ("model_version", "shadow_version", "shadow_probability")
 
 
 def run_monitoring(
@@ -72,18 +68,24 @@ def run_monitoring(
     perf_start = as_of - timedelta(days=perf_days)
 
     lake = runtime.lake()
-    with progress.step("Reading predictions and labels"):
-        window = read_window(lake, spec, start=perf_start, end=as_of, columns=SHADOW_COLUMNS)
-    predictions = window.predictions
-    current = predictions[predictions["request_time"] > pd.Timestamp(data_start)]
-
-    with progress.step("Checking data drift"):
-        drift = _drift(profile, current, spec, settings)
-    with progress.step("Measuring performance from labels"):
-        thresholds = _shadow_thresholds(settings, spec, client, predictions)
-        performance = _performance(
-            window, profile, settings, thresholds, champion=str(version.version)
-        )
+    # The engine reads the windows and computes drift and performance (in this process, or
+    # over partitions on a Dask cluster); everything after is the same for both.
+    checks = runtime.engine.check_window(
+        runtime,
+        WindowRequest(
+            profile=profile,
+            champion=str(version.version),
+            data_start=data_start,
+            perf_start=perf_start,
+            as_of=as_of,
+            # What a report needs is kept unless no report can be made.
+            html=bool(html) if html is not None else cfg.html_reports != "never",
+        ),
+        progress,
+    )
+    drift, performance = checks.drift, checks.performance
+    thresholds = _shadow_thresholds(settings, spec, client, checks.shadow_versions)
+    attach_shadow(performance, checks.shadow_rows, settings, thresholds)
 
     data_drift = bool(drift and drift.data_drift_detected)
     model_drift = bool(performance.degraded)
@@ -96,8 +98,8 @@ def run_monitoring(
         model_name=runtime.model_name,
         model_version=str(version.version),
         as_of=as_of,
-        data_window=Window(data_start, as_of, data_days, len(current)),
-        performance_window=Window(perf_start, as_of, perf_days, len(predictions)),
+        data_window=Window(data_start, as_of, data_days, checks.current_rows),
+        performance_window=Window(perf_start, as_of, perf_days, checks.window_rows),
         drift=drift,
         performance=performance,
         data_drift_detected=data_drift,
@@ -117,11 +119,11 @@ def run_monitoring(
             json.dumps(result.to_dict(), indent=2, default=str)
         )
         result.reports["summary"] = str(report_dir / "drift_summary.json")
-        if make_html and len(current):
+        current = checks.html_current
+        if make_html and current is not None and len(current):
+            labelled = checks.labelled_for_html()
             result.reports.update(
-                write_html_reports(
-                    lake, settings, spec, current, predictions, window.labels, report_dir
-                )
+                write_html_reports(lake, settings, spec, current, labelled, report_dir)
             )
     with progress.step("Logging to MLflow"):
         result.mlflow_run_id = log_mlflow(settings, client, result, report_dir)
@@ -170,25 +172,11 @@ def report_for_run(
     directory = settings.home_dir / "reports" / spec.name / run_id
     directory.mkdir(parents=True, exist_ok=True)
     with progress.step("Rendering Evidently reports"):
-        return write_html_reports(
-            lake, settings, spec, current, predictions, window.labels, directory
-        )
+        labelled = predictions.merge(window.labels, on=ID, how="inner")
+        return write_html_reports(lake, settings, spec, current, labelled, directory)
 
 
-# ---- the checks ----------------------------------------------------------------------------------
-
-
-def _drift(
-    profile: ReferenceProfile, current: pd.DataFrame, spec: FeatureSpec, settings: Settings
-) -> DriftReport | None:
-    if len(current) < settings.monitoring.min_samples:
-        return None
-    return compute_drift(
-        profile,
-        current[spec.feature_names],
-        settings.monitoring,
-        scores=current["probability"].to_numpy(dtype=np.float64),
-    )
+# ---- the shadow comparison -----------------------------------------------------------------------
 
 
 def _performance(
@@ -199,58 +187,40 @@ def _performance(
     *,
     champion: str | None = None,
 ) -> PerformanceReport:
-    """The champion's performance report; with the shadow comparison (see ``compare_shadow``)
-    when mature labelled rows carry a shadow score. ``shadow_thresholds``: each shadow version's
-    decision threshold (``_shadow_thresholds``).
-
-    With ``champion``, only the predictions that version answered count: the question is
-    whether the model now serving has degraded, and the weeks a replaced model answered badly
-    must not call for another retrain right after its successor took over."""
-    predictions = window.predictions
-    excluded = 0
-    if champion is not None and "model_version" in predictions.columns:
-        answered = (predictions["model_version"].astype(str) == champion).to_numpy()
-        excluded = int((~answered).sum())
-        predictions = predictions[answered]
-    shadow_columns = [c for c in SHADOW_COLUMNS if c in predictions.columns]
-    joined = predictions[
-        ["inference_id", "request_time", "probability", "prediction", *shadow_columns]
-    ].merge(window.labels, on="inference_id", how="left")
-    as_of = window.end
-    report = evaluate_performance(
-        joined,
-        as_of=as_of,
-        min_coverage=settings.labels.mature_coverage,
-        min_samples=settings.monitoring.min_samples,
-        baseline_roc_auc=(profile.baseline_metrics or {}).get("roc_auc"),
-        max_degradation=settings.monitoring.roc_auc_degradation,
-        min_positives=settings.monitoring.min_positives,
-        cost_fn=settings.training.cost_fn,
-        cost_fp=settings.training.cost_fp,
-    )
-    report.model_version = champion
-    report.other_versions_excluded = excluded
-    if len(shadow_columns) == len(SHADOW_COLUMNS) and joined["shadow_version"].notna().any():
-        report.shadow = compare_shadow(
-            mature_labelled(joined, as_of=as_of, min_coverage=settings.labels.mature_coverage),
-            thresholds=shadow_thresholds or {},
-            gate_metrics=settings.gate.champion_metrics,
-            min_samples=settings.monitoring.min_samples,
-            cost_fn=settings.training.cost_fn,
-            cost_fp=settings.training.cost_fp,
-        )
+    """The performance report of a window in this process, with the shadow comparison."""
+    report, shadow_rows = window_performance(window, profile, settings, champion)
+    attach_shadow(report, shadow_rows, settings, shadow_thresholds or {})
     return report
 
 
+def attach_shadow(
+    report: PerformanceReport,
+    shadow_rows: pd.DataFrame | None,
+    settings: Settings,
+    thresholds: Mapping[str, float | None],
+) -> None:
+    """The champion against its shadow challenger (``compare_shadow``) on the mature labelled
+    rows with a shadow score. ``thresholds``: each shadow version's decision threshold
+    (``_shadow_thresholds``)."""
+    if shadow_rows is None:
+        return
+    report.shadow = compare_shadow(
+        shadow_rows,
+        thresholds=thresholds,
+        gate_metrics=settings.gate.champion_metrics,
+        min_samples=settings.monitoring.min_samples,
+        cost_fn=settings.training.cost_fn,
+        cost_fp=settings.training.cost_fp,
+    )
+
+
 def _shadow_thresholds(
-    settings: Settings, spec: FeatureSpec, client: MlflowClient, window: pd.DataFrame
+    settings: Settings, spec: FeatureSpec, client: MlflowClient, versions: Sequence[str]
 ) -> dict[str, float | None]:
-    """The decision threshold of each shadow version in the window (None: not in the registry
-    any more — its recall/precision are then left out)."""
-    if "shadow_version" not in window.columns:
-        return {}
+    """The decision threshold of each shadow version (None: not in the registry any more —
+    its recall/precision are then left out)."""
     out: dict[str, float | None] = {}
-    for version in sorted(window["shadow_version"].dropna().astype(str).unique()):
+    for version in versions:
         try:
             out[version] = registry.version_threshold(settings, spec, version, client=client)
         except FraudopsError:

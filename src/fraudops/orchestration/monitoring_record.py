@@ -176,12 +176,13 @@ def write_html_reports(
     settings: Settings,
     spec: FeatureSpec,
     current: pd.DataFrame,
-    window: pd.DataFrame,
-    labels: pd.DataFrame,
+    labelled: pd.DataFrame,
     directory: Path,
 ) -> dict[str, str]:
     """Evidently's data-drift and classification HTML reports (seconds each: made on drift or
-    degradation, or on demand). The reference is a sample of the lake's `transactions`."""
+    degradation, or on demand). The reference is a sample of the lake's `transactions`;
+    ``current``: the data window's predictions (or a sample); ``labelled``: labelled predictions
+    (label, probability)."""
     # Evidently's import costs seconds: only runs that make reports pay it.
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
@@ -202,7 +203,6 @@ def write_html_reports(
     drift.save_html(str(path))
     reports["data_drift"] = str(path)
 
-    labelled = window.merge(labels, on="inference_id", how="inner")
     if len(labelled) and labelled["label"].nunique() == 2:
         frame = pd.DataFrame(
             {
