@@ -51,6 +51,9 @@ SLOW_FIRST = (
     "tests/e2e/test_simulation_control.py",
     "tests/e2e/test_dashboard_browser.py",
     "tests/integration/test_scaleout_services.py",
+    "tests/integration/test_dask_scoring.py",
+    "tests/integration/test_dask_training.py",
+    "tests/integration/test_dask_monitoring.py",
 )
 
 
