@@ -158,19 +158,27 @@ def time_interactive(base: str, lookup_id: str | None) -> dict[str, dict[str, fl
             url = f"{base}/{page_name}"
             if page_name == "lookup" and lookup_id:
                 url += "?" + urllib.parse.urlencode({"id": lookup_id})
-            visits: list[float] = []
+            visits: list[tuple[float, float]] = []
             try:
                 for _ in range(3):
                     page = context.new_page()
                     page.goto(url)
                     page.wait_for_selector("body[data-ready='1']", state="attached", timeout=30_000)
-                    # From navigation start to ready, as the page's script measured it.
-                    visits.append(float(page.get_attribute("body", "data-ready-ms") or "nan"))
+                    # From navigation start, as the page's script measured it: figures, filters
+                    # and tables shown (the page answers), then every chart drawn.
+                    shown = page.get_attribute("body", "data-shown-ms")
+                    ready = page.get_attribute("body", "data-ready-ms")
+                    visits.append((float(shown or ready or "nan"), float(ready or "nan")))
                     page.close()
             finally:
                 context.close()
                 shutil.rmtree(profile, ignore_errors=True)
-            results[page_name] = {"first_ms": visits[0], "returning_ms": visits[-1]}
+            results[page_name] = {
+                "first_shown_ms": visits[0][0],
+                "first_drawn_ms": visits[0][1],
+                "returning_shown_ms": visits[-1][0],
+                "returning_drawn_ms": visits[-1][1],
+            }
     return results
 
 
@@ -247,22 +255,29 @@ def main() -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"{summary['machine']}, {summary['date']}: {args.rows:,} predictions, {args.days} days")
-    print("| page | data p50 ms | data p95 ms | data max ms | first visit ms | returning ms |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print(
+        "| page | data p50 ms | data p95 ms | data max ms | first visit: shown ms | drawn ms "
+        "| returning: shown ms | drawn ms |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for page in [*PAGES, "lookup by transaction id"]:
         r = requests.get(page, {})
         i = interactive.get(page, {})
         print(
             f"| {page} | {r.get('p50_ms', 0):.0f} | {r.get('p95_ms', 0):.0f} "
-            f"| {r.get('max_ms', 0):.0f} | {i.get('first_ms', float('nan')):.0f} "
-            f"| {i.get('returning_ms', float('nan')):.0f} |"
+            f"| {r.get('max_ms', 0):.0f} | {i.get('first_shown_ms', float('nan')):.0f} "
+            f"| {i.get('first_drawn_ms', float('nan')):.0f} "
+            f"| {i.get('returning_shown_ms', float('nan')):.0f} "
+            f"| {i.get('returning_drawn_ms', float('nan')):.0f} |"
         )
     worst = max(r["p95_ms"] for k, r in requests.items() if k in PAGES)
-    slowest = max(i["returning_ms"] for i in interactive.values())
+    shown = max(i["first_shown_ms"] for i in interactive.values())
+    drawn = max(i["returning_drawn_ms"] for i in interactive.values())
     print(
-        f"worst data p95 {worst:.0f} ms (bar 300); slowest interactive {slowest:.0f} ms (bar 1000)"
+        f"worst data p95 {worst:.0f} ms (bar 300); slowest first visit shown {shown:.0f} ms, "
+        f"slowest returning visit drawn {drawn:.0f} ms (bar 1000)"
     )
-    return 0 if worst < 300 and slowest < 1000 else 1
+    return 0 if worst < 300 and drawn < 1000 else 1
 
 
 if __name__ == "__main__":

@@ -177,7 +177,7 @@ def test_loopback_without_secret_is_open_and_pages_answer(open_client: TestClien
     for page in ("drift", "features", "models", "alerts", "runs", "lookup"):
         shell = open_client.get(f"/{page}")
         assert shell.status_code == 200, page
-        assert '<script src="/vendor/plotly.min.js"' in shell.text
+        assert '<link rel="preload" href="/vendor/plotly.min.js"' in shell.text
         assert "cdn" not in shell.text.lower()
         data = open_client.get(f"/api/page/{page}")
         assert data.status_code == 200, (page, data.text)
