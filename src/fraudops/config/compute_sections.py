@@ -31,6 +31,6 @@ class ComputeSettings(Section):
     partition_rows: int = Field(
         1_000_000,
         ge=1_000,
-        description="Target rows per Dask partition when a source is split (lake data files "
-        "larger than this are read in row groups).",
+        description="Rows per Dask partition at most when a source's pieces are grouped: lake "
+        "data files, Parquet row groups (a bigger piece is a partition alone).",
     )
