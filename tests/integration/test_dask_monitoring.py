@@ -90,15 +90,9 @@ def log_served(
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    from distributed import LocalCluster
+    from tests.dask_support import local_cluster
 
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        memory_limit="2GiB",
-        processes=True,
-        dashboard_address=None,
-    ) as local:
+    with local_cluster() as local:
         yield local.scheduler_address
 
 

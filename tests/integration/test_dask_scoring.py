@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from typer.testing import CliRunner
 
 from fraudops.batch.score import OUTPUT_COLUMNS, ScoreReport, score_file
@@ -27,6 +27,7 @@ from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.runtime import Runtime
+from tests.dask_support import local_cluster
 from tests.integration.test_batch_score import SMALL
 
 FILES = {"a.parquet": 1200, "b.parquet": 900, "c.parquet": 700}
@@ -35,16 +36,7 @@ ROW_GROUP = 400  # files of several row groups: partitions are cut between them
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            memory_limit="2GiB",
-            processes=True,
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as connected,
-    ):
+    with local_cluster() as cluster, Client(cluster) as connected:
         yield connected
 
 

@@ -46,15 +46,9 @@ TOLERANCE = 0.005  # the issue's bound on |ROC-AUC| and |PR-AUC| differences
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
-    from distributed import LocalCluster
+    from tests.dask_support import local_cluster
 
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        memory_limit="2GiB",
-        processes=True,
-        dashboard_address=":0",
-    ) as local:
+    with local_cluster() as local:
         yield local
 
 

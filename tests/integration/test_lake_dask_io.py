@@ -13,13 +13,14 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from fraudops.config import load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
 from fraudops.lake.dask_io import append_dask, read_dask
+from tests.dask_support import local_cluster
 
 BATCHES = {"a": 1500, "b": 1200, "c": 800}  # one append (one data file) each
 COLUMNS = ["transaction_id", "customer_id", "transaction_amount", "customer_age", "is_fraud"]
@@ -27,16 +28,7 @@ COLUMNS = ["transaction_id", "customer_id", "transaction_amount", "customer_age"
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            memory_limit="2GiB",
-            processes=True,
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as connected,
-    ):
+    with local_cluster() as cluster, Client(cluster) as connected:
         yield connected
 
 
