@@ -25,12 +25,17 @@ def uuid7(at: dt.datetime | None = None) -> str:
     return str(uuid.UUID(int=(millis << 80) | _VERSION | (rand_a << 64) | _VARIANT | rand_b))
 
 
-def minted_at(value: str) -> dt.datetime | None:
-    """When a UUIDv7 was minted (its first 48 bits), else None (another id or version)."""
+def parse_uuid(value: str) -> uuid.UUID | None:
+    """``value`` as a UUID (any version), else None."""
     try:
-        parsed = uuid.UUID(value)
+        return uuid.UUID(value)
     except ValueError:
         return None
-    if parsed.version != 7:
+
+
+def minted_at(value: str) -> dt.datetime | None:
+    """When a UUIDv7 was minted (its first 48 bits), else None (another id or version)."""
+    parsed = parse_uuid(value)
+    if parsed is None or parsed.version != 7:
         return None
     return dt.datetime.fromtimestamp((parsed.int >> 80) / 1000, dt.UTC)

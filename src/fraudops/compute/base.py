@@ -1,4 +1,4 @@
-"""The engine interface and its factory.
+"""The engine interface.
 
 An engine runs the data-parallel part of a job; everything around it (the MLflow run, the gate,
 the registry, the records in the lake, alerts) is the same code for both and lives in
@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from fraudops.config import EngineName, Settings
 
@@ -31,10 +31,6 @@ class Engine(ABC):
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-
-    def describe(self) -> dict[str, Any]:
-        """What it runs on, for ``--json`` and the progress line."""
-        return {"engine": self.name}
 
     @abstractmethod
     def close(self) -> None: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fraudops.compute.base import Engine
 from fraudops.errors import ConfigError
@@ -52,19 +52,6 @@ class DaskEngine(Engine):
         )
         log.info("started a Dask LocalCluster of %d workers", cfg.workers)
         return Client(self._cluster)
-
-    def describe(self) -> dict[str, Any]:
-        cfg = self.settings.compute
-        out: dict[str, Any] = {"engine": self.name}
-        if cfg.scheduler_address:
-            out["scheduler"] = cfg.scheduler_address
-        else:
-            out.update(
-                workers=cfg.workers,
-                threads_per_worker=cfg.threads_per_worker,
-                memory_limit=cfg.memory_limit,
-            )
-        return out
 
     def close(self) -> None:
         if "client" in self.__dict__:

@@ -37,7 +37,7 @@ from pyiceberg.exceptions import ValidationException as CommitValidationError
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.expressions.parser import parse as parse_filter
 from pyiceberg.schema import Schema
-from pyiceberg.table import Table
+from pyiceberg.table import DataScan, Table
 from pyiceberg.types import NestedField
 from pyparsing import ParseBaseException
 from sqlalchemy import inspect as sql_inspect
@@ -264,10 +264,11 @@ class Lake:
 
     # ---- reads ---------------------------------------------------------------------------
 
-    def read(
+    def scan(
         self, name: str, columns: Sequence[str] | None = None, row_filter: str | None = None
-    ) -> pa.Table:
-        """Table ``name`` as Arrow; ``row_filter`` is an Iceberg filter such as ``"label = 1"``."""
+    ) -> DataScan:
+        """The scan of table ``name`` (columns checked, filter parsed), nothing read yet:
+        ``read`` runs it here, ``lake.dask_io`` plans it and reads its files on workers."""
         table = self.table(name)
         if columns is not None:
             known = {f.name for f in table.schema().fields}
@@ -278,15 +279,26 @@ class Lake:
                 )
         where = self._row_filter(name, row_filter)
         try:
-            scan = table.scan(
+            return table.scan(
                 row_filter=where,
                 selected_fields=tuple(columns) if columns is not None else ("*",),
             )
+        except (ValueError, TypeError) as exc:
+            raise self.scan_error(name, row_filter, exc) from None
+
+    def scan_error(self, name: str, row_filter: str | None, exc: Exception) -> LakeError:
+        """What a scan that pyiceberg refused says (a filter naming an unknown column, say)."""
+        return LakeError(f"cannot read {self.namespace}.{name} with filter {row_filter!r}: {exc}")
+
+    def read(
+        self, name: str, columns: Sequence[str] | None = None, row_filter: str | None = None
+    ) -> pa.Table:
+        """Table ``name`` as Arrow; ``row_filter`` is an Iceberg filter such as ``"label = 1"``."""
+        scan = self.scan(name, columns, row_filter)
+        try:
             return scan.to_arrow()
-        except (ValueError, TypeError) as exc:  # a filter naming an unknown column, say
-            raise LakeError(
-                f"cannot read {self.namespace}.{name} with filter {row_filter!r}: {exc}"
-            ) from None
+        except (ValueError, TypeError) as exc:
+            raise self.scan_error(name, row_filter, exc) from None
 
     def _row_filter(self, name: str, row_filter: str | None) -> BooleanExpression:
         if not row_filter:

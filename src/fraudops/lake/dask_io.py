@@ -57,28 +57,16 @@ def read_dask(
     import dask.dataframe as dd
     from pyiceberg.io.pyarrow import schema_to_pyarrow
 
-    table = lake.table(name)
-    if columns is not None:
-        known = {f.name for f in table.schema().fields}
-        if unknown := [c for c in columns if c not in known]:
-            raise LakeError(
-                f"table {lake.namespace}.{name} has no column(s) {', '.join(map(repr, unknown))}"
-            )
-    where = lake._row_filter(name, row_filter)
+    scan = lake.scan(name, columns, row_filter)
     try:
-        scan = table.scan(
-            row_filter=where, selected_fields=tuple(columns) if columns is not None else ("*",)
-        )
         tasks = list(scan.plan_files())
     except (ValueError, TypeError) as exc:
-        raise LakeError(
-            f"cannot read {lake.namespace}.{name} with filter {row_filter!r}: {exc}"
-        ) from None
+        raise lake.scan_error(name, row_filter, exc) from None
     projected = scan.projection()
     meta = schema_to_pyarrow(projected, include_field_ids=False).empty_table().to_pandas()
     limit = partition_rows or lake.settings.compute.partition_rows
     parts = [
-        _ScanPart(table.metadata, table.io, projected, scan.row_filter, group)
+        _ScanPart(scan.table_metadata, scan.io, projected, scan.row_filter, group)
         for group in _group_tasks(tasks, limit)
     ]
     if not parts:  # an empty table (or a filter that prunes every file): no partition to map

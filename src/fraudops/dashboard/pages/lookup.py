@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
 from typing import Any
 
 import pandas as pd
@@ -19,7 +18,7 @@ from pyiceberg.expressions import And, BooleanExpression, Or
 from fraudops.dashboard.contracts import Filters, Kpi, PageData, Table
 from fraudops.dashboard.lookup_index import index_for
 from fraudops.dashboard.pages.common import between, equals
-from fraudops.ids import minted_at
+from fraudops.ids import minted_at, parse_uuid
 from fraudops.lake.schemas import LABELS, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
 from fraudops.runtime import Runtime
 
@@ -63,14 +62,6 @@ def id_day(value: str) -> dt.date | None:
     return None if at is None else at.date()
 
 
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
-
-
 def _on_days(days: list[dt.date]) -> BooleanExpression:
     spans = [
         between(
@@ -106,7 +97,7 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
         start = dt.datetime.combine(day, dt.time(), dt.UTC) - dt.timedelta(days=1)
         end = start + dt.timedelta(days=3)
         where = And(where, between(PREDICTIONS_PARTITION_SOURCE, start, end))
-    elif not _is_uuid(value):  # not an inference id (the server mints UUIDs): a transaction id
+    elif parse_uuid(value) is None:  # the server mints UUIDs: this is a transaction id
         days = index_for(table).days(table, value)
         if days == []:
             return PageData("lookup", "Lookup", notes=[f"no prediction with id {value!r}"])
