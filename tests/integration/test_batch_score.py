@@ -35,10 +35,9 @@ SMALL: dict[str, Any] = {
 SCORE_ROWS = 3000
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A home whose registry has a champion (version 1)."""
-    home = tmp_path_factory.mktemp("score") / "home"
+def trained_home(root: Path) -> Path:
+    """``root/home``, whose registry has a champion (version 1) trained on 5,000 rows."""
+    home = root / "home"
     settings = load_settings(home=home, **SMALL)
     spec = settings.feature_spec()
     path = home.parent / "train.parquet"
@@ -50,6 +49,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         result = run_training(runtime)
     assert result.decision == "promoted"
     return home
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home whose registry has a champion (version 1)."""
+    return trained_home(tmp_path_factory.mktemp("score"))
 
 
 @pytest.fixture(scope="module")

@@ -24,11 +24,10 @@ from fraudops.compute.dask_scoring import score_dask
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
-from fraudops.lake import Lake, load_file
-from fraudops.orchestration.training_pipeline import run_training
+from fraudops.lake import Lake
 from fraudops.runtime import Runtime
 from tests.dask_support import local_cluster
-from tests.integration.test_batch_score import SMALL
+from tests.integration.test_batch_score import trained_home
 
 FILES = {"a.parquet": 1200, "b.parquet": 900, "c.parquet": 700}
 ROW_GROUP = 400  # files of several row groups: partitions are cut between them
@@ -43,17 +42,7 @@ def client() -> Iterator[Client]:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home whose registry has a champion (version 1), trained as test_batch_score's is."""
-    home = tmp_path_factory.mktemp("daskscore") / "home"
-    settings = load_settings(home=home, **SMALL)
-    spec = settings.feature_spec()
-    path = home.parent / "train.parquet"
-    generate_transactions(settings.data, spec, rows=5000, seed=3).to_parquet(path)
-    with Lake.open(settings, spec.name) as lake:
-        lake.init()
-        load_file(lake, path)
-    with Runtime(settings, spec.name) as runtime:
-        assert run_training(runtime).decision == "promoted"
-    return home
+    return trained_home(tmp_path_factory.mktemp("daskscore"))
 
 
 @pytest.fixture
