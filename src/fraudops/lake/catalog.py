@@ -54,6 +54,7 @@ from fraudops.lake.evolution import (
     schema_mismatch,
 )
 from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
+from fraudops.lake.maintenance_policy import maintenance_properties, set_properties
 from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
@@ -166,14 +167,14 @@ class Lake:
                     f"{self.namespace}.{name}", self.spec.name, live, expected
                 ):
                     raise LakeError(problem)
-            created = []
+            created, upkeep = [], maintenance_properties(self.settings)
             for name in missing:
                 try:
                     catalog.create_table(
                         self.identifier(name),
                         schema=schemas[name],
                         partition_spec=partition_spec(name, schemas[name]),
-                        properties=table_properties(name),
+                        properties={**table_properties(name), **upkeep},
                     )
                 except TableAlreadyExistsError:  # a concurrent `lake init` won the race
                     continue
@@ -184,7 +185,17 @@ class Lake:
                 label = f"{self.namespace}.{name}"
                 if columns := add_columns(load, fields, label, self.spec.name, schemas[name]):
                     columns_added[name] = columns
-        return LakeInit(created=created, columns_added=columns_added)
+            properties_set = {  # an older release's tables get the maintenance properties
+                name: keys
+                for name in schemas
+                if name not in created
+                and (
+                    keys := set_properties(
+                        partial(catalog.load_table, self.identifier(name)), upkeep
+                    )
+                )
+            }
+        return LakeInit(created, columns_added, properties_set)
 
     def column_names(self, name: str) -> list[str]:
         """The columns table ``name`` has (an older table may lack some of the spec's)."""
