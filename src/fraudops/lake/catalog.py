@@ -54,7 +54,7 @@ from fraudops.lake.evolution import (
     schema_mismatch,
 )
 from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
-from fraudops.lake.maintenance_policy import maintenance_properties, set_properties
+from fraudops.lake.maintenance_policy import add_missing_properties, maintenance_properties
 from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
@@ -185,16 +185,13 @@ class Lake:
                 label = f"{self.namespace}.{name}"
                 if columns := add_columns(load, fields, label, self.spec.name, schemas[name]):
                     columns_added[name] = columns
-            properties_set = {  # an older release's tables get the maintenance properties
-                name: keys
-                for name in schemas
-                if name not in created
-                and (
-                    keys := set_properties(
-                        partial(catalog.load_table, self.identifier(name)), upkeep
-                    )
-                )
+            # The maintenance properties, on the tables an older release created too.
+            old = {
+                n: partial(catalog.load_table, self.identifier(n))
+                for n in schemas
+                if n not in created
             }
+            properties_set = add_missing_properties(old, upkeep)
         return LakeInit(created, columns_added, properties_set)
 
     def column_names(self, name: str) -> list[str]:

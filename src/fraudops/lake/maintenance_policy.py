@@ -87,3 +87,10 @@ def set_properties(load: Callable[[], Table], wanted: Mapping[str, str]) -> list
             continue
         return sorted(missing)
     return []
+
+
+def add_missing_properties(
+    loads: Mapping[str, Callable[[], Table]], wanted: Mapping[str, str]
+) -> dict[str, list[str]]:
+    """``set_properties`` on each table of ``loads``; the names set, per table that lacked some."""
+    return {name: keys for name, load in loads.items() if (keys := set_properties(load, wanted))}
