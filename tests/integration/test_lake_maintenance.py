@@ -14,7 +14,7 @@ from pyiceberg.table import TableProperties
 from fraudops.aggregates import predictions as prediction_aggregates
 from fraudops.aggregates.watermark import snapshot_key
 from fraudops.lake import Lake
-from fraudops.lake.maintenance import maintain, plan_table, watermark_key
+from fraudops.lake.maintenance import TableMaintenance, maintain, plan_table, watermark_key
 from fraudops.lake.maintenance_auto import AutoMaintainer, prune_reports
 from fraudops.lake.maintenance_policy import MaintenancePolicy
 from fraudops.lake.schemas import PREDICTIONS, TABLES
@@ -139,7 +139,7 @@ def test_maintenance_racing_the_writer_never_loses_a_commit(home: Path) -> None:
     )
     thread = threading.Thread(target=write)
     thread.start()
-    runs = []
+    runs: list[TableMaintenance] = []
     try:
         with Lake.open(settings) as lake:
             deadline = time.monotonic() + 4
