@@ -22,11 +22,14 @@ from fraudops.aggregates import predictions as prediction_aggregates
 from fraudops.aggregates.predictions import RefreshReport
 from fraudops.config import Settings
 from fraudops.lake.catalog import Lake
+from fraudops.lake.maintenance import LABEL_TABLES
+from fraudops.lake.maintenance_auto import AutoMaintainer
 from fraudops.lake.schemas import LABEL_INGESTS, LABEL_STATS, LABELS, PREDICTION_STATS
 
 log = logging.getLogger(__name__)
 
 _said_missing: set[tuple[str, str]] = set()
+_label_upkeep: dict[tuple[str, str, str], AutoMaintainer] = {}
 
 
 def _present(lake: Lake, table: str) -> bool:
@@ -158,6 +161,17 @@ def after_label_ingest(
             type(exc).__name__,
             exc,
         )
+    finally:
+        maintain_label_tables(lake)
+
+
+def maintain_label_tables(lake: Lake) -> None:
+    """The label tables' maintenance, when ``maintenance.interval_s`` has passed (best effort;
+    lake/maintenance_auto.py)."""
+    key = (str(lake.settings.home_dir), lake.settings.catalog_uri, lake.spec.name)
+    if key not in _label_upkeep:
+        _label_upkeep[key] = AutoMaintainer(lake.settings, lake.spec.name, LABEL_TABLES, "labels")
+    _label_upkeep[key].maybe_run(lake)
 
 
 def refresh_all(lake: Lake, *, rebuild: bool = False) -> list[RefreshReport]:

@@ -13,6 +13,7 @@ from pyiceberg.table import Table
 from pyiceberg.table.snapshots import Operation, Snapshot, ancestors_of
 
 from fraudops.errors import LakeError
+from fraudops.lake.compaction import is_compaction
 
 PREFIX = "fraudops.aggregates."
 KIND = PREFIX + "kind"  # refresh | rebuild | compact | days
@@ -90,7 +91,8 @@ def new_appends(source: Table, mark: Watermark, aggregate: str) -> list[Snapshot
             )
     for snapshot in chain:
         operation = snapshot.summary.operation if snapshot.summary else None
-        if operation in (Operation.DELETE, Operation.OVERWRITE):
+        # A compaction (lake maintenance) rewrote files, not rows: nothing to fold, nothing lost.
+        if operation in (Operation.DELETE, Operation.OVERWRITE) and not is_compaction(snapshot):
             raise AggregatesStaleError(
                 f"{name} snapshot {snapshot.snapshot_id} ({operation.value}) removed or rewrote "
                 f"rows after {aggregate} folded them in: " + rebuild_hint(aggregate)

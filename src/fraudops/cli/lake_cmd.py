@@ -49,6 +49,8 @@ def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = Fals
         )
         for table, columns in done.columns_added.items():
             out.print(f"Added to {table}: {', '.join(columns)}.")
+        if done.properties_set:
+            out.print(f"Maintenance properties set on: {', '.join(done.properties_set)}.")
 
     emit(result, as_json, render)
 
@@ -67,10 +69,14 @@ def load(
 
     The tables must exist: `fraudops lake init` creates them."""
     from fraudops.lake import Lake, load_file
+    from fraudops.lake.maintenance_auto import AutoMaintainer
+    from fraudops.lake.schemas import TRANSACTIONS
 
-    lake = Lake.open(settings_from(ctx), spec)
+    settings = settings_from(ctx)
+    lake = Lake.open(settings, spec)
     with RichReporter() as progress:
         report = load_file(lake, path, mode="replace" if replace else "append", progress=progress)
+    AutoMaintainer(settings, lake.spec.name, [TRANSACTIONS], "transactions").maybe_run(lake)
     result = report.to_dict()
     emit(
         result,
@@ -151,3 +157,84 @@ def aggregates(
             )
 
     emit(result, as_json, render)
+
+
+@app.command("maintain")
+def maintain(
+    ctx: typer.Context,
+    table: Annotated[
+        list[str] | None,
+        typer.Option("--table", help="Only this table (repeatable); default: every table."),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show what a run would do now (the same plan), change nothing."
+        ),
+    ] = False,
+    scheduled: Annotated[
+        bool,
+        typer.Option(
+            "--scheduled",
+            help="What the scheduler's maintenance job runs: the tables no writer maintains "
+            "(transactions, monitoring, alerts, model events), and reports older than "
+            "maintenance.keep_reports_days.",
+        ),
+    ] = False,
+    spec: SpecOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Maintain the lake's tables now: expire old snapshots, compact small data files, delete
+    orphan and old metadata files, set the maintenance table properties.
+
+    The same runs on its own every maintenance.interval_s in the processes that write the
+    tables. Reports per table what was removed and rewritten, files and bytes before and after."""
+    from fraudops.lake import Lake
+    from fraudops.lake.maintenance import SCHEDULED_TABLES
+    from fraudops.lake.maintenance import maintain as run_maintenance
+    from fraudops.lake.maintenance_auto import prune_reports
+    from fraudops.lake.maintenance_policy import MaintenancePolicy
+    from fraudops.lake.schemas import TABLES, check_table_name
+
+    settings = settings_from(ctx)
+    names = [check_table_name(t) for t in table] if table else list(TABLES)
+    if scheduled and not table:
+        names = list(SCHEDULED_TABLES)
+    policy = MaintenancePolicy.from_settings(settings)
+    with Lake.open(settings, spec) as lake:
+        _ = lake.catalog  # a missing lake is named here, not once per table
+        results = run_maintenance(lake, names, policy, dry_run=dry_run)
+    pruned = [] if dry_run or not scheduled else prune_reports(settings)
+    failed = [r for r in results if r.errors and r.plan is None]
+    result = {
+        "spec": lake.spec.name,
+        "dry_run": dry_run,
+        "tables": [r.to_dict() for r in results],
+        "reports_removed": [str(p) for p in pruned],
+    }
+
+    def render() -> None:
+        rows = [
+            {
+                "table": r.table,
+                "snapshots expired": len(r.plan.expire)
+                if dry_run and r.plan
+                else r.snapshots_expired,
+                "data files rewritten": sum(len(g.files) for g in r.plan.compact)
+                if dry_run and r.plan
+                else r.data_files_rewritten,
+                "files removed": len(r.plan.orphans) if dry_run and r.plan else r.files_removed,
+                "files": f"{r.files_before:,} -> {r.files_after:,}",
+                "MB": f"{r.bytes_before / 1e6:,.1f} -> {r.bytes_after / 1e6:,.1f}",
+                "errors": "; ".join(r.errors),
+            }
+            for r in results
+        ]
+        title = "Would do (dry run)" if dry_run else "Maintenance"
+        out.print(records_table(f"{title}: {lake.spec.name}", rows))
+        if pruned:
+            out.print(f"{len(pruned)} report folder(s) older than the retention removed.")
+
+    emit(result, as_json, render)
+    if failed:
+        raise typer.Exit(1)

@@ -8,6 +8,7 @@ kind of choice may take.
 
 from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName
 from fraudops.config.compute_sections import ComputeSettings, EngineName
+from fraudops.config.maintenance_sections import MaintenanceSettings
 from fraudops.config.model_sections import (
     DataSettings,
     DriftRule,
@@ -57,6 +58,7 @@ __all__ = [
     "LakeSettings",
     "LogBackend",
     "LogRegParams",
+    "MaintenanceSettings",
     "MlflowSettings",
     "MonitoringSettings",
     "RetrainSettings",

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from fraudops.config.compute_sections import ComputeSettings
+from fraudops.config.maintenance_sections import MaintenanceSettings
 from fraudops.config.model_sections import (
     DataSettings,
     GateSettings,
@@ -85,6 +86,7 @@ class Settings(BaseSettings):
     labels: LabelsSettings = Field(default_factory=LabelsSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
+    maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
 
     @field_validator("specs", mode="before")
     @classmethod

@@ -38,7 +38,14 @@ class ProducerStats:
     max_bytes: int | None = None  # the bound past which records are dropped (spool)
     records_written: int | None = None  # committed to the lake by the drainer, if known here
     drainer_error: str | None = None  # the drainer's last failure while it keeps failing
-    drainer_state: str | None = None  # ok | missing | replaced | failing | unknown, if known here
+    drainer_state: str | None = None  # ok | missing | replaced | no_space | failing | unknown
+    # The drainer's commits and the lake maintenance it runs (spool: from its status file).
+    commits: int | None = None
+    commit_seconds_p50: float | None = None  # over its last 200 commits
+    commit_seconds_p99: float | None = None
+    maintenance_runs: int | None = None
+    maintenance_files_removed: int | None = None
+    maintenance_last_run_at: float | None = None  # epoch seconds
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -30,6 +30,7 @@ from fraudops.inference_log.redis_producer import (
     text,
 )
 from fraudops.inference_log.sink import PredictionSink
+from fraudops.inference_log.upkeep import LogUpkeep
 from fraudops.lake.catalog import TableReplacedError
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class RedisLogConsumer:
         self._client = redis_client(settings)
         self._sink: PredictionSink | None = None
         self.stats = StatsRefresher(settings, self.spec_name)  # the dashboard's aggregates
+        self.upkeep = LogUpkeep(settings, self.spec_name)  # commit latency, maintenance
         self._group_ready = False
         self._history_cursor: str | None = "0"  # own pending list first, after every start
         self._claim_cursor = "0-0"
@@ -327,6 +329,7 @@ class RedisLogConsumer:
                 return True
             batch.attempts += 1
             if batch.rows:
+                started = time.perf_counter()
                 try:
                     result = self.sink.commit(
                         batch.rows,
@@ -348,6 +351,7 @@ class RedisLogConsumer:
                     self.totals.commit_failures += 1
                     self._note_error(report, f"lake commit failed: {exc}")
                     return False
+                self.upkeep.committed(started)
                 batch.written = result.written
                 batch.duplicates = result.duplicates
                 batch.rejected = len(result.rejected)
@@ -373,6 +377,7 @@ class RedisLogConsumer:
         self.totals.add(settled)
         if batch.written:
             self.stats.after_commit()  # best effort, after the ack
+        self.upkeep.between_commits()  # maintenance, when due (best effort)
         if batch.dead:
             log.warning(
                 "inference log: %d entries could not be stored, kept in %s (first: %s)",

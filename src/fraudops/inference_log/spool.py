@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudops.inference_log.base import ProducerStats
 from fraudops.inference_log.records import PredictionRecord, encode
@@ -387,4 +387,22 @@ class Spool:
             records_written=written if isinstance(written, int) else None,
             drainer_error=writer.get("last_error") if failing else None,
             drainer_state=writer.get("lake_state"),
+            **_drainer_figures(writer),
         )
+
+
+def _drainer_figures(writer: dict[str, Any]) -> dict[str, Any]:
+    """The writer status's commit and maintenance figures, as ProducerStats takes them."""
+    out: dict[str, Any] = {}
+    for key, kind in (
+        ("commits", int),
+        ("commit_seconds_p50", float),
+        ("commit_seconds_p99", float),
+        ("maintenance_runs", int),
+        ("maintenance_files_removed", int),
+        ("maintenance_last_run_at", float),
+    ):
+        value = writer.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = kind(value)
+    return out

@@ -37,6 +37,7 @@ from fraudops.inference_log.spool_files import (
     read_segment,
     read_writer_status,
 )
+from fraudops.inference_log.upkeep import NO_SPACE, LogUpkeep, is_no_space
 from fraudops.lake.catalog import LakeMissingError, TableReplacedError
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class SpoolWriter:
         self.directory = SpoolDirectory(self.spool_dir)
         self.sink = PredictionSink(settings, spec_name)
         self.stats = StatsRefresher(settings, self.spec_name)  # the dashboard's aggregates
+        self.upkeep = LogUpkeep(settings, self.spec_name)  # commit latency, maintenance
         cfg = settings.serving
         self.batch_rows = cfg.writer_batch_rows
         self.batch_age_s = cfg.writer_batch_age_s
@@ -100,6 +102,7 @@ class SpoolWriter:
             # The status counters go on from the previous writer's: /metrics sees counters.
             previous = read_writer_status(self.spool_dir)
             self._base = {k: v for k, v in previous.items() if k in _COUNTERS and type(v) is int}
+            self.upkeep.carry_on(previous)
             # The table the spool's records have been going to, across writer restarts.
             if self.sink.table_uuid is None and isinstance(previous.get("table_uuid"), str):
                 self.sink.table_uuid = previous["table_uuid"]
@@ -129,6 +132,7 @@ class SpoolWriter:
         # A `.drain` segment was taken before a crash or a failed commit: it may be in the lake.
         batch.replay = self._first_batch or any(ref.replay for ref in refs)
         taken = [self.directory.take(ref) for ref in refs]
+        started = time.perf_counter()
         try:
             commit = self.sink.commit(
                 batch.rows,
@@ -141,6 +145,7 @@ class SpoolWriter:
         except LakeError as exc:
             self._note_failure(exc)
             raise
+        self.upkeep.committed(started)
         self._first_batch = False
         self._failures = 0
         self._lake_state = "ok"
@@ -176,6 +181,7 @@ class SpoolWriter:
         self.write_status()
         if report.written:
             self.stats.after_commit()  # best effort, after the segments are settled
+        self.upkeep.between_commits()  # maintenance, when due (best effort)
         return report
 
     def drain(self) -> DrainReport:
@@ -257,6 +263,8 @@ class SpoolWriter:
             self._lake_state = "replaced"
         elif isinstance(exc, LakeMissingError):
             self._lake_state = "missing"
+        elif is_no_space(exc):
+            self._lake_state = NO_SPACE
         else:
             self._lake_state = "failing"
         self.write_status()
@@ -314,9 +322,11 @@ class SpoolWriter:
                     stop.wait(self.retry_s)
                     continue
                 except LakeError as exc:
-                    log.warning(
-                        "inference log: lake commit failed (%s); retrying in %.1fs, the spool "
+                    log.log(
+                        logging.ERROR if self._lake_state == NO_SPACE else logging.WARNING,
+                        "inference log: %slake commit failed (%s); retrying in %.1fs, the spool "
                         "keeps the records",
+                        "THE LAKE'S DISK IS FULL: " if self._lake_state == NO_SPACE else "",
                         exc,
                         self.retry_s,
                     )
@@ -392,6 +402,7 @@ class SpoolWriter:
             "pending_segments": pending_segments,
             # Estimated from the bytes per record of the last batch: counting lines costs a read.
             "pending_records": round(pending_bytes / self._bytes_per_row),
+            **self.upkeep.status(),
         }
 
     def write_status(self) -> None:

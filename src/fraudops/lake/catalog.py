@@ -54,6 +54,7 @@ from fraudops.lake.evolution import (
     schema_mismatch,
 )
 from fraudops.lake.fileio import WAREHOUSE_ROOT_PROPERTY
+from fraudops.lake.maintenance_policy import add_missing_properties, maintenance_properties
 from fraudops.lake.schemas import (
     TABLES,
     check_table_name,
@@ -166,14 +167,14 @@ class Lake:
                     f"{self.namespace}.{name}", self.spec.name, live, expected
                 ):
                     raise LakeError(problem)
-            created = []
+            created, upkeep = [], maintenance_properties(self.settings)
             for name in missing:
                 try:
                     catalog.create_table(
                         self.identifier(name),
                         schema=schemas[name],
                         partition_spec=partition_spec(name, schemas[name]),
-                        properties=table_properties(name),
+                        properties={**table_properties(name), **upkeep},
                     )
                 except TableAlreadyExistsError:  # a concurrent `lake init` won the race
                     continue
@@ -184,7 +185,14 @@ class Lake:
                 label = f"{self.namespace}.{name}"
                 if columns := add_columns(load, fields, label, self.spec.name, schemas[name]):
                     columns_added[name] = columns
-        return LakeInit(created=created, columns_added=columns_added)
+            # The maintenance properties, on the tables an older release created too.
+            old = {
+                n: partial(catalog.load_table, self.identifier(n))
+                for n in schemas
+                if n not in created
+            }
+            properties_set = add_missing_properties(old, upkeep)
+        return LakeInit(created, columns_added, properties_set)
 
     def column_names(self, name: str) -> list[str]:
         """The columns table ``name`` has (an older table may lack some of the spec's)."""

@@ -38,9 +38,14 @@ class LakeInit:
 
     created: list[str] = field(default_factory=list)
     columns_added: dict[str, list[str]] = field(default_factory=dict)
+    properties_set: dict[str, list[str]] = field(default_factory=dict)  # maintenance's
 
     def to_dict(self) -> dict[str, Any]:
-        return {"created": list(self.created), "columns_added": dict(self.columns_added)}
+        return {
+            "created": list(self.created),
+            "columns_added": dict(self.columns_added),
+            "properties_set": dict(self.properties_set),
+        }
 
 
 def columns_to_add(live: Schema, expected: Schema) -> list[NestedField] | None:

@@ -29,6 +29,9 @@ from fraudops.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+MAINTENANCE_JOB = "maintenance"
+MAINTENANCE_COMMAND = ("lake", "maintain", "--scheduled")
+
 
 @dataclass
 class JobRun:
@@ -49,9 +52,15 @@ class ScheduledJob:
     name: str
     cron: str
     command: tuple[str, ...]
+    every_s: float | None = None  # an interval instead of the cron (the maintenance job)
 
     def trigger(self) -> Any:
         from apscheduler.triggers.cron import CronTrigger
+
+        if self.every_s is not None:
+            from apscheduler.triggers.interval import IntervalTrigger
+
+            return IntervalTrigger(seconds=self.every_s, timezone=UTC)
 
         fields = self.cron.split()
         try:
@@ -93,6 +102,10 @@ def configured_jobs(settings: Settings) -> list[ScheduledJob]:
         scheduled = ScheduledJob(name=name, cron=cron, command=tuple(job.command))
         scheduled.trigger()  # fail on a bad expression at start, not at 2 am
         jobs.append(scheduled)
+    if settings.maintenance.enabled and MAINTENANCE_JOB not in settings.scheduler.jobs:
+        # The lake maintenance of the tables no writer maintains, and old reports.
+        every = settings.maintenance.interval_s
+        jobs.append(ScheduledJob(MAINTENANCE_JOB, f"every {every:g} s", MAINTENANCE_COMMAND, every))
     return jobs
 
 
@@ -194,6 +207,8 @@ class Scheduler:
         state = self.state.read()
         late = []
         for name, job in self.jobs.items():
+            if job.every_s is not None:
+                continue  # an interval job runs at its next interval: nothing to catch up
             last = state.get(name, {}).get("last_started_at")
             if last is None:
                 # Never ran here: the schedule starts now, nothing to catch up.

@@ -24,6 +24,7 @@ from fraudops.spec import FeatureSpec
 
 DEFAULT_TTL_S = 1.0
 REPLACED = "replaced"
+NO_SPACE = "no_space"  # the drainer's commits fail: the lake's disk is full
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +32,11 @@ class LakeHealth:
     available: bool | None  # None: not looked at yet, or not this server's to tell (not spool)
     writing_stopped: bool = False  # the drainer stopped: `predictions` is another table
     reason: str | None = None
+    disk_full: bool = False  # the drainer's commits fail for want of space (it retries)
 
     @property
     def ok(self) -> bool:
-        return self.available is not False and not self.writing_stopped
+        return self.available is not False and not self.writing_stopped and not self.disk_full
 
 
 class LakeWatch:
@@ -75,4 +77,11 @@ class LakeWatch:
         reason = self._missing
         if stopped and log is not None:
             reason = log.drainer_error or "the log writer stopped writing: predictions replaced"
-        return LakeHealth(available=self._available, writing_stopped=stopped, reason=reason)
+        full = log is not None and log.drainer_state == NO_SPACE
+        if full and log is not None:
+            reason = "the lake's disk is full, the spool keeps the records: " + (
+                log.drainer_error or "no space left on device"
+            )
+        return LakeHealth(
+            available=self._available, writing_stopped=stopped, reason=reason, disk_full=full
+        )

@@ -55,6 +55,7 @@ class _LogCollector(Collector):
         )
         dropped.add_metric([], float(stats.records_dropped))
         yield dropped
+        yield from _drainer_metrics(stats)
         if self._read_lake is None:
             return
         lake = self._read_lake(stats)
@@ -72,6 +73,45 @@ class _LogCollector(Collector):
             )
             stopped.add_metric([], float(lake.writing_stopped))
             yield stopped
+
+
+def _drainer_metrics(stats: ProducerStats) -> Iterator[Any]:
+    """The log drainer's commits and the lake maintenance it runs, as it last reported them
+    (names read by bench/soak.py)."""
+    if stats.commits is not None:
+        commits = CounterMetricFamily(
+            "fraudops_log_commits", "Commits of the inference log to the lake (every writer)."
+        )
+        commits.add_metric([], float(stats.commits))
+        yield commits
+    if stats.commit_seconds_p50 is not None:
+        latency = GaugeMetricFamily(
+            "fraudops_log_commit_seconds",
+            "The log writer's commit time over its last 200 commits, by quantile.",
+            labels=["quantile"],
+        )
+        latency.add_metric(["0.5"], stats.commit_seconds_p50)
+        latency.add_metric(["0.99"], stats.commit_seconds_p99 or stats.commit_seconds_p50)
+        yield latency
+    if stats.maintenance_runs is not None:
+        runs = CounterMetricFamily(
+            "fraudops_maintenance_runs", "Lake maintenance runs by the log writer."
+        )
+        runs.add_metric([], float(stats.maintenance_runs))
+        yield runs
+        removed = CounterMetricFamily(
+            "fraudops_maintenance_files_removed",
+            "Files the log writer's lake maintenance deleted (old metadata, orphans).",
+        )
+        removed.add_metric([], float(stats.maintenance_files_removed or 0))
+        yield removed
+    if stats.maintenance_last_run_at is not None:
+        last = GaugeMetricFamily(
+            "fraudops_maintenance_last_run_timestamp_seconds",
+            "When the log writer's lake maintenance last ran (Unix time).",
+        )
+        last.add_metric([], stats.maintenance_last_run_at)
+        yield last
 
 
 class ServerMetrics:
