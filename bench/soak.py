@@ -30,6 +30,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -266,7 +267,12 @@ def main(argv: list[str] | None = None) -> int:
         "lost": max(0, answered - distinct),
         "ok": rows == distinct == answered,
     }
-    projection = project(samples, default_interval_s=DEFAULT_INTERVAL_S, rate=args.rate)
+    projection = project(
+        samples,
+        default_interval_s=DEFAULT_INTERVAL_S,
+        rate=args.rate,
+        free_bytes=shutil.disk_usage(home).free,
+    )
     summary = {
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -372,14 +378,21 @@ def report(summary: dict[str, Any], out: Any) -> None:
     )
     if p["metadata_bytes_accelerating"] is not None:
         print(
-            f"  metadata grows faster than linearly (per-commit growth x{p['acceleration']:.1f} "
-            f"from the first half to the second): {p['metadata_bytes_accelerating'] / 1e9:,.0f} "
-            "GB at that acceleration; the linear figure is a lower bound",
+            f"  the metadata grows faster than linearly (its growth per commit grew by "
+            f"{p['metadata_growth_per_commit2']:,.0f} bytes a commit): "
+            f"{p['metadata_bytes_accelerating'] / 1e12:,.1f} TB at that pace; the linear "
+            "figure is a lower bound",
             file=out,
         )
     print(
         f"  data: {p['data_bytes'] / 1e9:,.2f} GB in {p['data_files']:,.0f} files "
         f"({p['predictions_bytes_per_row']:,.0f} bytes a prediction row)",
+        file=out,
+    )
+    hours = p["hours_to_fill_free_disk"]
+    print(
+        f"  this disk's {p['free_bytes'] / 1e9:,.0f} GB free are used up after "
+        + ("never" if hours is None else f"{hours:,.1f} hours ({hours / 24:,.1f} days)"),
         file=out,
     )
 

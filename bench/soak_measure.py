@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 import os
 import random
 import re
@@ -107,6 +108,7 @@ def final_counts(settings: Any, spec_name: str) -> tuple[int, int]:
 # ---- the server ----------------------------------------------------------------------------
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")
+_QUANTILE = re.compile(r'quantile="([0-9.]+)"')
 
 
 def scrape_metrics(url: str) -> dict[str, Any]:
@@ -121,10 +123,11 @@ def scrape_metrics(url: str) -> dict[str, Any]:
         if match is None:
             continue
         name, labels, value = match.group(1), match.group(2) or "", float(match.group(3))
-        if name == "fraudops_log_commit_seconds" and value == value:  # NaN: no commit yet
-            for key, quantile in (("p50", '"0.5"'), ("p99", '"0.99"')):
-                if f"quantile={quantile}" in labels:
-                    commit[key] = round(value * 1000, 1)
+        quantile = _QUANTILE.search(labels)
+        if name == "fraudops_log_commit_seconds" and quantile and value == value:  # NaN: none
+            key = {0.5: "p50", 0.99: "p99"}.get(float(quantile.group(1)))
+            if key is not None:  # several series (one per table, say): the slowest
+                commit[key] = max(commit[key] or 0.0, round(value * 1000, 1))
         elif name == "fraudops_log_queue_records":
             queue = int(value)
     return {"commit_ms": commit, "queue_records": queue}
@@ -333,7 +336,12 @@ def _rate(base: dict[str, Any], last: dict[str, Any], measure: str, commits: flo
 
 
 def project(
-    samples: list[dict[str, Any]], *, default_interval_s: float, rate: float, days: int = 30
+    samples: list[dict[str, Any]],
+    *,
+    default_interval_s: float,
+    rate: float,
+    days: int = 30,
+    free_bytes: float | None = None,
 ) -> dict[str, Any]:
     """Every table's files and bytes after ``days`` at the default commit interval, from the
     growth per commit measured between the second sample and the last (linear).
@@ -341,8 +349,9 @@ def project(
     The log's tables (LOG_TABLES) commit once per log commit: ``days`` of
     ``default_interval_s`` commits. The others commit at the soak's own pace (labels, monitoring:
     not compressed), scaled by wall time. The predictions' data grows with the rows, not the
-    commits: bytes a row times ``rate`` rows a second. When the metadata's growth per commit
-    itself grows (every old metadata file kept), the figure at that acceleration is given too.
+    commits: bytes a row times ``rate`` rows a second. When the metadata is not flat and its
+    growth per commit itself grew (every old metadata file kept, each larger than the last), the
+    figure at that acceleration is given too. ``free_bytes``: the hours until that much is used.
     """
     base, last = samples[base_index(samples)], samples[-1]
     seconds = days * DAY_S
@@ -372,8 +381,20 @@ def project(
         per_table[name] = table
         for m in TREE_MEASURES:
             totals[m] += table[m]
-    accelerating, factor = _accelerating(samples, log_commits)
+    speed = _acceleration(samples)
+    accelerating = None
+    metadata_per_commit = (totals["metadata_bytes"] - last["metadata_bytes"]) / log_commits
+    slope = 0.0
+    if speed is not None:
+        rate_now, slope = speed
+        metadata_per_commit = rate_now
+        accelerating = last["metadata_bytes"] + rate_now * log_commits + slope * log_commits**2 / 2
+    data_per_commit = (totals["data_bytes"] - last["data_bytes"]) / log_commits
     pred = per_table.get("predictions", {})
+    fill = None
+    if free_bytes is not None:
+        commits = _commits_to_fill(free_bytes, metadata_per_commit + data_per_commit, slope)
+        fill = None if commits is None else commits * default_interval_s / 3600
     return {
         "days": days,
         "default_interval_s": default_interval_s,
@@ -383,7 +404,9 @@ def project(
         "predictions_metadata_json_bytes": pred.get("metadata_json_bytes", 0.0),
         "predictions_bytes_per_row": pred.get("bytes_per_row", 0.0),
         "metadata_bytes_accelerating": accelerating,
-        "acceleration": factor,
+        "metadata_growth_per_commit2": slope,
+        "free_bytes": free_bytes,
+        "hours_to_fill_free_disk": fill,
         "tables": per_table,
     }
 
@@ -394,19 +417,27 @@ def _commits(base: dict[str, Any], last: dict[str, Any], name: str) -> int:
     return int(last["tables"][name]["commits"] - base["tables"][name]["commits"])
 
 
-def _accelerating(samples: list[dict[str, Any]], ahead: float) -> tuple[float | None, float]:
-    """The metadata bytes after ``ahead`` more log commits if their growth per commit keeps
-    growing as it did from the first half of the run to the second (None if it did not grow
-    by more than FLAT_FACTOR), and that growth factor."""
+def _acceleration(samples: list[dict[str, Any]]) -> tuple[float, float] | None:
+    """The metadata's growth per log commit at the end of the run and how much it grows per
+    commit, from the first half of the run (second sample to the middle one) to the second; None
+    when the metadata is flat (within FLAT_FACTOR) or its growth per commit did not grow."""
     if len(samples) < 4:
-        return None, 1.0
+        return None
     base, mid, last = samples[1], samples[(len(samples) + 1) // 2], samples[-1]
     c1, c2 = _commits(base, mid, "predictions"), _commits(mid, last, "predictions")
-    if c1 <= 0 or c2 <= 0:
-        return None, 1.0
+    if c1 <= 0 or c2 <= 0 or last["metadata_bytes"] <= FLAT_FACTOR * base["metadata_bytes"]:
+        return None
     r1 = (mid["metadata_bytes"] - base["metadata_bytes"]) / c1
     r2 = (last["metadata_bytes"] - mid["metadata_bytes"]) / c2
-    if r1 <= 0 or r2 <= FLAT_FACTOR * r1:
-        return None, r2 / r1 if r1 > 0 else 1.0
-    slope = (r2 - r1) / ((c1 + c2) / 2)  # growth per commit, per commit
-    return last["metadata_bytes"] + r2 * ahead + slope * ahead**2 / 2, r2 / r1
+    if r1 <= 0 or r2 <= 1.1 * r1:
+        return None
+    slope = (r2 - r1) / ((c1 + c2) / 2)  # between the halves' midpoints
+    return r2 + slope * c2 / 2, slope
+
+
+def _commits_to_fill(free: float, per_commit: float, slope: float) -> float | None:
+    """Commits until ``free`` bytes are used at ``per_commit`` bytes a commit growing by
+    ``slope`` a commit (None if never)."""
+    if slope > 0:
+        return (-per_commit + math.sqrt(per_commit**2 + 2 * slope * free)) / slope
+    return free / per_commit if per_commit > 0 else None
