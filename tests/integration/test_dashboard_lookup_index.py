@@ -99,8 +99,8 @@ def test_the_persisted_index_is_loaded_and_moved_on_by_every_process(
         "tx-000042": [(T0 + dt.timedelta(hours=5 * 42)).date()],
         "tx-424242": [],
     }
-    assert json.loads((folder / "manifest.json").read_text())["generation"] == (
-        manifest["generation"]
+    assert (
+        json.loads((folder / "manifest.json").read_text())["generation"] == (manifest["generation"])
     )
     # Twenty commits later, each caught up by one or the other: segments merged, files removed.
     for start in range(100, 300, 10):

@@ -32,9 +32,9 @@ from pyiceberg.expressions import (
 
 from fraudops.ids import minted_at
 from fraudops.labels.events import LabelEvent
+from fraudops.labels.txindex import lake_index
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
-from fraudops.labels.txindex import lake_index
 
 COLUMNS = ("inference_id", "transaction_id", PREDICTIONS_PARTITION_SOURCE)
 MARGIN_DAYS = 1  # the day partitions either side of a UUIDv7's minted day
