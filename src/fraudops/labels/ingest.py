@@ -125,7 +125,12 @@ def ingest_events(
     if errors:
         raise LabelsValidationError(errors)
     rows, day_of = _resolve(lake, events, report, now, skew)
-    batch, written = _append(lake, rows, report, now, origin)
+    # Every stored event of these predictions was confirmed after the first of them (less the
+    # skew): a filter on confirmed_at lets the labels scan skip older files.
+    times = [_ts(day_of[i]) for _, _, i, _ in rows if day_of[i] is not None]
+    complete = times and len(times) == len(rows)
+    since = min(times) - skew - dt.timedelta(seconds=1) if complete else None
+    batch, written = _append(lake, rows, report, now, origin, since)
     days = set(pd.DatetimeIndex([day_of.get(i) for i in written]).date)
     after_label_ingest(lake, report, batch, origin=origin, at=now, days=days)  # best effort
     return report
@@ -183,9 +188,10 @@ def _resolve(
                 continue
             found = [(inference_id, event.transaction_id) for inference_id in ids]
         # Confirmed before the (first) prediction it labels, less the clocks' skew: impossible.
-        first = min(_ts(day_of[inference_id]) for inference_id, _ in found)
+        served = [_ts(day_of[i]) for i, _ in found if day_of[i] is not None]
         confirmed = event.confirmed_at or now
-        if confirmed < first - skew:
+        first = min(served) if served else None
+        if first is not None and confirmed < first - skew:
             errors.append(
                 time_error(
                     index,
@@ -203,7 +209,12 @@ def _resolve(
 
 
 def _append(
-    lake: Lake, rows: list[Row], report: IngestReport, now: dt.datetime, origin: str
+    lake: Lake,
+    rows: list[Row],
+    report: IngestReport,
+    now: dt.datetime,
+    origin: str,
+    since: dt.datetime | None,
 ) -> tuple[str | None, list[str]]:
     """Append the rows not already stored, conditional on the snapshot they were checked
     against; on a lost race, check again and retry. The batch id (None: nothing written) and
@@ -213,7 +224,7 @@ def _append(
     batch = uuid.uuid4().hex[:8]
     for attempt in range(MAX_COMMIT_ATTEMPTS):
         table = lake.table(LABELS)  # this attempt's snapshot: checked against, appended to
-        stored = label_events(lake, ids, table=table)
+        stored = label_events(lake, ids, table=table, confirmed_after=since)
         accepted = _accepted(rows, stored, report, now)
         report.conflicts = _conflicts(accepted, stored)
         if not accepted:
