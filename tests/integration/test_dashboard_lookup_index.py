@@ -4,6 +4,7 @@ out of the way when the table was rewritten."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,18 +73,48 @@ def test_the_index_names_the_days_of_a_transaction_and_follows_new_appends(lake:
     assert index.rows == 311
 
 
-def test_a_rewritten_table_is_not_trusted_until_rebuilt(lake: Lake) -> None:
+def test_a_rewritten_table_is_caught_up_from_the_files_it_has_not_seen(lake: Lake) -> None:
     lake.append(PREDICTIONS, predictions(0, 50))
     index = TransactionIndex()
     index.build(lake.table(PREDICTIONS))
-    lake.replace(PREDICTIONS, predictions(1000, 20))  # an overwrite: indexed rows are gone
-    index._building = True  # keep the background rebuild from racing the assertion
-    assert index.days(lake.table(PREDICTIONS), "tx-001005") is None
-    index.build(lake.table(PREDICTIONS))
-    assert index.days(lake.table(PREDICTIONS), "tx-001005") == [
-        (T0 + dt.timedelta(hours=5 * 1005)).date()
+    lake.replace(PREDICTIONS, predictions(1000, 20))  # an overwrite: history no longer leads back
+    table = lake.table(PREDICTIONS)
+    assert index.days(table, "tx-001005") == [(T0 + dt.timedelta(hours=5 * 1005)).date()]
+    # The index is a superset (the rows of removed files may still be named): the scan decides.
+    assert index.days(table, "tx-000005") in ([], [(T0 + dt.timedelta(hours=25)).date()])
+
+
+def test_the_persisted_index_is_loaded_and_moved_on_by_every_process(
+    lake: Lake, tmp_path: Path
+) -> None:
+    lake.append(PREDICTIONS, predictions(0, 100))
+    folder = tmp_path / "index"
+    first = TransactionIndex(folder)
+    first.build(lake.table(PREDICTIONS))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["snapshot_id"] == lake.table(PREDICTIONS).current_snapshot().snapshot_id
+    # Another process: loads the segments, reads no data file (the snapshot is the indexed one).
+    second = TransactionIndex(folder)
+    assert second.days_of(lake.table(PREDICTIONS), ["tx-000042", "tx-424242"]) == {
+        "tx-000042": [(T0 + dt.timedelta(hours=5 * 42)).date()],
+        "tx-424242": [],
+    }
+    assert (
+        json.loads((folder / "manifest.json").read_text())["generation"] == (manifest["generation"])
+    )
+    # Twenty commits later, each caught up by one or the other: segments merged, files removed.
+    for start in range(100, 300, 10):
+        lake.append(PREDICTIONS, predictions(start, 10))
+        (first if start % 20 else second).days_of(lake.table(PREDICTIONS), ["tx-000001"])
+    table = lake.table(PREDICTIONS)
+    assert first.days_of(table, ["tx-000295"])["tx-000295"] == [
+        (T0 + dt.timedelta(hours=5 * 295)).date()
     ]
-    assert index.days(lake.table(PREDICTIONS), "tx-000005") == []
+    assert first.rows == 300
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert len(manifest["segments"]) <= 17
+    on_disk = {p.name for p in folder.iterdir()} - {"manifest.json", "lock"}
+    assert on_disk == {f"{n}.{k}.npy" for n in manifest["segments"] for k in ("hashes", "days")}
 
 
 def test_the_lookup_page_finds_by_transaction_id_through_the_index(settings: Settings) -> None:

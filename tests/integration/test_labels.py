@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from typer.testing import CliRunner
 from fraudops.cli import app as cli_app
 from fraudops.config import Settings, load_settings
 from fraudops.errors import LakeError
+from fraudops.ids import uuid7
 from fraudops.inference_log.records import encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import (
@@ -350,3 +353,109 @@ def test_cli_load_simulate_coverage(logged: Settings, tmp_path: Path) -> None:
     assert result.exit_code == 0 and "Label coverage" in result.output
     result = runner.invoke(cli_app, ["labels", "coverage", "--now", "whenever"], env=env)
     assert result.exit_code == 2 and "--now" in result.output
+
+
+# ---- F1: values out of range are named, never a 500 --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "1000-01-01T00:00:00Z"]
+)
+def test_a_confirmation_time_out_of_range_is_a_422_naming_it(logged: Settings, value: str) -> None:
+    single = {"inference_id": "inf-0", "label": 1, "confirmed_at": value}
+    status, body = labels_route_payload(logged, SPEC, orjson.dumps(single), now=NOW)
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "confirmed_at"]
+    good = {"inference_id": "inf-1", "label": 0, "confirmed_at": at(24)}
+    status, body = labels_route_payload(logged, SPEC, orjson.dumps([good, single]), now=NOW)
+    assert status == 422 and body["detail"][0]["loc"] == ["body", 1, "confirmed_at"]
+    assert body["detail"][0]["msg"]
+    with Lake.open(logged) as lake:
+        assert lake.count("labels") == 0  # nothing partial
+
+
+def test_label_times_must_lie_between_the_prediction_and_now_plus_the_skew(
+    logged: Settings, tmp_path: Path
+) -> None:
+    served = T0 + dt.timedelta(hours=2, minutes=30, seconds=15)  # inf-0's request_time
+    skew = dt.timedelta(seconds=300)  # labels.max_clock_skew_s, by default
+    cases = [  # (confirmed_at, accepted)
+        (served - skew - dt.timedelta(seconds=1), False),  # before the prediction it labels
+        (served - dt.timedelta(seconds=10), True),  # within the clocks' skew
+        (NOW + skew + dt.timedelta(seconds=1), False),  # in the future
+        (NOW + skew - dt.timedelta(seconds=1), True),
+    ]
+    for confirmed_at, accepted in cases:
+        body = orjson.dumps(
+            [
+                {"transaction_id": "tx-4", "label": 1, "confirmed_at": at(30)},
+                {"inference_id": "inf-0", "label": 1, "confirmed_at": confirmed_at.isoformat()},
+            ]
+        )
+        status, payload = labels_route_payload(logged, SPEC, body, now=NOW)
+        if accepted:
+            assert status == 200, payload
+        else:
+            assert status == 422 and payload["detail"][0]["loc"] == ["body", 1, "confirmed_at"]
+    with Lake.open(logged) as lake:
+        assert lake.count("labels") == 4  # 3 rows, then 1 (the transaction's a duplicate)
+    # The CLI names the row and exits 2, no traceback.
+    path = tmp_path / "late.jsonl"
+    path.write_text(
+        '{"inference_id": "inf-2", "label": 0}\n'
+        '{"inference_id": "inf-3", "label": 1, "confirmed_at": "9999-12-31T23:59:59-01:00"}\n'
+    )
+    result = CliRunner().invoke(
+        cli_app, ["labels", "load", str(path)], env={"FRAUDOPS_HOME": str(logged.home)}
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "late.jsonl line 2, field 'confirmed_at'" in " ".join(result.output.split())
+
+
+# ---- F2: the same event sent any number of times at once is stored once --------------------
+
+
+def test_identical_batches_sent_at_once_store_each_event_once(settings: Settings) -> None:
+    times = [T0 + dt.timedelta(minutes=7 * i) for i in range(40)]
+    log_predictions(
+        settings,
+        [
+            {"inference_id": uuid7(t), "request_time": t, "transaction_id": f"t{i}"}
+            for i, t in enumerate(times)
+        ],
+    )
+    with Lake.open(settings) as lake:
+        ids = lake.read_frame("predictions", ["inference_id"])["inference_id"].tolist()
+    ids.sort()
+
+    def send_at_once(bodies: list[bytes]) -> list[dict[str, Any]]:
+        barrier = threading.Barrier(len(bodies))
+
+        def send(body: bytes) -> dict[str, Any]:
+            barrier.wait()
+            status, payload = labels_route_payload(settings, SPEC, body, now=NOW)
+            assert status == 200, payload
+            return payload
+
+        with ThreadPoolExecutor(len(bodies)) as pool:
+            return list(pool.map(send, bodies))
+
+    for round_ in range(3):  # three identical 10-event batches at once, three rounds
+        batch = [
+            {"inference_id": i, "label": n % 2, "confirmed_at": at(48 + n)}
+            if n % 3
+            else {"inference_id": i, "label": 1}  # no time: the label in force is the key
+            for n, i in enumerate(ids[10 * round_ : 10 * round_ + 10])
+        ]
+        reports = send_at_once([orjson.dumps(batch)] * 3)
+        assert sum(r["written"] for r in reports) == 10
+        assert sum(len(r["duplicates"]) for r in reports) == 20
+        with Lake.open(settings) as lake:
+            assert lake.count("labels") == 10 * (round_ + 1)
+    # Two different batches at once: both stored fully, neither waits for a lock.
+    first = [{"inference_id": i, "label": 0, "confirmed_at": at(50)} for i in ids[30:35]]
+    second = [{"transaction_id": f"t{n}", "label": 1} for n in range(35, 40)]
+    reports = send_at_once([orjson.dumps(first), orjson.dumps(second)])
+    assert [r["written"] for r in reports] == [5, 5]
+    rows = stored(settings)
+    assert len(rows) == 40
+    assert len({(r["inference_id"], r["label"]) for r in rows}) == 40

@@ -147,6 +147,12 @@ class LabelsSettings(Section):
         0.8, gt=0, le=1, description="A prediction day is mature once this share is labelled."
     )
     max_batch: int = Field(10_000, ge=1, description="Most label events in one POST /v1/labels.")
+    max_clock_skew_s: float = Field(
+        300.0,
+        ge=0,
+        description="A confirmed_at later than now + this, or earlier than the labelled "
+        "prediction's request_time - this, is refused (clocks of other systems drift).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> LabelsSettings:

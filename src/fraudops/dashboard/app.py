@@ -124,14 +124,14 @@ def _loopback_host(host: str) -> bool:
 
 def _warm(runtime: Runtime) -> None:
     # The Lookup page's transaction-id index, built before anyone searches (seconds at 10M).
-    from fraudops.dashboard.lookup_index import index_for
+    from fraudops.dashboard.lookup_index import lake_index
     from fraudops.lake.schemas import PREDICTIONS
 
     try:
         lake = runtime.lake()
         if lake.exists(PREDICTIONS):
             table = lake.table(PREDICTIONS)
-            index_for(table).build_in_background(table)
+            lake_index(lake.settings.home_dir, lake.spec.name, table).build_in_background(table)
     except FraudopsError:  # no lake yet: the pages say so; a lookup builds it later
         pass
     # The import only: building the client would create a SQLite store that is not there.

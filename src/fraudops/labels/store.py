@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 from pyiceberg.expressions import AlwaysTrue, And, GreaterThan, In
+from pyiceberg.table import Table
 
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import LABELS
@@ -64,9 +65,11 @@ def label_events(
     inference_ids: set[str] | None = None,
     *,
     confirmed_after: dt.datetime | None = None,
+    table: Table | None = None,
 ) -> pd.DataFrame:
     """Stored label events, of ``inference_ids`` only when given, confirmed after
-    ``confirmed_after`` only when given; confirmed_at in UTC."""
+    ``confirmed_after`` only when given; confirmed_at in UTC. ``table``: the ``labels`` table
+    as loaded (its snapshot) rather than as it is now."""
     if inference_ids is not None and not inference_ids:
         return _empty_labels()
     if not lake.exists(LABELS):
@@ -78,8 +81,8 @@ def label_events(
     if confirmed_after is not None:
         after: Any = _GreaterThan("confirmed_at", as_utc(confirmed_after).isoformat())
         where = after if isinstance(where, AlwaysTrue) else And(where, after)
-    table = lake.table(LABELS).scan(row_filter=where).to_arrow()
-    frame = table.to_pandas()
+    source = table if table is not None else lake.table(LABELS)
+    frame = source.scan(row_filter=where).to_arrow().to_pandas()
     if inference_ids is not None and not small:
         frame = frame[frame["inference_id"].isin(inference_ids)]
     # Rows another writer left without an id, label or time cannot be a label in force.

@@ -330,7 +330,11 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         if not state.authorised(request.headers.raw):
             return _unauthorised()
         status, payload = await asyncio.to_thread(
-            labels_route_payload, state.settings, state.spec, await request.body()
+            labels_route_payload,
+            state.settings,
+            state.spec,
+            await request.body(),
+            now=state.clock() if state.clock else None,  # a simulation's clock, if any
         )
         return JSONResponse(payload, status_code=status)
 

@@ -16,7 +16,7 @@ import pandas as pd
 from pyiceberg.expressions import And, BooleanExpression, Or
 
 from fraudops.dashboard.contracts import Filters, Kpi, PageData, Table
-from fraudops.dashboard.lookup_index import index_for
+from fraudops.dashboard.lookup_index import lake_index
 from fraudops.dashboard.pages.common import between, equals
 from fraudops.ids import minted_at, parse_uuid
 from fraudops.lake.schemas import LABELS, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
@@ -98,7 +98,7 @@ def lookup(runtime: Runtime, value: str, spec: str | None = None) -> PageData:
         end = start + dt.timedelta(days=3)
         where = And(where, between(PREDICTIONS_PARTITION_SOURCE, start, end))
     elif parse_uuid(value) is None:  # the server mints UUIDs: this is a transaction id
-        days = index_for(table).days(table, value)
+        days = lake_index(lake.settings.home_dir, lake.spec.name, table).days(table, value)
         if days == []:
             return PageData("lookup", "Lookup", notes=[f"no prediction with id {value!r}"])
         if days is not None:
