@@ -154,6 +154,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=30_000, help="training rows (fresh home)")
     parser.add_argument("--home", type=Path, help="a home with a champion (default: fresh)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--maintenance-interval", type=float, default=30.0, help="maintenance.interval_s"
+    )
+    parser.add_argument("--grace", type=float, default=60.0, help="maintenance.grace_s")
+    parser.add_argument("--keep-snapshots", type=int, default=50, help="maintenance.keep_snapshots")
     parser.add_argument("--json", action="store_true", help="every sample and figure as JSON")
     parser.add_argument("--no-check", action="store_true", help="exit 0 even on a FAIL")
     args = parser.parse_args(argv)
@@ -173,6 +178,11 @@ def soak_env(home: Path, args: argparse.Namespace) -> dict[str, str]:
             "FRAUDOPS_SERVING__SEAL_AGE_S": str(min(1.0, args.commit_interval)),
             # Each minute's traffic is sampled from this many generated rows (fast).
             "FRAUDOPS_DATA__ROWS": str(args.rows),
+            # Retention compressed like the commits, so that the steady state (what maintenance
+            # keeps) is reached within the first minutes; report() scales it back to defaults.
+            "FRAUDOPS_MAINTENANCE__INTERVAL_S": str(args.maintenance_interval),
+            "FRAUDOPS_MAINTENANCE__GRACE_S": str(args.grace),
+            "FRAUDOPS_MAINTENANCE__KEEP_SNAPSHOTS": str(args.keep_snapshots),
             "GIT_PYTHON_REFRESH": "quiet",
             "MPLBACKEND": "Agg",
         }
@@ -274,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         free_bytes=shutil.disk_usage(home).free,
     )
     summary = {
+        "steady_state_at_defaults": steady_state(samples[-1], args),
         "machine": machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -290,6 +301,29 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary, indent=2))
     failed = not exact["ok"] or any(c["result"] == "FAIL" for c in checks)
     return 1 if failed and not args.no_check else 0
+
+
+def steady_state(last: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """What the log's tables keep at the default settings, from this run's bytes per kept
+    snapshot: at most keep_snapshots, plus those younger than grace_s, plus one maintenance
+    interval's commits (expiry runs every interval_s)."""
+    from fraudops.config.maintenance_sections import MaintenanceSettings
+
+    d = MaintenanceSettings()
+    kept = d.keep_snapshots + (d.grace_s + d.interval_s) / DEFAULT_INTERVAL_S
+    out: dict[str, Any] = {"snapshots_kept_at_most": kept, "tables": {}}
+    for name in ("predictions", "prediction_stats"):
+        t = last["tables"].get(name)
+        if not t or not t["snapshots"]:
+            continue
+        scale = kept / t["snapshots"]
+        out["tables"][name] = {
+            "snapshots_now": t["snapshots"],
+            "metadata_json_bytes": t["metadata_json_bytes"] * scale,
+            "metadata_bytes": t["metadata_bytes"] * scale,
+            "metadata_files": t["metadata_files"] * scale,
+        }
+    return out
 
 
 def take_sample(
@@ -389,6 +423,15 @@ def report(summary: dict[str, Any], out: Any) -> None:
         f"({p['predictions_bytes_per_row']:,.0f} bytes a prediction row)",
         file=out,
     )
+    steady = summary["steady_state_at_defaults"]
+    for name, t in steady["tables"].items():
+        print(
+            f"  at the default retention ({steady['snapshots_kept_at_most']:,.0f} snapshots at "
+            f"most, {t['snapshots_now']} now) {name} keeps a {t['metadata_json_bytes'] / 1e6:,.2f}"
+            f" MB metadata file, {t['metadata_files']:,.0f} metadata files, "
+            f"{t['metadata_bytes'] / 1e6:,.1f} MB: bounded, whatever the run's length",
+            file=out,
+        )
     hours = p["hours_to_fill_free_disk"]
     print(
         f"  this disk's {p['free_bytes'] / 1e9:,.0f} GB free are used up after "
