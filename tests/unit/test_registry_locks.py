@@ -47,9 +47,11 @@ def _contended(settings: Settings) -> None:
     holder = _held_elsewhere(settings, settings.mlflow.tracking_uri or "")
     try:
         started = time.monotonic()
-        with pytest.raises(ChampionLockTimeout, match="another champion move of 'm'"):
-            with champion_lock(settings, "m", timeout_s=0.5):
-                pass
+        with (
+            pytest.raises(ChampionLockTimeout, match="another champion move of 'm'"),
+            champion_lock(settings, "m", timeout_s=0.5),
+        ):
+            pass
         assert 0.4 < time.monotonic() - started < 10
         with champion_lock(settings, "other-model", timeout_s=0.5):
             pass  # a lock per model: another model is not held up
