@@ -365,6 +365,7 @@ class RedisLogConsumer:
             duplicates=batch.duplicates,
             reclaimed=batch.reclaimed,
             unreadable=len(batch.dead) - batch.rejected,
+            **batch.unreadable_kinds(),
             rejected=batch.rejected,
             trimmed=len(batch.trimmed_ids),
             replayed=int(batch.replay and bool(batch.rows)),

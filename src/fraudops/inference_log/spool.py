@@ -52,6 +52,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USAGE_SCAN_INTERVAL_S = 0.25
+# /metrics' reasons for set-aside records -> the writer status counter of each.
+SET_ASIDE_STATUS = {
+    "torn": "unreadable_torn",
+    "corrupt": "unreadable_corrupt",
+    "checksum": "unreadable_checksum",
+    "invalid": "rejected",
+}
 DROP_LOG_EVERY = 1000
 
 
@@ -387,4 +394,8 @@ class Spool:
             records_written=written if isinstance(written, int) else None,
             drainer_error=writer.get("last_error") if failing else None,
             drainer_state=writer.get("lake_state"),
+            records_set_aside={
+                reason: count if isinstance(count := writer.get(key), int) else 0
+                for reason, key in SET_ASIDE_STATUS.items()
+            },
         )

@@ -52,7 +52,10 @@ _COUNTERS = {
     "records_written": "written",
     "duplicates_skipped": "duplicates",
     "rejected": "rejected",
-    "torn": "unreadable",
+    "torn": "unreadable",  # every unreadable line (its name predates the kinds below)
+    "unreadable_torn": "torn",
+    "unreadable_corrupt": "corrupt",
+    "unreadable_checksum": "checksum",
     "segments_drained": "segments",
     "commits": "batches",
 }
@@ -152,6 +155,7 @@ class SpoolWriter:
             duplicates=commit.duplicates,
             rejected=len(commit.rejected),
             unreadable=len(batch.unreadable),
+            **batch.unreadable_kinds(),
             batches=1,
             replayed=int(batch.replay),
         )
