@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import time
@@ -125,6 +126,8 @@ def test_health_readiness_and_metrics(server: Server, bodies: list[dict[str, Any
         "fraudops_log_queue_bytes",
         "fraudops_log_records_written_total",
         "fraudops_log_records_dropped_total",
+        'fraudops_log_records_rejected_total{reason="checksum"}',
+        'fraudops_log_records_rejected_total{reason="torn"}',
     ):
         assert name in text
     assert _counter(server, "fraudops_lake_available") == 1.0
@@ -190,6 +193,38 @@ def _counter(server: Server, sample: str) -> float:
         if line.startswith(sample + " "):
             return float(line.split()[-1])
     return 0.0
+
+
+def test_bodies_must_be_json_and_within_the_cap(
+    server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    """The real server (uvicorn as `serve` runs it): 415 unless application/json, 413 past
+    serving.max_body_bytes on the labels route as on predict (tests/integration/
+    test_serving_limits.py covers the streamed body and the stalled upload)."""
+    import urllib.request
+
+    for route in ("/v1/predict", "/v1/labels"):
+        request = urllib.request.Request(
+            server.url + route,
+            data=json.dumps(bodies[0]).encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError(f"{route} took a text/plain body")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 415, route
+            assert json.loads(exc.read())["detail"][0]["loc"] == ["header", "content-type"]
+        # A 5 MB body announced: refused before it is sent (the server then closes).
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", route)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(5_000_000))
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 413, route
+        assert "serving.max_body_bytes" in json.loads(response.read())["detail"][0]["msg"]
+        connection.close()
 
 
 # ---- the API schema, fuzzed ------------------------------------------------------------------
