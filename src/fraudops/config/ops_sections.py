@@ -42,8 +42,8 @@ class ServingSettings(Section):
     body_timeout_s: float = Field(
         10.0, gt=0, description="A request's whole body must arrive within this (408 after)."
     )
-    keep_alive_s: float = Field(
-        5.0, gt=0, description="An idle keep-alive connection is closed after this (uvicorn)."
+    keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this (uvicorn)."
     )
     risk_tiers: list[RiskTier] = Field(
         default_factory=_default_risk_tiers,

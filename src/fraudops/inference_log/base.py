@@ -159,12 +159,12 @@ class Batch:
     def add_unreadable(self, key: str, raw: bytes, reason: str) -> None:
         self.unreadable.append((key, raw, reason))
 
-    def unreadable_kinds(self) -> dict[str, int]:
-        """How many unreadable lines of each kind: ``torn``, ``corrupt``, ``checksum``."""
-        counts = {"torn": 0, "corrupt": 0, "checksum": 0}
+    def count_unreadable(self, report: DrainReport) -> DrainReport:
+        """``report`` with its ``unreadable`` lines counted by kind (torn, corrupt, checksum)."""
         for _, _, reason in self.unreadable:
-            counts[unreadable_kind(reason)] += 1
-        return counts
+            kind = unreadable_kind(reason)
+            setattr(report, kind, getattr(report, kind) + 1)
+        return report
 
     def set_aside(self, rejected: Sequence[tuple[int, str]]) -> list[tuple[str, bytes, str]]:
         """Unreadable lines plus the rows the commit rejected (by index), as (key, raw, reason)."""

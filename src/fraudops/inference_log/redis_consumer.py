@@ -365,11 +365,11 @@ class RedisLogConsumer:
             duplicates=batch.duplicates,
             reclaimed=batch.reclaimed,
             unreadable=len(batch.dead) - batch.rejected,
-            **batch.unreadable_kinds(),
             rejected=batch.rejected,
             trimmed=len(batch.trimmed_ids),
             replayed=int(batch.replay and bool(batch.rows)),
         )
+        batch.count_unreadable(settled)
         report.add(settled)
         self.totals.add(settled)
         if batch.written:

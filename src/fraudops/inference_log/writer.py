@@ -155,10 +155,10 @@ class SpoolWriter:
             duplicates=commit.duplicates,
             rejected=len(commit.rejected),
             unreadable=len(batch.unreadable),
-            **batch.unreadable_kinds(),
             batches=1,
             replayed=int(batch.replay),
         )
+        batch.count_unreadable(report)
         self._set_aside(taken, batch, commit.rejected)
         for ref in taken:
             self.directory.remove(ref)
