@@ -8,7 +8,9 @@ import csv
 import io
 import json
 import subprocess
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -233,9 +235,70 @@ def test_open_it_answers_only_a_loopback_host(home: Path) -> None:
     client = _client(home)
     for host in ("127.0.0.1:8090", "localhost", "[::1]:8090"):
         assert client.get("/api/state", headers={"host": host}).status_code == 200, host
-    # DNS rebinding: another site's name pointed at 127.0.0.1 keeps its own Host header.
-    rebound = client.get("/drift", headers={"host": "evil.example:8090"})
-    assert rebound.status_code == 400 and 'name="csrf-token"' not in rebound.text
+    # DNS rebinding: another site's name pointed at 127.0.0.1 keeps its own Host header, also
+    # one that merely starts like a loopback address.
+    for host in ("evil.example:8090", "127.attacker.com:8090", "localhost.attacker.com"):
+        rebound = client.get("/drift", headers={"host": host})
+        assert rebound.status_code == 400 and 'name="csrf-token"' not in rebound.text, host
+        action = client.post(
+            "/api/actions/ack",
+            json={"alert_id": "alert-1", "reason": "rebound"},
+            headers={"host": host, CSRF_HEADER: "x"},
+        )
+        assert action.status_code == 400, host
+
+
+def test_signing_out_revokes_the_cookie_on_the_server(home: Path) -> None:
+    from pydantic import SecretStr
+
+    client = _client(home, secret=SecretStr("a-long-dashboard-secret"))
+    _sign_in(client)
+    kept = client.cookies[SESSION_COOKIE]  # what a thief (or the browser's cache) kept
+    assert client.get("/api/page/drift").status_code == 200
+    out = client.post("/logout", follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    client.cookies.set(SESSION_COOKIE, kept)
+    assert client.get("/api/page/drift").status_code == 401
+    assert client.get("/models", follow_redirects=False).status_code == 303  # to /login
+
+
+def test_sign_in_attempts_are_limited_per_client_with_a_back_off(home: Path) -> None:
+    from pydantic import SecretStr
+
+    client = _client(
+        home,
+        secret=SecretStr("a-long-dashboard-secret"),
+        sign_in_free_attempts=3,
+        sign_in_backoff_s=1.0,
+    )
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    statuses = [
+        client.post("/login", content=f"user=eve&secret=guess{i}", headers=form).status_code
+        for i in range(6)
+    ]
+    assert statuses == [401, 401, 401, 401, 429, 429]
+    # While it waits even the right secret is refused, with when to come back.
+    right = client.post("/login", content="user=eve&secret=a-long-dashboard-secret", headers=form)
+    assert right.status_code == 429 and right.headers["retry-after"] == "1"
+    assert "try again in 1 s" in right.text
+    time.sleep(1.1)
+    _sign_in(client)  # after the back-off the right secret works, and resets the count
+    assert client.app.state.auth.limiter.wait_s("testclient") == 0  # type: ignore[attr-defined]
+
+
+def test_bodies_over_the_cap_are_refused_before_they_are_parsed(open_client: TestClient) -> None:
+    big = b'{"alert_id": "alert-1", "reason": "' + b"x" * 70_000 + b'"}'
+    answer = open_client.post(
+        "/api/actions/ack", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 413 and "65536 bytes" in answer.json()["detail"][0]["msg"]
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the cap holds on the stream too
+        yield big[:40_000]
+        yield big[40_000:]
+
+    streamed = open_client.post("/login", content=chunks())
+    assert streamed.status_code == 413
 
 
 def test_off_loopback_without_a_secret_it_refuses_to_start(home: Path, tmp_path: Path) -> None:
@@ -333,7 +396,7 @@ def test_lake_strings_reach_the_page_escaped(open_client: TestClient) -> None:
     # The CSV quotes spreadsheet formulas.
     from fraudops.dashboard.routes.deps import csv_text
 
-    assert csv_text(["a"], [["=HYPERLINK(1)"], [-1.5]]) == "a\n'=HYPERLINK(1)\n-1.5\n"
+    assert csv_text(["a"], [["=HYPERLINK(1)"], [-1.5]]) == "a\r\n'=HYPERLINK(1)\r\n-1.5\r\n"
 
 
 def test_reports_are_served_only_from_the_reports_folder(

@@ -5,6 +5,7 @@ change nothing; the same through `fraudops models promote|rollback --json`."""
 from __future__ import annotations
 
 import getpass
+import itertools
 import json
 from pathlib import Path
 
@@ -149,3 +150,78 @@ def test_the_cli_promotes_and_rolls_back_with_json(
     missing = runner.invoke(app, ["models", "rollback"])
     assert missing.exit_code == 2 and "--reason" in missing.stderr  # required by the CLI
     assert len(read_events(versions, SPEC)) == 3
+
+
+# ---- simultaneous actions from several processes -----------------------------------------------
+
+# A worker process: imports and opens everything first, says "ready", then runs each command
+# it is sent ("promote V" / "rollback") the moment it arrives and answers one JSON line.
+_WORKER = """
+import json, sys
+from fraudops import governance
+from fraudops.config import load_settings
+from fraudops.runtime import Runtime
+
+with Runtime(load_settings()) as runtime:
+    runtime.lake(); runtime.mlflow.search_registered_models()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        verb, *args = line.split()
+        try:
+            if verb == "promote":
+                event = governance.promote(runtime, args[0], actor=sys.argv[1], reason="race")
+            else:
+                event = governance.rollback(runtime, actor=sys.argv[1], reason="race")
+            print(json.dumps({"ok": True, **event.to_dict()}, default=str), flush=True)
+        except governance.GovernanceError as exc:
+            print(json.dumps({"ok": False, "error": str(exc)}), flush=True)
+"""
+
+
+def test_simultaneous_actions_from_two_processes_agree_with_the_alias(
+    versions: Settings, tmp_path: Path
+) -> None:
+    """Two processes promote (then roll back) at the same instant, round after round: the
+    model_events rows chain (each champion_before is the champion the one before left) and the
+    newest row names the version MLflow's alias points at."""
+    import subprocess
+    import sys
+
+    from tests.serving_support import env_for
+
+    settings = versions
+    assert register(settings, 3, tmp_path) == "3"
+    promote(settings, "1", actor="setup", reason="start")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, name],
+            env=env_for(settings.home_dir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("w1", "w2")
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline().strip() == "ready"
+        rounds = [("promote 2", "promote 3"), ("promote 1", "promote 2"), ("rollback", "rollback")]
+        rounds += [("promote 3", "promote 1"), ("promote 2", "promote 3")]
+        for commands in rounds:
+            for worker, command in zip(workers, commands, strict=True):  # both, then read both
+                assert worker.stdin is not None
+                worker.stdin.write(command + "\n")
+                worker.stdin.flush()
+            answers = [json.loads(w.stdout.readline()) for w in workers]  # type: ignore[union-attr]
+            assert any(a["ok"] for a in answers), answers
+            events = read_events(settings, SPEC)
+            chain = list(zip(events["champion_before"], events["champion_after"], strict=True))
+            for (_, after), (before, _) in itertools.pairwise(chain):
+                assert before == after, (commands, chain)  # no stale champion_before
+            assert chain[-1][1] == champion(settings), (commands, chain)
+    finally:
+        for worker in workers:
+            if worker.stdin is not None:
+                worker.stdin.close()
+            worker.wait(timeout=60)
+    assert len(read_events(settings, SPEC)) >= 1 + 2 * 4  # every promote round moved twice

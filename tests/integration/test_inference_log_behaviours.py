@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from fraudops.config import Settings, load_settings
 from fraudops.inference_log.base import Drainer, DrainReport, Producer
 from fraudops.inference_log.factory import open_drainer, open_producer
-from fraudops.inference_log.records import encode
+from fraudops.inference_log.records import encode, seal
 from fraudops.inference_log.spool_files import read_segment
 from fraudops.lake import Lake
 from fraudops.lake.catalog import TableReplacedError
@@ -213,7 +214,9 @@ def test_the_runtime_builds_the_configured_backend(log: Backend) -> None:
 
 def test_a_record_the_table_refuses_is_set_aside_and_blocks_nothing(log: Backend) -> None:
     good = lines("b", 0, 10)
-    bad = good[3].replace(b'"probability":0.91', b'"probability":"high"')
+    # Well formed, its checksum right, a string where the table has a number.
+    fields = {k: v for k, v in orjson.loads(good[3]).items() if k != "crc32"}
+    bad = seal(orjson.dumps({**fields, "probability": "high"}))
     produce(log, [good[:5], [bad, b'{"not": "a record"}\n'], good[5:]])
     report = drain(log)
     assert (report.written, report.rejected, report.unreadable) == (10, 1, 1)

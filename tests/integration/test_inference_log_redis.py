@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis
 
 from fraudops.config import Settings, load_settings
-from fraudops.inference_log.records import PredictionRecord, encode
+from fraudops.inference_log.records import PredictionRecord, encode, seal
 from fraudops.inference_log.redis_consumer import RedisLogConsumer
 from fraudops.inference_log.redis_producer import RedisLogProducer
 from fraudops.lake import Lake
@@ -212,7 +213,9 @@ def test_consumer_writes_each_record_once_and_sets_bad_entries_aside(
     r.xadd(stream, {b"r": b"{torn"})  # not JSON
     r.xadd(stream, {b"other": b"1"})  # no record field
     _, bad_type = make_line(999, "c")
-    r.xadd(stream, {b"r": bad_type.replace(b'"probability":0.1', b'"probability":"high"')})
+    untypable = {**orjson.loads(bad_type), "probability": "high"}
+    del untypable["crc32"]
+    r.xadd(stream, {b"r": seal(orjson.dumps(untypable))})  # well formed, its checksum right
     assert producer.append_many(lines[60:]) == 60
     producer.close()
 

@@ -19,7 +19,7 @@ import pytest
 
 from fraudops.config import Settings, load_settings
 from fraudops.errors import LakeError
-from fraudops.inference_log.records import encode
+from fraudops.inference_log.records import encode, seal
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.inference_log.spool import Spool
 from fraudops.inference_log.spool_files import (
@@ -99,8 +99,10 @@ def test_writer_drains_a_spool_into_the_lake_exactly(settings: Settings) -> None
     records = lines(0, 500)
     spool_some(settings, [records[i : i + 25] for i in range(0, 500, 25)], segment_max_bytes=20_000)
     bad = [
-        b'{"inference_id":"bad-1","request_time":"2025-03-01T00:00:00+00:00",'
-        b'"features":{"unknown_feature":1}}\n',
+        seal(
+            b'{"inference_id":"bad-1","request_time":"2025-03-01T00:00:00+00:00",'
+            b'"features":{"unknown_feature":1}}'
+        ),
         *lines(500, 1) * 2,  # a repeat within a batch: stored once
     ]
     spool_some(settings, [bad])
@@ -411,3 +413,34 @@ def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -
     with pytest.raises(TableReplacedError):
         third.drain()
     third.close()
+
+
+def test_set_aside_records_are_counted_by_kind_up_to_metrics(settings: Settings) -> None:
+    """A record edited in place, a corrupt line and a torn one: each set aside and counted by
+    kind in the report, the writer status, the producer's stats and /metrics."""
+    from fraudops.serving.metrics import ServerMetrics
+
+    directory = settings.spool_dir() / f"434343-{time.time_ns()}"  # a SIGKILLed server's
+    directory.mkdir(parents=True)
+    (directory / "lock").touch()
+    good = lines(0, 4)
+    edited = good[2].replace(b'"prediction":1', b'"prediction":0')
+    assert edited != good[2]
+    (directory / "seg-00000001.open").write_bytes(
+        good[0] + b"garbage\n" + good[1] + edited + good[3] + good[0][:40]
+    )
+    writer = SpoolWriter(settings)
+    report = writer.drain()
+    writer.directory.resign()
+    assert (report.written, report.unreadable) == (3, 3)
+    assert (report.torn, report.corrupt, report.checksum) == (1, 1, 1)
+    assert lake_ids(settings) == ["inf-000000", "inf-000001", "inf-000003"]  # not the edited
+    status = read_writer_status(settings.spool_dir())
+    assert (status["unreadable_torn"], status["unreadable_corrupt"]) == (1, 1)
+    assert (status["unreadable_checksum"], status["torn"]) == (1, 3)
+    stats = Spool.from_settings(settings).stats()  # what a server's /metrics reads
+    assert stats.records_set_aside == {"torn": 1, "corrupt": 1, "checksum": 1, "invalid": 0}
+    text = ServerMetrics(lambda: stats).render().decode()
+    for reason in ("torn", "corrupt", "checksum"):
+        assert f'fraudops_log_records_rejected_total{{reason="{reason}"}} 1.0' in text
+    assert 'fraudops_log_records_rejected_total{reason="invalid"} 0.0' in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import time
@@ -125,6 +126,8 @@ def test_health_readiness_and_metrics(server: Server, bodies: list[dict[str, Any
         "fraudops_log_queue_bytes",
         "fraudops_log_records_written_total",
         "fraudops_log_records_dropped_total",
+        'fraudops_log_records_rejected_total{reason="checksum"}',
+        'fraudops_log_records_rejected_total{reason="torn"}',
     ):
         assert name in text
     assert _counter(server, "fraudops_lake_available") == 1.0
@@ -192,21 +195,62 @@ def _counter(server: Server, sample: str) -> float:
     return 0.0
 
 
+def test_bodies_must_be_json_and_within_the_cap(
+    server: Server, bodies: list[dict[str, Any]]
+) -> None:
+    """The real server (uvicorn as `serve` runs it): 415 unless application/json, 413 past
+    serving.max_body_bytes on the labels route as on predict (tests/integration/
+    test_serving_limits.py covers the streamed body and the stalled upload)."""
+    import urllib.request
+
+    for route in ("/v1/predict", "/v1/labels"):
+        request = urllib.request.Request(
+            server.url + route,
+            data=json.dumps(bodies[0]).encode(),
+            headers={"Content-Type": "text/plain"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=5)
+            raise AssertionError(f"{route} took a text/plain body")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 415, route
+            assert json.loads(exc.read())["detail"][0]["loc"] == ["header", "content-type"]
+        # A 5 MB body announced: refused before it is sent (the server then closes).
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+        connection.putrequest("POST", route)
+        connection.putheader("Content-Type", "application/json")
+        connection.putheader("Content-Length", str(5_000_000))
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == 413, route
+        assert "serving.max_body_bytes" in json.loads(response.read())["detail"][0]["msg"]
+        connection.close()
+
+
 # ---- the API schema, fuzzed ------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("route", [None, "/v1/labels"])
 @pytest.mark.parametrize("mode", ["positive", "negative"])
-def test_no_generated_request_gets_a_server_error(server: Server, mode: str) -> None:
+def test_no_generated_request_gets_a_server_error(
+    server: Server, mode: str, route: str | None
+) -> None:
     """Schemathesis draws requests from the OpenAPI document — valid ones, and (negative mode)
-    ones that break it — for every route: none may get a 5xx, every 422 names its field."""
+    ones that break it — for every route, then for /v1/labels alone (a body route that writes
+    to the lake): none may get a 5xx, every 422 names its field."""
     from schemathesis.generation.modes import GenerationMode
 
-    api = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    api: Any = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    if route is not None:
+        api = api.include(path=route)
     seen: set[int] = set()
 
     @given(case=api.as_strategy(generation_mode=GenerationMode(mode)))
     @hypothesis_settings(
-        max_examples=100, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=100 if route is None else 60,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
     )
     def check(case: Any) -> None:
         response = case.call()
@@ -217,7 +261,7 @@ def test_no_generated_request_gets_a_server_error(server: Server, mode: str) -> 
             assert detail and all(d["loc"] and d["msg"] for d in detail)
 
     check()
-    assert 200 in seen if mode == "positive" else 422 in seen
+    assert 200 in seen if mode == "positive" else 422 in seen, seen
 
 
 # ---- auth and exposure ---------------------------------------------------------------------------

@@ -8,10 +8,22 @@ import uuid
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pytest
 
-from fraudops.inference_log.records import PredictionRecord, PredictionsDecoder, encode, parse_line
+from fraudops.inference_log.records import (
+    CHECKSUM_MISMATCH,
+    CHECKSUM_MISSING,
+    CORRUPT,
+    TORN,
+    PredictionRecord,
+    PredictionsDecoder,
+    encode,
+    parse_line,
+    read_line,
+    unreadable_kind,
+)
 from fraudops.lake.schemas import predictions_schema
 from fraudops.spec import BUILTIN_SPECS, FeatureSpec
 
@@ -138,3 +150,39 @@ def test_decoded_table_is_taken_by_the_lake_conform_step() -> None:
     conformed = conform(table, predictions_schema(spec), "predictions")
     assert conformed.num_rows == 3
     assert conformed["request_time"].type == pa.timestamp("us", tz="UTC")
+
+
+# ---- the record's checksum ---------------------------------------------------------------------
+
+
+def test_a_line_carries_the_checksum_of_its_bytes() -> None:
+    record = make_record(BUILTIN_SPECS["transactions30"], 4, inference_id="inf-4")
+    line = encode(record)
+    assert line.endswith(b'"}\n') and b',"crc32":"' in line[-22:]
+    row, status = read_line(line)
+    assert status == "ok" and row is not None and "crc32" not in row
+    assert row == {k: v for k, v in orjson.loads(line).items() if k != "crc32"}  # still JSON
+    assert parse_line(line) == row
+
+
+def test_a_record_changed_after_it_was_written_fails_its_checksum() -> None:
+    line = encode(make_record(BUILTIN_SPECS["transactions30"], 4, inference_id="inf-4"))
+    edited = line.replace(b'"probability":0.91', b'"probability":0.11')
+    assert edited != line and orjson.loads(edited)["probability"] == 0.11  # valid JSON still
+    assert read_line(edited) == (None, CHECKSUM_MISMATCH)
+    assert read_line(line[:-11] + b'zzzzzzzz"}\n') == (None, CHECKSUM_MISMATCH)
+    # The checksum key moved or kept after an edit that dropped the trailer's form.
+    moved = orjson.dumps({**orjson.loads(line), "amount": 1.0})
+    assert read_line(moved) == (None, CHECKSUM_MISMATCH)
+    assert read_line(b"garbage") == (None, CORRUPT)
+    assert [unreadable_kind(r) for r in (TORN, CORRUPT, CHECKSUM_MISMATCH, CHECKSUM_MISSING)] == [
+        "torn",
+        "corrupt",
+        "checksum",
+        "checksum",
+    ]
+
+
+def test_a_line_written_before_records_carried_a_checksum_is_read() -> None:
+    legacy = orjson.dumps({"inference_id": "old-1", "probability": 0.5}) + b"\n"
+    assert read_line(legacy) == ({"inference_id": "old-1", "probability": 0.5}, "legacy")

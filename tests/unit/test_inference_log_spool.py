@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from fraudops.config import load_settings
+from fraudops.inference_log.records import CHECKSUM_MISMATCH, CHECKSUM_MISSING, encode
 from fraudops.inference_log.spool import Spool, SpoolClosedError
 from fraudops.inference_log.spool_files import (
     DRAINING,
@@ -22,6 +23,8 @@ from fraudops.inference_log.spool_files import (
     SpoolDirectory,
     read_segment,
 )
+from fraudops.spec import BUILTIN_SPECS
+from tests.unit.test_inference_log_records import make_record
 
 WAIT_S = 10.0  # a bound on waiting for the background thread, never an assertion
 
@@ -303,3 +306,31 @@ def _any_record():  # type: ignore[no-untyped-def]
     from tests.unit.test_inference_log_records import make_record
 
     return make_record(BUILTIN_SPECS["transactions30"])
+
+
+def test_a_record_edited_in_place_is_set_aside_by_its_checksum(spool_dir: Path) -> None:
+    spec = BUILTIN_SPECS["transactions30"]
+    good = [encode(make_record(spec, i, inference_id=f"inf-{i}")) for i in range(4)]
+    edited = good[1].replace(b'"prediction":1', b'"prediction":0')
+    _dead_process_dir(spool_dir, [good[0], edited, good[2], good[3]])
+    directory = SpoolDirectory(spool_dir)
+    by_name = {ref.path.name: read_segment(ref.path) for ref in directory.ready_segments()}
+    first = by_name["seg-00000001.seg"]
+    assert [r["inference_id"] for r in first.rows] == ["inf-0"]
+    assert first.bad == [(edited[:-1], CHECKSUM_MISMATCH)]
+    assert [r["inference_id"] for r in by_name["seg-00000002.open"].rows] == ["inf-2", "inf-3"]
+
+
+def test_segments_written_before_the_checksum_are_read_and_mixing_is_refused(
+    spool_dir: Path,
+) -> None:
+    legacy = [line(i) for i in range(3)]  # what an older release wrote: no checksum
+    spec = BUILTIN_SPECS["transactions30"]
+    checked = encode(make_record(spec, 9, inference_id="inf-9"))
+    _dead_process_dir(spool_dir, [legacy[0], legacy[1], checked, legacy[2]])
+    directory = SpoolDirectory(spool_dir)
+    old, mixed = (read_segment(ref.path) for ref in directory.ready_segments())
+    assert [r["inference_id"] for r in old.rows] == ["id-000000", "id-000001"] and not old.bad
+    # A line without a checksum among lines that carry one was not written so: set aside.
+    assert [r["inference_id"] for r in mixed.rows] == ["inf-9"]
+    assert mixed.bad == [(legacy[2][:-1], CHECKSUM_MISSING)]

@@ -33,6 +33,18 @@ class ServingSettings(Section):
         description="Bearer tokens accepted on predict and admin routes; required off loopback.",
     )
     max_batch: int = Field(1000, ge=1, description="Most transactions in one /v1/predict call.")
+    max_body_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Largest request body on any route (413 past it); default max_batch x "
+        "4 KiB + 1 KiB (4 MB at 1,000).",
+    )
+    body_timeout_s: float = Field(
+        10.0, gt=0, description="A request's whole body must arrive within this (408 after)."
+    )
+    keep_alive_s: int = Field(
+        5, ge=1, description="An idle keep-alive connection is closed after this (uvicorn)."
+    )
     risk_tiers: list[RiskTier] = Field(
         default_factory=_default_risk_tiers,
         description="Tier = the last band whose min_probability the fraud probability reaches.",
@@ -86,6 +98,19 @@ class DashboardSettings(Section):
         5.0, gt=0, description="How often an open page asks whether the lake or champion moved."
     )
     session_hours: float = Field(12.0, gt=0, description="A sign-in lasts this long.")
+    max_sessions: int = Field(
+        1000,
+        ge=1,
+        description="Signed-in sessions kept by the server (expired ones dropped; past it the "
+        "oldest is signed out). Signing out ends a session for good.",
+    )
+    sign_in_free_attempts: int = Field(
+        5, ge=1, description="Wrong secrets one client may try before the back-off starts."
+    )
+    sign_in_backoff_s: float = Field(
+        1.0, gt=0, description="First back-off after the free attempts; doubles per failure."
+    )
+    sign_in_backoff_max_s: float = Field(300.0, gt=0, description="Longest back-off.")
     mlflow_ui_url: str | None = Field(
         "http://127.0.0.1:5000",
         description="Where `mlflow ui` runs, for the links to a monitoring run's MLflow run "

@@ -18,13 +18,17 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from fraudops.dashboard.auth import Auth
+from fraudops.dashboard.auth import Auth, loopback_host
 from fraudops.dashboard.filters import FilterError
 from fraudops.dashboard.routes import actions, api, views
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.runtime import Runtime
+from fraudops.serving.limits import BodyLimit
 
 HERE = Path(__file__).parent
+# Sign-in forms and actions are a few hundred bytes; nothing the dashboard takes is larger.
+MAX_BODY_BYTES = 64 * 1024
+BODY_TIMEOUT_S = 10.0
 # The page script and styles are ours; style-src allows the inline styles plotly.js sets.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -85,8 +89,9 @@ def create_app(runtime: Runtime, *, warm_up: bool = True) -> FastAPI:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         # Open (no sign-in) only for this machine: a page of another site whose name was
-        # re-pointed at 127.0.0.1 (DNS rebinding) sends its own Host, and is refused.
-        if auth.open and not _loopback_host(request.headers.get("host", "")):
+        # re-pointed at 127.0.0.1 (DNS rebinding) sends its own Host, and is refused; the
+        # Host is parsed (127.attacker.com is a name, not an address).
+        if auth.open and not loopback_host(request.headers.get("host", "")):
             return JSONResponse(
                 status_code=400,
                 content={"detail": "open dashboard: only a loopback Host (127.0.0.1, localhost)"},
@@ -114,12 +119,11 @@ def create_app(runtime: Runtime, *, warm_up: bool = True) -> FastAPI:
     app.include_router(api.router)
     app.include_router(actions.router)
     app.include_router(views.router)  # last: its /{page} matches any single segment
+    # Outermost: no route parses a body past the cap or waits forever for one.
+    app.add_middleware(
+        BodyLimit, cap=MAX_BODY_BYTES, timeout_s=BODY_TIMEOUT_S, setting="the dashboard's limit"
+    )
     return app
-
-
-def _loopback_host(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    return name.strip("[]") in ("127.0.0.1", "localhost", "::1") or name.startswith("127.")
 
 
 def _warm(runtime: Runtime) -> None:

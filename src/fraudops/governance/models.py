@@ -1,6 +1,11 @@
 """Moving the champion by hand: promote a registered version (no gate), roll back to the
 previous champion. Each move is one ``model_events`` row naming who did it and why; if that row
-cannot be written the alias is put back (``registry.move_champion``)."""
+cannot be written the alias is put back (``registry.move_champion``).
+
+Each action holds the model's champion lock (``registry.champion_lock``: a file lock under
+home, or a PostgreSQL advisory lock when the registry is on PostgreSQL) from reading the current
+champion to writing its event: of two simultaneous actions the second sees the first's result,
+so ``champion_before`` is the real previous champion and the newest event names the alias."""
 
 from __future__ import annotations
 
@@ -14,7 +19,13 @@ from fraudops.governance.errors import (
     required_text,
 )
 from fraudops.lake.schemas import MODEL_EVENTS
-from fraudops.registry import KEY_METRICS, champion_version, move_champion, resolve_version
+from fraudops.registry import (
+    KEY_METRICS,
+    champion_lock,
+    champion_version,
+    move_champion,
+    resolve_version,
+)
 from fraudops.training.events import (
     ACTOR_COLUMN,
     EventType,
@@ -45,11 +56,12 @@ def promote(runtime: Runtime, version: str, *, actor: str, reason: str) -> Model
     runtime.lake().require_columns(MODEL_EVENTS, [ACTOR_COLUMN])
     client, name = runtime.mlflow, runtime.model_name
     mv = _resolve(client, name, ref)
-    before = champion_version(client, runtime.settings, name)
-    if before == str(mv.version):
-        raise ActionConflict(f"version {mv.version} of {name!r} is already the champion")
-    event = _event(runtime, "manual_promote", "manual", actor, reason, mv, before)
-    move_champion(runtime.settings, client, runtime.spec_name, str(mv.version), event=event)
+    with champion_lock(runtime.settings, name):
+        before = champion_version(client, runtime.settings, name)
+        if before == str(mv.version):
+            raise ActionConflict(f"version {mv.version} of {name!r} is already the champion")
+        event = _event(runtime, "manual_promote", "manual", actor, reason, mv, before)
+        move_champion(runtime.settings, client, runtime.spec_name, str(mv.version), event=event)
     return event
 
 
@@ -64,18 +76,19 @@ def rollback(runtime: Runtime, *, actor: str, reason: str) -> ModelEvent:
     reason = required_text("reason", reason)
     runtime.lake().require_columns(MODEL_EVENTS, [ACTOR_COLUMN])
     client, name = runtime.mlflow, runtime.model_name
-    current = champion_version(client, runtime.settings, name)
-    history = champion_history(read_events(runtime.settings, runtime.spec_name), name)
-    while history and history[-1] == current:
-        history.pop()
-    if not history:
-        raise ActionConflict(
-            f"no previous champion of {name!r} to roll back to (current: "
-            f"{current or 'none'}; model_events records no earlier promotion)"
-        )
-    mv = _resolve(client, name, history[-1])
-    event = _event(runtime, "rollback", "rollback", actor, reason, mv, current)
-    move_champion(runtime.settings, client, runtime.spec_name, str(mv.version), event=event)
+    with champion_lock(runtime.settings, name):
+        current = champion_version(client, runtime.settings, name)
+        history = champion_history(read_events(runtime.settings, runtime.spec_name), name)
+        while history and history[-1] == current:
+            history.pop()
+        if not history:
+            raise ActionConflict(
+                f"no previous champion of {name!r} to roll back to (current: "
+                f"{current or 'none'}; model_events records no earlier promotion)"
+            )
+        mv = _resolve(client, name, history[-1])
+        event = _event(runtime, "rollback", "rollback", actor, reason, mv, current)
+        move_champion(runtime.settings, client, runtime.spec_name, str(mv.version), event=event)
     return event
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Protocol, get_args
 
 from fraudops.config import LogBackend
-from fraudops.inference_log.records import parse_line
+from fraudops.inference_log.records import CORRUPT, read_line, unreadable_kind
 
 BACKENDS: tuple[str, ...] = get_args(LogBackend)
 
@@ -46,6 +46,8 @@ class ProducerStats:
     maintenance_runs: int | None = None
     maintenance_files_removed: int | None = None
     maintenance_last_run_at: float | None = None  # epoch seconds
+    # Records the drainer set aside, by reason (torn, corrupt, checksum, invalid), if known here.
+    records_set_aside: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +81,9 @@ class DrainReport:
     duplicates: int = 0  # rows skipped: already in the lake, or repeated in the batch
     rejected: int = 0  # records the table's types refused (set aside)
     unreadable: int = 0  # torn or corrupt lines, entries that are not records (set aside)
+    torn: int = 0  # of the unreadable: last lines a crash cut short
+    corrupt: int = 0  # of the unreadable: not a JSON record
+    checksum: int = 0  # of the unreadable: records changed after they were written
     replayed: int = 0  # batches committed with dedupe (they may have been committed before)
     commit_failures: int = 0
     last_error: str | None = None
@@ -95,6 +100,9 @@ class DrainReport:
         "duplicates",
         "rejected",
         "unreadable",
+        "torn",
+        "corrupt",
+        "checksum",
         "replayed",
         "commit_failures",
         "segments",
@@ -143,9 +151,10 @@ class Batch:
     unreadable: list[tuple[str, bytes, str]] = field(default_factory=list)  # (key, raw, reason)
 
     def add_line(self, key: str, raw: bytes) -> None:
-        row = parse_line(raw)
+        row, status = read_line(raw)
         if row is None:
-            self.add_unreadable(key, raw, "not a JSON record with an inference_id")
+            reason = "not a JSON record with an inference_id" if status == CORRUPT else status
+            self.add_unreadable(key, raw, reason)
         else:
             self.add_row(key, raw, row)
 
@@ -156,6 +165,13 @@ class Batch:
 
     def add_unreadable(self, key: str, raw: bytes, reason: str) -> None:
         self.unreadable.append((key, raw, reason))
+
+    def count_unreadable(self, report: DrainReport) -> DrainReport:
+        """``report`` with its ``unreadable`` lines counted by kind (torn, corrupt, checksum)."""
+        for _, _, reason in self.unreadable:
+            kind = unreadable_kind(reason)
+            setattr(report, kind, getattr(report, kind) + 1)
+        return report
 
     def set_aside(self, rejected: Sequence[tuple[int, str]]) -> list[tuple[str, bytes, str]]:
         """Unreadable lines plus the rows the commit rejected (by index), as (key, raw, reason)."""

@@ -373,6 +373,7 @@ class RedisLogConsumer:
             trimmed=len(batch.trimmed_ids),
             replayed=int(batch.replay and bool(batch.rows)),
         )
+        batch.count_unreadable(settled)
         report.add(settled)
         self.totals.add(settled)
         if batch.written:

@@ -52,6 +52,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 USAGE_SCAN_INTERVAL_S = 0.25
+# /metrics' reasons for set-aside records -> the writer status counter of each.
+SET_ASIDE_STATUS = {
+    "torn": "unreadable_torn",
+    "corrupt": "unreadable_corrupt",
+    "checksum": "unreadable_checksum",
+    "invalid": "rejected",
+}
 DROP_LOG_EVERY = 1000
 
 
@@ -388,6 +395,10 @@ class Spool:
             drainer_error=writer.get("last_error") if failing else None,
             drainer_state=writer.get("lake_state"),
             **_drainer_figures(writer),
+            records_set_aside={
+                reason: count if isinstance(count := writer.get(key), int) else 0
+                for reason, key in SET_ASIDE_STATUS.items()
+            },
         )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from fraudops.inference_log.records import parse_line
+from fraudops.inference_log.records import CHECKSUM_MISSING, TORN, read_line
 
 OPEN, SEALED, DRAINING = ".open", ".seg", ".drain"
 SEGMENT_SUFFIXES = (OPEN, SEALED, DRAINING)
@@ -75,20 +75,25 @@ class SegmentContent:
 
 
 def read_segment(path: Path) -> SegmentContent:
-    """The valid records of a segment, in order; a torn last line and corrupt lines set aside."""
+    """The valid records of a segment, in order; a torn last line, corrupt lines and records
+    whose checksum does not match set aside. A segment written before records carried a
+    checksum is read as it is; in one whose records carry it, a line without it is set aside."""
     data = path.read_bytes()
     content = SegmentContent()
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the segment ends with a complete line
-    for line in lines:
-        row = parse_line(line)
+    read = [(line, *read_line(line)) for line in lines]
+    checked = any(status == "ok" for _, _, status in read)
+    for line, row, status in read:
         if row is None:
-            content.bad.append((line, "corrupt line"))
+            content.bad.append((line, status))
+        elif status == "legacy" and checked:
+            content.bad.append((line, CHECKSUM_MISSING))
         else:
             content.lines.append(line)
             content.rows.append(row)
     if tail:
-        content.bad.append((tail, "torn last line (process died while writing it)"))
+        content.bad.append((tail, TORN))
     return content
 
 

@@ -53,7 +53,10 @@ _COUNTERS = {
     "records_written": "written",
     "duplicates_skipped": "duplicates",
     "rejected": "rejected",
-    "torn": "unreadable",
+    "torn": "unreadable",  # every unreadable line (its name predates the kinds below)
+    "unreadable_torn": "torn",
+    "unreadable_corrupt": "corrupt",
+    "unreadable_checksum": "checksum",
     "segments_drained": "segments",
     "commits": "batches",
 }
@@ -160,6 +163,7 @@ class SpoolWriter:
             batches=1,
             replayed=int(batch.replay),
         )
+        batch.count_unreadable(report)
         self._set_aside(taken, batch, commit.rejected)
         for ref in taken:
             self.directory.remove(ref)

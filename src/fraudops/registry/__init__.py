@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         load_reference_profile,
         version_threshold,
     )
+    from fraudops.registry.locks import ChampionLockTimeout, champion_lock, lock_kind
     from fraudops.registry.lookup import (
         MODEL_ARTIFACT_PATH,
         REFERENCE_ARTIFACT_PATH,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
 # Each public name -> the module that defines it.
 _MODULES: dict[str, str] = {
+    "ChampionLockTimeout": "locks",
     "KEY_METRICS": "listing",
     "LoadedModel": "loading",
     "MODEL_ARTIFACT_PATH": "lookup",
@@ -54,10 +56,12 @@ _MODULES: dict[str, str] = {
     "RUN_METRICS": "listing",
     "alias_version": "versions",
     "champion": "listing",
+    "champion_lock": "locks",
     "champion_version": "versions",
     "experiment_id": "client",
     "find_experiment_id": "client",
     "list_versions": "listing",
+    "lock_kind": "locks",
     "load_model": "loading",
     "load_reference_profile": "loading",
     "mlflow_client": "client",
@@ -90,15 +94,18 @@ __all__ = [
     "MODEL_ARTIFACT_PATH",
     "REFERENCE_ARTIFACT_PATH",
     "RUN_METRICS",
+    "ChampionLockTimeout",
     "LoadedModel",
     "alias_version",
     "champion",
+    "champion_lock",
     "champion_version",
     "experiment_id",
     "find_experiment_id",
     "list_versions",
     "load_model",
     "load_reference_profile",
+    "lock_kind",
     "mlflow_client",
     "move_champion",
     "pipeline_runs",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.registry.client import mlflow_client
+from fraudops.registry.locks import champion_lock
 from fraudops.registry.lookup import MODEL_ARTIFACT_PATH, _not_found, _spec, resolve_version
 from fraudops.training.events import ModelEvent, append_events
 
@@ -74,19 +75,24 @@ def move_champion(
     event: ModelEvent,
     extra_events: tuple[ModelEvent, ...] = (),
 ) -> None:
-    """Point the champion alias at ``version`` and record the events; undo the alias on failure."""
+    """Point the champion alias at ``version`` and record the events; undo the alias on failure.
+
+    Under the model's champion lock (``locks``): no other move lands between the alias and its
+    event. A caller that read ``champion_before`` holds the lock around the read too.
+    """
     name = settings.registered_model_name(spec_name)
     alias = settings.mlflow.champion_alias
-    client.set_registered_model_alias(name, alias, version)
-    try:
-        append_events(settings, spec_name, [*extra_events, event])
-    except BaseException:
-        before = event.champion_before
-        if before:
-            client.set_registered_model_alias(name, alias, before)
-        else:
-            client.delete_registered_model_alias(name, alias)
-        raise
+    with champion_lock(settings, name):
+        client.set_registered_model_alias(name, alias, version)
+        try:
+            append_events(settings, spec_name, [*extra_events, event])
+        except BaseException:
+            before = event.champion_before
+            if before:
+                client.set_registered_model_alias(name, alias, before)
+            else:
+                client.delete_registered_model_alias(name, alias)
+            raise
 
 
 # ---- other aliases: the challenger a server shadow-scores with -----------------------------------

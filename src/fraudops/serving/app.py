@@ -30,6 +30,16 @@ from fraudops.config import Settings
 from fraudops.inference_log.base import Producer, ProducerStats
 from fraudops.inference_log.factory import open_producer
 from fraudops.serving.lake_watch import LakeWatch
+from fraudops.serving.limits import (
+    BodyDeadlines,
+    BodyLimit,
+    BodyRefused,
+    body_headers,
+    json_content,
+    read_body,
+    too_large,
+    unsupported_type,
+)
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.requests import RequestInvalid, openapi_model
@@ -45,6 +55,8 @@ Send = Callable[[Message], Awaitable[None]]
 
 PREDICT_PATH = "/v1/predict"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+# A body refused part-way (too large, too slow) is never read to its end: close the connection.
+_CLOSE_HEADERS = [*_JSON_HEADERS, (b"connection", b"close")]
 _BYTES_PER_TRANSACTION = 4096  # a generous upper bound on one transaction's JSON
 
 
@@ -61,7 +73,9 @@ class ServerState:
         self.spec = spec
         self.clock = clock  # the request time of a prediction (None: the wall clock)
         self.tokens = [t.get_secret_value().encode() for t in settings.serving.tokens]
-        self.max_body = settings.serving.max_batch * _BYTES_PER_TRANSACTION + 1024
+        cfg = settings.serving
+        self.max_body = cfg.max_body_bytes or cfg.max_batch * _BYTES_PER_TRANSACTION + 1024
+        self.body_deadlines = BodyDeadlines(cfg.body_timeout_s)
         self.lake = LakeWatch(settings, spec)
         self.metrics = ServerMetrics(self.log_stats, self.lake.health)
         self.holder = ModelHolder(settings, spec, on_swap=self._swapped)
@@ -128,12 +142,14 @@ class FraudopsASGI:
     def __init__(self, api: FastAPI, state: ServerState) -> None:
         self.api = api
         self.state = state
+        # Every other route's body (labels, admin) under the same cap and deadline.
+        self.guarded = BodyLimit(api, state.max_body, state.body_deadlines.timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PREDICT_PATH and scope["method"] == "POST":
             await self._predict(scope, receive, send)
         else:
-            await self.api(scope, receive, send)
+            await self.guarded(scope, receive, send)
 
     async def _predict(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = self.state
@@ -143,7 +159,8 @@ class FraudopsASGI:
         except Exception:  # never drop the connection without an answer
             log.exception("prediction request failed")
             status, body = 500, _detail([{"loc": [], "msg": "internal error", "type": "internal"}])
-        await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
+        headers = _CLOSE_HEADERS if status in (408, 413) else _JSON_HEADERS
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         state.metrics.count(PREDICT_PATH, status)
         if status == 200:
@@ -161,28 +178,17 @@ class FraudopsASGI:
                     }
                 ]
             )
-        chunks = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return 499, b""
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > state.max_body:
-                return 413, _detail(
-                    [
-                        {
-                            "loc": ["body"],
-                            "type": "too_long",
-                            "msg": f"body larger than {state.max_body} bytes",
-                        }
-                    ]
-                )
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        try:
+            is_json, length = body_headers(scope["headers"])
+            if not is_json:
+                raise unsupported_type()
+            if length is not None and length > state.max_body:
+                raise too_large(state.max_body, "serving.max_body_bytes")
+            body = await read_body(receive, state.max_body, state.body_deadlines)
+        except BodyRefused as refused:
+            return refused.status, refused.body()
+        if body is None:
+            return 499, b""
         return await answer_predict(state, body, _wants_explain(scope.get("query_string", b"")))
 
 
@@ -251,6 +257,22 @@ def _unauthorised() -> JSONResponse:
     )
 
 
+def _documented_event(schema: dict[str, Any]) -> dict[str, Any]:
+    """The label event's JSON schema as the route takes it: a label of 0 or 1 (true/false and
+    fraud/legit are accepted too), and an ``inference_id`` or a ``transaction_id``."""
+    properties = schema["properties"]
+    properties["label"] = {**properties["label"], "enum": [0, 1]}
+    schema["anyOf"] = [
+        {"required": [key], "properties": {key: {"type": "string", "pattern": r"\S"}}}
+        for key in ("inference_id", "transaction_id")
+    ]
+    return schema
+
+
+def _refused(refused: BodyRefused) -> Response:
+    return Response(refused.body(), status_code=refused.status, media_type="application/json")
+
+
 def _routes(api: FastAPI, state: ServerState) -> None:
     transaction = openapi_model(state.spec)
     schema = transaction.model_json_schema()
@@ -279,6 +301,9 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         openapi_extra={"requestBody": request_body},
         responses={
             401: {"description": "Missing or wrong bearer token"},
+            408: {"description": "The body did not arrive within serving.body_timeout_s"},
+            413: {"description": "The body is over serving.max_body_bytes"},
+            415: {"description": "The Content-Type is not application/json"},
             422: {"description": "A field is missing, unknown, mistyped or out of range"},
             503: {"description": "No model loaded yet"},
         },
@@ -286,12 +311,14 @@ def _routes(api: FastAPI, state: ServerState) -> None:
     async def predict(request: Request, explain: bool = False) -> Response:
         if not state.authorised(request.headers.raw):
             return _unauthorised()
+        if not json_content(request.headers.raw):
+            return _refused(unsupported_type())
         status, body = await answer_predict(state, await request.body(), explain)
         return Response(body, status_code=status, media_type="application/json")
 
     from fraudops.labels import LabelEvent
 
-    event_schema = LabelEvent.model_json_schema()
+    event_schema = _documented_event(LabelEvent.model_json_schema())
     labels_body = {
         "required": True,
         "content": {
@@ -320,6 +347,9 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         "reported; a batch with a malformed entry is refused whole (422 naming it).",
         responses={
             401: {"description": "Missing or wrong bearer token"},
+            408: {"description": "The body did not arrive within serving.body_timeout_s"},
+            413: {"description": "The body is over serving.max_body_bytes"},
+            415: {"description": "The Content-Type is not application/json"},
             422: {"description": "A malformed entry (named); nothing was written"},
             503: {"description": "The lake is unavailable"},
         },
@@ -329,6 +359,8 @@ def _routes(api: FastAPI, state: ServerState) -> None:
 
         if not state.authorised(request.headers.raw):
             return _unauthorised()
+        if not json_content(request.headers.raw):
+            return _refused(unsupported_type())
         status, payload = await asyncio.to_thread(
             labels_route_payload,
             state.settings,

@@ -56,6 +56,16 @@ class _LogCollector(Collector):
         dropped.add_metric([], float(stats.records_dropped))
         yield dropped
         yield from _drainer_metrics(stats)
+        if stats.records_set_aside is not None:
+            set_aside = CounterMetricFamily(
+                "fraudops_log_records_rejected",
+                "Log records the writer set aside (spool .rejected/): torn by a crash, corrupt, "
+                "checksum mismatch (changed after they were written), invalid for the table.",
+                labels=["reason"],
+            )
+            for reason, count in stats.records_set_aside.items():
+                set_aside.add_metric([reason], float(count))
+            yield set_aside
         if self._read_lake is None:
             return
         lake = self._read_lake(stats)

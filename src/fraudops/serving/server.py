@@ -160,6 +160,9 @@ def run_server(
         "loop": "uvloop",
         "http": "httptools",
         "timeout_graceful_shutdown": 10,
+        # Idle keep-alive connections are closed; a body stalled mid-upload is the app's
+        # (serving.body_timeout_s); a stall before the headers end needs a front server.
+        "timeout_keep_alive": cfg.keep_alive_s,
     }
     # uvicorn re-raises the SIGTERM/SIGINT it caught once it has shut down, with the handler
     # that was there before it: make that a no-op so this function goes on to stop the writer

@@ -23,6 +23,7 @@ from fraudops.serving.app import PREDICT_PATH, create_app
 from fraudops.spec import FeatureSpec
 
 ERROR_CHARS = 300  # of a failed answer, in the error
+_JSON = {"content-type": "application/json"}
 
 
 class ServingWorld:
@@ -57,7 +58,9 @@ class ServingWorld:
         answers = []
         for at, transactions in requests:
             self.clock = at
-            response = await self.client.post(PREDICT_PATH, content=orjson.dumps(transactions))
+            response = await self.client.post(
+                PREDICT_PATH, content=orjson.dumps(transactions), headers=_JSON
+            )
             if response.status_code != 200:
                 raise FraudopsError(
                     f"simulated traffic: {PREDICT_PATH} answered {response.status_code}: "

@@ -52,21 +52,26 @@ def filters_of(request: Request) -> Filters:
     return parse_filters(request.query_params, runtime_of(request).settings)
 
 
-_FORMULA_START = ("=", "+", "@", "\t", "\r")
+# OWASP's CSV-injection rule: a text cell starting with one of these is a formula to a
+# spreadsheet ("-2+3+cmd|' /C calc'!A0" runs). Numbers are written as numbers, so a negative
+# figure stays a number; only text is prefixed.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_text(columns: list[str], rows: list[list[Any]]) -> str:
     """The JSON table's rows as CSV; text that a spreadsheet would run as a formula is quoted
-    with a leading apostrophe (OWASP's CSV-injection rule)."""
+    with a leading apostrophe (OWASP's CSV-injection rule), header names included."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
+    # RFC 4180's CRLF: a cell holding a bare CR is then quoted too (with "\n" it was not, and
+    # a spreadsheet broke the row there).
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([_cell(c) for c in columns])
     for row in rows:
         writer.writerow(["" if v is None else _cell(v) for v in row])
     return out.getvalue()
 
 
 def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value

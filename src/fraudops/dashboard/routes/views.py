@@ -53,6 +53,14 @@ async def login(request: Request) -> Response:
     auth = auth_of(request)
     if auth.open:
         return RedirectResponse("/", status_code=303)
+    client = request.client.host if request.client else "unknown"
+    wait = auth.limiter.wait_s(client)
+    if wait:  # before the secret is even looked at: guessing faster gains nothing
+        response = _login_page(
+            request, error=f"too many wrong secrets: try again in {wait} s", status=429
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         return _login_page(request, error="the form is too large", status=413)
@@ -61,7 +69,9 @@ async def login(request: Request) -> Response:
     if user is None:
         return _login_page(request, error="give your name (it goes in the audit trail)", status=422)
     if not auth.check_secret(form.get("secret", "")):
+        auth.limiter.failed(client)
         return _login_page(request, error="wrong secret", status=401)
+    auth.limiter.succeeded(client)
     response = RedirectResponse(safe_next(form.get("next")), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -77,6 +87,8 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    # Ended on the server too: the cookie, if kept or copied, is no session any more.
+    auth_of(request).revoke(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
