@@ -155,10 +155,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, help="a home with a champion (default: fresh)")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
-        "--maintenance-interval", type=float, default=30.0, help="maintenance.interval_s"
+        "--maintenance-interval", type=float, default=15.0, help="maintenance.interval_s"
     )
-    parser.add_argument("--grace", type=float, default=60.0, help="maintenance.grace_s")
-    parser.add_argument("--keep-snapshots", type=int, default=50, help="maintenance.keep_snapshots")
+    parser.add_argument("--grace", type=float, default=20.0, help="maintenance.grace_s")
+    parser.add_argument("--keep-snapshots", type=int, default=10, help="maintenance.keep_snapshots")
+    parser.add_argument(
+        "--keep-metadata-files", type=int, default=10, help="maintenance.keep_metadata_files"
+    )
     parser.add_argument("--json", action="store_true", help="every sample and figure as JSON")
     parser.add_argument("--no-check", action="store_true", help="exit 0 even on a FAIL")
     args = parser.parse_args(argv)
@@ -183,6 +186,7 @@ def soak_env(home: Path, args: argparse.Namespace) -> dict[str, str]:
             "FRAUDOPS_MAINTENANCE__INTERVAL_S": str(args.maintenance_interval),
             "FRAUDOPS_MAINTENANCE__GRACE_S": str(args.grace),
             "FRAUDOPS_MAINTENANCE__KEEP_SNAPSHOTS": str(args.keep_snapshots),
+            "FRAUDOPS_MAINTENANCE__KEEP_METADATA_FILES": str(args.keep_metadata_files),
             "GIT_PYTHON_REFRESH": "quiet",
             "MPLBACKEND": "Agg",
         }
@@ -304,9 +308,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def steady_state(last: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """What the log's tables keep at the default settings, from this run's bytes per kept
+    """What the log's tables keep at the default settings, from this run's figures per kept
     snapshot: at most keep_snapshots, plus those younger than grace_s, plus one maintenance
-    interval's commits (expiry runs every interval_s)."""
+    interval's commits (expiry runs every interval_s); keep_metadata_files old metadata files,
+    each at most the size of the current one."""
     from fraudops.config.maintenance_sections import MaintenanceSettings
 
     d = MaintenanceSettings()
@@ -316,12 +321,16 @@ def steady_state(last: dict[str, Any], args: argparse.Namespace) -> dict[str, An
         t = last["tables"].get(name)
         if not t or not t["snapshots"]:
             continue
-        scale = kept / t["snapshots"]
+        per_snapshot = kept / t["snapshots"]
+        json_bytes = t["metadata_json_bytes"] * per_snapshot
+        other_files = t["metadata_files"] - t["metadata_json_files"]
+        other_bytes = t["metadata_bytes"] - t["metadata_json_files"] * t["metadata_json_bytes"]
         out["tables"][name] = {
             "snapshots_now": t["snapshots"],
-            "metadata_json_bytes": t["metadata_json_bytes"] * scale,
-            "metadata_bytes": t["metadata_bytes"] * scale,
-            "metadata_files": t["metadata_files"] * scale,
+            "metadata_json_bytes": json_bytes,
+            "metadata_files": (d.keep_metadata_files + 1) + other_files * per_snapshot,
+            "metadata_bytes": (d.keep_metadata_files + 1) * json_bytes
+            + max(0.0, other_bytes) * per_snapshot,
         }
     return out
 
