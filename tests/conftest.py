@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import resource
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,3 +74,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         elif "e2e" in parts:
             item.add_marker(pytest.mark.e2e)
+
+
+# FRAUDOPS_TEST_CPU_LOG=<file>: each process (each xdist worker) appends "<cpu seconds>\t<test
+# file>" per file it ran, its own and its reaped children's (servers, CLI runs, Dask workers) user
+# + sys time; session-scoped fixtures' teardown goes under "(session)". Wall time on a shared
+# machine says little; CPU seconds say where the suite's cost is.
+CPU_LOG = os.environ.get("FRAUDOPS_TEST_CPU_LOG")
+_cpu_by_file: dict[str, float] = {}
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    if not CPU_LOG:
+        yield
+        return
+    started = _cpu_seconds()
+    yield
+    path = Path(str(item.fspath)).resolve().relative_to(REPO_ROOT).as_posix()
+    _cpu_by_file[path] = _cpu_by_file.get(path, 0.0) + _cpu_seconds() - started
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    started = _cpu_seconds()
+    yield
+    if CPU_LOG and _cpu_by_file:
+        _cpu_by_file["(session)"] = _cpu_seconds() - started
+        with open(CPU_LOG, "a", encoding="utf-8") as log:
+            log.writelines(f"{cpu:.1f}\t{path}\n" for path, cpu in _cpu_by_file.items())
