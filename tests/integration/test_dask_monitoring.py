@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -91,11 +90,8 @@ def log_served(
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    from tests.dask_support import local_cluster
-
-    with local_cluster() as local:
-        yield local.scheduler_address
+def cluster(dask_cluster: Any) -> str:
+    return str(dask_cluster.scheduler_address)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ is the distributed quantile sketch and the order of the histogram sums.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,11 +45,8 @@ TOLERANCE = 0.005  # the issue's bound on |ROC-AUC| and |PR-AUC| differences
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    from tests.dask_support import local_cluster
-
-    with local_cluster() as local:
-        yield local
+def cluster(dask_cluster: Any) -> Any:
+    return dask_cluster
 
 
 @pytest.fixture(scope="module")
