@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test unit check lint typecheck bench bench-serve chromium assets clean
+.PHONY: demo dashboard test unit check lint typecheck bench bench-serve chromium assets clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ assets:
 ## demo: create the venv if missing, install, run the main job end to end on embedded defaults
 demo: $(VENV)/.installed assets
 	$(BIN)/fraudops demo
+
+## dashboard: the governance dashboard over the simulated year `make demo` left (http://127.0.0.1:8090;
+## more options with ARGS, e.g. `make dashboard ARGS="--port 8091"`)
+dashboard: $(VENV)/.installed assets
+	$(BIN)/fraudops dashboard --home fraudops-home/simulations/drift $(ARGS)
 
 ## chromium: Debian's chromium for the dashboard's browser test (Playwright drives it; no download)
 chromium:

@@ -10,7 +10,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+
+from tests.waiting import wait_for
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
@@ -70,11 +71,10 @@ def require_service(name: str, host: str, port: int, start) -> None:  # type: ig
     if _port_open(host, port):
         return
     start()
-    for _ in range(40):
-        if _port_open(host, port):
-            return
-        time.sleep(0.25)
-    service_missing(f"{name} is not reachable on {host}:{port} and could not be started")
+    try:
+        wait_for(lambda: _port_open(host, port), f"{name} on {host}:{port}", timeout=10, poll=0.25)
+    except AssertionError:
+        service_missing(f"{name} is not reachable on {host}:{port} and could not be started")
 
 
 def service_missing(message: str) -> NoReturn:

@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import pandas as pd
 
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
+from tests.waiting import wait_for
 
 FRAUDOPS = [sys.executable, "-m", "fraudops.cli"]
 
@@ -86,17 +86,28 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()}")  # type: ignore[union-attr]
+        process = self.process
+
+        def ready() -> bool:
             try:
-                if get_json(self.url + "/readyz")[0] == 200:
-                    return self
+                return get_json(self.url + "/readyz")[0] == 200
             except OSError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError("server not ready")
+                return False
+
+        try:
+            wait_for(
+                ready,
+                f"fraudops serve ready on {self.url}",
+                timeout=timeout,
+                poll=0.2,
+                process=process,
+                detail=lambda: exited_stderr(process),
+            )
+        except AssertionError:
+            process.kill()
+            process.wait(10)
+            raise
+        return self
 
     def kill(self) -> None:
         assert self.process is not None
@@ -111,6 +122,13 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def exited_stderr(process: subprocess.Popen[bytes]) -> str:
+    """The end of an exited process's piped stderr (a running one's would block the read)."""
+    if process.poll() is None or process.stderr is None:
+        return "(the process is still running)"
+    return process.stderr.read().decode(errors="replace")[-3000:]
 
 
 def get_json(url: str) -> tuple[int, Any]:
@@ -178,9 +196,15 @@ class Load:
             worker.join(10)
 
     def wait_for(self, n: int, timeout: float = 60) -> None:
-        deadline = time.time() + timeout
-        while len(self.ok) < n and time.time() < deadline:
-            time.sleep(0.05)
+        """Return once ``n`` answers were 200s; AssertionError (with the failures) if not in
+        ``timeout`` s."""
+        wait_for(
+            lambda: len(self.ok) >= n,
+            f"{n} successful answers (have {len(self.ok)})",
+            timeout=timeout,
+            poll=0.05,
+            detail=lambda: f"failures: {self.failures[:5]}",
+        )
 
 
 def drain(home: Path) -> dict[str, Any]:
@@ -204,12 +228,17 @@ def logged(settings: Settings) -> pd.DataFrame:
 
 def wait_logged(settings: Settings, ids: set[str], timeout: float = 90) -> pd.DataFrame:
     """The logged rows once every id in ``ids`` is there (a running writer is draining)."""
-    deadline = time.time() + timeout
-    while True:
-        frame = logged(settings)
-        missing = ids - set(frame["inference_id"])
-        if not missing:
-            return frame
-        if time.time() > deadline:
-            raise AssertionError(f"{len(missing)} of {len(ids)} records never reached the lake")
-        time.sleep(0.5)
+    last: list[pd.DataFrame] = []
+
+    def landed() -> bool:
+        last[:] = [logged(settings)]
+        return ids <= set(last[0]["inference_id"])
+
+    wait_for(
+        landed,
+        f"{len(ids)} records in the lake",
+        timeout=timeout,
+        poll=0.5,
+        detail=lambda: f"{len(ids - set(last[0]['inference_id']))} never reached the lake",
+    )
+    return last[0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.serving_support import FRAUDOPS, env_for, free_port
+from tests.serving_support import FRAUDOPS, env_for, exited_stderr, free_port
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -97,16 +97,26 @@ def dashboard(simulated: dict[str, Any]) -> Iterator[str]:
         stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
+
+    def healthy() -> bool:
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2):
-                break
+                return True
         except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(process.stderr.read().decode()[-2000:]) from None
-            time.sleep(0.3)
+            return False
+
+    try:
+        wait_for(
+            healthy,
+            "the dashboard answers /healthz",
+            timeout=60,
+            poll=0.3,
+            process=process,
+            detail=lambda: exited_stderr(process),
+        )
+    except AssertionError:
+        process.kill()
+        raise
     try:
         yield url
     finally:

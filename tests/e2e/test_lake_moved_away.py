@@ -10,10 +10,12 @@ lake's `predictions`, exactly once.
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fraudops.config import Settings
+from fraudops.inference_log.spool_files import read_writer_status
 from fraudops.lake import Lake
 from tests.serving_support import (
     Server,
@@ -24,6 +26,7 @@ from tests.serving_support import (
     transactions,
     wait_logged,
 )
+from tests.waiting import wait_for
 
 FAST = {
     "FRAUDOPS_SERVING__SEAL_AGE_S": "0.1",
@@ -43,15 +46,12 @@ def answer(server: Server, bodies: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def wait_until(condition: Any, what: str) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached: {what}")
-        time.sleep(0.2)
+def wait_until(condition: Callable[[], Any], what: str) -> Any:
+    return wait_for(condition, what, timeout=WAIT_S, poll=0.2)
+
+
+def writer_status(settings: Settings) -> dict[str, Any]:
+    return read_writer_status(settings.spool_dir())
 
 
 def metric(server: Server, name: str) -> float | None:
@@ -86,7 +86,13 @@ def test_a_lake_moved_away_and_back_is_never_recreated(tmp_path: Path) -> None:
         )
         assert "catalog.db does not exist" in ready["reason"], ready
         assert wait_until(lambda: metric(server, "fraudops_lake_available") == 0.0, "gauge 0")
-        time.sleep(1.0)  # the writer retries meanwhile (every 0.2 s)
+        # The writer's retries on the missing lake: each one is where a recreation would happen.
+        failed = writer_status(settings).get("consecutive_failures", 0)
+        wait_until(
+            lambda: writer_status(settings).get("consecutive_failures", 0) >= failed + 3,
+            "three more commits tried (and failed) while the lake is away",
+        )
+        assert writer_status(settings)["lake_state"] == "missing"
         assert not lake_dir.exists(), "the lake was recreated while it was away"
 
         os.rename(away, lake_dir)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fraudops.compute.dask_engine import DaskEngine
+from fraudops.compute.dask_monitoring import check_window_dask
 from fraudops.config import Settings
 from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
@@ -89,11 +90,8 @@ def log_served(
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    from tests.dask_support import local_cluster
-
-    with local_cluster() as local:
-        yield local.scheduler_address
+def cluster(dask_cluster: Any) -> str:
+    return str(dask_cluster.scheduler_address)
 
 
 @pytest.fixture(scope="module")
@@ -158,28 +156,30 @@ def _assert_same_performance(local: MonitoringResult, dask: MonitoringResult) ->
     assert b == a  # the mature figures, the verdict, the shadow comparison
 
 
-def _checks(
-    settings: Settings, window_days: int, engines: tuple[str, ...] = ("local", "dask")
-) -> tuple[WindowChecks, WindowChecks]:
-    """Both engines' window checks (one engine: it is both of the pair)."""
+def _request(runtime: Runtime, window_days: int) -> WindowRequest:
+    profile, version = load_reference_profile(runtime.settings, runtime.spec, client=runtime.mlflow)
+    return WindowRequest(
+        profile=profile,
+        champion=str(version.version),
+        data_start=AS_OF - timedelta(days=window_days),
+        perf_start=AS_OF - timedelta(days=60),
+        as_of=AS_OF,
+        html=True,
+    )
+
+
+def _checks(settings: Settings, window_days: int) -> tuple[WindowChecks, WindowChecks]:
+    """Both engines' window checks."""
     out = []
-    for engine in engines:
-        with Runtime(settings, engine=engine) as runtime:  # type: ignore[arg-type]
-            profile, version = load_reference_profile(settings, runtime.spec, client=runtime.mlflow)
-            request = WindowRequest(
-                profile=profile,
-                champion=str(version.version),
-                data_start=AS_OF - timedelta(days=window_days),
-                perf_start=AS_OF - timedelta(days=60),
-                as_of=AS_OF,
-                html=True,
-            )
+    for engine in ("local", "dask"):
+        with Runtime(settings, engine=engine) as runtime:
+            request = _request(runtime, window_days)
             out.append(runtime.engine.check_window(runtime, request, Reporter()))
-    return out[0], out[-1]
+    return out[0], out[1]
 
 
 def test_a_large_window_gives_the_local_statistics_from_partition_summaries(
-    lake_home: Settings, monkeypatch: pytest.MonkeyPatch
+    lake_home: Settings,
 ) -> None:
     local, dask = _checks(lake_home, window_days=35)
     assert local.drift is not None and dask.drift is not None
@@ -195,8 +195,16 @@ def test_a_large_window_gives_the_local_statistics_from_partition_summaries(
     assert dask.html_current["inference_id"].is_unique and dask.notes
 
     # Too many rows in the crossing intervals to gather: an estimate within its stated bound.
-    monkeypatch.setattr("fraudops.compute.dask_monitoring.REFINE_MAX_ROWS", 0)
-    _, estimated = _checks(lake_home, window_days=35, engines=("dask",))
+    with Runtime(lake_home, engine="dask") as runtime:
+        assert isinstance(runtime.engine, DaskEngine)
+        estimated = check_window_dask(
+            runtime.engine.client,
+            runtime.lake(),
+            runtime.spec,
+            _request(runtime, window_days=35),
+            Reporter(),
+            refine_max_rows=0,
+        )
     assert estimated.drift is not None
     assert any(v > 0 for v in estimated.wasserstein_bounds.values())
     _assert_same_drift(local.drift, estimated.drift, estimated.wasserstein_bounds)

@@ -26,7 +26,6 @@ from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake
 from fraudops.runtime import Runtime
-from tests.dask_support import local_cluster
 from tests.integration.test_batch_score import trained_home
 
 FILES = {"a.parquet": 1200, "b.parquet": 900, "c.parquet": 700}
@@ -34,8 +33,8 @@ ROW_GROUP = 400  # files of several row groups: partitions are cut between them
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with local_cluster() as cluster, Client(cluster) as connected:
+def client(dask_cluster: Any) -> Iterator[Client]:
+    with Client(dask_cluster) as connected:
         yield connected
 
 

@@ -12,7 +12,6 @@ is the distributed quantile sketch and the order of the histogram sums.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +34,7 @@ from fraudops.runtime import Runtime
 from fraudops.training.outcome import SLICES, Trained
 from fraudops.training.retrain_data import latest_lake_rows
 from tests.serving_support import Server, get_json, post_json, transactions, wait_logged
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -45,11 +45,8 @@ TOLERANCE = 0.005  # the issue's bound on |ROC-AUC| and |PR-AUC| differences
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Any]:
-    from tests.dask_support import local_cluster
-
-    with local_cluster() as local:
-        yield local
+def cluster(dask_cluster: Any) -> Any:
+    return dask_cluster
 
 
 @pytest.fixture(scope="module")
@@ -272,14 +269,15 @@ def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
             champion.version,
             result.version,
         )
-        deadline = time.time() + 30
-        served = None
-        while time.time() < deadline:
-            served = post_json(server.url + "/v1/predict", probe)[1]["model_version"]
-            if served == result.version:
-                break
-            time.sleep(0.2)
-        assert served == result.version != champion.version
+        wait_for(
+            lambda: (
+                post_json(server.url + "/v1/predict", probe)[1]["model_version"] == result.version
+            ),
+            f"the server answers with the retrained v{result.version}",
+            timeout=30,
+            poll=0.2,
+        )
+        assert result.version != champion.version
         assert get_json(server.url + "/readyz")[0] == 200
     finally:
         server.stop()

@@ -14,7 +14,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from fraudops.inference_log.redis_consumer import RedisLogConsumer
 from fraudops.inference_log.redis_producer import RedisLogProducer
 from fraudops.lake import Lake
 from fraudops.spec import BUILTIN_SPECS
+from tests import waiting
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
 
 SPEC = "transactions30"
@@ -136,13 +136,16 @@ def lake_count(settings: Settings) -> int:
 def wait_for(
     condition: Callable[[], bool], what: str, proc: subprocess.Popen[str], stderr: Path
 ) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if proc.poll() is not None:
-            pytest.fail(f"consumer exited ({proc.returncode}) before {what}: {stderr.read_text()}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
+    """``tests.waiting.wait_for`` with this module's bound, failing at once if the consumer
+    exits first (its stderr in the message)."""
+    waiting.wait_for(
+        condition,
+        what,
+        timeout=DEADLINE_S,
+        poll=0.05,
+        process=proc,
+        detail=lambda: f"consumer stderr: {stderr.read_text()}",
+    )
 
 
 def entries(r: redis.Redis, stream: str) -> list[dict[bytes, bytes]]:

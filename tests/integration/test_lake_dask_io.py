@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dask
 import dask.dataframe as dd
@@ -20,15 +21,14 @@ from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
 from fraudops.lake.dask_io import append_dask, read_dask
-from tests.dask_support import local_cluster
 
 BATCHES = {"a": 1500, "b": 1200, "c": 800}  # one append (one data file) each
 COLUMNS = ["transaction_id", "customer_id", "transaction_amount", "customer_age", "is_fraud"]
 
 
 @pytest.fixture(scope="module")
-def client() -> Iterator[Client]:
-    with local_cluster() as cluster, Client(cluster) as connected:
+def client(dask_cluster: Any) -> Iterator[Client]:
+    with Client(dask_cluster) as connected:
         yield connected
 
 

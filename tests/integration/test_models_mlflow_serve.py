@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -25,6 +24,7 @@ from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -96,16 +96,21 @@ def test_mlflow_models_serve_of_the_champion_answers_our_probabilities(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+
+        def pinged() -> bool:
             try:
-                if _get(f"{base}/ping") == 200:
-                    break
+                return _get(f"{base}/ping") == 200
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            assert time.monotonic() < deadline, "mlflow models serve did not start"
-            time.sleep(0.5)
+                return False
+
+        wait_for(
+            pinged,
+            "mlflow models serve answers /ping",
+            timeout=START_TIMEOUT_S,
+            poll=0.5,
+            process=server,
+            detail=lambda: (tmp_path / "serve.log").read_text()[-3000:],
+        )
         # Rows as an MLflow user sends them: the features by name, ints as ints.
         payload = json.loads(features.to_json(orient="split", index=False))
         body = json.dumps({"dataframe_split": payload}).encode()

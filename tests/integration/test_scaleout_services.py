@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 
 from tests.services import fresh_database, require_postgres, service_missing
 from tests.serving_support import FRAUDOPS, Server, env_for, free_port
+from tests.waiting import wait_for
 
 BUCKET = "fraudops-lake"
 SPEC = "transactions30"
@@ -44,15 +44,18 @@ def s3_endpoint() -> Iterator[str]:
     )
     try:
         client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **_keys())
-        deadline = time.time() + 30
-        while True:
+
+        def bucket_made() -> bool:
             try:
                 client.create_bucket(Bucket=BUCKET)
-                break
+                return True
             except Exception:
-                if process.poll() is not None or time.time() > deadline:
-                    service_missing(f"moto's S3 server did not start on {endpoint}")
-                time.sleep(0.2)
+                return False
+
+        try:
+            wait_for(bucket_made, "moto's S3 server", timeout=30, poll=0.2, process=process)
+        except AssertionError:
+            service_missing(f"moto's S3 server did not start on {endpoint}")
         yield endpoint
     finally:
         process.terminate()

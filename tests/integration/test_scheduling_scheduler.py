@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from fraudops.config import load_settings
 from fraudops.errors import ConfigError
 from fraudops.scheduling.scheduler import Scheduler
 from tests.serving_support import env_for
+from tests.waiting import wait_for
 
 QUICK = ["--version"]
 
@@ -66,15 +66,17 @@ def test_the_process_runs_jobs_on_schedule_and_stops_gracefully(tmp_path: Path) 
         stderr=subprocess.PIPE,
     )
     state = home / "scheduler" / "state.json"
-    deadline = time.time() + 60
-    runs = 0
-    while time.time() < deadline and runs < 2:
-        time.sleep(0.5)
-        if state.exists():
-            runs = json.loads(state.read_text()).get("drift_check", {}).get("runs", 0)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert runs >= 2, stderr.decode()[-2000:]
+
+    def runs() -> int:
+        if not state.exists():
+            return 0
+        return int(json.loads(state.read_text()).get("drift_check", {}).get("runs", 0))
+
+    try:
+        wait_for(lambda: runs() >= 2, "two scheduled runs", timeout=60, poll=0.5, process=process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr.decode()[-2000:]
     final = json.loads(state.read_text())["drift_check"]
     assert final["last_exit_code"] == 0 and final["running"] is False

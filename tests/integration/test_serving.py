@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import json
 import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +28,7 @@ from tests.serving_support import (
     transactions,
     wait_logged,
 )
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -143,16 +143,12 @@ def test_logged_rows_carry_features_and_decision(
     # The running server's own writer drains the spool within a few seconds.
     from fraudops.lake import Lake
 
-    deadline = time.time() + 30
-    row: Any = None
-    while time.time() < deadline:
+    def landed() -> list[dict[str, Any]]:
         with Lake.open(trained, "transactions30") as lake:
             frame = lake.read_frame("predictions", row_filter=f"inference_id = '{inference_id}'")
-        if len(frame):
-            row = frame.iloc[0]
-            break
-        time.sleep(0.5)
-    assert row is not None, "the server's log writer did not land the record"
+        return frame.to_dict(orient="records")  # type: ignore[return-value]
+
+    [row] = wait_for(landed, "the server's log writer lands the record", timeout=30, poll=0.5)
     assert row["transaction_id"] == bodies[7]["transaction_id"]
     assert row["transaction_amount"] == pytest.approx(bodies[7]["transaction_amount"])
     assert row["probability"] == pytest.approx(answer["results"][0]["probability"])
@@ -317,9 +313,9 @@ def test_moving_the_champion_under_traffic_fails_no_request(
     try:
         load.wait_for(200)
         promote(trained, "1", actor="test", reason="move champion under traffic")
-        deadline = time.time() + 30
-        while time.time() < deadline and not any(v == "1" for _, v in load.ok):
-            time.sleep(0.05)
+        wait_for(
+            lambda: any(v == "1" for _, v in load.ok), "an answer of v1", timeout=30, poll=0.05
+        )
         load.wait_for(len(load.ok) + 200)
     finally:
         load.stop()

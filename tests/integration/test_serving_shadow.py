@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +38,7 @@ from fraudops.serving.scoring import Scorer
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
 from tests.serving_support import train_champion, transactions
+from tests.waiting import wait_for
 
 SPEC = "transactions30"
 ALIAS = "challenger"
@@ -248,7 +248,10 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
         assert holder.current is not None and holder.current.version == champion
         assert holder.shadow is None  # no alias yet
         registry.set_alias(settings, ALIAS, challenger, spec_name=SPEC)
-        _wait(lambda: holder.shadow is not None and holder.shadow.version == challenger)
+        _wait(
+            lambda: holder.shadow is not None and holder.shadow.version == challenger,
+            "the shadow follows the alias to the challenger",
+        )
         assert holder.describe_shadow() == {
             "alias": ALIAS,
             "model_version": challenger,
@@ -257,11 +260,11 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
             "kind": holder.shadow.loaded.manifest.kind,
         }
         registry.set_alias(settings, ALIAS, champion, spec_name=SPEC)
-        _wait(lambda: holder.shadow is None)  # the champion is not its own shadow
+        _wait(lambda: holder.shadow is None, "no shadow: the alias names the champion")
         registry.set_alias(settings, ALIAS, challenger, spec_name=SPEC)
-        _wait(lambda: holder.shadow is not None)
+        _wait(lambda: holder.shadow is not None, "the shadow is back")
         registry.remove_alias(settings, ALIAS, spec_name=SPEC)
-        _wait(lambda: holder.shadow is None)
+        _wait(lambda: holder.shadow is None, "no shadow once the alias is gone")
         assert holder.current.version == champion and holder.reloads == 0
     finally:
         holder.stop()
@@ -413,12 +416,8 @@ def _loads(body: bytes) -> Any:
     return orjson.loads(body)
 
 
-def _wait(condition: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the holder did not follow the alias in time")
-        time.sleep(0.05)
+def _wait(condition: Callable[[], bool], what: str) -> None:
+    wait_for(condition, f"the holder: {what}", timeout=15, poll=0.05)
 
 
 # ---- promotion through shadow scoring (retrain.promote_via: shadow) ---------------------------

@@ -24,6 +24,7 @@ from fraudops.inference_log.spool_files import (
     read_segment,
 )
 from fraudops.spec import BUILTIN_SPECS
+from tests import waiting
 from tests.unit.test_inference_log_records import make_record
 
 WAIT_S = 10.0  # a bound on waiting for the background thread, never an assertion
@@ -33,12 +34,15 @@ def line(i: int, pad: int = 0) -> bytes:
     return orjson.dumps({"inference_id": f"id-{i:06d}", "n": i, "pad": "x" * pad}) + b"\n"
 
 
-def wait_for(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached")
-        time.sleep(0.01)
+def wait_for(condition: Callable[[], bool], what: str = "the spool's background work") -> None:
+    waiting.wait_for(condition, what, timeout=WAIT_S, poll=0.01)
+
+
+def flusher_ticked(spool: Spool, i: int) -> None:
+    """Return once a whole flusher tick ran after this call: line ``i``, appended now, can only be
+    synced by a tick that starts after it, so the tick that might have been midway is over."""
+    spool.append_line(line(i))
+    wait_for(lambda: spool.stats().unsynced_bytes == 0, f"line {i} synced")
 
 
 def segments(spool_dir: Path, suffix: str | None = None) -> list[Path]:
@@ -131,14 +135,16 @@ def test_segments_seal_by_age_once_the_previous_was_taken(
     [first] = segments(spool.spool_dir, SEALED)
 
     spool.append_line(line(1))
-    time.sleep(0.3)  # many seal ages: still no second sealed segment while the first waits
-    assert segments(spool.spool_dir, SEALED) == [first]
+    appended = time.monotonic()
+    wait_for(lambda: time.monotonic() - appended > 2 * 0.05, "the second segment due by age")
+    flusher_ticked(spool, 2)  # a flusher tick that saw it due: it would have sealed it then
+    assert segments(spool.spool_dir, SEALED) == [first]  # not while the first one waits
 
     directory = SpoolDirectory(spool.spool_dir)
     assert directory.lead()
     taken = directory.take(directory.ready_segments()[0])
     wait_for(lambda: len(segments(spool.spool_dir, SEALED)) == 1)
-    assert ids_in(segments(spool.spool_dir, SEALED)) == ["id-000001"]
+    assert ids_in(segments(spool.spool_dir, SEALED)) == ["id-000001", "id-000002"]
     assert taken.path.suffix == DRAINING and ids_in([taken.path]) == ["id-000000"]
 
 

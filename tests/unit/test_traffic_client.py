@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from fraudops.config import Settings, load_settings
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.spec import TRANSACTIONS30
 from fraudops.traffic.client import build_bodies, default_url, latency_summary, run_traffic
+from tests.waiting import wait_for
 
 TOKEN = "s3cret-token"
 FEATURES = TRANSACTIONS30.feature_names
@@ -107,10 +107,7 @@ def server() -> Iterator[tuple[str, Peer]]:
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert srv.started, "stand-in server did not start"
+    wait_for(lambda: srv.started, "the stand-in server started", timeout=10, poll=0.01)
     try:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}", peer
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import getpass
 import json
 import math
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,7 +18,6 @@ from rich.progress import (
     BarColumn,
     Progress,
     SpinnerColumn,
-    TaskID,
     TextColumn,
     TimeElapsedColumn,
 )
@@ -26,7 +27,7 @@ from typer.core import TyperGroup
 
 from fraudops.config import EngineName, Settings, load_settings
 from fraudops.errors import FraudopsError
-from fraudops.progress import Reporter
+from fraudops.progress import LineReporter, Reporter
 
 # Progress and messages go to stderr so that `--json` output on stdout stays machine-readable.
 out = Console()
@@ -87,10 +88,13 @@ def config_path(ctx: typer.Context) -> Path | None:
 
 
 class RichReporter(Reporter):
-    """Draws each step as a spinner (or a bar when it knows its total) with its elapsed time."""
+    """Draws each step as a spinner (or a bar when it knows its total) with its elapsed time; when
+    the console is not a terminal (a pipe, a file, a CI log), plain lines instead, with a
+    heartbeat while a step runs (``fraudops.progress.LineReporter``)."""
 
     def __init__(self, console: Console = err) -> None:
         super().__init__()
+        self._lines = None if console.is_terminal else LineReporter(console.file)
         self._progress = Progress(
             SpinnerColumn(finished_text="[green]✓[/]"),
             TextColumn("{task.description}"),
@@ -100,29 +104,63 @@ class RichReporter(Reporter):
             console=console,
             transient=False,
         )
-        self._live = False
 
     def __enter__(self) -> RichReporter:
-        self._progress.start()
-        self._live = True
+        if self._lines is not None:
+            self._lines.__enter__()
+        else:
+            self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-        self._live = False
+        if self._lines is not None:
+            self._lines.__exit__(*exc)
+        else:
+            self._progress.stop()
 
-    def _start(self, description: str, total: float | None) -> TaskID:
+    def _start(self, description: str, total: float | None) -> Any:
+        if self._lines is not None:
+            return self._lines._start(description, total)
         return self._progress.add_task(description, total=total)
 
     def _advance(self, task: Any, amount: float) -> None:
-        self._progress.advance(task, amount)
+        if self._lines is not None:
+            self._lines._advance(task, amount)
+        else:
+            self._progress.advance(task, amount)
 
     def _set_total(self, task: Any, total: float) -> None:
-        self._progress.update(task, total=total)
+        if self._lines is not None:
+            self._lines._set_total(task, total)
+        else:
+            self._progress.update(task, total=total)
 
     def _finish(self, task: Any, description: str) -> None:
+        if self._lines is not None:
+            self._lines._finish(task, description)
+            return
         total = self._progress.tasks[task].total if task is not None else None
         self._progress.update(task, total=total or 1, completed=total or 1)
+
+
+def installed(script: str) -> str:
+    """How to run ``script`` (``fraudops``, ``mlflow``) as printed for a user to paste: the
+    console script beside this interpreter (``.venv/bin/fraudops``, relative to the current
+    folder when under it), since a fresh shell has no activated venv; the bare name when the
+    script is not there."""
+    path = Path(sys.executable).parent / script
+    if not path.exists():
+        return script
+    return shown_path(path)
+
+
+def shown_path(path: Path | str) -> str:
+    """``path`` relative to the current folder when under it, else absolute."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 def emit(data: Any, as_json: bool, render: Callable[[], None]) -> None:

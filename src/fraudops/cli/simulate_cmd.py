@@ -18,13 +18,19 @@ from fraudops.cli._common import (
     SpecOption,
     emit,
     fmt,
+    installed,
     out,
     settings_from,
+    shown_path,
 )
 from fraudops.cli.train_cmd import TrainerOption, check_trainer, render_training
 
 if TYPE_CHECKING:
     from fraudops.simulation.results import MonthRow, Outcome, SimulationResult
+
+# The simulation `make demo` runs (the default scenario under ./fraudops-home) and `make dashboard`
+# shows.
+DEFAULT_DEMO_HOME = "fraudops-home/simulations/drift"
 
 MonthsOption = Annotated[
     int | None, typer.Option("--months", min=1, help="Simulated months (default 12).")
@@ -203,26 +209,28 @@ def render_simulation(result: SimulationResult) -> None:
     out.print()
     if result.outcome is not None:
         out.print(_verdict(result.outcome), highlight=False)
-    # Paths and commands unwrapped, so they can be copied whatever the terminal's width.
+    # Paths and commands unwrapped, so they can be copied whatever the terminal's width; the
+    # commands with the venv's path, so that they work as printed in a fresh shell.
+    fraudops, home = installed("fraudops"), shown_path(result.home)
     for label, value in (
         ("Chart:         ", result.chart),
         ("Summary (JSON):", result.summary_path),
         ("Reports:       ", result.reports_dir),
         ("Alerts (log):  ", result.alerts_log),
-        ("MLflow runs:   ", result.mlflow_ui),
+        ("MLflow runs:   ", f"{installed('mlflow')} ui --backend-store-uri {result.tracking_uri}"),
     ):
         out.print(Text(f"{label} {value}"), soft_wrap=True)
     out.print(
         Text(
-            f"Audit trail:    FRAUDOPS_HOME={result.home} fraudops lake query 'SELECT "
+            f"Audit trail:    FRAUDOPS_HOME={home} {fraudops} lake query 'SELECT "
             "event_time, trigger, event_type, version, monitoring_run_id FROM model_events'"
         ),
         soft_wrap=True,
     )
-    out.print(
-        Text(f"Dashboard:      fraudops dashboard --home {result.home}   (http://127.0.0.1:8090)"),
-        soft_wrap=True,
-    )
+    dashboard = f"{fraudops} dashboard --home {home}"
+    if home == DEFAULT_DEMO_HOME and Path("Makefile").exists():
+        dashboard = f"make dashboard   (= {dashboard})"
+    out.print(Text(f"Dashboard:      {dashboard}   (http://127.0.0.1:8090)"), soft_wrap=True)
 
 
 def _verdict(outcome: Outcome) -> str:

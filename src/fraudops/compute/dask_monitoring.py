@@ -21,9 +21,10 @@ and files are opened):
    most 10,000 rows (where ``compute_drift`` uses scipy's exact small-sample KS distribution) is
    gathered and checked by ``compute_drift`` itself.
 3. **Crossing intervals** (only when some feature's ECDFs cross inside a reference interval):
-   the window's values inside those intervals are gathered — when at most ``REFINE_MAX_ROWS``
-   of them — and make the normalised Wasserstein exact too; past that it is an estimate within
-   the bound returned in ``WindowChecks.wasserstein_bounds`` (0 where exact).
+   the window's values inside those intervals are gathered — when at most ``refine_max_rows``
+   of them (default ``REFINE_MAX_ROWS``) — and make the normalised Wasserstein exact too; past
+   that it is an estimate within the bound returned in ``WindowChecks.wasserstein_bounds`` (0
+   where exact).
 
 HTML reports: from a bounded uniform sample — ``monitoring.html_sample_rows`` rows of the data
 window (the bottom-k of hashed inference ids, merged with the summaries) and as many labelled
@@ -83,8 +84,16 @@ REFINE_MAX_ROWS = 2_000_000
 
 
 def check_window_dask(
-    client: Client, lake: Lake, spec: FeatureSpec, request: WindowRequest, progress: Reporter
+    client: Client,
+    lake: Lake,
+    spec: FeatureSpec,
+    request: WindowRequest,
+    progress: Reporter,
+    *,
+    refine_max_rows: int = REFINE_MAX_ROWS,
 ) -> WindowChecks:
+    """The window's checks over the cluster; ``refine_max_rows``: at most so many values gathered
+    to make the normalised Wasserstein exact (pass 3 of the module docstring)."""
     settings = lake.settings
     with progress.step("Joining predictions and labels over partitions (Dask)"):
         perf = _performance_pieces(client, lake, request)
@@ -102,7 +111,7 @@ def check_window_dask(
         mature = coverage.index[coverage >= settings.labels.mature_coverage]
         shadow_rows = perf.labelled[perf.labelled["day"].isin(mature)]
     with progress.step("Summarising the data window over partitions (Dask)"):
-        drift = _drift(client, lake, spec, settings, request, perf.dropped_ids)
+        drift = _drift(client, lake, spec, settings, request, perf.dropped_ids, refine_max_rows)
     checks = WindowChecks(
         current_rows=drift.rows,
         window_rows=perf.rows,
@@ -281,6 +290,7 @@ def _drift(
     settings: Settings,
     request: WindowRequest,
     dropped_ids: set[str],
+    refine_max_rows: int,
 ) -> _Drift:
     import dask
 
@@ -326,7 +336,7 @@ def _drift(
     # they are few enough to gather (else it stays an estimate within its bound).
     slots = crossings(request.profile, summary)
     inside = None
-    if slots and crossing_rows(summary, slots) <= REFINE_MAX_ROWS:
+    if slots and crossing_rows(summary, slots) <= refine_max_rows:
         wanted = [
             dask.delayed(_inside_part)(part, profile, names, slots, sorted(dropped_ids))
             for part in frame.to_delayed()
