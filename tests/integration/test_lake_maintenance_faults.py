@@ -46,11 +46,14 @@ def _maintain_process(home: Path, **maintenance: Any) -> subprocess.Popen[bytes]
 
 def _kill_when(process: subprocess.Popen[bytes], seen: Any) -> None:
     """SIGKILL ``process`` the moment ``seen()`` holds (it must not have finished first)."""
-    deadline = time.monotonic() + WAIT_S
-    while not seen():
-        assert process.poll() is None, process.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
-        assert time.monotonic() < deadline, "the moment to kill never came"
-        time.sleep(0.002)
+    waiting.wait_for(
+        seen,
+        "the moment to kill (the process must not finish first)",
+        timeout=WAIT_S,
+        poll=0.002,
+        process=process,
+        detail=lambda: process.stderr.read().decode()[-2000:],  # type: ignore[union-attr]
+    )
     process.send_signal(signal.SIGKILL)
     process.wait(WAIT_S)
 

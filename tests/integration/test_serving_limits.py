@@ -17,6 +17,7 @@ import uvicorn
 
 from fraudops.config import load_settings
 from fraudops.serving.app import create_app
+from tests import waiting
 from tests.serving_support import free_port
 
 CAP = 20_000
@@ -43,10 +44,8 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
+    waiting.wait_for(lambda: server.started or not thread.is_alive(), "uvicorn started", timeout=30)
+    assert thread.is_alive(), "uvicorn's thread ended before it started"
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
