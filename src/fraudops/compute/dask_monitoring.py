@@ -298,7 +298,7 @@ def _drift(
     where = f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
     names = spec.feature_names
     frame = read_dask(lake, PREDICTIONS, list(dict.fromkeys([ID, "probability", *names])), where)
-    [profile] = client.scatter([request.profile], broadcast=True)
+    [profile] = client.scatter([request.profile], broadcast=True, hash=False)
     sample_rows = settings.monitoring.html_sample_rows if request.html else 0
     parts = [
         dask.delayed(_drift_part)(part, i, profile, names, sorted(dropped_ids), sample_rows)

@@ -285,7 +285,7 @@ def score_dask(
         with reporter.step("Loading model"):
             loaded = with_compiled_forest(load_model(settings, spec, version), settings)
             check_model_features(Scorer(loaded, (), flat_forest=False), spec)
-            ship = client.scatter(ModelShipment.of(loaded, settings), broadcast=True)
+            ship = client.scatter(ModelShipment.of(loaded, settings), broadcast=True, hash=False)
         if folder is not None:
             tasks = [
                 dask.delayed(score_to_folder, pure=False)(ship, job, p, i, folder.part_path(i))

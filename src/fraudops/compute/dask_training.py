@@ -194,7 +194,7 @@ def _from_frames(
             **{WEIGHT: weight if name == "train" and weight is not None else 1.0}
         ).reset_index(drop=True)
         chunks = [frame.iloc[i : i + step] for i in range(0, max(len(frame), 1), step)]
-        out[name] = dd.from_delayed(client.scatter(chunks), meta=frame.iloc[:0])
+        out[name] = dd.from_delayed(client.scatter(chunks, hash=False), meta=frame.iloc[:0])
     return out
 
 
