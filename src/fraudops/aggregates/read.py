@@ -29,6 +29,7 @@ from fraudops.lake.schemas import (
     PREDICTION_STATS,
     PREDICTIONS,
 )
+from fraudops.timeutil import as_utc
 
 _lock = threading.Lock()
 # (catalog uri, namespace, table) -> (snapshot id, frame)
@@ -99,12 +100,6 @@ def _derive(
     return hit
 
 
-def utc(value: dt.datetime | pd.Timestamp) -> pd.Timestamp:
-    """A filter bound as an aware UTC timestamp (a naive one is taken as UTC)."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def clear_cache() -> None:
     with _lock:
         _cache.clear()
@@ -128,9 +123,9 @@ def _between(
 ) -> pd.Series:
     keep = pd.Series(True, index=frame.index)
     if start is not None:
-        keep &= frame[column] >= utc(start)
+        keep &= frame[column] >= pd.Timestamp(as_utc(start))
     if end is not None:
-        keep &= frame[column] < utc(end)
+        keep &= frame[column] < pd.Timestamp(as_utc(end))
     return keep
 
 

@@ -23,11 +23,12 @@ from typing import Any, Literal
 import pandas as pd
 
 from fraudops.alerting.channels import AlertChannel, Delivery, deliver
-from fraudops.alerting.message import AlertMessage, AlertSummary, as_utc, build_message
+from fraudops.alerting.message import AlertMessage, AlertSummary, build_message
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import ALERTS
+from fraudops.timeutil import as_utc
 
 logger = logging.getLogger("fraudops.alerts")
 

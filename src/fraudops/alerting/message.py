@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fraudops.errors import ValidationError
+from fraudops.timeutil import as_utc
 
 RULE = "=" * 80
 TOP_FEATURES = 10  # the body lists this many drifted features, then "and N more"
@@ -288,13 +289,6 @@ def _opt_str(values: Mapping[str, Any], key: str) -> str | None:
 
 
 # ---- rendering -----------------------------------------------------------------------------
-
-
-def as_utc(moment: datetime | None) -> datetime:
-    """``moment`` (default: now) in UTC; a naive value is taken as UTC, as in the lake."""
-    if moment is None:
-        return datetime.now(UTC)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def build_message(

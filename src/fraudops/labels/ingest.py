@@ -58,11 +58,12 @@ from fraudops.labels.events import (
     validate_events,
 )
 from fraudops.labels.resolve import find_predictions
-from fraudops.labels.store import LABEL_COLUMNS, as_utc, label_events, latest_of
+from fraudops.labels.store import LABEL_COLUMNS, label_events, latest_of
 from fraudops.lake.catalog import Lake
 from fraudops.lake.conditional import ConcurrentCommitError, append_if_current
 from fraudops.lake.schemas import LABELS
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import as_utc
 
 __all__ = [
     "FUTURE_TOLERANCE",

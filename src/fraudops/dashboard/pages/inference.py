@@ -22,6 +22,7 @@ from fraudops.dashboard.contracts import Chart, Filters, Kpi, Marker, PageData, 
 from fraudops.lake.catalog import Lake, LakeMissingError
 from fraudops.lake.schemas import latency_bin_columns, score_bin_columns
 from fraudops.runtime import Runtime
+from fraudops.timeutil import as_utc
 from fraudops.training.events import CHAMPION_MOVES
 
 PAGE = "inference"
@@ -56,8 +57,8 @@ def bucket_of(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
 def _range(
     stats: pd.DataFrame, filters: Filters
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    start = read.utc(filters.start) if filters.start else None
-    end = read.utc(filters.end) if filters.end else None
+    start = pd.Timestamp(as_utc(filters.start)) if filters.start else None
+    end = pd.Timestamp(as_utc(filters.end)) if filters.end else None
     if not stats.empty:
         start = start if start is not None else stats["hour"].min()
         end = end if end is not None else stats["hour"].max() + pd.Timedelta(hours=1)
