@@ -19,11 +19,11 @@ from fraudops.aggregates import read
 from fraudops.aggregates.bins import SCORE_EDGES, histogram_quantiles
 from fraudops.aggregates.folding import TIER_PREFIX, tier_columns
 from fraudops.dashboard.contracts import Chart, Filters, Kpi, Marker, PageData, Series, Table
+from fraudops.dashboard.pages.common import event_markers
 from fraudops.lake.catalog import Lake, LakeMissingError
 from fraudops.lake.schemas import latency_bin_columns, score_bin_columns
 from fraudops.runtime import Runtime
 from fraudops.timeutil import as_utc
-from fraudops.training.events import CHAMPION_MOVES
 
 PAGE = "inference"
 HOURLY_UP_TO = dt.timedelta(days=7)
@@ -33,18 +33,8 @@ QUANTILES = (0.5, 0.95, 0.99)
 def promotion_markers(
     lake: Lake, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> list[Marker]:
-    """The champion moves (promotions, rollbacks) of ``model_events`` in [start, end)."""
-    events = read.model_events(lake, start, end)
-    moves = events[events["event_type"].isin(CHAMPION_MOVES)]
-    markers = []
-    for row in moves.to_dict("records"):
-        at, kind = row["event_time"], str(row["event_type"])
-        if at is None or pd.isna(at):
-            continue
-        version = row["champion_after"] or row["version"]
-        label = f"{kind.replace('_', ' ')}: v{version}"
-        markers.append(Marker(at=pd.Timestamp(at).to_pydatetime(), label=label, kind=kind))
-    return markers
+    """The champion moves of ``model_events`` in [start, end), from the snapshot cache."""
+    return event_markers(read.model_events(lake, start, end))
 
 
 def bucket_of(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
