@@ -279,8 +279,8 @@ def model_events_schema(spec: FeatureSpec) -> Schema:
             _opt("model_name", STRING),
             _opt("version", STRING),
             _opt("run_id", STRING),
-            _opt("event_type", STRING),  # training.events.EventType
-            _opt("trigger", STRING),  # training.events.Trigger
+            _opt("event_type", STRING),  # registry.events.EventType
+            _opt("trigger", STRING),  # registry.events.Trigger
             _opt("champion_before", STRING),
             _opt("champion_after", STRING),
             _opt("reason", STRING),

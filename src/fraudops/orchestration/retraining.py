@@ -25,8 +25,8 @@ from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.orchestration.retrain_policy import RetrainReason, retrain_reasons
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
+from fraudops.registry.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
 from fraudops.timeutil import as_utc
-from fraudops.training.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
 from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import NotEnoughLabels
 

@@ -15,8 +15,8 @@ from pyiceberg import expressions
 from fraudops.dashboard.contracts import Band, Filters, Marker
 from fraudops.dashboard.store import small_table
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS
+from fraudops.registry.events import CHAMPION_MOVES
 from fraudops.runtime import Runtime
-from fraudops.training.events import CHAMPION_MOVES
 
 RUN_LINK = "/runs?run_id={value}"
 SEVERITY_ORDER = ("normal", "warning", "moderate", "critical")
