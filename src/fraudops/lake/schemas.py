@@ -265,6 +265,8 @@ def alerts_schema(spec: FeatureSpec) -> Schema:
             _opt("acknowledged_at", TIMESTAMPTZ),
             _opt("acknowledged_by", STRING),
             _opt("ack_note", STRING),
+            # AlertSummary.incident_key: the cooldown's lookup (older rows: the body's last line).
+            _opt("incident_key", STRING),
         ],
     )
 
