@@ -31,10 +31,10 @@ from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.registry import LoadedModel
 from fraudops.registry.client import mlflow_client
 from fraudops.runtime import Runtime
+from fraudops.scoring import Scorer
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
-from fraudops.serving.scoring import Scorer
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
 from tests.serving_support import train_champion, transactions

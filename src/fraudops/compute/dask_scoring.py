@@ -57,7 +57,7 @@ from fraudops.ids import uuid7
 from fraudops.lake.validation import MAX_SHOWN, Problem, header_problems, validation_error
 from fraudops.progress import Reporter
 from fraudops.registry.loading import load_model
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 from fraudops.spec import FeatureSpec
 
 if TYPE_CHECKING:

@@ -33,10 +33,10 @@ from fraudops.config import Settings
 from fraudops.ids import uuid7
 from fraudops.inference_log.base import Producer
 from fraudops.inference_log.records import PredictionRecord, encode
+from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.requests import ParsedRequest, RequestInvalid, RequestParser
-from fraudops.serving.scoring import ScoredBatch, Scorer
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import utc_now
 
