@@ -21,7 +21,10 @@ from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"
 # The columns this release appended, per table: the tables of an older home lack them.
-NEW_COLUMNS = {MODEL_EVENTS: ["actor"], ALERTS: ["acknowledged_at", "acknowledged_by", "ack_note"]}
+NEW_COLUMNS = {
+    MODEL_EVENTS: ["actor"],
+    ALERTS: ["acknowledged_at", "acknowledged_by", "ack_note", "incident_key"],
+}
 SUMMARY: dict[str, Any] = {
     "run_id": "run-1",
     "as_of": "2026-02-24T02:00:00+00:00",

@@ -42,7 +42,7 @@ class Runtime:
         self.settings = settings
         self.spec: FeatureSpec = settings.feature_spec(spec_name)
         # Who the automatic decisions of this process are recorded as (model_events.actor):
-        # training.events.SYSTEM_ACTOR, or "simulation"; a governance action names its person.
+        # registry.events.SYSTEM_ACTOR, or "simulation"; a governance action names its person.
         self.actor = actor
         self._lakes: dict[str, Lake] = {}
         self._engine_name = engine

@@ -291,8 +291,8 @@ def test_a_promote_through_the_page_moves_champion_and_writes_model_events(
     tab: Tab, simulated: dict[str, Any]
 ) -> None:
     from fraudops.config import load_settings
+    from fraudops.registry.events import read_events
     from fraudops.registry.store import find_version
-    from fraudops.training.events import read_events
 
     settings = load_settings(home=Path(simulated["home"]))
     name = settings.registered_model_name("transactions30")

@@ -78,7 +78,7 @@ def test_model_events_and_mlflow_tell_the_story(drift: dict[str, Any]) -> None:
     import mlflow
 
     from fraudops.config import load_settings
-    from fraudops.training.events import read_events
+    from fraudops.registry.events import read_events
 
     settings = load_settings(home=Path(drift["home"]))
     events = read_events(settings, "transactions30")
@@ -105,7 +105,7 @@ def test_model_events_and_mlflow_tell_the_story(drift: dict[str, Any]) -> None:
 
 def test_retrain_by_hand_is_judged_the_same_way_and_recorded(drift: dict[str, Any]) -> None:
     from fraudops.config import load_settings
-    from fraudops.training.events import read_events
+    from fraudops.registry.events import read_events
 
     home = Path(drift["home"])
     end = drift["monitoring_runs"][-1]["as_of"]

@@ -20,10 +20,11 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from fraudops.alerting import AlertOutcome, list_alerts, parse_summary, send_alert
+from fraudops.alerting import AlertOutcome, LogChannel, list_alerts, parse_summary, send_alert
 from fraudops.cli import app
 from fraudops.config import Settings, load_settings
 from fraudops.lake import Lake
+from fraudops.lake.schemas import ALERTS
 from fraudops.runtime import Runtime
 
 NOW = datetime(2026, 2, 24, 2, 0, 15, tzinfo=UTC)
@@ -396,3 +397,47 @@ def test_cli_test_and_list(
     failed = runner.invoke(app, ["alerts", "test"])
     assert failed.exit_code == 1
     assert "SMTP login refused" in failed.stdout
+
+
+def test_the_cooldown_finds_its_incident_by_key_and_older_rows_by_their_body(home: Path) -> None:
+    settings = load_settings(home=home, alerts={"channels": ["log"], "cooldown_minutes": 60})
+    summary, other = parse_summary(SUMMARY), parse_summary({**SUMMARY, "model_version": "4"})
+    fresh = parse_summary({**SUMMARY, "model_version": "5"})
+
+    def row(alert_id: str, key: str | None, body: str) -> dict[str, Any]:
+        return {
+            "alert_id": alert_id,
+            "created_at": NOW - timedelta(minutes=5),
+            "channel": "log",
+            "delivered": True,
+            "body": body,
+            "incident_key": key,
+        }
+
+    with Lake.open(settings) as lake:
+        lake.init()
+        lake.append(
+            ALERTS,
+            [
+                # Written before the column: its incident is the body's last line.
+                row("old", None, f"...\nIncident: {summary.incident_key}\n"),
+                # The column decides, whatever the body says.
+                row("new", other.incident_key, f"...\nIncident: {fresh.incident_key}\n"),
+            ],
+        )
+        outcomes = [
+            send_alert(settings, lake, s, channels=[LogChannel()], now=NOW)
+            for s in (summary, other, fresh)
+        ]
+        keys = lake.read_frame(ALERTS, ["alert_id", "incident_key"])
+    assert [(o.status, o.suppressed_by) for o in outcomes] == [
+        ("suppressed", "old"),
+        ("suppressed", "new"),
+        ("sent", None),
+    ]
+    recorded = dict(zip(keys["alert_id"], keys["incident_key"], strict=True))
+    assert [recorded[o.alert_id or ""] for o in outcomes] == [
+        summary.incident_key,
+        other.incident_key,
+        fresh.incident_key,
+    ]

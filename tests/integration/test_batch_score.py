@@ -25,7 +25,7 @@ from fraudops.lake import Lake, load_file
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
-from fraudops.serving.scoring import ScoredBatch, Scorer
+from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.training.features import feature_matrix
 
 SMALL: dict[str, Any] = {

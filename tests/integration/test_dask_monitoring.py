@@ -31,7 +31,7 @@ from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.progress import Reporter
 from fraudops.registry import load_model, load_reference_profile
 from fraudops.runtime import Runtime
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 from tests.integration.test_orchestration_monitoring import true_labels_as_confirmed
 from tests.serving_support import train_champion
 

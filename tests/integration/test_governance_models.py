@@ -17,8 +17,8 @@ from fraudops.cli import app
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
+from fraudops.registry.events import ModelEvent, read_events
 from fraudops.runtime import Runtime
-from fraudops.training.events import ModelEvent, read_events
 from tests.governance_support import SPEC, register
 
 

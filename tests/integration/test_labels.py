@@ -25,11 +25,11 @@ from fraudops.labels import (
     LabelsValidationError,
     ingest_labels,
     label_coverage,
-    labels_route_payload,
     latest_labels,
     simulate_labels,
 )
 from fraudops.lake import Lake
+from fraudops.serving.labels_route import labels_route_payload
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_inference_log_records import make_record
 

@@ -19,8 +19,8 @@ from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS, table_schema
+from fraudops.registry.events import ModelEvent, append_events, read_events
 from fraudops.runtime import Runtime
-from fraudops.training.events import ModelEvent, append_events, read_events
 from tests.governance_support import NEW_COLUMNS, SPEC, make_old_home, register, send_test_alert
 
 

@@ -24,7 +24,7 @@ from fraudops.orchestration.monitoring import report_for_run, run_monitoring
 from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)

@@ -19,8 +19,8 @@ from fraudops.monitoring.profile import load_profile
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
 from fraudops.registry.client import mlflow_client
+from fraudops.registry.events import read_events
 from fraudops.runtime import Runtime
-from fraudops.training.events import read_events
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split

@@ -16,9 +16,9 @@ from fraudops.lake import Lake
 from fraudops.models.mlflow_model import save_model
 from fraudops.models.portable import ScoringModel
 from fraudops.registry.client import experiment_id, mlflow_client
+from fraudops.registry.events import ModelEvent, read_events
 from fraudops.registry.store import find_version
 from fraudops.runtime import Runtime
-from fraudops.training.events import ModelEvent, read_events
 from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"

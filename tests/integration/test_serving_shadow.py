@@ -31,10 +31,10 @@ from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.registry import LoadedModel
 from fraudops.registry.client import mlflow_client
 from fraudops.runtime import Runtime
+from fraudops.scoring import Scorer
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
-from fraudops.serving.scoring import Scorer
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
 from tests.serving_support import train_champion, transactions
@@ -468,7 +468,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
 ) -> None:
     from fraudops.orchestration.retraining import retrain_after_monitoring, settle_shadow
     from fraudops.orchestration.training_pipeline import run_training
-    from fraudops.training.events import ModelEvent, read_events
+    from fraudops.registry.events import ModelEvent, read_events
 
     strong, _ = _versions(trained)
     # A deliberately weak model (two stumps), registered past lowered floors, made champion.
@@ -587,7 +587,7 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
 
 
 def read_events_of(settings: Settings, run_id: str) -> list[str]:
-    from fraudops.training.events import read_events
+    from fraudops.registry.events import read_events
 
     events = read_events(settings, SPEC)
     return events[events["run_id"] == run_id]["event_type"].tolist()

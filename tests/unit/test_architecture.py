@@ -1,4 +1,5 @@
-"""The codebase's shape, checked: no import cycle, no private name across packages, small files.
+"""The codebase's shape, checked: no import cycle, no import against the README's layer order,
+no private name across packages, small files.
 
 The import graph is read from the source (every ``import`` outside ``if TYPE_CHECKING:``,
 function-local ones included: a cycle hidden inside a function is still a cycle), so the check
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
 PACKAGE = SRC / "fraudops"
 MAX_LINES = 500
 
@@ -154,6 +157,83 @@ def test_no_source_file_over_the_limit() -> None:
         if (n := len(p.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+def readme_layers(readme: str) -> dict[str, int]:
+    """The README Layout section's order: each top-level package or module of ``src/fraudops/``
+    with its rank (names listed on one line share a rank)."""
+    section = readme.split("## Layout", 1)[1]
+    block = section.split("```", 2)[1]
+    ranks: dict[str, int] = {}
+    rank = 0
+    for line in block.splitlines():
+        entry = re.match(r"^  (\S.*)$", line)
+        if entry is None:
+            continue  # the tree's root, a continuation line, tests/ and bench/
+        names = []
+        for token in entry.group(1).split():
+            if not re.fullmatch(r"[a-z_]+(\.py|/)", token):
+                break
+            names.append(token.removesuffix(".py").removesuffix("/"))
+        if names:
+            ranks.update(dict.fromkeys(names, rank))
+            rank += 1
+    return ranks
+
+
+def _unit(module: str) -> str:
+    """The Layout entry a module belongs to: its top-level package, or itself at the top."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def layer_breaks(edges: dict[str, set[str]], ranks: dict[str, int]) -> list[str]:
+    """Each import of a module listed below the importer (and each unlisted package)."""
+    found = []
+    for source, targets in sorted(edges.items()):
+        for target in sorted(targets):
+            a, b = _unit(source), _unit(target)
+            if a == b or "" in (a, b):
+                continue
+            for name in (a, b):
+                if name not in ranks:
+                    found.append(f"{name} is not in the README's Layout list")
+            if a in ranks and b in ranks and ranks[b] > ranks[a]:
+                found.append(f"{source} imports {target}: {b} is listed below {a}")
+    return sorted(set(found))
+
+
+def test_readme_lists_every_package_once() -> None:
+    ranks = readme_layers((ROOT / "README.md").read_text())
+    units = {_unit(m) for m in MODULES} - {""}
+    assert units - set(ranks) == set()
+    assert set(ranks) - units == set()
+
+
+def test_no_import_against_the_readme_layer_order() -> None:
+    ranks = readme_layers((ROOT / "README.md").read_text())
+    assert layer_breaks(_edges(), ranks) == []
+
+
+def test_the_layer_check_reports_a_wrong_way_import() -> None:
+    readme = (
+        "# x\n## Layout\n\ntext\n```\nsrc/fraudops/\n  errors.py ids.py   base\n"
+        "  lake/           the lake,\n                  continued/ here\n"
+        "  serving/        the app\ntests/  unit/\n```\n## Next\n"
+    )
+    ranks = readme_layers(readme)
+    assert ranks == {"errors": 0, "ids": 0, "lake": 1, "serving": 2}
+    edges = {
+        "fraudops.serving.app": {"fraudops.lake.catalog", "fraudops.errors", "fraudops.serving.x"},
+        "fraudops.lake.catalog": {"fraudops.serving.metrics", "fraudops.ids"},
+        "fraudops.errors": {"fraudops.ids"},
+        "fraudops.ids": {"fraudops.errors"},
+    }
+    assert layer_breaks(edges, ranks) == [
+        "fraudops.lake.catalog imports fraudops.serving.metrics: serving is listed below lake"
+    ]
+    edges["fraudops.lake.catalog"].add("fraudops.compute.base")
+    assert "compute is not in the README's Layout list" in layer_breaks(edges, ranks)
 
 
 PACKAGES = sorted({m.rsplit(".", 1)[0] if not _is_package(m) else m for m in MODULES})

@@ -40,7 +40,6 @@ from fraudops.aggregates.folding import merge, pack_json, unpack_json
 from fraudops.aggregates.predictions import (
     COMMIT_ATTEMPTS,
     RefreshReport,
-    amount_column,
     raced,
 )
 from fraudops.aggregates.watermark import (
@@ -54,7 +53,13 @@ from fraudops.aggregates.watermark import (
 )
 from fraudops.errors import LakeError
 from fraudops.lake.catalog import Lake, conform
-from fraudops.lake.schemas import LABEL_DELAY_BUCKETS, LABEL_STATS, LABELS, PREDICTIONS
+from fraudops.lake.schemas import (
+    LABEL_DELAY_BUCKETS,
+    LABEL_STATS,
+    LABELS,
+    PREDICTIONS,
+    predictions_amount_column,
+)
 
 KEYS = ["day", "model_version"]
 SOURCE_PREFIX = "source:"
@@ -262,7 +267,7 @@ def _recompute(
     """Recompute ``days`` (None: every day) and replace their rows in one commit."""
     predictions, labels = lake.table(PREDICTIONS), lake.table(LABELS)
     ptarget, ltarget = predictions.current_snapshot(), labels.current_snapshot()
-    amount = amount_column(lake.spec)
+    amount = predictions_amount_column(lake.spec)
     columns = [*_PREDICTION_COLUMNS, *([amount] if amount else [])]
     where: Any = _day_filter(days) if days is not None else None
     if ptarget is None:

@@ -60,14 +60,6 @@ class RefreshReport:
         return asdict(self)
 
 
-def amount_column(spec: FeatureSpec) -> str | None:
-    """The predictions column holding the transaction amount (``amount``, else ULB's ``Amount``)."""
-    own = predictions_amount_column(spec)
-    if own:
-        return own
-    return next((n for n in spec.feature_names if n.lower() == "amount"), None)
-
-
 def refresh(lake: Lake) -> RefreshReport:
     """Fold the predictions added since the watermark into ``prediction_stats``."""
     for attempt in range(COMMIT_ATTEMPTS):
@@ -97,7 +89,7 @@ def _refresh_once(lake: Lake) -> RefreshReport:
     if not snapshots:
         return _report("nothing-new", 0, 0, mark.snapshot_id, mark.folded_rows, started)
     target = snapshots[-1].snapshot_id
-    columns = folding.prediction_columns(amount_column(lake.spec))
+    columns = folding.prediction_columns(predictions_amount_column(lake.spec))
     scan = source.incremental_append_scan(
         from_snapshot_id_exclusive=mark.snapshot_id,
         to_snapshot_id_inclusive=target,
@@ -142,7 +134,7 @@ def _rebuild(lake: Lake, stats: Table, source: Table, started: float) -> Refresh
     current = source.current_snapshot()
     if current is None:  # nothing logged yet
         return _report("nothing-new", 0, 0, None, 0, started)
-    columns = folding.prediction_columns(amount_column(lake.spec))
+    columns = folding.prediction_columns(predictions_amount_column(lake.spec))
     scan = source.scan(snapshot_id=current.snapshot_id, selected_fields=tuple(columns))
     partials, read, skipped = _fold_batches(scan.to_arrow_batch_reader(), lake.spec)
     merged = folding.merge(partials)
@@ -152,7 +144,7 @@ def _rebuild(lake: Lake, stats: Table, source: Table, started: float) -> Refresh
 
 
 def _fold_batches(reader: pa.RecordBatchReader, spec: FeatureSpec) -> tuple[list[Any], int, int]:
-    amount = amount_column(spec)
+    amount = predictions_amount_column(spec)
     partials, read, skipped = [], 0, 0
     pending: list[pa.RecordBatch] = []
     pending_rows = 0

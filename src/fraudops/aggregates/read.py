@@ -1,4 +1,5 @@
-"""The aggregates as pandas frames for the pages, cached in-process by snapshot id.
+"""The aggregates as pandas frames for the pages, cached in-process by snapshot id: the one
+snapshot cache (the dashboard's small tables come through ``snapshot_frame`` too).
 
 Each read loads the table's metadata (a few ms) and, only when its current snapshot is not the
 one cached, its rows: a page load with nothing new scans nothing. Frames are shared between
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -29,10 +31,12 @@ from fraudops.lake.schemas import (
     PREDICTION_STATS,
     PREDICTIONS,
 )
+from fraudops.timeutil import as_utc
 
 _lock = threading.Lock()
+CACHE_ENTRIES = 64  # (catalog, spec, table) frames kept, least recently used out first
 # (catalog uri, namespace, table) -> (snapshot id, frame)
-_cache: dict[tuple[str, str, str], tuple[int | None, pd.DataFrame]] = {}
+_cache: OrderedDict[tuple[str, str, str], tuple[int | None, pd.DataFrame]] = OrderedDict()
 # (catalog uri, namespace, table, snapshot id, what) -> a frame derived from the cached one
 _derived: dict[tuple[str, str, str, int | None, str], pd.DataFrame] = {}
 
@@ -69,8 +73,9 @@ def _cached(lake: Lake, name: str, load: Callable[[pa.Table], pd.DataFrame]) -> 
     key = (lake.settings.catalog_uri, lake.namespace, name)
     with _lock:
         hit = _cache.get(key)
-    if hit is not None and hit[0] == snapshot_id:
-        return hit[1]
+        if hit is not None and hit[0] == snapshot_id:
+            _cache.move_to_end(key)
+            return hit[1]
     rows = (
         table.scan(snapshot_id=snapshot_id).to_arrow()
         if snapshot_id
@@ -79,6 +84,11 @@ def _cached(lake: Lake, name: str, load: Callable[[pa.Table], pd.DataFrame]) -> 
     frame = load(rows)
     with _lock:
         _cache[key] = (snapshot_id, frame)
+        _cache.move_to_end(key)
+        while len(_cache) > CACHE_ENTRIES:
+            gone, _ = _cache.popitem(last=False)
+            for old in [k for k in _derived if k[:3] == gone]:
+                del _derived[old]
         for old in [k for k in _derived if k[:3] == key and k[3] != snapshot_id]:
             del _derived[old]
     frame.attrs["snapshot_id"] = snapshot_id
@@ -99,10 +109,9 @@ def _derive(
     return hit
 
 
-def utc(value: dt.datetime | pd.Timestamp) -> pd.Timestamp:
-    """A filter bound as an aware UTC timestamp (a naive one is taken as UTC)."""
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+def snapshot_frame(lake: Lake, name: str) -> pd.DataFrame:
+    """Table ``name`` whole, as a frame, read once per snapshot id (the small tables)."""
+    return _cached(lake, name, lambda rows: rows.to_pandas())
 
 
 def clear_cache() -> None:
@@ -128,9 +137,9 @@ def _between(
 ) -> pd.Series:
     keep = pd.Series(True, index=frame.index)
     if start is not None:
-        keep &= frame[column] >= utc(start)
+        keep &= frame[column] >= pd.Timestamp(as_utc(start))
     if end is not None:
-        keep &= frame[column] < utc(end)
+        keep &= frame[column] < pd.Timestamp(as_utc(end))
     return keep
 
 
@@ -210,7 +219,8 @@ def model_events(
     lake: Lake, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> pd.DataFrame:
     """``model_events`` in [start, end), oldest first (a small table, read whole)."""
-    frame = _cached(lake, MODEL_EVENTS, lambda rows: rows.to_pandas().sort_values("event_time"))
+    rows = snapshot_frame(lake, MODEL_EVENTS)  # the one frame the pages' small tables share
+    frame = _derive(lake, MODEL_EVENTS, rows, "by_time", lambda: rows.sort_values("event_time"))
     return frame[_between(frame, "event_time", start, end)].reset_index(drop=True)
 
 

@@ -23,17 +23,19 @@ from typing import Any, Literal
 import pandas as pd
 
 from fraudops.alerting.channels import AlertChannel, Delivery, deliver
-from fraudops.alerting.message import AlertMessage, AlertSummary, as_utc, build_message
+from fraudops.alerting.message import AlertMessage, AlertSummary, build_message
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import ALERTS
+from fraudops.timeutil import as_utc
 
 logger = logging.getLogger("fraudops.alerts")
 
 SUPPRESSED = "suppressed"
 EXTERNAL_CHANNELS = ("email", "webhook")
-INCIDENT_PREFIX = "Incident: "  # the body's last line carries the incident key
+INCIDENT_KEY = "incident_key"  # the alerts column the cooldown looks the incident up by
+INCIDENT_PREFIX = "Incident: "  # the body's last line: the key of rows older than the column
 
 Status = Literal["sent", "partial", "failed", "suppressed", "not_needed"]
 
@@ -135,6 +137,7 @@ def _row(alert_id: str, message: AlertMessage, now: datetime, d: Delivery) -> di
         "delivered": d.delivered,
         "attempts": d.attempts,
         "error": d.error,
+        INCIDENT_KEY: message.incident_key,
     }
 
 
@@ -142,6 +145,16 @@ def _record(lake: Lake, rows: list[dict[str, Any]]) -> tuple[bool, str | None]:
     if not rows:
         return False, None
     try:
+        if INCIDENT_KEY not in lake.column_names(ALERTS):  # a home before the column: as before
+            logger.warning(
+                "%s.%s has no %s column: the cooldown reads the alert bodies (run `fraudops "
+                "lake init --spec %s` to add it)",
+                lake.namespace,
+                ALERTS,
+                INCIDENT_KEY,
+                lake.spec.name,
+            )
+            rows = [{k: v for k, v in row.items() if k != INCIDENT_KEY} for row in rows]
         lake.append(ALERTS, rows, snapshot_properties={"fraudops.operation": "alert"})
     except LakeError as exc:
         logger.error("alert not recorded in the lake: %s", exc)
@@ -171,25 +184,36 @@ def _last_alert(
     if cooldown <= timedelta(0):
         return None
     try:
-        frame = lake.read_frame(ALERTS, ["alert_id", "created_at", "channel", "delivered", "body"])
+        keyed = INCIDENT_KEY in lake.column_names(ALERTS)
+        columns = ["alert_id", "created_at", "channel", "delivered", "body"]
+        frame = lake.read_frame(ALERTS, [*columns, INCIDENT_KEY] if keyed else columns)
     except LakeError as exc:
         logger.warning("cooldown not checked (alerts unreadable), alerting anyway: %s", exc)
         return None
     if frame.empty:
         return None
     created = pd.to_datetime(frame["created_at"], utc=True)
-    marker = f"\n{INCIDENT_PREFIX}{message.incident_key}\n"
     hits = frame[
         (created > now - cooldown)
         & (created <= now)
         & frame["delivered"].eq(True)
         & frame["channel"].isin(_counting_channels(settings))
-        & frame["body"].fillna("").str.contains(marker, regex=False)
     ]
+    hits = hits[_of_incident(hits, message.incident_key)]
     if hits.empty:
         return None
     latest = hits.assign(created_at=created[hits.index]).sort_values("created_at").iloc[-1]
     return _Previous(str(latest["alert_id"]), latest["created_at"].to_pydatetime())
+
+
+def _of_incident(frame: pd.DataFrame, key: str) -> pd.Series:
+    """The rows of incident ``key``: by the ``incident_key`` column; a row written before the
+    column (null there) by the body's last line, ``Incident: <key>``."""
+    keys = frame[INCIDENT_KEY] if INCIDENT_KEY in frame else pd.Series(None, index=frame.index)
+    unkeyed = keys.isna()
+    marker = f"\n{INCIDENT_PREFIX}{key}\n"
+    old = unkeyed & frame["body"].fillna("").str.contains(marker, regex=False)
+    return (~unkeyed & keys.eq(key)) | old
 
 
 def _suppress(

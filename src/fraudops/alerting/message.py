@@ -7,7 +7,8 @@ relative), the recommended actions, then where the reports are. The same content
 blocks, with the body's first lines as the notification text.
 
 A monitoring run builds its ``AlertSummary`` from its typed results (``make_summary``); a summary
-that comes as JSON (the sample of `fraudops alerts test`) is validated by ``parse_summary``::
+that comes as JSON (the sample of `fraudops alerts test`) is validated by ``parse_summary``
+(a pydantic form, ``SummaryForm``)::
 
     run_id, as_of, model_name, model_version,          # optional strings / ints
     features_analyzed: int,                            # optional; derived from count and share
@@ -25,9 +26,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
 
 from fraudops.errors import ValidationError
+from fraudops.timeutil import as_utc
 
 RULE = "=" * 80
 TOP_FEATURES = 10  # the body lists this many drifted features, then "and N more"
@@ -166,34 +171,36 @@ def make_summary(
 
 
 def parse_summary(summary: Mapping[str, Any]) -> AlertSummary:
-    """A summary from JSON (seed 000's shape, see the module docstring) validated; a
-    ValidationError names the offending key."""
+    """A summary from JSON (seed 000's shape, see the module docstring) validated by
+    ``SummaryForm``; a ValidationError names the offending key."""
     if not isinstance(summary, Mapping):
         raise ValidationError(f"alert summary must be a mapping, got {type(summary).__name__}")
-    features = [
-        _drifted_feature(item, i) for i, item in enumerate(summary.get("drifted_features") or [])
-    ]
-    raw_perf = summary.get("performance") or {}
-    if not isinstance(raw_perf, Mapping):
-        raise ValidationError("alert summary: 'performance' must be a mapping of metric -> value")
+    try:
+        form = SummaryForm.model_validate(dict(summary))
+    except PydanticValidationError as exc:
+        error = exc.errors()[0]
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        message = "is required" if error["type"] == "missing" else message[:1].lower() + message[1:]
+        raise ValidationError(f"alert summary: {where.lstrip('.')!r} {message}") from None
+    performance = form.performance or PerformanceForm()
     return make_summary(
-        run_id=_opt_str(summary, "run_id"),
-        as_of=_opt_str(summary, "as_of"),
-        model_name=_opt_str(summary, "model_name"),
-        model_version=_opt_str(summary, "model_version"),
-        drifted_features=features,
-        performance={
-            key: _opt_number(raw_perf, key, "performance.")
-            for key in (*PERFORMANCE_FIELDS, "degradation_pct")
-        },
-        model_drift_detected=bool(_opt_bool(summary, "model_drift_detected")),
-        data_drift_detected=_opt_bool(summary, "data_drift_detected"),
-        features_analyzed=_opt_int(summary, "features_analyzed"),
-        drifted_count=_opt_int(summary, "drifted_count"),
-        drifted_share=_opt_number(summary, "drifted_share"),
-        reports=_reports(summary.get("reports")),
-        mlflow_experiment=_opt_str(summary, "mlflow_experiment"),
-        mlflow_run_id=_opt_str(summary, "mlflow_run_id"),
+        run_id=form.run_id,
+        as_of=form.as_of,
+        model_name=form.model_name,
+        model_version=form.model_version,
+        drifted_features=[
+            DriftedFeature(f.feature, f.psi, f.ks_pvalue, f.severity) for f in form.drifted_features
+        ],
+        performance=performance.model_dump(),
+        model_drift_detected=bool(form.model_drift_detected),
+        data_drift_detected=form.data_drift_detected,
+        features_analyzed=form.features_analyzed,
+        drifted_count=form.drifted_count,
+        drifted_share=form.drifted_share,
+        reports=form.reports,
+        mlflow_experiment=form.mlflow_experiment,
+        mlflow_run_id=form.mlflow_run_id,
     )
 
 
@@ -211,26 +218,52 @@ def _drift_rank(feature: DriftedFeature) -> tuple[float, float]:
     return (-psi, pvalue)
 
 
-def _drifted_feature(item: Any, index: int) -> DriftedFeature:
-    where = f"drifted_features[{index}]"
+# ---- the JSON form (pydantic) ----------------------------------------------------------------
+# Lenient where seed 000's producers are (numpy scalars, Decimal, NaN for "unknown", a feature
+# as a tuple), strict where a wrong type would mislead (a bool as a number, "yes" as a flag).
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, got {value!r}")
+    try:
+        number = float(value)  # numpy scalars, Decimal
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number, got {value!r}") from None
+    return None if math.isnan(number) else number
+
+
+def _count(value: Any) -> int | None:
+    number = _number(value)
+    if number is None:
+        return None
+    if number != int(number) or number < 0:
+        raise ValueError(f"must be a count, got {value!r}")
+    return int(number)
+
+
+def _flag(value: Any) -> bool | None:
+    if hasattr(value, "item"):  # numpy.bool_
+        value = value.item()
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.isoformat()) if hasattr(value, "isoformat") else str(value)
+
+
+def _feature(item: Any) -> Any:
     if isinstance(item, Mapping):
-        values = dict(item)
-    elif isinstance(item, Sequence) and not isinstance(item, str) and 1 <= len(item) <= 4:
-        values = dict(zip(("feature", "psi", "ks_pvalue", "severity"), item, strict=False))
-    else:
-        raise ValidationError(
-            f"alert summary: {where} must be (feature, psi, ks_pvalue, severity) or a mapping"
-        )
-    name = values.get("feature")
-    if not isinstance(name, str) or not name:
-        raise ValidationError(f"alert summary: {where}.feature must be a non-empty string")
-    severity = values.get("severity")
-    return DriftedFeature(
-        feature=name,
-        psi=_opt_number(values, "psi", f"{where}."),
-        ks_pvalue=_opt_number(values, "ks_pvalue", f"{where}."),
-        severity=None if severity is None else str(severity),
-    )
+        return dict(item)
+    if isinstance(item, Sequence) and not isinstance(item, str) and 1 <= len(item) <= 4:
+        return dict(zip(("feature", "psi", "ks_pvalue", "severity"), item, strict=False))
+    raise ValueError("must be (feature, psi, ks_pvalue, severity) or a mapping")
 
 
 def _reports(value: Any) -> dict[str, str]:
@@ -243,58 +276,63 @@ def _reports(value: Any) -> dict[str, str]:
     return {"report": str(value)}
 
 
-def _opt_number(values: Mapping[str, Any], key: str, prefix: str = "") -> float | None:
-    value = values.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            value = float(value)  # numpy scalars, Decimal
-        except (TypeError, ValueError):
-            raise ValidationError(
-                f"alert summary: {prefix}{key} must be a number, got {value!r}"
-            ) from None
-    number = float(value)
-    return None if math.isnan(number) else number
+def _performance(value: Any) -> Any:
+    if value and not isinstance(value, Mapping):
+        raise ValueError("must be a mapping of metric -> value")
+    return dict(value) if value else None
 
 
-def _opt_int(values: Mapping[str, Any], key: str) -> int | None:
-    number = _opt_number(values, key)
-    if number is None:
-        return None
-    if number != int(number) or number < 0:
-        raise ValidationError(f"alert summary: {key} must be a count, got {values[key]!r}")
-    return int(number)
+Number = Annotated[float | None, BeforeValidator(_number)]
+Count = Annotated[int | None, BeforeValidator(_count)]
+Flag = Annotated[bool | None, BeforeValidator(_flag)]
+Text = Annotated[str | None, BeforeValidator(_text)]
 
 
-def _opt_bool(values: Mapping[str, Any], key: str) -> bool | None:
-    value = values.get(key)
-    if value is None:
-        return None
-    if hasattr(value, "item"):  # numpy.bool_
-        value = value.item()
-    if not isinstance(value, bool):
-        raise ValidationError(f"alert summary: {key} must be true or false, got {value!r}")
-    return value
+class FeatureForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    feature: Annotated[str, Field(min_length=1, strict=True)]
+    psi: Number = None
+    ks_pvalue: Number = None
+    severity: Text = None
 
 
-def _opt_str(values: Mapping[str, Any], key: str) -> str | None:
-    value = values.get(key)
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
+class PerformanceForm(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    roc_auc: Number = None
+    pr_auc: Number = None
+    recall: Number = None
+    precision: Number = None
+    baseline_roc_auc: Number = None
+    degradation_pct: Number = None
+
+
+class SummaryForm(BaseModel):
+    """An alert summary as JSON carries it (the module docstring's shape)."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
+
+    run_id: Text = None
+    as_of: Text = None
+    model_name: Text = None
+    model_version: Text = None
+    features_analyzed: Count = None
+    drifted_features: Annotated[
+        list[Annotated[FeatureForm, BeforeValidator(_feature)]],
+        BeforeValidator(lambda v: v or []),
+    ] = []
+    drifted_count: Count = None
+    drifted_share: Number = None
+    performance: Annotated[PerformanceForm | None, BeforeValidator(_performance)] = None
+    data_drift_detected: Flag = None
+    model_drift_detected: Flag = None
+    reports: Annotated[dict[str, str], BeforeValidator(_reports)] = {}
+    mlflow_experiment: Text = None
+    mlflow_run_id: Text = None
 
 
 # ---- rendering -----------------------------------------------------------------------------
-
-
-def as_utc(moment: datetime | None) -> datetime:
-    """``moment`` (default: now) in UTC; a naive value is taken as UTC, as in the lake."""
-    if moment is None:
-        return datetime.now(UTC)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def build_message(

@@ -43,7 +43,7 @@ from fraudops.models.compiled import CompiledForest, compiled_predictor
 from fraudops.models.portable import XGBoostModel
 from fraudops.progress import Reporter
 from fraudops.registry.loading import LoadedModel, load_model
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 from fraudops.spec import FeatureSpec
 
 CHUNK_ROWS = 131_072

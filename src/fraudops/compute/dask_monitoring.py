@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -67,6 +67,7 @@ from fraudops.monitoring.window import (
 )
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import as_utc
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
@@ -98,7 +99,7 @@ def check_window_dask(
     with progress.step("Joining predictions and labels over partitions (Dask)"):
         perf = _performance_pieces(client, lake, request)
         performance = cohort_performance(
-            pd.Timestamp(_utc(request.as_of)),
+            pd.Timestamp(as_utc(request.as_of)),
             perf.day_rows,
             perf.labelled,
             **performance_options(request.profile, settings),
@@ -161,7 +162,7 @@ def _coverage(piece: _PerfPiece) -> pd.Series:
 def _performance_pieces(client: Client, lake: Lake, request: WindowRequest) -> _PerfPiece:
     import dask
 
-    start, end = _utc(request.perf_start), _utc(request.as_of)
+    start, end = as_utc(request.perf_start), as_utc(request.as_of)
     where = f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
     columns = [ID, "request_time", "probability", "prediction", *SHADOW_COLUMNS]
     predictions = read_dask(lake, PREDICTIONS, columns, where).map_partitions(_with_order)
@@ -294,7 +295,7 @@ def _drift(
 ) -> _Drift:
     import dask
 
-    start, end = _utc(request.data_start), _utc(request.as_of)
+    start, end = as_utc(request.data_start), as_utc(request.as_of)
     where = f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
     names = spec.feature_names
     frame = read_dask(lake, PREDICTIONS, list(dict.fromkeys([ID, "probability", *names])), where)
@@ -422,7 +423,3 @@ def _merge_drift(a: _DriftPiece, b: _DriftPiece, sample_rows: int) -> _DriftPiec
         sample,
         keys,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

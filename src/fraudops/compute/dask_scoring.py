@@ -57,7 +57,7 @@ from fraudops.ids import uuid7
 from fraudops.lake.validation import MAX_SHOWN, Problem, header_problems, validation_error
 from fraudops.progress import Reporter
 from fraudops.registry.loading import load_model
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 from fraudops.spec import FeatureSpec
 
 if TYPE_CHECKING:
@@ -215,7 +215,7 @@ def predictions_frame(
         raise ValidationError(f"partition {index} no longer validates: nothing was written")
     if not frames:
         return pd.DataFrame()
-    from fraudops.lake.schemas import predictions_amount_column
+    from fraudops.lake.schemas import AMOUNT, amount_copied
 
     scorer = worker_scorer(ship)
     frame = pd.concat(frames, ignore_index=True)
@@ -226,8 +226,8 @@ def predictions_frame(
     frame["run_id"] = scorer.run_id
     frame["threshold"] = scorer.threshold
     # As the server logs it: the spec's amount feature copied to `amount` (ULB has none).
-    if job.spec.amount_column and predictions_amount_column(job.spec):
-        frame["amount"] = frame[job.spec.amount_column]
+    if job.spec.amount_column and amount_copied(job.spec):
+        frame[AMOUNT] = frame[job.spec.amount_column]
     return frame
 
 

@@ -21,7 +21,7 @@ from fraudops.config import RiskTier, Settings
 from fraudops.models.compiled import compiled_predictor
 from fraudops.models.portable import ModelManifest, ScoringModel, XGBoostModel
 from fraudops.registry.loading import LoadedModel
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 
 log = logging.getLogger(__name__)
 

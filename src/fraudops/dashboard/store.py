@@ -9,13 +9,12 @@ is never read here: the pages that need it use the aggregates, or a bounded, fil
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from fraudops.aggregates import read
 from fraudops.lake.schemas import (
     ALERTS,
     FEATURE_DRIFT,
@@ -32,10 +31,6 @@ if TYPE_CHECKING:
 SMALL_TABLES = (MONITORING_RUNS, FEATURE_DRIFT, ALERTS, MODEL_EVENTS, LABELS)
 # The tables whose snapshot ids /api/state reports: a change in any of them redraws the page.
 WATCHED_TABLES = (*SMALL_TABLES, PREDICTIONS)
-_CACHE_ENTRIES = 64  # (spec, table, snapshot) frames kept; old snapshots fall out
-
-_lock = threading.Lock()
-_frames: OrderedDict[tuple[str, str, str, int | None], pd.DataFrame] = OrderedDict()
 
 
 def snapshot_id(lake: Lake, name: str) -> int | None:
@@ -48,30 +43,11 @@ def small_table(runtime: Runtime, name: str, spec: str | None = None) -> pd.Data
     """Table ``name`` of ``spec``'s lake as a frame, read once per snapshot id.
 
     The frame is shared between requests: callers filter or copy it, never change it in place.
+    The cache is the aggregates' (``aggregates.read.snapshot_frame``): one per process.
     """
     if name not in SMALL_TABLES:
         raise ValueError(f"{name} is not one of the small tables {SMALL_TABLES}")
-    lake = runtime.lake(spec)
-    table = lake.table(name)
-    snapshot = table.current_snapshot()
-    sid = None if snapshot is None else int(snapshot.snapshot_id)
-    key = (runtime.settings.catalog_uri, lake.namespace, name, sid)
-    with _lock:
-        if key in _frames:
-            _frames.move_to_end(key)
-            return _frames[key]
-    scan = table.scan(snapshot_id=sid) if sid is not None else table.scan()
-    frame = scan.to_arrow().to_pandas()
-    with _lock:
-        _frames[key] = frame
-        while len(_frames) > _CACHE_ENTRIES:
-            _frames.popitem(last=False)
-    return frame
-
-
-def cache_size() -> int:
-    with _lock:
-        return len(_frames)
+    return read.snapshot_frame(runtime.lake(spec), name)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from fraudops.registry import (
     move_champion,
     resolve_version,
 )
-from fraudops.training.events import (
+from fraudops.registry.events import (
     ACTOR_COLUMN,
     EventType,
     ModelEvent,

@@ -27,6 +27,7 @@ from fraudops.errors import LakeError
 from fraudops.inference_log.records import PredictionsDecoder
 from fraudops.lake.catalog import Lake, TableReplacedError
 from fraudops.lake.schemas import PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
+from fraudops.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -223,18 +224,14 @@ def _day_range(request_times: TimeValues | None) -> tuple[dt.datetime, dt.dateti
         bounds = pc.min_max(values)
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
     else:
-        known = [_utc(t) for t in request_times if t is not None]
+        known = [
+            as_utc(dt.datetime.fromisoformat(t) if isinstance(t, str) else t)
+            for t in request_times
+            if t is not None
+        ]
         low, high = (min(known), max(known)) if known else (None, None)
     if low is None or high is None:
         return None
     start = dt.datetime.combine(low.date(), dt.time(), tzinfo=dt.UTC)
     end = dt.datetime.combine(high.date(), dt.time(), tzinfo=dt.UTC) + _DAY
     return start, end
-
-
-def _utc(value: dt.datetime | str) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)

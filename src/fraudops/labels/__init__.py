@@ -15,7 +15,6 @@ from fraudops.labels.ingest import (
     UnknownLabel,
     ingest_events,
     ingest_labels,
-    labels_route_payload,
 )
 from fraudops.labels.simulate import SimulationReport, simulate_labels
 from fraudops.labels.store import LABEL_COLUMNS, label_events, latest_labels, latest_of
@@ -35,7 +34,6 @@ __all__ = [
     "ingest_labels",
     "label_coverage",
     "label_events",
-    "labels_route_payload",
     "latest_labels",
     "latest_of",
     "simulate_labels",

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from fraudops.config import Settings
-from fraudops.labels.store import as_utc, jsonable, label_events, latest_of
+from fraudops.labels.store import jsonable, label_events, latest_of
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import PREDICTIONS
+from fraudops.timeutil import as_utc
 
 
 @dataclass

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic import ValidationError as PydanticValidationError
 
 from fraudops.errors import ValidationError
-from fraudops.labels.store import as_utc, jsonable
+from fraudops.labels.store import jsonable
+from fraudops.timeutil import as_utc
 
 # A confirmation from a clock a little ahead of ours is not "in the future" (the default of
 # labels.max_clock_skew_s).

@@ -37,13 +37,12 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 import pandas as pd
 import pyarrow as pa
 
 from fraudops.aggregates.hooks import after_label_ingest
 from fraudops.config import Settings
-from fraudops.errors import FraudopsError, LakeError
+from fraudops.errors import LakeError
 from fraudops.labels.events import (
     FUTURE_TOLERANCE,
     MAX_ERRORS_SHOWN,
@@ -58,11 +57,11 @@ from fraudops.labels.events import (
     validate_events,
 )
 from fraudops.labels.resolve import find_predictions
-from fraudops.labels.store import LABEL_COLUMNS, as_utc, label_events, latest_of
+from fraudops.labels.store import LABEL_COLUMNS, label_events, latest_of
 from fraudops.lake.catalog import Lake
 from fraudops.lake.conditional import ConcurrentCommitError, append_if_current
 from fraudops.lake.schemas import LABELS
-from fraudops.spec import FeatureSpec
+from fraudops.timeutil import as_utc
 
 __all__ = [
     "FUTURE_TOLERANCE",
@@ -75,7 +74,6 @@ __all__ = [
     "UnknownLabel",
     "ingest_events",
     "ingest_labels",
-    "labels_route_payload",
     "validate_events",
 ]
 
@@ -301,46 +299,6 @@ def _accepted(
     return accepted
 
 
-def labels_route_payload(
-    settings: Settings,
-    spec: FeatureSpec | str | None,
-    body: bytes,
-    *,
-    now: dt.datetime | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """``POST /v1/labels``: one event (a JSON object) or a list of them.
-
-    422 in FastAPI's error shape when the body is not JSON or an entry is malformed (``loc``
-    ``["body", i, field]`` for entry ``i`` of a list, ``["body", field]`` for a single object);
-    nothing is written then. 200 with the IngestReport otherwise; 503 when the lake fails.
-    """
-    spec_name = spec.name if isinstance(spec, FeatureSpec) else spec
-    try:
-        payload = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        return 422, _detail(["body", exc.pos], f"JSON decode error: {exc.msg}", "json_invalid")
-    single = isinstance(payload, dict)
-    if not single and not isinstance(payload, list):
-        return 422, _detail(["body"], "expected a label event object or a list of them", "type")
-    entries = [payload] if single else payload
-    limit = settings.labels.max_batch
-    if len(entries) > limit:
-        return 422, _detail(
-            ["body"], f"at most {limit} label events per request (labels.max_batch)", "too_long"
-        )
-    try:
-        report = ingest_labels(settings, spec_name, entries, now=now, origin="api")
-    except LabelsValidationError as exc:
-        detail = [
-            {"loc": ["body", *(err["loc"][1:] if single else err["loc"])], **_msg_type(err)}
-            for err in exc.errors
-        ]
-        return 422, {"detail": detail}
-    except FraudopsError as exc:  # the lake is down or misconfigured: retry later
-        return 503, {"detail": str(exc)}
-    return 200, report.to_dict()
-
-
 # ---- helpers ------------------------------------------------------------------------------
 
 
@@ -395,14 +353,6 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _unknown(index: int, event: LabelEvent, reason: str) -> UnknownLabel:
     return UnknownLabel(index, event.inference_id, event.transaction_id, reason)
-
-
-def _detail(loc: list[Any], msg: str, kind: str) -> dict[str, Any]:
-    return {"detail": [{"loc": loc, "msg": msg, "type": kind}]}
-
-
-def _msg_type(err: Mapping[str, Any]) -> dict[str, Any]:
-    return {"msg": err["msg"], "type": err["type"]}
 
 
 def _ts(value: Any) -> dt.datetime:

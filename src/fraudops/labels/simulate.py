@@ -30,9 +30,10 @@ import pandas as pd
 from fraudops.config import LabelsSettings, Settings
 from fraudops.errors import ConfigError
 from fraudops.labels.ingest import LabelEvent, ingest_events
-from fraudops.labels.store import as_utc, jsonable
+from fraudops.labels.store import jsonable
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import LABELS, PREDICTIONS
+from fraudops.timeutil import as_utc
 
 _DAY_S = 86_400.0
 _UNIT = float(2**53)

@@ -16,6 +16,7 @@ from pyiceberg.table import Table
 
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import LABELS
+from fraudops.timeutil import as_utc
 
 # Up to this many ids the look-ups are Iceberg `In` filters; beyond, a scan of two columns.
 IN_FILTER_MAX_IDS = 1_000
@@ -107,12 +108,6 @@ def latest_of(events: pd.DataFrame) -> pd.DataFrame:
     ordered = events.sort_values(["confirmed_at", "ingested_at", "event_id"], kind="stable")
     latest = ordered.drop_duplicates("inference_id", keep="last")
     return latest.sort_values("inference_id").reset_index(drop=True)[LABEL_COLUMNS]
-
-
-def as_utc(value: dt.datetime | None) -> dt.datetime:
-    if value is None:
-        return dt.datetime.now(dt.UTC)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def jsonable(value: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pandas as pd
 
@@ -23,6 +23,7 @@ from fraudops.labels.store import latest_labels
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import PREDICTIONS
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import as_utc
 
 ID = "inference_id"
 LABEL_COLUMNS = (ID, "label", "confirmed_at")
@@ -56,7 +57,7 @@ def read_window(
     """The window's predictions (inference_id, request_time, probability, prediction, the
     spec's features and ``columns``), the window pushed into the Iceberg scan (files and rows
     outside it are not read), and the latest label of each known at ``end``."""
-    start, end = _utc(start), _utc(end)
+    start, end = as_utc(start), as_utc(end)
     wanted = [ID, "request_time", "probability", "prediction", *columns, *spec.feature_names]
     frame = lake.read_frame(
         PREDICTIONS,
@@ -100,7 +101,3 @@ def mature_labelled(frame: pd.DataFrame, *, as_of: datetime, min_coverage: float
         return data
     coverage = data.groupby("day")["known"].transform("mean")
     return data.loc[data["known"] & (coverage >= min_coverage)]
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -15,7 +15,6 @@ no data or metadata file is ever written under a warehouse folder that is gone (
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -493,7 +492,3 @@ def _first_rows(mask: pa.ChunkedArray | pa.Array) -> str:
     shown = ", ".join(str(i + 1) for i in indices[:MAX_ROWS_SHOWN])
     more = len(indices) - MAX_ROWS_SHOWN
     return shown + (f" and {more} more" if more > 0 else "")
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -19,7 +19,6 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from fraudops.errors import ValidationError
-from fraudops.lake.catalog import utc_now
 from fraudops.lake.formats import CSV_SUFFIXES, PARQUET_SUFFIXES
 from fraudops.lake.schemas import (
     BATCH_ID_COLUMN,
@@ -30,6 +29,7 @@ from fraudops.lake.schemas import (
 from fraudops.lake.validation import validate_frame
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import utc_now
 
 if TYPE_CHECKING:
     from fraudops.lake.catalog import Lake

@@ -129,11 +129,23 @@ def transactions_schema(spec: FeatureSpec) -> Schema:
     return _schema(TRANSACTIONS, columns)
 
 
-def predictions_amount_column(spec: FeatureSpec) -> str | None:
-    """``amount`` unless a feature already has that name up to case (ULB's ``Amount``)."""
-    if any(name.lower() == "amount" for name in spec.feature_names):
-        return None
-    return "amount"
+# The one rule for a transaction's amount in ``predictions``: an ``amount`` column of its own,
+# which the writers fill from the spec's amount feature, unless a feature already has that name up
+# to case (ULB's ``Amount``): then that feature's column is the amount.
+AMOUNT = "amount"
+
+
+def amount_copied(spec: FeatureSpec) -> bool:
+    """Whether ``predictions`` has an ``amount`` column of its own (from ``spec.amount_column``)."""
+    return not any(name.lower() == AMOUNT for name in spec.feature_names)
+
+
+def predictions_amount_column(spec: FeatureSpec) -> str:
+    """The ``predictions`` column holding a transaction's amount (``amount``, else ULB's
+    ``Amount`` feature)."""
+    if amount_copied(spec):
+        return AMOUNT
+    return next(n for n in spec.feature_names if n.lower() == AMOUNT)
 
 
 def predictions_schema(spec: FeatureSpec) -> Schema:
@@ -146,9 +158,8 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
         _opt("transaction_id", STRING),
         _opt("customer_id", STRING),
     ]
-    amount = predictions_amount_column(spec)
-    if amount:
-        columns.append(_opt(amount, DOUBLE))
+    if amount_copied(spec):
+        columns.append(_opt(AMOUNT, DOUBLE))
     columns += _feature_columns(spec)
     columns += [
         _opt("probability", DOUBLE),
@@ -254,6 +265,8 @@ def alerts_schema(spec: FeatureSpec) -> Schema:
             _opt("acknowledged_at", TIMESTAMPTZ),
             _opt("acknowledged_by", STRING),
             _opt("ack_note", STRING),
+            # AlertSummary.incident_key: the cooldown's lookup (older rows: the body's last line).
+            _opt("incident_key", STRING),
         ],
     )
 
@@ -268,8 +281,8 @@ def model_events_schema(spec: FeatureSpec) -> Schema:
             _opt("model_name", STRING),
             _opt("version", STRING),
             _opt("run_id", STRING),
-            _opt("event_type", STRING),  # training.events.EventType
-            _opt("trigger", STRING),  # training.events.Trigger
+            _opt("event_type", STRING),  # registry.events.EventType
+            _opt("trigger", STRING),  # registry.events.Trigger
             _opt("champion_before", STRING),
             _opt("champion_after", STRING),
             _opt("reason", STRING),

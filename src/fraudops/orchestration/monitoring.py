@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -35,6 +35,7 @@ from fraudops.orchestration.monitoring_record import log_mlflow, record, write_h
 from fraudops.orchestration.monitoring_result import MonitoringResult, Status, Window
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import as_utc
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -57,7 +58,7 @@ def run_monitoring(
     progress = progress or Reporter()
     settings, spec = runtime.settings, runtime.spec
     cfg = settings.monitoring
-    as_of = _utc(now or datetime.now(UTC))
+    as_of = as_utc(now)
     data_days = window_days or cfg.data_window_days
     perf_days = max(cfg.performance_window_days, data_days)
     run_id = f"mon-{as_of:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -159,8 +160,8 @@ def report_for_run(
                 "(`fraudops lake query 'SELECT run_id, as_of FROM monitoring_runs'`)"
             )
         row = found.iloc[0]
-        as_of = _utc(pd.Timestamp(row["as_of"]).to_pydatetime())
-        start = _utc(pd.Timestamp(row["window_start"]).to_pydatetime())
+        as_of = as_utc(pd.Timestamp(row["as_of"]).to_pydatetime())
+        start = as_utc(pd.Timestamp(row["window_start"]).to_pydatetime())
         perf_start = as_of - timedelta(
             days=max(settings.monitoring.performance_window_days, (as_of - start).days)
         )
@@ -226,7 +227,3 @@ def _shadow_thresholds(
         except FraudopsError:
             out[version] = None
     return out
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -11,7 +11,7 @@ run that asked for it. A serving process picks a promoted challenger up by hot r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
@@ -25,7 +25,8 @@ from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.orchestration.retrain_policy import RetrainReason, retrain_reasons
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
-from fraudops.training.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
+from fraudops.registry.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
+from fraudops.timeutil import as_utc
 from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import NotEnoughLabels
 
@@ -184,7 +185,7 @@ def retrain(
         trigger=trigger,
         reason=reason or "retrain by hand",
         monitoring_run_id=monitoring_run_id,
-        retrain_as_of=_utc(now or datetime.now(UTC)),
+        retrain_as_of=as_utc(now),
         hold_baseline=hold_baseline,
     )
 
@@ -266,7 +267,3 @@ def _history(runtime: Runtime) -> tuple[datetime | None, datetime | None]:
         automatic.max().to_pydatetime() if len(automatic) else None,
         moves.max().to_pydatetime() if len(moves) else None,
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

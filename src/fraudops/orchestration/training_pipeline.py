@@ -20,8 +20,8 @@ from fraudops.errors import ConfigError, GateFailed, NotPromoted
 from fraudops.orchestration.training_record import Scored, record, run_name, run_tags
 from fraudops.progress import Reporter
 from fraudops.registry.client import experiment_id
+from fraudops.registry.events import Trigger
 from fraudops.spec import FeatureSpec
-from fraudops.training.events import Trigger
 from fraudops.training.gate import decide
 from fraudops.training.outcome import Trained
 from fraudops.training.result import TrainingResult

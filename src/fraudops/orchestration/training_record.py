@@ -20,16 +20,16 @@ from fraudops.errors import ConfigError, GateFailed, NotPromoted
 from fraudops.models.mlflow_model import save_model
 from fraudops.monitoring.profile import save_profile
 from fraudops.progress import Reporter
-from fraudops.spec import FeatureSpec
-from fraudops.training.charts import render_charts
-from fraudops.training.evaluation import Evaluation
-from fraudops.training.events import (
+from fraudops.registry.events import (
     SYSTEM_ACTOR,
     EventType,
     ModelEvent,
     Trigger,
     append_events,
 )
+from fraudops.spec import FeatureSpec
+from fraudops.training.charts import render_charts
+from fraudops.training.evaluation import Evaluation
 from fraudops.training.gate import GateResult
 from fraudops.training.outcome import Trained
 from fraudops.training.result import Outcome, TrainingResult

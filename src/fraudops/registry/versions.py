@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.registry.client import mlflow_client
+from fraudops.registry.events import ModelEvent, append_events
 from fraudops.registry.locks import champion_lock
 from fraudops.registry.lookup import MODEL_ARTIFACT_PATH, _not_found, _spec, resolve_version
-from fraudops.training.events import ModelEvent, append_events
 
 # MLflow is imported inside the functions that use it: ~1.7 s that a process which only
 # loads a version from a SQLite store (``fraudops score``) never pays.

@@ -355,7 +355,7 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         },
     )
     async def labels(request: Request) -> Response:
-        from fraudops.labels import labels_route_payload
+        from fraudops.serving.labels_route import labels_route_payload
 
         if not state.authorised(request.headers.raw):
             return _unauthorised()

@@ -23,7 +23,7 @@ from typing import Any
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.serving.scoring import Scorer
+from fraudops.scoring import Scorer
 from fraudops.spec import FeatureSpec
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -33,19 +33,16 @@ from fraudops.config import Settings
 from fraudops.ids import uuid7
 from fraudops.inference_log.base import Producer
 from fraudops.inference_log.records import PredictionRecord, encode
+from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.requests import ParsedRequest, RequestInvalid, RequestParser
-from fraudops.serving.scoring import ScoredBatch, Scorer
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import utc_now
 
 log = logging.getLogger(__name__)
 
 SHADOW_WARN_EVERY_S = 60.0  # a failing shadow warns at most this often (it may fail per batch)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class NotReady(Exception):
@@ -86,7 +83,7 @@ class PredictionService:
         self.records_logged = 0
         self.records_not_logged = 0
         # The request time of a prediction: the wall clock, or a simulation's simulated one.
-        self.clock: Callable[[], datetime] = clock or _utc_now
+        self.clock: Callable[[], datetime] = clock or utc_now
         self.shadow_failures = 0  # batches whose shadow scoring failed
         self._shadow_warned_at = float("-inf")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from fraudops.errors import FraudopsError
 from fraudops.labels.window import mature_labelled, read_window
 from fraudops.lake.catalog import Lake
 from fraudops.spec import FeatureSpec
+from fraudops.timeutil import as_utc
 from fraudops.training.split import TimeSplit
 
 LABELLED_ID = "inference_id"
@@ -173,7 +174,7 @@ def _ages(times: pd.Series, spec: FeatureSpec, as_of: datetime) -> np.ndarray:
     if spec.timestamp_kind != "datetime" or times.empty:
         return np.full(len(times), np.inf)
     stamps = pd.to_datetime(times, utc=True)
-    return np.asarray((pd.Timestamp(_utc(as_of)) - stamps).dt.total_seconds() / 86_400.0)
+    return np.asarray((pd.Timestamp(as_utc(as_of)) - stamps).dt.total_seconds() / 86_400.0)
 
 
 def _decay(settings: Settings, ages: np.ndarray) -> np.ndarray:
@@ -206,7 +207,3 @@ def latest_lake_rows(frame: pd.DataFrame, spec: FeatureSpec, limit: int | None) 
     if limit is not None:
         frame = frame.iloc[-limit:]
     return frame.reset_index(drop=True)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

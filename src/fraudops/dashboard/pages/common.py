@@ -15,15 +15,9 @@ from pyiceberg import expressions
 from fraudops.dashboard.contracts import Band, Filters, Marker
 from fraudops.dashboard.store import small_table
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS
+from fraudops.registry.events import CHAMPION_MOVES
 from fraudops.runtime import Runtime
 
-# model_events that move the champion or put a version in the shadow: markers on time charts.
-MARKED_EVENTS = {
-    "promoted": "promoted",
-    "manual_promote": "promoted by hand",
-    "rollback": "rolled back",
-    "shadowed": "shadowed",
-}
 RUN_LINK = "/runs?run_id={value}"
 SEVERITY_ORDER = ("normal", "warning", "moderate", "critical")
 # pyiceberg's predicates take (term, value) positionally; its stubs only know keywords.
@@ -81,20 +75,19 @@ def alerts(runtime: Runtime, filters: Filters) -> pd.DataFrame:
 
 
 def event_markers(events: pd.DataFrame) -> list[Marker]:
-    """A vertical line per promotion, rollback or shadowing: a drop and its fix seen together."""
+    """A vertical line per champion move of ``model_events`` (promotion, rollback), labelled with
+    the version it made champion: a drop and its fix seen together. A shadowing moves no
+    champion and draws none (the README: "the promotions and rollbacks as markers")."""
+    if events.empty:
+        return []
     markers = []
-    for row in events.itertuples(index=False):
-        what = MARKED_EVENTS.get(str(row.event_type))
-        at: Any = row.event_time
-        if what is None or at is None or pd.isna(at):
+    for row in events[events["event_type"].isin(CHAMPION_MOVES)].to_dict("records"):
+        at, kind = row["event_time"], str(row["event_type"])
+        if at is None or pd.isna(at):
             continue
-        markers.append(
-            Marker(
-                at=pd.Timestamp(at).to_pydatetime(),
-                label=f"v{row.version} {what}",
-                kind=str(row.event_type),
-            )
-        )
+        version = row.get("champion_after") or row["version"]
+        label = f"{kind.replace('_', ' ')}: v{version}"
+        markers.append(Marker(at=pd.Timestamp(at).to_pydatetime(), label=label, kind=kind))
     return markers
 
 

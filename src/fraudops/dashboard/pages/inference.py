@@ -19,10 +19,11 @@ from fraudops.aggregates import read
 from fraudops.aggregates.bins import SCORE_EDGES, histogram_quantiles
 from fraudops.aggregates.folding import TIER_PREFIX, tier_columns
 from fraudops.dashboard.contracts import Chart, Filters, Kpi, Marker, PageData, Series, Table
+from fraudops.dashboard.pages.common import event_markers
 from fraudops.lake.catalog import Lake, LakeMissingError
 from fraudops.lake.schemas import latency_bin_columns, score_bin_columns
 from fraudops.runtime import Runtime
-from fraudops.training.events import CHAMPION_MOVES
+from fraudops.timeutil import as_utc
 
 PAGE = "inference"
 HOURLY_UP_TO = dt.timedelta(days=7)
@@ -32,18 +33,8 @@ QUANTILES = (0.5, 0.95, 0.99)
 def promotion_markers(
     lake: Lake, start: dt.datetime | None = None, end: dt.datetime | None = None
 ) -> list[Marker]:
-    """The champion moves (promotions, rollbacks) of ``model_events`` in [start, end)."""
-    events = read.model_events(lake, start, end)
-    moves = events[events["event_type"].isin(CHAMPION_MOVES)]
-    markers = []
-    for row in moves.to_dict("records"):
-        at, kind = row["event_time"], str(row["event_type"])
-        if at is None or pd.isna(at):
-            continue
-        version = row["champion_after"] or row["version"]
-        label = f"{kind.replace('_', ' ')}: v{version}"
-        markers.append(Marker(at=pd.Timestamp(at).to_pydatetime(), label=label, kind=kind))
-    return markers
+    """The champion moves of ``model_events`` in [start, end), from the snapshot cache."""
+    return event_markers(read.model_events(lake, start, end))
 
 
 def bucket_of(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
@@ -56,8 +47,8 @@ def bucket_of(start: pd.Timestamp | None, end: pd.Timestamp | None) -> str:
 def _range(
     stats: pd.DataFrame, filters: Filters
 ) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    start = read.utc(filters.start) if filters.start else None
-    end = read.utc(filters.end) if filters.end else None
+    start = pd.Timestamp(as_utc(filters.start)) if filters.start else None
+    end = pd.Timestamp(as_utc(filters.end)) if filters.end else None
     if not stats.empty:
         start = start if start is not None else stats["hour"].min()
         end = end if end is not None else stats["hour"].max() + pd.Timedelta(hours=1)

@@ -12,6 +12,7 @@ from fraudops.dashboard.contracts import Chart, Filters, Kpi, PageData, Series, 
 from fraudops.dashboard.pages.inference import promotion_markers, ys
 from fraudops.lake.catalog import LakeMissingError
 from fraudops.runtime import Runtime
+from fraudops.timeutil import as_utc
 
 PAGE = "labels"
 DELAY_LABELS = {
@@ -46,8 +47,8 @@ def _build(runtime: Runtime, filters: Filters) -> PageData:
     coverage = _coverage(volume, days)
     if coverage.empty:
         page.notes.append("no predictions in this range")
-    start = read.utc(filters.start) if filters.start else None
-    end = read.utc(filters.end) if filters.end else None
+    start = pd.Timestamp(as_utc(filters.start)) if filters.start else None
+    end = pd.Timestamp(as_utc(filters.end)) if filters.end else None
     if not coverage.empty:
         start = start if start is not None else coverage["day"].min()
         end = end if end is not None else coverage["day"].max() + pd.Timedelta(days=1)

@@ -17,8 +17,8 @@ from fraudops.dashboard.pages.common import (
 from fraudops.dashboard.pages.drift import monitoring_runs
 from fraudops.dashboard.store import champion_of, small_table
 from fraudops.lake.schemas import MODEL_EVENTS
+from fraudops.registry.events import champion_history
 from fraudops.runtime import Runtime
-from fraudops.training.events import champion_history
 
 METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1")
 EVENT_COLUMNS = [

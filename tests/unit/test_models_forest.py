@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from fraudops.serving.forest import FlatForest
+from fraudops.models.forest import FlatForest
 
 
 def _booster(

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from fraudops.config import RiskTier
+from fraudops.models.forest import FlatForest
 from fraudops.registry import LoadedModel
-from fraudops.serving.forest import FlatForest
 
 # Above this many rows XGBoost's own predictor is faster than the flat forest (bench: 64 rows
 # 0.97 ms flat vs 0.69 ms XGBoost; 16 rows 0.30 vs 0.48).
