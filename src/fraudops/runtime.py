@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudops.compute import Engine, open_engine
-from fraudops.config import EngineName, Settings
+from fraudops.config import EngineName, LogBackend, Settings
 from fraudops.spec import FeatureSpec
 
 # Clients are imported where they are built: the lake's pyiceberg, the alert channels and the
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from fraudops.alerting.channels import AlertChannel
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
+    from fraudops.lake.commits import CommitListeners
 
 
 class Runtime:
@@ -80,12 +81,47 @@ class Runtime:
 
         return open_producer(self.settings, self.spec.name)
 
-    def log_drainer(self, consumer_name: str | None = None) -> Drainer | None:
+    def log_drainer(
+        self,
+        consumer_name: str | None = None,
+        *,
+        claim_idle_ms: int | None = None,
+        backend: LogBackend | None = None,
+    ) -> Drainer | None:
         """A new drainer of the configured inference log into the spec's ``predictions``
-        (None for ``log_backend: none``); the caller closes it."""
+        (None for ``log_backend: none``), its commits followed by the ``prediction_stats``
+        refresh then the log tables' maintenance when due; the caller closes it."""
+        from fraudops.aggregates.hooks import StatsRefresher
         from fraudops.inference_log.factory import open_drainer
+        from fraudops.lake.commits import CommitListeners
 
-        return open_drainer(self.settings, self.spec.name, consumer_name=consumer_name)
+        listeners = CommitListeners()
+        drainer = open_drainer(
+            self.settings,
+            self.spec.name,
+            consumer_name=consumer_name,
+            claim_idle_ms=claim_idle_ms,
+            listeners=listeners,
+            backend=backend,
+        )
+        if drainer is not None:
+            stats = StatsRefresher(self.settings, self.spec.name)  # the dashboard's aggregates
+            listeners.subscribe(stats.after_commit, close=stats.close)
+            listeners.subscribe(drainer.upkeep.after_commit)  # counted in the writer's status
+        return drainer
+
+    @cached_property
+    def commits(self) -> CommitListeners:
+        """Told of the label ingestions this process commits: ``label_ingests`` and
+        ``label_stats`` brought up to date, then the label tables' maintenance when due."""
+        from fraudops.aggregates.hooks import on_labels_committed
+        from fraudops.lake.commits import CommitListeners
+        from fraudops.lake.maintenance_auto import maintain_label_tables
+
+        listeners = CommitListeners()
+        listeners.subscribe(on_labels_committed)
+        listeners.subscribe(maintain_label_tables)
+        return listeners
 
     @cached_property
     def engine(self) -> Engine:
@@ -115,3 +151,16 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def served_app_from_env() -> Any:
+    """uvicorn's factory in each worker process of ``fraudops serve --workers N``: the app over
+    a Runtime of its own, from ``FRAUDOPS_CONFIG`` and ``FRAUDOPS_SERVE_SPEC``."""
+    import os
+
+    from fraudops.config import load_settings
+    from fraudops.serving.app import create_app
+    from fraudops.serving.server import SPEC_ENV
+
+    # Lives as long as the worker process: closed with it.
+    return create_app(Runtime(load_settings(), os.environ.get(SPEC_ENV)))

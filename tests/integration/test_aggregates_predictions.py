@@ -21,7 +21,6 @@ from fraudops.aggregates.watermark import AggregatesStaleError
 from fraudops.config import Settings, load_settings
 from fraudops.inference_log.records import encode
 from fraudops.inference_log.spool import Spool
-from fraudops.inference_log.writer import SpoolWriter
 from fraudops.lake import Lake
 from fraudops.lake.schemas import (
     LABEL_INGESTS,
@@ -32,6 +31,7 @@ from fraudops.lake.schemas import (
     latency_bin_columns,
     score_bin_columns,
 )
+from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_inference_log_records import make_record
 
@@ -205,11 +205,13 @@ def test_the_writer_refreshes_and_catches_up_a_drainer_killed_before_its_refresh
     assert read.freshness(lake).behind_rows == 40
 
     spool(settings, 100, 60)
-    writer = SpoolWriter(settings)
-    try:
-        assert writer.drain().written == 60
-    finally:
-        writer.close()
+    with Runtime(settings) as runtime:  # its drainer: the commits followed by the refresh
+        writer = runtime.log_drainer()
+        assert writer is not None
+        try:
+            assert writer.drain().written == 60
+        finally:
+            writer.close()
     assert read.freshness(lake).behind_rows == 0
     assert int(stored(lake)["n"].sum()) == 100
     assert_matches(lake)

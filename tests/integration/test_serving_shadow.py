@@ -88,7 +88,7 @@ def _versions(settings: Settings) -> tuple[str, str]:
 def app(trained: Settings) -> Iterator[FraudopsASGI]:
     """The server app with its state started (ASGITransport runs no lifespan)."""
     registry.set_alias(trained, ALIAS, _versions(trained)[1], spec_name=SPEC)
-    application = create_app(_shadowing(trained), SPEC)
+    application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
         yield application
@@ -301,7 +301,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
         name, source=(trained.home_dir / "nowhere" / "model").as_uri()
     )
     registry.set_alias(trained, ALIAS, str(broken.version), spec_name=SPEC)
-    application = create_app(_shadowing(trained), SPEC)
+    application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
         holder = application.state.holder
@@ -441,7 +441,7 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
     every = transactions(settings, 4000, seed=seed)
     frauds = [b for b in every if fraud[b["transaction_id"]]]
     bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
-    application = create_app(_shadowing(settings), SPEC)
+    application = create_app(Runtime(_shadowing(settings), SPEC))
     application.state.start()
     served_at = datetime.now(UTC)
     try:

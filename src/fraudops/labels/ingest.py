@@ -41,7 +41,6 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from fraudops.aggregates.hooks import after_label_ingest
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError, LakeError
 from fraudops.labels.events import (
@@ -60,6 +59,7 @@ from fraudops.labels.events import (
 from fraudops.labels.resolve import find_predictions
 from fraudops.labels.store import LABEL_COLUMNS, as_utc, label_events, latest_of
 from fraudops.lake.catalog import Lake
+from fraudops.lake.commits import CommitListeners, LabelCounts, LabelsCommitted
 from fraudops.lake.conditional import ConcurrentCommitError, append_if_current
 from fraudops.lake.schemas import LABELS
 from fraudops.spec import FeatureSpec
@@ -95,16 +95,18 @@ def ingest_labels(
     *,
     now: dt.datetime | None = None,
     origin: str = "api",
+    listeners: CommitListeners | None = None,
 ) -> IngestReport:
     """Validate the whole batch, resolve it against ``predictions``, append what is accepted.
 
     ``now`` (default: the clock) is the ingestion time and the default ``confirmed_at``.
     ``origin`` is recorded in the Iceberg snapshot's properties (api, file, simulator).
+    ``listeners`` are told what was committed (``Runtime.commits``: aggregates, maintenance).
     """
     now = as_utc(now)
     valid = validate_events(events, now=now, max_skew=max_skew(settings))
     with Lake.open(settings, spec_name) as lake:
-        return ingest_events(lake, valid, now=now, origin=origin)
+        return ingest_events(lake, valid, now=now, origin=origin, listeners=listeners)
 
 
 def max_skew(settings: Settings) -> dt.timedelta:
@@ -112,7 +114,12 @@ def max_skew(settings: Settings) -> dt.timedelta:
 
 
 def ingest_events(
-    lake: Lake, events: Sequence[LabelEvent], *, now: dt.datetime, origin: str
+    lake: Lake,
+    events: Sequence[LabelEvent],
+    *,
+    now: dt.datetime,
+    origin: str,
+    listeners: CommitListeners | None = None,
 ) -> IngestReport:
     """Resolve, sort out and append already validated events (see the module docstring);
     LabelsValidationError when a time is out of range (nothing written)."""
@@ -132,7 +139,26 @@ def ingest_events(
     since = min(times) - skew - dt.timedelta(seconds=1) if complete else None
     batch, written = _append(lake, rows, report, now, origin, since)
     days = set(pd.DatetimeIndex([day_of.get(i) for i in written]).date)
-    after_label_ingest(lake, report, batch, origin=origin, at=now, days=days)  # best effort
+    if listeners is not None:  # best effort: the labels are committed whatever they do
+        listeners.publish(
+            LabelsCommitted(
+                lake.spec.name,
+                LABELS,
+                len(written),
+                batch=batch,
+                origin=origin,
+                at=now,
+                days=frozenset(days),
+                counts=LabelCounts(
+                    received=report.received,
+                    written=report.written,
+                    unknown=len(report.unknown),
+                    duplicates=len(report.duplicates),
+                    conflicts=len(report.conflicts),
+                ),
+                lake=lake,
+            )
+        )
     return report
 
 
@@ -307,6 +333,7 @@ def labels_route_payload(
     body: bytes,
     *,
     now: dt.datetime | None = None,
+    listeners: CommitListeners | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """``POST /v1/labels``: one event (a JSON object) or a list of them.
 
@@ -329,7 +356,9 @@ def labels_route_payload(
             ["body"], f"at most {limit} label events per request (labels.max_batch)", "too_long"
         )
     try:
-        report = ingest_labels(settings, spec_name, entries, now=now, origin="api")
+        report = ingest_labels(
+            settings, spec_name, entries, now=now, origin="api", listeners=listeners
+        )
     except LabelsValidationError as exc:
         detail = [
             {"loc": ["body", *(err["loc"][1:] if single else err["loc"])], **_msg_type(err)}
