@@ -242,7 +242,7 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
     champion, challenger = _versions(trained)
     settings = _shadowing(trained, reload_interval_s=0.05)
     spec = settings.feature_spec(SPEC)
-    holder = ModelHolder(settings, spec)
+    holder = ModelHolder(settings, spec, lambda: mlflow_client(settings))
     holder.start()
     try:
         assert holder.current is not None and holder.current.version == champion
@@ -272,7 +272,7 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
     # Without serving.shadow_alias an alias changes nothing.
     registry.set_alias(trained, ALIAS, challenger, spec_name=SPEC)
     try:
-        plain = ModelHolder(trained, spec)
+        plain = ModelHolder(trained, spec, lambda: mlflow_client(trained))
         plain.check()
         assert plain.current is not None and plain.shadow is None
     finally:
@@ -319,7 +319,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
 def test_a_shadow_that_fails_to_score_costs_only_its_fields(trained: Settings) -> None:
     """A shadow model that raises on every call (trained on 3 features, handed 30)."""
     spec = trained.feature_spec(SPEC)
-    holder = ModelHolder(trained, spec)
+    holder = ModelHolder(trained, spec, lambda: mlflow_client(trained))
     holder.check()
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
@@ -579,7 +579,9 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
         assert registry.champion_version(client, trained, name) == champion  # not yet
         kinds = read_events_of(trained, trained_result.run_id)
         assert kinds == ["registered", "shadowed"]
-        holder = ModelHolder(_shadowing(trained), trained.feature_spec(SPEC))
+        holder = ModelHolder(
+            _shadowing(trained), trained.feature_spec(SPEC), lambda: mlflow_client(trained)
+        )
         holder.check()
         assert holder.shadow is not None and holder.shadow.version == trained_result.version
     finally:

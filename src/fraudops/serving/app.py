@@ -75,7 +75,7 @@ class ServerState:
         self.body_deadlines = BodyDeadlines(cfg.body_timeout_s)
         self.lake = LakeWatch(settings, spec)
         self.metrics = ServerMetrics(self.log_stats, self.lake.health)
-        self.holder = ModelHolder(settings, spec, on_swap=self._swapped)
+        self.holder = ModelHolder(settings, spec, lambda: runtime.mlflow, on_swap=self._swapped)
         self.log: Producer | None = None
         self.service: PredictionService | None = None
 
