@@ -10,7 +10,8 @@ Nothing here creates lake tables: only ``fraudops lake init`` (and the demo, on 
 
 from __future__ import annotations
 
-from functools import cached_property
+from collections.abc import Callable
+from functools import cached_property, partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -56,10 +57,13 @@ class Runtime:
         """The lake of ``spec_name`` (default: the runtime's spec), one per spec, reused."""
         name = spec_name or self.spec.name
         if name not in self._lakes:
-            from fraudops.lake import Lake
-
-            self._lakes[name] = Lake.open(self.settings, name)
+            self._lakes[name] = open_lake(self.settings, name)
         return self._lakes[name]
+
+    def lake_factory(self, spec_name: str | None = None) -> Callable[[], Lake]:
+        """What a thread that needs a lake client of its own calls (a Lake is not shared
+        across threads); each call opens a new one, closed by its caller."""
+        return partial(open_lake, self.settings, spec_name or self.spec.name)
 
     @cached_property
     def mlflow(self) -> MlflowClient:
@@ -105,7 +109,7 @@ class Runtime:
             backend=backend,
         )
         if drainer is not None:
-            stats = StatsRefresher(self.settings, self.spec.name)  # the dashboard's aggregates
+            stats = StatsRefresher(self.lake_factory())  # the dashboard's aggregates
             listeners.subscribe(stats.after_commit, close=stats.close)
             listeners.subscribe(drainer.upkeep.after_commit)  # counted in the writer's status
         return drainer
@@ -151,6 +155,14 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def open_lake(settings: Settings, spec_name: str | None = None) -> Lake:
+    """A new lake client for ``spec_name``: the one place one is opened. ``Runtime.lake`` keeps
+    one per spec; a thread or a process of its own gets ``Runtime.lake_factory``."""
+    from fraudops.lake import Lake
+
+    return Lake.open(settings, spec_name)
 
 
 def served_app_from_env() -> Any:

@@ -221,7 +221,7 @@ def test_a_failing_refresh_warns_and_never_raises(
     settings: Settings, lake: Lake, caplog: pytest.LogCaptureFixture
 ) -> None:
     lake.append(PREDICTIONS, predictions(1, 50))
-    refresher = StatsRefresher(settings, SPEC.name)
+    refresher = StatsRefresher(lambda: Lake.open(settings, SPEC.name))
     assert refresher.after_commit() is not None
     lake.replace(PREDICTIONS, predictions(2, 20))
     with caplog.at_level(logging.WARNING):
@@ -241,7 +241,7 @@ def test_lake_init_adds_the_aggregate_tables_to_an_older_lake_and_touches_nothin
         for name in TABLES
         if name not in AGGREGATES
     }
-    refresher = StatsRefresher(settings, SPEC.name)
+    refresher = StatsRefresher(lambda: Lake.open(settings, SPEC.name))
     assert refresher.after_commit() is None  # said, not created
     assert not lake.exists(PREDICTION_STATS)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict
 from types import TracebackType
 
@@ -23,7 +23,6 @@ import pandas as pd
 from fraudops.aggregates import labels as label_aggregates
 from fraudops.aggregates import predictions as prediction_aggregates
 from fraudops.aggregates.predictions import RefreshReport
-from fraudops.config import Settings
 from fraudops.lake.catalog import Lake
 from fraudops.lake.commits import Committed, LabelCounts, LabelsCommitted
 from fraudops.lake.schemas import LABEL_INGESTS, LABEL_STATS, LABELS, PREDICTION_STATS
@@ -53,8 +52,8 @@ class StatsRefresher:
     """Subscribed to an inference-log drainer: refreshes ``prediction_stats`` after each commit
     that wrote rows."""
 
-    def __init__(self, settings: Settings, spec_name: str) -> None:
-        self.settings, self.spec_name = settings, spec_name
+    def __init__(self, open_lake: Callable[[], Lake]) -> None:
+        self.open_lake = open_lake  # Runtime.lake_factory: opened on the first refresh
         self._lake: Lake | None = None
 
     def after_commit(self, event: Committed | None = None) -> RefreshReport | None:
@@ -64,7 +63,7 @@ class StatsRefresher:
             return None
         try:
             if self._lake is None:
-                self._lake = Lake.open(self.settings, self.spec_name)
+                self._lake = self.open_lake()
             if not _present(self._lake, PREDICTION_STATS):
                 return None
             return prediction_aggregates.refresh(self._lake)

@@ -73,7 +73,7 @@ class ServerState:
         cfg = settings.serving
         self.max_body = cfg.max_body_bytes or cfg.max_batch * _BYTES_PER_TRANSACTION + 1024
         self.body_deadlines = BodyDeadlines(cfg.body_timeout_s)
-        self.lake = LakeWatch(settings, spec)
+        self.lake = LakeWatch(settings, spec, runtime.lake_factory())
         self.metrics = ServerMetrics(self.log_stats, self.lake.health)
         self.holder = ModelHolder(settings, spec, lambda: runtime.mlflow, on_swap=self._swapped)
         self.log: Producer | None = None
