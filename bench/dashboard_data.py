@@ -426,7 +426,9 @@ def measure(settings: Settings, figures: LakeFigures, calls: int = 20) -> None:
             for i in sample["inference_id"].to_pylist()
         ]
         began = time.perf_counter()
-        ingest_events(lake, events, now=dt.datetime.now(dt.UTC), origin="bench")
+        ingest_events(
+            lake, events, now=dt.datetime.now(dt.UTC), origin="bench", listeners=runtime.commits
+        )
         t["label_ingest_500_with_refresh_s"] = round(time.perf_counter() - began, 3)
 
 

@@ -95,7 +95,12 @@ def child(task: str, home: Path, payload: Path | None) -> dict[str, Any]:
         assert payload is not None
         events = json.loads(payload.read_text())
         started = time.perf_counter()
-        report = ingest_labels(settings, None, events, origin="bench")
+        from fraudops.runtime import Runtime
+
+        with Runtime(settings) as runtime:  # its commits followed by the aggregates' refresh
+            report = ingest_labels(
+                settings, None, events, origin="bench", listeners=runtime.commits
+            )
         seconds = time.perf_counter() - started
         return {
             "seconds": seconds,

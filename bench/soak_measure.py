@@ -142,7 +142,12 @@ def process_rss(server_pid: int) -> dict[str, float | None]:
     try:
         server = psutil.Process(server_pid)
         writer = next(
-            (c for c in server.children(recursive=True) if "log-writer" in c.cmdline()), None
+            (
+                c
+                for c in server.children(recursive=True)
+                if {"log-writer", "fraudops.log_writer"} & set(c.cmdline())
+            ),
+            None,
         )
         return {
             "server": round(server.memory_info().rss / 2**20, 1),

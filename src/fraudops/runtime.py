@@ -10,12 +10,13 @@ Nothing here creates lake tables: only ``fraudops lake init`` (and the demo, on 
 
 from __future__ import annotations
 
-from functools import cached_property
+from collections.abc import Callable
+from functools import cached_property, partial
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fraudops.compute import Engine, open_engine
-from fraudops.config import EngineName, Settings
+from fraudops.config import EngineName, LogBackend, Settings
 from fraudops.spec import FeatureSpec
 
 # Clients are imported where they are built: the lake's pyiceberg, the alert channels and the
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from fraudops.alerting.channels import AlertChannel
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
+    from fraudops.lake.commits import CommitListeners
 
 
 class Runtime:
@@ -55,10 +57,13 @@ class Runtime:
         """The lake of ``spec_name`` (default: the runtime's spec), one per spec, reused."""
         name = spec_name or self.spec.name
         if name not in self._lakes:
-            from fraudops.lake import Lake
-
-            self._lakes[name] = Lake.open(self.settings, name)
+            self._lakes[name] = open_lake(self.settings, name)
         return self._lakes[name]
+
+    def lake_factory(self, spec_name: str | None = None) -> Callable[[], Lake]:
+        """What a thread that needs a lake client of its own calls (a Lake is not shared
+        across threads); each call opens a new one, closed by its caller."""
+        return partial(open_lake, self.settings, spec_name or self.spec.name)
 
     @cached_property
     def mlflow(self) -> MlflowClient:
@@ -80,12 +85,47 @@ class Runtime:
 
         return open_producer(self.settings, self.spec.name)
 
-    def log_drainer(self, consumer_name: str | None = None) -> Drainer | None:
+    def log_drainer(
+        self,
+        consumer_name: str | None = None,
+        *,
+        claim_idle_ms: int | None = None,
+        backend: LogBackend | None = None,
+    ) -> Drainer | None:
         """A new drainer of the configured inference log into the spec's ``predictions``
-        (None for ``log_backend: none``); the caller closes it."""
+        (None for ``log_backend: none``), its commits followed by the ``prediction_stats``
+        refresh then the log tables' maintenance when due; the caller closes it."""
+        from fraudops.aggregates.hooks import StatsRefresher
         from fraudops.inference_log.factory import open_drainer
+        from fraudops.lake.commits import CommitListeners
 
-        return open_drainer(self.settings, self.spec.name, consumer_name=consumer_name)
+        listeners = CommitListeners()
+        drainer = open_drainer(
+            self.settings,
+            self.spec.name,
+            consumer_name=consumer_name,
+            claim_idle_ms=claim_idle_ms,
+            listeners=listeners,
+            backend=backend,
+        )
+        if drainer is not None:
+            stats = StatsRefresher(self.lake_factory())  # the dashboard's aggregates
+            listeners.subscribe(stats.after_commit, close=stats.close)
+            listeners.subscribe(drainer.upkeep.after_commit)  # counted in the writer's status
+        return drainer
+
+    @cached_property
+    def commits(self) -> CommitListeners:
+        """Told of the label ingestions this process commits: ``label_ingests`` and
+        ``label_stats`` brought up to date, then the label tables' maintenance when due."""
+        from fraudops.aggregates.hooks import on_labels_committed
+        from fraudops.lake.commits import CommitListeners
+        from fraudops.lake.maintenance_auto import maintain_label_tables
+
+        listeners = CommitListeners()
+        listeners.subscribe(on_labels_committed)
+        listeners.subscribe(maintain_label_tables)
+        return listeners
 
     @cached_property
     def engine(self) -> Engine:
@@ -115,3 +155,24 @@ class Runtime:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def open_lake(settings: Settings, spec_name: str | None = None) -> Lake:
+    """A new lake client for ``spec_name``: the one place one is opened. ``Runtime.lake`` keeps
+    one per spec; a thread or a process of its own gets ``Runtime.lake_factory``."""
+    from fraudops.lake import Lake
+
+    return Lake.open(settings, spec_name)
+
+
+def served_app_from_env() -> Any:
+    """uvicorn's factory in each worker process of ``fraudops serve --workers N``: the app over
+    a Runtime of its own, from ``FRAUDOPS_CONFIG`` and ``FRAUDOPS_SERVE_SPEC``."""
+    import os
+
+    from fraudops.config import load_settings
+    from fraudops.serving.app import create_app
+    from fraudops.serving.server import SPEC_ENV
+
+    # Lives as long as the worker process: closed with it.
+    return create_app(Runtime(load_settings(), os.environ.get(SPEC_ENV)))

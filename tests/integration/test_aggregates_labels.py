@@ -130,6 +130,7 @@ def test_ingestion_recomputes_the_touched_days_and_a_flip_moves_tp_to_fn(lake: L
         + [LabelEvent(inference_id="nobody", label=1, confirmed_at=T0)],
         now=NOW,
         origin="test",
+        listeners=Runtime(lake.settings).commits,
     )
     assert report.written == 80 and len(report.unknown) == 1
     totals = stored(lake)[["labelled", "tp", "fp", "tn", "fn"]].sum()
@@ -139,13 +140,25 @@ def test_ingestion_recomputes_the_touched_days_and_a_flip_moves_tp_to_fn(lake: L
 
     # Ten fraud labels flip to legitimate, confirmed later: TP -> FP; a later batch.
     flips = flagged.head(10)
-    report = ingest_events(lake, events_for(flips, 0, 20, "investigation"), now=NOW, origin="test")
+    report = ingest_events(
+        lake,
+        events_for(flips, 0, 20, "investigation"),
+        now=NOW,
+        origin="test",
+        listeners=Runtime(lake.settings).commits,
+    )
     assert len(report.conflicts) == 10
     totals = stored(lake)[["labelled", "tp", "fp", "tn", "fn"]].sum()
     assert totals.to_dict() == {"labelled": 80, "tp": 20, "fp": 10, "tn": 50, "fn": 0}
     # Legitimate ones confirmed as fraud: TN -> FN, and the amounts follow.
     missed = quiet.head(5)
-    ingest_events(lake, events_for(missed, 1, 25, "chargeback"), now=NOW, origin="test")
+    ingest_events(
+        lake,
+        events_for(missed, 1, 25, "chargeback"),
+        now=NOW,
+        origin="test",
+        listeners=Runtime(lake.settings).commits,
+    )
     got = stored(lake)
     assert int(got["fn"].sum()) == 5 and int(got["tn"].sum()) == 45
     assert got["fn_amount"].sum() == pytest.approx(missed["amount"].sum())

@@ -21,7 +21,6 @@ from fraudops.aggregates.watermark import AggregatesStaleError
 from fraudops.config import Settings, load_settings
 from fraudops.inference_log.records import encode
 from fraudops.inference_log.spool import Spool
-from fraudops.inference_log.writer import SpoolWriter
 from fraudops.lake import Lake
 from fraudops.lake.schemas import (
     LABEL_INGESTS,
@@ -32,6 +31,7 @@ from fraudops.lake.schemas import (
     latency_bin_columns,
     score_bin_columns,
 )
+from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_inference_log_records import make_record
 
@@ -205,11 +205,13 @@ def test_the_writer_refreshes_and_catches_up_a_drainer_killed_before_its_refresh
     assert read.freshness(lake).behind_rows == 40
 
     spool(settings, 100, 60)
-    writer = SpoolWriter(settings)
-    try:
-        assert writer.drain().written == 60
-    finally:
-        writer.close()
+    with Runtime(settings) as runtime:  # its drainer: the commits followed by the refresh
+        writer = runtime.log_drainer()
+        assert writer is not None
+        try:
+            assert writer.drain().written == 60
+        finally:
+            writer.close()
     assert read.freshness(lake).behind_rows == 0
     assert int(stored(lake)["n"].sum()) == 100
     assert_matches(lake)
@@ -219,7 +221,7 @@ def test_a_failing_refresh_warns_and_never_raises(
     settings: Settings, lake: Lake, caplog: pytest.LogCaptureFixture
 ) -> None:
     lake.append(PREDICTIONS, predictions(1, 50))
-    refresher = StatsRefresher(settings, SPEC.name)
+    refresher = StatsRefresher(lambda: Lake.open(settings, SPEC.name))
     assert refresher.after_commit() is not None
     lake.replace(PREDICTIONS, predictions(2, 20))
     with caplog.at_level(logging.WARNING):
@@ -239,7 +241,7 @@ def test_lake_init_adds_the_aggregate_tables_to_an_older_lake_and_touches_nothin
         for name in TABLES
         if name not in AGGREGATES
     }
-    refresher = StatsRefresher(settings, SPEC.name)
+    refresher = StatsRefresher(lambda: Lake.open(settings, SPEC.name))
     assert refresher.after_commit() is None  # said, not created
     assert not lake.exists(PREDICTION_STATS)
 

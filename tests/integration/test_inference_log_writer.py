@@ -399,7 +399,7 @@ def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -
         with Spool.from_settings(settings) as spool:
             stats = spool.stats()
         assert stats.drainer_state == "replaced"
-        watch = LakeWatch(settings, settings.feature_spec())
+        watch = LakeWatch(settings, settings.feature_spec(), lambda: Lake.open(settings))
         watch.refresh()
         health = watch.health(stats)
         assert health.available is True and health.writing_stopped and not health.ok

@@ -21,8 +21,10 @@ from fraudops.ids import uuid7
 from fraudops.inference_log.records import encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import (
+    CoverageReport,
     DuplicateLabel,
     LabelsValidationError,
+    SimulationReport,
     ingest_labels,
     label_coverage,
     latest_labels,
@@ -78,6 +80,16 @@ def logged(settings: Settings) -> Settings:
 
 def at(hours: float) -> str:
     return (T0 + dt.timedelta(hours=hours)).isoformat()
+
+
+def _simulate(settings: Settings, **options: Any) -> SimulationReport:
+    with Lake.open(settings) as lake:
+        return simulate_labels(lake, **options)
+
+
+def _coverage(settings: Settings, now: dt.datetime, **options: Any) -> CoverageReport:
+    with Lake.open(settings) as lake:
+        return label_coverage(lake, now, **options)
 
 
 def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> None:
@@ -212,7 +224,7 @@ def test_simulator_labels_arrive_over_time_with_the_seeds_delays(settings: Setti
         ],
     )
     midway = T0 + dt.timedelta(days=10)
-    early = simulate_labels(settings, None, now=midway, seed=11)
+    early = _simulate(settings, now=midway, seed=11)
     assert early.predictions == n and early.simulated == n
     assert 0 < early.written < n and early.written + early.pending == n
     assert early.next_confirmation is not None and early.next_confirmation > midway
@@ -222,7 +234,7 @@ def test_simulator_labels_arrive_over_time_with_the_seeds_delays(settings: Setti
 
     first_rows = stored(settings)
     assert all(r["confirmed_at"] <= midway for r in first_rows)
-    late = simulate_labels(settings, None, now=NOW, seed=11)
+    late = _simulate(settings, now=NOW, seed=11)
     assert late.already_labelled == early.written and late.written == early.pending
     assert late.pending == 0
     rows = stored(settings)
@@ -239,7 +251,7 @@ def test_simulator_labels_arrive_over_time_with_the_seeds_delays(settings: Setti
     assert set(joined.loc[fraud, "source"]) <= set(settings.labels.fraud_sources)
     assert set(joined.loc[~fraud, "source"]) <= set(settings.labels.legit_sources)
 
-    again = simulate_labels(settings, None, now=NOW, seed=11)
+    again = _simulate(settings, now=NOW, seed=11)
     assert again.simulated == 0 and again.written == 0  # every prediction has its label
 
 
@@ -248,7 +260,7 @@ def test_simulator_drift_knobs_and_dry_run(settings: Settings) -> None:
         settings,
         [{"inference_id": f"inf-{i:05d}", "prediction": i % 2} for i in range(1_000)],
     )
-    report = simulate_labels(settings, None, now=NOW, model_drift_mag=0.15, dry_run=True)
+    report = _simulate(settings, now=NOW, model_drift_mag=0.15, dry_run=True)
     assert report.effective_accuracy == pytest.approx(0.70)
     assert report.agreement == pytest.approx(0.70, abs=0.04)
     assert report.written == 0 and report.simulated == 1_000 and report.pending == 0
@@ -280,7 +292,7 @@ def test_coverage_per_prediction_day_exact(settings: Settings) -> None:
         now=NOW,
     )
     as_of = T0 + dt.timedelta(days=20)
-    report = label_coverage(settings, None, as_of).to_dict()
+    report = _coverage(settings, as_of).to_dict()
     assert report["days"] == [
         {
             "day": "2025-03-01",
@@ -309,10 +321,10 @@ def test_coverage_per_prediction_day_exact(settings: Settings) -> None:
     assert report["coverage_pct"] == pytest.approx(66.6667)
     assert report["mean_days_to_confirmation"] == pytest.approx(3.25)  # (2 + 4 + 6 + 1) / 4
 
-    later = label_coverage(settings, None, NOW).to_dict()
+    later = _coverage(settings, NOW).to_dict()
     assert [d["coverage_pct"] for d in later["days"]] == [75.0, 100.0]
     assert later["days"][1]["mature"] is True and later["days"][1]["fraud"] == 1
-    only_day2 = label_coverage(settings, None, NOW, since=day2).to_dict()
+    only_day2 = _coverage(settings, NOW, since=day2).to_dict()
     assert [d["day"] for d in only_day2["days"]] == ["2025-03-02"]
 
 

@@ -147,7 +147,9 @@ def test_a_full_disk_during_a_log_commit(
                 "the writer saw the full disk",
                 timeout=WAIT_S,
             )
-            health = LakeWatch(settings, settings.feature_spec()).health(spool.stats())
+            health = LakeWatch(
+                settings, settings.feature_spec(), lambda: Lake.open(settings)
+            ).health(spool.stats())
         assert not health.ok and health.disk_full
         assert "disk is full" in (health.reason or "") and "No space left" in (health.reason or "")
         assert "THE LAKE'S DISK IS FULL" in caplog.text

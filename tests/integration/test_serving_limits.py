@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 
 from fraudops.config import load_settings
+from fraudops.runtime import Runtime
 from fraudops.serving.app import create_app
 from tests import waiting
 from tests.serving_support import free_port
@@ -33,7 +34,7 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(Runtime(settings)),
         host="127.0.0.1",
         port=port,
         lifespan="off",

@@ -88,7 +88,7 @@ def _versions(settings: Settings) -> tuple[str, str]:
 def app(trained: Settings) -> Iterator[FraudopsASGI]:
     """The server app with its state started (ASGITransport runs no lifespan)."""
     registry.set_alias(trained, ALIAS, _versions(trained)[1], spec_name=SPEC)
-    application = create_app(_shadowing(trained), SPEC)
+    application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
         yield application
@@ -242,7 +242,7 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
     champion, challenger = _versions(trained)
     settings = _shadowing(trained, reload_interval_s=0.05)
     spec = settings.feature_spec(SPEC)
-    holder = ModelHolder(settings, spec)
+    holder = ModelHolder(settings, spec, lambda: mlflow_client(settings))
     holder.start()
     try:
         assert holder.current is not None and holder.current.version == champion
@@ -272,7 +272,7 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
     # Without serving.shadow_alias an alias changes nothing.
     registry.set_alias(trained, ALIAS, challenger, spec_name=SPEC)
     try:
-        plain = ModelHolder(trained, spec)
+        plain = ModelHolder(trained, spec, lambda: mlflow_client(trained))
         plain.check()
         assert plain.current is not None and plain.shadow is None
     finally:
@@ -301,7 +301,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
         name, source=(trained.home_dir / "nowhere" / "model").as_uri()
     )
     registry.set_alias(trained, ALIAS, str(broken.version), spec_name=SPEC)
-    application = create_app(_shadowing(trained), SPEC)
+    application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
         holder = application.state.holder
@@ -319,7 +319,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
 def test_a_shadow_that_fails_to_score_costs_only_its_fields(trained: Settings) -> None:
     """A shadow model that raises on every call (trained on 3 features, handed 30)."""
     spec = trained.feature_spec(SPEC)
-    holder = ModelHolder(trained, spec)
+    holder = ModelHolder(trained, spec, lambda: mlflow_client(trained))
     holder.check()
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 3))
@@ -441,7 +441,7 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
     every = transactions(settings, 4000, seed=seed)
     frauds = [b for b in every if fraud[b["transaction_id"]]]
     bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
-    application = create_app(_shadowing(settings), SPEC)
+    application = create_app(Runtime(_shadowing(settings), SPEC))
     application.state.start()
     served_at = datetime.now(UTC)
     try:
@@ -579,7 +579,9 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
         assert registry.champion_version(client, trained, name) == champion  # not yet
         kinds = read_events_of(trained, trained_result.run_id)
         assert kinds == ["registered", "shadowed"]
-        holder = ModelHolder(_shadowing(trained), trained.feature_spec(SPEC))
+        holder = ModelHolder(
+            _shadowing(trained), trained.feature_spec(SPEC), lambda: mlflow_client(trained)
+        )
         holder.check()
         assert holder.shadow is not None and holder.shadow.version == trained_result.version
     finally:

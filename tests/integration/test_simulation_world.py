@@ -12,6 +12,7 @@ from fraudops.config import Settings
 from fraudops.data.sampling import request_records, sample_traffic
 from fraudops.errors import FraudopsError
 from fraudops.lake import Lake
+from fraudops.runtime import Runtime
 from fraudops.simulation.world import ServingWorld
 from tests.serving_support import train_champion
 
@@ -36,7 +37,8 @@ def test_simulated_request_times_reach_the_lake_once_drained_after_each_rotation
     records = request_records(frame, spec)
     before = len(_served(trained))
     times = [START, START + timedelta(hours=5), START + timedelta(days=1, minutes=7)]
-    world = ServingWorld(trained, spec, START)
+    runtime = Runtime(trained, spec.name, actor="simulation")
+    world = ServingWorld(runtime, START)
     try:
         first = world.predict([(times[0], records[:10]), (times[1], records[10:25])])
         world.flush()  # rotated: the open segment is sealed and drained now, not at its age
@@ -45,6 +47,7 @@ def test_simulated_request_times_reach_the_lake_once_drained_after_each_rotation
         world.flush()
     finally:
         world.close()
+        runtime.close()
     assert [len(a) for a in first + second] == [10, 15, 15]
     assert len(drained) == before + 25
     served = _served(trained)
@@ -60,9 +63,11 @@ def test_simulated_request_times_reach_the_lake_once_drained_after_each_rotation
 
 def test_an_answer_other_than_200_stops_the_simulation_with_its_status(trained: Settings) -> None:
     spec = trained.feature_spec("transactions30")
-    world = ServingWorld(trained, spec, START)
+    runtime = Runtime(trained, spec.name, actor="simulation")
+    world = ServingWorld(runtime, START)
     try:
         with pytest.raises(FraudopsError, match="answered 422"):
             world.predict([(START, [{"transaction_id": "bad", "transaction_amount": -5}])])
     finally:
         world.close()
+        runtime.close()

@@ -1,4 +1,7 @@
-"""What the writers of ``predictions`` and ``labels`` call after their commits: best effort.
+"""The aggregates' subscribers to the commits of ``predictions`` and ``labels``: best effort.
+
+Subscribed where the runtime is composed (runtime.py), told by the writers through
+``lake.commits``: the writers never import this package.
 
 A failing refresh logs a warning and never loses or blocks what was committed: the watermark
 did not move, so the next refresh (the next batch, ``fraudops lake aggregates``) catches up.
@@ -11,25 +14,22 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection
+from dataclasses import asdict
 from types import TracebackType
-from typing import Protocol
 
 import pandas as pd
 
 from fraudops.aggregates import labels as label_aggregates
 from fraudops.aggregates import predictions as prediction_aggregates
 from fraudops.aggregates.predictions import RefreshReport
-from fraudops.config import Settings
 from fraudops.lake.catalog import Lake
-from fraudops.lake.maintenance import LABEL_TABLES
-from fraudops.lake.maintenance_auto import AutoMaintainer
+from fraudops.lake.commits import Committed, LabelCounts, LabelsCommitted
 from fraudops.lake.schemas import LABEL_INGESTS, LABEL_STATS, LABELS, PREDICTION_STATS
 
 log = logging.getLogger(__name__)
 
 _said_missing: set[tuple[str, str]] = set()
-_label_upkeep: dict[tuple[str, str, str], AutoMaintainer] = {}
 
 
 def _present(lake: Lake, table: str) -> bool:
@@ -49,17 +49,21 @@ def _present(lake: Lake, table: str) -> bool:
 
 
 class StatsRefresher:
-    """Held by an inference-log drainer: refreshes ``prediction_stats`` after each commit."""
+    """Subscribed to an inference-log drainer: refreshes ``prediction_stats`` after each commit
+    that wrote rows."""
 
-    def __init__(self, settings: Settings, spec_name: str) -> None:
-        self.settings, self.spec_name = settings, spec_name
+    def __init__(self, open_lake: Callable[[], Lake]) -> None:
+        self.open_lake = open_lake  # Runtime.lake_factory: opened on the first refresh
         self._lake: Lake | None = None
 
-    def after_commit(self) -> RefreshReport | None:
-        """Fold the new predictions in; None (and a warning) when that failed."""
+    def after_commit(self, event: Committed | None = None) -> RefreshReport | None:
+        """Fold the new predictions in; None (and a warning) when that failed, or when
+        ``event`` says nothing new was written."""
+        if event is not None and event.rows == 0:
+            return None
         try:
             if self._lake is None:
-                self._lake = Lake.open(self.settings, self.spec_name)
+                self._lake = self.open_lake()
             if not _present(self._lake, PREDICTION_STATS):
                 return None
             return prediction_aggregates.refresh(self._lake)
@@ -93,24 +97,18 @@ class StatsRefresher:
         self.close()
 
 
-class IngestCounts(Protocol):
-    """What ``labels.ingest.IngestReport`` says of a batch (this package sits below labels)."""
-
-    @property
-    def received(self) -> int: ...
-    @property
-    def written(self) -> int: ...
-    @property
-    def unknown(self) -> Sequence[object]: ...
-    @property
-    def duplicates(self) -> Sequence[object]: ...
-    @property
-    def conflicts(self) -> Sequence[object]: ...
+def on_labels_committed(event: Committed) -> None:
+    """The subscriber to label ingestion: record its counts in ``label_ingests`` and recompute
+    the prediction days its labels touched in ``label_stats``."""
+    if isinstance(event, LabelsCommitted) and event.lake is not None and event.at is not None:
+        after_label_ingest(
+            event.lake, event.counts, event.batch, origin=event.origin, at=event.at, days=event.days
+        )
 
 
 def after_label_ingest(
     lake: Lake,
-    report: IngestCounts,
+    counts: LabelCounts,
     batch: str | None,
     *,
     origin: str,
@@ -119,13 +117,6 @@ def after_label_ingest(
 ) -> None:
     """Record the ingestion's counts in ``label_ingests`` and recompute the prediction days its
     labels touched in ``label_stats``. ``batch`` None: nothing was written to ``labels``."""
-    counts = {
-        "received": report.received,
-        "written": report.written,
-        "unknown": len(report.unknown),
-        "duplicates": len(report.duplicates),
-        "conflicts": len(report.conflicts),
-    }
     days = {d for d in days if not pd.isna(d)}
     try:
         if _present(lake, LABEL_INGESTS):
@@ -136,7 +127,7 @@ def after_label_ingest(
                         "batch": batch or f"none-{uuid.uuid4().hex[:8]}",
                         "ingested_at": at,
                         "origin": origin,
-                        **counts,
+                        **asdict(counts),
                     }
                 ],
             )
@@ -161,17 +152,6 @@ def after_label_ingest(
             type(exc).__name__,
             exc,
         )
-    finally:
-        maintain_label_tables(lake)
-
-
-def maintain_label_tables(lake: Lake) -> None:
-    """The label tables' maintenance, when ``maintenance.interval_s`` has passed (best effort;
-    lake/maintenance_auto.py)."""
-    key = (str(lake.settings.home_dir), lake.settings.catalog_uri, lake.spec.name)
-    if key not in _label_upkeep:
-        _label_upkeep[key] = AutoMaintainer(lake.settings, lake.spec.name, LABEL_TABLES, "labels")
-    _label_upkeep[key].maybe_run(lake)
 
 
 def refresh_all(lake: Lake, *, rebuild: bool = False) -> list[RefreshReport]:

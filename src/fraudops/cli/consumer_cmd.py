@@ -56,15 +56,18 @@ def log_consumer(
     # redis-py and pyiceberg: imported when the command runs, not for --help.
     from fraudops.inference_log.redis_consumer import RedisLogConsumer
     from fraudops.inference_log.redis_producer import redacted_url
+    from fraudops.runtime import Runtime
 
-    settings = settings_from(ctx)
-    consumer = RedisLogConsumer(settings, spec, name, claim_idle_ms=claim_idle_ms)
+    runtime = Runtime(settings_from(ctx), spec)
+    settings = runtime.settings
+    consumer = runtime.log_drainer(name, claim_idle_ms=claim_idle_ms, backend="redis")
+    assert isinstance(consumer, RedisLogConsumer)
     err.print(
         f"log-consumer [bold]{consumer.name}[/] on stream {consumer.stream} "
         f"(group {consumer.group}, lake spec {consumer.spec_name})",
         highlight=False,
     )
-    with consumer:
+    with runtime, consumer:
         try:
             if once:
                 report = consumer.drain()

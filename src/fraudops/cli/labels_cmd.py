@@ -61,8 +61,12 @@ def load(
     A malformed row refuses the whole file (the row named), nothing written.
     """
     from fraudops.labels.files import load_label_file
+    from fraudops.runtime import Runtime
 
-    report = load_label_file(settings_from(ctx), spec, path).to_dict()
+    with Runtime(settings_from(ctx), spec) as runtime:
+        report = load_label_file(
+            runtime.settings, runtime.spec_name, path, listeners=runtime.commits
+        ).to_dict()
 
     def render() -> None:
         out.print(
@@ -136,19 +140,21 @@ def simulate(
     --now are held back and written by a later run.
     """
     from fraudops.labels.simulate import simulate_labels
+    from fraudops.runtime import Runtime
 
-    report = simulate_labels(
-        settings_from(ctx),
-        spec,
-        accuracy=accuracy,
-        seed=seed,
-        now=_time(now, "--now"),
-        feature_drift_impact=feature_drift_impact,
-        model_drift_mag=model_drift_mag,
-        drift_from=_time(drift_from, "--drift-from"),
-        limit=limit,
-        dry_run=dry_run,
-    ).to_dict()
+    with Runtime(settings_from(ctx), spec) as runtime:
+        report = simulate_labels(
+            runtime.lake(),
+            accuracy=accuracy,
+            seed=seed,
+            now=_time(now, "--now"),
+            feature_drift_impact=feature_drift_impact,
+            model_drift_mag=model_drift_mag,
+            drift_from=_time(drift_from, "--drift-from"),
+            limit=limit,
+            dry_run=dry_run,
+            listeners=runtime.commits,
+        ).to_dict()
 
     def render() -> None:
         rows = {
@@ -185,10 +191,12 @@ def coverage(
 ) -> None:
     """Predictions with and without labels, coverage % and mean days to confirmation, per day."""
     from fraudops.labels.coverage import label_coverage
+    from fraudops.runtime import Runtime
 
-    report = label_coverage(
-        settings_from(ctx), spec, _time(now, "--now"), since=_time(since, "--since")
-    ).to_dict()
+    with Runtime(settings_from(ctx), spec) as runtime:
+        report = label_coverage(
+            runtime.lake(), _time(now, "--now"), since=_time(since, "--since")
+        ).to_dict()
 
     def render() -> None:
         if not report["days"]:

@@ -29,11 +29,12 @@ def init(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = Fals
     On a home made by an older release it also adds the optional columns this release writes
     to the existing tables (never dropping or recreating anything), and says which. With an
     s3:// warehouse (`lake.warehouse`) the bucket must exist already: it is never created."""
-    from fraudops.lake import Lake
     from fraudops.lake.schemas import TABLES
+    from fraudops.runtime import Runtime
 
-    lake = Lake.open(settings_from(ctx), spec)
-    done = lake.init_tables()
+    with Runtime(settings_from(ctx), spec) as runtime:
+        lake = runtime.lake()
+        done = lake.init_tables()
     result = {
         "spec": lake.spec.name,
         "catalog": without_password(lake.settings.catalog_uri),
@@ -68,15 +69,16 @@ def load(
     """Validate a file against the feature spec and load it into `transactions`, all or nothing.
 
     The tables must exist: `fraudops lake init` creates them."""
-    from fraudops.lake import Lake, load_file
+    from fraudops.lake import load_file
     from fraudops.lake.maintenance_auto import AutoMaintainer
     from fraudops.lake.schemas import TRANSACTIONS
+    from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
-    lake = Lake.open(settings, spec)
-    with RichReporter() as progress:
+    with Runtime(settings, spec) as runtime, RichReporter() as progress:
+        lake = runtime.lake()
         report = load_file(lake, path, mode="replace" if replace else "append", progress=progress)
-    AutoMaintainer(settings, lake.spec.name, [TRANSACTIONS], "transactions").maybe_run(lake)
+        AutoMaintainer(settings, lake.spec.name, [TRANSACTIONS], "transactions").maybe_run(lake)
     result = report.to_dict()
     emit(
         result,
@@ -101,11 +103,11 @@ def query(
     as_json: JsonOption = False,
 ) -> None:
     """Run DuckDB SQL over the lake's tables."""
-    from fraudops.lake import Lake
     from fraudops.lake.query import run_query
+    from fraudops.runtime import Runtime
 
-    lake = Lake.open(settings_from(ctx), spec)
-    table = run_query(lake, sql)
+    with Runtime(settings_from(ctx), spec) as runtime:
+        table = run_query(runtime.lake(), sql)
     records = table.slice(0, limit).to_pylist()
     emit(
         records,
@@ -140,10 +142,11 @@ def aggregates(
     a failed refresh, and --rebuild recomputes them when a refresh refuses (predictions
     rewritten or expired). Reports the rows folded in, the watermark and the time taken."""
     from fraudops.aggregates.hooks import refresh_all
-    from fraudops.lake import Lake
     from fraudops.lake.schemas import LABEL_STATS, LABELS, PREDICTION_STATS, PREDICTIONS
+    from fraudops.runtime import Runtime
 
-    with Lake.open(settings_from(ctx), spec) as lake:
+    with Runtime(settings_from(ctx), spec) as runtime:
+        lake = runtime.lake()
         lake.check([PREDICTIONS, LABELS, PREDICTION_STATS, LABEL_STATS])  # names the missing
         reports = refresh_all(lake, rebuild=rebuild)
     result = {"spec": lake.spec.name, "aggregates": [r.to_dict() for r in reports]}
@@ -189,19 +192,20 @@ def maintain(
 
     The same runs on its own every maintenance.interval_s in the processes that write the
     tables. Reports per table what was removed and rewritten, files and bytes before and after."""
-    from fraudops.lake import Lake
     from fraudops.lake.maintenance import SCHEDULED_TABLES
     from fraudops.lake.maintenance import maintain as run_maintenance
     from fraudops.lake.maintenance_auto import prune_reports
     from fraudops.lake.maintenance_policy import MaintenancePolicy
     from fraudops.lake.schemas import TABLES, check_table_name
+    from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
     names = [check_table_name(t) for t in table] if table else list(TABLES)
     if scheduled and not table:
         names = list(SCHEDULED_TABLES)
     policy = MaintenancePolicy.from_settings(settings)
-    with Lake.open(settings, spec) as lake:
+    with Runtime(settings, spec) as runtime:
+        lake = runtime.lake()
         _ = lake.catalog  # a missing lake is named here, not once per table
         results = run_maintenance(lake, names, policy, dry_run=dry_run)
     pruned = [] if dry_run or not scheduled else prune_reports(settings)

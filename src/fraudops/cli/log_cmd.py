@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import signal
-import threading
-from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -31,44 +27,39 @@ def log_writer(
     as_json: JsonOption = False,
 ) -> None:
     """Commit the inference-log spool to `predictions`, exactly once per served prediction."""
-    from fraudops.inference_log.writer import SpoolWriter  # pyiceberg: ~0.5 s, not for --help
+    # pyiceberg (~0.5 s) comes with the writer: imported when the command runs, not for --help.
+    from fraudops.log_writer import run_until_signalled, spool_writer
+    from fraudops.runtime import Runtime
 
-    writer = SpoolWriter(settings_from(ctx), spec)
-    if once:
-        try:
-            report = writer.drain()
-        finally:
-            writer.close()
-        pending_bytes, pending_segments = writer.directory.usage()
-        result: dict[str, Any] = {
-            "spec": writer.spec_name,
-            "spool_dir": str(writer.spool_dir),
-            **report.to_dict(),
-            "pending_bytes": pending_bytes,
-            "pending_segments": pending_segments,
-        }
-        emit(
-            result,
-            as_json,
-            lambda: out.print(
-                kv_table(f"Spool drained into {writer.spec_name}.predictions", result)
-            ),
-        )
-        if report.commit_failures:
-            err.print(f"[red]the lake did not take the spool:[/] {report.last_error}")
-            raise typer.Exit(1)
-        return
+    with Runtime(settings_from(ctx), spec) as runtime:
+        writer = spool_writer(runtime)
+        if once:
+            try:
+                report = writer.drain()
+            finally:
+                writer.close()
+            pending_bytes, pending_segments = writer.directory.usage()
+            result: dict[str, Any] = {
+                "spec": writer.spec_name,
+                "spool_dir": str(writer.spool_dir),
+                **report.to_dict(),
+                "pending_bytes": pending_bytes,
+                "pending_segments": pending_segments,
+            }
+            emit(
+                result,
+                as_json,
+                lambda: out.print(
+                    kv_table(f"Spool drained into {writer.spec_name}.predictions", result)
+                ),
+            )
+            if report.commit_failures:
+                err.print(f"[red]the lake did not take the spool:[/] {report.last_error}")
+                raise typer.Exit(1)
+            return
 
-    _log_to_stderr()
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    err.print(f"log writer: draining {writer.spool_dir} into {writer.spec_name}.predictions")
-    totals = writer.run(stop, parent_pid=parent_pid)
+        err.print(f"log writer: draining {writer.spool_dir} into {writer.spec_name}.predictions")
+        totals = run_until_signalled(writer, parent_pid)
     if as_json:
         emit({"spec": writer.spec_name, **totals.to_dict()}, True, lambda: None)
     else:
@@ -77,13 +68,3 @@ def log_writer(
             f"duplicate(s) skipped, {totals.rejected} rejected, {totals.segments} segment(s)"
             + (f"; last error: {totals.last_error}" if totals.last_error else "")
         )
-
-
-def _log_to_stderr() -> None:
-    # A long-running writer's commits and failures are its log; stdout stays for --json.
-    logger = logging.getLogger("fraudops")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)

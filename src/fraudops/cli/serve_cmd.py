@@ -24,6 +24,7 @@ def serve(
     Reloads the model when `champion` moves. Docs at /docs, metrics at /metrics. Bearer tokens
     come from serving.tokens; the server refuses a non-loopback address without one.
     """
+    from fraudops.runtime import Runtime
     from fraudops.serving.server import check_exposure, run_server
 
     settings = settings_from(ctx)
@@ -35,4 +36,5 @@ def serve(
         f"http://{bind}:{port or cfg.port} (log: {cfg.log_backend}; docs at /docs)",
         highlight=False,
     )
-    run_server(settings, spec_name=spec, host=host, port=port, workers=workers, log_level=log_level)
+    with Runtime(settings, spec) as runtime:
+        run_server(runtime, host=host, port=port, workers=workers, log_level=log_level)

@@ -13,10 +13,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Protocol, get_args
 
 from fraudops.config import LogBackend
 from fraudops.inference_log.records import CORRUPT, read_line, unreadable_kind
+
+if TYPE_CHECKING:  # a producer never imports the drainers' lake side
+    from fraudops.inference_log.upkeep import LogUpkeep
+    from fraudops.lake.commits import CommitListeners
 
 BACKENDS: tuple[str, ...] = get_args(LogBackend)
 
@@ -131,6 +135,8 @@ class Drainer(Protocol):
 
     backend: str
     totals: DrainReport  # everything this drainer did since it was built
+    listeners: CommitListeners  # told of each batch committed (runtime.py subscribes)
+    upkeep: LogUpkeep  # commit latency; the log tables' maintenance, a subscriber
 
     def drain(self) -> DrainReport: ...
 

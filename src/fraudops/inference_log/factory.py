@@ -8,11 +8,15 @@ process of ``fraudops serve``, or ``fraudops log-writer``). ``redis``: Redis Str
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from fraudops.config import Settings
+from fraudops.config import LogBackend, Settings
 from fraudops.errors import ConfigError
 from fraudops.inference_log.base import BACKENDS, Drainer, Producer, ProducerStats
 from fraudops.inference_log.spool import Spool
+
+if TYPE_CHECKING:
+    from fraudops.lake.commits import CommitListeners
 
 
 class NoLog:
@@ -44,20 +48,30 @@ def open_producer(settings: Settings, spec_name: str | None = None) -> Producer:
 
 
 def open_drainer(
-    settings: Settings, spec_name: str | None = None, *, consumer_name: str | None = None
+    settings: Settings,
+    spec_name: str | None = None,
+    *,
+    consumer_name: str | None = None,
+    claim_idle_ms: int | None = None,
+    listeners: CommitListeners | None = None,
+    backend: LogBackend | None = None,
 ) -> Drainer | None:
     """The lake's side of the configured backend (None for ``none``). ``consumer_name``: the
-    Redis consumer's name in its group (default: ``<host>-<pid>``)."""
-    backend = _backend(settings)
+    Redis consumer's name in its group (default: ``<host>-<pid>``); ``listeners``: told of each
+    commit (``Runtime.log_drainer`` subscribes the aggregates and the maintenance); ``backend``:
+    this one rather than ``serving.log_backend`` (``fraudops log-writer`` drains the spool)."""
+    chosen = backend or _backend(settings)
     # Imported on use: the drainers bring pyiceberg (the lake), which a producer never needs.
-    if backend == "spool":
+    if chosen == "spool":
         from fraudops.inference_log.writer import SpoolWriter
 
-        return SpoolWriter(settings, spec_name)
-    if backend == "redis":
+        return SpoolWriter(settings, spec_name, listeners=listeners)
+    if chosen == "redis":
         from fraudops.inference_log.redis_consumer import RedisLogConsumer
 
-        return RedisLogConsumer(settings, spec_name, consumer_name)
+        return RedisLogConsumer(
+            settings, spec_name, consumer_name, claim_idle_ms=claim_idle_ms, listeners=listeners
+        )
     return None
 
 

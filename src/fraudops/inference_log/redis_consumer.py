@@ -17,7 +17,6 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from fraudops.aggregates.hooks import StatsRefresher
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.inference_log.base import Batch, DrainReport
@@ -32,6 +31,8 @@ from fraudops.inference_log.redis_producer import (
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.inference_log.upkeep import LogUpkeep
 from fraudops.lake.catalog import TableReplacedError
+from fraudops.lake.commits import CommitListeners, Committed
+from fraudops.lake.schemas import PREDICTIONS
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class RedisLogConsumer:
         consumer_name: str | None = None,
         *,
         claim_idle_ms: int | None = None,
+        listeners: CommitListeners | None = None,
     ) -> None:
         s = settings.serving
         self.settings = settings
@@ -123,7 +125,8 @@ class RedisLogConsumer:
         self.totals = DrainReport(consumer=self.name, source=self.stream)
         self._client = redis_client(settings)
         self._sink: PredictionSink | None = None
-        self.stats = StatsRefresher(settings, self.spec_name)  # the dashboard's aggregates
+        # Told of every batch settled (the aggregates, maintenance: runtime.py subscribes).
+        self.listeners = listeners if listeners is not None else CommitListeners()
         self.upkeep = LogUpkeep(settings, self.spec_name)  # commit latency, maintenance
         self._group_ready = False
         self._history_cursor: str | None = "0"  # own pending list first, after every start
@@ -152,7 +155,7 @@ class RedisLogConsumer:
     def close(self) -> None:
         if self._sink is not None:
             self._sink.close()
-        self.stats.close()
+        self.listeners.close()
         self._client.close()
 
     def __enter__(self) -> RedisLogConsumer:
@@ -376,9 +379,8 @@ class RedisLogConsumer:
         batch.count_unreadable(settled)
         report.add(settled)
         self.totals.add(settled)
-        if batch.written:
-            self.stats.after_commit()  # best effort, after the ack
-        self.upkeep.between_commits()  # maintenance, when due (best effort)
+        # Best effort, after the ack.
+        self.listeners.publish(Committed(self.spec_name, PREDICTIONS, batch.written))
         if batch.dead:
             log.warning(
                 "inference log: %d entries could not be stored, kept in %s (first: %s)",

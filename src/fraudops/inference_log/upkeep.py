@@ -1,5 +1,6 @@
 """What a log drainer does besides committing: timing its commits, and the lake's maintenance of
-``predictions`` and ``prediction_stats`` between them (lake/maintenance_auto.py).
+``predictions`` and ``prediction_stats`` between them (lake/maintenance_auto.py; subscribed to
+the drainer's commits where the runtime is composed).
 
 The spool writer puts ``status()`` in its status file, which the server reads for ``/metrics``
 (``fraudops_log_commit_seconds``, ``fraudops_maintenance_*``): the writer is a child process.
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fraudops.config import Settings
+from fraudops.lake.commits import Committed
 from fraudops.lake.maintenance import LOG_TABLES
 from fraudops.lake.maintenance_auto import AutoMaintainer
 
@@ -42,7 +44,8 @@ class LogUpkeep:
         """A commit that began at ``started`` (time.perf_counter) succeeded."""
         self.latencies.append(time.perf_counter() - started)
 
-    def between_commits(self) -> None:
+    def after_commit(self, event: Committed) -> None:
+        """A commit subscriber (runtime.py): the log tables' maintenance, when due."""
         self.maintainer.maybe_run()
 
     def quantile(self, q: float) -> float | None:

@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 
-from fraudops.aggregates.hooks import StatsRefresher
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError, LakeError
 from fraudops.inference_log.base import Batch, DrainReport
@@ -39,6 +38,8 @@ from fraudops.inference_log.spool_files import (
 )
 from fraudops.inference_log.upkeep import NO_SPACE, LogUpkeep, is_no_space
 from fraudops.lake.catalog import LakeMissingError, TableReplacedError
+from fraudops.lake.commits import CommitListeners, Committed
+from fraudops.lake.schemas import PREDICTIONS
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,20 @@ class SpoolWriter:
 
     backend = "spool"
 
-    def __init__(self, settings: Settings, spec_name: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spec_name: str | None = None,
+        *,
+        listeners: CommitListeners | None = None,
+    ) -> None:
         self.settings = settings
         self.spec_name = settings.feature_spec(spec_name).name
         self.spool_dir = settings.spool_dir(spec_name)
         self.directory = SpoolDirectory(self.spool_dir)
         self.sink = PredictionSink(settings, spec_name)
-        self.stats = StatsRefresher(settings, self.spec_name)  # the dashboard's aggregates
+        # Told of every batch committed (the aggregates, maintenance: runtime.py subscribes).
+        self.listeners = listeners if listeners is not None else CommitListeners()
         self.upkeep = LogUpkeep(settings, self.spec_name)  # commit latency, maintenance
         cfg = settings.serving
         self.batch_rows = cfg.writer_batch_rows
@@ -119,7 +127,7 @@ class SpoolWriter:
             self.write_status()
         self.directory.resign()
         self.sink.close()
-        self.stats.close()
+        self.listeners.close()
 
     def drain_batch(self) -> DrainReport:
         """Commit one batch of ready segments (up to ``writer_batch_rows`` records).
@@ -183,9 +191,8 @@ class SpoolWriter:
             " [replay, deduplicated]" if batch.replay else "",
         )
         self.write_status()
-        if report.written:
-            self.stats.after_commit()  # best effort, after the segments are settled
-        self.upkeep.between_commits()  # maintenance, when due (best effort)
+        # Best effort, after the segments are settled.
+        self.listeners.publish(Committed(self.spec_name, PREDICTIONS, report.written))
         return report
 
     def drain(self) -> DrainReport:

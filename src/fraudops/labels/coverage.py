@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from fraudops.config import Settings
 from fraudops.labels.store import jsonable, label_events, latest_of
 from fraudops.lake.catalog import Lake
 from fraudops.lake.schemas import PREDICTIONS
@@ -51,8 +50,7 @@ class CoverageReport:
 
 
 def label_coverage(
-    settings: Settings,
-    spec_name: str | None = None,
+    lake: Lake,
     now: dt.datetime | None = None,
     *,
     since: dt.datetime | None = None,
@@ -62,13 +60,10 @@ def label_coverage(
     ``since`` leaves out predictions requested before it.
     """
     as_of = pd.Timestamp(as_utc(now))
-    with Lake.open(settings, spec_name) as lake:
-        predictions = lake.read_frame(PREDICTIONS, columns=["inference_id", "request_time"])
-        events = label_events(lake, None)
-        report = CoverageReport(
-            spec=lake.spec.name, as_of=as_of.to_pydatetime(), mature_coverage=0.0
-        )
-    report.mature_coverage = settings.labels.mature_coverage
+    predictions = lake.read_frame(PREDICTIONS, columns=["inference_id", "request_time"])
+    events = label_events(lake, None)
+    report = CoverageReport(spec=lake.spec.name, as_of=as_of.to_pydatetime(), mature_coverage=0.0)
+    report.mature_coverage = lake.settings.labels.mature_coverage
     predictions = predictions.dropna(subset=["request_time"]).drop_duplicates("inference_id")
     predictions["request_time"] = pd.to_datetime(predictions["request_time"], utc=True)
     predictions = predictions[predictions["request_time"] <= as_of]

@@ -14,6 +14,7 @@ import pandas as pd
 from fraudops.config import Settings
 from fraudops.errors import ValidationError
 from fraudops.labels.ingest import IngestReport, LabelsValidationError, ingest_labels
+from fraudops.lake.commits import CommitListeners
 
 CSV_SUFFIXES = (".csv",)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -80,15 +81,21 @@ def _cell(value: Any) -> Any:
 
 
 def load_label_file(
-    settings: Settings, spec_name: str | None, path: Path, *, now: dt.datetime | None = None
+    settings: Settings,
+    spec_name: str | None,
+    path: Path,
+    *,
+    now: dt.datetime | None = None,
+    listeners: CommitListeners | None = None,
 ) -> IngestReport:
     """`fraudops labels load`: the file's events ingested as one batch, all or nothing on form.
+    ``listeners``: told what was committed (``Runtime.commits``).
 
     A malformed row refuses the file with the row (CSV: and line) named; nothing is written.
     """
     spec = settings.feature_spec(spec_name)
     rows, entry_name = read_label_file(path, spec.label_column)
     try:
-        return ingest_labels(settings, spec.name, rows, now=now, origin="file")
+        return ingest_labels(settings, spec.name, rows, now=now, origin="file", listeners=listeners)
     except LabelsValidationError as exc:
         raise exc.renamed(lambda i: f"{path.name} {entry_name(i)}") from None

@@ -40,7 +40,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from fraudops.aggregates.hooks import after_label_ingest
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.labels.events import (
@@ -59,6 +58,7 @@ from fraudops.labels.events import (
 from fraudops.labels.resolve import find_predictions
 from fraudops.labels.store import LABEL_COLUMNS, label_events, latest_of
 from fraudops.lake.catalog import Lake
+from fraudops.lake.commits import CommitListeners, LabelCounts, LabelsCommitted
 from fraudops.lake.conditional import ConcurrentCommitError, append_if_current
 from fraudops.lake.schemas import LABELS
 from fraudops.timeutil import as_utc
@@ -93,16 +93,18 @@ def ingest_labels(
     *,
     now: dt.datetime | None = None,
     origin: str = "api",
+    listeners: CommitListeners | None = None,
 ) -> IngestReport:
     """Validate the whole batch, resolve it against ``predictions``, append what is accepted.
 
     ``now`` (default: the clock) is the ingestion time and the default ``confirmed_at``.
     ``origin`` is recorded in the Iceberg snapshot's properties (api, file, simulator).
+    ``listeners`` are told what was committed (``Runtime.commits``: aggregates, maintenance).
     """
     now = as_utc(now)
     valid = validate_events(events, now=now, max_skew=max_skew(settings))
     with Lake.open(settings, spec_name) as lake:
-        return ingest_events(lake, valid, now=now, origin=origin)
+        return ingest_events(lake, valid, now=now, origin=origin, listeners=listeners)
 
 
 def max_skew(settings: Settings) -> dt.timedelta:
@@ -110,7 +112,12 @@ def max_skew(settings: Settings) -> dt.timedelta:
 
 
 def ingest_events(
-    lake: Lake, events: Sequence[LabelEvent], *, now: dt.datetime, origin: str
+    lake: Lake,
+    events: Sequence[LabelEvent],
+    *,
+    now: dt.datetime,
+    origin: str,
+    listeners: CommitListeners | None = None,
 ) -> IngestReport:
     """Resolve, sort out and append already validated events (see the module docstring);
     LabelsValidationError when a time is out of range (nothing written)."""
@@ -130,7 +137,26 @@ def ingest_events(
     since = min(times) - skew - dt.timedelta(seconds=1) if complete else None
     batch, written = _append(lake, rows, report, now, origin, since)
     days = set(pd.DatetimeIndex([day_of.get(i) for i in written]).date)
-    after_label_ingest(lake, report, batch, origin=origin, at=now, days=days)  # best effort
+    if listeners is not None:  # best effort: the labels are committed whatever they do
+        listeners.publish(
+            LabelsCommitted(
+                lake.spec.name,
+                LABELS,
+                len(written),
+                batch=batch,
+                origin=origin,
+                at=now,
+                days=frozenset(days),
+                counts=LabelCounts(
+                    received=report.received,
+                    written=report.written,
+                    unknown=len(report.unknown),
+                    duplicates=len(report.duplicates),
+                    conflicts=len(report.conflicts),
+                ),
+                lake=lake,
+            )
+        )
     return report
 
 

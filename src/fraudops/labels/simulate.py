@@ -27,11 +27,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudops.config import LabelsSettings, Settings
+from fraudops.config import LabelsSettings
 from fraudops.errors import ConfigError
 from fraudops.labels.ingest import LabelEvent, ingest_events
 from fraudops.labels.store import jsonable
 from fraudops.lake.catalog import Lake
+from fraudops.lake.commits import CommitListeners
 from fraudops.lake.schemas import LABELS, PREDICTIONS
 from fraudops.timeutil import as_utc
 
@@ -89,8 +90,7 @@ def effective_accuracy(
 
 
 def simulate_labels(
-    settings: Settings,
-    spec_name: str | None = None,
+    lake: Lake,
     *,
     accuracy: float | None = None,
     seed: int | None = None,
@@ -100,9 +100,11 @@ def simulate_labels(
     drift_from: dt.datetime | None = None,
     limit: int | None = None,
     dry_run: bool = False,
+    listeners: CommitListeners | None = None,
 ) -> SimulationReport:
-    """Simulate and append the label events of unlabelled predictions due by ``now``."""
-    config = settings.labels
+    """Simulate and append the label events of unlabelled predictions due by ``now``;
+    ``listeners`` are told what was committed (``Runtime.commits``)."""
+    config = lake.settings.labels
     now = as_utc(now)
     seed = config.seed if seed is None else seed
     base = effective_accuracy(config, accuracy=accuracy)
@@ -113,7 +115,7 @@ def simulate_labels(
         model_drift_mag=model_drift_mag,
     )
     report = SimulationReport(
-        spec=settings.feature_spec(spec_name).name,
+        spec=lake.spec.name,
         now=now,
         seed=seed,
         accuracy=base,
@@ -133,45 +135,44 @@ def simulate_labels(
         },
         dry_run=dry_run,
     )
-    with Lake.open(settings, spec_name) as lake:
-        predictions = lake.read_frame(
-            PREDICTIONS, columns=["inference_id", "transaction_id", "request_time", "prediction"]
+    predictions = lake.read_frame(
+        PREDICTIONS, columns=["inference_id", "transaction_id", "request_time", "prediction"]
+    )
+    predictions = predictions[
+        predictions["prediction"].notna() & predictions["request_time"].notna()
+    ].drop_duplicates("inference_id")
+    report.predictions = len(predictions)
+    labelled = set(lake.read(LABELS, columns=["inference_id"])["inference_id"].to_pylist())
+    todo = predictions[~predictions["inference_id"].isin(labelled)]
+    report.already_labelled = report.predictions - len(todo)
+    todo = todo.sort_values(["request_time", "inference_id"], kind="stable")
+    if limit is not None:
+        todo = todo.head(limit)
+    draws = _draw(todo, config, seed, base, drifted, drift_from)
+    report.simulated = len(draws)
+    due = draws[draws["confirmed_at"] <= pd.Timestamp(now)]
+    later = draws[draws["confirmed_at"] > pd.Timestamp(now)]
+    report.pending = len(later)
+    if len(later):
+        report.next_confirmation = later["confirmed_at"].min().to_pydatetime()
+    if len(draws):
+        report.agreement = float((draws["label"] == draws["prediction"]).mean())
+    _describe(report, due)
+    if dry_run or due.empty:
+        return report
+    events = [
+        LabelEvent(
+            inference_id=row["inference_id"],
+            transaction_id=row["transaction_id"],
+            label=int(row["label"]),
+            confirmed_at=row["confirmed_at"].to_pydatetime(),
+            source=row["source"],
+            notes=f"simulated (seed {seed}, accuracy {row['accuracy']:.2f})",
         )
-        predictions = predictions[
-            predictions["prediction"].notna() & predictions["request_time"].notna()
-        ].drop_duplicates("inference_id")
-        report.predictions = len(predictions)
-        labelled = set(lake.read(LABELS, columns=["inference_id"])["inference_id"].to_pylist())
-        todo = predictions[~predictions["inference_id"].isin(labelled)]
-        report.already_labelled = report.predictions - len(todo)
-        todo = todo.sort_values(["request_time", "inference_id"], kind="stable")
-        if limit is not None:
-            todo = todo.head(limit)
-        draws = _draw(todo, config, seed, base, drifted, drift_from)
-        report.simulated = len(draws)
-        due = draws[draws["confirmed_at"] <= pd.Timestamp(now)]
-        later = draws[draws["confirmed_at"] > pd.Timestamp(now)]
-        report.pending = len(later)
-        if len(later):
-            report.next_confirmation = later["confirmed_at"].min().to_pydatetime()
-        if len(draws):
-            report.agreement = float((draws["label"] == draws["prediction"]).mean())
-        _describe(report, due)
-        if dry_run or due.empty:
-            return report
-        events = [
-            LabelEvent(
-                inference_id=row["inference_id"],
-                transaction_id=row["transaction_id"],
-                label=int(row["label"]),
-                confirmed_at=row["confirmed_at"].to_pydatetime(),
-                source=row["source"],
-                notes=f"simulated (seed {seed}, accuracy {row['accuracy']:.2f})",
-            )
-            for row in _records(due)
-        ]
-        written = ingest_events(lake, events, now=now, origin="simulator")
-        report.written = written.written
+        for row in _records(due)
+    ]
+    written = ingest_events(lake, events, now=now, origin="simulator", listeners=listeners)
+    report.written = written.written
     return report
 
 

@@ -23,7 +23,8 @@ import orjson
 
 from fraudops.config import Settings
 from fraudops.lake.catalog import Lake
-from fraudops.lake.maintenance import TableMaintenance, maintain
+from fraudops.lake.commits import Committed, LabelsCommitted
+from fraudops.lake.maintenance import LABEL_TABLES, TableMaintenance, maintain
 from fraudops.lake.maintenance_files import ManifestCache
 from fraudops.lake.maintenance_policy import MaintenancePolicy
 
@@ -108,6 +109,21 @@ class AutoMaintainer:
             },
         )
         return results
+
+
+_label_upkeep: dict[tuple[str, str, str], AutoMaintainer] = {}
+
+
+def maintain_label_tables(event: Committed) -> None:
+    """The subscriber to label ingestion (runtime.py): the label tables' maintenance, when
+    ``maintenance.interval_s`` has passed (best effort), on the ingestion's lake."""
+    if not isinstance(event, LabelsCommitted) or event.lake is None:
+        return
+    lake = event.lake
+    key = (str(lake.settings.home_dir), lake.settings.catalog_uri, lake.spec.name)
+    if key not in _label_upkeep:
+        _label_upkeep[key] = AutoMaintainer(lake.settings, lake.spec.name, LABEL_TABLES, "labels")
+    _label_upkeep[key].maybe_run(lake)
 
 
 def prune_reports(settings: Settings, now: float | None = None) -> list[Path]:

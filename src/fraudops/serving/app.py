@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 import orjson
@@ -26,9 +26,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from fraudops import __version__
-from fraudops.config import Settings
 from fraudops.inference_log.base import Producer, ProducerStats
-from fraudops.inference_log.factory import open_producer
 from fraudops.serving.lake_watch import LakeWatch
 from fraudops.serving.limits import (
     BodyDeadlines,
@@ -44,7 +42,9 @@ from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.requests import RequestInvalid, openapi_model
 from fraudops.serving.service import NotReady, PredictionService
-from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from fraudops.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -63,27 +63,24 @@ _BYTES_PER_TRANSACTION = 4096  # a generous upper bound on one transaction's JSO
 class ServerState:
     """What one server process holds: the model, the log, the service, the metrics."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        spec: FeatureSpec,
-        clock: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.spec = spec
+    def __init__(self, runtime: Runtime, clock: Callable[[], datetime] | None = None) -> None:
+        self.runtime = runtime  # the process's clients: the inference log, the label listeners
+        settings = self.settings = runtime.settings
+        spec = self.spec = runtime.spec
         self.clock = clock  # the request time of a prediction (None: the wall clock)
+        self.commits = runtime.commits  # told of each label ingestion
         self.tokens = [t.get_secret_value().encode() for t in settings.serving.tokens]
         cfg = settings.serving
         self.max_body = cfg.max_body_bytes or cfg.max_batch * _BYTES_PER_TRANSACTION + 1024
         self.body_deadlines = BodyDeadlines(cfg.body_timeout_s)
-        self.lake = LakeWatch(settings, spec)
+        self.lake = LakeWatch(settings, spec, runtime.lake_factory())
         self.metrics = ServerMetrics(self.log_stats, self.lake.health)
-        self.holder = ModelHolder(settings, spec, on_swap=self._swapped)
+        self.holder = ModelHolder(settings, spec, lambda: runtime.mlflow, on_swap=self._swapped)
         self.log: Producer | None = None
         self.service: PredictionService | None = None
 
     def start(self) -> None:
-        self.log = open_producer(self.settings, self.spec.name)
+        self.log = self.runtime.log_producer()
         self.service = PredictionService(
             self.settings, self.spec, self.holder, self.log, self.metrics, clock=self.clock
         )
@@ -95,7 +92,7 @@ class ServerState:
         each monitoring run). The fresh log takes over before the old one closes."""
         if self.log is None or self.service is None:
             raise RuntimeError("rotate_log: the server has not started")
-        old, self.log = self.log, open_producer(self.settings, self.spec.name)
+        old, self.log = self.log, self.runtime.log_producer()
         self.service.log = self.log
         old.close()
 
@@ -208,15 +205,11 @@ async def answer_predict(state: ServerState, body: bytes, explain: bool) -> tupl
         return 500, _detail([{"loc": [], "msg": "internal error", "type": "internal"}])
 
 
-def create_app(
-    settings: Settings,
-    spec_name: str | None = None,
-    *,
-    clock: Callable[[], datetime] | None = None,
-) -> FraudopsASGI:
-    """The app; ``clock`` gives each prediction's request time (default: the wall clock)."""
-    spec = settings.feature_spec(spec_name)
-    state = ServerState(settings, spec, clock)
+def create_app(runtime: Runtime, *, clock: Callable[[], datetime] | None = None) -> FraudopsASGI:
+    """The app over the clients of ``runtime`` (the caller closes it); ``clock`` gives each
+    prediction's request time (default: the wall clock)."""
+    spec = runtime.spec
+    state = ServerState(runtime, clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -367,6 +360,7 @@ def _routes(api: FastAPI, state: ServerState) -> None:
             state.spec,
             await request.body(),
             now=state.clock() if state.clock else None,  # a simulation's clock, if any
+            listeners=state.commits,
         )
         return JSONResponse(payload, status_code=status)
 

@@ -13,6 +13,7 @@ from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.labels.events import LabelsValidationError
 from fraudops.labels.ingest import ingest_labels
+from fraudops.lake.commits import CommitListeners
 from fraudops.spec import FeatureSpec
 
 
@@ -22,6 +23,7 @@ def labels_route_payload(
     body: bytes,
     *,
     now: dt.datetime | None = None,
+    listeners: CommitListeners | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """``POST /v1/labels``: one event (a JSON object) or a list of them.
 
@@ -44,7 +46,9 @@ def labels_route_payload(
             ["body"], f"at most {limit} label events per request (labels.max_batch)", "too_long"
         )
     try:
-        report = ingest_labels(settings, spec_name, entries, now=now, origin="api")
+        report = ingest_labels(
+            settings, spec_name, entries, now=now, origin="api", listeners=listeners
+        )
     except LabelsValidationError as exc:
         detail = [
             {"loc": ["body", *(err["loc"][1:] if single else err["loc"])], **_msg_type(err)}

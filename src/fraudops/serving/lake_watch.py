@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fraudops.config import Settings
@@ -40,9 +41,16 @@ class LakeHealth:
 
 
 class LakeWatch:
-    def __init__(self, settings: Settings, spec: FeatureSpec, ttl_s: float = DEFAULT_TTL_S) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        spec: FeatureSpec,
+        open_lake: Callable[[], Lake],
+        ttl_s: float = DEFAULT_TTL_S,
+    ) -> None:
         self.settings = settings
         self.spec = spec
+        self.open_lake = open_lake  # Runtime.lake_factory: a client per look, in its thread
         self.ttl_s = ttl_s
         # The spool is drained beside the server, into the lake this server's settings name.
         # Redis consumers run elsewhere (a server there may not even reach the catalog): they
@@ -61,7 +69,7 @@ class LakeWatch:
             if time.monotonic() - self._checked_at < self.ttl_s:
                 return
             try:
-                with Lake(self.settings, self.spec) as lake:
+                with self.open_lake() as lake:
                     lake.check([PREDICTIONS])
             except LakeError as exc:
                 self._available, self._missing = False, str(exc)

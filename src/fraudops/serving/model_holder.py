@@ -36,10 +36,14 @@ class ModelHolder:
         self,
         settings: Settings,
         spec: FeatureSpec,
+        registry: Callable[[], Any],
         *,
         on_swap: Callable[[Scorer], None] | None = None,
     ) -> None:
         self.settings = settings
+        # The MLflow client, built on first use in the thread that checks (Runtime.mlflow: the
+        # import costs ~1.7 s, paid by the server's start-up check, not by its import).
+        self._registry_client = registry
         self.spec = spec
         self.current: Scorer | None = None
         self.last_error: str | None = None
@@ -84,10 +88,8 @@ class ModelHolder:
         return scorer is not None
 
     def _registry(self) -> Any:
-        from fraudops.registry.client import mlflow_client
-
         if self._client is None:
-            self._client = mlflow_client(self.settings)
+            self._client = self._registry_client()
         return self._client
 
     def _check_champion(self) -> Scorer | None:

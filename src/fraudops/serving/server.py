@@ -17,12 +17,15 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from fraudops.config import Settings, load_settings
+from fraudops.config import Settings
 from fraudops.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fraudops.runtime import Runtime
 
 SPEC_ENV = "FRAUDOPS_SERVE_SPEC"
 CONFIG_ENV = "FRAUDOPS_CONFIG"
@@ -108,8 +111,7 @@ def start_log_writer(
         [
             sys.executable,
             "-m",
-            "fraudops.cli",
-            "log-writer",
+            "fraudops.log_writer",  # its own entry point: neither Typer nor the CLI's imports
             "--spec",
             spec_name,
             "--parent-pid",
@@ -124,17 +126,9 @@ def _ignore(signum: int, frame: Any) -> None:
     return None
 
 
-def app_from_env() -> Any:
-    """uvicorn factory for worker processes (``--workers`` > 1)."""
-    from fraudops.serving.app import create_app
-
-    return create_app(load_settings(), os.environ.get(SPEC_ENV))
-
-
 def run_server(
-    settings: Settings,
+    runtime: Runtime,
     *,
-    spec_name: str | None = None,
     host: str | None = None,
     port: int | None = None,
     workers: int | None = None,
@@ -142,7 +136,7 @@ def run_server(
 ) -> None:
     import uvicorn
 
-    spec = settings.feature_spec(spec_name)
+    settings, spec = runtime.settings, runtime.spec
     cfg = settings.serving
     host = host or cfg.host
     port = port or cfg.port
@@ -172,11 +166,12 @@ def run_server(
         if workers == 1:
             from fraudops.serving.app import create_app
 
-            uvicorn.run(create_app(settings, spec.name), **options)
+            uvicorn.run(create_app(runtime), **options)
         else:
+            # Each worker process builds its own Runtime (runtime.served_app_from_env).
             os.environ.update({CONFIG_ENV: str(settings_file), SPEC_ENV: spec.name})
             uvicorn.run(
-                "fraudops.serving.server:app_from_env", factory=True, workers=workers, **options
+                "fraudops.runtime:served_app_from_env", factory=True, workers=workers, **options
             )
     finally:
         for sig, handler in previous.items():

@@ -7,31 +7,28 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
-from fraudops.config import Scenario, Settings
+from fraudops.config import Scenario
 from fraudops.lake import Lake
 from fraudops.monitoring.performance import classification_metrics
 from fraudops.simulation.results import MonthRow, Outcome, SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH
-from fraudops.spec import FeatureSpec
 
 RECOVERY_TOLERANCE = 0.05  # the issue's "back within 0.05 of its pre-drift level"
 MONTH_SECONDS = DAYS_PER_MONTH * 86_400
 
 
 def month_rows(
-    sim: Settings,
-    spec: FeatureSpec,
+    lake: Lake,
     truth: pd.DataFrame,
     result: SimulationResult,
     start: datetime,
 ) -> list[MonthRow]:
     """Per month: the served predictions (from the lake) against ``truth`` (inference_id and
     true label), with the month's monitoring runs and retrains."""
-    with Lake.open(sim, spec.name) as lake:
-        served = lake.read_frame(
-            "predictions",
-            columns=["inference_id", "request_time", "probability", "prediction", "model_version"],
-        )
+    served = lake.read_frame(
+        "predictions",
+        columns=["inference_id", "request_time", "probability", "prediction", "model_version"],
+    )
     frame = served.merge(truth[["inference_id", "label"]], on="inference_id", how="inner")
     frame["month"] = month_of(frame["request_time"], start)
     # A run (and its retrain) at the very end of a month belongs to that month.
@@ -46,8 +43,8 @@ def month_rows(
                 part["label"].to_numpy(),
                 part["probability"].to_numpy(),
                 part["prediction"].to_numpy(),
-                cost_fn=sim.training.cost_fn,
-                cost_fp=sim.training.cost_fp,
+                cost_fn=lake.settings.training.cost_fn,
+                cost_fp=lake.settings.training.cost_fp,
             )
             or {}
         )

@@ -8,21 +8,23 @@ as a bank's feed would, once the simulated clock passes its confirmation time.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from fraudops.config import Settings
 from fraudops.labels.ingest import LabelEvent, ingest_events
 from fraudops.labels.simulate import true_label_events
-from fraudops.lake import Lake
-from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from fraudops.runtime import Runtime
 
 
 class Outcomes:
     """Every served prediction's true outcome, and the confirmations not yet delivered."""
 
-    def __init__(self, sim: Settings, spec: FeatureSpec) -> None:
-        self.sim, self.spec = sim, spec
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime  # the simulation's lake, and the listeners of its ingestions
+        self.sim, self.spec = runtime.settings, runtime.spec
         self._served: list[pd.DataFrame] = []  # inference_id, transaction_id, request_time, label
         self._truth = pd.DataFrame(columns=["inference_id", "label"])
         self._pending: pd.DataFrame | None = None
@@ -66,8 +68,13 @@ class Outcomes:
                 strict=True,
             )
         ]
-        with Lake.open(self.sim, self.spec.name) as lake:
-            report = ingest_events(lake, events, now=now, origin="simulation")
+        report = ingest_events(
+            self.runtime.lake(),
+            events,
+            now=now,
+            origin="simulation",
+            listeners=self.runtime.commits,
+        )
         return int(report.written)
 
     def _confirm(self) -> None:

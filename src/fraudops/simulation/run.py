@@ -135,8 +135,8 @@ def _simulate(
     alerts_log = out / "alerts.log"
     result.alerts_log = str(alerts_log)
     traffic = Traffic(sim, spec, plan, start, tx_per_day)
-    outcomes = Outcomes(sim, spec)
-    world = ServingWorld(sim, spec, start)
+    outcomes = Outcomes(runtime)
+    world = ServingWorld(runtime, start)
     try:
         days = months * DAYS_PER_MONTH
         label = f"Simulating {months} month{'s' if months != 1 else ''} ({name})"
@@ -152,7 +152,7 @@ def _simulate(
     finally:
         world.close()
     with progress.step("Month-by-month figures"):
-        result.month_rows = month_rows(sim, spec, outcomes.truth, result, start)
+        result.month_rows = month_rows(runtime.lake(), outcomes.truth, result, start)
         result.outcome = outcome(result, plan)
     with progress.step("Chart and summary"):
         result.chart = str(render_chart(result, out / "simulation.png"))

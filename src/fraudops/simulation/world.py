@@ -11,16 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
-from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.inference_log.writer import SpoolWriter
 from fraudops.serving.app import PREDICT_PATH, create_app
-from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from fraudops.runtime import Runtime
 
 ERROR_CHARS = 300  # of a failed answer, in the error
 _JSON = {"content-type": "application/json"}
@@ -29,10 +29,11 @@ _JSON = {"content-type": "application/json"}
 class ServingWorld:
     """One serving process on a simulated clock. ``close()`` when done."""
 
-    def __init__(self, sim: Settings, spec: FeatureSpec, start: datetime) -> None:
-        self.sim, self.spec = sim, spec
+    def __init__(self, runtime: Runtime, start: datetime) -> None:
+        self.runtime = runtime  # the simulation's clients: the log's drainer, label listeners
+        self.sim, self.spec = runtime.settings, runtime.spec
         self.clock = start  # the simulated now: the request time of what is served
-        self.app = create_app(sim, spec.name, clock=lambda: self.clock)
+        self.app = create_app(runtime, clock=lambda: self.clock)
         self.state = self.app.state
         self.state.start()
         self.loop = asyncio.new_event_loop()
@@ -72,7 +73,9 @@ class ServingWorld:
     def flush(self) -> None:
         """Seal the serving process's log and commit everything served so far to the lake."""
         self.state.rotate_log()  # a fresh segment takes the next day's records
-        writer = SpoolWriter(self.sim, self.spec.name)
+        writer = self.runtime.log_drainer()
+        if writer is None:
+            raise FraudopsError("simulation: serving.log_backend is none, nothing to drain")
         try:
             report = writer.drain()
         finally:
