@@ -16,6 +16,7 @@ from fraudops.aggregates.watermark import snapshot_key
 from fraudops.lake import Lake
 from fraudops.lake.maintenance import TableMaintenance, maintain, plan_table, watermark_key
 from fraudops.lake.maintenance_auto import AutoMaintainer, prune_reports
+from fraudops.lake.maintenance_files import ManifestCache
 from fraudops.lake.maintenance_policy import MaintenancePolicy
 from fraudops.lake.schemas import PREDICTIONS, TABLES
 from tests.maintenance_support import commit_batches, ids, lake_settings, rows, table_files
@@ -199,3 +200,27 @@ def test_nothing_younger_than_the_grace_is_touched(home: Path, grace_s: float) -
         plan = plan_table(lake, PREDICTIONS, policy)
         assert plan.expire == () and plan.orphans == ()
     assert set(before) <= set(table_files(settings))
+
+
+def test_the_manifest_cache_keeps_only_what_the_kept_snapshots_need(home: Path) -> None:
+    # A process maintaining a table for months reuses one cache: it must not grow with the
+    # commits (it held every manifest ever read, with pyiceberg's DataFile objects, ~10 KB each).
+    settings = lake_settings(home)
+    policy = MaintenancePolicy(
+        keep_snapshots=3, grace_s=0, compact_min_files=1000, target_file_bytes=1 << 20
+    )
+    cache = ManifestCache()
+    n = 0
+    with Lake.open(settings) as lake:
+        for _ in range(4):
+            n = commit_batches(settings, 6, start=n)
+            done = maintain(lake, [PREDICTIONS], policy, now=time.time() + 1, cache=cache)[0]
+            assert done.errors == [] and done.snapshots_expired >= 3
+            table = lake.table(PREDICTIONS)
+            kept = table.metadata.snapshots
+            needed = {s.manifest_list for s in kept} | {
+                m.manifest_path for s in kept for m in s.manifests(table.io)
+            }
+            # Exactly the kept snapshots' manifest lists and manifests, none of the expired.
+            assert cache.size == len(needed)
+    assert ids(settings) == [f"inf-{i:06d}" for i in range(n)]

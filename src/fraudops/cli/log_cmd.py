@@ -30,6 +30,10 @@ def log_writer(
     # pyiceberg (~0.5 s) comes with the writer: imported when the command runs, not for --help.
     from fraudops.log_writer import run_until_signalled, spool_writer
     from fraudops.runtime import Runtime
+    from fraudops.serving.allocators import bound_allocators
+
+    if not once:
+        bound_allocators()  # a long-running process: freed memory goes back (see the module)
 
     with Runtime(settings_from(ctx), spec) as runtime:
         writer = spool_writer(runtime)

@@ -334,4 +334,5 @@ def maintain(
             results.append(apply_plan(lake, plan, policy, cache))
         except (LakeError, OSError) as exc:
             results.append(TableMaintenance(name, False, plan, errors=[str(exc)]))
+    cache.retain_used()  # what expired snapshots and rewritten manifests needed goes
     return results

@@ -37,37 +37,62 @@ class StoredFile:
 
 
 class ManifestCache:
-    """Manifest lists and manifests read once per process (they are immutable), LRU-bounded."""
+    """Manifest lists and the paths manifests list, read once per process (they are immutable).
+
+    Bounded by what the table still needs, not by the history: ``retain_used()`` (at the end of
+    each maintenance run) drops every entry the run did not ask for, i.e. those of expired
+    snapshots and rewritten manifests; ``max_entries`` is a backstop between runs. Only paths
+    are kept per manifest, not pyiceberg's DataFile objects (their per-column statistics weigh
+    kilobytes each: a process maintaining ``predictions`` every few seconds grew by tens of MB).
+    """
 
     def __init__(self, max_entries: int = CACHE_ENTRIES) -> None:
         self.max_entries = max_entries
         self._lists: OrderedDict[str, tuple[ManifestFile, ...]] = OrderedDict()
-        self._entries: OrderedDict[str, tuple[DataFile, ...]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._used: set[str] = set()
+
+    @property
+    def size(self) -> int:
+        """Manifest lists and manifests held (no __len__: an empty cache is still a cache)."""
+        return len(self._lists) + len(self._entries)
 
     def manifests(self, io: FileIO, snapshot: Snapshot) -> tuple[ManifestFile, ...]:
         key = snapshot.manifest_list
+        self._used.add(key)
         found = self._lists.get(key)
         if found is None:
             found = tuple(snapshot.manifests(io))
             self._put(self._lists, key, found)
         return found
 
-    def live_files(self, io: FileIO, manifest: ManifestFile) -> tuple[DataFile, ...]:
-        """The data (and delete) files a manifest lists as added or existing."""
+    def live_paths(self, io: FileIO, manifest: ManifestFile) -> tuple[str, ...]:
+        """The paths of the data (and delete) files a manifest lists as added or existing."""
         key = manifest.manifest_path
+        self._used.add(key)
         found = self._entries.get(key)
         if found is None:
-            found = tuple(
-                e.data_file for e in manifest.fetch_manifest_entry(io, discard_deleted=True)
-            )
+            found = tuple(f.file_path for f in manifest_live_files(io, manifest))
             self._put(self._entries, key, found)
         return found
+
+    def retain_used(self) -> None:
+        """Forget every entry not asked for since the previous call."""
+        for cache in (self._lists, self._entries):
+            for key in [k for k in cache if k not in self._used]:
+                del cache[key]
+        self._used = set()
 
     def _put(self, cache: OrderedDict[str, Any], key: str, value: Any) -> None:
         cache[key] = value
         cache.move_to_end(key)
         while len(cache) > self.max_entries:
             cache.popitem(last=False)
+
+
+def manifest_live_files(io: FileIO, manifest: ManifestFile) -> list[DataFile]:
+    """The data (and delete) files a manifest lists as added or existing (read, not cached)."""
+    return [e.data_file for e in manifest.fetch_manifest_entry(io, discard_deleted=True)]
 
 
 def _arrow_io(table: Table) -> PyArrowFileIO:
@@ -84,7 +109,7 @@ def fs_path(io: PyArrowFileIO, location: str) -> str:
 
 def live_data_files(table: Table, snapshot: Snapshot, cache: ManifestCache) -> list[DataFile]:
     io = table.io
-    return [f for m in cache.manifests(io, snapshot) for f in cache.live_files(io, m)]
+    return [f for m in cache.manifests(io, snapshot) for f in manifest_live_files(io, m)]
 
 
 def referenced_paths(table: Table, snapshots: Iterable[Snapshot], cache: ManifestCache) -> set[str]:
@@ -98,7 +123,7 @@ def referenced_paths(table: Table, snapshots: Iterable[Snapshot], cache: Manifes
         locations.add(snapshot.manifest_list)
         for manifest in cache.manifests(io, snapshot):
             locations.add(manifest.manifest_path)
-            locations.update(f.file_path for f in cache.live_files(io, manifest))
+            locations.update(cache.live_paths(io, manifest))
     return {fs_path(io, loc) for loc in locations}
 
 

@@ -136,6 +136,9 @@ def run_server(
 ) -> None:
     import uvicorn
 
+    from fraudops.serving.allocators import bound_allocators
+
+    bound_allocators()  # this process's and, by the environment, the log writer's
     settings, spec = runtime.settings, runtime.spec
     cfg = settings.serving
     host = host or cfg.host
