@@ -522,7 +522,8 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert registry.alias_version(client, name, ALIAS) == strong
 
         with Runtime(settings, SPEC) as runtime:
-            check = retrain_after_monitoring(runtime.monitoring_context(), result, html_report=False)
+            monitoring = runtime.monitoring_context()
+            check = retrain_after_monitoring(monitoring, result, html_report=False)
         assert check.shadow is not None and check.shadow.status == "promoted"
         assert check.to_dict()["shadow"]["metrics"]["shadow"] is True
         assert registry.champion_version(client, trained, name) == strong
