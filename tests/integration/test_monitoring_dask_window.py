@@ -100,7 +100,7 @@ def lake_home(tmp_path_factory: pytest.TempPathFactory, cluster: str) -> Setting
     settings = train_champion(home, rows=10_000)
     spec = settings.feature_spec("transactions30")
     # Fresh samples at the training data's scale (its velocity features depend on the rows
-    # it makes: see test_orchestration_monitoring).
+    # it makes: see test_monitoring_run).
     clean = pd.concat(
         [generate_transactions(settings.data, spec, rows=10_000, seed=s) for s in (21, 22)]
     ).sample(14_000, random_state=0)
