@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
     from fraudops.lake.commits import CommitListeners
+    from fraudops.monitoring.context import MonitoringContext
 
 
 class Runtime:
@@ -132,6 +133,24 @@ class Runtime:
         """The compute engine (``compute.engine``, or the ``engine`` this runtime was built
         with); a Dask cluster is reached or started on its first job, not here."""
         return open_engine(self.settings, self._engine_name)
+
+    def monitoring_context(self) -> MonitoringContext:
+        """The clients a monitoring run and a retrain take (``fraudops.monitoring``), with the
+        training pipeline bound to this runtime for a retrain."""
+        from fraudops.monitoring.context import MonitoringContext
+        from fraudops.orchestration.training_pipeline import run_training
+
+        return MonitoringContext(
+            settings=self.settings,
+            spec=self.spec,
+            lake=self.lake(),
+            mlflow=self.mlflow,
+            alert_channels=self.alert_channels,
+            engine=self.engine,
+            # The seam to the training pipeline: switched to its context when it takes one.
+            run_training=partial(run_training, self),
+            actor=self.actor,
+        )
 
     @property
     def model_name(self) -> str:

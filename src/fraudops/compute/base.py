@@ -17,7 +17,6 @@ from fraudops.config import EngineName, Settings
 
 if TYPE_CHECKING:
     from fraudops.batch.score import ScoreReport
-    from fraudops.monitoring.window import WindowChecks, WindowRequest
     from fraudops.progress import Reporter
     from fraudops.runtime import Runtime
     from fraudops.spec import FeatureSpec
@@ -67,15 +66,6 @@ class Engine(ABC):
         """Load, split by time, build features, train ``trainer``, choose the threshold,
         evaluate and score the champion on the same holdout (everything before the gate);
         with ``retrain_as_of`` on the retrain's data (training/retrain_data.py)."""
-
-    # ---- monitoring
-
-    @abstractmethod
-    def check_window(
-        self, runtime: Runtime, request: WindowRequest, progress: Reporter
-    ) -> WindowChecks:
-        """A monitoring run's window read, data drift and performance
-        (``fraudops.monitoring.window``)."""
 
     def __enter__(self) -> Engine:
         return self

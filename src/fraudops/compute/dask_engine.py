@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
     from fraudops.batch.score import ScoreReport
-    from fraudops.monitoring.window import WindowChecks, WindowRequest
     from fraudops.progress import Reporter
     from fraudops.runtime import Runtime
     from fraudops.spec import FeatureSpec
@@ -103,12 +102,3 @@ class DaskEngine(Engine):
         from fraudops.compute.dask_training import train_dask
 
         return train_dask(self.client, runtime, trainer, progress, retrain_as_of)
-
-    # ---- monitoring
-
-    def check_window(
-        self, runtime: Runtime, request: WindowRequest, progress: Reporter
-    ) -> WindowChecks:
-        from fraudops.compute.dask_monitoring import check_window_dask
-
-        return check_window_dask(self.client, runtime.lake(), runtime.spec, request, progress)

@@ -9,7 +9,6 @@ from fraudops.compute.base import Engine
 
 if TYPE_CHECKING:
     from fraudops.batch.score import ScoreReport
-    from fraudops.monitoring.window import WindowChecks, WindowRequest
     from fraudops.progress import Reporter
     from fraudops.runtime import Runtime
     from fraudops.spec import FeatureSpec
@@ -59,12 +58,3 @@ class LocalEngine(Engine):
         from fraudops.compute.local_training import train_local
 
         return train_local(runtime, trainer, progress, retrain_as_of)
-
-    # ---- monitoring
-
-    def check_window(
-        self, runtime: Runtime, request: WindowRequest, progress: Reporter
-    ) -> WindowChecks:
-        from fraudops.monitoring.window import check_window_local
-
-        return check_window_local(runtime.lake(), self.settings, runtime.spec, request, progress)
