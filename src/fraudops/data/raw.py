@@ -43,7 +43,6 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from fraudops.errors import ConfigError, FraudopsError
-from fraudops.lake.formats import CSV_SUFFIXES, PARQUET_SUFFIXES
 from fraudops.progress import Reporter
 
 Array = np.ndarray
@@ -67,6 +66,9 @@ FRAUD_SCENARIO, LABEL_AVAILABLE_AT = "fraud_scenario", "label_available_at"
 COLUMNS = [TX_ID, TX_TIME, CUSTOMER_ID, TERMINAL_ID, AMOUNT, IS_FRAUD, FRAUD_SCENARIO]
 COLUMNS.append(LABEL_AVAILABLE_AT)
 RAW_SPEC = "cards"  # the built-in spec of these files
+# The names `lake load` reads (lake/formats.py; data/ sits above lake/ in the layout).
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 TX_ID_DIGITS = 10  # fixed width: ids sort as text exactly as they sort as numbers (time order)
 
 
