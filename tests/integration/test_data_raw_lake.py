@@ -1,4 +1,4 @@
-"""A generated raw file goes into the lake through the CLI, as the README's raw path says."""
+"""A generated raw file goes into the lake through the CLI (the README's raw path)."""
 
 from __future__ import annotations
 
