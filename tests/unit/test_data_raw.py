@@ -117,6 +117,8 @@ def test_sizes_scale_and_a_bad_start_is_refused() -> None:
     assert times.max() < pd.Timestamp("2024-03-02", tz="UTC")  # a leap year: 28, 29, 1
     with pytest.raises(ConfigError, match="start 'soon' is no date"):
         generate_raw(RawConfig(start="soon"))
+    with pytest.raises(ConfigError, match="5 customers made no transaction in 3 days"):
+        generate_raw(RawConfig(customers=5, terminals=1, days=3))
     with pytest.raises(ConfigError, match="customers must be at least 1"):
         generate_raw(RawConfig(customers=0))
 

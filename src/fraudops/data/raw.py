@@ -166,6 +166,12 @@ def generate_raw(config: RawConfig | None = None, progress: Reporter | None = No
         world = _World.draw(config, world_rng)
     with progress.step("Drawing transactions"):
         tx = _transactions(config, world, tx_rng)
+    if len(tx.seconds) == 0:
+        raise ConfigError(
+            f"raw data: {config.customers} customers made no transaction in {config.days} days "
+            f"(none has one of the {config.terminals} terminals within {config.radius:g} of "
+            "home?): add customers, terminals or days"
+        )
     with progress.step("Adding frauds"):
         scenario = _frauds(config, tx, terminal_rng, card_rng)
     with progress.step("Building the table"):
@@ -253,14 +259,13 @@ def _transactions(config: RawConfig, world: _World, rng: np.random.Generator) ->
     reachable = np.diff(world.offsets)[customer]
     pick = (rng.random(n) * reachable).astype(np.int64)
     keep = (time_of_day > 0) & (time_of_day < DAY_S) & (reachable > 0)
-    terminal = world.terminals[np.minimum(world.offsets[customer] + pick, len(world.terminals) - 1)]
     seconds = day * DAY_S + time_of_day
     order = np.flatnonzero(keep)
     order = order[np.argsort(seconds[order], kind="stable")]  # ties: by customer, as drawn
     return _Transactions(
         seconds=seconds[order],
         customer=customer[order],
-        terminal=terminal[order] if len(world.terminals) else np.zeros(len(order), np.int64),
+        terminal=world.terminals[world.offsets[customer[order]] + pick[order]],
         amount=np.round(amount[order], 2),
     )
 
