@@ -86,6 +86,17 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class WindowPlan:
+    """One window feature, its durations parsed once (not per query)."""
+
+    name: str
+    agg: Agg
+    window_us: int  # 0 for time_since_last
+    delay_us: int
+    column: int | None  # index into KeyPlan.columns of ``of``
+
+
+@dataclass(frozen=True)
 class KeyPlan:
     """The derived features of one key column and what their computation reads."""
 
@@ -94,6 +105,7 @@ class KeyPlan:
     columns: tuple[str, ...]
     lookback_us: int  # longest window + delay of these features (0: time_since_last only)
     needs_labels: bool
+    windows: tuple[WindowPlan, ...] = ()
 
 
 def label_in_force(labels: Sequence[tuple[int, bool]], t_us: int) -> bool:
@@ -164,6 +176,17 @@ class FeaturePlan:
                     columns=columns,
                     lookback_us=max(d.lookback_s for d in feats) * US_PER_S,
                     needs_labels=any(d.agg is Agg.fraud_rate for d in feats),
+                    windows=tuple(
+                        WindowPlan(
+                            name=d.name,
+                            agg=d.agg,
+                            window_us=(d.window_s or 0) * US_PER_S,
+                            delay_us=d.delay_s * US_PER_S,
+                            column=None if d.of is None else columns.index(d.of),
+                        )
+                        for d in feats
+                        if d.agg is not None
+                    ),
                 )
             )
         self.keys: list[KeyPlan] = plans
@@ -200,24 +223,23 @@ class FeaturePlan:
         times = [e.time_us for e in visible]
         own = StoredEvent(t, tx_id, self.key_values(plan, tx))
         out: dict[str, float] = {}
-        for d in plan.features:
-            if d.agg is Agg.time_since_last:
-                out[d.name] = (t - visible[-1].time_us) / US_PER_S if visible else -1.0
+        for w in plan.windows:
+            if w.agg is Agg.time_since_last:
+                out[w.name] = (t - visible[-1].time_us) / US_PER_S if visible else -1.0
                 continue
-            assert d.window_s is not None and d.agg is not None
-            hi = t - d.delay_s * US_PER_S
-            lo = hi - d.window_s * US_PER_S
+            hi = t - w.delay_us
+            lo = hi - w.window_us
             window = visible[bisect.bisect_right(times, lo) : bisect.bisect_right(times, hi)]
-            if d.delay_s == 0:
+            if w.delay_us == 0:
                 window.append(own)
-            if d.agg is Agg.fraud_rate:
+            if w.agg is Agg.fraud_rate:
                 frauds = sum(1 for e in window if label_in_force(e.labels, t))
-                out[d.name] = frauds / len(window) if window else 0.0
-            elif d.of is None:
-                out[d.name] = float(len(window))  # count
+                out[w.name] = frauds / len(window) if window else 0.0
+            elif w.column is None:
+                out[w.name] = float(len(window))  # count
             else:
-                i = plan.columns.index(d.of)
-                out[d.name] = _aggregate(d.agg, [e.values[i] for e in window])
+                i = w.column
+                out[w.name] = _aggregate(w.agg, [e.values[i] for e in window])
         return out
 
 
