@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
     from fraudops.lake.commits import CommitListeners
+    from fraudops.training.backend import TrainingContext
 
 
 class Runtime:
@@ -132,6 +133,15 @@ class Runtime:
         """The compute engine (``compute.engine``, or the ``engine`` this runtime was built
         with); a Dask cluster is reached or started on its first job, not here."""
         return open_engine(self.settings, self._engine_name)
+
+    def training_context(self) -> TrainingContext:
+        """What a training run takes (training/pipeline.py's ``run_training``): this runtime's
+        settings, spec, lake, MLflow client, engine and actor."""
+        from fraudops.training.backend import TrainingContext
+
+        return TrainingContext(
+            self.settings, self.spec, self.lake(), self.mlflow, self.engine, self.actor
+        )
 
     @property
     def model_name(self) -> str:

@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudops.config import Settings
 from fraudops.labels.window import LabelledWindow, mature_labelled
+from fraudops.models.profile import ReferenceProfile, build_profile
 from fraudops.monitoring.performance import PerformanceReport, evaluate_performance
-from fraudops.monitoring.profile import ReferenceProfile, build_profile
 from fraudops.monitoring.shadow import ShadowComparison, ShadowReport, compare_shadow
 from fraudops.orchestration.monitoring import _performance
 from fraudops.orchestration.monitoring_record import seed_metrics

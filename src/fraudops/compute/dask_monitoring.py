@@ -46,9 +46,9 @@ from fraudops.labels.window import ID
 from fraudops.lake.catalog import Lake
 from fraudops.lake.dask_io import read_dask
 from fraudops.lake.schemas import LABELS, PREDICTIONS
+from fraudops.models.profile import NumericProfile, ReferenceProfile
 from fraudops.monitoring.drift import SCORE_FEATURE, DriftReport, compute_drift
 from fraudops.monitoring.performance import cohort_performance
-from fraudops.monitoring.profile import NumericProfile, ReferenceProfile
 from fraudops.monitoring.summaries import (
     WindowSummary,
     crossing_rows,

@@ -18,9 +18,9 @@ import pandas as pd
 from fraudops.config import Settings
 from fraudops.labels.window import ID, LabelledWindow, mature_labelled, read_window
 from fraudops.lake.catalog import Lake
+from fraudops.models.profile import ReferenceProfile
 from fraudops.monitoring.drift import DriftReport, compute_drift
 from fraudops.monitoring.performance import PerformanceReport, evaluate_performance
-from fraudops.monitoring.profile import ReferenceProfile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 

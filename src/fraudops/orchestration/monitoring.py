@@ -27,8 +27,8 @@ from fraudops.alerting.dispatch import send_alert
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.labels.window import ID, LabelledWindow, read_window
+from fraudops.models.profile import ReferenceProfile
 from fraudops.monitoring.performance import PerformanceReport
-from fraudops.monitoring.profile import ReferenceProfile
 from fraudops.monitoring.shadow import compare_shadow
 from fraudops.monitoring.window import SHADOW_COLUMNS, WindowRequest, window_performance
 from fraudops.orchestration.monitoring_record import log_mlflow, record, write_html_reports

@@ -23,10 +23,10 @@ from fraudops.monitoring.shadow import ShadowComparison
 from fraudops.orchestration.monitoring import report_for_run
 from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.orchestration.retrain_policy import RetrainReason, retrain_reasons
-from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
 from fraudops.registry.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
 from fraudops.timeutil import as_utc
+from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import NotEnoughLabels
 
@@ -178,7 +178,7 @@ def retrain(
     """Train a challenger on lake rows plus recent labelled predictions, judge it against the
     champion on the latest mature labelled traffic, promote it if it wins."""
     return run_training(
-        runtime,
+        runtime.training_context(),
         trainer=trainer,
         progress=progress,
         raise_on_gate=False,

@@ -16,7 +16,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from fraudops.models.portable import ScoringModel
-    from fraudops.monitoring.profile import ReferenceProfile
+    from fraudops.models.profile import ReferenceProfile
     from fraudops.spec import FeatureSpec
     from fraudops.training.evaluation import Evaluation
     from fraudops.training.retrain_data import RetrainSummary

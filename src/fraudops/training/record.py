@@ -18,7 +18,7 @@ from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted
 from fraudops.models.mlflow_model import save_model
-from fraudops.monitoring.profile import save_profile
+from fraudops.models.profile import save_profile
 from fraudops.progress import Reporter
 from fraudops.registry.events import (
     SYSTEM_ACTOR,
