@@ -247,7 +247,7 @@ def test_mlflow_pyfunc_of_the_champion_gives_the_scored_probabilities(
 def test_a_score_process_imports_neither_mlflow_nor_xgboost_nor_pyiceberg(
     settings: Settings, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    # What keeps `fraudops score` start-up in a fraction of a second (see fraudops.batch.score):
+    # What keeps `fraudops score` start-up in a fraction of a second (see fraudops.batch.local):
     # no MLflow, no xgboost package, no pyiceberg (registry.lookup), no other CLI command.
     source, target = tmp_path / "in.parquet", tmp_path / "scored.parquet"
     rows.to_parquet(source)

@@ -49,7 +49,7 @@ EVENT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", 
 
 @dataclass
 class Scored(Trained):
-    """What the engine trained, with the gate's verdict on it, before anything is recorded."""
+    """What was trained, with the gate's verdict on it, before anything is recorded."""
 
     gate: GateResult
     baseline_floor: float | None = None  # the healthy ROC-AUC a degraded champion had
