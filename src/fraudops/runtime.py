@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
     from fraudops.lake.commits import CommitListeners
+    from fraudops.monitoring.context import MonitoringContext
     from fraudops.training.backend import TrainingContext
 
 
@@ -141,6 +142,23 @@ class Runtime:
 
         return TrainingContext(
             self.settings, self.spec, self.lake(), self.mlflow, self.engine, self.actor
+        )
+
+    def monitoring_context(self) -> MonitoringContext:
+        """The clients a monitoring run and a retrain take (``fraudops.monitoring``), with the
+        training pipeline bound to this runtime's training context for a retrain."""
+        from fraudops.monitoring.context import MonitoringContext
+        from fraudops.training.pipeline import run_training
+
+        return MonitoringContext(
+            settings=self.settings,
+            spec=self.spec,
+            lake=self.lake(),
+            mlflow=self.mlflow,
+            alert_channels=self.alert_channels,
+            engine=self.engine,
+            run_training=partial(run_training, self.training_context()),
+            actor=self.actor,
         )
 
     @property

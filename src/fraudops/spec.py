@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from fraudops.derived import VALUE_AGGS, Agg, Calendar, DerivedFeature
+
 
 class FeatureKind(StrEnum):
     numeric = "numeric"
@@ -72,17 +74,25 @@ class FeatureSpec(BaseModel):
     amount_column: str | None = Field(
         None, description="The transaction amount feature (reported in logs and alerts)."
     )
-    features: list[Feature]
+    features: list[Feature] = Field(description="The plain features: columns of the raw data.")
+    keys: list[str] = Field(
+        default_factory=list,
+        description="Raw columns derived features aggregate by (a card, a terminal).",
+    )
+    derived: list[DerivedFeature] = Field(
+        default_factory=list,
+        description="Features computed from the timestamp and each key's history (derived.py).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FeatureSpec:
-        names = [f.name for f in self.features]
-        if not names:
+        names = [f.name for f in self.features] + [d.name for d in self.derived]
+        if not self.features:
             raise ValueError(f"spec {self.name!r} declares no features")
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"spec {self.name!r}: duplicate feature names {dupes}")
-        meta = [self.id_column, self.customer_column, self.label_column]
+        meta = [self.id_column, self.customer_column, self.label_column, *self.keys]
         clash = [c for c in meta if c is not None and c in names]
         if clash:
             raise ValueError(f"spec {self.name!r}: {clash} is both a feature and a key column")
@@ -90,30 +100,98 @@ class FeatureSpec(BaseModel):
             raise ValueError(
                 f"spec {self.name!r}: amount_column {self.amount_column!r} is no feature"
             )
+        self._check_derived()
         return self
+
+    def _check_derived(self) -> None:
+        keys = self.keys
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"spec {self.name!r}: keys {keys} repeat a column")
+        for key in keys:
+            if key in (self.label_column, self.timestamp_column, self.id_column):
+                raise ValueError(
+                    f"spec {self.name!r}: key {key!r} is the id, timestamp or label column"
+                )
+        plain = {f.name: f for f in self.features}
+        for d in self.derived:
+            where = f"spec {self.name!r}: derived feature {d.name!r}"
+            if d.calendar is not None and self.timestamp_kind != "datetime":
+                raise ValueError(
+                    f"{where}: calendar features need timestamp_kind datetime (the timestamps "
+                    f"of this spec are {self.timestamp_kind}, with no day or hour)"
+                )
+            if d.by is not None and d.by not in keys:
+                known = ", ".join(keys) or "none declared"
+                raise ValueError(f"{where}: by {d.by!r} is no key (keys: {known})")
+            if d.of is not None:
+                if d.of not in plain:
+                    raise ValueError(
+                        f"{where}: of {d.of!r} is no plain feature of the spec "
+                        f"(one of {', '.join(plain)})"
+                    )
+                if plain[d.of].kind is not FeatureKind.numeric:
+                    raise ValueError(f"{where}: of {d.of!r} is {plain[d.of].kind}, not numeric")
 
     @property
     def feature_names(self) -> list[str]:
+        """The model's inputs, in order: the plain features, then the derived ones."""
+        return [f.name for f in self.features] + [d.name for d in self.derived]
+
+    @property
+    def raw_feature_names(self) -> list[str]:
+        """The plain features: the feature columns raw data carries."""
         return [f.name for f in self.features]
 
     @property
+    def model_features(self) -> list[Feature]:
+        """Every model input as a Feature (a derived one with its kind and bounds)."""
+        return list(self.features) + [derived_as_feature(d) for d in self.derived]
+
+    @property
     def key_columns(self) -> list[str]:
-        """The non-feature columns a loaded file must carry (id and customer when declared)."""
-        cols = [self.id_column, self.customer_column]
+        """The non-feature columns a loaded file must carry (id and customer when declared,
+        the keys of derived features)."""
+        cols = [self.id_column, self.customer_column, *self.keys]
         if self.timestamp_column not in self.feature_names:
             cols.append(self.timestamp_column)
         cols.append(self.label_column)
-        return [c for c in cols if c is not None]
+        return list(dict.fromkeys(c for c in cols if c is not None))
 
     @property
     def required_columns(self) -> list[str]:
-        return self.key_columns + [n for n in self.feature_names if n not in self.key_columns]
+        """The columns of a raw file: keys, then the plain features (derived ones are computed)."""
+        return self.key_columns + [n for n in self.raw_feature_names if n not in self.key_columns]
 
     def feature(self, name: str) -> Feature:
-        for f in self.features:
+        for f in self.model_features:
             if f.name == name:
                 return f
         raise KeyError(name)
+
+
+_CALENDAR_BOUNDS = {
+    Calendar.hour: (0.0, 23.0),
+    Calendar.day_of_week: (0.0, 6.0),
+}
+
+
+def derived_as_feature(d: DerivedFeature) -> Feature:
+    """A derived feature as a model input: its kind, storage type and bounds."""
+    if d.calendar in (Calendar.weekend, Calendar.night):
+        return Feature(name=d.name, kind=FeatureKind.binary, dtype="int", description=d.description)
+    if d.calendar is not None:
+        lo, hi = _CALENDAR_BOUNDS[d.calendar]
+        return Feature(name=d.name, dtype="int", min=lo, max=hi, description=d.description)
+    if d.agg is Agg.count:
+        return Feature(name=d.name, dtype="int", min=0, description=d.description)
+    if d.agg is Agg.fraud_rate:
+        return Feature(name=d.name, min=0, max=1, description=d.description)
+    if d.agg is Agg.time_since_last:
+        return Feature(name=d.name, min=-1, description=d.description)
+    if d.agg is Agg.std:
+        return Feature(name=d.name, min=0, description=d.description)
+    assert d.agg in VALUE_AGGS
+    return Feature(name=d.name, description=d.description)  # sum/mean/min/max of any sign
 
 
 def _num(
@@ -208,4 +286,51 @@ ULB = FeatureSpec(
     features=[_num(f"V{i}", None, None) for i in range(1, 29)] + [_num("Amount", 0, None)],
 )
 
-BUILTIN_SPECS: dict[str, FeatureSpec] = {s.name: s for s in (TRANSACTIONS30, ULB)}
+
+def _window(
+    name: str, key: str, window: str, agg: Agg, of: str | None = None, delay: str | None = None
+) -> DerivedFeature:
+    return DerivedFeature(name=name, by=key, window=window, delay=delay, agg=agg, of=of)
+
+
+# Raw card transactions (`fraudops data generate --raw`, fraudops.data.raw): the amount is the only
+# plain feature; the rest is derived from the time and each card's and terminal's history, as the
+# Fraud Detection Handbook's baseline features. A terminal's fraud rate reads labels 7 days late.
+CARDS = FeatureSpec(
+    name="cards",
+    description="Raw card transactions (tx_id, tx_time, customer_id, terminal_id, amount, "
+    "is_fraud): calendar and per-card / per-terminal window features derived from history.",
+    id_column="tx_id",
+    customer_column="customer_id",
+    timestamp_column="tx_time",
+    timestamp_kind="datetime",
+    label_column="is_fraud",
+    amount_column="amount",
+    keys=["customer_id", "terminal_id"],
+    features=[_num("amount", 0, None, description="Amount in the card's currency")],
+    derived=[
+        DerivedFeature(name="is_weekend", calendar=Calendar.weekend),
+        DerivedFeature(name="is_night", calendar=Calendar.night),
+        DerivedFeature(name="hour", calendar=Calendar.hour),
+        *(
+            f
+            for w in ("1d", "7d", "30d")
+            for f in (
+                _window(f"cust_nb_tx_{w}", "customer_id", w, Agg.count),
+                _window(f"cust_avg_amt_{w}", "customer_id", w, Agg.mean, "amount"),
+            )
+        ),
+        _window("cust_max_amt_30d", "customer_id", "30d", Agg.max, "amount"),
+        DerivedFeature(name="cust_secs_since_last", by="customer_id", agg=Agg.time_since_last),
+        *(
+            f
+            for w in ("1d", "7d", "30d")
+            for f in (
+                _window(f"term_nb_tx_{w}", "terminal_id", w, Agg.count, delay="7d"),
+                _window(f"term_risk_{w}", "terminal_id", w, Agg.fraud_rate, delay="7d"),
+            )
+        ),
+    ],
+)
+
+BUILTIN_SPECS: dict[str, FeatureSpec] = {s.name: s for s in (TRANSACTIONS30, ULB, CARDS)}

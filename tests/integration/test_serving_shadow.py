@@ -26,8 +26,9 @@ from fraudops.inference_log.writer import SpoolWriter
 from fraudops.labels import ingest_labels
 from fraudops.labels.window import read_window
 from fraudops.lake import Lake
-from fraudops.orchestration.monitoring import SHADOW_COLUMNS, run_monitoring
-from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.monitoring.backend import SHADOW_COLUMNS
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.run import run_monitoring
 from fraudops.registry import LoadedModel
 from fraudops.registry.client import mlflow_client
 from fraudops.runtime import Runtime
@@ -68,7 +69,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 def monitor(settings: Settings, **options: Any) -> MonitoringResult:
     with Runtime(settings, SPEC) as runtime:
-        return run_monitoring(runtime, **options)
+        return run_monitoring(runtime.monitoring_context(), **options)
 
 
 def _shadowing(settings: Settings, **serving: Any) -> Settings:
@@ -466,7 +467,7 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
 def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_is_dropped(
     trained: Settings,
 ) -> None:
-    from fraudops.orchestration.retraining import retrain_after_monitoring, settle_shadow
+    from fraudops.monitoring.retraining import retrain_after_monitoring, settle_shadow
     from fraudops.registry.events import ModelEvent, read_events
     from fraudops.training.pipeline import run_training
 
@@ -510,7 +511,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         )
         with Runtime(patient, SPEC) as runtime:
             waiting = settle_shadow(
-                runtime,
+                runtime.monitoring_context(),
                 champion=weak,
                 performance=result.performance,
                 monitoring_run_id=result.run_id,
@@ -521,7 +522,8 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert registry.alias_version(client, name, ALIAS) == strong
 
         with Runtime(settings, SPEC) as runtime:
-            check = retrain_after_monitoring(runtime, result, html_report=False)
+            monitoring = runtime.monitoring_context()
+            check = retrain_after_monitoring(monitoring, result, html_report=False)
         assert check.shadow is not None and check.shadow.status == "promoted"
         assert check.to_dict()["shadow"]["metrics"]["shadow"] is True
         assert registry.champion_version(client, trained, name) == strong
@@ -541,7 +543,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         result = _serve_label_monitor(settings, seed=22)
         with Runtime(settings, SPEC) as runtime:
             verdict = settle_shadow(
-                runtime,
+                runtime.monitoring_context(),
                 champion=strong,
                 performance=result.performance,
                 monitoring_run_id=result.run_id,
@@ -560,7 +562,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
 def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion(
     trained: Settings,
 ) -> None:
-    from fraudops.orchestration.retraining import retrain
+    from fraudops.monitoring.retraining import retrain
 
     champion, _ = _versions(trained)
     client = mlflow_client(trained)
@@ -573,7 +575,7 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
     result = _serve_label_monitor(settings, seed=23)
     try:
         with Runtime(settings, SPEC) as runtime:
-            trained_result = retrain(runtime, now=result.as_of, reason="test")
+            trained_result = retrain(runtime.monitoring_context(), now=result.as_of, reason="test")
         assert trained_result.decision == "shadowed" and trained_result.exit_code == 0
         assert registry.alias_version(client, name, ALIAS) == trained_result.version
         assert registry.champion_version(client, trained, name) == champion  # not yet

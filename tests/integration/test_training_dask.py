@@ -244,7 +244,7 @@ def _served_and_labelled(settings: Settings, server: Server) -> datetime:
 def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
     settings: Settings, trained: dict[str, Any]
 ) -> None:
-    from fraudops.orchestration.retraining import retrain
+    from fraudops.monitoring.retraining import retrain
 
     # A deliberately weak champion (two stumps), trained locally past lowered floors.
     weak = load_settings(
@@ -261,7 +261,7 @@ def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
         assert post_json(server.url + "/v1/predict", probe)[1]["model_version"] == champion.version
         as_of = _served_and_labelled(settings, server)
         with Runtime(settings, SPEC, engine="dask") as runtime:
-            result = retrain(runtime, now=as_of, reason="retrain through dask")
+            result = retrain(runtime.monitoring_context(), now=as_of, reason="retrain through dask")
         assert result.decision == "promoted", result.reason
         assert result.retrain is not None and result.retrain.holdout_rows == 600
         assert result.retrain.lake_rows == 30_000  # retrain.base_rows, read over partitions

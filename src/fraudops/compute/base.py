@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from fraudops.config import EngineName, Settings
-
-if TYPE_CHECKING:
-    from fraudops.monitoring.window import WindowChecks, WindowRequest
-    from fraudops.progress import Reporter
-    from fraudops.runtime import Runtime
 
 
 class Engine(ABC):
@@ -29,14 +24,6 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
-
-    # ---- monitoring: still here until monitoring's sequence owns its primitives (issue 18)
-    @abstractmethod
-    def check_window(
-        self, runtime: Runtime, request: WindowRequest, progress: Reporter
-    ) -> WindowChecks:
-        """A monitoring run's window read, data drift and performance
-        (``fraudops.monitoring.window``)."""
 
     def __enter__(self) -> Engine:
         return self

@@ -13,10 +13,6 @@ from fraudops.errors import ConfigError
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
-    from fraudops.monitoring.window import WindowChecks, WindowRequest
-    from fraudops.progress import Reporter
-    from fraudops.runtime import Runtime
-
 log = logging.getLogger(__name__)
 
 
@@ -56,11 +52,3 @@ class DaskEngine(Engine):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
-
-    # ---- monitoring: still here until monitoring's sequence owns its primitives (issue 18)
-    def check_window(
-        self, runtime: Runtime, request: WindowRequest, progress: Reporter
-    ) -> WindowChecks:
-        from fraudops.compute.dask_monitoring import check_window_dask
-
-        return check_window_dask(self.client, runtime.lake(), runtime.spec, request, progress)

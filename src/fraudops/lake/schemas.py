@@ -120,6 +120,8 @@ def transactions_schema(spec: FeatureSpec) -> Schema:
     columns = [_req(transaction_id_column(spec), STRING)]
     if spec.customer_column:
         columns.append(_opt(spec.customer_column, STRING))
+    # The keys derived features aggregate by (a terminal): ids as text, like the customer's.
+    columns += [_opt(k, STRING) for k in spec.keys if k != spec.customer_column]
     # A timestamp that is also a feature keeps its feature type, in the feature list.
     if spec.timestamp_column not in spec.feature_names:
         columns.append(_opt(spec.timestamp_column, timestamp_type(spec)))

@@ -13,9 +13,9 @@ from typing import Any
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.orchestration.monitoring import MonitoringResult
-from fraudops.orchestration.retrain_policy import alarmed_features
-from fraudops.orchestration.retraining import RetrainCheck
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.retrain_policy import alarmed_features
+from fraudops.monitoring.retraining import RetrainCheck
 from fraudops.simulation.results import MonitoringRun, Retrain
 from fraudops.training.first_champion import PreparedChampion
 

@@ -22,8 +22,8 @@ from fraudops.alerting.channels import AlertChannel, LogChannel
 from fraudops.config import Scenario, Settings
 from fraudops.data.synthetic import time_range
 from fraudops.errors import ConfigError, FraudopsError
-from fraudops.orchestration.monitoring import run_monitoring
-from fraudops.orchestration.retraining import retrain_after_monitoring
+from fraudops.monitoring.retraining import retrain_after_monitoring
+from fraudops.monitoring.run import run_monitoring
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime
 from fraudops.simulation import readings
@@ -174,9 +174,10 @@ def _monitor(
     world.clock = now
     world.flush()
     delivered = outcomes.deliver(now)
-    run = run_monitoring(runtime, now=now, html=False, channels=channels)
+    monitoring = runtime.monitoring_context()
+    run = run_monitoring(monitoring, now=now, html=False, channels=channels)
     # Evidently's HTML reports take ~10 s a run: made for the first retrain's evidence only.
-    check = retrain_after_monitoring(runtime, run, html_report=not result.retrains)
+    check = retrain_after_monitoring(monitoring, run, html_report=not result.retrains)
     result.monitoring_runs.append(readings.monitoring_run(runtime.settings, run, check, delivered))
     promoted = readings.shadow_promotion(run, check, now, result.retrains)
     if promoted is not None:

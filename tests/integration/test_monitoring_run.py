@@ -20,8 +20,8 @@ from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
-from fraudops.orchestration.monitoring import report_for_run, run_monitoring
-from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.run import report_for_run, run_monitoring
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
@@ -91,7 +91,7 @@ def true_labels_as_confirmed(
 
 def monitor(settings: Settings, **options: Any) -> MonitoringResult:
     with Runtime(settings) as runtime:
-        return run_monitoring(runtime, **options)
+        return run_monitoring(runtime.monitoring_context(), **options)
 
 
 @pytest.fixture(scope="module")
@@ -186,13 +186,13 @@ def test_reports_on_demand_for_a_recorded_run(monitored: Settings) -> None:
     from fraudops.errors import FraudopsError
 
     with Runtime(monitored) as runtime:
-        result = run_monitoring(runtime, now=AS_OF, html=False, alert=False)
+        result = run_monitoring(runtime.monitoring_context(), now=AS_OF, html=False, alert=False)
         assert "data_drift" not in result.reports  # a routine run stays fast
-        paths = report_for_run(runtime, result.run_id)
+        paths = report_for_run(runtime.monitoring_context(), result.run_id)
         assert Path(paths["data_drift"]).stat().st_size > 10_000
         assert Path(paths["classification"]).stat().st_size > 10_000
         with pytest.raises(FraudopsError, match="no monitoring run"):
-            report_for_run(runtime, "mon-nope")
+            report_for_run(runtime.monitoring_context(), "mon-nope")
 
 
 def test_a_run_without_a_champion_says_so(tmp_path: Path) -> None:
