@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from fraudops.lake import Lake
     from fraudops.lake.commits import CommitListeners
     from fraudops.monitoring.context import MonitoringContext
+    from fraudops.training.backend import TrainingContext
 
 
 class Runtime:
@@ -134,11 +135,20 @@ class Runtime:
         with); a Dask cluster is reached or started on its first job, not here."""
         return open_engine(self.settings, self._engine_name)
 
+    def training_context(self) -> TrainingContext:
+        """What a training run takes (training/pipeline.py's ``run_training``): this runtime's
+        settings, spec, lake, MLflow client, engine and actor."""
+        from fraudops.training.backend import TrainingContext
+
+        return TrainingContext(
+            self.settings, self.spec, self.lake(), self.mlflow, self.engine, self.actor
+        )
+
     def monitoring_context(self) -> MonitoringContext:
         """The clients a monitoring run and a retrain take (``fraudops.monitoring``), with the
-        training pipeline bound to this runtime for a retrain."""
+        training pipeline bound to this runtime's training context for a retrain."""
         from fraudops.monitoring.context import MonitoringContext
-        from fraudops.orchestration.training_pipeline import run_training
+        from fraudops.training.pipeline import run_training
 
         return MonitoringContext(
             settings=self.settings,
@@ -147,8 +157,7 @@ class Runtime:
             mlflow=self.mlflow,
             alert_channels=self.alert_channels,
             engine=self.engine,
-            # The seam to the training pipeline: switched to its context when it takes one.
-            run_training=partial(run_training, self),
+            run_training=partial(run_training, self.training_context()),
             actor=self.actor,
         )
 

@@ -51,7 +51,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Versions 1 and 2 of the model, 2 a shallower forest of another seed (the gate decides
     which is champion: `_versions`). Two trainings of `train_champion` would give the same
     model twice, and a shadow that scores like the champion shows nothing."""
-    from fraudops.orchestration.training_pipeline import run_training
+    from fraudops.training.pipeline import run_training
 
     settings = train_champion(tmp_path_factory.mktemp("shadow") / "home", times=1)
     other = settings.training.model_copy(
@@ -63,7 +63,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         }
     )
     with Runtime(settings.model_copy(update={"training": other}), SPEC) as runtime:
-        run_training(runtime, raise_on_gate=False)
+        run_training(runtime.training_context(), raise_on_gate=False)
     return settings
 
 
@@ -468,8 +468,8 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
     trained: Settings,
 ) -> None:
     from fraudops.monitoring.retraining import retrain_after_monitoring, settle_shadow
-    from fraudops.orchestration.training_pipeline import run_training
     from fraudops.registry.events import ModelEvent, read_events
+    from fraudops.training.pipeline import run_training
 
     strong, _ = _versions(trained)
     # A deliberately weak model (two stumps), registered past lowered floors, made champion.
@@ -486,7 +486,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         }
     )
     with Runtime(weak_settings, SPEC) as runtime:
-        weak = run_training(runtime, raise_on_gate=False).version
+        weak = run_training(runtime.training_context(), raise_on_gate=False).version
     assert weak is not None
     client = mlflow_client(trained)
     name = trained.registered_model_name(SPEC)

@@ -11,8 +11,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudops.config import Settings
 from fraudops.labels.window import LabelledWindow, mature_labelled
+from fraudops.models.profile import ReferenceProfile, build_profile
 from fraudops.monitoring.performance import PerformanceReport, evaluate_performance
-from fraudops.monitoring.profile import ReferenceProfile, build_profile
 from fraudops.monitoring.record import seed_metrics
 from fraudops.monitoring.result import MonitoringResult, Window
 from fraudops.monitoring.run import attach_shadow, window_performance

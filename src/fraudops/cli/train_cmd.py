@@ -69,15 +69,17 @@ def train(
     failed (not registered); 4 registered but trails the champion (not promoted).
     """
     # The pipeline pulls in the lake, MLflow and the trainers: seconds a `--help` should not pay.
-    from fraudops.orchestration.training_pipeline import run_training
     from fraudops.runtime import Runtime
+    from fraudops.training.pipeline import run_training
 
     check_trainer(trainer)
     with (
         Runtime(settings_from(ctx), spec, engine=engine) as runtime,
         RichReporter() as progress,
     ):
-        result = run_training(runtime, trainer=trainer, progress=progress, raise_on_gate=False)
+        result = run_training(
+            runtime.training_context(), trainer=trainer, progress=progress, raise_on_gate=False
+        )
     emit(result.to_dict(), as_json, lambda: render_training(result))
     if result.exit_code:
         raise typer.Exit(result.exit_code)

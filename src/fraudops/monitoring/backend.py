@@ -18,9 +18,9 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from fraudops.models.profile import ReferenceProfile
 from fraudops.monitoring.drift import DriftReport
 from fraudops.monitoring.performance import PerformanceReport
-from fraudops.monitoring.profile import ReferenceProfile
 from fraudops.monitoring.summaries import WindowSummary
 
 # The served version and the shadow challenger's score: what shadow scoring compares.

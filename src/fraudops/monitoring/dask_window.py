@@ -42,6 +42,7 @@ from fraudops.labels.window import ID
 from fraudops.lake.catalog import Lake
 from fraudops.lake.dask_io import read_dask
 from fraudops.lake.schemas import LABELS, PREDICTIONS
+from fraudops.models.profile import NumericProfile, ReferenceProfile
 from fraudops.monitoring.backend import (
     SHADOW_COLUMNS,
     DataSlice,
@@ -49,7 +50,6 @@ from fraudops.monitoring.backend import (
     WindowRequest,
 )
 from fraudops.monitoring.drift import SCORE_FEATURE
-from fraudops.monitoring.profile import NumericProfile, ReferenceProfile
 from fraudops.monitoring.summaries import (
     WindowSummary,
     merge_all,

@@ -34,6 +34,7 @@ from fraudops.alerting.dispatch import send_alert
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.labels.window import ID, read_window
+from fraudops.models.profile import ReferenceProfile
 from fraudops.monitoring.backend import (
     SHADOW_COLUMNS,
     DataSlice,
@@ -45,7 +46,6 @@ from fraudops.monitoring.backend import (
 from fraudops.monitoring.context import MonitoringContext
 from fraudops.monitoring.drift import DriftReport, compute_drift
 from fraudops.monitoring.performance import PerformanceReport, cohort_performance
-from fraudops.monitoring.profile import ReferenceProfile
 from fraudops.monitoring.record import log_mlflow, record, write_html_reports
 from fraudops.monitoring.result import MonitoringResult, Status, Window
 from fraudops.monitoring.shadow import compare_shadow

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fraudops.labels.window import ID, LabelledWindow, label_state, read_window
 from fraudops.lake.catalog import Lake
+from fraudops.models.profile import NumericProfile
 from fraudops.monitoring.backend import (
     SHADOW_COLUMNS,
     DataSlice,
@@ -21,7 +22,6 @@ from fraudops.monitoring.backend import (
     WindowRequest,
 )
 from fraudops.monitoring.drift import SCORE_FEATURE
-from fraudops.monitoring.profile import NumericProfile
 from fraudops.monitoring.summaries import values_in
 from fraudops.spec import FeatureSpec
 

@@ -21,7 +21,7 @@ from urllib.request import url2pathname
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.models.portable import ModelManifest, ScoringModel, load_model_dir
-from fraudops.monitoring.profile import ReferenceProfile, load_profile
+from fraudops.models.profile import ReferenceProfile, load_profile
 from fraudops.registry.client import mlflow_client
 from fraudops.registry.lookup import (
     MODEL_ARTIFACT_PATH,

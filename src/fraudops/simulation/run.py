@@ -24,7 +24,6 @@ from fraudops.data.synthetic import time_range
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.monitoring.retraining import retrain_after_monitoring
 from fraudops.monitoring.run import run_monitoring
-from fraudops.orchestration.demo import DEMO_SPEC, prepare_champion
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime
 from fraudops.simulation import readings
@@ -34,6 +33,7 @@ from fraudops.simulation.outcomes import Outcomes
 from fraudops.simulation.results import SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH, Traffic
 from fraudops.simulation.world import ServingWorld
+from fraudops.training.first_champion import DEMO_SPEC, prepare_champion
 
 MARKER = ".fraudops-simulation"  # a folder with it may be wiped by the next run
 ALERT_LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
@@ -112,7 +112,7 @@ def _simulate(
 ) -> SimulationResult:
     sim, spec = runtime.settings, runtime.spec
     champion, training = readings.initial_champion(
-        prepare_champion(runtime, drifted_sets=False, progress=progress)
+        prepare_champion(runtime.training_context(), drifted_sets=False, progress=progress)
     )
     start = _start_of(sim)
     result = SimulationResult(

@@ -15,13 +15,13 @@ from fraudops import registry
 from fraudops.config import Settings, load_settings
 from fraudops.errors import GateFailed, LakeError, NotPromoted, ValidationError
 from fraudops.lake import Lake, load_file
-from fraudops.monitoring.profile import load_profile
-from fraudops.orchestration.training_pipeline import run_training
+from fraudops.models.profile import load_profile
 from fraudops.progress import Reporter
 from fraudops.registry.client import mlflow_client
 from fraudops.registry.events import read_events
 from fraudops.runtime import Runtime
 from fraudops.training.features import feature_matrix, label_vector
+from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split
 
@@ -34,7 +34,7 @@ WEAK: dict[str, Any] = {
 
 def train(settings: Settings, spec_name: str | None = None, **options: Any) -> TrainingResult:
     with Runtime(settings, spec_name) as runtime:
-        return run_training(runtime, **options)
+        return run_training(runtime.training_context(), **options)
 
 
 @pytest.fixture(scope="module")
