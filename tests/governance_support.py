@@ -15,8 +15,8 @@ from fraudops.lake import Lake
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS, table_schema
 from fraudops.models.mlflow_model import save_model
 from fraudops.registry import MODEL_ARTIFACT_PATH, register_version
-from fraudops.registry.client import experiment_id, mlflow_client
-from fraudops.runtime import Runtime
+from fraudops.registry.client import experiment_id
+from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"

@@ -18,7 +18,7 @@ from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
 from fraudops.registry.events import ModelEvent, read_events
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 from tests.governance_support import SPEC, register
 
 
@@ -42,7 +42,7 @@ def rollback(settings: Settings, *, actor: str, reason: str) -> ModelEvent:
 
 
 def champion(settings: Settings) -> str | None:
-    row = registry.champion(settings)
+    row = registry.champion(mlflow_client(settings), settings)
     return None if row is None else str(row["version"])
 
 
@@ -160,7 +160,7 @@ _WORKER = """
 import json, sys
 from fraudops import governance
 from fraudops.config import load_settings
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 
 with Runtime(load_settings()) as runtime:
     runtime.lake(); runtime.mlflow.search_registered_models()

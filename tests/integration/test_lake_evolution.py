@@ -20,7 +20,7 @@ from fraudops.errors import LakeError
 from fraudops.lake import Lake
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS, table_schema
 from fraudops.registry.events import ModelEvent, append_events, read_events
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 from tests.governance_support import NEW_COLUMNS, SPEC, make_old_home, register, send_test_alert
 
 
@@ -52,7 +52,7 @@ def test_an_old_home_keeps_working_and_lake_init_adds_the_columns(
         assert "run `fraudops lake init --spec transactions30`" in str(caught.value)
         with pytest.raises(LakeError, match="acknowledged_at, acknowledged_by, ack_note"):
             governance.acknowledge_alert(runtime, old_alert, actor="alice", note="seen")
-    assert registry.champion(settings) is None
+    assert registry.champion(mlflow_client(settings), settings) is None
 
     before = uuids(settings)
     monkeypatch.setenv("FRAUDOPS_HOME", str(settings.home_dir))

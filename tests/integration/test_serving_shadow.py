@@ -29,8 +29,7 @@ from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import SHADOW_COLUMNS, run_monitoring
 from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.registry import LoadedModel
-from fraudops.registry.client import mlflow_client
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 from fraudops.scoring import Scorer
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.metrics import ServerMetrics
@@ -87,14 +86,16 @@ def _versions(settings: Settings) -> tuple[str, str]:
 @pytest.fixture
 def app(trained: Settings) -> Iterator[FraudopsASGI]:
     """The server app with its state started (ASGITransport runs no lifespan)."""
-    registry.set_alias(trained, ALIAS, _versions(trained)[1], spec_name=SPEC)
+    registry.set_alias(
+        mlflow_client(trained), trained, ALIAS, _versions(trained)[1], spec_name=SPEC
+    )
     application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
         yield application
     finally:
         application.state.stop()
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
 
 
 async def _post(app: FraudopsASGI, bodies: list[Any], query: str = "") -> list[httpx.Response]:
@@ -225,7 +226,7 @@ def test_moving_the_alias_away_stops_shadow_scoring(trained: Settings, app: Frau
     holder = app.state.holder
     before = _ids(asyncio.run(_post(app, bodies[:20])))
 
-    registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+    registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
     assert holder.check() is False  # the champion did not move
     assert holder.shadow is None and holder.current is not None
     after = _ids(asyncio.run(_post(app, bodies[20:])))
@@ -247,7 +248,7 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
     try:
         assert holder.current is not None and holder.current.version == champion
         assert holder.shadow is None  # no alias yet
-        registry.set_alias(settings, ALIAS, challenger, spec_name=SPEC)
+        registry.set_alias(mlflow_client(settings), settings, ALIAS, challenger, spec_name=SPEC)
         _wait(
             lambda: holder.shadow is not None and holder.shadow.version == challenger,
             "the shadow follows the alias to the challenger",
@@ -259,24 +260,24 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
             "threshold": holder.shadow.threshold,
             "kind": holder.shadow.loaded.manifest.kind,
         }
-        registry.set_alias(settings, ALIAS, champion, spec_name=SPEC)
+        registry.set_alias(mlflow_client(settings), settings, ALIAS, champion, spec_name=SPEC)
         _wait(lambda: holder.shadow is None, "no shadow: the alias names the champion")
-        registry.set_alias(settings, ALIAS, challenger, spec_name=SPEC)
+        registry.set_alias(mlflow_client(settings), settings, ALIAS, challenger, spec_name=SPEC)
         _wait(lambda: holder.shadow is not None, "the shadow is back")
-        registry.remove_alias(settings, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(settings), settings, ALIAS, spec_name=SPEC)
         _wait(lambda: holder.shadow is None, "no shadow once the alias is gone")
         assert holder.current.version == champion and holder.reloads == 0
     finally:
         holder.stop()
-        registry.remove_alias(settings, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(settings), settings, ALIAS, spec_name=SPEC)
     # Without serving.shadow_alias an alias changes nothing.
-    registry.set_alias(trained, ALIAS, challenger, spec_name=SPEC)
+    registry.set_alias(mlflow_client(trained), trained, ALIAS, challenger, spec_name=SPEC)
     try:
         plain = ModelHolder(trained, spec, lambda: mlflow_client(trained))
         plain.check()
         assert plain.current is not None and plain.shadow is None
     finally:
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
 
 
 def test_the_champion_alias_cannot_be_moved_or_removed_as_a_shadow_alias(
@@ -285,12 +286,12 @@ def test_the_champion_alias_cannot_be_moved_or_removed_as_a_shadow_alias(
     from fraudops.errors import FraudopsError
 
     with pytest.raises(FraudopsError, match="promote"):
-        registry.set_alias(trained, "champion", "1", spec_name=SPEC)
+        registry.set_alias(mlflow_client(trained), trained, "champion", "1", spec_name=SPEC)
     with pytest.raises(FraudopsError, match="cannot be removed"):
-        registry.remove_alias(trained, "champion", spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, "champion", spec_name=SPEC)
     with pytest.raises(FraudopsError, match="no version or alias '99'"):
-        registry.set_alias(trained, ALIAS, "99", spec_name=SPEC)
-    assert registry.remove_alias(trained, ALIAS, spec_name=SPEC) is False
+        registry.set_alias(mlflow_client(trained), trained, ALIAS, "99", spec_name=SPEC)
+    assert registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC) is False
 
 
 def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings) -> None:
@@ -300,7 +301,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
     broken = client.create_model_version(
         name, source=(trained.home_dir / "nowhere" / "model").as_uri()
     )
-    registry.set_alias(trained, ALIAS, str(broken.version), spec_name=SPEC)
+    registry.set_alias(mlflow_client(trained), trained, ALIAS, str(broken.version), spec_name=SPEC)
     application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
@@ -310,7 +311,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
         ids = _ids(asyncio.run(_post(application, transactions(trained, 10, seed=5))))
     finally:
         application.state.stop()
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
         client.delete_model_version(name, str(broken.version))
     rows = _drain(trained, ids)
     assert rows["shadow_version"].isna().all() and rows["probability"].notna().all()
@@ -495,7 +496,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         registry.move_champion(trained, client, SPEC, version, event=event)
 
     make_champion(weak, strong)
-    registry.set_alias(trained, ALIAS, strong, spec_name=SPEC)
+    registry.set_alias(mlflow_client(trained), trained, ALIAS, strong, spec_name=SPEC)
     try:
         settings = _promote_via_shadow(trained)
         result = _serve_label_monitor(settings, seed=21)
@@ -537,7 +538,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert metrics["challenger"]["roc_auc"] > metrics["champion"]["roc_auc"]
 
         # The other way round: the weak model in shadow loses and is dropped.
-        registry.set_alias(trained, ALIAS, weak, spec_name=SPEC)
+        registry.set_alias(mlflow_client(trained), trained, ALIAS, weak, spec_name=SPEC)
         result = _serve_label_monitor(settings, seed=22)
         with Runtime(settings, SPEC) as runtime:
             verdict = settle_shadow(
@@ -552,7 +553,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert registry.alias_version(client, name, ALIAS) is None
         assert read_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
     finally:
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
         if registry.champion_version(client, trained, name) != strong:
             make_champion(strong, weak)
 
@@ -585,7 +586,7 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
         holder.check()
         assert holder.shadow is not None and holder.shadow.version == trained_result.version
     finally:
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
 
 
 def read_events_of(settings: Settings, run_id: str) -> list[str]:
