@@ -108,6 +108,7 @@ class Runtime:
         drainer = open_drainer(
             self.settings,
             self.spec.name,
+            open_lake=self.lake_factory(),
             consumer_name=consumer_name,
             claim_idle_ms=claim_idle_ms,
             listeners=listeners,

@@ -23,7 +23,6 @@ from fraudops.inference_log.factory import open_producer
 from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.inference_log.writer import SpoolWriter
-from fraudops.labels import ingest_labels
 from fraudops.labels.window import read_window
 from fraudops.lake import Lake
 from fraudops.orchestration.monitoring import SHADOW_COLUMNS, run_monitoring
@@ -36,6 +35,7 @@ from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
+from tests.labels_support import ingest
 from tests.serving_support import train_champion, transactions
 from tests.waiting import wait_for
 
@@ -107,7 +107,7 @@ async def _post(app: FraudopsASGI, bodies: list[Any], query: str = "") -> list[h
 
 
 def _drain(settings: Settings, ids: set[str]) -> pd.DataFrame:
-    writer = SpoolWriter(settings, SPEC)
+    writer = SpoolWriter(settings, SPEC, open_lake=Runtime(settings, SPEC).lake_factory())
     try:
         writer.drain()
     finally:
@@ -181,7 +181,7 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
         }
         for row in rows.itertuples()
     ]
-    assert ingest_labels(trained, SPEC, events, now=later).written == 600
+    assert ingest(trained, SPEC, events, now=later).written == 600
 
     result = monitor(trained, now=later, window_days=40, alert=False, html=False)
     perf = result.performance
@@ -395,7 +395,7 @@ def test_the_monitoring_window_is_pushed_into_the_scan_with_its_exact_bounds(
         )
         for key, when in at.items()
     ]
-    with PredictionSink(trained, SPEC) as sink:
+    with PredictionSink(trained, SPEC, open_lake=Runtime(trained, SPEC).lake_factory()) as sink:
         assert sink.commit(rows).written == 5
     with Lake.open(trained, SPEC) as lake:
         window = read_window(lake, spec, start=start, end=end, columns=SHADOW_COLUMNS).predictions
@@ -460,7 +460,7 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
         }
         for row in rows.itertuples()
     ]
-    ingest_labels(settings, SPEC, events, now=later)
+    ingest(settings, SPEC, events, now=later)
     return monitor(settings, now=later, window_days=40, alert=False, html=False)
 
 
