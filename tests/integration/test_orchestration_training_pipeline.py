@@ -18,11 +18,11 @@ from fraudops.lake import Lake, load_file
 from fraudops.monitoring.profile import load_profile
 from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
-from fraudops.registry.events import read_events
 from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split
+from tests.governance_support import model_events
 
 ROWS = 20_000
 WEAK: dict[str, Any] = {
@@ -200,7 +200,7 @@ def test_a_worse_challenger_is_registered_but_not_promoted(
 
 
 def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any], home: Path) -> None:
-    events = read_events(_settings(home), "transactions30")
+    events = model_events(_settings(home), "transactions30")
     rows = list(zip(events["event_type"], events["version"], strict=True))
     assert rows == [
         ("registered", "1"),
@@ -233,7 +233,7 @@ def test_not_promoted_raises_after_recording(story: dict[str, Any], home: Path) 
     assert caught.value.exit_code == 4 and "version 3 registered but not promoted" in str(
         caught.value
     )
-    events = read_events(settings, "transactions30").tail(2)
+    events = model_events(settings, "transactions30").tail(2)
     assert events["event_type"].tolist() == ["registered", "not_promoted"]
     assert events["trigger"].tolist() == ["retrain", "retrain"]
     assert events["monitoring_run_id"].tolist() == ["mon-1", "mon-1"]

@@ -16,10 +16,11 @@ from fraudops.lake import Lake
 from fraudops.models.mlflow_model import save_model
 from fraudops.models.portable import ScoringModel
 from fraudops.registry.client import experiment_id
-from fraudops.registry.events import ModelEvent, read_events
+from fraudops.registry.events import ModelEvent
 from fraudops.registry.store import find_version
 from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.trainers import train_logreg
+from tests.governance_support import model_events
 
 SPEC = "transactions30"
 
@@ -101,7 +102,7 @@ def test_promote_and_roll_back_through_the_history(lake_settings: Settings, tmp_
     promote(settings, "3", reason="fixed")
     assert rollback(settings, reason="again")["champion_after"] == "1"
 
-    events = read_events(settings, SPEC)
+    events = model_events(settings, SPEC)
     assert events["event_type"].tolist() == ["manual_promote"] * 3 + ["rollback"] * 2 + [
         "manual_promote",
         "rollback",

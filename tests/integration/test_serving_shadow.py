@@ -469,7 +469,8 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
 ) -> None:
     from fraudops.orchestration.retraining import retrain_after_monitoring, settle_shadow
     from fraudops.orchestration.training_pipeline import run_training
-    from fraudops.registry.events import ModelEvent, read_events
+    from fraudops.registry.events import ModelEvent
+    from tests.governance_support import model_events
 
     strong, _ = _versions(trained)
     # A deliberately weak model (two stumps), registered past lowered floors, made champion.
@@ -527,7 +528,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert check.to_dict()["shadow"]["metrics"]["shadow"] is True
         assert registry.champion_version(client, trained, name) == strong
         assert registry.alias_version(client, name, ALIAS) is None
-        event = read_events(trained, SPEC).iloc[-1]
+        event = model_events(trained, SPEC).iloc[-1]
         assert (event["event_type"], event["trigger"], event["version"]) == (
             "promoted",
             "shadow",
@@ -551,7 +552,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert verdict is not None and verdict.status == "dropped"
         assert registry.champion_version(client, trained, name) == strong
         assert registry.alias_version(client, name, ALIAS) is None
-        assert read_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
+        assert model_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
     finally:
         registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
         if registry.champion_version(client, trained, name) != strong:
@@ -590,7 +591,7 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
 
 
 def read_events_of(settings: Settings, run_id: str) -> list[str]:
-    from fraudops.registry.events import read_events
+    from tests.governance_support import model_events
 
-    events = read_events(settings, SPEC)
+    events = model_events(settings, SPEC)
     return events[events["run_id"] == run_id]["event_type"].tolist()
