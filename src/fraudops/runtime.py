@@ -69,10 +69,15 @@ class Runtime:
 
     @cached_property
     def mlflow(self) -> MlflowClient:
-        """The tracking and registry client for ``settings.tracking_uri``."""
-        from fraudops.registry.client import mlflow_client  # imports MLflow: ~1.7 s
-
+        """The tracking and registry client for ``settings.tracking_uri`` (built on first use:
+        importing MLflow costs ~1.7 s)."""
         return mlflow_client(self.settings)
+
+    def mlflow_factory(self) -> Callable[[], MlflowClient]:
+        """The runtime's client, built when first asked: ``registry.load_model`` asks only when
+        the direct read of a SQLite store does not answer (``fraudops score`` never imports
+        MLflow). A process of its own builds one with ``mlflow_client(settings)``."""
+        return lambda: self.mlflow
 
     @cached_property
     def alert_channels(self) -> list[AlertChannel]:
@@ -105,6 +110,7 @@ class Runtime:
         drainer = open_drainer(
             self.settings,
             self.spec.name,
+            open_lake=self.lake_factory(),
             consumer_name=consumer_name,
             claim_idle_ms=claim_idle_ms,
             listeners=listeners,
@@ -191,6 +197,14 @@ def open_lake(settings: Settings, spec_name: str | None = None) -> Lake:
     from fraudops.lake import Lake
 
     return Lake.open(settings, spec_name)
+
+
+def mlflow_client(settings: Settings) -> MlflowClient:
+    """A new MLflow client for ``settings.tracking_uri``: the one place one is built.
+    ``Runtime.mlflow`` keeps one; a process of its own gets ``Runtime.mlflow_factory``."""
+    from fraudops.registry.client import build_client  # imports MLflow: ~1.7 s
+
+    return build_client(settings)
 
 
 def served_app_from_env() -> Any:

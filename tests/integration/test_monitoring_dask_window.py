@@ -82,7 +82,9 @@ def log_served(
             shadow_probability=float(np.clip(probability + noise[i], 0, 1)) if shadow else None,
         )
         rows.append(parse_line(encode(record)))
-    with PredictionSink(settings, spec.name) as sink:
+    with PredictionSink(
+        settings, spec.name, open_lake=Runtime(settings, spec.name).lake_factory()
+    ) as sink:
         assert sink.commit(rows).written == len(rows)
         # The same 40 records committed again (two drainers racing on a replay): counted once.
         assert sink.commit(rows[100:140]).written == 40

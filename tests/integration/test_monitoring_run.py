@@ -18,13 +18,13 @@ from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
 from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
-from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
 from fraudops.monitoring.result import MonitoringResult
 from fraudops.monitoring.run import report_for_run, run_monitoring
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
+from tests.labels_support import ingest
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -61,7 +61,9 @@ def log_predictions(
             model_latency_ms=0.5,
         )
         rows.append(parse_line(encode(record)))
-    with PredictionSink(settings, spec.name) as sink:
+    with PredictionSink(
+        settings, spec.name, open_lake=Runtime(settings, spec.name).lake_factory()
+    ) as sink:
         assert sink.commit(rows).written == len(rows)
     return served
 
@@ -85,7 +87,7 @@ def true_labels_as_confirmed(
                     "source": "chargeback",
                 }
             )
-    report = ingest_labels(settings, "transactions30", events, now=now)
+    report = ingest(settings, "transactions30", events, now=now)
     assert report.written == len(events)
 
 

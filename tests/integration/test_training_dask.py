@@ -33,6 +33,7 @@ from fraudops.training.local import MatrixReference
 from fraudops.training.outcome import SLICES, Trained
 from fraudops.training.pipeline import fit_and_evaluate, run_training
 from fraudops.training.retrain_data import latest_lake_rows
+from tests.labels_support import ingest
 from tests.serving_support import Server, get_json, post_json, transactions, wait_logged
 from tests.waiting import wait_for
 
@@ -211,7 +212,6 @@ def test_logistic_regression_is_refused_on_dask_before_any_run(settings: Setting
 def _served_and_labelled(settings: Settings, server: Server) -> datetime:
     """600 transactions (all 3,000's frauds among them) through the server, their labels a day
     later; returns the time they are all mature at."""
-    from fraudops.labels import ingest_labels
 
     spec = settings.feature_spec(SPEC)
     truth = generate_transactions(settings.data, spec, rows=3000, seed=21)
@@ -237,7 +237,7 @@ def _served_and_labelled(settings: Settings, server: Server) -> datetime:
         for inference_id, transaction_id in answered.items()
     ]
     later = served_at + timedelta(days=35)
-    ingest_labels(settings, SPEC, events, now=later)
+    ingest(settings, SPEC, events, now=later)
     return later
 
 
