@@ -35,12 +35,19 @@ FILES = {"a.parquet": 1200, "b.parquet": 900, "c.parquet": 700}
 ROW_GROUP = 400  # files of several row groups: partitions are cut between them
 
 
+def _registry(settings: Settings) -> Any:
+    return Runtime(settings).mlflow_factory()
+
+
 def score_dask(
     client: Client, settings: Settings, spec: FeatureSpec, source: str, target: str, **options: Any
 ) -> ScoreReport:
     """The Dask path with the lake of the spec opened as a runtime opens it."""
     lakes = partial(open_lake, settings, spec.name)
-    return dask_score(client, settings, spec, source, target, lake_factory=lakes, **options)
+    registry = _registry(settings)
+    return dask_score(
+        client, settings, spec, source, target, lake_factory=lakes, registry=registry, **options
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +88,7 @@ def _local(settings: Settings, files: list[Path], tmp_path: Path) -> tuple[pd.Da
     """The local path's scores of ``files`` one after the other (one file, as it takes)."""
     joined = tmp_path / "joined.parquet"
     pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).to_parquet(joined)
-    report = score_file(settings, joined, tmp_path / "local.parquet")
+    report = score_file(settings, joined, tmp_path / "local.parquet", registry=_registry(settings))
     return pq.read_table(tmp_path / "local.parquet").to_pandas(), report
 
 
@@ -314,7 +321,7 @@ def test_the_cli_scores_on_the_cluster_at_scheduler_address(
     local_target = tmp_path / "local.parquet"
     joined = tmp_path / "joined.parquet"
     pd.concat([pd.read_parquet(f) for f in sorted(folder.glob("*.parquet"))]).to_parquet(joined)
-    score_file(settings, joined, local_target, explain=True)
+    score_file(settings, joined, local_target, explain=True, registry=_registry(settings))
     local = pd.read_parquet(local_target)
     _assert_same_scores(scored, local)
     assert scored["reason_codes"].tolist() == local["reason_codes"].tolist()

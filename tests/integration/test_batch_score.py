@@ -28,6 +28,11 @@ from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.training.features import feature_matrix
 from fraudops.training.pipeline import run_training
 
+
+def _registry(settings: Settings) -> Any:
+    return Runtime(settings).mlflow_factory()
+
+
 SMALL: dict[str, Any] = {
     "training": {"xgboost": {"n_estimators": 60, "max_depth": 4}},
     "gate": {"min_roc_auc": 0.5, "min_pr_auc": 0.0},
@@ -82,7 +87,7 @@ def test_scores_from_a_file_equal_the_scorer_on_the_same_rows(
     source, target = tmp_path / "in.parquet", tmp_path / "out" / "scored.parquet"
     rows.to_parquet(source)
     # Small chunks: the file is scored in three pieces and must come out as one.
-    report = score_file(settings, source, target, chunk_rows=1000)
+    report = score_file(settings, source, target, chunk_rows=1000, registry=_registry(settings))
 
     scored = pq.read_table(target).to_pandas()
     expected = ["transaction_id", "customer_id", *OUTPUT_COLUMNS]
@@ -112,7 +117,9 @@ def test_the_champion_is_scored_by_its_compiled_forest_or_else_by_xgboost(
     source = tmp_path / "in.parquet"
     rows.to_parquet(source)
     reference = _reference(settings, rows)
-    report = score_file(settings, source, tmp_path / "compiled.parquet")
+    report = score_file(
+        settings, source, tmp_path / "compiled.parquet", registry=_registry(settings)
+    )
     assert report.predictor == "compiled"
     cached = list((settings.home_dir / "cache" / "compiled").rglob("*.so"))
     assert [p.parent.relative_to(settings.home_dir) for p in cached] == [
@@ -121,7 +128,9 @@ def test_the_champion_is_scored_by_its_compiled_forest_or_else_by_xgboost(
     # No compiler (and so no library for this key): XGBoost scores, one line says why.
     monkeypatch.setenv("CC", "/nonexistent/cc")
     with caplog.at_level(logging.WARNING, logger="fraudops.models.compiled"):
-        fallback = score_file(settings, source, tmp_path / "xgboost.parquet")
+        fallback = score_file(
+            settings, source, tmp_path / "xgboost.parquet", registry=_registry(settings)
+        )
     assert fallback.predictor == "model"
     assert [r.getMessage() for r in caplog.records] == [
         "fraudops-transactions30 v1 is scored with XGBoost's predictor: no compiled forest "
@@ -172,7 +181,7 @@ def test_a_bad_file_names_columns_and_file_wide_rows_and_writes_nothing(
     target.write_bytes(b"previous result")  # an earlier output stays as it was
 
     with pytest.raises(ValidationError) as caught:
-        score_file(settings, source, target, chunk_rows=1000)
+        score_file(settings, source, target, chunk_rows=1000, registry=_registry(settings))
     message = str(caught.value)
     assert caught.value.exit_code == 2
     assert "column 'transaction_amount': not a number at row 5 (value '12,50')" in message
@@ -191,7 +200,7 @@ def test_missing_feature_columns_fail_before_any_work(
         source
     )
     with pytest.raises(ValidationError) as caught:
-        score_file(settings, source, target)
+        score_file(settings, source, target, registry=_registry(settings))
     message = str(caught.value)
     assert "missing feature column(s): 'cvv_match', 'velocity_score'" in message
     assert "found 'CVV_match' for 'cvv_match'" in message
@@ -216,15 +225,17 @@ def test_other_refusals(settings: Settings, rows: pd.DataFrame, tmp_path: Path) 
     source = tmp_path / "in.parquet"
     rows.head(10).to_parquet(source)
     with pytest.raises(ValidationError, match=r"unknown output format '\.json'"):
-        score_file(settings, source, tmp_path / "out.json")
+        score_file(settings, source, tmp_path / "out.json", registry=_registry(settings))
     with pytest.raises(ValidationError, match="is the input"):
-        score_file(settings, source, source)
+        score_file(settings, source, source, registry=_registry(settings))
     with pytest.raises(FraudopsError, match="no version or alias '7'"):
-        score_file(settings, source, tmp_path / "out.csv", version="7")
+        score_file(
+            settings, source, tmp_path / "out.csv", version="7", registry=_registry(settings)
+        )
     empty = tmp_path / "empty.csv"
     rows.head(0).to_csv(empty, index=False)
     with pytest.raises(ValidationError, match="no data rows"):
-        score_file(settings, empty, tmp_path / "out.csv")
+        score_file(settings, empty, tmp_path / "out.csv", registry=_registry(settings))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv", "in.parquet"]
 
 
@@ -235,7 +246,7 @@ def test_mlflow_pyfunc_of_the_champion_gives_the_scored_probabilities(
 
     source, target = tmp_path / "in.parquet", tmp_path / "scored.parquet"
     rows.to_parquet(source)
-    score_file(settings, source, target)
+    score_file(settings, source, target, registry=_registry(settings))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.tracking_uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", settings.tracking_uri)
     pyfunc = mlflow.pyfunc.load_model("models:/fraudops-transactions30@champion")

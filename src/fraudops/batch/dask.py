@@ -63,6 +63,7 @@ from fraudops.spec import FeatureSpec
 if TYPE_CHECKING:
     from dask.delayed import Delayed
     from distributed import Client
+    from mlflow import MlflowClient
 
     from fraudops.lake import Lake
 
@@ -261,6 +262,7 @@ def score_dask(
     target: str,
     *,
     lake_factory: Callable[[], Lake],
+    registry: Callable[[], MlflowClient],
     version: str | None = None,
     explain: bool = False,
     progress: Reporter | None = None,
@@ -287,7 +289,9 @@ def score_dask(
         folder = None if out_table is not None else FolderOutput.prepare(target, inputs)
         predictions_columns = lake.column_names(LAKE_OUTPUT_TABLE) if lake and out_table else []
         with reporter.step("Loading model"):
-            loaded = with_compiled_forest(load_model(settings, spec, version), settings)
+            loaded = with_compiled_forest(
+                load_model(settings, spec, version, client=registry), settings
+            )
             check_model_features(Scorer(loaded, (), flat_forest=False), spec)
             ship = client.scatter(ModelShipment.of(loaded, settings), broadcast=True, hash=False)
         if folder is not None:

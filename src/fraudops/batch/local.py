@@ -22,11 +22,11 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import orjson
@@ -45,6 +45,9 @@ from fraudops.progress import Reporter
 from fraudops.registry.loading import LoadedModel, load_model
 from fraudops.scoring import Scorer
 from fraudops.spec import FeatureSpec
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 CHUNK_ROWS = 131_072
 OUTPUT_COLUMNS = ("probability", "prediction", "risk_tier", "model_name", "model_version")
@@ -99,6 +102,7 @@ def score_file(
     input_path: Path | str,
     output_path: Path | str,
     *,
+    registry: Callable[[], MlflowClient],
     spec_name: str | None = None,
     version: str | None = None,
     explain: bool = False,
@@ -116,7 +120,9 @@ def score_file(
         raise ValidationError(f"the output {target} is the input: choose another file")
     reader = ChunkReader.open(source, spec, chunk_rows)  # the header: are the features there?
     with reporter.step("Loading model"):
-        loaded = with_compiled_forest(load_model(settings, spec, version), settings)
+        loaded = with_compiled_forest(
+            load_model(settings, spec, version, client=registry), settings
+        )
         scorer = Scorer(
             loaded,
             settings.serving.risk_tiers,

@@ -6,9 +6,10 @@ engine scores a Parquet folder, a glob or ``lake:<table>`` partition by partitio
 cluster (batch/dask.py). Both validate every row first and write nothing for a bad input, and
 both return the same ``ScoreReport``.
 
-Nothing here opens a client: the lake (only a Dask job reading or writing a table needs one)
-comes from the caller's ``lake_factory``, called only then — a local score never imports
-pyiceberg.
+Nothing here opens a client: the registry's comes from ``registry`` (called only when the
+direct read of a SQLite store does not answer), the lake (only a Dask job reading or writing a
+table needs one) from the caller's ``lake_factory``, called only then — a local score never
+imports pyiceberg.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
     from fraudops.compute import Engine
     from fraudops.compute.dask_engine import DaskEngine
     from fraudops.lake import Lake
@@ -37,6 +40,7 @@ def score(
     target: str,
     *,
     lake_factory: Callable[[], Lake],
+    registry: Callable[[], MlflowClient],
     version: str | None = None,
     explain: bool = False,
     progress: Reporter | None = None,
@@ -50,6 +54,7 @@ def score(
             settings,
             source,
             target,
+            registry=registry,
             spec_name=spec.name,
             version=version,
             explain=explain,
@@ -66,6 +71,7 @@ def score(
             source,
             target,
             lake_factory=lake_factory,
+            registry=registry,
             version=version,
             explain=explain,
             progress=progress,

@@ -73,6 +73,7 @@ def score(
             input_path,
             output_path,
             lake_factory=runtime.lake_factory(),
+            registry=runtime.mlflow_factory(),
             version=version,
             explain=explain,
             progress=progress,

@@ -25,7 +25,7 @@ from fraudops.monitoring.retrain_policy import RetrainReason, retrain_reasons
 from fraudops.monitoring.run import report_for_run
 from fraudops.monitoring.shadow import ShadowComparison
 from fraudops.progress import Reporter
-from fraudops.registry.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
+from fraudops.registry.events import CHAMPION_MOVES, ModelEvent, Trigger, load_events, write_events
 from fraudops.timeutil import as_utc
 from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import NotEnoughLabels
@@ -243,9 +243,9 @@ def settle_shadow(
         actor=ctx.actor,
     )
     if won:
-        registry.move_champion(settings, client, spec_name, challenger, event=event)
+        registry.move_champion(settings, client, spec_name, challenger, event=event, lake=ctx.lake)
     else:
-        append_events(settings, spec_name, [event])
+        write_events(ctx.lake, [event])
     client.delete_registered_model_alias(name, alias)
     return verdict
 
@@ -254,7 +254,7 @@ def _history(ctx: MonitoringContext) -> tuple[datetime | None, datetime | None]:
     """The time of the last automatic retrain attempt (any outcome: a losing challenger also
     starts the cooldown, or a persistent drift would retrain at every run) and of the last
     champion move."""
-    events = read_events(ctx.settings, ctx.spec.name)
+    events = load_events(ctx.lake)
     if events.empty:
         return None, None
     times = pd.to_datetime(events["event_time"], utc=True)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from fraudops.config import Settings
 from fraudops.lake.schemas import MODEL_EVENTS
 
 if TYPE_CHECKING:
@@ -94,25 +93,6 @@ def load_events(lake: Lake) -> pd.DataFrame:
     if ACTOR_COLUMN not in frame.columns:
         frame[ACTOR_COLUMN] = None
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
-
-
-# ---- transitional: for the callers in orchestration/ (being moved by another session), which
-# pass the settings; they call write_events/load_events with their runtime's lake at the merge,
-# and these two go (the lake is opened by fraudops.runtime only).
-
-
-def append_events(settings: Settings, spec_name: str, events: list[ModelEvent]) -> None:
-    from fraudops.lake import Lake
-
-    with Lake.open(settings, spec_name) as lake:
-        write_events(lake, events)
-
-
-def read_events(settings: Settings, spec_name: str) -> pd.DataFrame:
-    from fraudops.lake import Lake
-
-    with Lake.open(settings, spec_name) as lake:
-        return load_events(lake)
 
 
 def champion_history(events: pd.DataFrame, model_name: str) -> list[str]:

@@ -58,7 +58,7 @@ def load_model(
     spec: FeatureSpec | str | None = None,
     version_or_alias: str | None = None,
     *,
-    client: MlflowClient | Callable[[], MlflowClient] | None = None,
+    client: MlflowClient | Callable[[], MlflowClient],
 ) -> LoadedModel:
     """Load a registered version (default: the champion) straight from its artifacts, no cache.
 
@@ -70,10 +70,10 @@ def load_model(
     spec = _spec(settings, spec)
     name = settings.registered_model_name(spec.name)
     ref = version_or_alias or settings.mlflow.champion_alias
-    direct = client is None or callable(client)
+    direct = callable(client)
     found = find_version(settings.tracking_uri, name, ref) if direct else None
     if found is None:
-        mv = resolve_version(_registry_client(settings, client), name, ref)
+        mv = resolve_version(_registry_client(client), name, ref)
         found = VersionRecord(str(mv.version), mv.run_id, mv.source or "", mv.source or "")
     with _local_artifacts(found.location, settings) as directory:
         model = load_model_dir(directory)
@@ -106,16 +106,7 @@ def load_reference_profile(
         return load_profile(directory), mv
 
 
-def _registry_client(
-    settings: Settings, client: MlflowClient | Callable[[], MlflowClient] | None
-) -> MlflowClient:
-    if client is None:
-        # Transitional, for the callers that pass no client yet (compute/local.py through
-        # batch/score.py, compute/dask_scoring.py): they pass ``Runtime.mlflow_factory()`` once
-        # moved, and ``client`` becomes required.
-        from fraudops.registry.client import build_client
-
-        return build_client(settings)
+def _registry_client(client: MlflowClient | Callable[[], MlflowClient]) -> MlflowClient:
     return client() if callable(client) else client
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.registry.events import ModelEvent, append_events, write_events
+from fraudops.registry.events import ModelEvent, write_events
 from fraudops.registry.locks import champion_lock
 from fraudops.registry.lookup import MODEL_ARTIFACT_PATH, _not_found, _spec, resolve_version
 
@@ -75,7 +75,7 @@ def move_champion(
     *,
     event: ModelEvent,
     extra_events: tuple[ModelEvent, ...] = (),
-    lake: Lake | None = None,
+    lake: Lake,
 ) -> None:
     """Point the champion alias at ``version`` and record the events in ``lake`` (the spec's);
     undo the alias on failure.
@@ -88,10 +88,7 @@ def move_champion(
     with champion_lock(settings, name):
         client.set_registered_model_alias(name, alias, version)
         try:
-            if lake is None:  # transitional: the callers in orchestration/ pass no lake yet
-                append_events(settings, spec_name, [*extra_events, event])
-            else:
-                write_events(lake, [*extra_events, event])
+            write_events(lake, [*extra_events, event])
         except BaseException:
             before = event.champion_before
             if before:

@@ -91,6 +91,7 @@ def run_training(
             spec,
             trainer,
             client,
+            ctx.lake,
             run_id,
             scored,
             progress,

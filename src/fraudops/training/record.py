@@ -25,7 +25,7 @@ from fraudops.registry.events import (
     EventType,
     ModelEvent,
     Trigger,
-    append_events,
+    write_events,
 )
 from fraudops.spec import FeatureSpec
 from fraudops.training.charts import render_charts
@@ -37,6 +37,8 @@ from fraudops.training.trainers import trainer_params
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from fraudops.lake import Lake
 
 EXIT_CODES: dict[Outcome, int] = {
     "promoted": 0,
@@ -60,6 +62,7 @@ def record(
     spec: FeatureSpec,
     trainer: str,
     client: MlflowClient,
+    lake: Lake,
     run_id: str,
     s: Scored,
     progress: Reporter,
@@ -87,6 +90,7 @@ def record(
             spec,
             trainer,
             client,
+            lake,
             run_id,
             s,
             why=why,
@@ -122,6 +126,7 @@ def _register(
     spec: FeatureSpec,
     trainer: str,
     client: MlflowClient,
+    lake: Lake,
     run_id: str,
     s: Scored,
     *,
@@ -157,7 +162,7 @@ def _register(
         return event if event_time is None else dataclasses.replace(event, event_time=event_time)
 
     if s.gate.decision == "rejected":
-        append_events(settings, spec.name, [event("rejected", None, before)])
+        write_events(lake, [event("rejected", None, before)])
         return None, before, "rejected"
     mv = registry.register_version(
         client,
@@ -181,7 +186,7 @@ def _register(
             client.set_registered_model_alias(name, shadow_alias, version)
             client.set_model_version_tag(name, version, "decision", "shadowed")
             client.set_model_version_tag(name, version, "promoted", "false")
-            append_events(settings, spec.name, [registered, event("shadowed", version, before)])
+            write_events(lake, [registered, event("shadowed", version, before)])
             return version, before, "shadowed"
         if s.gate.decision == "promoted":
             registry.move_champion(
@@ -191,9 +196,10 @@ def _register(
                 version,
                 event=event("promoted", version, version),
                 extra_events=(registered,),
+                lake=lake,
             )
             return version, version, "promoted"
-        append_events(settings, spec.name, [registered, event("not_promoted", version, before)])
+        write_events(lake, [registered, event("not_promoted", version, before)])
         return version, before, "not_promoted"
     except BaseException:
         # No version without its model_events story: take the registration back.
