@@ -74,7 +74,7 @@ specs:
 """,
     )
     s = load_settings()
-    assert set(s.specs) == {"transactions30", "ulb", "mine"}
+    assert set(s.specs) == {"transactions30", "ulb", "cards", "mine"}
     mine = s.feature_spec("mine")
     assert mine.name == "mine" and mine.feature_names == ["amount", "channel"]
 
