@@ -41,6 +41,11 @@ class ModelManifest:
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     files: dict[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    # The isotonic calibrator (models/calibration.py, ``Calibrator.to_dict``) fitted on held-out
+    # scores, and the operating point (models/decision.py, ``OperatingPoint.to_dict``); None on
+    # versions trained before them, which decide by ``threshold`` alone.
+    calibration: dict[str, Any] | None = None
+    decision: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
