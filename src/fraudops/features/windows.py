@@ -1,0 +1,136 @@
+"""The vectorised kernels of the offline engine: rows of one key column sorted by (key, time, id),
+each row's window as a half-open range of positions, and the reductions over those ranges.
+
+Times are int64 microseconds (UTC). Nothing here loops over rows in Python: the loops are per
+position inside a window (the sequential sum, ``max window length`` steps over shrinking slices)
+or per feature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class KeyedRows:
+    """The rows sorted by (key, time, id) for one key column.
+
+    ``perm[p]`` is the input row at sorted position ``p``; ``comp`` encodes (key, time rank) as
+    one nondecreasing int64 (key code * (len(universe) + 1) + rank of the time among the data's
+    distinct times) so one ``searchsorted`` finds a time bound inside a key's rows without a
+    loop per key and without overflow (the codes and ranks are both below the row count)."""
+
+    perm: IntArray
+    codes: IntArray  # key code per sorted position
+    times: IntArray  # µs per sorted position
+    comp: IntArray
+    universe: IntArray  # the data's distinct times, sorted
+
+    @classmethod
+    def build(cls, codes: IntArray, times: IntArray, order: IntArray) -> KeyedRows:
+        """``codes`` and ``times`` per input row; ``order`` the rows in (time, id) order."""
+        perm = order[np.argsort(codes[order], kind="stable")]
+        universe = np.unique(times)
+        sorted_codes = codes[perm]
+        sorted_times = times[perm]
+        rank = np.searchsorted(universe, sorted_times)
+        comp = sorted_codes * (len(universe) + 1) + rank
+        return cls(perm, sorted_codes, sorted_times, comp, universe)
+
+    def _bound(self, cut: IntArray) -> IntArray:
+        """Per sorted row: the first position of its key whose time is > ``cut`` (its own cut)."""
+        rank = np.searchsorted(self.universe, cut, side="right")
+        return np.searchsorted(self.comp, self.codes * (len(self.universe) + 1) + rank, side="left")
+
+    def window(self, window_us: int, delay_us: int) -> tuple[IntArray, IntArray]:
+        """Per sorted row, the positions [lo, hi) of its window (t - d - w, t - d]: with no delay
+        up to and including the row itself (same-time rows of smaller id come before it)."""
+        lo = self._bound(self.times - delay_us - window_us)
+        if delay_us == 0:
+            hi = np.arange(1, len(self.times) + 1, dtype=np.int64)
+        else:
+            hi = self._bound(self.times - delay_us)
+        return lo, hi
+
+    def time_since_last(self) -> FloatArray:
+        """Seconds since the key's previous row in (time, id) order, -1 for its first."""
+        out = np.full(len(self.times), -1.0)
+        same = self.codes[1:] == self.codes[:-1]
+        gaps = (self.times[1:] - self.times[:-1]) / 1_000_000
+        out[1:][same] = gaps[same]
+        return out
+
+    def count_at(self, event_codes: IntArray, event_times: IntArray) -> IntArray:
+        """Per sorted row: how many events of its key happened at or before its time (events
+        given as key codes and µs times, in any order)."""
+        step = len(self.universe) + 1
+        # An event at time e is at or before a row time u iff rank(u) >= #(universe < e).
+        events = np.sort(event_codes * step + np.searchsorted(self.universe, event_times))
+        mine = self.comp
+        return np.searchsorted(events, mine, side="right") - np.searchsorted(
+            events, self.codes * step, side="left"
+        )
+
+
+def sequential_sum(values: FloatArray, lo: IntArray, hi: IntArray) -> FloatArray:
+    """Σ values[lo:hi] per row, added one by one from the left starting at 0.0.
+
+    This is the order the online engine must use to match bit for bit: the window's values in
+    (time, id) order, ``s = 0.0; for v in values: s += v`` (not Python's ``sum``, which
+    compensates since 3.12, nor ``np.sum``, which adds pairwise). Vectorised across rows: step
+    ``k`` adds every window's k-th value, the windows sorted longest first so the ones still
+    running are a prefix."""
+    length = hi - lo
+    order = np.argsort(-length, kind="stable")
+    longest_first = length[order]
+    start = lo[order]
+    acc = np.zeros(len(lo))
+    if len(lo) == 0 or longest_first[0] == 0:
+        return acc
+    # running[k] = windows longer than k = a prefix of the longest-first order
+    running = np.searchsorted(-longest_first, -np.arange(longest_first[0]), side="left")
+    for k, active in enumerate(running.tolist()):
+        acc[:active] += values[start[:active] + k]
+    out = np.empty_like(acc)
+    out[order] = acc
+    return out
+
+
+def sequential_sq_dev(values: FloatArray, lo: IntArray, hi: IntArray, mean: FloatArray) -> FloatArray:
+    """Σ (v - mean)² per window, added in the same left-to-right order as ``sequential_sum``."""
+    length = hi - lo
+    order = np.argsort(-length, kind="stable")
+    longest_first = length[order]
+    start = lo[order]
+    centre = mean[order]
+    acc = np.zeros(len(lo))
+    if len(lo) == 0 or longest_first[0] == 0:
+        return acc
+    running = np.searchsorted(-longest_first, -np.arange(longest_first[0]), side="left")
+    for k, active in enumerate(running.tolist()):
+        dev = values[start[:active] + k] - centre[:active]
+        acc[:active] += dev * dev
+    out = np.empty_like(acc)
+    out[order] = acc
+    return out
+
+
+def window_extreme(values: FloatArray, lo: IntArray, hi: IntArray, *, largest: bool) -> FloatArray:
+    """min or max of values[lo:hi] per row (exact in any order), 0.0 for an empty window."""
+    if len(lo) == 0:
+        return np.zeros(0)
+    ufunc = np.maximum if largest else np.minimum
+    padded = np.append(values, 0.0)  # so an index equal to len(values) is valid
+    # One reduceat over interleaved bounds: the even results are the windows [lo, hi); the odd
+    # ones ([hi, next lo)) are thrown away and, the windows moving forward, cost O(rows) in all.
+    bounds = np.empty(2 * len(lo), dtype=np.int64)
+    bounds[0::2] = lo
+    bounds[1::2] = hi
+    found = ufunc.reduceat(padded, bounds)[0::2]
+    return np.where(hi > lo, found, 0.0)
