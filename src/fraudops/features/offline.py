@@ -120,7 +120,9 @@ def derive(
     mask = np.ones(n, dtype=bool) if emit is None else np.asarray(emit, dtype=bool)
     if mask.shape != (n,):
         raise ValidationError(f"emit has {mask.shape[0]} values for {n} rows")
-    times = to_micros(frame[spec.timestamp_column], spec.timestamp_kind, column=spec.timestamp_column)
+    times = to_micros(
+        frame[spec.timestamp_column], spec.timestamp_kind, column=spec.timestamp_column
+    )
     order = time_id_order(frame, spec, times)
     known = _known_at(label_known_at, times, spec)
     out: dict[str, np.ndarray] = {}
@@ -147,7 +149,9 @@ def _known_at(
 ) -> IntArray:
     if label_known_at is None:
         return times
-    values = np.asarray(label_known_at) if not isinstance(label_known_at, pd.Series) else label_known_at
+    values = (
+        np.asarray(label_known_at) if not isinstance(label_known_at, pd.Series) else label_known_at
+    )
     if len(values) != len(times):
         raise ValidationError(f"label_known_at has {len(values)} values for {len(times)} rows")
     micros, missing = _micros(pd.Series(values).reset_index(drop=True), spec.timestamp_kind)

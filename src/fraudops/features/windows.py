@@ -102,7 +102,9 @@ def sequential_sum(values: FloatArray, lo: IntArray, hi: IntArray) -> FloatArray
     return out
 
 
-def sequential_sq_dev(values: FloatArray, lo: IntArray, hi: IntArray, mean: FloatArray) -> FloatArray:
+def sequential_sq_dev(
+    values: FloatArray, lo: IntArray, hi: IntArray, mean: FloatArray
+) -> FloatArray:
     """Σ (v - mean)² per window, added in the same left-to-right order as ``sequential_sum``."""
     length = hi - lo
     order = np.argsort(-length, kind="stable")
