@@ -41,7 +41,7 @@ class Calendar(StrEnum):
 
 
 class Agg(StrEnum):
-    count = "count"
+    count = "count"  # type: ignore[assignment]  # shadows str.count, on purpose
     sum = "sum"
     mean = "mean"
     min = "min"

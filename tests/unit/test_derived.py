@@ -43,18 +43,41 @@ def test_a_full_declaration_gives_model_features_in_order() -> None:
             {"name": "is_weekend", "calendar": "weekend"},
             {"name": "hour", "calendar": "hour"},
             {"name": "cust_nb_tx_1d", "by": "customer_id", "window": "1d", "agg": "count"},
-            {"name": "cust_avg_7d", "by": "customer_id", "window": "7d", "agg": "mean", "of": "amount"},
+            {
+                "name": "cust_avg_7d",
+                "by": "customer_id",
+                "window": "7d",
+                "agg": "mean",
+                "of": "amount",
+            },
             {"name": "cust_since", "by": "customer_id", "agg": "time_since_last"},
-            {"name": "term_risk", "by": "terminal_id", "window": "7d", "delay": "7d", "agg": "fraud_rate"},
+            {
+                "name": "term_risk",
+                "by": "terminal_id",
+                "window": "7d",
+                "delay": "7d",
+                "agg": "fraud_rate",
+            },
         ]
     )
     assert spec.feature_names == [
-        "amount", "is_weekend", "hour", "cust_nb_tx_1d", "cust_avg_7d", "cust_since", "term_risk"
+        "amount",
+        "is_weekend",
+        "hour",
+        "cust_nb_tx_1d",
+        "cust_avg_7d",
+        "cust_since",
+        "term_risk",
     ]
     assert spec.raw_feature_names == ["amount"]
     # a raw file carries the keys and the plain features, never the derived ones
     assert spec.required_columns == [
-        "tx_id", "customer_id", "terminal_id", "tx_time", "is_fraud", "amount"
+        "tx_id",
+        "customer_id",
+        "terminal_id",
+        "tx_time",
+        "is_fraud",
+        "amount",
     ]
     assert spec.feature("is_weekend").kind is FeatureKind.binary
     assert spec.feature("hour").bounds == (0.0, 23.0)
@@ -66,13 +89,28 @@ def test_a_full_declaration_gives_model_features_in_order() -> None:
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ({"name": "x", "by": "merchant_id", "window": "1d", "agg": "count"}, "'merchant_id' is no key"),
-        ({"name": "x", "by": "customer_id", "window": "1d", "agg": "mean", "of": "fee"}, "'fee' is no plain feature"),
+        (
+            {"name": "x", "by": "merchant_id", "window": "1d", "agg": "count"},
+            "'merchant_id' is no key",
+        ),
+        (
+            {"name": "x", "by": "customer_id", "window": "1d", "agg": "mean", "of": "fee"},
+            "'fee' is no plain feature",
+        ),
         ({"name": "x", "by": "customer_id", "window": "1d", "agg": "mean"}, "needs `of:`"),
-        ({"name": "x", "by": "customer_id", "window": "7d", "agg": "fraud_rate"}, "fraud_rate needs `delay:`"),
-        ({"name": "x", "calendar": "hour", "delay": "1d"}, "calendar feature reads the timestamp only"),
+        (
+            {"name": "x", "by": "customer_id", "window": "7d", "agg": "fraud_rate"},
+            "fraud_rate needs `delay:`",
+        ),
+        (
+            {"name": "x", "calendar": "hour", "delay": "1d"},
+            "calendar feature reads the timestamp only",
+        ),
         ({"name": "x", "by": "customer_id", "agg": "count"}, "needs `window:`"),
-        ({"name": "x", "by": "customer_id", "window": "1d", "agg": "time_since_last"}, "takes no window"),
+        (
+            {"name": "x", "by": "customer_id", "window": "1d", "agg": "time_since_last"},
+            "takes no window",
+        ),
         ({"name": "x", "by": "customer_id", "window": "1 day", "agg": "count"}, "is no duration"),
         ({"name": "x", "calendar": "fortnight"}, "calendar"),
         ({"name": "amount", "calendar": "hour"}, "duplicate feature names"),

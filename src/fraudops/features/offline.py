@@ -59,6 +59,15 @@ def needed_columns(spec: FeatureSpec) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
+def require_derived(spec: FeatureSpec) -> None:
+    """Refuse a spec with nothing to derive, saying how to declare some."""
+    if not spec.derived:
+        raise ValidationError(
+            f"spec {spec.name!r} declares no derived features: add a `derived:` list (and "
+            "`keys:`) to compute features from the transactions' history"
+        )
+
+
 def to_micros(values: pd.Series | np.ndarray, kind: str, *, column: str) -> IntArray:
     """Times as int64 µs since the epoch, UTC (naive datetimes are UTC; ``seconds`` data is
     rounded to the µs). NaT/NaN stay visible as ``NOT_KNOWN`` only for ``label_known_at``: here
@@ -103,11 +112,7 @@ def derive(
     Returns a frame indexed like the emitted rows of ``frame`` (input order), one column per
     derived feature in spec order: int64 for counts and calendar features, float64 otherwise.
     """
-    if not spec.derived:
-        raise ValidationError(
-            f"spec {spec.name!r} declares no derived features: add a `derived:` list (and "
-            "`keys:`) to compute features from the transactions' history"
-        )
+    require_derived(spec)
     missing = [c for c in needed_columns(spec) if c not in frame.columns]
     if spec.id_column in missing:
         missing.remove(spec.id_column)  # the id only breaks ties: frame order stands in

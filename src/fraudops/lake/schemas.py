@@ -126,6 +126,10 @@ def transactions_schema(spec: FeatureSpec) -> Schema:
     columns += _feature_columns(spec)
     columns.append(_opt(spec.label_column, INT))
     columns += [_opt(BATCH_ID_COLUMN, STRING), _opt(LOADED_AT_COLUMN, TIMESTAMPTZ)]
+    # The keys derived features aggregate by (a terminal), as text like the ids; last, so a
+    # table made before the spec declared them gets them from `lake init` (evolution.py).
+    present = {name for name, _type, _required in columns}
+    columns += [_opt(key, STRING) for key in spec.keys if key not in present]
     return _schema(TRANSACTIONS, columns)
 
 
