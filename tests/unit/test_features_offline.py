@@ -10,6 +10,7 @@ import pytest
 
 from fraudops.errors import ValidationError
 from fraudops.features import derive
+from fraudops.features.windows import KeyedRows
 from fraudops.spec import FeatureSpec
 from tests.feature_reference import (
     RAW_SPEC,
@@ -186,3 +187,24 @@ def test_clear_errors() -> None:
     late.loc[1, "tx_time"] = pd.NaT
     with pytest.raises(ValidationError, match="column 'tx_time' has 1 missing time"):
         derive(late, raw_spec())
+
+
+def test_time_coding_by_rank_finds_the_same_windows() -> None:
+    """The rank coding (taken when key code x time span would overflow int64) bounds every
+    window like the direct µs coding."""
+    rng = np.random.default_rng(4)
+    times = rng.integers(0, 50, 2_000).astype(np.int64) * 3_600_000_000
+    codes = rng.integers(0, 30, 2_000).astype(np.int64)
+    order = np.argsort(times, kind="stable")
+    lookback = 5 * 86_400_000_000
+    direct = KeyedRows.build(codes, times, order, lookback_us=lookback)
+    ranked = KeyedRows.build(codes, times, order, lookback_us=lookback, by_rank=True)
+    assert direct.universe is None and ranked.universe is not None
+    for window, delay in ((3_600_000_000, 0), (86_400_000_000, 86_400_000_000), (7_200_000_000, 1)):
+        for a, b in zip(direct.window(window, delay), ranked.window(window, delay), strict=True):
+            assert np.array_equal(a, b)
+    events = rng.integers(-10, 60, 300).astype(np.int64) * 3_600_000_000
+    event_codes = rng.integers(0, 30, 300).astype(np.int64)
+    counted = direct.count_at(event_codes, events)
+    assert np.array_equal(counted, ranked.count_at(event_codes, events))
+    assert 0 < counted.mean() < 10

@@ -132,13 +132,15 @@ def derive(
     known = _known_at(label_known_at, times, spec)
     out: dict[str, np.ndarray] = {}
     keyed: dict[str, KeyedRows] = {}
+    lookback_us = max(d.lookback_s for d in spec.derived) * 1_000_000
     for d in spec.derived:
         if d.calendar is not None:
             out[d.name] = calendar(times, d.calendar)
             continue
         assert d.by is not None
         if d.by not in keyed:
-            keyed[d.by] = KeyedRows.build(key_codes(frame[d.by]), times, order)
+            codes = key_codes(frame[d.by])
+            keyed[d.by] = KeyedRows.build(codes, times, order, lookback_us=lookback_us)
         values = _window_feature(d, keyed[d.by], frame, spec, known)
         result = np.empty_like(values)
         result[keyed[d.by].perm] = values

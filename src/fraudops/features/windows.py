@@ -17,36 +17,73 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
+LIMIT = 2**62  # the largest (key, time) code allowed, with room for the searches' offsets
+
+
 @dataclass(frozen=True)
 class KeyedRows:
     """The rows sorted by (key, time, id) for one key column.
 
-    ``perm[p]`` is the input row at sorted position ``p``; ``comp`` encodes (key, time rank) as
-    one nondecreasing int64 (key code * (len(universe) + 1) + rank of the time among the data's
-    distinct times) so one ``searchsorted`` finds a time bound inside a key's rows without a
-    loop per key and without overflow (the codes and ranks are both below the row count)."""
+    ``perm[p]`` is the input row at sorted position ``p``; ``comp`` encodes (key, time) as one
+    nondecreasing int64, ``key code * step + time code``, so one ``searchsorted`` finds a time
+    bound inside every key's rows at once, with no loop per key. The time code is the µs time
+    less a base when the codes fit in int64 (``step`` = the data's time span plus the look-back
+    on both sides), else the time's rank among the data's distinct times (``universe``): both
+    keep the order of every time a search asks about."""
 
     perm: IntArray
     codes: IntArray  # key code per sorted position
     times: IntArray  # µs per sorted position
     comp: IntArray
-    universe: IntArray  # the data's distinct times, sorted
+    step: int
+    base: int
+    universe: IntArray | None  # the distinct times, sorted, when coding by rank
 
     @classmethod
-    def build(cls, codes: IntArray, times: IntArray, order: IntArray) -> KeyedRows:
-        """``codes`` and ``times`` per input row; ``order`` the rows in (time, id) order."""
+    def build(
+        cls,
+        codes: IntArray,
+        times: IntArray,
+        order: IntArray,
+        *,
+        lookback_us: int,
+        by_rank: bool = False,
+    ) -> KeyedRows:
+        """``codes`` and ``times`` per input row; ``order`` the rows in (time, id) order;
+        ``lookback_us`` the longest window + delay a search will use (``by_rank`` forces the
+        rank coding, for its test)."""
         perm = order[np.argsort(codes[order], kind="stable")]
-        universe = np.unique(times)
         sorted_codes = codes[perm]
         sorted_times = times[perm]
-        rank = np.searchsorted(universe, sorted_times)
-        comp = sorted_codes * (len(universe) + 1) + rank
-        return cls(perm, sorted_codes, sorted_times, comp, universe)
+        first, last = (int(times.min()), int(times.max())) if len(times) else (0, 0)
+        base = first - lookback_us - 1
+        step = last - first + 2 * lookback_us + 3
+        universe = None
+        if by_rank or (int(codes.max(initial=0)) + 1) * step >= LIMIT:
+            ordered = np.sort(times)
+            universe = ordered[np.r_[True, ordered[1:] != ordered[:-1]]]
+            step = len(universe) + 1
+            time_code = np.searchsorted(universe, sorted_times)
+        else:
+            time_code = sorted_times - base
+        comp = sorted_codes * step + time_code
+        return cls(perm, sorted_codes, sorted_times, comp, step, base, universe)
+
+    def _cut_code(self, cut: IntArray) -> IntArray:
+        """A code c with: a row time is > cut iff its code is > c."""
+        if self.universe is None:
+            return np.clip(cut - self.base, 0, self.step - 1)
+        return np.searchsorted(self.universe, cut, side="right") - 1
+
+    def _event_code(self, event: IntArray) -> IntArray:
+        """A code c with: the event is at or before a row time iff c <= the row's code."""
+        if self.universe is None:
+            return np.clip(event - self.base, 0, self.step - 1)
+        return np.searchsorted(self.universe, event, side="left")
 
     def _bound(self, cut: IntArray) -> IntArray:
         """Per sorted row: the first position of its key whose time is > ``cut`` (its own cut)."""
-        rank = np.searchsorted(self.universe, cut, side="right")
-        return np.searchsorted(self.comp, self.codes * (len(self.universe) + 1) + rank, side="left")
+        return np.searchsorted(self.comp, self.codes * self.step + self._cut_code(cut), side="right")
 
     def window(self, window_us: int, delay_us: int) -> tuple[IntArray, IntArray]:
         """Per sorted row, the positions [lo, hi) of its window (t - d - w, t - d]: with no delay
@@ -69,12 +106,9 @@ class KeyedRows:
     def count_at(self, event_codes: IntArray, event_times: IntArray) -> IntArray:
         """Per sorted row: how many events of its key happened at or before its time (events
         given as key codes and µs times, in any order)."""
-        step = len(self.universe) + 1
-        # An event at time e is at or before a row time u iff rank(u) >= #(universe < e).
-        events = np.sort(event_codes * step + np.searchsorted(self.universe, event_times))
-        mine = self.comp
-        return np.searchsorted(events, mine, side="right") - np.searchsorted(
-            events, self.codes * step, side="left"
+        events = np.sort(event_codes * self.step + self._event_code(event_times))
+        return np.searchsorted(events, self.comp, side="right") - np.searchsorted(
+            events, self.codes * self.step, side="left"
         )
 
 
