@@ -83,7 +83,9 @@ class KeyedRows:
 
     def _bound(self, cut: IntArray) -> IntArray:
         """Per sorted row: the first position of its key whose time is > ``cut`` (its own cut)."""
-        return np.searchsorted(self.comp, self.codes * self.step + self._cut_code(cut), side="right")
+        return np.searchsorted(
+            self.comp, self.codes * self.step + self._cut_code(cut), side="right"
+        )
 
     def window(self, window_us: int, delay_us: int) -> tuple[IntArray, IntArray]:
         """Per sorted row, the positions [lo, hi) of its window (t - d - w, t - d]: with no delay
@@ -112,46 +114,59 @@ class KeyedRows:
         )
 
 
+BLOCK = 16_384  # rows per lockstep pass: their windows' values stay in the CPU cache
+
+
 def sequential_sum(values: FloatArray, lo: IntArray, hi: IntArray) -> FloatArray:
     """Σ values[lo:hi] per row, added one by one from the left starting at 0.0.
 
     This is the order the online engine must use to match bit for bit: the window's values in
     (time, id) order, ``s = 0.0; for v in values: s += v`` (not Python's ``sum``, which
-    compensates since 3.12, nor ``np.sum``, which adds pairwise). Vectorised across rows: step
-    ``k`` adds every window's k-th value, the windows sorted longest first so the ones still
-    running are a prefix."""
-    length = hi - lo
-    order = np.argsort(-length, kind="stable")
-    longest_first = length[order]
-    start = lo[order]
-    acc = np.zeros(len(lo))
-    if len(lo) == 0 or longest_first[0] == 0:
-        return acc
-    # running[k] = windows longer than k = a prefix of the longest-first order
-    running = np.searchsorted(-longest_first, -np.arange(longest_first[0]), side="left")
-    for k, active in enumerate(running.tolist()):
-        acc[:active] += values[start[:active] + k]
-    out = np.empty_like(acc)
-    out[order] = acc
-    return out
+    compensates since 3.12, nor ``np.sum``, which adds pairwise; ``np.cumsum`` does add in this
+    order). Vectorised across rows: step ``k`` adds every window's k-th value, the windows
+    sorted longest first so the ones still running are a prefix, a block of rows at a time."""
+    return _blocked(values, lo, hi, None)
 
 
 def sequential_sq_dev(
     values: FloatArray, lo: IntArray, hi: IntArray, mean: FloatArray
 ) -> FloatArray:
     """Σ (v - mean)² per window, added in the same left-to-right order as ``sequential_sum``."""
+    return _blocked(values, lo, hi, mean)
+
+
+def _blocked(
+    values: FloatArray, lo: IntArray, hi: IntArray, centre: FloatArray | None
+) -> FloatArray:
+    out = np.empty(len(lo))
+    for s in range(0, len(lo), BLOCK):
+        part = slice(s, s + BLOCK)
+        out[part] = _lockstep(values, lo[part], hi[part], None if centre is None else centre[part])
+    return out
+
+
+def _lockstep(
+    values: FloatArray, lo: IntArray, hi: IntArray, centre: FloatArray | None
+) -> FloatArray:
     length = hi - lo
     order = np.argsort(-length, kind="stable")
     longest_first = length[order]
-    start = lo[order]
-    centre = mean[order]
+    index = lo[order]  # each window's next value, moved one step right per pass
     acc = np.zeros(len(lo))
     if len(lo) == 0 or longest_first[0] == 0:
         return acc
+    mid = None if centre is None else centre[order]
+    buf = np.empty(len(lo))
+    # running[k] = windows longer than k = a prefix of the longest-first order
     running = np.searchsorted(-longest_first, -np.arange(longest_first[0]), side="left")
-    for k, active in enumerate(running.tolist()):
-        dev = values[start[:active] + k] - centre[:active]
-        acc[:active] += dev * dev
+    for active in running.tolist():
+        step, at = buf[:active], index[:active]
+        np.take(values, at, out=step)
+        if mid is not None:
+            step -= mid[:active]
+            step *= step
+        acc[:active] += step
+        at += 1
     out = np.empty_like(acc)
     out[order] = acc
     return out
