@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from fraudops.errors import ValidationError
-from fraudops.features import derive
-from fraudops.features import windows
+from fraudops.features import derive, windows
 from fraudops.features.windows import KeyedRows
 from fraudops.spec import FeatureSpec
 from tests.feature_reference import (
