@@ -164,7 +164,7 @@ def duckdb_windows(frame: pd.DataFrame) -> int:
         ]
     con = duckdb.connect()
     con.register("tx", table)
-    result = con.execute(f"SELECT tx_id, {', '.join(cols)} FROM tx").arrow()
+    result = con.execute(f"SELECT tx_id, {', '.join(cols)} FROM tx").to_arrow_table()
     return int(result.num_rows)  # fmt: skip
 
 
