@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from fraudops.derived import Agg
 from fraudops.errors import ValidationError
-from fraudops.features.offline import derive, needed_columns, require_derived
+from fraudops.features.offline import derive_all, needed_columns, require_derived
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import as_utc
 
@@ -42,9 +43,12 @@ def with_derived(
 ) -> pd.DataFrame:
     """The emitted rows of ``frame`` with the derived features added (``derive``'s columns
     replace same-named ones)."""
-    derived = derive(frame, spec, emit=emit, label_known_at=label_known_at)
-    kept = frame.loc[derived.index, [c for c in frame.columns if c not in derived.columns]]
-    return pd.concat([kept, derived], axis=1)
+    done = derive_all(frame, spec, label_known_at=label_known_at)
+    mask = np.ones(len(frame), dtype=bool) if emit is None else np.asarray(emit, dtype=bool)
+    rows = frame[mask].copy()
+    for name, values in done.values.items():
+        rows[name] = values[mask]
+    return rows
 
 
 def history_seconds(spec: FeatureSpec) -> int | None:
@@ -77,15 +81,27 @@ def derive_from_lake(
     columns.insert(0, id_column)
     lookback = history_seconds(spec)
     since = None if start is None or lookback is None else _minus(start, lookback)
-    frame = lake.read_frame("transactions", columns, _time_filter(spec, since, end))
-    if frame.empty:
+    table = lake.read("transactions", columns, _time_filter(spec, since, end))
+    if table.num_rows == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})
-    emit = None
+    # Text columns stay Arrow-backed: converting 1.75M ids to Python strings costs seconds.
+    frame = table.to_pandas(types_mapper=_arrow_text)
+    done = derive_all(frame, _with_lake_id(spec, id_column))
+    keep = done.order
     if start is not None:
         emit = (frame[spec.timestamp_column] >= _as_column_value(spec, start)).to_numpy()
-    rows = with_derived(frame, _with_lake_id(spec, id_column), emit=emit)
-    rows = rows.sort_values([spec.timestamp_column, id_column], kind="stable")
-    return rows[wanted].reset_index(drop=True)
+        keep = keep[emit[keep]]
+    plain = [c for c in wanted if c not in done.values]
+    rows = frame[plain].take(keep).reset_index(drop=True)
+    for name, values in done.values.items():
+        rows[name] = values[keep]
+    return rows[wanted]
+
+
+def _arrow_text(kind: pa.DataType) -> pd.ArrowDtype | None:
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return pd.ArrowDtype(kind)
+    return None
 
 
 def _with_lake_id(spec: FeatureSpec, id_column: str) -> FeatureSpec:

@@ -25,6 +25,7 @@ Exactness contract with the online engine (which must produce the same bits):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -93,6 +94,15 @@ def _micros(values: pd.Series | np.ndarray, kind: str) -> tuple[IntArray, np.nda
     return np.where(missing, 0, micros).astype(np.int64), missing
 
 
+@dataclass(frozen=True)
+class Derived:
+    """Every derived feature of every input row (``values``, input order) and the rows in
+    (time, id) order (``order``: input positions), which the windows were computed in."""
+
+    values: dict[str, np.ndarray]
+    order: IntArray
+
+
 def derive(
     frame: pd.DataFrame,
     spec: FeatureSpec,
@@ -112,6 +122,22 @@ def derive(
     Returns a frame indexed like the emitted rows of ``frame`` (input order), one column per
     derived feature in spec order: int64 for counts and calendar features, float64 otherwise.
     """
+    n = len(frame)
+    mask = np.ones(n, dtype=bool) if emit is None else np.asarray(emit, dtype=bool)
+    if mask.shape != (n,):
+        raise ValidationError(f"emit has {mask.shape[0]} values for {n} rows")
+    done = derive_all(frame, spec, label_known_at=label_known_at)
+    index = frame.index[mask]
+    return pd.DataFrame({name: col[mask] for name, col in done.values.items()}, index=index)
+
+
+def derive_all(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    *,
+    label_known_at: Sequence[object] | np.ndarray | pd.Series | None = None,
+) -> Derived:
+    """``derive`` for every row, as arrays, with the (time, id) order of the rows."""
     require_derived(spec)
     missing = [c for c in needed_columns(spec) if c not in frame.columns]
     if spec.id_column in missing:
@@ -121,10 +147,6 @@ def derive(
             f"the data has no column(s) {', '.join(map(repr, missing))} needed by the derived "
             f"features of spec {spec.name!r} (it has: {', '.join(map(str, frame.columns))})"
         )
-    n = len(frame)
-    mask = np.ones(n, dtype=bool) if emit is None else np.asarray(emit, dtype=bool)
-    if mask.shape != (n,):
-        raise ValidationError(f"emit has {mask.shape[0]} values for {n} rows")
     times = to_micros(
         frame[spec.timestamp_column], spec.timestamp_kind, column=spec.timestamp_column
     )
@@ -145,8 +167,7 @@ def derive(
         result = np.empty_like(values)
         result[keyed[d.by].perm] = values
         out[d.name] = result
-    index = frame.index[mask]
-    return pd.DataFrame({name: col[mask] for name, col in out.items()}, index=index)
+    return Derived(out, order)
 
 
 def _known_at(
@@ -190,7 +211,7 @@ def time_id_order(frame: pd.DataFrame, spec: FeatureSpec, times: IntArray) -> In
     if not tied.any():
         return order
     rows = order[tied]
-    text = frame[id_column].to_numpy()[rows].astype(str)
+    text = frame[id_column].take(rows).astype(str).to_numpy(dtype=str)
     _, id_rank = np.unique(text, return_inverse=True)
     # Ties sit in runs of one time, in time order: re-sorting the tied rows by (time, id) and
     # writing them back to the same positions keeps every run in place.
