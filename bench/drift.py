@@ -29,8 +29,8 @@ os.environ.setdefault("DO_NOT_TRACK", "1")  # no Evidently usage telemetry from 
 from fraudops.config import load_settings
 from fraudops.data.drift import apply_drift, drift_rules
 from fraudops.data.synthetic import generate_transactions
+from fraudops.models.profile import build_profile
 from fraudops.monitoring.drift import compute_drift
-from fraudops.monitoring.profile import build_profile
 from fraudops.spec import TRANSACTIONS30, FeatureKind
 from fraudops.training.features import feature_matrix
 

@@ -99,7 +99,7 @@ def child(task: str, home: Path, payload: Path | None) -> dict[str, Any]:
 
         with Runtime(settings) as runtime:  # its commits followed by the aggregates' refresh
             report = ingest_labels(
-                settings, None, events, origin="bench", listeners=runtime.commits
+                runtime.lake(), events, origin="bench", listeners=runtime.commits
             )
         seconds = time.perf_counter() - started
         return {

@@ -47,17 +47,17 @@ def main() -> None:
     reporter = Reporter()
     t0 = time.perf_counter()
     if args.spec_file is None:
-        from fraudops.orchestration.demo import DEMO_SPEC, prepare_champion
         from fraudops.runtime import Runtime
+        from fraudops.training.first_champion import DEMO_SPEC, prepare_champion
 
         with Runtime(settings, DEMO_SPEC) as runtime:
-            result = prepare_champion(runtime, rows=args.rows, progress=reporter)
+            result = prepare_champion(runtime.training_context(), rows=args.rows, progress=reporter)
         training = result.training.to_dict()
         rows = result.rows
     else:
         from fraudops.lake import Lake, load_file
-        from fraudops.orchestration.training_pipeline import run_training
         from fraudops.runtime import Runtime
+        from fraudops.training.pipeline import run_training
 
         lake = Lake.open(settings, "ulb")
         with reporter.step("Creating lake tables"):
@@ -66,7 +66,10 @@ def main() -> None:
         rows = report.rows
         with Runtime(settings, "ulb") as runtime:
             training = run_training(
-                runtime, trainer=args.trainer, progress=reporter, raise_on_gate=False
+                runtime.training_context(),
+                trainer=args.trainer,
+                progress=reporter,
+                raise_on_gate=False,
             ).to_dict()
     total = time.perf_counter() - t0
 

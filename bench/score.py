@@ -84,8 +84,8 @@ def main() -> None:
     training_seconds = None
     if args.home is None:
         from fraudops.lake import Lake, load_file
-        from fraudops.orchestration.training_pipeline import run_training
         from fraudops.runtime import Runtime
+        from fraudops.training.pipeline import run_training
 
         t0 = time.perf_counter()
         train_file = work / "train.parquet"
@@ -96,7 +96,7 @@ def main() -> None:
             lake.init()
             load_file(lake, train_file)
         with Runtime(settings, spec.name) as runtime:
-            run_training(runtime, raise_on_gate=False)
+            run_training(runtime.training_context(), raise_on_gate=False)
         training_seconds = round(time.perf_counter() - t0, 1)
 
     env = {

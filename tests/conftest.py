@@ -71,7 +71,7 @@ SLOW_FIRST = (
     "tests/integration/test_scaleout_services.py",
     "tests/integration/test_dask_scoring.py",
     "tests/integration/test_dask_training.py",
-    "tests/integration/test_dask_monitoring.py",
+    "tests/integration/test_monitoring_dask_window.py",
 )
 
 

@@ -214,7 +214,7 @@ def _rolling_feature(ordered: pd.DataFrame, d: DerivedFeature) -> pd.Series:
             "min": values.min,
             "max": values.max,
             "std": lambda: values.std(ddof=0),
-        }[str(d.agg)]()
+        }[d.agg.value if d.agg else ""]()
         result = np.nan_to_num(reduced.to_numpy(), nan=0.0)
     wanted = (rows["_ghost"] == (0 if d.delay is None else 1)).to_numpy()
     return pd.Series(result[wanted], index=rows["_row"].to_numpy()[wanted], name=d.name)

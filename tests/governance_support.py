@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from pyiceberg.schema import Schema
 
 from fraudops.alerting import LogChannel, parse_summary, send_alert
@@ -15,8 +16,9 @@ from fraudops.lake import Lake
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS, table_schema
 from fraudops.models.mlflow_model import save_model
 from fraudops.registry import MODEL_ARTIFACT_PATH, register_version
-from fraudops.registry.client import experiment_id, mlflow_client
-from fraudops.runtime import Runtime
+from fraudops.registry.client import experiment_id
+from fraudops.registry.events import ModelEvent, load_events, write_events
+from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.trainers import train_logreg
 
 SPEC = "transactions30"
@@ -90,3 +92,14 @@ def make_old_home(settings: Settings) -> None:
             assert [f.name for f in schema.fields[-len(columns) :]] == columns
             lake.catalog.drop_table(lake.identifier(name))
             lake.catalog.create_table(lake.identifier(name), schema=old)
+
+
+def model_events(settings: Settings, spec_name: str = SPEC) -> pd.DataFrame:
+    """The spec's ``model_events``, oldest first, over a lake the runtime opens and closes."""
+    with Runtime(settings, spec_name) as runtime:
+        return load_events(runtime.lake())
+
+
+def record_model_events(settings: Settings, spec_name: str, events: list[ModelEvent]) -> None:
+    with Runtime(settings, spec_name) as runtime:
+        write_events(runtime.lake(), events)

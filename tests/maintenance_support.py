@@ -9,6 +9,7 @@ from fraudops.config import Settings, load_settings
 from fraudops.inference_log.records import encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.lake import Lake
+from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
 from tests.unit.test_inference_log_records import make_record
 
@@ -34,7 +35,7 @@ def lake_settings(home: Path, **maintenance: Any) -> Settings:
 
 def commit_batches(settings: Settings, batches: int, size: int = 5, start: int = 0) -> int:
     """``batches`` commits of ``size`` rows to predictions; the next free id number."""
-    with PredictionSink(settings) as sink:
+    with PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink:
         for b in range(batches):
             sink.commit(rows(start + b * size, size))
     return start + batches * size

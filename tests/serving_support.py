@@ -29,8 +29,8 @@ def train_champion(home: Path, rows: int = 20_000, *, times: int = 1) -> Setting
     """A home whose lake holds synthetic data and whose registry has a champion (``times``
     trainings: versions 1..times, the last one champion)."""
     from fraudops.lake import Lake, load_file
-    from fraudops.orchestration.training_pipeline import run_training
     from fraudops.runtime import Runtime
+    from fraudops.training.pipeline import run_training
 
     settings = load_settings(home=home)
     spec = settings.feature_spec("transactions30")
@@ -42,7 +42,7 @@ def train_champion(home: Path, rows: int = 20_000, *, times: int = 1) -> Setting
         load_file(lake, path)
     with Runtime(settings, spec.name) as runtime:
         for _ in range(times):
-            run_training(runtime, raise_on_gate=False)
+            run_training(runtime.training_context(), raise_on_gate=False)
     return settings
 
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
     from fraudops.lake.commits import CommitListeners
+    from fraudops.monitoring.context import MonitoringContext
+    from fraudops.training.backend import TrainingContext
 
 
 class Runtime:
@@ -67,10 +69,15 @@ class Runtime:
 
     @cached_property
     def mlflow(self) -> MlflowClient:
-        """The tracking and registry client for ``settings.tracking_uri``."""
-        from fraudops.registry.client import mlflow_client  # imports MLflow: ~1.7 s
-
+        """The tracking and registry client for ``settings.tracking_uri`` (built on first use:
+        importing MLflow costs ~1.7 s)."""
         return mlflow_client(self.settings)
+
+    def mlflow_factory(self) -> Callable[[], MlflowClient]:
+        """The runtime's client, built when first asked: ``registry.load_model`` asks only when
+        the direct read of a SQLite store does not answer (``fraudops score`` never imports
+        MLflow). A process of its own builds one with ``mlflow_client(settings)``."""
+        return lambda: self.mlflow
 
     @cached_property
     def alert_channels(self) -> list[AlertChannel]:
@@ -103,6 +110,7 @@ class Runtime:
         drainer = open_drainer(
             self.settings,
             self.spec.name,
+            open_lake=self.lake_factory(),
             consumer_name=consumer_name,
             claim_idle_ms=claim_idle_ms,
             listeners=listeners,
@@ -132,6 +140,32 @@ class Runtime:
         """The compute engine (``compute.engine``, or the ``engine`` this runtime was built
         with); a Dask cluster is reached or started on its first job, not here."""
         return open_engine(self.settings, self._engine_name)
+
+    def training_context(self) -> TrainingContext:
+        """What a training run takes (training/pipeline.py's ``run_training``): this runtime's
+        settings, spec, lake, MLflow client, engine and actor."""
+        from fraudops.training.backend import TrainingContext
+
+        return TrainingContext(
+            self.settings, self.spec, self.lake(), self.mlflow, self.engine, self.actor
+        )
+
+    def monitoring_context(self) -> MonitoringContext:
+        """The clients a monitoring run and a retrain take (``fraudops.monitoring``), with the
+        training pipeline bound to this runtime's training context for a retrain."""
+        from fraudops.monitoring.context import MonitoringContext
+        from fraudops.training.pipeline import run_training
+
+        return MonitoringContext(
+            settings=self.settings,
+            spec=self.spec,
+            lake=self.lake(),
+            mlflow=self.mlflow,
+            alert_channels=self.alert_channels,
+            engine=self.engine,
+            run_training=partial(run_training, self.training_context()),
+            actor=self.actor,
+        )
 
     @property
     def model_name(self) -> str:
@@ -163,6 +197,14 @@ def open_lake(settings: Settings, spec_name: str | None = None) -> Lake:
     from fraudops.lake import Lake
 
     return Lake.open(settings, spec_name)
+
+
+def mlflow_client(settings: Settings) -> MlflowClient:
+    """A new MLflow client for ``settings.tracking_uri``: the one place one is built.
+    ``Runtime.mlflow`` keeps one; a process of its own gets ``Runtime.mlflow_factory``."""
+    from fraudops.registry.client import build_client  # imports MLflow: ~1.7 s
+
+    return build_client(settings)
 
 
 def served_app_from_env() -> Any:

@@ -286,4 +286,51 @@ ULB = FeatureSpec(
     features=[_num(f"V{i}", None, None) for i in range(1, 29)] + [_num("Amount", 0, None)],
 )
 
-BUILTIN_SPECS: dict[str, FeatureSpec] = {s.name: s for s in (TRANSACTIONS30, ULB)}
+
+def _window(
+    name: str, key: str, window: str, agg: Agg, of: str | None = None, delay: str | None = None
+) -> DerivedFeature:
+    return DerivedFeature(name=name, by=key, window=window, delay=delay, agg=agg, of=of)
+
+
+# Raw card transactions (`fraudops data generate --raw`, fraudops.data.raw): the amount is the only
+# plain feature; the rest is derived from the time and each card's and terminal's history, as the
+# Fraud Detection Handbook's baseline features. A terminal's fraud rate reads labels 7 days late.
+CARDS = FeatureSpec(
+    name="cards",
+    description="Raw card transactions (tx_id, tx_time, customer_id, terminal_id, amount, "
+    "is_fraud): calendar and per-card / per-terminal window features derived from history.",
+    id_column="tx_id",
+    customer_column="customer_id",
+    timestamp_column="tx_time",
+    timestamp_kind="datetime",
+    label_column="is_fraud",
+    amount_column="amount",
+    keys=["customer_id", "terminal_id"],
+    features=[_num("amount", 0, None, description="Amount in the card's currency")],
+    derived=[
+        DerivedFeature(name="is_weekend", calendar=Calendar.weekend),
+        DerivedFeature(name="is_night", calendar=Calendar.night),
+        DerivedFeature(name="hour", calendar=Calendar.hour),
+        *(
+            f
+            for w in ("1d", "7d", "30d")
+            for f in (
+                _window(f"cust_nb_tx_{w}", "customer_id", w, Agg.count),
+                _window(f"cust_avg_amt_{w}", "customer_id", w, Agg.mean, "amount"),
+            )
+        ),
+        _window("cust_max_amt_30d", "customer_id", "30d", Agg.max, "amount"),
+        DerivedFeature(name="cust_secs_since_last", by="customer_id", agg=Agg.time_since_last),
+        *(
+            f
+            for w in ("1d", "7d", "30d")
+            for f in (
+                _window(f"term_nb_tx_{w}", "terminal_id", w, Agg.count, delay="7d"),
+                _window(f"term_risk_{w}", "terminal_id", w, Agg.fraud_rate, delay="7d"),
+            )
+        ),
+    ],
+)
+
+BUILTIN_SPECS: dict[str, FeatureSpec] = {s.name: s for s in (TRANSACTIONS30, ULB, CARDS)}

@@ -291,8 +291,8 @@ def test_a_promote_through_the_page_moves_champion_and_writes_model_events(
     tab: Tab, simulated: dict[str, Any]
 ) -> None:
     from fraudops.config import load_settings
-    from fraudops.registry.events import read_events
     from fraudops.registry.store import find_version
+    from tests.governance_support import model_events
 
     settings = load_settings(home=Path(simulated["home"]))
     name = settings.registered_model_name("transactions30")
@@ -308,7 +308,7 @@ def test_a_promote_through_the_page_moves_champion_and_writes_model_events(
     page.wait_for_selector(READY, state="attached")
     after = find_version(settings.tracking_uri, name, "champion")
     assert after is not None and after.version == target
-    events = read_events(settings, "transactions30")
+    events = model_events(settings, "transactions30")
     mine = events[events["reason"].fillna("").str.contains("browser test: promote by hand")]
     assert len(mine) == 1 and mine["version"].iloc[0] == target
     # The page follows the registry: the champion KPI shows the new version.

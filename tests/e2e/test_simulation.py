@@ -78,10 +78,10 @@ def test_model_events_and_mlflow_tell_the_story(drift: dict[str, Any]) -> None:
     import mlflow
 
     from fraudops.config import load_settings
-    from fraudops.registry.events import read_events
+    from tests.governance_support import model_events
 
     settings = load_settings(home=Path(drift["home"]))
-    events = read_events(settings, "transactions30")
+    events = model_events(settings, "transactions30")
     automatic = events[events["trigger"] == "retrain"]
     assert len(automatic) >= len(drift["retrains"])
     assert set(events["actor"]) == {"simulation"}  # every decision the simulation's own
@@ -105,7 +105,7 @@ def test_model_events_and_mlflow_tell_the_story(drift: dict[str, Any]) -> None:
 
 def test_retrain_by_hand_is_judged_the_same_way_and_recorded(drift: dict[str, Any]) -> None:
     from fraudops.config import load_settings
-    from fraudops.registry.events import read_events
+    from tests.governance_support import model_events
 
     home = Path(drift["home"])
     end = drift["monitoring_runs"][-1]["as_of"]
@@ -120,7 +120,7 @@ def test_retrain_by_hand_is_judged_the_same_way_and_recorded(drift: dict[str, An
     result = json.loads(done.stdout)
     assert result["retrain"]["holdout_end"] <= end[:10]
     assert result["gate"]["champion_metrics"]  # judged against the champion on that holdout
-    events = read_events(load_settings(home=home), "transactions30")
+    events = model_events(load_settings(home=home), "transactions30")
     mine = events[events["run_id"] == result["run_id"]]
     assert set(mine["trigger"]) == {"manual"}
     assert mine["reason"].str.startswith("audit asked").all()

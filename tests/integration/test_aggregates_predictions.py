@@ -200,7 +200,7 @@ def test_the_writer_refreshes_and_catches_up_a_drainer_killed_before_its_refresh
 
     # A drainer that died between its predictions commit and its refresh: rows, no stats.
     rows = [parse_line(encode(make_record(SPEC, i, inference_id=f"dead-{i}"))) for i in range(40)]
-    with PredictionSink(settings) as sink:
+    with PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink:
         assert sink.commit([r for r in rows if r is not None]).written == 40
     assert read.freshness(lake).behind_rows == 40
 

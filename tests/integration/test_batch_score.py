@@ -16,17 +16,17 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from fraudops.batch.score import OUTPUT_COLUMNS, score_file
+from fraudops.batch.local import OUTPUT_COLUMNS, score_file
 from fraudops.cli import app as cli_app
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake, load_file
-from fraudops.orchestration.training_pipeline import run_training
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
 from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.training.features import feature_matrix
+from fraudops.training.pipeline import run_training
 
 SMALL: dict[str, Any] = {
     "training": {"xgboost": {"n_estimators": 60, "max_depth": 4}},
@@ -46,7 +46,7 @@ def trained_home(root: Path) -> Path:
         lake.init()
         load_file(lake, path)
     with Runtime(settings, spec.name) as runtime:
-        result = run_training(runtime)
+        result = run_training(runtime.training_context())
     assert result.decision == "promoted"
     return home
 
@@ -247,7 +247,7 @@ def test_mlflow_pyfunc_of_the_champion_gives_the_scored_probabilities(
 def test_a_score_process_imports_neither_mlflow_nor_xgboost_nor_pyiceberg(
     settings: Settings, rows: pd.DataFrame, tmp_path: Path
 ) -> None:
-    # What keeps `fraudops score` start-up in a fraction of a second (see fraudops.batch.score):
+    # What keeps `fraudops score` start-up in a fraction of a second (see fraudops.batch.local):
     # no MLflow, no xgboost package, no pyiceberg (registry.lookup), no other CLI command.
     source, target = tmp_path / "in.parquet", tmp_path / "scored.parquet"
     rows.to_parquet(source)

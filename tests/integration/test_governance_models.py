@@ -17,9 +17,9 @@ from fraudops.cli import app
 from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
-from fraudops.registry.events import ModelEvent, read_events
-from fraudops.runtime import Runtime
-from tests.governance_support import SPEC, register
+from fraudops.registry.events import ModelEvent
+from fraudops.runtime import Runtime, mlflow_client
+from tests.governance_support import SPEC, model_events, register
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def rollback(settings: Settings, *, actor: str, reason: str) -> ModelEvent:
 
 
 def champion(settings: Settings) -> str | None:
-    row = registry.champion(settings)
+    row = registry.champion(mlflow_client(settings), settings)
     return None if row is None else str(row["version"])
 
 
@@ -70,7 +70,7 @@ def test_promote_and_rollback_move_the_champion_and_record_who_and_why(
     assert (back.champion_before, back.champion_after) == ("2", "1")
     assert champion(settings) == "1"
 
-    events = read_events(settings, SPEC)
+    events = model_events(settings, SPEC)
     assert events["actor"].tolist() == ["alice", "bob", "carol"]
     assert events["reason"].tolist() == ["first champion", "better on March", "v2 flags too many"]
     assert events["event_type"].tolist() == ["manual_promote", "manual_promote", "rollback"]
@@ -103,12 +103,12 @@ def test_refused_actions_change_and_record_nothing(
 ) -> None:
     settings = versions
     promote(settings, "2", actor="alice", reason="first")
-    before = read_events(settings, SPEC)
+    before = model_events(settings, SPEC)
     with pytest.raises(getattr(governance, error), match=message) as caught:
         action(settings)  # type: ignore[operator]
     assert isinstance(caught.value, governance.GovernanceError)
     assert champion(settings) == "2"
-    assert read_events(settings, SPEC)["event_id"].tolist() == before["event_id"].tolist()
+    assert model_events(settings, SPEC)["event_id"].tolist() == before["event_id"].tolist()
 
 
 def test_an_uninitialised_lake_is_refused_before_the_alias_moves(
@@ -139,7 +139,7 @@ def test_the_cli_promotes_and_rolls_back_with_json(
     assert (event["champion_before"], event["champion_after"]) == ("2", "1")
     user = getpass.getuser()
     assert event["actor"] == user  # --by defaults to the OS user
-    assert read_events(versions, SPEC)["actor"].tolist() == ["dave", user, user]
+    assert model_events(versions, SPEC)["actor"].tolist() == ["dave", user, user]
 
     unknown = runner.invoke(app, ["models", "promote", "7", "--reason", "x"])
     assert unknown.exit_code == 1 and "no version or alias '7'" in unknown.stderr
@@ -149,7 +149,7 @@ def test_the_cli_promotes_and_rolls_back_with_json(
     assert empty.exit_code == 2 and "reason is required" in empty.stderr
     missing = runner.invoke(app, ["models", "rollback"])
     assert missing.exit_code == 2 and "--reason" in missing.stderr  # required by the CLI
-    assert len(read_events(versions, SPEC)) == 3
+    assert len(model_events(versions, SPEC)) == 3
 
 
 # ---- simultaneous actions from several processes -----------------------------------------------
@@ -160,7 +160,7 @@ _WORKER = """
 import json, sys
 from fraudops import governance
 from fraudops.config import load_settings
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 
 with Runtime(load_settings()) as runtime:
     runtime.lake(); runtime.mlflow.search_registered_models()
@@ -214,7 +214,7 @@ def test_simultaneous_actions_from_two_processes_agree_with_the_alias(
                 worker.stdin.flush()
             answers = [json.loads(w.stdout.readline()) for w in workers]  # type: ignore[union-attr]
             assert any(a["ok"] for a in answers), answers
-            events = read_events(settings, SPEC)
+            events = model_events(settings, SPEC)
             chain = list(zip(events["champion_before"], events["champion_after"], strict=True))
             for (_, after), (before, _) in itertools.pairwise(chain):
                 assert before == after, (commands, chain)  # no stale champion_before
@@ -224,4 +224,4 @@ def test_simultaneous_actions_from_two_processes_agree_with_the_alias(
             if worker.stdin is not None:
                 worker.stdin.close()
             worker.wait(timeout=60)
-    assert len(read_events(settings, SPEC)) >= 1 + 2 * 4  # every promote round moved twice
+    assert len(model_events(settings, SPEC)) >= 1 + 2 * 4  # every promote round moved twice

@@ -68,7 +68,12 @@ class Backend:
         return open_producer(self.settings())
 
     def drainer(self, **serving: Any) -> Drainer:
-        drainer = open_drainer(self.settings(**serving), consumer_name=f"c-{uuid.uuid4().hex[:6]}")
+        settings = self.settings(**serving)
+        drainer = open_drainer(
+            settings,
+            open_lake=Runtime(settings).lake_factory(),
+            consumer_name=f"c-{uuid.uuid4().hex[:6]}",
+        )
         assert drainer is not None
         return drainer
 
@@ -290,8 +295,10 @@ _DRAINER = """
 import sys, time
 from fraudops.config import load_settings
 from fraudops.inference_log.factory import open_drainer
+from fraudops.runtime import Runtime
 
-drainer = open_drainer(load_settings(), consumer_name="doomed")
+settings = load_settings()
+drainer = open_drainer(settings, open_lake=Runtime(settings).lake_factory(), consumer_name="doomed")
 commit = drainer.sink.commit
 
 

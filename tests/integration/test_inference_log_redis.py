@@ -28,6 +28,7 @@ from fraudops.inference_log.records import PredictionRecord, encode, seal
 from fraudops.inference_log.redis_consumer import RedisLogConsumer
 from fraudops.inference_log.redis_producer import RedisLogProducer
 from fraudops.lake import Lake
+from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
 from tests import waiting
 from tests.services import REDIS_HOST, REDIS_PORT, require_redis
@@ -222,7 +223,9 @@ def test_consumer_writes_each_record_once_and_sets_bad_entries_aside(
     assert producer.append_many(lines[60:]) == 60
     producer.close()
 
-    with RedisLogConsumer(settings, SPEC, "c1") as consumer:
+    with RedisLogConsumer(
+        settings, SPEC, "c1", open_lake=Runtime(settings, SPEC).lake_factory()
+    ) as consumer:
         report = consumer.drain()
         again = consumer.drain()
 
@@ -268,7 +271,9 @@ def test_lake_unavailable_nothing_acked_then_drained(
 
     lock = sqlite3.connect(catalog, isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")  # the catalog database is unavailable to anyone else
-    with RedisLogConsumer(settings, SPEC, "c1") as consumer:
+    with RedisLogConsumer(
+        settings, SPEC, "c1", open_lake=Runtime(settings, SPEC).lake_factory()
+    ) as consumer:
         try:
             failed = consumer.drain()
         finally:
@@ -308,7 +313,9 @@ def test_batch_taken_over_while_lake_was_down_is_written_once(
     producer.append_many(lines)
     producer.close()
 
-    with RedisLogConsumer(settings, SPEC, "c1") as first:
+    with RedisLogConsumer(
+        settings, SPEC, "c1", open_lake=Runtime(settings, SPEC).lake_factory()
+    ) as first:
         lock = sqlite3.connect(catalog, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
         try:
@@ -317,7 +324,9 @@ def test_batch_taken_over_while_lake_was_down_is_written_once(
             lock.execute("ROLLBACK")
             lock.close()
         # c1 stalls (the lake was down long enough): c2 takes its entries over and commits.
-        with RedisLogConsumer(settings, SPEC, "c2", claim_idle_ms=1) as second:
+        with RedisLogConsumer(
+            settings, SPEC, "c2", open_lake=Runtime(settings, SPEC).lake_factory(), claim_idle_ms=1
+        ) as second:
             taken = second.drain()
         assert taken.reclaimed == 30 and taken.written == 30
         # c1's retry finds its batch no longer its own: nothing is written twice.
@@ -342,7 +351,9 @@ def test_commit_without_ack_is_replayed_without_duplicates(
     frozen = make_settings(home, stream_base, redis_url=user_url(acl_user))
     revoke_xack(r, acl_user)
     with (
-        RedisLogConsumer(frozen, SPEC, "c1") as first,
+        RedisLogConsumer(
+            frozen, SPEC, "c1", open_lake=Runtime(frozen, SPEC).lake_factory()
+        ) as first,
         pytest.raises(redis.RedisError, match=r"(?i)permission|xack"),
     ):
         first.drain()  # the first batch is committed, then its ack is refused
@@ -350,9 +361,17 @@ def test_commit_without_ack_is_replayed_without_duplicates(
     assert pending_of(r, stream, settings.serving.redis_group, "c1") == 50
 
     if takeover == "other consumer":
-        second = RedisLogConsumer(settings, SPEC, "c2", claim_idle_ms=1)
+        second = RedisLogConsumer(
+            settings, SPEC, "c2", open_lake=Runtime(settings, SPEC).lake_factory(), claim_idle_ms=1
+        )
     else:  # a restart reads its own pending list first, whatever the idle time
-        second = RedisLogConsumer(settings, SPEC, "c1", claim_idle_ms=3_600_000)
+        second = RedisLogConsumer(
+            settings,
+            SPEC,
+            "c1",
+            open_lake=Runtime(settings, SPEC).lake_factory(),
+            claim_idle_ms=3_600_000,
+        )
     with second:
         report = second.drain()
 

@@ -31,6 +31,7 @@ from fraudops.inference_log.spool_files import (
 from fraudops.inference_log.writer import SpoolWriter, WriterBusyError
 from fraudops.lake import Lake
 from fraudops.lake.catalog import TableReplacedError
+from fraudops.runtime import Runtime
 from fraudops.serving.lake_watch import LakeWatch
 from fraudops.spec import BUILTIN_SPECS
 from tests import waiting
@@ -108,7 +109,7 @@ def test_writer_drains_a_spool_into_the_lake_exactly(settings: Settings) -> None
     spool_some(settings, [bad])
     settings = load_settings(home=settings.home, serving={**FAST, "writer_batch_rows": 120})
 
-    writer = SpoolWriter(settings)
+    writer = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     report = writer.drain()
     writer.directory.resign()
 
@@ -145,15 +146,15 @@ def test_a_crash_between_commit_and_delete_replays_without_duplicates(
     ready = crashed.ready_segments()
     taken = [crashed.take(ref) for ref in ready[:3]]
     rows = [row for ref in taken for row in read_segment(ref.path).rows]
-    with PredictionSink(settings) as sink:
+    with PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink:
         assert sink.commit(rows).written == len(rows)
     # ... and a sealed segment committed by a writer that crashed before even renaming it.
     untaken = read_segment(ready[3].path).rows
-    with PredictionSink(settings) as sink:
+    with PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink:
         sink.commit(untaken)
     crashed.resign()
 
-    writer = SpoolWriter(settings)
+    writer = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     report = writer.drain()
     writer.directory.resign()
 
@@ -164,7 +165,10 @@ def test_a_crash_between_commit_and_delete_replays_without_duplicates(
 
 def test_only_one_writer_drains_a_spool(settings: Settings) -> None:
     spool_some(settings, [lines(0, 5)])
-    first, second = SpoolWriter(settings), SpoolWriter(settings)
+    first, second = (
+        SpoolWriter(settings, open_lake=Runtime(settings).lake_factory()),
+        SpoolWriter(settings, open_lake=Runtime(settings).lake_factory()),
+    )
     assert first.lead()
     with pytest.raises(WriterBusyError, match="another log writer"):
         second.drain_batch()
@@ -180,7 +184,10 @@ def writer_thread(
     started: list[tuple[threading.Thread, threading.Event]] = []
 
     def start() -> tuple[SpoolWriter, threading.Event]:
-        writer, stop = SpoolWriter(settings), threading.Event()
+        writer, stop = (
+            SpoolWriter(settings, open_lake=Runtime(settings).lake_factory()),
+            threading.Event(),
+        )
         thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
         thread.start()
         started.append((thread, stop))
@@ -232,7 +239,10 @@ def test_sink_raises_lake_error_and_writes_nothing_when_the_lake_is_gone(
     lake_dir.rename(lake_dir.with_name("lake.away"))
     lake_dir.write_text("not a lake")
     rows = [orjson.loads(x) for x in lines(0, 3)]
-    with PredictionSink(settings) as sink, pytest.raises(LakeError, match="catalog"):
+    with (
+        PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink,
+        pytest.raises(LakeError, match="catalog"),
+    ):
         sink.commit(rows)
     assert lake_dir.read_text() == "not a lake"
 
@@ -344,7 +354,7 @@ def test_torn_and_corrupt_lines_are_quarantined_not_fatal(settings: Settings) ->
     (directory / "seg-00000001.open").write_bytes(
         good[0] + b"\x00\x00garbage\n" + b"".join(good[1:]) + good[0][:40]
     )
-    writer = SpoolWriter(settings)
+    writer = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     report = writer.drain()
     writer.directory.resign()
     assert (report.written, report.unreadable, report.segments) == (4, 2, 1)
@@ -358,7 +368,7 @@ def test_torn_and_corrupt_lines_are_quarantined_not_fatal(settings: Settings) ->
 def test_existing_ids_looks_only_in_the_batch_days(settings: Settings) -> None:
     rows = [orjson.loads(x) for x in lines(0, 1_100)]  # more than one In filter's worth
     ids = [row["inference_id"] for row in rows]
-    with PredictionSink(settings) as sink:
+    with PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink:
         assert sink.commit(rows).written == 1_100
         assert sink.existing_ids(ids) == set(ids)
         assert sink.existing_ids([*ids[:5], "never"], [rows[0]["request_time"]]) == set(ids[:5])
@@ -375,7 +385,7 @@ def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -
     """The table the spool's records go to outlives the writer (its status file): a writer
     started after `predictions` was re-created stops too, and the server's readiness says so."""
     spool_some(settings, [lines(0, 10)])
-    first = SpoolWriter(settings)
+    first = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     assert first.drain().written == 10
     first.close()
     with Lake.open(settings) as lake:
@@ -386,7 +396,7 @@ def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -
 
     spool_some(settings, [lines(10, 10)])
     stop = threading.Event()
-    second = SpoolWriter(settings)
+    second = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     thread = threading.Thread(target=second.run, args=(stop,), daemon=True)
     thread.start()
     try:
@@ -409,7 +419,7 @@ def test_a_restarted_writer_still_refuses_a_replaced_table(settings: Settings) -
         thread.join(WAIT_S)
     assert lake_ids(settings) == []  # the new table got nothing
     assert sum(len(read_segment(p).rows) for p in settings.spool_dir().glob("*/seg-*")) == 10
-    third = SpoolWriter(settings)
+    third = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     with pytest.raises(TableReplacedError):
         third.drain()
     third.close()
@@ -429,7 +439,7 @@ def test_set_aside_records_are_counted_by_kind_up_to_metrics(settings: Settings)
     (directory / "seg-00000001.open").write_bytes(
         good[0] + b"garbage\n" + good[1] + edited + good[3] + good[0][:40]
     )
-    writer = SpoolWriter(settings)
+    writer = SpoolWriter(settings, open_lake=Runtime(settings).lake_factory())
     report = writer.drain()
     writer.directory.resign()
     assert (report.written, report.unreadable) == (3, 3)

@@ -25,14 +25,14 @@ from fraudops.labels import (
     DuplicateLabel,
     LabelsValidationError,
     SimulationReport,
-    ingest_labels,
     label_coverage,
     latest_labels,
     simulate_labels,
 )
 from fraudops.lake import Lake
-from fraudops.serving.labels_route import labels_route_payload
+from fraudops.runtime import Runtime
 from fraudops.spec import BUILTIN_SPECS
+from tests.labels_support import ingest, post_labels
 from tests.unit.test_inference_log_records import make_record
 
 SPEC = BUILTIN_SPECS["transactions30"]
@@ -57,7 +57,9 @@ def log_predictions(settings: Settings, specs: list[dict[str, Any]]) -> None:
         parsed = parse_line(encode(record))
         assert parsed is not None
         rows.append(parsed)
-    with PredictionSink(settings, SPEC.name) as sink:
+    with PredictionSink(
+        settings, SPEC.name, open_lake=Runtime(settings, SPEC.name).lake_factory()
+    ) as sink:
         assert sink.commit(rows).written == len(rows)
 
 
@@ -93,7 +95,7 @@ def _coverage(settings: Settings, now: dt.datetime, **options: Any) -> CoverageR
 
 
 def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> None:
-    first = ingest_labels(
+    first = ingest(
         logged,
         None,
         [
@@ -127,7 +129,7 @@ def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> 
     assert rows[0]["confirmed_at"] == T0 + dt.timedelta(hours=24)
     assert {r["ingested_at"] for r in rows} == {NOW}
 
-    second = ingest_labels(
+    second = ingest(
         logged,
         None,
         [
@@ -163,7 +165,7 @@ def test_unknown_ids_duplicates_and_conflicts_are_reported(logged: Settings) -> 
 
 
 def test_same_confirmation_time_the_later_entry_wins(logged: Settings) -> None:
-    ingest_labels(
+    ingest(
         logged,
         None,
         [
@@ -180,18 +182,18 @@ def test_a_batch_with_one_malformed_entry_writes_nothing(logged: Settings) -> No
     good = [{"inference_id": f"inf-{i}", "label": 0} for i in range(4)]
     bad = [*good[:2], {"inference_id": "inf-2", "label": 0, "confirmed_at": "soon"}, *good[2:]]
     with pytest.raises(LabelsValidationError, match=r"entry 2, field 'confirmed_at'"):
-        ingest_labels(logged, None, bad, now=NOW)
+        ingest(logged, None, bad, now=NOW)
     with Lake.open(logged) as lake:
         assert lake.count("labels") == 0
 
-    status, body = labels_route_payload(logged, SPEC, orjson.dumps(bad), now=NOW)
+    status, body = post_labels(logged, SPEC, orjson.dumps(bad), now=NOW)
     assert status == 422 and body["detail"][0]["loc"] == ["body", 2, "confirmed_at"]
     with Lake.open(logged) as lake:
         assert lake.count("labels") == 0
 
-    status, body = labels_route_payload(logged, SPEC, orjson.dumps(good), now=NOW)
+    status, body = post_labels(logged, SPEC, orjson.dumps(good), now=NOW)
     assert status == 200 and body["written"] == 4 and len(body["event_ids"]) == 4
-    status, body = labels_route_payload(
+    status, body = post_labels(
         logged, SPEC, orjson.dumps({"transaction_id": "tx-4", "label": 1}), now=NOW
     )
     assert status == 200 and body["written"] == 2
@@ -202,11 +204,11 @@ def test_labels_before_any_prediction_are_all_unknown(home: Path) -> None:
     # No lake yet: ingestion does not create one behind the user's back.
     settings = load_settings(home=home)
     with pytest.raises(LakeError, match="fraudops lake init"):
-        ingest_labels(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
+        ingest(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
     assert not (settings.home_dir / "lake").exists()
     with Lake.open(settings) as lake:
         lake.init()
-    report = ingest_labels(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
+    report = ingest(settings, None, [{"inference_id": "x", "label": 1}], now=NOW)
     assert report.written == 0 and len(report.unknown) == 1
 
 
@@ -276,7 +278,7 @@ def test_coverage_per_prediction_day_exact(settings: Settings) -> None:
         + [{"inference_id": f"b{i}", "request_time": day2} for i in range(2)]
         + [{"inference_id": "c0", "request_time": NOW + dt.timedelta(days=1)}],  # after as_of
     )
-    ingest_labels(
+    ingest(
         settings,
         None,
         [
@@ -375,10 +377,10 @@ def test_cli_load_simulate_coverage(logged: Settings, tmp_path: Path) -> None:
 )
 def test_a_confirmation_time_out_of_range_is_a_422_naming_it(logged: Settings, value: str) -> None:
     single = {"inference_id": "inf-0", "label": 1, "confirmed_at": value}
-    status, body = labels_route_payload(logged, SPEC, orjson.dumps(single), now=NOW)
+    status, body = post_labels(logged, SPEC, orjson.dumps(single), now=NOW)
     assert status == 422 and body["detail"][0]["loc"] == ["body", "confirmed_at"]
     good = {"inference_id": "inf-1", "label": 0, "confirmed_at": at(24)}
-    status, body = labels_route_payload(logged, SPEC, orjson.dumps([good, single]), now=NOW)
+    status, body = post_labels(logged, SPEC, orjson.dumps([good, single]), now=NOW)
     assert status == 422 and body["detail"][0]["loc"] == ["body", 1, "confirmed_at"]
     assert body["detail"][0]["msg"]
     with Lake.open(logged) as lake:
@@ -403,7 +405,7 @@ def test_label_times_must_lie_between_the_prediction_and_now_plus_the_skew(
                 {"inference_id": "inf-0", "label": 1, "confirmed_at": confirmed_at.isoformat()},
             ]
         )
-        status, payload = labels_route_payload(logged, SPEC, body, now=NOW)
+        status, payload = post_labels(logged, SPEC, body, now=NOW)
         if accepted:
             assert status == 200, payload
         else:
@@ -444,7 +446,7 @@ def test_identical_batches_sent_at_once_store_each_event_once(settings: Settings
 
         def send(body: bytes) -> dict[str, Any]:
             barrier.wait()
-            status, payload = labels_route_payload(settings, SPEC, body, now=NOW)
+            status, payload = post_labels(settings, SPEC, body, now=NOW)
             assert status == 200, payload
             return payload
 

@@ -19,9 +19,17 @@ from fraudops.config import Settings
 from fraudops.errors import LakeError
 from fraudops.lake import Lake
 from fraudops.lake.schemas import ALERTS, MODEL_EVENTS, table_schema
-from fraudops.registry.events import ModelEvent, append_events, read_events
-from fraudops.runtime import Runtime
-from tests.governance_support import NEW_COLUMNS, SPEC, make_old_home, register, send_test_alert
+from fraudops.registry.events import ModelEvent
+from fraudops.runtime import Runtime, mlflow_client
+from tests.governance_support import (
+    NEW_COLUMNS,
+    SPEC,
+    make_old_home,
+    model_events,
+    record_model_events,
+    register,
+    send_test_alert,
+)
 
 
 def uuids(settings: Settings) -> dict[str, str]:
@@ -36,9 +44,9 @@ def test_an_old_home_keeps_working_and_lake_init_adds_the_columns(
     register(settings, 1, tmp_path)
     name = settings.registered_model_name(SPEC)
     # What training and retraining write: still lands, without the actor.
-    append_events(settings, SPEC, [ModelEvent(SPEC, name, "registered", "train", "old", "1")])
+    record_model_events(settings, SPEC, [ModelEvent(SPEC, name, "registered", "train", "old", "1")])
     old_alert = send_test_alert(settings)
-    assert read_events(settings, SPEC)["actor"].tolist() == [None]
+    assert model_events(settings, SPEC)["actor"].tolist() == [None]
     with Lake.open(settings, SPEC) as lake:
         assert [r["acknowledged_by"] for r in list_alerts(lake)] == [None, None]
 
@@ -52,7 +60,7 @@ def test_an_old_home_keeps_working_and_lake_init_adds_the_columns(
         assert "run `fraudops lake init --spec transactions30`" in str(caught.value)
         with pytest.raises(LakeError, match="acknowledged_at, acknowledged_by, ack_note"):
             governance.acknowledge_alert(runtime, old_alert, actor="alice", note="seen")
-    assert registry.champion(settings) is None
+    assert registry.champion(mlflow_client(settings), settings) is None
 
     before = uuids(settings)
     monkeypatch.setenv("FRAUDOPS_HOME", str(settings.home_dir))
@@ -73,7 +81,7 @@ def test_an_old_home_keeps_working_and_lake_init_adds_the_columns(
     with Runtime(settings) as runtime:
         governance.promote(runtime, "1", actor="alice", reason="ship")
         governance.acknowledge_alert(runtime, old_alert, actor="bob", note="seen")
-    events = read_events(settings, SPEC)
+    events = model_events(settings, SPEC)
     assert events["actor"].tolist() == [None, "alice"]
     assert events["reason"].tolist() == ["old", "ship"]
     with Lake.open(settings, SPEC) as lake:

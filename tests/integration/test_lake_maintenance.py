@@ -19,6 +19,7 @@ from fraudops.lake.maintenance_auto import AutoMaintainer, prune_reports
 from fraudops.lake.maintenance_files import ManifestCache
 from fraudops.lake.maintenance_policy import MaintenancePolicy
 from fraudops.lake.schemas import PREDICTIONS, TABLES
+from fraudops.runtime import Runtime
 from tests.maintenance_support import commit_batches, ids, lake_settings, rows, table_files
 
 
@@ -127,7 +128,10 @@ def test_maintenance_racing_the_writer_never_loses_a_commit(home: Path) -> None:
         from fraudops.inference_log.sink import PredictionSink
 
         try:
-            with PredictionSink(settings) as sink, Lake.open(settings) as lake:
+            with (
+                PredictionSink(settings, open_lake=Runtime(settings).lake_factory()) as sink,
+                Lake.open(settings) as lake,
+            ):
                 while not stop.is_set():
                     sink.commit(rows(written[0], 5))
                     written[0] += 5
@@ -164,17 +168,18 @@ def test_the_automatic_run_waits_its_interval_and_reports(home: Path) -> None:
     settings = lake_settings(home, interval_s=3600)
     commit_batches(settings, 2)
     auto = AutoMaintainer(settings, None, [PREDICTIONS], "log")
-    assert auto.maybe_run() is None  # the clock starts: nothing yet
-    assert auto.maybe_run() is None
+    lakes = Runtime(settings).lake_factory()
+    assert auto.maybe_run(lakes) is None  # the clock starts: nothing yet
+    assert auto.maybe_run(lakes) is None
     state = auto.state_file
     os.utime(state)  # keep the file; move its recorded time back
     state.write_text('{"last_run_at": %f}' % (time.time() - 3601))
-    results = auto.maybe_run()
+    results = auto.maybe_run(lakes)
     assert results is not None and [r.table for r in results] == [PREDICTIONS]
     assert auto.runs == 1 and auto.last_run_at is not None
-    assert auto.maybe_run() is None  # not due again
+    assert auto.maybe_run(lakes) is None  # not due again
     off = AutoMaintainer(lake_settings(home, enabled=False), None, [PREDICTIONS], "off")
-    assert off.maybe_run() is None and not off.state_file.exists()
+    assert off.maybe_run(lakes) is None and not off.state_file.exists()
 
 
 def test_old_reports_are_removed_the_recent_kept(home: Path) -> None:

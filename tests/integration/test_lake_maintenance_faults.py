@@ -23,6 +23,7 @@ from fraudops.lake import Lake
 from fraudops.lake.maintenance import maintain
 from fraudops.lake.maintenance_files import ManifestCache, referenced_paths, stored_files
 from fraudops.lake.maintenance_policy import MaintenancePolicy
+from fraudops.runtime import Runtime
 from fraudops.serving.lake_watch import LakeWatch
 from tests import waiting
 from tests.integration.test_inference_log_writer import FAST, lines
@@ -125,7 +126,10 @@ def test_a_full_disk_during_a_log_commit(
     with Lake.open(settings) as lake:
         lake.init()
     spool = Spool.from_settings(settings)
-    writer, stop = SpoolWriter(settings), threading.Event()
+    writer, stop = (
+        SpoolWriter(settings, open_lake=Runtime(settings).lake_factory()),
+        threading.Event(),
+    )
     thread = threading.Thread(target=writer.run, args=(stop,), daemon=True)
     filler = small_disk / "filler"
     try:

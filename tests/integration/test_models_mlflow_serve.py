@@ -21,9 +21,9 @@ import pytest
 from fraudops.config import load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.lake import Lake, load_file
-from fraudops.orchestration.training_pipeline import run_training
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
+from fraudops.training.pipeline import run_training
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -58,7 +58,7 @@ def test_mlflow_models_serve_of_the_champion_answers_our_probabilities(
         lake.init()
         load_file(lake, train)
     with Runtime(settings, spec.name) as runtime:
-        assert run_training(runtime, trainer=trainer).decision == "promoted"
+        assert run_training(runtime.training_context(), trainer=trainer).decision == "promoted"
     rows = generate_transactions(settings.data, spec, rows=60, seed=9)
     features = rows[spec.feature_names]
     ours = load_model(settings).model.predict_proba(features.to_numpy(np.float64))

@@ -15,11 +15,12 @@ from fraudops.errors import FraudopsError, LakeError
 from fraudops.lake import Lake
 from fraudops.models.mlflow_model import save_model
 from fraudops.models.portable import ScoringModel
-from fraudops.registry.client import experiment_id, mlflow_client
-from fraudops.registry.events import ModelEvent, read_events
+from fraudops.registry.client import experiment_id
+from fraudops.registry.events import ModelEvent
 from fraudops.registry.store import find_version
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.trainers import train_logreg
+from tests.governance_support import model_events
 
 SPEC = "transactions30"
 
@@ -84,24 +85,24 @@ def test_promote_and_roll_back_through_the_history(lake_settings: Settings, tmp_
     settings = lake_settings
     versions = [_register(settings, seed, tmp_path) for seed in (1, 2, 3)]
     assert versions == ["1", "2", "3"]
-    assert registry.champion(settings) is None
+    assert registry.champion(mlflow_client(settings), settings) is None
     for version in versions:
         event = promote(settings, version, reason=f"ship v{version}")
         assert event["event_type"] == "manual_promote" and event["champion_after"] == version
-    assert registry.champion(settings)["version"] == "3"  # type: ignore[index]
+    assert registry.champion(mlflow_client(settings), settings)["version"] == "3"  # type: ignore[index]
 
     back = rollback(settings, reason="v3 misbehaves")
     assert (back["champion_before"], back["champion_after"]) == ("3", "2")
     assert rollback(settings, reason="v2 too")["champion_after"] == "1"
     with pytest.raises(FraudopsError, match="no previous champion"):
         rollback(settings, reason="nothing left")
-    assert registry.champion(settings)["version"] == "1"  # type: ignore[index]
+    assert registry.champion(mlflow_client(settings), settings)["version"] == "1"  # type: ignore[index]
 
     # Promoting after a rollback starts a new reign: rolling back returns to v1, not to v2.
     promote(settings, "3", reason="fixed")
     assert rollback(settings, reason="again")["champion_after"] == "1"
 
-    events = read_events(settings, SPEC)
+    events = model_events(settings, SPEC)
     assert events["event_type"].tolist() == ["manual_promote"] * 3 + ["rollback"] * 2 + [
         "manual_promote",
         "rollback",
@@ -134,22 +135,22 @@ def test_load_by_version_or_alias_matches_the_saved_model(
 
 def test_listing_and_showing_versions(lake_settings: Settings, tmp_path: Path) -> None:
     settings = lake_settings
-    assert registry.list_versions(settings) == []
+    assert registry.list_versions(mlflow_client(settings), settings) == []
     _register(settings, 6, tmp_path)
     _register(settings, 7, tmp_path)
     promote(settings, "1", reason="first")
-    rows = registry.list_versions(settings)
+    rows = registry.list_versions(mlflow_client(settings), settings)
     assert [r["version"] for r in rows] == ["2", "1"]
     assert rows[1]["aliases"] == ["champion"] and rows[0]["aliases"] == []
     assert rows[0]["pr_auc"] == pytest.approx(0.57) and rows[0]["trainer"] == "logreg"
-    shown = registry.show_version(settings, "champion")
+    shown = registry.show_version(mlflow_client(settings), settings, "champion")
     assert shown["version"] == "1" and shown["source"].endswith("/artifacts/model")
     assert shown["artifacts"] == ["model"]
     with pytest.raises(FraudopsError, match="already the champion"):
         promote(settings, "1", reason="again")
-    runs = registry.pipeline_runs(settings, SPEC)
+    runs = registry.pipeline_runs(mlflow_client(settings), settings, SPEC)
     assert len(runs) == 2 and {r["status"] for r in runs} == {"FINISHED"}
-    assert registry.pipeline_runs(settings, "ulb") == []
+    assert registry.pipeline_runs(mlflow_client(settings), settings, "ulb") == []
 
 
 def test_alias_is_put_back_when_the_event_cannot_be_recorded(
@@ -161,14 +162,14 @@ def test_alias_is_put_back_when_the_event_cannot_be_recorded(
     event = ModelEvent("ulb", name, "manual_promote", "manual", "test", "1", None, None, "1")
     with pytest.raises(LakeError, match="lake init"):
         registry.move_champion(settings, mlflow_client(settings), "ulb", "1", event=event)
-    assert registry.champion(settings, "ulb") is None
-    assert registry.list_versions(settings, "ulb")[0]["aliases"] == []
+    assert registry.champion(mlflow_client(settings), settings, "ulb") is None
+    assert registry.list_versions(mlflow_client(settings), settings, "ulb")[0]["aliases"] == []
 
 
 def test_no_registry_yet_is_explained(settings: Settings) -> None:
     with pytest.raises(FraudopsError, match="no versions registered yet"):
-        registry.show_version(settings, "champion")
-    assert registry.pipeline_runs(settings) == []
+        registry.show_version(mlflow_client(settings), settings, "champion")
+    assert registry.pipeline_runs(mlflow_client(settings), settings) == []
 
 
 def test_versions_of_the_old_layout_still_load(lake_settings: Settings, tmp_path: Path) -> None:

@@ -23,20 +23,20 @@ from fraudops.inference_log.factory import open_producer
 from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
 from fraudops.inference_log.writer import SpoolWriter
-from fraudops.labels import ingest_labels
 from fraudops.labels.window import read_window
 from fraudops.lake import Lake
-from fraudops.orchestration.monitoring import SHADOW_COLUMNS, run_monitoring
-from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.monitoring.backend import SHADOW_COLUMNS
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.run import run_monitoring
 from fraudops.registry import LoadedModel
-from fraudops.registry.client import mlflow_client
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 from fraudops.scoring import Scorer
 from fraudops.serving.app import FraudopsASGI, create_app
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
+from tests.labels_support import ingest
 from tests.serving_support import train_champion, transactions
 from tests.waiting import wait_for
 
@@ -50,7 +50,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Versions 1 and 2 of the model, 2 a shallower forest of another seed (the gate decides
     which is champion: `_versions`). Two trainings of `train_champion` would give the same
     model twice, and a shadow that scores like the champion shows nothing."""
-    from fraudops.orchestration.training_pipeline import run_training
+    from fraudops.training.pipeline import run_training
 
     settings = train_champion(tmp_path_factory.mktemp("shadow") / "home", times=1)
     other = settings.training.model_copy(
@@ -62,13 +62,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         }
     )
     with Runtime(settings.model_copy(update={"training": other}), SPEC) as runtime:
-        run_training(runtime, raise_on_gate=False)
+        run_training(runtime.training_context(), raise_on_gate=False)
     return settings
 
 
 def monitor(settings: Settings, **options: Any) -> MonitoringResult:
     with Runtime(settings, SPEC) as runtime:
-        return run_monitoring(runtime, **options)
+        return run_monitoring(runtime.monitoring_context(), **options)
 
 
 def _shadowing(settings: Settings, **serving: Any) -> Settings:
@@ -87,14 +87,16 @@ def _versions(settings: Settings) -> tuple[str, str]:
 @pytest.fixture
 def app(trained: Settings) -> Iterator[FraudopsASGI]:
     """The server app with its state started (ASGITransport runs no lifespan)."""
-    registry.set_alias(trained, ALIAS, _versions(trained)[1], spec_name=SPEC)
+    registry.set_alias(
+        mlflow_client(trained), trained, ALIAS, _versions(trained)[1], spec_name=SPEC
+    )
     application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
         yield application
     finally:
         application.state.stop()
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
 
 
 async def _post(app: FraudopsASGI, bodies: list[Any], query: str = "") -> list[httpx.Response]:
@@ -106,7 +108,7 @@ async def _post(app: FraudopsASGI, bodies: list[Any], query: str = "") -> list[h
 
 
 def _drain(settings: Settings, ids: set[str]) -> pd.DataFrame:
-    writer = SpoolWriter(settings, SPEC)
+    writer = SpoolWriter(settings, SPEC, open_lake=Runtime(settings, SPEC).lake_factory())
     try:
         writer.drain()
     finally:
@@ -180,7 +182,7 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
         }
         for row in rows.itertuples()
     ]
-    assert ingest_labels(trained, SPEC, events, now=later).written == 600
+    assert ingest(trained, SPEC, events, now=later).written == 600
 
     result = monitor(trained, now=later, window_days=40, alert=False, html=False)
     perf = result.performance
@@ -225,7 +227,7 @@ def test_moving_the_alias_away_stops_shadow_scoring(trained: Settings, app: Frau
     holder = app.state.holder
     before = _ids(asyncio.run(_post(app, bodies[:20])))
 
-    registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+    registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
     assert holder.check() is False  # the champion did not move
     assert holder.shadow is None and holder.current is not None
     after = _ids(asyncio.run(_post(app, bodies[20:])))
@@ -247,7 +249,7 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
     try:
         assert holder.current is not None and holder.current.version == champion
         assert holder.shadow is None  # no alias yet
-        registry.set_alias(settings, ALIAS, challenger, spec_name=SPEC)
+        registry.set_alias(mlflow_client(settings), settings, ALIAS, challenger, spec_name=SPEC)
         _wait(
             lambda: holder.shadow is not None and holder.shadow.version == challenger,
             "the shadow follows the alias to the challenger",
@@ -259,24 +261,24 @@ def test_the_shadow_follows_its_alias_in_the_background(trained: Settings) -> No
             "threshold": holder.shadow.threshold,
             "kind": holder.shadow.loaded.manifest.kind,
         }
-        registry.set_alias(settings, ALIAS, champion, spec_name=SPEC)
+        registry.set_alias(mlflow_client(settings), settings, ALIAS, champion, spec_name=SPEC)
         _wait(lambda: holder.shadow is None, "no shadow: the alias names the champion")
-        registry.set_alias(settings, ALIAS, challenger, spec_name=SPEC)
+        registry.set_alias(mlflow_client(settings), settings, ALIAS, challenger, spec_name=SPEC)
         _wait(lambda: holder.shadow is not None, "the shadow is back")
-        registry.remove_alias(settings, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(settings), settings, ALIAS, spec_name=SPEC)
         _wait(lambda: holder.shadow is None, "no shadow once the alias is gone")
         assert holder.current.version == champion and holder.reloads == 0
     finally:
         holder.stop()
-        registry.remove_alias(settings, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(settings), settings, ALIAS, spec_name=SPEC)
     # Without serving.shadow_alias an alias changes nothing.
-    registry.set_alias(trained, ALIAS, challenger, spec_name=SPEC)
+    registry.set_alias(mlflow_client(trained), trained, ALIAS, challenger, spec_name=SPEC)
     try:
         plain = ModelHolder(trained, spec, lambda: mlflow_client(trained))
         plain.check()
         assert plain.current is not None and plain.shadow is None
     finally:
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
 
 
 def test_the_champion_alias_cannot_be_moved_or_removed_as_a_shadow_alias(
@@ -285,12 +287,12 @@ def test_the_champion_alias_cannot_be_moved_or_removed_as_a_shadow_alias(
     from fraudops.errors import FraudopsError
 
     with pytest.raises(FraudopsError, match="promote"):
-        registry.set_alias(trained, "champion", "1", spec_name=SPEC)
+        registry.set_alias(mlflow_client(trained), trained, "champion", "1", spec_name=SPEC)
     with pytest.raises(FraudopsError, match="cannot be removed"):
-        registry.remove_alias(trained, "champion", spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, "champion", spec_name=SPEC)
     with pytest.raises(FraudopsError, match="no version or alias '99'"):
-        registry.set_alias(trained, ALIAS, "99", spec_name=SPEC)
-    assert registry.remove_alias(trained, ALIAS, spec_name=SPEC) is False
+        registry.set_alias(mlflow_client(trained), trained, ALIAS, "99", spec_name=SPEC)
+    assert registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC) is False
 
 
 def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings) -> None:
@@ -300,7 +302,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
     broken = client.create_model_version(
         name, source=(trained.home_dir / "nowhere" / "model").as_uri()
     )
-    registry.set_alias(trained, ALIAS, str(broken.version), spec_name=SPEC)
+    registry.set_alias(mlflow_client(trained), trained, ALIAS, str(broken.version), spec_name=SPEC)
     application = create_app(Runtime(_shadowing(trained), SPEC))
     application.state.start()
     try:
@@ -310,7 +312,7 @@ def test_a_shadow_that_cannot_load_leaves_the_champion_serving(trained: Settings
         ids = _ids(asyncio.run(_post(application, transactions(trained, 10, seed=5))))
     finally:
         application.state.stop()
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
         client.delete_model_version(name, str(broken.version))
     rows = _drain(trained, ids)
     assert rows["shadow_version"].isna().all() and rows["probability"].notna().all()
@@ -394,7 +396,7 @@ def test_the_monitoring_window_is_pushed_into_the_scan_with_its_exact_bounds(
         )
         for key, when in at.items()
     ]
-    with PredictionSink(trained, SPEC) as sink:
+    with PredictionSink(trained, SPEC, open_lake=Runtime(trained, SPEC).lake_factory()) as sink:
         assert sink.commit(rows).written == 5
     with Lake.open(trained, SPEC) as lake:
         window = read_window(lake, spec, start=start, end=end, columns=SHADOW_COLUMNS).predictions
@@ -459,16 +461,17 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
         }
         for row in rows.itertuples()
     ]
-    ingest_labels(settings, SPEC, events, now=later)
+    ingest(settings, SPEC, events, now=later)
     return monitor(settings, now=later, window_days=40, alert=False, html=False)
 
 
 def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_is_dropped(
     trained: Settings,
 ) -> None:
-    from fraudops.orchestration.retraining import retrain_after_monitoring, settle_shadow
-    from fraudops.orchestration.training_pipeline import run_training
-    from fraudops.registry.events import ModelEvent, read_events
+    from fraudops.monitoring.retraining import retrain_after_monitoring, settle_shadow
+    from fraudops.registry.events import ModelEvent
+    from fraudops.training.pipeline import run_training
+    from tests.governance_support import model_events
 
     strong, _ = _versions(trained)
     # A deliberately weak model (two stumps), registered past lowered floors, made champion.
@@ -485,7 +488,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         }
     )
     with Runtime(weak_settings, SPEC) as runtime:
-        weak = run_training(runtime, raise_on_gate=False).version
+        weak = run_training(runtime.training_context(), raise_on_gate=False).version
     assert weak is not None
     client = mlflow_client(trained)
     name = trained.registered_model_name(SPEC)
@@ -495,7 +498,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         registry.move_champion(trained, client, SPEC, version, event=event)
 
     make_champion(weak, strong)
-    registry.set_alias(trained, ALIAS, strong, spec_name=SPEC)
+    registry.set_alias(mlflow_client(trained), trained, ALIAS, strong, spec_name=SPEC)
     try:
         settings = _promote_via_shadow(trained)
         result = _serve_label_monitor(settings, seed=21)
@@ -510,7 +513,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         )
         with Runtime(patient, SPEC) as runtime:
             waiting = settle_shadow(
-                runtime,
+                runtime.monitoring_context(),
                 champion=weak,
                 performance=result.performance,
                 monitoring_run_id=result.run_id,
@@ -521,12 +524,13 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert registry.alias_version(client, name, ALIAS) == strong
 
         with Runtime(settings, SPEC) as runtime:
-            check = retrain_after_monitoring(runtime, result, html_report=False)
+            monitoring = runtime.monitoring_context()
+            check = retrain_after_monitoring(monitoring, result, html_report=False)
         assert check.shadow is not None and check.shadow.status == "promoted"
         assert check.to_dict()["shadow"]["metrics"]["shadow"] is True
         assert registry.champion_version(client, trained, name) == strong
         assert registry.alias_version(client, name, ALIAS) is None
-        event = read_events(trained, SPEC).iloc[-1]
+        event = model_events(trained, SPEC).iloc[-1]
         assert (event["event_type"], event["trigger"], event["version"]) == (
             "promoted",
             "shadow",
@@ -537,11 +541,11 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert metrics["challenger"]["roc_auc"] > metrics["champion"]["roc_auc"]
 
         # The other way round: the weak model in shadow loses and is dropped.
-        registry.set_alias(trained, ALIAS, weak, spec_name=SPEC)
+        registry.set_alias(mlflow_client(trained), trained, ALIAS, weak, spec_name=SPEC)
         result = _serve_label_monitor(settings, seed=22)
         with Runtime(settings, SPEC) as runtime:
             verdict = settle_shadow(
-                runtime,
+                runtime.monitoring_context(),
                 champion=strong,
                 performance=result.performance,
                 monitoring_run_id=result.run_id,
@@ -550,9 +554,9 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
         assert verdict is not None and verdict.status == "dropped"
         assert registry.champion_version(client, trained, name) == strong
         assert registry.alias_version(client, name, ALIAS) is None
-        assert read_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
+        assert model_events(trained, SPEC).iloc[-1]["event_type"] == "shadow_dropped"
     finally:
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
         if registry.champion_version(client, trained, name) != strong:
             make_champion(strong, weak)
 
@@ -560,7 +564,7 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
 def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion(
     trained: Settings,
 ) -> None:
-    from fraudops.orchestration.retraining import retrain
+    from fraudops.monitoring.retraining import retrain
 
     champion, _ = _versions(trained)
     client = mlflow_client(trained)
@@ -573,7 +577,7 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
     result = _serve_label_monitor(settings, seed=23)
     try:
         with Runtime(settings, SPEC) as runtime:
-            trained_result = retrain(runtime, now=result.as_of, reason="test")
+            trained_result = retrain(runtime.monitoring_context(), now=result.as_of, reason="test")
         assert trained_result.decision == "shadowed" and trained_result.exit_code == 0
         assert registry.alias_version(client, name, ALIAS) == trained_result.version
         assert registry.champion_version(client, trained, name) == champion  # not yet
@@ -585,11 +589,11 @@ def test_a_retrain_winner_goes_to_shadow_scoring_instead_of_straight_to_champion
         holder.check()
         assert holder.shadow is not None and holder.shadow.version == trained_result.version
     finally:
-        registry.remove_alias(trained, ALIAS, spec_name=SPEC)
+        registry.remove_alias(mlflow_client(trained), trained, ALIAS, spec_name=SPEC)
 
 
 def read_events_of(settings: Settings, run_id: str) -> list[str]:
-    from fraudops.registry.events import read_events
+    from tests.governance_support import model_events
 
-    events = read_events(settings, SPEC)
+    events = model_events(settings, SPEC)
     return events[events["run_id"] == run_id]["event_type"].tolist()

@@ -15,6 +15,7 @@ from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import ConfigError, ValidationError
 from fraudops.lake.schemas import feature_drift_schema
+from fraudops.models.profile import ReferenceProfile, build_profile, load_profile, save_profile
 from fraudops.monitoring.drift import (
     CRITICAL,
     MODERATE,
@@ -24,7 +25,6 @@ from fraudops.monitoring.drift import (
     compute_drift,
     severity,
 )
-from fraudops.monitoring.profile import ReferenceProfile, build_profile, load_profile, save_profile
 from fraudops.monitoring.statistics import kstwo_sf
 from fraudops.spec import TRANSACTIONS30
 from fraudops.training.features import feature_matrix

@@ -11,12 +11,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudops.config import Settings
 from fraudops.labels.window import LabelledWindow, mature_labelled
+from fraudops.models.profile import ReferenceProfile, build_profile
 from fraudops.monitoring.performance import PerformanceReport, evaluate_performance
-from fraudops.monitoring.profile import ReferenceProfile, build_profile
+from fraudops.monitoring.record import seed_metrics
+from fraudops.monitoring.result import MonitoringResult, Window
+from fraudops.monitoring.run import attach_shadow, window_performance
 from fraudops.monitoring.shadow import ShadowComparison, ShadowReport, compare_shadow
-from fraudops.orchestration.monitoring import _performance
-from fraudops.orchestration.monitoring_record import seed_metrics
-from fraudops.orchestration.monitoring_result import MonitoringResult, Window
+from fraudops.monitoring.window import performance_slice
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 GATE = ["roc_auc", "pr_auc"]
@@ -206,6 +207,20 @@ def _profile(settings: Settings) -> ReferenceProfile:
         baseline_metrics={"roc_auc": 0.9},
         threshold=0.5,
     )
+
+
+def _performance(
+    window: LabelledWindow,
+    profile: ReferenceProfile,
+    settings: Settings,
+    thresholds: dict[str, float | None] | None = None,
+) -> PerformanceReport:
+    """A window's performance report with its shadow comparison, as a monitoring run makes it
+    (every version counted: no champion named)."""
+    perf = performance_slice(window, None)
+    report, rows = window_performance(perf, profile, settings, as_of=window.end, champion=None)
+    attach_shadow(report, rows, settings, thresholds or {})
+    return report
 
 
 def _window(frame: pd.DataFrame, as_of: datetime) -> LabelledWindow:

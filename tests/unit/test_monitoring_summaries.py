@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from fraudops.config import MonitoringSettings
 from fraudops.errors import ValidationError
+from fraudops.models.profile import NumericProfile, ReferenceProfile, build_profile
 from fraudops.monitoring.drift import SCORE_FEATURE, DriftReport, FeatureDrift, compute_drift
-from fraudops.monitoring.profile import NumericProfile, ReferenceProfile, build_profile
 from fraudops.monitoring.summaries import (
     DriftSummaryResult,
     crossings,

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from fraudops.config import Settings, load_settings
-from fraudops.serving.labels_route import labels_route_payload
+from tests.labels_support import post_labels
 
 
 @pytest.fixture
@@ -18,15 +18,15 @@ def settings(home: Path) -> Settings:
 
 
 def test_route_refuses_bad_json_and_bad_entries_in_fastapi_shape(settings: Settings) -> None:
-    status, body = labels_route_payload(settings, "transactions30", b'[{"label": ')
+    status, body = post_labels(settings, "transactions30", b'[{"label": ')
     assert status == 422 and body["detail"][0]["type"] == "json_invalid"
     assert body["detail"][0]["loc"][0] == "body"
 
-    status, body = labels_route_payload(settings, None, b'"just a string"')
+    status, body = post_labels(settings, None, b'"just a string"')
     assert status == 422 and body["detail"][0]["loc"] == ["body"]
 
     batch = [{"inference_id": "a", "label": 1}, {"inference_id": "b", "label": "maybe"}]
-    status, body = labels_route_payload(settings, None, orjson.dumps(batch))
+    status, body = post_labels(settings, None, orjson.dumps(batch))
     assert status == 422
     assert body == {
         "detail": [
@@ -38,15 +38,15 @@ def test_route_refuses_bad_json_and_bad_entries_in_fastapi_shape(settings: Setti
         ]
     }
 
-    status, body = labels_route_payload(settings, None, orjson.dumps({"label": 1}))
+    status, body = post_labels(settings, None, orjson.dumps({"label": 1}))
     assert status == 422 and body["detail"][0]["loc"] == ["body"]  # one object: no index
-    status, body = labels_route_payload(
+    status, body = post_labels(
         settings, None, orjson.dumps({"inference_id": "a", "label": 1, "confidence": 3})
     )
     assert status == 422 and body["detail"][0]["loc"] == ["body", "confidence"]
 
     too_many = [{"inference_id": str(i), "label": 0} for i in range(4)]
-    status, body = labels_route_payload(settings, None, orjson.dumps(too_many))
+    status, body = post_labels(settings, None, orjson.dumps(too_many))
     assert status == 422 and "labels.max_batch" in body["detail"][0]["msg"]
     # Nothing reached the lake: validation comes first.
     assert not (settings.home_dir / "lake").exists()

@@ -64,9 +64,7 @@ def load(
     from fraudops.runtime import Runtime
 
     with Runtime(settings_from(ctx), spec) as runtime:
-        report = load_label_file(
-            runtime.settings, runtime.spec_name, path, listeners=runtime.commits
-        ).to_dict()
+        report = load_label_file(runtime.lake(), path, listeners=runtime.commits).to_dict()
 
     def render() -> None:
         out.print(

@@ -21,9 +21,9 @@ from fraudops.cli._common import (
 )
 
 if TYPE_CHECKING:
+    from fraudops.monitoring.result import MonitoringResult
+    from fraudops.monitoring.retraining import RetrainCheck
     from fraudops.monitoring.shadow import ShadowReport
-    from fraudops.orchestration.monitoring_result import MonitoringResult
-    from fraudops.orchestration.retraining import RetrainCheck
 
 app = typer.Typer(
     help="Monitoring: drift and performance checks, their reports.", no_args_is_help=True
@@ -73,14 +73,15 @@ def run(
     (drift from mergeable summaries: the same figures, the normalised Wasserstein within a
     stated bound; HTML reports from a bounded sample)."""
     # The services pull in the lake, MLflow's client and pandas: seconds a `--help` should not pay.
-    from fraudops.orchestration.monitoring import run_monitoring
-    from fraudops.orchestration.retraining import retrain_after_monitoring
+    from fraudops.monitoring.retraining import retrain_after_monitoring
+    from fraudops.monitoring.run import run_monitoring
     from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
     with Runtime(settings, spec, engine=engine) as runtime, RichReporter() as progress:
+        monitoring = runtime.monitoring_context()
         result = run_monitoring(
-            runtime,
+            monitoring,
             now=now,
             window_days=window_days,
             html=html,
@@ -88,7 +89,7 @@ def run(
             progress=progress,
         )
         policy = settings.retrain.automatic if retrain is None else retrain
-        check = retrain_after_monitoring(runtime, result, progress=progress) if policy else None
+        check = retrain_after_monitoring(monitoring, result, progress=progress) if policy else None
     summary = result.to_dict()
     summary["retrain"] = check.to_dict() if check is not None else None
 
@@ -108,11 +109,11 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Make Evidently's data-drift and classification HTML reports for a recorded run."""
-    from fraudops.orchestration.monitoring import report_for_run  # seconds of imports
+    from fraudops.monitoring.run import report_for_run  # seconds of imports
     from fraudops.runtime import Runtime
 
     with Runtime(settings_from(ctx), spec) as runtime, RichReporter() as progress:
-        paths = report_for_run(runtime, run_id, progress=progress)
+        paths = report_for_run(runtime.monitoring_context(), run_id, progress=progress)
 
     def render_paths() -> None:
         for name, path in paths.items():

@@ -61,14 +61,18 @@ def score(
     once) with the same checks and numbers; a bad row is named by its file and row, and nothing
     is written. Paths must be readable by the workers (a shared filesystem on a real cluster).
     """
+    from fraudops.batch.score import score as score_batch
     from fraudops.runtime import Runtime
 
     settings = settings_from(ctx)
     with Runtime(settings, spec, engine=engine) as runtime, RichReporter() as progress:
-        report = runtime.engine.score(
+        report = score_batch(
+            runtime.engine,
+            settings,
             runtime.spec,
             input_path,
             output_path,
+            lake_factory=runtime.lake_factory(),
             version=version,
             explain=explain,
             progress=progress,

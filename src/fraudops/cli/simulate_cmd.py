@@ -113,7 +113,7 @@ def retrain(
     Exit codes: 0 promoted; 3 gate thresholds failed; 4 the champion stays (challenger did not
     beat it); 5 not enough mature labelled predictions.
     """
-    from fraudops.orchestration.retraining import retrain as run_retrain
+    from fraudops.monitoring.retraining import retrain as run_retrain
     from fraudops.runtime import Runtime
 
     check_trainer(trainer)
@@ -121,7 +121,8 @@ def retrain(
         Runtime(settings_from(ctx), spec, engine=engine) as runtime,
         RichReporter() as progress,
     ):
-        result = run_retrain(runtime, now=now, reason=reason, trainer=trainer, progress=progress)
+        monitoring = runtime.monitoring_context()
+        result = run_retrain(monitoring, now=now, reason=reason, trainer=trainer, progress=progress)
 
     def render() -> None:
         render_training(result)

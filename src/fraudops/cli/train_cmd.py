@@ -69,15 +69,17 @@ def train(
     failed (not registered); 4 registered but trails the champion (not promoted).
     """
     # The pipeline pulls in the lake, MLflow and the trainers: seconds a `--help` should not pay.
-    from fraudops.orchestration.training_pipeline import run_training
     from fraudops.runtime import Runtime
+    from fraudops.training.pipeline import run_training
 
     check_trainer(trainer)
     with (
         Runtime(settings_from(ctx), spec, engine=engine) as runtime,
         RichReporter() as progress,
     ):
-        result = run_training(runtime, trainer=trainer, progress=progress, raise_on_gate=False)
+        result = run_training(
+            runtime.training_context(), trainer=trainer, progress=progress, raise_on_gate=False
+        )
     emit(result.to_dict(), as_json, lambda: render_training(result))
     if result.exit_code:
         raise typer.Exit(result.exit_code)
@@ -119,8 +121,10 @@ def render_training(result: TrainingResult) -> None:
 def list_models(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = False) -> None:
     """List registered versions with their aliases and holdout metrics."""
     from fraudops import registry
+    from fraudops.runtime import Runtime
 
-    versions = registry.list_versions(settings_from(ctx), spec)
+    with Runtime(settings_from(ctx), spec) as runtime:
+        versions = registry.list_versions(runtime.mlflow, runtime.settings, runtime.spec_name)
     emit(versions, as_json, lambda: out.print(records_table("Model versions", versions)))
 
 
@@ -133,8 +137,10 @@ def show_model(
 ) -> None:
     """Show one version: metrics, threshold, gate result, run and artifacts."""
     from fraudops import registry
+    from fraudops.runtime import Runtime
 
-    info = registry.show_version(settings_from(ctx), version, spec)
+    with Runtime(settings_from(ctx), spec) as runtime:
+        info = registry.show_version(runtime.mlflow, runtime.settings, version, runtime.spec_name)
     emit(info, as_json, lambda: out.print(kv_table(f"Version {version}", _flat(info))))
 
 
@@ -190,8 +196,10 @@ def runs(
 ) -> None:
     """List training pipeline executions: status, start, duration, metrics, decision."""
     from fraudops import registry
+    from fraudops.runtime import Runtime
 
-    rows = registry.pipeline_runs(settings_from(ctx), spec, limit=limit)
+    with Runtime(settings_from(ctx)) as runtime:
+        rows = registry.pipeline_runs(runtime.mlflow, runtime.settings, spec, limit=limit)
     emit(rows, as_json, lambda: out.print(records_table("Pipeline runs", rows)))
 
 

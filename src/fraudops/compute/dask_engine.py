@@ -4,7 +4,6 @@ a ``LocalCluster`` of ``compute.workers`` processes started on first use and sto
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -13,13 +12,6 @@ from fraudops.errors import ConfigError
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
-
-    from fraudops.batch.score import ScoreReport
-    from fraudops.monitoring.window import WindowChecks, WindowRequest
-    from fraudops.progress import Reporter
-    from fraudops.runtime import Runtime
-    from fraudops.spec import FeatureSpec
-    from fraudops.training.outcome import Trained
 
 log = logging.getLogger(__name__)
 
@@ -60,55 +52,3 @@ class DaskEngine(Engine):
         if self._cluster is not None:
             self._cluster.close()
             self._cluster = None
-
-    # ---- batch scoring
-    def score(
-        self,
-        spec: FeatureSpec,
-        source: str,
-        target: str,
-        *,
-        version: str | None = None,
-        explain: bool = False,
-        progress: Reporter | None = None,
-    ) -> ScoreReport:
-        """A Parquet folder, a glob or ``lake:<table>``, partition by partition on the cluster
-        (``fraudops.compute.dask_scoring``)."""
-        from fraudops.compute.dask_scoring import score_dask
-
-        return score_dask(
-            self.client,
-            self.settings,
-            spec,
-            source,
-            target,
-            version=version,
-            explain=explain,
-            progress=progress,
-        )
-
-    # ---- training
-    def check_trainer(self, trainer: str) -> None:
-        from fraudops.compute.dask_training import check_dask_trainer
-
-        check_dask_trainer(trainer)
-
-    def train(
-        self,
-        runtime: Runtime,
-        trainer: str,
-        progress: Reporter,
-        retrain_as_of: datetime | None = None,
-    ) -> Trained:
-        from fraudops.compute.dask_training import train_dask
-
-        return train_dask(self.client, runtime, trainer, progress, retrain_as_of)
-
-    # ---- monitoring
-
-    def check_window(
-        self, runtime: Runtime, request: WindowRequest, progress: Reporter
-    ) -> WindowChecks:
-        from fraudops.compute.dask_monitoring import check_window_dask
-
-        return check_window_dask(self.client, runtime.lake(), runtime.spec, request, progress)

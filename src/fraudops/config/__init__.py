@@ -2,12 +2,14 @@
 
 ``settings.py`` holds the ``Settings`` class and its loading; the sections live in
 ``model_sections.py`` (data, lake, MLflow, training, gate, monitoring) and ``ops_sections.py``
-(serving, dashboard, labels, alerts, scheduler, retrain, simulation); ``base.py`` the names each
+(serving, dashboard, labels, alerts, scheduler, retrain, simulation), ``feature_sections.py``
+(derived features' online state); ``base.py`` the names each
 kind of choice may take.
 """
 
 from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName
 from fraudops.config.compute_sections import ComputeSettings, EngineName
+from fraudops.config.feature_sections import FeaturesSettings, OnlineStoreName
 from fraudops.config.maintenance_sections import MaintenanceSettings
 from fraudops.config.model_sections import (
     DataSettings,
@@ -53,6 +55,7 @@ __all__ = [
     "DataSettings",
     "DriftRule",
     "EngineName",
+    "FeaturesSettings",
     "GateSettings",
     "LabelsSettings",
     "LakeSettings",
@@ -61,6 +64,7 @@ __all__ = [
     "MaintenanceSettings",
     "MlflowSettings",
     "MonitoringSettings",
+    "OnlineStoreName",
     "RetrainSettings",
     "RiskTier",
     "S3Settings",

@@ -26,6 +26,7 @@ from pydantic_settings import (
 )
 
 from fraudops.config.compute_sections import ComputeSettings
+from fraudops.config.feature_sections import FeaturesSettings
 from fraudops.config.maintenance_sections import MaintenanceSettings
 from fraudops.config.model_sections import (
     DataSettings,
@@ -87,6 +88,7 @@ class Settings(BaseSettings):
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
     maintenance: MaintenanceSettings = Field(default_factory=MaintenanceSettings)
+    features: FeaturesSettings = Field(default_factory=FeaturesSettings)
 
     @field_validator("specs", mode="before")
     @classmethod

@@ -1,5 +1,6 @@
-"""Derived features computed from the transactions' history: the offline, point-in-time engine
-(offline.py over windows.py's kernels) and its lake reader (lake_source.py)."""
+"""Derived features computed from raw transactions: offline (point in time over the lake's
+history: offline.py over windows.py's kernels, lake_source.py reading the lake) and online
+(incremental state per key, online*.py), equal to the last bit."""
 
 from fraudops.features.lake_source import (
     derive_from_lake,
@@ -7,10 +8,12 @@ from fraudops.features.lake_source import (
     history_seconds,
     with_derived,
 )
-from fraudops.features.offline import derive, needed_columns
+from fraudops.features.offline import Derived, derive, derive_all, needed_columns
 
 __all__ = [
+    "Derived",
     "derive",
+    "derive_all",
     "derive_from_lake",
     "export_columns",
     "history_seconds",

@@ -32,7 +32,7 @@ from fraudops.registry.events import (
     ModelEvent,
     Trigger,
     champion_history,
-    read_events,
+    load_events,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +61,14 @@ def promote(runtime: Runtime, version: str, *, actor: str, reason: str) -> Model
         if before == str(mv.version):
             raise ActionConflict(f"version {mv.version} of {name!r} is already the champion")
         event = _event(runtime, "manual_promote", "manual", actor, reason, mv, before)
-        move_champion(runtime.settings, client, runtime.spec_name, str(mv.version), event=event)
+        move_champion(
+            runtime.settings,
+            client,
+            runtime.spec_name,
+            str(mv.version),
+            event=event,
+            lake=runtime.lake(),
+        )
     return event
 
 
@@ -78,7 +85,7 @@ def rollback(runtime: Runtime, *, actor: str, reason: str) -> ModelEvent:
     client, name = runtime.mlflow, runtime.model_name
     with champion_lock(runtime.settings, name):
         current = champion_version(client, runtime.settings, name)
-        history = champion_history(read_events(runtime.settings, runtime.spec_name), name)
+        history = champion_history(load_events(runtime.lake()), name)
         while history and history[-1] == current:
             history.pop()
         if not history:
@@ -88,7 +95,14 @@ def rollback(runtime: Runtime, *, actor: str, reason: str) -> ModelEvent:
             )
         mv = _resolve(client, name, history[-1])
         event = _event(runtime, "rollback", "rollback", actor, reason, mv, current)
-        move_champion(runtime.settings, client, runtime.spec_name, str(mv.version), event=event)
+        move_champion(
+            runtime.settings,
+            client,
+            runtime.spec_name,
+            str(mv.version),
+            event=event,
+            lake=runtime.lake(),
+        )
     return event
 
 

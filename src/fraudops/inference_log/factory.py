@@ -7,7 +7,7 @@ process of ``fraudops serve``, or ``fraudops log-writer``). ``redis``: Redis Str
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from fraudops.config import LogBackend, Settings
@@ -16,6 +16,7 @@ from fraudops.inference_log.base import BACKENDS, Drainer, Producer, ProducerSta
 from fraudops.inference_log.spool import Spool
 
 if TYPE_CHECKING:
+    from fraudops.lake.catalog import Lake
     from fraudops.lake.commits import CommitListeners
 
 
@@ -51,12 +52,14 @@ def open_drainer(
     settings: Settings,
     spec_name: str | None = None,
     *,
+    open_lake: Callable[[], Lake],
     consumer_name: str | None = None,
     claim_idle_ms: int | None = None,
     listeners: CommitListeners | None = None,
     backend: LogBackend | None = None,
 ) -> Drainer | None:
-    """The lake's side of the configured backend (None for ``none``). ``consumer_name``: the
+    """The lake's side of the configured backend (None for ``none``). ``open_lake``: opens a
+    new lake client of the spec (``Runtime.lake_factory``); ``consumer_name``: the
     Redis consumer's name in its group (default: ``<host>-<pid>``); ``listeners``: told of each
     commit (``Runtime.log_drainer`` subscribes the aggregates and the maintenance); ``backend``:
     this one rather than ``serving.log_backend`` (``fraudops log-writer`` drains the spool)."""
@@ -65,12 +68,17 @@ def open_drainer(
     if chosen == "spool":
         from fraudops.inference_log.writer import SpoolWriter
 
-        return SpoolWriter(settings, spec_name, listeners=listeners)
+        return SpoolWriter(settings, spec_name, open_lake=open_lake, listeners=listeners)
     if chosen == "redis":
         from fraudops.inference_log.redis_consumer import RedisLogConsumer
 
         return RedisLogConsumer(
-            settings, spec_name, consumer_name, claim_idle_ms=claim_idle_ms, listeners=listeners
+            settings,
+            spec_name,
+            consumer_name,
+            open_lake=open_lake,
+            claim_idle_ms=claim_idle_ms,
+            listeners=listeners,
         )
     return None
 

@@ -11,9 +11,9 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -33,6 +33,9 @@ from fraudops.inference_log.upkeep import LogUpkeep
 from fraudops.lake.catalog import TableReplacedError
 from fraudops.lake.commits import CommitListeners, Committed
 from fraudops.lake.schemas import PREDICTIONS
+
+if TYPE_CHECKING:
+    from fraudops.lake.catalog import Lake
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +110,13 @@ class RedisLogConsumer:
         spec_name: str | None = None,
         consumer_name: str | None = None,
         *,
+        open_lake: Callable[[], Lake],
         claim_idle_ms: int | None = None,
         listeners: CommitListeners | None = None,
     ) -> None:
+        """``open_lake``: opens a new lake client of the spec (``Runtime.lake_factory``)."""
         s = settings.serving
+        self.open_lake = open_lake
         self.settings = settings
         self.spec_name = settings.feature_spec(spec_name).name
         self.stream = settings.redis_stream(spec_name)
@@ -127,7 +133,7 @@ class RedisLogConsumer:
         self._sink: PredictionSink | None = None
         # Told of every batch settled (the aggregates, maintenance: runtime.py subscribes).
         self.listeners = listeners if listeners is not None else CommitListeners()
-        self.upkeep = LogUpkeep(settings, self.spec_name)  # commit latency, maintenance
+        self.upkeep = LogUpkeep(settings, self.spec_name, open_lake)  # commit latency, maintenance
         self._group_ready = False
         self._history_cursor: str | None = "0"  # own pending list first, after every start
         self._claim_cursor = "0-0"
@@ -140,7 +146,7 @@ class RedisLogConsumer:
     @property
     def sink(self) -> PredictionSink:
         if self._sink is None:
-            self._sink = PredictionSink(self.settings, self.spec_name)
+            self._sink = PredictionSink(self.settings, self.spec_name, open_lake=self.open_lake)
         return self._sink
 
     def ensure_group(self) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -57,10 +57,18 @@ class PredictionSink:
     """Appends inference-log records to the ``predictions`` table of one spec."""
 
     def __init__(
-        self, settings: Settings, spec_name: str | None = None, *, table_uuid: str | None = None
+        self,
+        settings: Settings,
+        spec_name: str | None = None,
+        *,
+        open_lake: Callable[[], Lake],
+        table_uuid: str | None = None,
     ) -> None:
+        """``open_lake``: opens a new lake client of ``spec_name`` (``Runtime.lake_factory``),
+        again after a failure."""
         self.settings = settings
         self.spec = settings.feature_spec(spec_name)
+        self.open_lake = open_lake
         self.decoder = PredictionsDecoder(self.spec)
         # The Iceberg uuid of the `predictions` table written to (given: a previous writer's).
         self.table_uuid = table_uuid
@@ -70,7 +78,7 @@ class PredictionSink:
 
     def _open_lake(self) -> Lake:
         if self._lake is None:
-            self._lake = Lake(self.settings, self.spec)
+            self._lake = self.open_lake()
         return self._lake
 
     def _check_table(self, lake: Lake) -> None:

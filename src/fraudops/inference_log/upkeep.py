@@ -12,21 +12,27 @@ import errno
 import statistics
 import time
 from collections import deque
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from fraudops.config import Settings
 from fraudops.lake.commits import Committed
 from fraudops.lake.maintenance import LOG_TABLES
 from fraudops.lake.maintenance_auto import AutoMaintainer
 
+if TYPE_CHECKING:
+    from fraudops.lake.catalog import Lake
+
 COMMITS_KEPT = 200  # the commit-latency quantiles are over the last this many commits
 NO_SPACE = "no_space"  # the drainer's lake state while the lake's disk is full
 
 
 class LogUpkeep:
-    def __init__(self, settings: Settings, spec_name: str | None) -> None:
+    def __init__(
+        self, settings: Settings, spec_name: str | None, open_lake: Callable[[], Lake]
+    ) -> None:
         self.maintainer = AutoMaintainer(settings, spec_name, LOG_TABLES, "log")
+        self.open_lake = open_lake  # a lake of its own when maintenance is due
         self.latencies: deque[float] = deque(maxlen=COMMITS_KEPT)
         self._base: dict[str, Any] = {}
 
@@ -46,7 +52,7 @@ class LogUpkeep:
 
     def after_commit(self, event: Committed) -> None:
         """A commit subscriber (runtime.py): the log tables' maintenance, when due."""
-        self.maintainer.maybe_run()
+        self.maintainer.maybe_run(self.open_lake)
 
     def quantile(self, q: float) -> float | None:
         if not self.latencies:

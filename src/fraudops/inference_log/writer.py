@@ -18,7 +18,8 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -40,6 +41,9 @@ from fraudops.inference_log.upkeep import NO_SPACE, LogUpkeep, is_no_space
 from fraudops.lake.catalog import LakeMissingError, TableReplacedError
 from fraudops.lake.commits import CommitListeners, Committed
 from fraudops.lake.schemas import PREDICTIONS
+
+if TYPE_CHECKING:
+    from fraudops.lake.catalog import Lake
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +81,18 @@ class SpoolWriter:
         settings: Settings,
         spec_name: str | None = None,
         *,
+        open_lake: Callable[[], Lake],
         listeners: CommitListeners | None = None,
     ) -> None:
+        """``open_lake``: opens a new lake client of the spec (``Runtime.lake_factory``)."""
         self.settings = settings
         self.spec_name = settings.feature_spec(spec_name).name
         self.spool_dir = settings.spool_dir(spec_name)
         self.directory = SpoolDirectory(self.spool_dir)
-        self.sink = PredictionSink(settings, spec_name)
+        self.sink = PredictionSink(settings, spec_name, open_lake=open_lake)
         # Told of every batch committed (the aggregates, maintenance: runtime.py subscribes).
         self.listeners = listeners if listeners is not None else CommitListeners()
-        self.upkeep = LogUpkeep(settings, self.spec_name)  # commit latency, maintenance
+        self.upkeep = LogUpkeep(settings, self.spec_name, open_lake)  # commit latency, maintenance
         cfg = settings.serving
         self.batch_rows = cfg.writer_batch_rows
         self.batch_age_s = cfg.writer_batch_age_s

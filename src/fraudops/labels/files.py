@@ -11,9 +11,9 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from fraudops.config import Settings
 from fraudops.errors import ValidationError
 from fraudops.labels.ingest import IngestReport, LabelsValidationError, ingest_labels
+from fraudops.lake.catalog import Lake
 from fraudops.lake.commits import CommitListeners
 
 CSV_SUFFIXES = (".csv",)
@@ -81,8 +81,7 @@ def _cell(value: Any) -> Any:
 
 
 def load_label_file(
-    settings: Settings,
-    spec_name: str | None,
+    lake: Lake,
     path: Path,
     *,
     now: dt.datetime | None = None,
@@ -93,9 +92,8 @@ def load_label_file(
 
     A malformed row refuses the file with the row (CSV: and line) named; nothing is written.
     """
-    spec = settings.feature_spec(spec_name)
-    rows, entry_name = read_label_file(path, spec.label_column)
+    rows, entry_name = read_label_file(path, lake.spec.label_column)
     try:
-        return ingest_labels(settings, spec.name, rows, now=now, origin="file", listeners=listeners)
+        return ingest_labels(lake, rows, now=now, origin="file", listeners=listeners)
     except LabelsValidationError as exc:
         raise exc.renamed(lambda i: f"{path.name} {entry_name(i)}") from None

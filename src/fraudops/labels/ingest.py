@@ -87,24 +87,23 @@ Row = tuple[int, LabelEvent, str, str | None]
 
 
 def ingest_labels(
-    settings: Settings,
-    spec_name: str | None,
+    lake: Lake,
     events: Sequence[Mapping[str, Any] | LabelEvent],
     *,
     now: dt.datetime | None = None,
     origin: str = "api",
     listeners: CommitListeners | None = None,
 ) -> IngestReport:
-    """Validate the whole batch, resolve it against ``predictions``, append what is accepted.
+    """Validate the whole batch, resolve it against ``lake``'s ``predictions``, append what is
+    accepted.
 
     ``now`` (default: the clock) is the ingestion time and the default ``confirmed_at``.
     ``origin`` is recorded in the Iceberg snapshot's properties (api, file, simulator).
     ``listeners`` are told what was committed (``Runtime.commits``: aggregates, maintenance).
     """
     now = as_utc(now)
-    valid = validate_events(events, now=now, max_skew=max_skew(settings))
-    with Lake.open(settings, spec_name) as lake:
-        return ingest_events(lake, valid, now=now, origin=origin, listeners=listeners)
+    valid = validate_events(events, now=now, max_skew=max_skew(lake.settings))
+    return ingest_events(lake, valid, now=now, origin=origin, listeners=listeners)
 
 
 def max_skew(settings: Settings) -> dt.timedelta:

@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,9 @@ class AutoMaintainer:
             return False
         return now - last >= self.interval_s
 
-    def maybe_run(self, lake: Lake | None = None) -> list[TableMaintenance] | None:
-        """Run when due (None when not); never raises."""
+    def maybe_run(self, lake: Lake | Callable[[], Lake]) -> list[TableMaintenance] | None:
+        """Run when due (None when not) on ``lake``, or on one ``lake()`` opens then (closed
+        after); never raises."""
         try:
             if not self.due():
                 return None
@@ -71,11 +72,11 @@ class AutoMaintainer:
             log.warning("maintenance: failed (%s: %s)", type(exc).__name__, exc)
             return []
 
-    def run(self, lake: Lake | None = None) -> list[TableMaintenance]:
+    def run(self, lake: Lake | Callable[[], Lake]) -> list[TableMaintenance]:
         started = time.time()
         _write(self.state_file, {"last_run_at": started, "tables": list(self.tables)})
-        if lake is None:
-            with Lake.open(self.settings, self.spec_name) as own:
+        if not isinstance(lake, Lake):
+            with lake() as own:
                 results = maintain(own, self.tables, self.policy, cache=self.cache)
         else:
             results = maintain(lake, self.tables, self.policy, cache=self.cache)

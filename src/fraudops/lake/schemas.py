@@ -120,16 +120,14 @@ def transactions_schema(spec: FeatureSpec) -> Schema:
     columns = [_req(transaction_id_column(spec), STRING)]
     if spec.customer_column:
         columns.append(_opt(spec.customer_column, STRING))
+    # The keys derived features aggregate by (a terminal): ids as text, like the customer's.
+    columns += [_opt(k, STRING) for k in spec.keys if k != spec.customer_column]
     # A timestamp that is also a feature keeps its feature type, in the feature list.
     if spec.timestamp_column not in spec.feature_names:
         columns.append(_opt(spec.timestamp_column, timestamp_type(spec)))
     columns += _feature_columns(spec)
     columns.append(_opt(spec.label_column, INT))
     columns += [_opt(BATCH_ID_COLUMN, STRING), _opt(LOADED_AT_COLUMN, TIMESTAMPTZ)]
-    # The keys derived features aggregate by (a terminal), as text like the ids; last, so a
-    # table made before the spec declared them gets them from `lake init` (evolution.py).
-    present = {name for name, _type, _required in columns}
-    columns += [_opt(key, STRING) for key in spec.keys if key not in present]
     return _schema(TRANSACTIONS, columns)
 
 

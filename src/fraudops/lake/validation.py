@@ -372,7 +372,12 @@ def _check_column(checker: Checker, spec: FeatureSpec, name: str) -> pa.Array:
         if spec.timestamp_kind == "seconds":
             return checker.seconds(name)
         return checker.timestamps(name)
-    return checker.ids(name, required=name == spec.id_column)
+    ids = checker.ids(name, required=name == spec.id_column)
+    if name in spec.keys:  # a row without its key has no history to derive features from
+        checker.flag(
+            name, "missing key value", _mask(pc.or_kleene(pc.is_null(ids), pc.equal(ids, "")))
+        )
+    return ids
 
 
 def _assemble(columns: dict[str, pa.Array], spec: FeatureSpec) -> pa.Table:

@@ -42,7 +42,7 @@ from scipy import stats
 
 from fraudops.config import MonitoringSettings
 from fraudops.errors import ValidationError
-from fraudops.monitoring.profile import CategoricalProfile, NumericProfile, ReferenceProfile
+from fraudops.models.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from fraudops.monitoring.statistics import chi2_contingency_2xk, jensen_shannon, kstwo_sf, psi
 from fraudops.training.features import feature_matrix
 

@@ -162,7 +162,7 @@ def cohort_performance(
 ) -> PerformanceReport:
     """``evaluate_performance`` from its parts: the predictions per cohort day (``day_rows``,
     indexed by day) and the labelled rows (day, label, probability, prediction) — what a window
-    too large for one process is reduced to (``fraudops.compute.dask_monitoring``)."""
+    too large for one process is reduced to (``fraudops.monitoring.dask_window``)."""
     cohorts: list[CohortPerformance] = []
     mature_rows: list[pd.DataFrame] = []
     by_day: dict[Any, pd.DataFrame] = dict(iter(labelled.groupby("day", sort=True)))

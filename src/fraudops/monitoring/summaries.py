@@ -48,6 +48,7 @@ import numpy as np
 
 from fraudops.config import MonitoringSettings
 from fraudops.errors import ValidationError
+from fraudops.models.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from fraudops.monitoring.drift import (
     _KS_EXACT_MAX_N,
     _STD_FLOOR,
@@ -57,7 +58,6 @@ from fraudops.monitoring.drift import (
     _aggregate,
     _row,
 )
-from fraudops.monitoring.profile import CategoricalProfile, NumericProfile, ReferenceProfile
 from fraudops.monitoring.statistics import chi2_contingency_2xk, jensen_shannon, kstwo_sf, psi
 
 

@@ -1,7 +1,8 @@
 """The model registry (MLflow): versions per spec, the champion and other aliases, loading.
 
-``client`` builds the one MLflow client from the settings; ``lookup`` resolves a version or an
-alias; ``versions`` registers versions and moves aliases; ``loading`` loads a version's model
+``client`` builds an MLflow client from the settings (for ``fraudops.runtime``, the one place
+clients are built: every function here takes the client it uses); ``lookup`` resolves a version
+or an alias; ``versions`` registers versions and moves aliases; ``loading`` loads a version's model
 and reference profile (``store`` reads a SQLite store directly, without MLflow); ``listing`` is
 what `fraudops models` shows.
 Moving the champion by hand (promote, rollback) is ``fraudops.governance``.
@@ -16,7 +17,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fraudops.registry.client import experiment_id, find_experiment_id, mlflow_client
+    from fraudops.registry.client import experiment_id, find_experiment_id
     from fraudops.registry.listing import (
         KEY_METRICS,
         RUN_METRICS,
@@ -64,7 +65,6 @@ _MODULES: dict[str, str] = {
     "lock_kind": "locks",
     "load_model": "loading",
     "load_reference_profile": "loading",
-    "mlflow_client": "client",
     "move_champion": "versions",
     "pipeline_runs": "listing",
     "register_version": "versions",
@@ -106,7 +106,6 @@ __all__ = [
     "load_model",
     "load_reference_profile",
     "lock_kind",
-    "mlflow_client",
     "move_champion",
     "pipeline_runs",
     "register_version",

@@ -1,4 +1,5 @@
-"""The one place that builds an MLflow client from the settings.
+"""How an MLflow client is built from the settings (``build_client``): called by
+``fraudops.runtime`` only, which every process gets its client from.
 
 No global MLflow state is touched: every caller gets an explicit ``MlflowClient`` bound to
 ``settings.tracking_uri`` (tracking and registry alike). Building one also quiets MLflow's chatter
@@ -36,8 +37,9 @@ def quiet_mlflow() -> None:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
 
 
-def mlflow_client(settings: Settings) -> MlflowClient:
-    """A client for ``settings.tracking_uri``; creates the SQLite store's folder when needed."""
+def build_client(settings: Settings) -> MlflowClient:
+    """A new client for ``settings.tracking_uri``; creates the SQLite store's folder when needed.
+    Only ``fraudops.runtime`` calls this (``Runtime.mlflow``, ``mlflow_client``)."""
     quiet_mlflow()
     from mlflow import MlflowClient
 

@@ -10,12 +10,15 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
 from fraudops.config import Settings
 from fraudops.lake.schemas import MODEL_EVENTS
+
+if TYPE_CHECKING:
+    from fraudops.lake import Lake
 
 EventType = Literal[
     "registered",
@@ -65,38 +68,51 @@ class ModelEvent:
         return {**asdict(self), "event_time": self.event_time.isoformat()}
 
 
-def append_events(settings: Settings, spec_name: str, events: list[ModelEvent]) -> None:
-    """Write ``events`` in one lake commit: all of them or none.
+def write_events(lake: Lake, events: list[ModelEvent]) -> None:
+    """Write ``events`` to ``lake``'s ``model_events`` in one commit: all of them or none.
 
     A table created before the ``actor`` column gets the events without it (logged): training
     and retraining keep working on an old home until ``fraudops lake init`` adds the column.
     Governance actions, whose point is the person, check for the column before acting.
     """
-    from fraudops.lake import Lake
-
     rows = [e.row() for e in events]
-    with Lake.open(settings, spec_name) as lake:
-        if ACTOR_COLUMN not in lake.column_names(TABLE):
-            logger.warning(
-                "%s.%s has no %s column: not recorded (run `fraudops lake init --spec %s`)",
-                spec_name,
-                TABLE,
-                ACTOR_COLUMN,
-                spec_name,
-            )
-            rows = [{k: v for k, v in row.items() if k != ACTOR_COLUMN} for row in rows]
-        lake.append(TABLE, rows)
+    if ACTOR_COLUMN not in lake.column_names(TABLE):
+        logger.warning(
+            "%s.%s has no %s column: not recorded (run `fraudops lake init --spec %s`)",
+            lake.spec.name,
+            TABLE,
+            ACTOR_COLUMN,
+            lake.spec.name,
+        )
+        rows = [{k: v for k, v in row.items() if k != ACTOR_COLUMN} for row in rows]
+    lake.append(TABLE, rows)
 
 
-def read_events(settings: Settings, spec_name: str) -> pd.DataFrame:
-    """This spec's events, oldest first (``actor`` null for events of an older table)."""
-    from fraudops.lake import Lake
-
-    with Lake.open(settings, spec_name) as lake:
-        frame = lake.read_frame(TABLE)
+def load_events(lake: Lake) -> pd.DataFrame:
+    """The events in ``lake``, oldest first (``actor`` null for events of an older table)."""
+    frame = lake.read_frame(TABLE)
     if ACTOR_COLUMN not in frame.columns:
         frame[ACTOR_COLUMN] = None
     return frame.sort_values("event_time", kind="stable").reset_index(drop=True)
+
+
+# ---- transitional: for the callers in orchestration/ (being moved by another session), which
+# pass the settings; they call write_events/load_events with their runtime's lake at the merge,
+# and these two go (the lake is opened by fraudops.runtime only).
+
+
+def append_events(settings: Settings, spec_name: str, events: list[ModelEvent]) -> None:
+    from fraudops.lake import Lake
+
+    with Lake.open(settings, spec_name) as lake:
+        write_events(lake, events)
+
+
+def read_events(settings: Settings, spec_name: str) -> pd.DataFrame:
+    from fraudops.lake import Lake
+
+    with Lake.open(settings, spec_name) as lake:
+        return load_events(lake)
 
 
 def champion_history(events: pd.DataFrame, model_name: str) -> list[str]:

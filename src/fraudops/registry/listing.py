@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from fraudops.config import Settings
-from fraudops.registry.client import find_experiment_id, mlflow_client
+from fraudops.registry.client import find_experiment_id
 from fraudops.registry.lookup import _not_found, _spec, _versions, resolve_version
 from fraudops.registry.versions import champion_version
 
@@ -25,21 +25,21 @@ KEY_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold")
 # ---- services behind `fraudops models` ---------------------------------------------------------
 
 
-def list_versions(settings: Settings, spec_name: str | None = None) -> list[dict[str, Any]]:
+def list_versions(
+    client: MlflowClient, settings: Settings, spec_name: str | None = None
+) -> list[dict[str, Any]]:
     """Every version of the spec's model, newest first, with aliases, key metrics and gate tags."""
     spec = _spec(settings, spec_name)
-    client = mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     by_version = _aliases_by_version(client, name)
     return [_version_row(mv, by_version.get(str(mv.version), [])) for mv in _versions(client, name)]
 
 
 def show_version(
-    settings: Settings, version_or_alias: str, spec_name: str | None = None
+    client: MlflowClient, settings: Settings, version_or_alias: str, spec_name: str | None = None
 ) -> dict[str, Any]:
     """One version in full: registry facts, the run's metrics and params, the gate's tags."""
     spec = _spec(settings, spec_name)
-    client = mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     mv = resolve_version(client, name, version_or_alias)
     info = _version_row(mv, _aliases_by_version(client, name).get(str(mv.version), []))
@@ -54,10 +54,11 @@ def show_version(
     return info
 
 
-def champion(settings: Settings, spec_name: str | None = None) -> dict[str, Any] | None:
+def champion(
+    client: MlflowClient, settings: Settings, spec_name: str | None = None
+) -> dict[str, Any] | None:
     """The champion version's summary row, or None when there is none."""
     spec = _spec(settings, spec_name)
-    client = mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     version = champion_version(client, settings, name)
     if version is None:
@@ -108,10 +109,9 @@ RUN_METRICS = ("roc_auc", "pr_auc", "recall", "f1")
 
 
 def pipeline_runs(
-    settings: Settings, spec_name: str | None = None, limit: int = 20
+    client: MlflowClient, settings: Settings, spec_name: str | None = None, limit: int = 20
 ) -> list[dict[str, Any]]:
     """Training executions, newest first: status, start, duration, trainer, metrics, decision."""
-    client = mlflow_client(settings)
     experiment = find_experiment_id(client, settings.mlflow.training_experiment)
     if experiment is None:
         return []

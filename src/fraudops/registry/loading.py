@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,7 @@ from urllib.request import url2pathname
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.models.portable import ModelManifest, ScoringModel, load_model_dir
-from fraudops.monitoring.profile import ReferenceProfile, load_profile
-from fraudops.registry.client import mlflow_client
+from fraudops.models.profile import ReferenceProfile, load_profile
 from fraudops.registry.lookup import (
     MODEL_ARTIFACT_PATH,
     REFERENCE_ARTIFACT_PATH,
@@ -59,20 +58,22 @@ def load_model(
     spec: FeatureSpec | str | None = None,
     version_or_alias: str | None = None,
     *,
-    client: MlflowClient | None = None,
+    client: MlflowClient | Callable[[], MlflowClient] | None = None,
 ) -> LoadedModel:
     """Load a registered version (default: the champion) straight from its artifacts, no cache.
 
-    Without a ``client``, a SQLite store is read directly (no MLflow import: what makes a
-    `fraudops score` start in a fraction of a second); any other store, or anything the direct
-    read does not find, goes through MLflow's client, which also words the errors.
+    ``client``: the registry client, or what builds one (``Runtime.mlflow_factory()``). Given a
+    builder, a SQLite store is read directly first (no MLflow import: what makes a `fraudops
+    score` start in a fraction of a second), and the builder is called only for any other store
+    or anything the direct read does not find: MLflow's client also words the errors.
     """
     spec = _spec(settings, spec)
     name = settings.registered_model_name(spec.name)
     ref = version_or_alias or settings.mlflow.champion_alias
-    found = find_version(settings.tracking_uri, name, ref) if client is None else None
+    direct = client is None or callable(client)
+    found = find_version(settings.tracking_uri, name, ref) if direct else None
     if found is None:
-        mv = resolve_version(client or mlflow_client(settings), name, ref)
+        mv = resolve_version(_registry_client(settings, client), name, ref)
         found = VersionRecord(str(mv.version), mv.run_id, mv.source or "", mv.source or "")
     with _local_artifacts(found.location, settings) as directory:
         model = load_model_dir(directory)
@@ -91,11 +92,10 @@ def load_reference_profile(
     spec: FeatureSpec | str | None = None,
     version_or_alias: str | None = None,
     *,
-    client: MlflowClient | None = None,
+    client: MlflowClient,
 ) -> tuple[ReferenceProfile, ModelVersion]:
     """The reference profile stored beside a registered version's model (default: champion)."""
     spec = _spec(settings, spec)
-    client = client or mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     mv = resolve_version(client, name, version_or_alias or settings.mlflow.champion_alias)
     source = (mv.source or "").rstrip("/")
@@ -104,6 +104,19 @@ def load_reference_profile(
     reference = source[: -len(MODEL_ARTIFACT_PATH)] + REFERENCE_ARTIFACT_PATH
     with _local_artifacts(reference, settings) as directory:
         return load_profile(directory), mv
+
+
+def _registry_client(
+    settings: Settings, client: MlflowClient | Callable[[], MlflowClient] | None
+) -> MlflowClient:
+    if client is None:
+        # Transitional, for the callers that pass no client yet (compute/local.py through
+        # batch/score.py, compute/dask_scoring.py): they pass ``Runtime.mlflow_factory()`` once
+        # moved, and ``client`` becomes required.
+        from fraudops.registry.client import build_client
+
+        return build_client(settings)
+    return client() if callable(client) else client
 
 
 @contextmanager
@@ -132,12 +145,11 @@ def version_threshold(
     spec: FeatureSpec | str | None,
     version: str,
     *,
-    client: MlflowClient | None = None,
+    client: MlflowClient,
 ) -> float:
     """The decision threshold of a version: its ``threshold`` tag (written at registration),
     else its manifest (loads the model). A FraudopsError when there is no such version."""
     spec = _spec(settings, spec)
-    client = client or mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     mv = resolve_version(client, name, version)
     tag = dict(mv.tags).get("threshold")

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.registry.client import mlflow_client
-from fraudops.registry.events import ModelEvent, append_events
+from fraudops.registry.events import ModelEvent, append_events, write_events
 from fraudops.registry.locks import champion_lock
 from fraudops.registry.lookup import MODEL_ARTIFACT_PATH, _not_found, _spec, resolve_version
 
@@ -22,6 +21,8 @@ from fraudops.registry.lookup import MODEL_ARTIFACT_PATH, _not_found, _spec, res
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
+
+    from fraudops.lake import Lake
 
 # ---- lookups (the ones loading needs are in ``lookup``) ------------------------------------------
 
@@ -74,8 +75,10 @@ def move_champion(
     *,
     event: ModelEvent,
     extra_events: tuple[ModelEvent, ...] = (),
+    lake: Lake | None = None,
 ) -> None:
-    """Point the champion alias at ``version`` and record the events; undo the alias on failure.
+    """Point the champion alias at ``version`` and record the events in ``lake`` (the spec's);
+    undo the alias on failure.
 
     Under the model's champion lock (``locks``): no other move lands between the alias and its
     event. A caller that read ``champion_before`` holds the lock around the read too.
@@ -85,7 +88,10 @@ def move_champion(
     with champion_lock(settings, name):
         client.set_registered_model_alias(name, alias, version)
         try:
-            append_events(settings, spec_name, [*extra_events, event])
+            if lake is None:  # transitional: the callers in orchestration/ pass no lake yet
+                append_events(settings, spec_name, [*extra_events, event])
+            else:
+                write_events(lake, [*extra_events, event])
         except BaseException:
             before = event.champion_before
             if before:
@@ -112,7 +118,14 @@ def alias_version(client: MlflowClient, model_name: str, alias: str) -> str | No
     return None if version is None else str(version)
 
 
-def set_alias(settings: Settings, alias: str, version: str, *, spec_name: str | None = None) -> str:
+def set_alias(
+    client: MlflowClient,
+    settings: Settings,
+    alias: str,
+    version: str,
+    *,
+    spec_name: str | None = None,
+) -> str:
     """Point ``alias`` (e.g. ``challenger``) at a version; the champion alias is refused (it
     moves only through promote/rollback, which record model_events). Returns the version."""
     spec = _spec(settings, spec_name)
@@ -120,19 +133,19 @@ def set_alias(settings: Settings, alias: str, version: str, *, spec_name: str | 
         raise FraudopsError(
             f"alias {alias!r} is the champion: move it with `fraudops models promote`"
         )
-    client = mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     mv = resolve_version(client, name, version)
     client.set_registered_model_alias(name, alias, str(mv.version))
     return str(mv.version)
 
 
-def remove_alias(settings: Settings, alias: str, *, spec_name: str | None = None) -> bool:
+def remove_alias(
+    client: MlflowClient, settings: Settings, alias: str, *, spec_name: str | None = None
+) -> bool:
     """Delete ``alias`` (not the champion's); False when it did not exist."""
     spec = _spec(settings, spec_name)
     if alias == settings.mlflow.champion_alias:
         raise FraudopsError(f"alias {alias!r} is the champion: it cannot be removed")
-    client = mlflow_client(settings)
     name = settings.registered_model_name(spec.name)
     if alias_version(client, name, alias) is None:
         return False

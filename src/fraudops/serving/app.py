@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse
 
 from fraudops import __version__
 from fraudops.inference_log.base import Producer, ProducerStats
+from fraudops.serving.lake_holder import LakeHolder
 from fraudops.serving.lake_watch import LakeWatch
 from fraudops.serving.limits import (
     BodyDeadlines,
@@ -74,6 +75,7 @@ class ServerState:
         self.max_body = cfg.max_body_bytes or cfg.max_batch * _BYTES_PER_TRANSACTION + 1024
         self.body_deadlines = BodyDeadlines(cfg.body_timeout_s)
         self.lake = LakeWatch(settings, spec, runtime.lake_factory())
+        self.labels_lake = LakeHolder(runtime.lake_factory())  # POST /v1/labels's
         self.metrics = ServerMetrics(self.log_stats, self.lake.health)
         self.holder = ModelHolder(settings, spec, lambda: runtime.mlflow, on_swap=self._swapped)
         self.log: Producer | None = None
@@ -98,6 +100,7 @@ class ServerState:
 
     def stop(self) -> None:
         self.holder.stop()
+        self.labels_lake.close()
         if self.log is not None:
             self.log.close()
 
@@ -357,7 +360,7 @@ def _routes(api: FastAPI, state: ServerState) -> None:
         status, payload = await asyncio.to_thread(
             labels_route_payload,
             state.settings,
-            state.spec,
+            state.labels_lake,
             await request.body(),
             now=state.clock() if state.clock else None,  # a simulation's clock, if any
             listeners=state.commits,

@@ -1,5 +1,5 @@
 """``POST /v1/labels``: the HTTP face of label ingestion (``labels.ingest``), its status codes
-and FastAPI's error shape."""
+and FastAPI's error shape, over the one lake client a server keeps for it (``lake_holder``)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,28 @@ import orjson
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.labels.events import LabelsValidationError
-from fraudops.labels.ingest import ingest_labels
+from fraudops.labels.events import LabelsValidationError, validate_events
+from fraudops.labels.ingest import ingest_events, max_skew
 from fraudops.lake.commits import CommitListeners
-from fraudops.spec import FeatureSpec
+from fraudops.serving.lake_holder import LakeHolder
+from fraudops.timeutil import as_utc
 
 
 def labels_route_payload(
     settings: Settings,
-    spec: FeatureSpec | str | None,
+    lake: LakeHolder,
     body: bytes,
     *,
     now: dt.datetime | None = None,
     listeners: CommitListeners | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """``POST /v1/labels``: one event (a JSON object) or a list of them.
+    """``POST /v1/labels``: one event (a JSON object) or a list of them, into ``lake``.
 
     422 in FastAPI's error shape when the body is not JSON or an entry is malformed (``loc``
     ``["body", i, field]`` for entry ``i`` of a list, ``["body", field]`` for a single object);
-    nothing is written then. 200 with the IngestReport otherwise; 503 when the lake fails.
+    nothing is written then (nor the lake opened). 200 with the IngestReport otherwise; 503
+    when the lake fails.
     """
-    spec_name = spec.name if isinstance(spec, FeatureSpec) else spec
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -46,9 +47,10 @@ def labels_route_payload(
             ["body"], f"at most {limit} label events per request (labels.max_batch)", "too_long"
         )
     try:
-        report = ingest_labels(
-            settings, spec_name, entries, now=now, origin="api", listeners=listeners
-        )
+        now = as_utc(now)
+        valid = validate_events(entries, now=now, max_skew=max_skew(settings))
+        with lake.use() as open_lake:
+            report = ingest_events(open_lake, valid, now=now, origin="api", listeners=listeners)
     except LabelsValidationError as exc:
         detail = [
             {"loc": ["body", *(err["loc"][1:] if single else err["loc"])], **_msg_type(err)}

@@ -13,11 +13,11 @@ from typing import Any
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.orchestration.demo import PreparedChampion
-from fraudops.orchestration.monitoring import MonitoringResult
-from fraudops.orchestration.retrain_policy import alarmed_features
-from fraudops.orchestration.retraining import RetrainCheck
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.retrain_policy import alarmed_features
+from fraudops.monitoring.retraining import RetrainCheck
 from fraudops.simulation.results import MonitoringRun, Retrain
+from fraudops.training.first_champion import PreparedChampion
 
 KEY_METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1", "threshold")
 RELOADING_DECISIONS = ("promoted", "shadowed")  # a new champion, or a new shadow, to load

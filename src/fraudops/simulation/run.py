@@ -22,9 +22,8 @@ from fraudops.alerting.channels import AlertChannel, LogChannel
 from fraudops.config import Scenario, Settings
 from fraudops.data.synthetic import time_range
 from fraudops.errors import ConfigError, FraudopsError
-from fraudops.orchestration.demo import DEMO_SPEC, prepare_champion
-from fraudops.orchestration.monitoring import run_monitoring
-from fraudops.orchestration.retraining import retrain_after_monitoring
+from fraudops.monitoring.retraining import retrain_after_monitoring
+from fraudops.monitoring.run import run_monitoring
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime
 from fraudops.simulation import readings
@@ -34,6 +33,7 @@ from fraudops.simulation.outcomes import Outcomes
 from fraudops.simulation.results import SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH, Traffic
 from fraudops.simulation.world import ServingWorld
+from fraudops.training.first_champion import DEMO_SPEC, prepare_champion
 
 MARKER = ".fraudops-simulation"  # a folder with it may be wiped by the next run
 ALERT_LOG_FORMAT = "%(asctime)s %(levelname)s %(message)s"
@@ -112,7 +112,7 @@ def _simulate(
 ) -> SimulationResult:
     sim, spec = runtime.settings, runtime.spec
     champion, training = readings.initial_champion(
-        prepare_champion(runtime, drifted_sets=False, progress=progress)
+        prepare_champion(runtime.training_context(), drifted_sets=False, progress=progress)
     )
     start = _start_of(sim)
     result = SimulationResult(
@@ -174,9 +174,10 @@ def _monitor(
     world.clock = now
     world.flush()
     delivered = outcomes.deliver(now)
-    run = run_monitoring(runtime, now=now, html=False, channels=channels)
+    monitoring = runtime.monitoring_context()
+    run = run_monitoring(monitoring, now=now, html=False, channels=channels)
     # Evidently's HTML reports take ~10 s a run: made for the first retrain's evidence only.
-    check = retrain_after_monitoring(runtime, run, html_report=not result.retrains)
+    check = retrain_after_monitoring(monitoring, run, html_report=not result.retrains)
     result.monitoring_runs.append(readings.monitoring_run(runtime.settings, run, check, delivered))
     promoted = readings.shadow_promotion(run, check, now, result.retrains)
     if promoted is not None:

@@ -1,7 +1,8 @@
-"""What an engine's training job hands back: the model and its figures, before the gate.
+"""What training's modelling steps produce (training/pipeline.py's ``fit_and_evaluate``): the
+model and its figures, before the gate.
 
-The local engine trains over in-memory frames, the Dask engine over partitions; both return a
-``Trained``. Nothing here holds the training rows themselves: the split is described by its
+The local backend trains over in-memory frames, the Dask backend over partitions; the result is
+one ``Trained``. Nothing here holds the training rows themselves: the split is described by its
 per-slice counts and time ranges (``SplitStats``), and the drift reference by something that
 builds the reference profile (``Reference``) — a matrix locally, merged partition summaries on
 Dask. Only the validation and holdout (score, label) pairs are arrays, which every engine gathers.
@@ -16,7 +17,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from fraudops.models.portable import ScoringModel
-    from fraudops.monitoring.profile import ReferenceProfile
+    from fraudops.models.profile import ReferenceProfile
     from fraudops.spec import FeatureSpec
     from fraudops.training.evaluation import Evaluation
     from fraudops.training.retrain_data import RetrainSummary
@@ -59,7 +60,7 @@ class SplitStats:
 
 class Reference(Protocol):
     """The rows the drift reference profile describes, in whatever form the engine has them
-    (compute.local_training.MatrixReference, compute.dask_profile.SummaryReference)."""
+    (training.local.MatrixReference, training.dask_profile.SummaryReference)."""
 
     @property
     def rows(self) -> int: ...

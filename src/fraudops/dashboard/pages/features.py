@@ -26,11 +26,11 @@ from fraudops.dashboard.pages.common import (
 from fraudops.dashboard.pages.drift import monitoring_runs
 from fraudops.dashboard.store import registry_has, small_table
 from fraudops.lake.schemas import FEATURE_DRIFT, PREDICTIONS, PREDICTIONS_PARTITION_SOURCE
-from fraudops.monitoring.profile import NumericProfile
+from fraudops.models.profile import NumericProfile
 from fraudops.runtime import Runtime
 
 if TYPE_CHECKING:
-    from fraudops.monitoring.profile import ReferenceProfile
+    from fraudops.models.profile import ReferenceProfile
 
 TOP_N = 10
 SAMPLE_ROWS = 50_000  # the current distribution: at most this many rows of the latest window

@@ -19,20 +19,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops.compute.dask_profile import SummaryReference, summarize_reference
-from fraudops.compute.dask_split import dask_time_split, latest_rows
-from fraudops.compute.local_training import MatrixReference
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import ConfigError
 from fraudops.lake import Lake, load_file
 from fraudops.lake.dask_io import read_dask
-from fraudops.monitoring.profile import CategoricalProfile, NumericProfile
-from fraudops.orchestration.training_pipeline import run_training
+from fraudops.models.profile import CategoricalProfile, NumericProfile
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime
+from fraudops.training.dask_profile import SummaryReference, summarize_reference
+from fraudops.training.dask_split import dask_time_split, latest_rows
+from fraudops.training.local import MatrixReference
 from fraudops.training.outcome import SLICES, Trained
+from fraudops.training.pipeline import fit_and_evaluate, run_training
 from fraudops.training.retrain_data import latest_lake_rows
+from tests.labels_support import ingest
 from tests.serving_support import Server, get_json, post_json, transactions, wait_logged
 from tests.waiting import wait_for
 
@@ -78,7 +79,7 @@ def trained(settings: Settings) -> dict[str, Any]:
     for engine in ("local", "dask"):
         started = time.perf_counter()
         with Runtime(settings, SPEC, engine=engine) as runtime:
-            out[engine] = runtime.engine.train(runtime, "xgboost", Reporter())
+            out[engine] = fit_and_evaluate(runtime.training_context(), "xgboost", Reporter())
         out[f"{engine}_seconds"] = time.perf_counter() - started
     return out
 
@@ -197,7 +198,7 @@ def test_logistic_regression_is_refused_on_dask_before_any_run(settings: Setting
 
     with Runtime(settings, SPEC, engine="dask") as runtime:
         with pytest.raises(ConfigError, match=r"'logreg'.*--engine local.*--trainer xgboost"):
-            run_training(runtime, trainer="logreg")
+            run_training(runtime.training_context(), trainer="logreg")
         assert "client" not in runtime.engine.__dict__  # refused before the cluster was reached
     helped = CliRunner().invoke(cli_app, ["train", "--help"], env={"COLUMNS": "200"})
     assert helped.exit_code == 0
@@ -211,7 +212,6 @@ def test_logistic_regression_is_refused_on_dask_before_any_run(settings: Setting
 def _served_and_labelled(settings: Settings, server: Server) -> datetime:
     """600 transactions (all 3,000's frauds among them) through the server, their labels a day
     later; returns the time they are all mature at."""
-    from fraudops.labels import ingest_labels
 
     spec = settings.feature_spec(SPEC)
     truth = generate_transactions(settings.data, spec, rows=3000, seed=21)
@@ -237,14 +237,14 @@ def _served_and_labelled(settings: Settings, server: Server) -> datetime:
         for inference_id, transaction_id in answered.items()
     ]
     later = served_at + timedelta(days=35)
-    ingest_labels(settings, SPEC, events, now=later)
+    ingest(settings, SPEC, events, now=later)
     return later
 
 
 def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
     settings: Settings, trained: dict[str, Any]
 ) -> None:
-    from fraudops.orchestration.retraining import retrain
+    from fraudops.monitoring.retraining import retrain
 
     # A deliberately weak champion (two stumps), trained locally past lowered floors.
     weak = load_settings(
@@ -253,7 +253,7 @@ def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
         training={"xgboost": {"n_estimators": 2, "max_depth": 1, "early_stopping_rounds": 0}},
     )
     with Runtime(weak, SPEC) as runtime:
-        champion = run_training(runtime, raise_on_gate=False)
+        champion = run_training(runtime.training_context(), raise_on_gate=False)
     assert champion.decision == "promoted"
     server = Server(settings.home_dir, FRAUDOPS_SERVING__RELOAD_INTERVAL_S="0.2").start()
     try:
@@ -261,7 +261,7 @@ def test_a_retrain_through_dask_is_promoted_and_the_server_hot_reloads_it(
         assert post_json(server.url + "/v1/predict", probe)[1]["model_version"] == champion.version
         as_of = _served_and_labelled(settings, server)
         with Runtime(settings, SPEC, engine="dask") as runtime:
-            result = retrain(runtime, now=as_of, reason="retrain through dask")
+            result = retrain(runtime.monitoring_context(), now=as_of, reason="retrain through dask")
         assert result.decision == "promoted", result.reason
         assert result.retrain is not None and result.retrain.holdout_rows == 600
         assert result.retrain.lake_rows == 30_000  # retrain.base_rows, read over partitions

@@ -8,17 +8,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fraudops.data.files import DatasetFiles, write_datasets
 from fraudops.errors import ConfigError
 from fraudops.lake.loader import LoadReport, load_file
-from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
+from fraudops.training.backend import TrainingContext
+from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
-
-if TYPE_CHECKING:
-    from fraudops.runtime import Runtime
 
 DEMO_SPEC = "transactions30"  # the synthetic generator's spec
 
@@ -46,7 +44,7 @@ class PreparedChampion:
 
 
 def prepare_champion(
-    runtime: Runtime,
+    ctx: TrainingContext,
     *,
     rows: int | None = None,
     drifted_sets: bool = True,
@@ -58,9 +56,9 @@ def prepare_champion(
     also write seed 000's drifted files beside the training set. The runtime's spec must be
     the generator's (transactions30).
     """
-    settings, spec = runtime.settings, runtime.spec
+    settings, spec, lake = ctx.settings, ctx.spec, ctx.lake
     if spec.name != DEMO_SPEC:
-        raise ConfigError(f"the demo trains spec {DEMO_SPEC!r}, the runtime's is {spec.name!r}")
+        raise ConfigError(f"the demo trains spec {DEMO_SPEC!r}, not {spec.name!r}")
     progress = progress or Reporter()
     files = write_datasets(
         settings,
@@ -70,11 +68,10 @@ def prepare_champion(
         patterns=None if drifted_sets else [],
         progress=progress,
     )
-    lake = runtime.lake()
     with progress.step("Creating lake tables"):
         lake.init()
     report = load_file(lake, files.transactions, mode="replace", progress=progress)
-    result = run_training(runtime, progress=progress, raise_on_gate=False)
+    result = run_training(ctx, progress=progress, raise_on_gate=False)
     return PreparedChampion(
         spec=spec.name,
         rows=report.rows,

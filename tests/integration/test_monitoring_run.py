@@ -18,13 +18,13 @@ from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
 from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
-from fraudops.labels import ingest_labels
 from fraudops.lake import Lake
-from fraudops.orchestration.monitoring import report_for_run, run_monitoring
-from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.run import report_for_run, run_monitoring
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
+from tests.labels_support import ingest
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -61,7 +61,9 @@ def log_predictions(
             model_latency_ms=0.5,
         )
         rows.append(parse_line(encode(record)))
-    with PredictionSink(settings, spec.name) as sink:
+    with PredictionSink(
+        settings, spec.name, open_lake=Runtime(settings, spec.name).lake_factory()
+    ) as sink:
         assert sink.commit(rows).written == len(rows)
     return served
 
@@ -85,13 +87,13 @@ def true_labels_as_confirmed(
                     "source": "chargeback",
                 }
             )
-    report = ingest_labels(settings, "transactions30", events, now=now)
+    report = ingest(settings, "transactions30", events, now=now)
     assert report.written == len(events)
 
 
 def monitor(settings: Settings, **options: Any) -> MonitoringResult:
     with Runtime(settings) as runtime:
-        return run_monitoring(runtime, **options)
+        return run_monitoring(runtime.monitoring_context(), **options)
 
 
 @pytest.fixture(scope="module")
@@ -186,13 +188,13 @@ def test_reports_on_demand_for_a_recorded_run(monitored: Settings) -> None:
     from fraudops.errors import FraudopsError
 
     with Runtime(monitored) as runtime:
-        result = run_monitoring(runtime, now=AS_OF, html=False, alert=False)
+        result = run_monitoring(runtime.monitoring_context(), now=AS_OF, html=False, alert=False)
         assert "data_drift" not in result.reports  # a routine run stays fast
-        paths = report_for_run(runtime, result.run_id)
+        paths = report_for_run(runtime.monitoring_context(), result.run_id)
         assert Path(paths["data_drift"]).stat().st_size > 10_000
         assert Path(paths["classification"]).stat().st_size > 10_000
         with pytest.raises(FraudopsError, match="no monitoring run"):
-            report_for_run(runtime, "mon-nope")
+            report_for_run(runtime.monitoring_context(), "mon-nope")
 
 
 def test_a_run_without_a_champion_says_so(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The drift reference profile from partition summaries (the Dask engine).
 
-``build_profile`` (monitoring/profile.py) describes each feature of the reference rows by its
+``build_profile`` (models/profile.py) describes each feature of the reference rows by its
 sorted distinct values and their counts: the quantile bin edges (the "lower" rule on the ECDF),
 the bin proportions and the ECDF all derive from those two arrays. Per-value counts merge
 exactly, so each partition counts its own values (``np.unique`` on its feature matrix, on its
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fraudops.monitoring.profile import (
+from fraudops.models.profile import (
     CategoricalProfile,
     FeatureProfile,
     NumericProfile,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraudops.compute.dask_profile import SummaryReference, numeric_from_counts
-from fraudops.compute.dask_profile import _merge as merge
-from fraudops.compute.dask_profile import _part_counts as part_counts
-from fraudops.monitoring.profile import NumericProfile, build_profile, numeric_profile
+from fraudops.models.profile import NumericProfile, build_profile, numeric_profile
+from fraudops.training.dask_profile import SummaryReference, numeric_from_counts
+from fraudops.training.dask_profile import _merge as merge
+from fraudops.training.dask_profile import _part_counts as part_counts
 from fraudops.training.features import feature_matrix
 from tests.unit.training_fixtures import SMALL_SPEC, make_frame
 

@@ -1,18 +1,18 @@
-"""Training on the Dask engine: the same modelling steps as compute/local_training.py, over
-partitions, for data no single process has to hold.
+"""Training's primitives on the Dask engine: those of training/local.py, over partitions, for
+data no single process has to hold (the sequence calling them is training/pipeline.py).
 
-- the time split is pushed into the scans (compute/dask_split.py): the cut timestamps come from
+- the time split is pushed into the scans (training/dask_split.py): the cut timestamps come from
   the timestamp column alone, then each slice is ``read_dask`` with its own row filter;
 - features are built per partition (``feature_matrix`` on each, on its worker);
 - XGBoost trains with ``xgboost.dask`` on ``DaskQuantileDMatrix`` (validation binned with
   ``ref=train``), early stopping on the validation slice, the local trainer's booster parameters
   (``scale_pos_weight`` from the partitions' counts) and the same portable model and manifest;
 - validation and holdout scores are predicted over partitions; only the (score, label) pairs
-  are gathered — two numbers a row of the smaller slices — for the threshold choice and
-  training/evaluation.py, exactly as locally;
+  are gathered — two numbers a row of the smaller slices — for the pipeline's threshold choice
+  and evaluation, exactly as locally;
 - the champion scores the same holdout over partitions;
 - the drift reference profile comes from merged per-partition value counts
-  (compute/dask_profile.py).
+  (training/dask_profile.py).
 
 A retrain (``retrain_as_of``) assembles its data as the local engine does
 (training/retrain_data.py, in this process: the labelled window, and the latest
@@ -23,6 +23,7 @@ evaluates it on the cluster. Logistic regression + SMOTE stays local: refused he
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,28 +32,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fraudops import registry
-from fraudops.compute.dask_profile import summarize_reference
-from fraudops.compute.dask_split import dask_time_split, latest_rows
-from fraudops.compute.local_training import training_columns
 from fraudops.errors import ConfigError
 from fraudops.lake.dask_io import read_dask
 from fraudops.models.portable import ScoringModel, load_model_dir
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
-from fraudops.training.evaluation import Evaluation, evaluate
+from fraudops.training.dask_profile import SummaryReference, summarize_reference
+from fraudops.training.dask_split import dask_time_split, latest_rows
 from fraudops.training.features import feature_matrix, label_vector
-from fraudops.training.outcome import SLICES, SplitStats, Trained
+from fraudops.training.local import training_columns
+from fraudops.training.outcome import SLICES, SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
-from fraudops.training.threshold import choose_threshold
 from fraudops.training.trainers import xgboost_model, xgboost_params
 
 if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
 
+    from fraudops.compute.dask_engine import DaskEngine
     from fraudops.config import Settings
-    from fraudops.runtime import Runtime
+    from fraudops.lake.catalog import Lake
 
 DASK_TRAINERS = ("xgboost",)
 LABEL = "__label"
@@ -68,46 +67,41 @@ def check_dask_trainer(trainer: str) -> None:
         )
 
 
-@dataclass(frozen=True)
-class _Slices:
-    """The three slices as Dask dataframes of raw rows (``WEIGHT`` added in a retrain)."""
+class DaskTraining:
+    """The Dask backend (training/backend.py's ``TrainingBackend``) on ``engine``'s cluster,
+    reached or started only when a split is asked for."""
 
-    frames: dict[str, dd.DataFrame]
-    stats: SplitStats
-    weighted: bool
+    def __init__(self, engine: DaskEngine, settings: Settings, spec: FeatureSpec, lake: Lake):
+        self.engine, self.settings, self.spec, self.lake = engine, settings, spec, lake
 
+    def check_trainer(self, trainer: str) -> None:
+        check_dask_trainer(trainer)
 
-def train_dask(
-    client: Client,
-    runtime: Runtime,
-    trainer: str,
-    progress: Reporter,
-    retrain_as_of: datetime | None = None,
-) -> Trained:
-    check_dask_trainer(trainer)
-    settings, spec = runtime.settings, runtime.spec
-    cfg = settings.training
-    retrain: RetrainSummary | None = None
-    if retrain_as_of is not None:
-        with progress.step("Loading lake rows and labelled predictions"):
-            lake = runtime.lake()
-            data = build_retrain_data(
-                settings,
-                spec,
-                lake,
-                as_of=retrain_as_of,
-                # The lake rows: only the latest retrain.base_rows are read, not the table.
-                base_rows=lambda limit, columns: latest_rows(client, lake, spec, limit, columns),
-            )
-            retrain = data.summary
-            slices = _Slices(
-                _from_frames(client, data.split.slices(), data.train_weight, settings, spec),
-                data.split.stats(spec.label_column),
-                True,
-            )
-    else:
+    def split(self, retrain_as_of: datetime | None, progress: Reporter) -> DaskSlices:
+        client, settings, spec, lake = self.engine.client, self.settings, self.spec, self.lake
+        cfg = settings.training
+        if retrain_as_of is not None:
+            with progress.step("Loading lake rows and labelled predictions"):
+                data = build_retrain_data(
+                    settings,
+                    spec,
+                    lake,
+                    as_of=retrain_as_of,
+                    # The lake rows: only the latest retrain.base_rows are read, not the table.
+                    base_rows=lambda limit, columns: latest_rows(
+                        client, lake, spec, limit, columns
+                    ),
+                )
+                return DaskSlices(
+                    client,
+                    settings,
+                    spec,
+                    _from_frames(client, data.split.slices(), data.train_weight, settings, spec),
+                    data.split.stats(spec.label_column),
+                    True,
+                    data.summary,
+                )
         with progress.step("Splitting by time"):
-            lake = runtime.lake()
             split = dask_time_split(
                 client,
                 lake,
@@ -125,55 +119,57 @@ def train_dask(
                 )
                 for name in SLICES
             }
-            slices = _Slices(frames, split.stats, False)
-    with progress.step("Building features"):
+            return DaskSlices(client, settings, spec, frames, split.stats, False, None)
+
+
+@dataclass(frozen=True)
+class DaskSlices:
+    """The three slices as Dask dataframes of raw rows (``WEIGHT`` added in a retrain)."""
+
+    client: Client
+    settings: Settings
+    spec: FeatureSpec
+    frames: dict[str, dd.DataFrame]
+    stats: SplitStats
+    weighted: bool
+    retrain: RetrainSummary | None
+
+    def features(self) -> DaskMatrices:
         matrices = {
             name: frame.map_partitions(
-                _features, spec, slices.weighted, meta=_meta(spec, slices.weighted)
+                _features, self.spec, self.weighted, meta=_meta(self.spec, self.weighted)
             )
-            for name, frame in slices.frames.items()
+            for name, frame in self.frames.items()
         }
-    with progress.step(f"Training {trainer}"):
-        model = _train_xgboost(client, settings, spec, matrices, slices)
-    with progress.step("Evaluating"):
-        val_scores, val_labels = _scores(client, model, matrices["validation"], spec)
-        choice = choose_threshold(
-            val_labels,
-            val_scores,
-            cfg.threshold_policy,
-            target_recall=cfg.target_recall,
-            cost_fn=cfg.cost_fn,
-            cost_fp=cfg.cost_fp,
+        return DaskMatrices(self, matrices)
+
+
+@dataclass(frozen=True)
+class DaskMatrices:
+    source: DaskSlices
+    matrices: dict[str, dd.DataFrame]
+
+    def fit(self, trainer: str) -> ScoringModel:
+        check_dask_trainer(trainer)
+        s = self.source
+        return _train_xgboost(s.client, s.settings, s.spec, self.matrices, s)
+
+    def predict(self, model: ScoringModel, name: str) -> tuple[np.ndarray, np.ndarray]:
+        return _scores(self.source.client, model, self.matrices[name], self.source.spec)
+
+    def champion_scores(self, model: ScoringModel, features: Sequence[str]) -> np.ndarray:
+        """The raw holdout scored over its partitions (the other model's own feature list)."""
+        scores = (
+            self.source.frames["holdout"]
+            .map_partitions(
+                _score_part, _Shipped.of(model), list(features), meta=pd.Series(dtype=float)
+            )
+            .compute()
         )
-        model = model.with_threshold(choice.threshold)
-        hold_scores, hold_labels = _scores(client, model, matrices["holdout"], spec)
-        costs = {"cost_fn": cfg.cost_fn, "cost_fp": cfg.cost_fp}
-        holdout = evaluate(hold_labels, hold_scores, choice.threshold, **costs)
-        validation = evaluate(val_labels, val_scores, choice.threshold, **costs)
-    with progress.step("Comparing with the champion"):
-        before, champion_metrics = _champion_on(
-            settings, spec, runtime.mlflow, slices.frames["holdout"], hold_labels
-        )
-    with progress.step("Profiling the reference"):
-        # As locally: a retrain's reference is the recent traffic it was judged on, a first
-        # training's its training rows.
-        reference = summarize_reference(
-            client, slices.frames["holdout" if retrain is not None else "train"], spec
-        )
-    return Trained(
-        model,
-        slices.stats,
-        reference,
-        hold_labels,
-        hold_scores,
-        val_scores,
-        choice,
-        holdout,
-        validation,
-        before,
-        champion_metrics,
-        retrain,
-    )
+        return np.asarray(scores, dtype=np.float64)
+
+    def reference(self, name: str) -> SummaryReference:
+        return summarize_reference(self.source.client, self.source.frames[name], self.source.spec)
 
 
 def _from_frames(
@@ -225,7 +221,7 @@ def _train_xgboost(
     settings: Settings,
     spec: FeatureSpec,
     matrices: dict[str, dd.DataFrame],
-    slices: _Slices,
+    slices: DaskSlices,
 ) -> ScoringModel:
     import dask
     import xgboost.dask as dxgb
@@ -298,31 +294,3 @@ class _Shipped:
             for name, data in self.files.items():
                 (Path(tmp) / name).write_bytes(data)
             return load_model_dir(tmp)
-
-
-def _champion_on(
-    settings: Settings,
-    spec: FeatureSpec,
-    client: Any,
-    holdout: dd.DataFrame,
-    labels: np.ndarray,
-) -> tuple[str | None, Evaluation | None]:
-    """The champion's version and its metrics on the challenger's holdout, scored over its
-    partitions at the champion's own threshold."""
-    name = settings.registered_model_name(spec.name)
-    version = registry.champion_version(client, settings, name)
-    if version is None:
-        return None, None
-    champion = registry.load_model(settings, spec, version, client=client)
-    shipped = _Shipped.of(champion.model)
-    scores = holdout.map_partitions(
-        _score_part, shipped, list(champion.manifest.feature_names), meta=pd.Series(dtype=float)
-    ).compute()
-    metrics = evaluate(
-        labels,
-        np.asarray(scores, dtype=np.float64),
-        champion.manifest.threshold,
-        cost_fn=settings.training.cost_fn,
-        cost_fp=settings.training.cost_fp,
-    )
-    return version, metrics

@@ -15,8 +15,8 @@ import pyarrow as pa
 from fraudops.config import Settings
 from fraudops.lake.catalog import Lake
 from fraudops.monitoring.drift import TABLE_COLUMNS
+from fraudops.monitoring.result import MonitoringResult
 from fraudops.monitoring.shadow import ShadowReport
-from fraudops.orchestration.monitoring_result import MonitoringResult
 from fraudops.registry.client import experiment_id
 from fraudops.spec import FeatureKind, FeatureSpec
 

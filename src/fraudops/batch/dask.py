@@ -1,10 +1,10 @@
 """Batch scoring on a Dask cluster: `fraudops score --engine dask`.
 
-The client plans the input (``score_sources``: Parquet footers or the lake's scan plan), loads the
+The client plans the input (batch/sources.py: Parquet footers or the lake's scan plan), loads the
 version once to check it, and broadcasts its saved bytes to every worker; each worker builds the
 scorer once per version (a cache keyed by name, version and the model's hash: the XGBoost path
 through its compiled forest, as locally, else XGBoost's predictor) and scores its partitions with
-the local path's own code (``fraudops.batch.score.ChunkScoring``), so the numbers, the checks and
+the local path's own code (``fraudops.batch.local.ChunkScoring``), so the numbers, the checks and
 the output columns are the local path's.
 
 Nothing partial appears. A Parquet folder is written by the workers into a temporary folder beside
@@ -30,8 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fraudops.batch.reader import id_columns
-from fraudops.batch.score import (
+from fraudops.batch.local import (
     CHUNK_ROWS,
     OUTPUT_COLUMNS,
     REASONS_COLUMN,
@@ -42,7 +41,8 @@ from fraudops.batch.score import (
     predictor_name,
     with_compiled_forest,
 )
-from fraudops.compute.score_sources import (
+from fraudops.batch.reader import id_columns
+from fraudops.batch.sources import (
     LAKE_OUTPUT_TABLE,
     LAKE_PREFIX,
     FolderOutput,
@@ -50,7 +50,7 @@ from fraudops.compute.score_sources import (
     lake_table,
     plan_parquet,
 )
-from fraudops.compute.worker_models import ModelShipment, worker_scorer
+from fraudops.batch.worker_models import ModelShipment, worker_scorer
 from fraudops.config import Settings
 from fraudops.errors import ValidationError
 from fraudops.ids import uuid7
@@ -260,12 +260,14 @@ def score_dask(
     source: str,
     target: str,
     *,
+    lake_factory: Callable[[], Lake],
     version: str | None = None,
     explain: bool = False,
     progress: Reporter | None = None,
 ) -> ScoreReport:
     """Score ``source`` (a Parquet folder, a glob, a file or ``lake:<table>``) into ``target``
-    (a Parquet folder or ``lake:predictions``) on the cluster of ``client``."""
+    (a Parquet folder or ``lake:predictions``) on the cluster of ``client``; a lake read or
+    written is opened by ``lake_factory`` and closed here."""
     started = time.perf_counter()
     reporter = progress or Reporter()
     out_table = lake_table(target)
@@ -279,7 +281,9 @@ def score_dask(
     lake: Lake | None = None
     folder: FolderOutput | None = None
     try:
-        lake, job, parts, total, inputs = _plan(settings, spec, source, out_table, explain)
+        lake, job, parts, total, inputs = _plan(
+            lake_factory, settings, spec, source, out_table, explain
+        )
         folder = None if out_table is not None else FolderOutput.prepare(target, inputs)
         predictions_columns = lake.column_names(LAKE_OUTPUT_TABLE) if lake and out_table else []
         with reporter.step("Loading model"):
@@ -338,24 +342,27 @@ def score_dask(
 
 
 def _plan(
-    settings: Settings, spec: FeatureSpec, source: str, out_table: str | None, explain: bool
+    lake_factory: Callable[[], Lake],
+    settings: Settings,
+    spec: FeatureSpec,
+    source: str,
+    out_table: str | None,
+    explain: bool,
 ) -> tuple[Lake | None, ScoreJob, list[Any], int | None, list[Path]]:
     """(the lake when one is read or written, the job, one item per partition, the rows to
     score when known, the input files)."""
-    from fraudops.lake import Lake
-
     table = lake_table(source)
     limit = settings.compute.partition_rows
     if table is None:
         plan = plan_parquet(source, spec, limit)
         job = ScoreJob(spec, plan.id_columns, explain)
-        lake = Lake.open(settings, spec.name) if out_table is not None else None
+        lake = lake_factory() if out_table is not None else None
         folders = [Path(source)] if Path(source).is_dir() else []
         return lake, job, list(plan.parts), plan.total_rows, [*plan.files, *folders]
     from fraudops.lake.dask_io import read_dask
     from fraudops.lake.schemas import transaction_id_column
 
-    lake = Lake.open(settings, spec.name)
+    lake = lake_factory()
     try:
         columns = lake.column_names(table)
         if issues := header_problems(columns, spec.feature_names, what="feature column"):

@@ -1,8 +1,10 @@
-"""A monitoring run's window checks on a Dask cluster: no process holds the window.
+"""The Dask engine's monitoring window: no process holds it.
 
-Two passes over the lake (three when the Wasserstein needs it), each partition read by a worker
-(``read_dask``: the request-time filter pushed into the scan, so only the window's day partitions
-and files are opened):
+``DaskWindow`` is the ``WindowBackend`` (``fraudops.monitoring.backend``) of the Dask engine
+(its client: ``DaskEngine.client``). Each partition is read by a worker (``read_dask``: the
+request-time filter pushed into the scan, so only the window's day partitions and files are
+opened); the statistics are computed by the run from what comes back
+(``fraudops.monitoring.run``), as for the local window:
 
 1. **Performance window** (small columns: id, request time, score, decision, versions): the
    predictions and the label events confirmed in the window are both shuffled on inference id;
@@ -11,20 +13,15 @@ and files are opened):
    rule), and the partition is reduced to predictions per cohort day, the shadow versions seen,
    and its **labelled rows** (day, label, score, decision, versions: ~50 bytes a row), which are
    gathered to this process — the per-cohort ROC-AUC and PR-AUC need them, and they are the
-   labelled part of the window only. ``cohort_performance`` then gives the same report as the
-   local path (the rows put back in scan order).
+   labelled part of the window only (put back in scan order).
 2. **Data window** (the features and the score): each partition is reduced to a
    ``fraudops.monitoring.summaries.WindowSummary`` against the champion's reference profile,
-   the summaries merged pairwise on the workers, and the total finished into the same
-   ``DriftReport`` (PSI, KS and its p-value, chi-square, Jensen–Shannon, severities: exact, see
-   that module). Rows of ids logged twice are summarised once, on this process. A window of at
-   most 10,000 rows (where ``compute_drift`` uses scipy's exact small-sample KS distribution) is
-   gathered and checked by ``compute_drift`` itself.
-3. **Crossing intervals** (only when some feature's ECDFs cross inside a reference interval):
-   the window's values inside those intervals are gathered — when at most ``refine_max_rows``
-   of them (default ``REFINE_MAX_ROWS``) — and make the normalised Wasserstein exact too; past
-   that it is an estimate within the bound returned in ``WindowChecks.wasserstein_bounds`` (0
-   where exact).
+   the summaries merged pairwise on the workers (rows of ids logged twice summarised once, on
+   this process). A window of at most 10,000 rows (where ``compute_drift`` uses scipy's exact
+   small-sample KS distribution) is gathered whole instead.
+3. **Crossing intervals** (``values_inside``, when the run asks: some feature's ECDFs cross
+   inside a reference interval and few enough rows lie there): the window's values inside
+   those intervals, gathered to make the normalised Wasserstein exact.
 
 HTML reports: from a bounded uniform sample — ``monitoring.html_sample_rows`` rows of the data
 window (the bottom-k of hashed inference ids, merged with the summaries) and as many labelled
@@ -33,39 +30,33 @@ rows.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from fraudops.config import Settings
 from fraudops.labels.window import ID
 from fraudops.lake.catalog import Lake
 from fraudops.lake.dask_io import read_dask
 from fraudops.lake.schemas import LABELS, PREDICTIONS
-from fraudops.monitoring.drift import SCORE_FEATURE, DriftReport, compute_drift
-from fraudops.monitoring.performance import cohort_performance
-from fraudops.monitoring.profile import NumericProfile, ReferenceProfile
+from fraudops.models.profile import NumericProfile, ReferenceProfile
+from fraudops.monitoring.backend import (
+    SHADOW_COLUMNS,
+    DataSlice,
+    PerformanceSlice,
+    WindowRequest,
+)
+from fraudops.monitoring.drift import SCORE_FEATURE
 from fraudops.monitoring.summaries import (
     WindowSummary,
-    crossing_rows,
-    crossings,
-    finish_drift,
     merge_all,
     needs_rows,
     summarize,
     values_in,
 )
-from fraudops.monitoring.window import (
-    SHADOW_COLUMNS,
-    WindowChecks,
-    WindowRequest,
-    performance_options,
-)
-from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import as_utc
 
@@ -73,71 +64,102 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
 
-log = logging.getLogger(__name__)
-
 ORDER = "_order"  # (partition << 32) + row: the scan order, to keep a duplicate's first copy
 LABELLED_COLUMNS = [ORDER, "day", "label", "probability", "prediction", *SHADOW_COLUMNS]
 _EVENT_COLUMNS = ["event_id", ID, "label", "confirmed_at", "ingested_at"]
 _LATEST_ORDER = ("confirmed_at", "ingested_at", "event_id")
-# Values gathered to integrate the crossing intervals exactly (8 bytes each); past it the
-# normalised Wasserstein stays an estimate within its stated bound.
-REFINE_MAX_ROWS = 2_000_000
 
 
-def check_window_dask(
-    client: Client,
-    lake: Lake,
-    spec: FeatureSpec,
-    request: WindowRequest,
-    progress: Reporter,
-    *,
-    refine_max_rows: int = REFINE_MAX_ROWS,
-) -> WindowChecks:
-    """The window's checks over the cluster; ``refine_max_rows``: at most so many values gathered
-    to make the normalised Wasserstein exact (pass 3 of the module docstring)."""
-    settings = lake.settings
-    with progress.step("Joining predictions and labels over partitions (Dask)"):
-        perf = _performance_pieces(client, lake, request)
-        performance = cohort_performance(
-            pd.Timestamp(as_utc(request.as_of)),
-            perf.day_rows,
-            perf.labelled,
-            **performance_options(request.profile, settings),
+class DaskWindow:
+    """A monitoring window over the cluster of ``client``: the ``WindowBackend`` of the Dask
+    engine (``fraudops.monitoring.backend``). ``performance_slice`` first: the ids it finds
+    logged twice are summarised once by ``data_slice``."""
+
+    def __init__(
+        self, client: Client, lake: Lake, spec: FeatureSpec, request: WindowRequest
+    ) -> None:
+        self.client, self.lake, self.spec, self.request = client, lake, spec, request
+        self._dropped: set[str] = set()  # ids logged more than once (pass 1)
+        self._frame: dd.DataFrame | None = None  # the data window (pass 2)
+        self._first = pd.DataFrame()  # the first copy of each id logged twice (pass 2)
+
+    def performance_slice(self) -> PerformanceSlice:
+        perf = _performance_pieces(self.client, self.lake, self.request)
+        self._dropped = perf.dropped_ids
+        html_labelled = None
+        if self.request.html:
+            limit = self.lake.settings.monitoring.html_sample_rows
+            labelled = perf.labelled[["label", "probability"]]
+            html_labelled = partial(labelled.sample, min(limit, len(labelled)), random_state=0)
+        return PerformanceSlice(
+            rows=perf.rows,
+            excluded=perf.excluded,
+            day_rows=perf.day_rows,
+            labelled=perf.labelled,
+            shadow_versions=sorted(perf.shadow_versions),
+            champion_shadow=perf.champion_shadow,
+            html_labelled=html_labelled,
         )
-        performance.model_version = request.champion
-        performance.other_versions_excluded = perf.excluded
-    shadow_rows = None
-    if perf.champion_shadow:  # mature_labelled's rule on the gathered rows
-        coverage = _coverage(perf)
-        mature = coverage.index[coverage >= settings.labels.mature_coverage]
-        shadow_rows = perf.labelled[perf.labelled["day"].isin(mature)]
-    with progress.step("Summarising the data window over partitions (Dask)"):
-        drift = _drift(client, lake, spec, settings, request, perf.dropped_ids, refine_max_rows)
-    checks = WindowChecks(
-        current_rows=drift.rows,
-        window_rows=perf.rows,
-        drift=drift.report,
-        performance=performance,
-        shadow_versions=sorted(perf.shadow_versions),
-        shadow_rows=shadow_rows,
-        wasserstein_bounds=drift.bounds,
-    )
-    if any(drift.bounds.values()):
-        checks.notes.append(
-            "normalised Wasserstein estimated where the ECDFs cross (too many rows there to "
-            "gather): each within its wasserstein_bounds"
+
+    def data_slice(self, min_samples: int) -> DataSlice:
+        import dask
+
+        request, settings = self.request, self.lake.settings
+        start, end = as_utc(request.data_start), as_utc(request.as_of)
+        where = f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
+        names = self.spec.feature_names
+        frame = read_dask(
+            self.lake, PREDICTIONS, list(dict.fromkeys([ID, "probability", *names])), where
         )
-        log.info("Wasserstein bounds: %s", drift.bounds)
-    piece = drift.piece
-    if request.html:
-        limit = settings.monitoring.html_sample_rows
-        checks.html_current = piece.sample
-        labelled = perf.labelled[["label", "probability"]]
-        checks.html_labelled = labelled.sample(min(limit, len(labelled)), random_state=0)
-        checks.notes.append(
-            f"HTML reports from a uniform sample of at most {limit:,} rows per side"
-        )
-    return checks
+        [profile] = self.client.scatter([request.profile], broadcast=True, hash=False)
+        sample_rows = settings.monitoring.html_sample_rows if request.html else 0
+        dropped = sorted(self._dropped)
+        parts = [
+            dask.delayed(_drift_part)(part, i, profile, names, dropped, sample_rows)
+            for i, part in enumerate(frame.to_delayed())
+        ]
+        while len(parts) > 1:  # merged pairwise on the workers: one summary comes back
+            merged = [
+                dask.delayed(_merge_drift)(a, b, sample_rows)
+                for a, b in zip(parts[::2], parts[1::2], strict=False)
+            ]
+            parts = merged + ([parts[-1]] if len(parts) % 2 else [])
+        piece: _DriftPiece = self.client.compute(parts[0]).result()
+        summary = piece.summary
+        first = piece.twice.sort_values(ORDER, kind="stable").drop_duplicates(ID)
+        if len(first):  # each id logged twice summarised once: its first copy in scan order
+            once = summarize(
+                request.profile,
+                first[names].to_numpy(dtype=np.float64),
+                first["probability"].to_numpy(dtype=np.float64),
+            )
+            summary = merge_all([summary, once])
+        self._frame, self._first = frame, first
+        out = DataSlice(rows=summary.rows, summary=summary)
+        if request.html:
+            out.html_current = piece.sample
+            out.notes.append(
+                f"HTML reports from a uniform sample of at most {sample_rows:,} rows per side"
+            )
+        if min_samples <= summary.rows and needs_rows(request.profile, summary.rows):
+            # Small: scipy's exact KS on the rows themselves.
+            out.current = frame.compute().drop_duplicates(ID)
+        return out
+
+    def values_inside(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import dask
+
+        assert self._frame is not None, "data_slice first"
+        [profile] = self.client.scatter([self.request.profile], broadcast=True, hash=False)
+        names, dropped = self.spec.feature_names, sorted(self._dropped)
+        wanted = [
+            dask.delayed(_inside_part)(part, profile, names, slots, dropped)
+            for part in self._frame.to_delayed()
+        ]
+        found: list[dict[str, np.ndarray]] = self.client.gather(self.client.compute(wanted))
+        if len(self._first):
+            found.append(_inside(self.request.profile, self._first, names, slots))
+        return {k: np.concatenate([f[k] for f in found]) for k in slots}
 
 
 # ---- pass 1: the performance window --------------------------------------------------------------
@@ -152,11 +174,6 @@ class _PerfPiece:
     shadow_versions: set[str]
     champion_shadow: bool  # a champion row carries a shadow score
     dropped_ids: set[str]  # ids logged more than once
-
-
-def _coverage(piece: _PerfPiece) -> pd.Series:
-    labelled = piece.labelled.groupby("day").size().reindex(piece.day_rows.index, fill_value=0)
-    return labelled / piece.day_rows
 
 
 def _performance_pieces(client: Client, lake: Lake, request: WindowRequest) -> _PerfPiece:
@@ -274,80 +291,6 @@ class _DriftPiece:
     twice: pd.DataFrame  # rows of ids logged more than once, with their scan position
     sample: pd.DataFrame  # bottom-k of hashed ids: a uniform sample of the partitions' rows
     keys: np.ndarray
-
-
-@dataclass
-class _Drift:
-    report: DriftReport | None  # None: fewer than monitoring.min_samples rows
-    rows: int
-    piece: _DriftPiece  # the merged partitions' (its sample, for the HTML reports)
-    bounds: dict[str, float]  # of the Wasserstein estimates (0: exact)
-
-
-def _drift(
-    client: Client,
-    lake: Lake,
-    spec: FeatureSpec,
-    settings: Settings,
-    request: WindowRequest,
-    dropped_ids: set[str],
-    refine_max_rows: int,
-) -> _Drift:
-    import dask
-
-    start, end = as_utc(request.data_start), as_utc(request.as_of)
-    where = f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
-    names = spec.feature_names
-    frame = read_dask(lake, PREDICTIONS, list(dict.fromkeys([ID, "probability", *names])), where)
-    [profile] = client.scatter([request.profile], broadcast=True, hash=False)
-    sample_rows = settings.monitoring.html_sample_rows if request.html else 0
-    parts = [
-        dask.delayed(_drift_part)(part, i, profile, names, sorted(dropped_ids), sample_rows)
-        for i, part in enumerate(frame.to_delayed())
-    ]
-    while len(parts) > 1:  # merged pairwise on the workers: one summary comes back
-        merged = [
-            dask.delayed(_merge_drift)(a, b, sample_rows)
-            for a, b in zip(parts[::2], parts[1::2], strict=False)
-        ]
-        parts = merged + ([parts[-1]] if len(parts) % 2 else [])
-    piece: _DriftPiece = client.compute(parts[0]).result()
-    summary = piece.summary
-    first = piece.twice.sort_values(ORDER, kind="stable").drop_duplicates(ID)
-    if len(first):  # each id logged twice summarised once: its first copy in scan order
-        once = summarize(
-            request.profile,
-            first[names].to_numpy(dtype=np.float64),
-            first["probability"].to_numpy(dtype=np.float64),
-        )
-        summary = merge_all([summary, once])
-    rows = summary.rows
-    if rows < settings.monitoring.min_samples:
-        return _Drift(None, rows, piece, {})
-    if needs_rows(request.profile, rows):  # small: scipy's exact KS on the rows themselves
-        current = frame.compute().drop_duplicates(ID)
-        report = compute_drift(
-            request.profile,
-            current[names],
-            settings.monitoring,
-            scores=current["probability"].to_numpy(dtype=np.float64),
-        )
-        return _Drift(report, rows, piece, {})
-    # Intervals where the two ECDFs cross: their own values make the Wasserstein exact, when
-    # they are few enough to gather (else it stays an estimate within its bound).
-    slots = crossings(request.profile, summary)
-    inside = None
-    if slots and crossing_rows(summary, slots) <= refine_max_rows:
-        wanted = [
-            dask.delayed(_inside_part)(part, profile, names, slots, sorted(dropped_ids))
-            for part in frame.to_delayed()
-        ]
-        found: list[dict[str, np.ndarray]] = client.gather(client.compute(wanted))
-        if len(piece.twice):
-            found.append(_inside(request.profile, first, names, slots))
-        inside = {k: np.concatenate([f[k] for f in found]) for k in slots}
-    result = finish_drift(request.profile, summary, settings.monitoring, inside)
-    return _Drift(result.report, rows, piece, result.wasserstein_bounds)
 
 
 def _inside_part(

@@ -1,7 +1,7 @@
 """The retraining pipeline that closes the loop.
 
 After a monitoring run, ``retrain_after_monitoring`` settles a challenger in shadow scoring,
-asks the policy (orchestration/retrain_policy.py) whether the run's findings call for a retrain,
+asks the policy (monitoring/retrain_policy.py) whether the run's findings call for a retrain,
 and whether the cooldown since the last automatic retrain allows one. If so it runs the training
 pipeline as a retrain (training/retrain_data.py: lake rows plus recent labelled predictions,
 judged against the champion on the latest mature labelled traffic) and records the monitoring
@@ -12,26 +12,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pandas as pd
 
 from fraudops import registry
 from fraudops.errors import ConfigError, FraudopsError
+from fraudops.monitoring.context import MonitoringContext
 from fraudops.monitoring.performance import PerformanceReport
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.retrain_policy import RetrainReason, retrain_reasons
+from fraudops.monitoring.run import report_for_run
 from fraudops.monitoring.shadow import ShadowComparison
-from fraudops.orchestration.monitoring import report_for_run
-from fraudops.orchestration.monitoring_result import MonitoringResult
-from fraudops.orchestration.retrain_policy import RetrainReason, retrain_reasons
-from fraudops.orchestration.training_pipeline import run_training
 from fraudops.progress import Reporter
 from fraudops.registry.events import CHAMPION_MOVES, ModelEvent, Trigger, append_events, read_events
 from fraudops.timeutil import as_utc
 from fraudops.training.result import TrainingResult
 from fraudops.training.retrain_data import NotEnoughLabels
-
-if TYPE_CHECKING:
-    from fraudops.runtime import Runtime
 
 AUTOMATIC: Trigger = "retrain"  # the model_events trigger of a retrain monitoring asked for
 MANUAL: Trigger = "manual"
@@ -101,29 +98,29 @@ class RetrainCheck:
 
 
 def retrain_after_monitoring(
-    runtime: Runtime,
+    ctx: MonitoringContext,
     result: MonitoringResult,
     *,
     progress: Reporter | None = None,
     html_report: bool = True,
 ) -> RetrainCheck:
     """Apply the policy to a finished monitoring run and retrain when it says so."""
-    settings = runtime.settings
-    if result.spec != runtime.spec_name:
+    settings = ctx.settings
+    if result.spec != ctx.spec.name:
         raise ConfigError(
             f"monitoring run {result.run_id} is of spec {result.spec!r}, "
-            f"the runtime's is {runtime.spec_name!r}"
+            f"the context's is {ctx.spec.name!r}"
         )
     progress = progress or Reporter()
     as_of = result.as_of
     shadow = settle_shadow(
-        runtime,
+        ctx,
         champion=result.model_version,
         performance=result.performance,
         monitoring_run_id=result.run_id,
         as_of=as_of,
     )
-    last_retrain, champion_since = _history(runtime)
+    last_retrain, champion_since = _history(ctx)
     age = (as_of - champion_since).total_seconds() / 86_400 if champion_since else None
     reasons = retrain_reasons(settings, result.drift, result.performance, champion_age_days=age)
     check = RetrainCheck(result.run_id, as_of, reasons, due=bool(reasons), shadow=shadow)
@@ -145,7 +142,7 @@ def retrain_after_monitoring(
     reason = f"monitoring run {result.run_id}: " + "; ".join(r.text for r in reasons)
     try:
         check.training = retrain(
-            runtime,
+            ctx,
             now=as_of,
             reason=reason,
             trigger=AUTOMATIC,
@@ -158,14 +155,14 @@ def retrain_after_monitoring(
         return check
     if html_report:
         try:  # the evidence behind the retrain, for the audit trail
-            check.report = report_for_run(runtime, result.run_id)
+            check.report = report_for_run(ctx, result.run_id)
         except FraudopsError as exc:
             check.report = {"error": str(exc)}
     return check
 
 
 def retrain(
-    runtime: Runtime,
+    ctx: MonitoringContext,
     *,
     now: datetime | None = None,
     reason: str | None = None,
@@ -177,8 +174,8 @@ def retrain(
 ) -> TrainingResult:
     """Train a challenger on lake rows plus recent labelled predictions, judge it against the
     champion on the latest mature labelled traffic, promote it if it wins."""
-    return run_training(
-        runtime,
+    # The training pipeline as the context binds it (its clients: the composition root's).
+    return ctx.run_training(
         trainer=trainer,
         progress=progress,
         raise_on_gate=False,
@@ -191,7 +188,7 @@ def retrain(
 
 
 def settle_shadow(
-    runtime: Runtime,
+    ctx: MonitoringContext,
     *,
     champion: str,
     performance: PerformanceReport,
@@ -202,12 +199,12 @@ def settle_shadow(
     a monitoring run's comparison of both models on the same mature labelled traffic: promote
     it when it beats the champion on ``gate.champion_metrics``, drop it when it does not, wait
     while there are fewer than ``monitoring.min_positives`` frauds to judge on."""
-    settings, spec_name = runtime.settings, runtime.spec_name
+    settings, spec_name = ctx.settings, ctx.spec.name
     alias = settings.serving.shadow_alias
     if settings.retrain.promote_via != "shadow" or not alias:
         return None
-    client = runtime.mlflow
-    name = runtime.model_name
+    client = ctx.mlflow
+    name = ctx.model_name
     challenger = registry.alias_version(client, name, alias)
     if challenger is None:
         return None
@@ -243,7 +240,7 @@ def settle_shadow(
         metrics=verdict.evidence() or {},
         monitoring_run_id=monitoring_run_id,
         event_time=as_of,
-        actor=runtime.actor,
+        actor=ctx.actor,
     )
     if won:
         registry.move_champion(settings, client, spec_name, challenger, event=event)
@@ -253,11 +250,11 @@ def settle_shadow(
     return verdict
 
 
-def _history(runtime: Runtime) -> tuple[datetime | None, datetime | None]:
+def _history(ctx: MonitoringContext) -> tuple[datetime | None, datetime | None]:
     """The time of the last automatic retrain attempt (any outcome: a losing challenger also
     starts the cooldown, or a persistent drift would retrain at every run) and of the last
     champion move."""
-    events = read_events(runtime.settings, runtime.spec_name)
+    events = read_events(ctx.settings, ctx.spec.name)
     if events.empty:
         return None, None
     times = pd.to_datetime(events["event_time"], utc=True)

@@ -8,7 +8,7 @@ import pandas as pd
 from fraudops.config import Settings
 from fraudops.monitoring.drift import DriftReport, FeatureDrift
 from fraudops.monitoring.performance import PerformanceReport
-from fraudops.orchestration.retrain_policy import alarmed_features, retrain_reasons
+from fraudops.monitoring.retrain_policy import alarmed_features, retrain_reasons
 
 
 def _feature(name: str, severity: str = "NORMAL", psi: float = 0.01) -> FeatureDrift:

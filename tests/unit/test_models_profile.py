@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fraudops.errors import FraudopsError
-from fraudops.monitoring.profile import (
+from fraudops.models.profile import (
     PROFILE_JSON,
     PROFILE_NPZ,
     CategoricalProfile,

@@ -1,6 +1,10 @@
-"""The training pipeline: lake → validate → time split → features → train → threshold → evaluate
-→ champion comparison (all on the runtime's engine: ``Engine.train``) → gate → MLflow run →
-registry → model_events.
+"""Training's sequence, written once: split → features → fit → threshold → evaluate → champion
+comparison → gate → MLflow run → registry → model_events.
+
+The rows are handled by the backend of the context's engine (training/backend.py: this
+process, training/local.py, or a Dask cluster, training/dask.py); the threshold choice and the
+evaluation run here on the (score, label) pairs either backend gathers, and everything after
+them is the same code for both.
 
 One MLflow run per execution, FAILED if a step raises. The gate's verdict is decided before any
 artifact is written, and recorded everywhere (run tags, version tags, model_events) before the
@@ -14,27 +18,30 @@ from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted
-from fraudops.orchestration.training_record import Scored, record, run_name, run_tags
 from fraudops.progress import Reporter
 from fraudops.registry.client import experiment_id
 from fraudops.registry.events import Trigger
 from fraudops.spec import FeatureSpec
+from fraudops.training.backend import Matrices, TrainingBackend, TrainingContext, open_backend
+from fraudops.training.evaluation import Evaluation, evaluate
 from fraudops.training.gate import decide
 from fraudops.training.outcome import Trained
+from fraudops.training.record import Scored, record, run_name, run_tags
 from fraudops.training.result import TrainingResult
+from fraudops.training.threshold import choose_threshold
 from fraudops.training.trainers import TRAINERS
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from fraudops.runtime import Runtime
-
 
 def run_training(
-    runtime: Runtime,
+    ctx: TrainingContext,
     *,
     trainer: str | None = None,
     progress: Reporter | None = None,
@@ -58,14 +65,15 @@ def run_training(
     champion's, so monitoring keeps asking for retrains until the healthy level is back —
     a first retrain after a concept drift has seen only a few weeks of the new fraud.
     """
-    settings, spec = runtime.settings, runtime.spec
+    settings, spec = ctx.settings, ctx.spec
     trainer = trainer or settings.training.trainer
     if trainer not in TRAINERS:
         raise ConfigError(f"unknown trainer {trainer!r}: use one of {', '.join(TRAINERS)}")
-    runtime.engine.check_trainer(trainer)
+    backend = open_backend(ctx)
+    backend.check_trainer(trainer)
     progress = progress or Reporter()
     with progress.step("Connecting to MLflow"):
-        client = runtime.mlflow
+        client = ctx.mlflow
         experiment = experiment_id(client, settings, settings.mlflow.training_experiment)
         run = client.create_run(
             experiment,
@@ -74,9 +82,7 @@ def run_training(
         )
     run_id = run.info.run_id
     try:
-        # The modelling runs on the runtime's engine (this process, or a Dask cluster); the
-        # gate, the MLflow run and the registry are the same for both.
-        trained = runtime.engine.train(runtime, trainer, progress, retrain_as_of)
+        trained = fit_and_evaluate(ctx, trainer, progress, retrain_as_of, backend=backend)
         scored = _judge(settings, trainer, trained)
         if hold_baseline:
             scored.baseline_floor = _champion_baseline(settings, spec, client)
@@ -92,7 +98,7 @@ def run_training(
             reason=reason,
             monitoring_run_id=monitoring_run_id,
             event_time=retrain_as_of,
-            actor=runtime.actor,
+            actor=ctx.actor,
         )
     except BaseException:
         client.set_terminated(run_id, status="FAILED")
@@ -111,11 +117,95 @@ def run_training(
     return result
 
 
+# ---- modelling: the same steps over either backend's slices ---------------------------------
+
+
+def fit_and_evaluate(
+    ctx: TrainingContext,
+    trainer: str,
+    progress: Reporter,
+    retrain_as_of: datetime | None = None,
+    *,
+    backend: TrainingBackend | None = None,
+) -> Trained:
+    """Everything before the gate, nothing recorded: split, build features, fit, choose the
+    threshold, evaluate, score the champion on the same holdout, describe the reference."""
+    settings, spec, cfg = ctx.settings, ctx.spec, ctx.settings.training
+    backend = backend or open_backend(ctx)
+    backend.check_trainer(trainer)
+    split = backend.split(retrain_as_of, progress)
+    retrain = split.retrain
+    with progress.step("Building features"):
+        matrices = split.features()
+    with progress.step(f"Training {trainer}"):
+        model = matrices.fit(trainer)
+    with progress.step("Evaluating"):
+        val_scores, val_labels = matrices.predict(model, "validation")
+        choice = choose_threshold(
+            val_labels,
+            val_scores,
+            cfg.threshold_policy,
+            target_recall=cfg.target_recall,
+            cost_fn=cfg.cost_fn,
+            cost_fp=cfg.cost_fp,
+        )
+        model = model.with_threshold(choice.threshold)
+        hold_scores, hold_labels = matrices.predict(model, "holdout")
+        costs = {"cost_fn": cfg.cost_fn, "cost_fp": cfg.cost_fp}
+        holdout = evaluate(hold_labels, hold_scores, choice.threshold, **costs)
+        validation = evaluate(val_labels, val_scores, choice.threshold, **costs)
+    with progress.step("Comparing with the champion"):
+        before, champion_metrics = _champion_on(settings, spec, ctx.mlflow, matrices, hold_labels)
+    with progress.step("Profiling the reference"):
+        # A retrain's reference is the recent traffic it was judged on: once a retrain has
+        # seen a drift, the drifted world is the new normal (a mix with the old lake rows would
+        # keep every later run alarmed). A first training's reference is its training rows.
+        reference = matrices.reference("holdout" if retrain is not None else "train")
+    return Trained(
+        model,
+        split.stats,
+        reference,
+        hold_labels,
+        hold_scores,
+        val_scores,
+        choice,
+        holdout,
+        validation,
+        before,
+        champion_metrics,
+        retrain,
+    )
+
+
+def _champion_on(
+    settings: Settings,
+    spec: FeatureSpec,
+    client: MlflowClient,
+    matrices: Matrices,
+    labels: np.ndarray,
+) -> tuple[str | None, Evaluation | None]:
+    """The champion's version and its metrics on the challenger's holdout, at its own threshold."""
+    name = settings.registered_model_name(spec.name)
+    version = registry.champion_version(client, settings, name)
+    if version is None:
+        return None, None
+    champion = registry.load_model(settings, spec, version, client=client)
+    scores = matrices.champion_scores(champion.model, champion.manifest.feature_names)
+    metrics = evaluate(
+        labels,
+        scores,
+        champion.manifest.threshold,
+        cost_fn=settings.training.cost_fn,
+        cost_fp=settings.training.cost_fp,
+    )
+    return version, metrics
+
+
 # ---- judging -----------------------------------------------------------------------------------
 
 
 def _judge(settings: Settings, trainer: str, trained: Trained) -> Scored:
-    """The gate's verdict on what the engine trained (the same for every engine)."""
+    """The gate's verdict on what was trained (the same for every engine)."""
     champion = trained.champion_holdout
     gate = decide(
         trained.holdout.to_dict(),

@@ -15,15 +15,14 @@ from fraudops import registry
 from fraudops.config import Settings, load_settings
 from fraudops.errors import GateFailed, LakeError, NotPromoted, ValidationError
 from fraudops.lake import Lake, load_file
-from fraudops.monitoring.profile import load_profile
-from fraudops.orchestration.training_pipeline import run_training
+from fraudops.models.profile import load_profile
 from fraudops.progress import Reporter
-from fraudops.registry.client import mlflow_client
-from fraudops.registry.events import read_events
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.features import feature_matrix, label_vector
+from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split
+from tests.governance_support import model_events
 
 ROWS = 20_000
 WEAK: dict[str, Any] = {
@@ -34,7 +33,7 @@ WEAK: dict[str, Any] = {
 
 def train(settings: Settings, spec_name: str | None = None, **options: Any) -> TrainingResult:
     with Runtime(settings, spec_name) as runtime:
-        return run_training(runtime, **options)
+        return run_training(runtime.training_context(), **options)
 
 
 @pytest.fixture(scope="module")
@@ -168,9 +167,13 @@ def test_a_missed_threshold_is_rejected_and_not_registered(
     assert "roc_auc" in message and "< 0.9990" in message and "pr_auc" in message
     assert "not registered" in message
     settings = _settings(home)
-    versions = registry.list_versions(settings)
+    versions = registry.list_versions(mlflow_client(settings), settings)
     assert [v["version"] for v in versions] == ["2", "1"]  # the rejected run added none
-    rejected_runs = [r for r in registry.pipeline_runs(settings) if r["decision"] == "rejected"]
+    rejected_runs = [
+        r
+        for r in registry.pipeline_runs(mlflow_client(settings), settings)
+        if r["decision"] == "rejected"
+    ]
     assert len(rejected_runs) == 1 and rejected_runs[0]["status"] == "FINISHED"
     assert rejected_runs[0]["version"] in ("", None)
 
@@ -188,16 +191,16 @@ def test_a_worse_challenger_is_registered_but_not_promoted(
     )  # the champion scored on the same holdout
     assert "trails champion v1" in weak.reason
     settings = _settings(home)
-    assert registry.champion(settings)["version"] == "1"  # type: ignore[index]
-    listed = {v["version"]: v for v in registry.list_versions(settings)}
+    assert registry.champion(mlflow_client(settings), settings)["version"] == "1"  # type: ignore[index]
+    listed = {v["version"]: v for v in registry.list_versions(mlflow_client(settings), settings)}
     assert listed["1"]["aliases"] == ["champion"] and listed["2"]["aliases"] == []
     assert listed["2"]["decision"] == "not_promoted"
-    shown = registry.show_version(settings, "2")
+    shown = registry.show_version(mlflow_client(settings), settings, "2")
     assert shown["tags"]["promoted"] == "false" and "trails" in shown["tags"]["gate_reason"]
 
 
 def test_model_events_tell_each_decision_with_its_reason(story: dict[str, Any], home: Path) -> None:
-    events = read_events(_settings(home), "transactions30")
+    events = model_events(_settings(home), "transactions30")
     rows = list(zip(events["event_type"], events["version"], strict=True))
     assert rows == [
         ("registered", "1"),
@@ -230,7 +233,7 @@ def test_not_promoted_raises_after_recording(story: dict[str, Any], home: Path) 
     assert caught.value.exit_code == 4 and "version 3 registered but not promoted" in str(
         caught.value
     )
-    events = read_events(settings, "transactions30").tail(2)
+    events = model_events(settings, "transactions30").tail(2)
     assert events["event_type"].tolist() == ["registered", "not_promoted"]
     assert events["trigger"].tolist() == ["retrain", "retrain"]
     assert events["monitoring_run_id"].tolist() == ["mon-1", "mon-1"]
@@ -272,7 +275,7 @@ def test_a_failing_step_marks_the_run_failed(home: Path) -> None:
         lake.init()  # tables exist but hold no rows
     with pytest.raises(ValidationError, match=r"ulb\.transactions is empty"):
         train(settings, spec_name="ulb")
-    failed = registry.pipeline_runs(settings, "ulb")
+    failed = registry.pipeline_runs(mlflow_client(settings), settings, "ulb")
     assert [r["status"] for r in failed] == ["FAILED"]
     assert failed[0]["trainer"] == "xgboost" and failed[0]["duration_s"] is not None
 
@@ -303,6 +306,8 @@ def test_nothing_stays_registered_when_model_events_cannot_be_written(tmp_path: 
     # The model passed the gate and was registered (so the registered model exists), but the
     # version was taken back when its events could not be written.
     mlflow_client(settings).get_registered_model("fraudops-ulb")
-    assert registry.list_versions(settings, "ulb") == []
-    assert registry.champion(settings, "ulb") is None
-    assert [r["status"] for r in registry.pipeline_runs(settings, "ulb")] == ["FAILED"]
+    assert registry.list_versions(mlflow_client(settings), settings, "ulb") == []
+    assert registry.champion(mlflow_client(settings), settings, "ulb") is None
+    assert [
+        r["status"] for r in registry.pipeline_runs(mlflow_client(settings), settings, "ulb")
+    ] == ["FAILED"]

@@ -18,7 +18,7 @@ from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted
 from fraudops.models.mlflow_model import save_model
-from fraudops.monitoring.profile import save_profile
+from fraudops.models.profile import save_profile
 from fraudops.progress import Reporter
 from fraudops.registry.events import (
     SYSTEM_ACTOR,
@@ -49,7 +49,7 @@ EVENT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", 
 
 @dataclass
 class Scored(Trained):
-    """What the engine trained, with the gate's verdict on it, before anything is recorded."""
+    """What was trained, with the gate's verdict on it, before anything is recorded."""
 
     gate: GateResult
     baseline_floor: float | None = None  # the healthy ROC-AUC a degraded champion had

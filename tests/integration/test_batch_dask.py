@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +18,29 @@ import pytest
 from distributed import Client
 from typer.testing import CliRunner
 
-from fraudops.batch.score import OUTPUT_COLUMNS, ScoreReport, score_file
+from fraudops.batch import worker_models
+from fraudops.batch.dask import score_dask as dask_score
+from fraudops.batch.local import OUTPUT_COLUMNS, ScoreReport, score_file
+from fraudops.batch.score import score
 from fraudops.cli import app as cli_app
-from fraudops.compute import worker_models
-from fraudops.compute.dask_scoring import score_dask
 from fraudops.config import Settings, load_settings
 from fraudops.data.synthetic import generate_transactions
 from fraudops.errors import FraudopsError, ValidationError
 from fraudops.lake import Lake
-from fraudops.runtime import Runtime
+from fraudops.runtime import Runtime, open_lake
+from fraudops.spec import FeatureSpec
 from tests.integration.test_batch_score import trained_home
 
 FILES = {"a.parquet": 1200, "b.parquet": 900, "c.parquet": 700}
 ROW_GROUP = 400  # files of several row groups: partitions are cut between them
+
+
+def score_dask(
+    client: Client, settings: Settings, spec: FeatureSpec, source: str, target: str, **options: Any
+) -> ScoreReport:
+    """The Dask path with the lake of the spec opened as a runtime opens it."""
+    lakes = partial(open_lake, settings, spec.name)
+    return dask_score(client, settings, spec, source, target, lake_factory=lakes, **options)
 
 
 @pytest.fixture(scope="module")
@@ -276,7 +287,14 @@ def test_refusals_name_what_to_do(
         Runtime(settings, engine="local") as runtime,
         pytest.raises(ValidationError, match="needs --engine dask"),
     ):
-        runtime.engine.score(spec, str(folder), str(tmp_path / "x.parquet"))
+        score(
+            runtime.engine,
+            settings,
+            spec,
+            str(folder),
+            str(tmp_path / "x.parquet"),
+            lake_factory=runtime.lake_factory(),
+        )
 
 
 def test_the_cli_scores_on_the_cluster_at_scheduler_address(

@@ -1,4 +1,4 @@
-"""A monitoring run through the Dask engine equals the local one on the same lake and window.
+"""A monitoring run over the Dask window backend equals the local one on the same lake and window.
 
 One champion, 14,000 served predictions over 40 days with their labels (and a shadow score, a few
 rows of another version, and a batch committed twice), checked through both engines: the
@@ -17,22 +17,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fraudops.compute.dask_engine import DaskEngine
-from fraudops.compute.dask_monitoring import check_window_dask
 from fraudops.config import Settings
 from fraudops.data.drift import generate_drifted_set
 from fraudops.data.synthetic import generate_transactions
 from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
+from fraudops.monitoring.backend import WindowChecks, WindowRequest
+from fraudops.monitoring.dask_window import DaskWindow
 from fraudops.monitoring.drift import DriftReport
-from fraudops.monitoring.window import WindowChecks, WindowRequest
-from fraudops.orchestration.monitoring import run_monitoring
-from fraudops.orchestration.monitoring_result import MonitoringResult
+from fraudops.monitoring.result import MonitoringResult
+from fraudops.monitoring.run import check_window, open_window, run_monitoring
+from fraudops.monitoring.window import LocalWindow
 from fraudops.progress import Reporter
 from fraudops.registry import load_model, load_reference_profile
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
-from tests.integration.test_orchestration_monitoring import true_labels_as_confirmed
+from tests.integration.test_monitoring_run import true_labels_as_confirmed
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -82,7 +82,9 @@ def log_served(
             shadow_probability=float(np.clip(probability + noise[i], 0, 1)) if shadow else None,
         )
         rows.append(parse_line(encode(record)))
-    with PredictionSink(settings, spec.name) as sink:
+    with PredictionSink(
+        settings, spec.name, open_lake=Runtime(settings, spec.name).lake_factory()
+    ) as sink:
         assert sink.commit(rows).written == len(rows)
         # The same 40 records committed again (two drainers racing on a replay): counted once.
         assert sink.commit(rows[100:140]).written == 40
@@ -100,7 +102,7 @@ def lake_home(tmp_path_factory: pytest.TempPathFactory, cluster: str) -> Setting
     settings = train_champion(home, rows=10_000)
     spec = settings.feature_spec("transactions30")
     # Fresh samples at the training data's scale (its velocity features depend on the rows
-    # it makes: see test_orchestration_monitoring).
+    # it makes: see test_monitoring_run).
     clean = pd.concat(
         [generate_transactions(settings.data, spec, rows=10_000, seed=s) for s in (21, 22)]
     ).sample(14_000, random_state=0)
@@ -119,7 +121,9 @@ def _both(settings: Settings, **options: Any) -> tuple[MonitoringResult, Monitor
     results = []
     for engine in ("local", "dask"):
         with Runtime(settings, engine=engine) as runtime:  # type: ignore[arg-type]
-            results.append(run_monitoring(runtime, alert=False, html=False, **options))
+            results.append(
+                run_monitoring(runtime.monitoring_context(), alert=False, html=False, **options)
+            )
     return results[0], results[1]
 
 
@@ -169,12 +173,13 @@ def _request(runtime: Runtime, window_days: int) -> WindowRequest:
 
 
 def _checks(settings: Settings, window_days: int) -> tuple[WindowChecks, WindowChecks]:
-    """Both engines' window checks."""
+    """Both engines' window checks (each engine's backend, chosen by its name)."""
     out = []
-    for engine in ("local", "dask"):
-        with Runtime(settings, engine=engine) as runtime:
-            request = _request(runtime, window_days)
-            out.append(runtime.engine.check_window(runtime, request, Reporter()))
+    for engine, kind in (("local", LocalWindow), ("dask", DaskWindow)):
+        with Runtime(settings, engine=engine) as runtime:  # type: ignore[arg-type]
+            backend = open_window(runtime.monitoring_context(), _request(runtime, window_days))
+            assert isinstance(backend, kind)
+            out.append(check_window(backend, settings, runtime.spec, Reporter()))
     return out[0], out[1]
 
 
@@ -196,15 +201,8 @@ def test_a_large_window_gives_the_local_statistics_from_partition_summaries(
 
     # Too many rows in the crossing intervals to gather: an estimate within its stated bound.
     with Runtime(lake_home, engine="dask") as runtime:
-        assert isinstance(runtime.engine, DaskEngine)
-        estimated = check_window_dask(
-            runtime.engine.client,
-            runtime.lake(),
-            runtime.spec,
-            _request(runtime, window_days=35),
-            Reporter(),
-            refine_max_rows=0,
-        )
+        backend = open_window(runtime.monitoring_context(), _request(runtime, window_days=35))
+        estimated = check_window(backend, lake_home, runtime.spec, Reporter(), refine_max_rows=0)
     assert estimated.drift is not None
     assert any(v > 0 for v in estimated.wasserstein_bounds.values())
     _assert_same_drift(local.drift, estimated.drift, estimated.wasserstein_bounds)
@@ -240,7 +238,9 @@ def test_monitor_run_engine_dask_flags_a_small_drifted_window_as_the_local_run(
     later = AS_OF + timedelta(days=10)
     log_served(lake_home, drifted.sample(2_000, random_state=0), later - timedelta(days=3), 3)
     with Runtime(lake_home, engine="local") as runtime:
-        local = run_monitoring(runtime, now=later, window_days=3, html=False, alert=False)
+        local = run_monitoring(
+            runtime.monitoring_context(), now=later, window_days=3, html=False, alert=False
+        )
     monkeypatch.setenv("FRAUDOPS_HOME", str(lake_home.home))
     monkeypatch.setenv("FRAUDOPS_COMPUTE__SCHEDULER_ADDRESS", cluster)
     monkeypatch.setenv("FRAUDOPS_COMPUTE__PARTITION_ROWS", "1000")
