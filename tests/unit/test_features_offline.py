@@ -209,3 +209,42 @@ def test_time_coding_by_rank_finds_the_same_windows() -> None:
     counted = direct.count_at(event_codes, events)
     assert np.array_equal(counted, ranked.count_at(event_codes, events))
     assert 0 < counted.mean() < 10
+
+
+@pytest.mark.parametrize("late_labels", [False, True])
+def test_offline_equals_the_online_memory_store_bit_for_bit(late_labels: bool) -> None:
+    """The online store (features/online_memory.py) warmed with the same rows answers every
+    row's query with exactly the offline values: one contract, two engines."""
+    from fraudops.features.online_memory import MemoryStore
+    from fraudops.features.raw_request import RawTransaction
+
+    spec = raw_spec()
+    frame = random_raw_frame(300, seed=3)
+    rng = np.random.default_rng(2)
+    known = None
+    history = frame.copy()
+    if late_labels:
+        late = pd.to_timedelta(rng.integers(0, 15 * 24, len(frame)), unit="h")
+        known = (frame["tx_time"] + late).where(rng.random(len(frame)) > 0.2)
+        history["label_confirmed_at"] = known
+        history["is_fraud"] = history["is_fraud"].where(known.notna())  # never known: no label
+    store = MemoryStore(spec, late_s=1e9)
+    store.warm(history)
+    offline = derive(frame, spec, label_known_at=known)
+    online = pd.DataFrame(
+        [
+            store.compute(
+                RawTransaction(
+                    time_us=row.tx_time.value // 1000,
+                    keys={"customer_id": row.customer_id, "terminal_id": row.terminal_id},
+                    values={"amount": row.amount},
+                    transaction_id=row.tx_id,
+                )
+            )
+            for row in frame.itertuples()
+        ],
+        index=frame.index,
+    )
+    assert sorted(online.columns) == sorted(offline.columns)
+    for name in offline.columns:
+        assert np.array_equal(offline[name].to_numpy(np.float64), online[name].to_numpy()), name
