@@ -248,3 +248,67 @@ def test_offline_equals_the_online_memory_store_bit_for_bit(late_labels: bool) -
     assert sorted(online.columns) == sorted(offline.columns)
     for name in offline.columns:
         assert np.array_equal(offline[name].to_numpy(np.float64), online[name].to_numpy()), name
+
+
+def test_label_events_the_label_in_force_counts() -> None:
+    """A fraud confirmed on day 2 and withdrawn on day 4 counts for queries in between only;
+    a row with no event has no label known."""
+    spec = spec_of(
+        {"name": "risk", "by": "terminal_id", "window": "30d", "delay": "1s", "agg": "fraud_rate"}
+    )
+    frame = tx(
+        [("a", "2024-01-01 00:00", "c", 1.0, 1)]
+        + [(f"q{d}", f"2024-01-0{d} 12:00", "c", 1.0, 0) for d in range(2, 7)]
+    )
+    events = pd.DataFrame(
+        {
+            "row": [0, 0, 0],
+            "is_fraud": [1, 0, 1],
+            "confirmed_at": pd.to_datetime(
+                ["2024-01-02 06:00", "2024-01-04 06:00", "2024-01-06 12:00"], utc=True
+            ),
+        }
+    )
+    got = derive(frame.drop(columns="is_fraud"), spec, label_events=events)["risk"].tolist()
+    # q2, q3 see one fraud among 1 (then 2) earlier rows; q4, q5 none; q6 again (at 12:00)
+    assert got == [0.0, 1 / 1, 1 / 2, 0.0, 0.0, 1 / 5]
+    with pytest.raises(ValidationError, match="not both"):
+        derive(frame, spec, label_events=events, label_known_at=frame["tx_time"])
+
+
+def test_label_events_equal_the_online_store() -> None:
+    from fraudops.features.online_memory import MemoryStore
+    from fraudops.features.raw_request import RawTransaction
+
+    spec = raw_spec()
+    frame = random_raw_frame(250, seed=8)
+    rng = np.random.default_rng(6)
+    picked = rng.choice(len(frame), 150)
+    events = pd.DataFrame(
+        {
+            "row": picked,
+            "is_fraud": rng.random(150) < 0.5,
+            "confirmed_at": frame["tx_time"].iloc[picked].reset_index(drop=True)
+            + pd.to_timedelta(rng.integers(0, 12, 150) * 24, unit="h"),  # same-time ties too
+        }
+    )
+    store = MemoryStore(spec, late_s=1e9)
+    store.warm(frame.assign(is_fraud=np.nan))
+    for e in events.itertuples():
+        tx_id = frame["tx_id"].iloc[e.row]
+        assert store.record_label(tx_id, bool(e.is_fraud), e.confirmed_at.to_pydatetime())
+    offline = derive(frame, spec, label_events=events)
+    for name in ("term_risk_7d", "term_risk_3d"):
+        online = [
+            store.compute(
+                RawTransaction(
+                    time_us=row.tx_time.value // 1000,
+                    keys={"customer_id": row.customer_id, "terminal_id": row.terminal_id},
+                    values={"amount": row.amount},
+                    transaction_id=row.tx_id,
+                )
+            )[name]
+            for row in frame.itertuples()
+        ]
+        assert np.array_equal(offline[name].to_numpy(), np.array(online)), name
+        assert offline[name].max() > 0

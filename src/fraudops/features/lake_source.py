@@ -40,10 +40,11 @@ def with_derived(
     *,
     emit: np.ndarray | pd.Series | None = None,
     label_known_at: np.ndarray | pd.Series | None = None,
+    label_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The emitted rows of ``frame`` with the derived features added (``derive``'s columns
-    replace same-named ones)."""
-    done = derive_all(frame, spec, label_known_at=label_known_at)
+    replace same-named ones); the arguments are ``derive``'s."""
+    done = derive_all(frame, spec, label_known_at=label_known_at, label_events=label_events)
     mask = np.ones(len(frame), dtype=bool) if emit is None else np.asarray(emit, dtype=bool)
     rows = frame[mask].copy()
     for name, values in done.values.items():

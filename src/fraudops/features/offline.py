@@ -45,6 +45,7 @@ from fraudops.spec import FeatureSpec
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000
 NOT_KNOWN = np.iinfo(np.int64).max  # a label never known
+LABEL_EVENT_COLUMNS = ("row", "is_fraud", "confirmed_at")
 
 
 def needed_columns(spec: FeatureSpec) -> list[str]:
@@ -109,6 +110,7 @@ def derive(
     *,
     emit: Sequence[bool] | np.ndarray | pd.Series | None = None,
     label_known_at: Sequence[object] | np.ndarray | pd.Series | None = None,
+    label_events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Every derived feature of ``spec`` for the rows of ``frame``, point in time.
 
@@ -117,7 +119,11 @@ def derive(
     the others are history that windows see but that get no values (the lake's rows before a
     scored file). ``label_known_at`` gives when each row's label became known (datetimes, or
     seconds for a ``seconds`` spec; NaT/NaN = not known); by default a row's label is known at
-    its own time, so every labelled row of a delayed window counts.
+    its own time, so every labelled row of a delayed window counts. ``label_events`` instead
+    gives every label event (columns ``row``: the input position, ``is_fraud``, ``confirmed_at``,
+    listed in the order recorded): the label in force at t is the one with the latest
+    ``confirmed_at <= t`` (ties: listed last), as the online store keeps it; a row without an
+    event has no label known.
 
     Returns a frame indexed like the emitted rows of ``frame`` (input order), one column per
     derived feature in spec order: int64 for counts and calendar features, float64 otherwise.
@@ -126,7 +132,7 @@ def derive(
     mask = np.ones(n, dtype=bool) if emit is None else np.asarray(emit, dtype=bool)
     if mask.shape != (n,):
         raise ValidationError(f"emit has {mask.shape[0]} values for {n} rows")
-    done = derive_all(frame, spec, label_known_at=label_known_at)
+    done = derive_all(frame, spec, label_known_at=label_known_at, label_events=label_events)
     index = frame.index[mask]
     return pd.DataFrame({name: col[mask] for name, col in done.values.items()}, index=index)
 
@@ -136,12 +142,15 @@ def derive_all(
     spec: FeatureSpec,
     *,
     label_known_at: Sequence[object] | np.ndarray | pd.Series | None = None,
+    label_events: pd.DataFrame | None = None,
 ) -> Derived:
     """``derive`` for every row, as arrays, with the (time, id) order of the rows."""
     require_derived(spec)
     missing = [c for c in needed_columns(spec) if c not in frame.columns]
     if spec.id_column in missing:
         missing.remove(spec.id_column)  # the id only breaks ties: frame order stands in
+    if label_events is not None and spec.label_column in missing:
+        missing.remove(spec.label_column)  # the events carry the labels
     if missing:
         raise ValidationError(
             f"the data has no column(s) {', '.join(map(repr, missing))} needed by the derived "
@@ -151,7 +160,7 @@ def derive_all(
         frame[spec.timestamp_column], spec.timestamp_kind, column=spec.timestamp_column
     )
     order = time_id_order(frame, spec, times)
-    known = _known_at(label_known_at, times, spec)
+    spells = fraud_spells(frame, spec, times, label_known_at, label_events)
     out: dict[str, np.ndarray] = {}
     keyed: dict[str, KeyedRows] = {}
     lookback_us = max(d.lookback_s for d in spec.derived) * 1_000_000
@@ -163,7 +172,7 @@ def derive_all(
         if d.by not in keyed:
             codes = key_codes(frame[d.by])
             keyed[d.by] = KeyedRows.build(codes, times, order, lookback_us=lookback_us)
-        values = _window_feature(d, keyed[d.by], frame, spec, known)
+        values = _window_feature(d, keyed[d.by], frame, spells)
         result = np.empty_like(values)
         result[keyed[d.by].perm] = values
         out[d.name] = result
@@ -233,7 +242,7 @@ def calendar(times: IntArray, kind: Calendar) -> IntArray:
 
 
 def _window_feature(
-    d: DerivedFeature, rows: KeyedRows, frame: pd.DataFrame, spec: FeatureSpec, known: IntArray
+    d: DerivedFeature, rows: KeyedRows, frame: pd.DataFrame, spells: FraudSpells
 ) -> np.ndarray:
     """One window feature per sorted position of ``rows``."""
     if d.agg is Agg.time_since_last:
@@ -245,7 +254,7 @@ def _window_feature(
     if d.agg is Agg.count:
         return count
     if d.agg is Agg.fraud_rate:
-        frauds = _frauds(rows, frame[spec.label_column], known, window_us, delay_us)
+        frauds = _frauds(rows, spells, window_us, delay_us)
         return np.divide(frauds, count, out=np.zeros(len(count)), where=count > 0)
     assert d.of is not None
     values = _values(frame[d.of], d.of)[rows.perm]
@@ -272,16 +281,61 @@ def _values(column: pd.Series, name: str) -> FloatArray:
     return values
 
 
-def _frauds(
-    rows: KeyedRows, labels: pd.Series, known: IntArray, window_us: int, delay_us: int
-) -> IntArray:
-    """Per sorted row at time t: the frauds j of its key with t in [max(tj + d, known_j),
-    tj + d + w), i.e. in the window (t - d - w, t - d] and known at t."""
-    is_fraud = pd.to_numeric(labels, errors="coerce").to_numpy(dtype=np.float64, na_value=0.0)
-    fraud = np.flatnonzero(is_fraud[rows.perm] == 1)  # sorted positions
-    event = rows.times[fraud]
-    start = np.maximum(event + delay_us, known[rows.perm][fraud])
-    end = event + delay_us + window_us
+@dataclass(frozen=True)
+class FraudSpells:
+    """When each transaction's label in force is fraud: row ``row[i]`` (input position) from
+    ``since[i]`` (inclusive) until ``until[i]`` (exclusive), µs; a row may have several."""
+
+    row: IntArray
+    since: IntArray
+    until: IntArray
+
+
+def fraud_spells(
+    frame: pd.DataFrame,
+    spec: FeatureSpec,
+    times: IntArray,
+    label_known_at: Sequence[object] | np.ndarray | pd.Series | None,
+    label_events: pd.DataFrame | None,
+) -> FraudSpells:
+    """The spells from the label column known at ``label_known_at`` (default: at the row's
+    time), or from ``label_events``: the label in force at t is the event with the latest
+    ``confirmed_at <= t``, ties going to the event listed last."""
+    if label_events is None:
+        known = _known_at(label_known_at, times, spec)
+        labels = frame[spec.label_column] if spec.label_column in frame.columns else None
+        if labels is None:
+            return FraudSpells(*(np.zeros(0, dtype=np.int64),) * 3)
+        is_fraud = pd.to_numeric(labels, errors="coerce").to_numpy(np.float64, na_value=0.0)
+        rows = np.flatnonzero(is_fraud == 1)
+        return FraudSpells(rows, known[rows], np.full(len(rows), NOT_KNOWN, dtype=np.int64))
+    if label_known_at is not None:
+        raise ValidationError("give label_known_at or label_events, not both")
+    missing = [c for c in LABEL_EVENT_COLUMNS if c not in label_events.columns]
+    if missing:
+        raise ValidationError(f"label_events has no column(s) {', '.join(missing)}")
+    row = label_events["row"].to_numpy(dtype=np.int64)
+    if len(row) and (row.min() < 0 or row.max() >= len(times)):
+        raise ValidationError(f"label_events: a row outside 0..{len(times) - 1}")
+    confirmed = to_micros(label_events["confirmed_at"], spec.timestamp_kind, column="confirmed_at")
+    fraud = pd.to_numeric(label_events["is_fraud"]).to_numpy(np.float64) == 1
+    order = np.lexsort((np.arange(len(row)), confirmed, row))  # per row, in force order
+    row, confirmed, fraud = row[order], confirmed[order], fraud[order]
+    until = np.full(len(row), NOT_KNOWN, dtype=np.int64)
+    same = row[1:] == row[:-1]
+    until[:-1][same] = confirmed[1:][same]  # the next event of the row ends this one
+    return FraudSpells(row[fraud], confirmed[fraud], until[fraud])
+
+
+def _frauds(rows: KeyedRows, spells: FraudSpells, window_us: int, delay_us: int) -> IntArray:
+    """Per sorted row at time t: the frauds j of its key with t in the window's reach of j,
+    [tj + d, tj + d + w) (i.e. tj in (t - d - w, t - d]), and in one of j's fraud spells."""
+    position = np.empty(len(rows.perm), dtype=np.int64)
+    position[rows.perm] = np.arange(len(rows.perm))
+    at = position[spells.row]  # sorted positions
+    event = rows.times[at]
+    start = np.maximum(event + delay_us, spells.since)
+    end = np.minimum(event + delay_us + window_us, spells.until)
     live = start < end
-    codes = rows.codes[fraud][live]
+    codes = rows.codes[at][live]
     return rows.count_at(codes, start[live]) - rows.count_at(codes, end[live])
