@@ -37,6 +37,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "config": ("config_cmd", "app"),
     "data": ("data_cmd", "app"),
     "lake": ("lake_cmd", "app"),
+    "features": ("features_cmd", "app"),
     "labels": ("labels_cmd", "app"),
     "models": ("train_cmd", "models_app"),
     "pipeline": ("train_cmd", "pipeline_app"),
