@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from fraudops.alerting.channels import AlertChannel
+    from fraudops.features.online import OnlineStore
     from fraudops.inference_log.base import Drainer, Producer
     from fraudops.lake import Lake
     from fraudops.lake.commits import CommitListeners
@@ -78,6 +79,14 @@ class Runtime:
         the direct read of a SQLite store does not answer (``fraudops score`` never imports
         MLflow). A process of its own builds one with ``mlflow_client(settings)``."""
         return lambda: self.mlflow
+
+    def online_store(self) -> OnlineStore:
+        """A new online store of the spec's derived features (``features.online_store``:
+        memory or redis), empty; the caller warms it (features.served.warm_from_lake) and
+        closes it. A server process holds one."""
+        from fraudops.features.online_factory import open_online_store
+
+        return open_online_store(self.settings, self.spec)
 
     @cached_property
     def alert_channels(self) -> list[AlertChannel]:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from fraudops.lake.schemas import predictions_schema
+from fraudops.lake.schemas import predictions_schema, served_raw_columns
 from fraudops.spec import FeatureSpec
 
 # Naive datetimes are taken as UTC; NumPy scalars (np.int64 features) serialise natively.
@@ -37,6 +37,7 @@ CHECKSUM_MISMATCH = "checksum mismatch: the record was changed after it was writ
 CHECKSUM_MISSING = "checksum missing, in a segment whose other records carry one"
 
 FEATURES_KEY = "features"
+RAW_KEY = "raw"  # a raw transaction's time and keys (lake.schemas.served_raw_columns)
 REQUIRED_KEYS = ("inference_id", "request_time")
 _JSON_COLUMNS = ("reason_codes",)
 
@@ -63,6 +64,8 @@ class PredictionRecord:
     reason_codes: Sequence[Any] | Mapping[str, Any] | None = None  # stored as a JSON string
     shadow_version: str | None = None
     shadow_probability: float | None = None
+    # Specs with derived features: the transaction's time (ISO) and key values, by column name.
+    raw: dict[str, str | float | None] | None = None
 
 
 def encode(record: PredictionRecord) -> bytes:
@@ -122,6 +125,7 @@ class PredictionsDecoder:
         self.schema: pa.Schema = predictions_schema(spec).as_arrow()
         # ULB has an `Amount` feature and no `amount` column: there the record's copy is unused.
         self._features = set(spec.feature_names)
+        self._raw = set(served_raw_columns(spec))
 
     def decode(self, rows: Sequence[Mapping[str, Any]]) -> tuple[pa.Table, list[tuple[int, str]]]:
         """The rows as a table, and (index, reason) of each row that could not be stored.
@@ -161,6 +165,8 @@ class PredictionsDecoder:
     def _values(self, rows: list[Mapping[str, Any]], column: str) -> list[Any]:
         if column in self._features:
             return [row[FEATURES_KEY].get(column) for row in rows]
+        if column in self._raw:
+            return [(row.get(RAW_KEY) or {}).get(column) for row in rows]
         values = [row.get(column) for row in rows]
         if column in _JSON_COLUMNS:
             return [

@@ -58,7 +58,7 @@ from fraudops.labels.events import (
 from fraudops.labels.resolve import find_predictions
 from fraudops.labels.store import LABEL_COLUMNS, label_events, latest_of
 from fraudops.lake.catalog import Lake
-from fraudops.lake.commits import CommitListeners, LabelCounts, LabelsCommitted
+from fraudops.lake.commits import CommitListeners, LabelCounts, LabelsCommitted, WrittenLabel
 from fraudops.lake.conditional import ConcurrentCommitError, append_if_current
 from fraudops.lake.schemas import LABELS
 from fraudops.timeutil import as_utc
@@ -134,7 +134,8 @@ def ingest_events(
     times = [_ts(day_of[i]) for _, _, i, _ in rows if day_of[i] is not None]
     complete = times and len(times) == len(rows)
     since = min(times) - skew - dt.timedelta(seconds=1) if complete else None
-    batch, written = _append(lake, rows, report, now, origin, since)
+    batch, accepted = _append(lake, rows, report, now, origin, since)
+    written = [row["inference_id"] for row in accepted]
     days = set(pd.DatetimeIndex([day_of.get(i) for i in written]).date)
     if listeners is not None:  # best effort: the labels are committed whatever they do
         listeners.publish(
@@ -152,6 +153,15 @@ def ingest_events(
                     unknown=len(report.unknown),
                     duplicates=len(report.duplicates),
                     conflicts=len(report.conflicts),
+                ),
+                labels=tuple(
+                    WrittenLabel(
+                        row["inference_id"],
+                        row["transaction_id"],
+                        bool(row["label"]),
+                        as_utc(row["confirmed_at"]),
+                    )
+                    for row in accepted
                 ),
                 lake=lake,
             )
@@ -238,10 +248,10 @@ def _append(
     now: dt.datetime,
     origin: str,
     since: dt.datetime | None,
-) -> tuple[str | None, list[str]]:
+) -> tuple[str | None, list[dict[str, Any]]]:
     """Append the rows not already stored, conditional on the snapshot they were checked
     against; on a lost race, check again and retry. The batch id (None: nothing written) and
-    the inference ids written."""
+    the rows written."""
     ids = {inference_id for _, _, inference_id, _ in rows}
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     batch = uuid.uuid4().hex[:8]
@@ -272,7 +282,7 @@ def _append(
             time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # desynchronise
             continue
         report.event_ids = [row["event_id"] for row in accepted]
-        return batch, [row["inference_id"] for row in accepted]
+        return batch, accepted
     raise LakeError(
         f"labels: {MAX_COMMIT_ATTEMPTS} commits in a row lost to other writers of "
         f"{lake.namespace}.labels; nothing was written, send the batch again"

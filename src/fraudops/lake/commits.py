@@ -43,6 +43,16 @@ class LabelCounts:
 
 
 @dataclass(frozen=True)
+class WrittenLabel:
+    """One label event as written: the transaction it labels, the label, when confirmed."""
+
+    inference_id: str
+    transaction_id: str | None
+    is_fraud: bool
+    confirmed_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class LabelsCommitted(Committed):
     """A label ingestion, published even when it wrote nothing (its counts are recorded).
 
@@ -54,6 +64,8 @@ class LabelsCommitted(Committed):
     at: dt.datetime | None = None
     days: Collection[dt.date] = field(default_factory=frozenset)
     counts: LabelCounts = field(default_factory=LabelCounts)
+    # The events written, in order (the online feature store follows them: fraud_rate).
+    labels: tuple[WrittenLabel, ...] = ()
     lake: Lake | None = field(default=None, compare=False, repr=False)
 
 

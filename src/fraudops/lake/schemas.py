@@ -150,6 +150,22 @@ def predictions_amount_column(spec: FeatureSpec) -> str:
     return next(n for n in spec.feature_names if n.lower() == AMOUNT)
 
 
+def served_raw_columns(spec: FeatureSpec) -> list[str]:
+    """The raw columns a served prediction of a spec with derived features keeps beside its
+    features, so its derived values can be recomputed offline (the skew check, the store's warm
+    start): the transaction's time and the keys a base column does not already hold."""
+    if not spec.derived:
+        return []
+    base = {"inference_id", PREDICTIONS_PARTITION_SOURCE, "transaction_id", "customer_id"}
+    return [c for c in dict.fromkeys([spec.timestamp_column, *spec.keys]) if c not in base]
+
+
+def served_key_column(spec: FeatureSpec, key: str) -> str:
+    """The ``predictions`` column holding a served transaction's ``key``: its own, or
+    ``customer_id`` for the customer key of that name."""
+    return key if key in served_raw_columns(spec) else "customer_id"
+
+
 def predictions_schema(spec: FeatureSpec) -> Schema:
     columns = [
         _req("inference_id", STRING),
@@ -162,7 +178,8 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
     ]
     if amount_copied(spec):
         columns.append(_opt(AMOUNT, DOUBLE))
-    columns += _feature_columns(spec)
+    # Every model input, derived ones included: what the model saw, as it saw it.
+    columns += [_opt(f.name, feature_type(f)) for f in spec.model_features]
     columns += [
         _opt("probability", DOUBLE),
         _opt("prediction", INT),
@@ -173,6 +190,11 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
         _opt("reason_codes", STRING),  # JSON
         _opt("shadow_version", STRING),
         _opt("shadow_probability", DOUBLE),
+    ]
+    # Added at the end: the tables of a spec that gained derived features evolve in place.
+    columns += [
+        _opt(c, timestamp_type(spec) if c == spec.timestamp_column else STRING)
+        for c in served_raw_columns(spec)
     ]
     return _schema(PREDICTIONS, columns)
 

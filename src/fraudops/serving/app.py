@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from fraudops import __version__
+from fraudops.features.online import OnlineStore
 from fraudops.inference_log.base import Producer, ProducerStats
 from fraudops.serving.lake_holder import LakeHolder
 from fraudops.serving.lake_watch import LakeWatch
@@ -41,6 +42,7 @@ from fraudops.serving.limits import (
 )
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
+from fraudops.serving.online_state import start_online_store
 from fraudops.serving.requests import RequestInvalid, openapi_model
 from fraudops.serving.service import NotReady, PredictionService
 
@@ -80,11 +82,20 @@ class ServerState:
         self.holder = ModelHolder(settings, spec, lambda: runtime.mlflow, on_swap=self._swapped)
         self.log: Producer | None = None
         self.service: PredictionService | None = None
+        self.online: OnlineStore | None = None  # a spec with derived features: their state
 
     def start(self) -> None:
         self.log = self.runtime.log_producer()
+        if self.spec.derived:
+            self.online = start_online_store(self.runtime)
         self.service = PredictionService(
-            self.settings, self.spec, self.holder, self.log, self.metrics, clock=self.clock
+            self.settings,
+            self.spec,
+            self.holder,
+            self.log,
+            self.metrics,
+            clock=self.clock,
+            online_store=self.online,
         )
         self.holder.start()
 
@@ -103,6 +114,8 @@ class ServerState:
         self.labels_lake.close()
         if self.log is not None:
             self.log.close()
+        if self.online is not None:
+            self.online.close()
 
     def _swapped(self, scorer: Any) -> None:
         self.metrics.model_version.set(float(scorer.version))

@@ -43,6 +43,9 @@ class ParsedRequest:
     transaction_ids: list[str | None]
     customer_ids: list[str | None]
     single: bool
+    # A raw request's (serving/raw_path.py): ids assigned before scoring, time and keys to log.
+    inference_ids: list[str] | None = None
+    raw: list[dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.transaction_ids)
@@ -66,18 +69,19 @@ class RequestParser:
         n = len(self.names)
         self._lo = np.full(n, -FLOAT32_MAX)
         self._hi = np.full(n, FLOAT32_MAX)
-        for i, feature in enumerate(spec.features):
+        inputs = spec.model_features  # derived ones included: a raw spec's rows carry them
+        for i, feature in enumerate(inputs):
             lo, hi = feature.bounds
             if lo is not None:
                 self._lo[i] = lo
             if hi is not None:
                 self._hi[i] = hi
-        self._int_cols = np.array([f.dtype == "int" for f in spec.features])
+        self._int_cols = np.array([f.dtype == "int" for f in inputs])
         # Allowed codes as a lookup table (codes are small non-negative ints, e.g. MCCs):
         # one gather per column instead of np.isin's sort.
         self._categories: dict[int, np.ndarray] = {}
         self._code_lists: dict[int, np.ndarray] = {}  # codes a table cannot hold (negative)
-        for i, f in enumerate(spec.features):
+        for i, f in enumerate(inputs):
             if f.kind is FeatureKind.categorical and f.categories:
                 if min(f.categories) < 0:
                     self._code_lists[i] = np.array(f.categories, dtype=np.float64)
@@ -216,7 +220,7 @@ class RequestParser:
         bad = self.bad_values(parsed.X)
         X, single = parsed.X, parsed.single
         for row, col in zip(*np.nonzero(bad), strict=True):
-            feature = self.spec.features[col]
+            feature = self.spec.model_features[col]
             value = X[row, col]
             where: list[Any] = ["body"] if single else ["body", int(row)]
             errors.append(
@@ -267,6 +271,12 @@ def openapi_model(spec: FeatureSpec) -> type[BaseModel]:
         "transaction_id": (str | None, Field(None, max_length=_MAX_ID_LENGTH)),
         "customer_id": (str | None, Field(None, max_length=_MAX_ID_LENGTH)),
     }
+    if spec.derived:  # a raw transaction: its time and keys; the derived features are computed
+        fields.pop("customer_id")
+        time_kind: Any = float if spec.timestamp_kind == "seconds" else str
+        fields[spec.timestamp_column] = (time_kind, Field(..., description="The event time"))
+        for key in spec.keys:
+            fields[key] = (str | int, Field(..., description="A key derived features use"))
     for feature in spec.features:
         lo, hi = _limits(feature) if feature.dtype == "float" else feature.bounds
         kind: Any = int if feature.dtype == "int" else float

@@ -145,6 +145,10 @@ def run_server(
     port = port or cfg.port
     workers = workers or cfg.workers
     check_exposure(settings, host)
+    if spec.derived:  # one state of derived features for every worker, or refuse
+        from fraudops.features.online_factory import check_online_store
+
+        check_online_store(settings, workers)
     settings_file = write_settings_file(settings)
     writer = None
     if cfg.log_backend == "spool":

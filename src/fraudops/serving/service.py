@@ -30,12 +30,14 @@ import numpy as np
 import orjson
 
 from fraudops.config import Settings
+from fraudops.features.online import OnlineStore
 from fraudops.ids import uuid7
 from fraudops.inference_log.base import Producer
 from fraudops.inference_log.records import PredictionRecord, encode
 from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
+from fraudops.serving.raw_path import RawPath
 from fraudops.serving.requests import ParsedRequest, RequestInvalid, RequestParser
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import utc_now
@@ -68,6 +70,7 @@ class PredictionService:
         metrics: ServerMetrics,
         *,
         clock: Callable[[], datetime] | None = None,
+        online_store: OnlineStore | None = None,
     ) -> None:
         self.spec = spec
         self.holder = holder
@@ -75,7 +78,22 @@ class PredictionService:
         self.metrics = metrics
         self.parser = RequestParser(spec, settings.serving.max_batch)
         self._names = spec.feature_names
-        self._int_columns = [i for i, f in enumerate(spec.features) if f.dtype == "int"]
+        self._int_columns = [i for i, f in enumerate(spec.model_features) if f.dtype == "int"]
+        # A spec with derived features takes raw transactions (raw_path.py); the others keep
+        # the ready-made features' path untouched.
+        self.raw: RawPath | None = None
+        self._compute_off_loop = False
+        if spec.derived:
+            if online_store is None:
+                raise ValueError(f"spec {spec.name!r} derives features: serving needs its store")
+            self.raw = RawPath(
+                spec,
+                online_store,
+                settings.serving.max_batch,
+                settings.features.max_clock_skew_s,
+            )
+            # Redis answers over the network: off the event loop, so other requests go on.
+            self._compute_off_loop = settings.features.online_store == "redis"
         amount = spec.amount_column
         self._amount_index = self._names.index(amount) if amount else None
         self._pending: list[_Job] = []
@@ -91,9 +109,12 @@ class PredictionService:
         """The response body for a request body; raises RequestInvalid or NotReady."""
         started = time.perf_counter()
         request_time = self.clock()
-        parsed = self.parser.parse(body)
-        if self.holder.current is None:
-            raise NotReady(self.holder.last_error or "no model loaded yet")
+        if self.raw is not None:
+            parsed = await self._parse_raw(body, request_time)
+        else:
+            parsed = self.parser.parse(body)
+            if self.holder.current is None:
+                raise NotReady(self.holder.last_error or "no model loaded yet")
         loop = asyncio.get_running_loop()
         job = _Job(parsed, explain, loop.create_future(), started, request_time)
         if explain:  # reason codes cost ~10× a plain score: never hold a batch up for them
@@ -105,6 +126,17 @@ class PredictionService:
                 self._flush_scheduled = True
                 loop.call_soon(self._flush)
         return await job.future
+
+    async def _parse_raw(self, body: bytes, request_time: datetime) -> ParsedRequest:
+        """A raw request's rows: parsed and checked first (a refused one touches nothing), then
+        computed and recorded by the online store."""
+        assert self.raw is not None
+        batch = self.raw.parse(body, request_time)
+        if self.holder.current is None:  # not recorded: the transaction is not served
+            raise NotReady(self.holder.last_error or "no model loaded yet")
+        if self._compute_off_loop:
+            return await asyncio.to_thread(self.raw.compute, batch, request_time)
+        return self.raw.compute(batch, request_time)
 
     def _flush(self) -> None:
         jobs, self._pending = self._pending, []
@@ -210,7 +242,8 @@ class PredictionService:
             results = []
             for k in range(n):
                 i = offset + k
-                inference_id = uuid7(job.request_time)
+                given = job.parsed.inference_ids
+                inference_id = given[k] if given is not None else uuid7(job.request_time)
                 reasons = scored.reasons[i] if scored.reasons is not None else None
                 row = rows[i]
                 lines.append(
@@ -236,6 +269,7 @@ class PredictionService:
                             shadow_probability=(
                                 None if shadow_probabilities is None else shadow_probabilities[i]
                             ),
+                            raw=None if job.parsed.raw is None else job.parsed.raw[k],
                         )
                     )
                 )

@@ -1,0 +1,114 @@
+"""Raw transactions in: a spec with derived features is served from the raw transaction.
+
+A request carries the spec's timestamp, keys and plain features (features/raw_request.py); the
+derived features are computed by the online store at the transaction's time and the
+transaction recorded there (``compute_and_record``), then the model's row is built in
+``spec.feature_names`` order and scored like any other. The transaction's id in the store is the
+client's, else the prediction's inference id, so a label posted by either reaches the store.
+A refused request (422) is refused before the store is touched: nothing recorded, nothing logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from fraudops.features.online import OnlineStore
+from fraudops.features.raw_request import RawRequestInvalid, RawRequestParser, RawTransaction
+from fraudops.ids import uuid7
+from fraudops.lake.schemas import served_raw_columns
+from fraudops.serving.requests import ParsedRequest, RequestInvalid
+from fraudops.spec import FeatureSpec
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(slots=True)
+class RawBatch:
+    """A parsed raw request, before the store computed anything."""
+
+    transactions: list[RawTransaction]
+    single: bool
+
+
+class RawPath:
+    """Parses raw requests of one spec and computes their model rows with ``store``."""
+
+    def __init__(
+        self, spec: FeatureSpec, store: OnlineStore, max_batch: int, max_clock_skew_s: float
+    ) -> None:
+        self.spec = spec
+        self.store = store
+        self.max_batch = max_batch
+        self.parser = RawRequestParser(spec, max_clock_skew_s)
+        self.plain = spec.raw_feature_names
+        self.derived = [d.name for d in spec.derived]
+        self.raw_columns = served_raw_columns(spec)
+        self.seconds = spec.timestamp_kind == "seconds"
+
+    def parse(self, body: bytes, now: dt.datetime) -> RawBatch:
+        """The request's transactions, or RequestInvalid (422 naming each bad field)."""
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise RequestInvalid(
+                [{"loc": ["body"], "msg": f"body is not valid JSON: {exc}", "type": "json_invalid"}]
+            ) from None
+        if isinstance(payload, list) and len(payload) > self.max_batch:
+            raise RequestInvalid(
+                [
+                    {
+                        "loc": ["body"],
+                        "msg": f"at most {self.max_batch} transactions per request "
+                        f"(serving.max_batch), got {len(payload)}",
+                        "type": "too_long",
+                    }
+                ]
+            )
+        try:
+            transactions = self.parser.parse_many(payload, now=now)
+        except RawRequestInvalid as exc:
+            raise RequestInvalid(exc.errors) from None
+        return RawBatch(transactions, isinstance(payload, dict))
+
+    def compute(self, batch: RawBatch, request_time: dt.datetime) -> ParsedRequest:
+        """Each transaction's derived features at its time (recorded in the store as they are
+        computed, in request order), as the model's rows."""
+        rows: list[list[float]] = []
+        tx_ids: list[str | None] = []
+        inference_ids: list[str] = []
+        raws: list[dict[str, Any]] = []
+        customers: list[str | None] = []
+        for tx in batch.transactions:
+            inference_id = uuid7(request_time)
+            tx_id = tx.transaction_id or inference_id
+            derived = self.store.compute_and_record(tx.with_id(tx_id))
+            rows.append([tx.values[n] for n in self.plain] + [derived[n] for n in self.derived])
+            tx_ids.append(tx_id)
+            inference_ids.append(inference_id)
+            customers.append(tx.customer_id)
+            raws.append(self._raw(tx))
+        parsed = ParsedRequest(np.array(rows, dtype=np.float64), tx_ids, customers, batch.single)
+        parsed.inference_ids = inference_ids
+        parsed.raw = raws
+        return parsed
+
+    def _raw(self, tx: RawTransaction) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        for column in self.raw_columns:
+            if column == self.spec.timestamp_column:
+                raw[column] = time_value(tx.time_us, seconds=self.seconds)
+            else:
+                raw[column] = tx.keys.get(column)
+        return raw
+
+
+def time_value(time_us: int, *, seconds: bool) -> str | float:
+    """A transaction time as the log carries it: seconds, or an ISO time to the microsecond."""
+    if seconds:
+        return time_us / 1_000_000
+    return (_EPOCH + dt.timedelta(microseconds=time_us)).isoformat()
