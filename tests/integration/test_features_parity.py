@@ -23,7 +23,7 @@ import pytest
 
 from fraudops.config import Settings, load_settings
 from fraudops.features.offline import derive
-from fraudops.features.served import logged, read_history
+from fraudops.features.served import derive_as_served, logged, read_history
 from fraudops.inference_log.writer import SpoolWriter
 from fraudops.lake import Lake, load_file
 from fraudops.registry import LoadedModel
@@ -165,7 +165,8 @@ def _serve(
     served: list[str] = []
     for i, body in enumerate(bodies, 1):
         t = dt.datetime.fromisoformat(body["tx_time"])
-        clock.now = max(clock.now, t + dt.timedelta(seconds=1))
+        # Request times strictly increase: they give the order the transactions arrived in.
+        clock.now = max(clock.now + dt.timedelta(milliseconds=2), t + dt.timedelta(seconds=1))
         answer = asyncio.run(_send(app, "/v1/predict", body))
         assert answer.status_code == 200, answer.text
         served.append(answer.json()["results"][0]["transaction_id"])
@@ -216,9 +217,13 @@ def test_logged_online_features_equal_the_offline_computation(world: Settings) -
     frame, id_col = history.frame, spec.id_column
     assert sorted(frame.loc[history.served, id_col]) == sorted(served)
     assert len(history.label_events) > 60 + 40  # loaded labels and the posted ones
-    offline = derive(
+    offline = derive_as_served(history)
+    # The rows an earlier transaction arriving later changed: the plain point-in-time
+    # computation sees it, the server could not (the out-of-order arrivals did happen).
+    hindsight = derive(
         frame, history.id_spec, emit=history.served, label_events=history.label_events
     )
+    assert (hindsight["cust_nb_tx_1d"] != offline["cust_nb_tx_1d"]).sum() > 0
     rows = frame[history.served]
     assert len(rows) == 120
     for d in spec.derived:

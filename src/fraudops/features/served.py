@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from fraudops.errors import ValidationError
-from fraudops.features.offline import needed_columns, to_micros
+from fraudops.features.offline import derive, needed_columns, to_micros
 from fraudops.features.online import CONFIRMED_AT_COLUMN, OnlineStore
 from fraudops.spec import FeatureSpec
 
@@ -174,3 +174,36 @@ def warm_from_lake(store: OnlineStore, lake: Lake) -> int:
     base = chosen.drop(columns=[spec.label_column], errors="ignore")
     warm = base.merge(events, on="_pos", how="left").sort_values(["_pos", "_seq"], kind="stable")
     return store.warm(warm.drop(columns=["_pos", "_seq"]))
+
+
+def derive_as_served(history: History, emit: np.ndarray | None = None) -> pd.DataFrame:
+    """The derived features of the served rows (``emit``: a mask of them, default all) as the
+    online store could know them: point in time, like ``offline.derive`` over the history, and
+    limited to the transactions that had arrived when the row was served (its request order:
+    ``request_time``, then the time-ordered inference id). Only the rows that an earlier
+    transaction arriving later could change are recomputed on their own."""
+    frame, spec = history.frame, history.id_spec
+    served = history.served
+    emit = served if emit is None else (np.asarray(emit, dtype=bool) & served)
+    out = derive(frame, spec, emit=emit, label_events=history.label_events)
+    times = to_micros(frame[spec.timestamp_column], spec.timestamp_kind, column="time")
+    positions = np.flatnonzero(served)
+    arrival = np.zeros(len(frame), dtype=np.int64)  # loaded rows: known from the start
+    ranked = frame.iloc[positions].sort_values([REQUEST_TIME, INFERENCE_ID], kind="stable")
+    arrival[ranked.index.to_numpy()] = np.arange(1, len(positions) + 1)
+    by_arrival = ranked.index.to_numpy()
+    # The earliest time among the rows that arrived after each served row.
+    later_min = np.minimum.accumulate(times[by_arrival][::-1])[::-1]
+    later_min = np.append(later_min[1:], np.iinfo(np.int64).max)
+    late_before = np.zeros(len(frame), dtype=bool)
+    late_before[by_arrival] = later_min <= times[by_arrival]
+    for i in np.flatnonzero(late_before & emit):
+        known = (arrival == 0) | (served & (arrival <= arrival[i]))
+        sub = frame[known].reset_index()
+        remap = pd.Series(np.arange(len(sub)), index=sub["index"].to_numpy())
+        events = history.label_events
+        events = events[known[events["row"].to_numpy(dtype=np.int64)]].copy()
+        events["row"] = remap.loc[events["row"].to_numpy()].to_numpy()
+        one = derive(sub, spec, emit=(sub["index"] == i).to_numpy(), label_events=events)
+        out.loc[i] = one.iloc[0].to_numpy()
+    return out
