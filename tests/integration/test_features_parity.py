@@ -26,6 +26,7 @@ from fraudops.features.offline import derive
 from fraudops.features.served import derive_as_served, logged, read_history
 from fraudops.inference_log.writer import SpoolWriter
 from fraudops.lake import Lake, load_file
+from fraudops.monitoring.skew import check_skew
 from fraudops.registry import LoadedModel
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
@@ -234,5 +235,12 @@ def test_logged_online_features_equal_the_offline_computation(world: Settings) -
             f"{d.name}: {mismatch.size} rows differ, e.g. online {online[mismatch[:3]]} "
             f"offline {expected[mismatch[:3]]} for {rows[id_col].iloc[mismatch[:3]].tolist()}"
         )
+    # The monitoring run's skew check recomputes the same way: no skew, every row checked.
+    with Lake.open(settings, SPEC) as lake:
+        skew = check_skew(
+            lake, spec, start=START, end=clock.now + dt.timedelta(seconds=1), alert_share=0.0
+        )
+    assert skew.rows == 120 and skew.share == 0.0 and not skew.alert
+    assert set(skew.per_feature) == {d.name for d in spec.derived}
     # The windows did reach labels and history: not a parity of zeros.
     assert (offline["term_risk_7d"] > 0).any() and (offline["cust_nb_tx_30d"] > 5).any()

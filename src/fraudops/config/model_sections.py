@@ -169,6 +169,13 @@ class MonitoringSettings(Section):
         "up to 30 days, so a 30-day window holds only ~6 mature prediction days.",
     )
     min_samples: int = 100
+    skew_alert_share: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description="Alert when more than this share of the window's served rows have derived "
+        "features that differ from an offline recomputation (training-serving skew).",
+    )
     min_positives: int = Field(
         100,
         ge=1,

@@ -15,6 +15,7 @@ from fraudops.alerting.message import AlertSummary, DriftedFeature, make_summary
 from fraudops.monitoring.drift import DriftReport
 from fraudops.monitoring.performance import PerformanceReport
 from fraudops.monitoring.shadow import ShadowReport
+from fraudops.monitoring.skew import SkewReport
 
 Status = Literal["drift", "ok", "insufficient_data"]
 # The figures of the mature cohorts an alert carries, in its order.
@@ -57,6 +58,7 @@ class MonitoringResult:
     alert: AlertOutcome | None = None
     mlflow_run_id: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    skew: SkewReport | None = None  # derived features only (monitoring/skew.py)
 
     @property
     def shadow(self) -> ShadowReport | None:
@@ -80,6 +82,7 @@ class MonitoringResult:
             "alert": None if self.alert is None else self.alert.to_dict(),
             "mlflow_run_id": self.mlflow_run_id,
             "timings": dict(self.timings),
+            "skew": None if self.skew is None else self.skew.to_dict(),
         }
 
     def alert_summary(self) -> AlertSummary:

@@ -49,6 +49,7 @@ from fraudops.monitoring.performance import PerformanceReport, cohort_performanc
 from fraudops.monitoring.record import log_mlflow, record, write_html_reports
 from fraudops.monitoring.result import MonitoringResult, Status, Window
 from fraudops.monitoring.shadow import compare_shadow
+from fraudops.monitoring.skew import check_skew
 from fraudops.monitoring.summaries import crossing_rows, crossings, finish_drift
 from fraudops.monitoring.window import LocalWindow
 from fraudops.progress import Reporter
@@ -124,6 +125,14 @@ def run_monitoring(
         model_drift_detected=model_drift,
         status=status,
     )
+    # → skew (derived features only): logged online values against an offline recomputation
+    if spec.derived:
+        with progress.step("Checking training-serving skew"):
+            result.skew = check_skew(
+                lake, spec, start=data_start, end=as_of, alert_share=cfg.skew_alert_share
+            )
+        if result.skew.alert:
+            log.warning("training-serving skew in %s: %s", spec.name, result.skew.to_dict())
     # → record
     make_html = (
         cfg.html_reports == "always"
