@@ -104,7 +104,15 @@ def feature_type(feature: Feature) -> IcebergType:
 
 
 def _feature_columns(spec: FeatureSpec) -> list[Column]:
+    """The plain features: what raw data carries (``transactions``, and ``predictions`` first)."""
     return [_opt(f.name, feature_type(f)) for f in spec.features]
+
+
+def _derived_columns(spec: FeatureSpec) -> list[Column]:
+    """The derived features as the model saw them (``predictions`` only: ``transactions`` stays
+    raw, its derived values are computed point in time on read)."""
+    plain = set(spec.raw_feature_names)
+    return [_opt(f.name, feature_type(f)) for f in spec.model_features if f.name not in plain]
 
 
 def transaction_id_column(spec: FeatureSpec) -> str:
@@ -174,6 +182,9 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
         _opt("shadow_version", STRING),
         _opt("shadow_probability", DOUBLE),
     ]
+    # Last: a table created before the spec derived features gains them by `lake init`
+    # (lake/evolution.py appends optional columns only).
+    columns += _derived_columns(spec)
     return _schema(PREDICTIONS, columns)
 
 
