@@ -173,9 +173,7 @@ def derive_rows(
     if file_ids is None:
         # No id in the file: its rows follow the lake's at a shared time, in file order.
         rows[id_column] = [f"\uffff{i:012d}" for i in range(len(rows))]
-    combined = pd.concat(
-        [history.assign(_emit=False), rows.assign(_emit=True)], ignore_index=True
-    )
+    combined = pd.concat([history.assign(_emit=False), rows.assign(_emit=True)], ignore_index=True)
     emit = combined.pop("_emit").to_numpy(dtype=bool)
     # A lake row's label is known at its own time; a new row's never (NaT/NaN: not known).
     known = np.concatenate([np.ones(len(history), dtype=bool), in_lake])

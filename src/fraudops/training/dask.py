@@ -39,11 +39,11 @@ from fraudops.lake.dask_io import read_dask
 from fraudops.models.portable import ScoringModel, load_model_dir
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.training.dask_derived import derive_dask
 from fraudops.training.dask_profile import SummaryReference, summarize_reference
 from fraudops.training.dask_split import dask_time_split, latest_rows
-from fraudops.training.features import feature_matrix, label_vector
-from fraudops.training.dask_derived import derive_dask
 from fraudops.training.derived_rows import training_columns
+from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.outcome import SLICES, SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
 from fraudops.training.trainers import xgboost_model, xgboost_params

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from fraudops.features import needed_columns, with_derived
@@ -55,10 +56,10 @@ def derive_dask(frame: dd.DataFrame, spec: FeatureSpec) -> dd.DataFrame:
     return out
 
 
-def _meta(base: pd.DataFrame, spec: FeatureSpec, dtypes: dict[str, object]) -> pd.DataFrame:
+def _meta(base: pd.DataFrame, spec: FeatureSpec, dtypes: dict[str, np.dtype]) -> pd.DataFrame:
     meta = base.iloc[:0].copy()
     for d in spec.derived:
-        meta[d.name] = pd.Series(dtype=dtypes[d.name])  # type: ignore[call-overload]
+        meta[d.name] = pd.Series(dtype=dtypes[d.name])
     return meta
 
 
@@ -69,7 +70,7 @@ def _derive_part(frame: pd.DataFrame, spec: FeatureSpec, keep: list[str] | None)
     base = frame if keep is None else frame[keep]
     dtypes = derived_dtypes(spec)
     if frame.empty:
-        return _meta(base, spec, dtypes)  # type: ignore[arg-type]
+        return _meta(base, spec, dtypes)
     done = with_derived(frame.reset_index(drop=True), spec)
     out = base.reset_index(drop=True).copy()
     for d in spec.derived:
