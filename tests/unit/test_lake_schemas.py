@@ -128,3 +128,27 @@ def test_monitoring_and_event_tables() -> None:
     assert {"champion_before", "champion_after", "trigger", "monitoring_run_id"} <= set(events)
     labels = _types(table_schema("labels", ULB))
     assert labels["label"] == IntegerType() and labels["confirmed_at"] == TimestamptzType()
+
+
+def test_cards_predictions_log_every_derived_feature_and_transactions_stay_raw() -> None:
+    from fraudops.lake.evolution import columns_to_add
+    from fraudops.spec import CARDS
+
+    derived = [d.name for d in CARDS.derived]
+    predictions = predictions_schema(CARDS)
+    names = [f.name for f in predictions.fields]
+    # Appended last, typed as model features (counts and calendar readings as longs).
+    assert names[-len(derived) :] == derived
+    assert predictions.find_field("cust_nb_tx_1d").field_type == LongType()
+    assert predictions.find_field("is_night").field_type == LongType()
+    assert predictions.find_field("term_risk_7d").field_type == DoubleType()
+    assert "amount" in names and names.index("amount") < names.index("probability")
+    transactions = [f.name for f in transactions_schema(CARDS).fields]
+    assert not set(derived) & set(transactions)
+    assert {"tx_id", "customer_id", "terminal_id", "tx_time", "amount", "is_fraud"} <= set(
+        transactions
+    )
+    # A predictions table created before the spec derived features upgrades by adding them.
+    older = Schema(*predictions.fields[: -len(derived)])
+    added = columns_to_add(older, predictions)
+    assert added is not None and [f.name for f in added] == derived

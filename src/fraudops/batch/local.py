@@ -49,6 +49,9 @@ from fraudops.spec import FeatureSpec
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from fraudops.batch.raw import RawSource
+    from fraudops.lake import Lake
+
 CHUNK_ROWS = 131_072
 OUTPUT_COLUMNS = ("probability", "prediction", "risk_tier", "model_name", "model_version")
 REASONS_COLUMN = "reason_codes"
@@ -108,9 +111,14 @@ def score_file(
     explain: bool = False,
     chunk_rows: int = CHUNK_ROWS,
     progress: Reporter | None = None,
+    lake_factory: Callable[[], Lake] | None = None,
 ) -> ScoreReport:
     """Score every row of ``input_path`` with a registered version (default: the champion) and
-    write ids + probability, prediction, risk tier, model name and version to ``output_path``."""
+    write ids + probability, prediction, risk tier, model name and version to ``output_path``.
+
+    A spec with derived features reads a raw file (batch/raw.py): its derived features come
+    from the lake's history (``lake_factory``) and the file's earlier rows, and the output
+    carries them after the ids (what the model saw, to compare with serving's)."""
     started = time.perf_counter()
     reporter = progress or Reporter()
     spec = settings.feature_spec(spec_name)
@@ -118,7 +126,16 @@ def score_file(
     fmt = output_format(target)  # before any work: a typo in the suffix fails at once
     if target.resolve() == source.resolve():
         raise ValidationError(f"the output {target} is the input: choose another file")
-    reader = ChunkReader.open(source, spec, chunk_rows)  # the header: are the features there?
+    reader: ChunkReader | RawSource
+    if spec.derived:
+        if lake_factory is None:
+            raise ConfigError(f"spec {spec.name!r} derives features: scoring needs the lake")
+        from fraudops.batch.raw import RawSource  # a raw file, read whole and derived
+
+        with reporter.step("Deriving features"):
+            reader = RawSource.open(source, spec, chunk_rows, lake_factory)
+    else:
+        reader = ChunkReader.open(source, spec, chunk_rows)  # the header: features there?
     with reporter.step("Loading model"):
         loaded = with_compiled_forest(
             load_model(settings, spec, version, client=registry), settings
@@ -224,6 +241,8 @@ class ChunkScoring:
         self.scorer = scorer
         self.id_cols = id_cols
         self.explain = explain
+        # Computed before scoring (batch/raw.py): columns of the chunk, echoed to the output.
+        self.derived = [d.name for d in spec.derived]
         self.rows = 0
         self.predicted_fraud = 0
         self.tiers: Counter[str] = Counter()
@@ -251,6 +270,8 @@ class ChunkScoring:
         with self.timer("validate"):
             checker = Checker(chunk)
             features = {f.name: checker.feature(f) for f in self.spec.features}
+            derived = {n: chunk.column(n).combine_chunks() for n in self.derived}
+            features.update(derived)
             ids = {c: checker.ids(c, required=False) for c in self.id_cols}
             self._collect(checker.problems, offset)
         if self.failed:
@@ -260,7 +281,7 @@ class ChunkScoring:
             scored = self.scorer.score(X, explain=self.explain)
             self.predicted_fraud += int(scored.predictions.sum())
             n = chunk.num_rows
-            columns: dict[str, pa.Array] = dict(ids)
+            columns: dict[str, pa.Array] = {**ids, **derived}
             columns["probability"] = pa.array(scored.probabilities, pa.float64())
             columns["prediction"] = pa.array(scored.predictions, pa.int8())
             columns["risk_tier"] = tiers = pa.array(scored.tiers, pa.string())
@@ -297,7 +318,12 @@ class ChunkScoring:
         raise validation_error(source, self.spec, issues)
 
     def output_columns(self) -> list[str]:
-        return [*self.id_cols, *OUTPUT_COLUMNS, *([REASONS_COLUMN] if self.explain else [])]
+        return [
+            *self.id_cols,
+            *self.derived,
+            *OUTPUT_COLUMNS,
+            *([REASONS_COLUMN] if self.explain else []),
+        ]
 
 
 def _matrix(

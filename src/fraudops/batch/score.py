@@ -46,8 +46,9 @@ def score(
     progress: Reporter | None = None,
 ) -> ScoreReport:
     """Score every row of ``source`` with a registered version (default: the champion) and
-    write ids + probability, prediction, risk tier, model name and version to ``target``;
-    a bad row or column is a ValidationError naming it, and nothing is written."""
+    write ids + probability, prediction, risk tier, model name and version to ``target``
+    (with a spec's derived features after the ids: batch/raw.py); a bad row or column is a
+    ValidationError naming it, and nothing is written."""
     if engine.name == "local":
         check_local_source(source, target)
         return score_file(
@@ -59,8 +60,16 @@ def score(
             version=version,
             explain=explain,
             progress=progress,
+            lake_factory=lake_factory,
         )
     if engine.name == "dask":
+        if spec.derived:
+            # A row's windows reach over its key's earlier rows in any partition and the lake's
+            # history: scored on this process, where the whole file is derived at once.
+            raise ConfigError(
+                f"spec {spec.name!r} derives features from history: score its raw file with "
+                "--engine local (the Dask engine scores specs of ready features)"
+            )
         from fraudops.batch.dask import score_dask  # imports Dask: only a Dask job pays it
 
         # open_engine builds a DaskEngine for "dask" (typed only: no import of the engine here)

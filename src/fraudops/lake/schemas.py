@@ -104,7 +104,15 @@ def feature_type(feature: Feature) -> IcebergType:
 
 
 def _feature_columns(spec: FeatureSpec) -> list[Column]:
+    """The plain features: what raw data carries (``transactions``, and ``predictions`` first)."""
     return [_opt(f.name, feature_type(f)) for f in spec.features]
+
+
+def _derived_columns(spec: FeatureSpec) -> list[Column]:
+    """The derived features as the model saw them (``predictions`` only: ``transactions`` stays
+    raw, its derived values are computed point in time on read)."""
+    plain = set(spec.raw_feature_names)
+    return [_opt(f.name, feature_type(f)) for f in spec.model_features if f.name not in plain]
 
 
 def transaction_id_column(spec: FeatureSpec) -> str:
@@ -178,8 +186,7 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
     ]
     if amount_copied(spec):
         columns.append(_opt(AMOUNT, DOUBLE))
-    # Every model input, derived ones included: what the model saw, as it saw it.
-    columns += [_opt(f.name, feature_type(f)) for f in spec.model_features]
+    columns += _feature_columns(spec)  # the plain features; the derived ones go last
     columns += [
         _opt("probability", DOUBLE),
         _opt("prediction", INT),
@@ -191,7 +198,9 @@ def predictions_schema(spec: FeatureSpec) -> Schema:
         _opt("shadow_version", STRING),
         _opt("shadow_probability", DOUBLE),
     ]
-    # Added at the end: the tables of a spec that gained derived features evolve in place.
+    # Last, derived features then the served raw columns: a table created before the spec
+    # derived features gains them by `lake init` (lake/evolution.py appends optional columns).
+    columns += _derived_columns(spec)
     columns += [
         _opt(c, timestamp_type(spec) if c == spec.timestamp_column else STRING)
         for c in served_raw_columns(spec)

@@ -116,7 +116,7 @@ def _signature(manifest: ModelManifest, spec: FeatureSpec | None) -> Any:
     from mlflow.models.signature import ModelSignature
     from mlflow.types.schema import ColSpec, Schema
 
-    ints = {f.name for f in spec.features if f.dtype == "int"} if spec is not None else set()
+    ints = {f.name for f in spec.model_features if f.dtype == "int"} if spec else set()
     return ModelSignature(
         inputs=Schema(
             [ColSpec("long" if n in ints else "double", n) for n in manifest.feature_names]

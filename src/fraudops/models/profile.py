@@ -114,7 +114,7 @@ def build_profile(
     """Profile the training matrix (columns in ``spec.feature_names`` order) and the scores."""
     features: dict[str, FeatureProfile] = {}
     kinds: dict[str, str] = {}
-    for i, feature in enumerate(spec.features):
+    for i, feature in enumerate(spec.model_features):
         column = np.asarray(X_train[:, i], dtype=np.float64)
         kinds[feature.name] = feature.kind.value
         if feature.kind is FeatureKind.numeric:

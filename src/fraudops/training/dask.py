@@ -3,6 +3,8 @@ data no single process has to hold (the sequence calling them is training/pipeli
 
 - the time split is pushed into the scans (training/dask_split.py): the cut timestamps come from
   the timestamp column alone, then each slice is ``read_dask`` with its own row filter;
+- a spec's derived features are computed over the whole table from partitions shuffled by key
+  (training/dask_derived.py), then the slices are cut from it;
 - features are built per partition (``feature_matrix`` on each, on its worker);
 - XGBoost trains with ``xgboost.dask`` on ``DaskQuantileDMatrix`` (validation binned with
   ``ref=train``), early stopping on the validation slice, the local trainer's booster parameters
@@ -37,10 +39,11 @@ from fraudops.lake.dask_io import read_dask
 from fraudops.models.portable import ScoringModel, load_model_dir
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.training.dask_derived import derive_dask
 from fraudops.training.dask_profile import SummaryReference, summarize_reference
 from fraudops.training.dask_split import dask_time_split, latest_rows
+from fraudops.training.derived_rows import training_columns
 from fraudops.training.features import feature_matrix, label_vector
-from fraudops.training.local import training_columns
 from fraudops.training.outcome import SLICES, SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
 from fraudops.training.trainers import xgboost_model, xgboost_params
@@ -110,16 +113,20 @@ class DaskTraining:
                 holdout_fraction=cfg.holdout_fraction,
             )
             columns = training_columns(spec)
-            frames = {
-                name: read_dask(
-                    lake,
-                    "transactions",
-                    columns=columns,
-                    row_filter=split.row_filter(name, spec.timestamp_column),
-                )
-                for name in SLICES
-            }
-            return DaskSlices(client, settings, spec, frames, split.stats, False, None)
+            if not spec.derived:
+                frames = {
+                    name: read_dask(
+                        lake,
+                        "transactions",
+                        columns=columns,
+                        row_filter=split.row_filter(name, spec.timestamp_column),
+                    )
+                    for name in SLICES
+                }
+                return DaskSlices(client, settings, spec, frames, split.stats, False, None)
+        with progress.step("Deriving features"):
+            frames = _derived_slices(client, lake, spec, columns, split.cuts)
+        return DaskSlices(client, settings, spec, frames, split.stats, False, None)
 
 
 @dataclass(frozen=True)
@@ -170,6 +177,22 @@ class DaskMatrices:
 
     def reference(self, name: str) -> SummaryReference:
         return summarize_reference(self.source.client, self.source.frames[name], self.source.spec)
+
+
+def _derived_slices(
+    client: Client, lake: Lake, spec: FeatureSpec, columns: list[str], cuts: tuple[Any, Any]
+) -> dict[str, dd.DataFrame]:
+    """The slices with their derived features, computed over the whole table (a holdout row's
+    windows reach into the training rows before it) and persisted once on the workers."""
+    whole = derive_dask(read_dask(lake, "transactions", columns=columns), spec)
+    whole = client.persist(whole)
+    times = whole[spec.timestamp_column]
+    first, second = cuts
+    return {
+        "train": whole[times < first],
+        "validation": whole[(times >= first) & (times < second)],
+        "holdout": whole[times >= second],
+    }
 
 
 def _from_frames(

@@ -64,7 +64,7 @@ class SummaryReference:
     ) -> ReferenceProfile:
         features: dict[str, FeatureProfile] = {}
         kinds: dict[str, str] = {}
-        for feature in spec.features:
+        for feature in spec.model_features:
             values, counts = self.counts[feature.name]
             kinds[feature.name] = feature.kind.value
             if feature.kind is FeatureKind.numeric:

@@ -21,6 +21,7 @@ from fraudops.models.portable import ScoringModel
 from fraudops.models.profile import ReferenceProfile, build_profile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.training.derived_rows import training_columns, with_derived_features
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.outcome import SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
@@ -73,6 +74,9 @@ class LocalTraining:
                 data = build_retrain_data(settings, spec, self.lake, as_of=retrain_as_of)
             return LocalSplit(settings, spec, data.split, data.train_weight, data.summary)
         frame = load_training_frame(spec, self.lake, progress)
+        if spec.derived:
+            with progress.step("Deriving features"):
+                frame = with_derived_features(frame, spec)
         with progress.step("Validating"):
             validate_training_frame(frame, spec)
         with progress.step("Splitting by time"):
@@ -135,15 +139,6 @@ class LocalMatrices:
 
     def reference(self, name: str) -> MatrixReference:
         return MatrixReference(self.X[name])
-
-
-def training_columns(spec: FeatureSpec) -> list[str]:
-    """The transactions columns a training reads (the spec's, less the customer, plus the id)."""
-    columns = list(dict.fromkeys([c for c in spec.required_columns if c != spec.customer_column]))
-    id_column = spec.id_column or "transaction_id"
-    if id_column not in columns:
-        columns.append(id_column)
-    return columns
 
 
 def empty_lake(spec: FeatureSpec) -> ValidationError:

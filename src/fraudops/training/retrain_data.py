@@ -30,6 +30,7 @@ from fraudops.labels.window import mature_labelled, read_window
 from fraudops.lake.catalog import Lake
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import as_utc
+from fraudops.training.derived_rows import training_columns, with_derived_features
 from fraudops.training.split import TimeSplit
 
 LABELLED_ID = "inference_id"
@@ -196,6 +197,11 @@ def _base_rows(
     columns = list(dict.fromkeys([*spec.feature_names, spec.label_column, spec.timestamp_column]))
     if limit == 0:
         return pd.DataFrame(columns=columns)
+    if spec.derived:
+        # The derived features of the latest rows read the history before them: every row is
+        # read and derived here, on any engine, then the latest kept.
+        raw = lake.read_frame("transactions", columns=training_columns(spec))
+        return latest_lake_rows(with_derived_features(raw, spec)[columns], spec, limit)
     if reader is not None:
         return reader(limit, columns)
     return latest_lake_rows(lake.read_frame("transactions", columns=columns), spec, limit)
