@@ -27,6 +27,7 @@ from fraudops.runtime import Runtime
 from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.training.features import feature_matrix
 from fraudops.training.pipeline import run_training
+from tests.registry_support import registry_client
 
 
 def _registry(settings: Settings) -> Any:
@@ -76,7 +77,7 @@ def settings(home: Path) -> Settings:
 
 
 def _reference(settings: Settings, frame: pd.DataFrame, explain: bool = False) -> ScoredBatch:
-    loaded = load_model(settings, settings.feature_spec())
+    loaded = load_model(settings, settings.feature_spec(), client=registry_client(settings))
     scorer = Scorer(loaded, settings.serving.risk_tiers, settings.serving.explain_top_k)
     return scorer.score(feature_matrix(frame, scorer.feature_names), explain=explain)
 

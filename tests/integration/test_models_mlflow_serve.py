@@ -24,6 +24,7 @@ from fraudops.lake import Lake, load_file
 from fraudops.registry import load_model
 from fraudops.runtime import Runtime
 from fraudops.training.pipeline import run_training
+from tests.registry_support import registry_client
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -61,7 +62,9 @@ def test_mlflow_models_serve_of_the_champion_answers_our_probabilities(
         assert run_training(runtime.training_context(), trainer=trainer).decision == "promoted"
     rows = generate_transactions(settings.data, spec, rows=60, seed=9)
     features = rows[spec.feature_names]
-    ours = load_model(settings).model.predict_proba(features.to_numpy(np.float64))
+    ours = load_model(settings, client=registry_client(settings)).model.predict_proba(
+        features.to_numpy(np.float64)
+    )
 
     port = _free_port()
     mlflow = Path(sys.executable).with_name("mlflow")

@@ -33,6 +33,7 @@ from fraudops.registry import load_model, load_reference_profile
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
 from tests.integration.test_monitoring_run import true_labels_as_confirmed
+from tests.registry_support import registry_client
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -53,7 +54,9 @@ def log_served(
     """Score ``frame`` with the champion and commit it as served over ``days`` from ``start``
     (as ``version`` when given; with a shadow challenger's score when ``shadow``)."""
     spec = settings.feature_spec("transactions30")
-    scorer = Scorer(load_model(settings, spec), settings.serving.risk_tiers)
+    scorer = Scorer(
+        load_model(settings, spec, client=registry_client(settings)), settings.serving.risk_tiers
+    )
     X = frame[spec.feature_names].to_numpy(dtype=np.float64)
     scored = scorer.score(X)
     noise = np.random.default_rng(1).normal(0, 0.05, len(frame))

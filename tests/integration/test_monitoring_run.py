@@ -25,6 +25,7 @@ from fraudops.registry import load_model
 from fraudops.runtime import Runtime
 from fraudops.scoring import Scorer
 from tests.labels_support import ingest
+from tests.registry_support import registry_client
 from tests.serving_support import train_champion
 
 AS_OF = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -35,7 +36,9 @@ def log_predictions(
 ) -> list[tuple[str, datetime]]:
     """Score ``frame`` with the champion and log it as served over ``days`` from ``start``."""
     spec = settings.feature_spec("transactions30")
-    scorer = Scorer(load_model(settings, spec), settings.serving.risk_tiers)
+    scorer = Scorer(
+        load_model(settings, spec, client=registry_client(settings)), settings.serving.risk_tiers
+    )
     X = frame[spec.feature_names].to_numpy(dtype=np.float64)
     scored = scorer.score(X)
     offsets = np.linspace(0, days * 86_400 - 1, len(frame))

@@ -21,6 +21,7 @@ from fraudops.registry.store import find_version
 from fraudops.runtime import Runtime, mlflow_client
 from fraudops.training.trainers import train_logreg
 from tests.governance_support import model_events
+from tests.registry_support import registry_client
 
 SPEC = "transactions30"
 
@@ -120,17 +121,19 @@ def test_load_by_version_or_alias_matches_the_saved_model(
     _register(settings, 5, tmp_path)
     promote(settings, "v2", reason="test")
     X = np.random.default_rng(0).normal(size=(50, 30))
-    champion = registry.load_model(settings, SPEC)
+    champion = registry.load_model(settings, SPEC, client=registry_client(settings))
     assert champion.version == "2" and champion.manifest.threshold == pytest.approx(0.35)
     np.testing.assert_array_equal(
         champion.model.predict_proba(X), _model(settings, 5).predict_proba(X)
     )
-    first = registry.load_model(settings, settings.feature_spec(SPEC), "1")
+    first = registry.load_model(
+        settings, settings.feature_spec(SPEC), "1", client=registry_client(settings)
+    )
     assert first.version == "1" and first.run_id != champion.run_id
     with pytest.raises(FraudopsError, match=r"no version or alias '9' \(versions: 2, 1\)"):
-        registry.load_model(settings, SPEC, "9")
+        registry.load_model(settings, SPEC, "9", client=registry_client(settings))
     with pytest.raises(FraudopsError, match="no version or alias 'staging'"):
-        registry.load_model(settings, SPEC, "staging")
+        registry.load_model(settings, SPEC, "staging", client=registry_client(settings))
 
 
 def test_listing_and_showing_versions(lake_settings: Settings, tmp_path: Path) -> None:
@@ -177,7 +180,7 @@ def test_versions_of_the_old_layout_still_load(lake_settings: Settings, tmp_path
     _register(settings, 11, tmp_path, old_layout=True)
     _register(settings, 12, tmp_path)
     X = np.random.default_rng(1).normal(size=(40, 30))
-    old = registry.load_model(settings, SPEC, "1")
+    old = registry.load_model(settings, SPEC, "1", client=registry_client(settings))
     assert sorted(p.name for p in Path(old.source.removeprefix("file://")).iterdir()) == [
         "logreg.json",
         "model.json",
@@ -199,7 +202,7 @@ def test_an_alias_moved_by_mlflow_s_own_client_is_seen_at_once(
     for seed in (13, 14, 15):
         _register(settings, seed, tmp_path)
     promote(settings, "1", reason="first")
-    assert registry.load_model(settings, SPEC).version == "1"
+    assert registry.load_model(settings, SPEC, client=registry_client(settings)).version == "1"
     # Another process's client, not ours: what a user of MLflow's UI or API does.
     theirs = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
     X = np.random.default_rng(2).normal(size=(30, 30))
@@ -207,7 +210,7 @@ def test_an_alias_moved_by_mlflow_s_own_client_is_seen_at_once(
         theirs.set_registered_model_alias(name, "champion", version)
         found = find_version(settings.tracking_uri, name, "champion")
         assert found is not None and found.version == version  # the direct read answered
-        loaded = registry.load_model(settings, SPEC)
+        loaded = registry.load_model(settings, SPEC, client=registry_client(settings))
         assert loaded.version == version
         assert loaded.run_id == theirs.get_model_version(name, version).run_id
         np.testing.assert_array_equal(
@@ -220,9 +223,9 @@ def test_an_alias_moved_by_mlflow_s_own_client_is_seen_at_once(
     assert find_version(settings.tracking_uri, name, "3") is None
     assert find_version(settings.tracking_uri, name, "champion") is None
     with pytest.raises(FraudopsError, match=r"no version or alias 'champion' \(versions: 2, 1\)"):
-        registry.load_model(settings, SPEC)
+        registry.load_model(settings, SPEC, client=registry_client(settings))
     with pytest.raises(FraudopsError, match="no version or alias '3'"):
-        registry.load_model(settings, SPEC, "3")
+        registry.load_model(settings, SPEC, "3", client=registry_client(settings))
 
 
 def test_the_direct_read_leaves_other_stores_to_mlflow(tmp_path: Path) -> None:
@@ -251,5 +254,7 @@ def test_mlflow_pyfunc_loads_the_champion_to_our_probabilities(
         {f.name: "int64" for f in settings.feature_spec(SPEC).features if f.dtype == "int"}
     )
     pyfunc = mlflow.pyfunc.load_model(f"models:/{settings.registered_model_name(SPEC)}@champion")
-    ours = registry.load_model(settings, SPEC).model.predict_proba(frame.to_numpy(np.float64))
+    ours = registry.load_model(
+        settings, SPEC, client=registry_client(settings)
+    ).model.predict_proba(frame.to_numpy(np.float64))
     np.testing.assert_array_equal(np.asarray(pyfunc.predict(frame)), ours)

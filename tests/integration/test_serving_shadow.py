@@ -37,6 +37,7 @@ from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
 from tests.labels_support import ingest
+from tests.registry_support import registry_client
 from tests.serving_support import train_champion, transactions
 from tests.waiting import wait_for
 
@@ -165,9 +166,13 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
     assert set(rows["model_version"]) == {champion}
     assert set(rows["shadow_version"]) == {challenger}
     X = rows[spec.feature_names].to_numpy(dtype=np.float64)
-    expected = registry.load_model(trained, spec, challenger).model.predict_proba(X)
+    expected = registry.load_model(
+        trained, spec, challenger, client=registry_client(trained)
+    ).model.predict_proba(X)
     np.testing.assert_allclose(rows["shadow_probability"], expected, rtol=1e-5, atol=1e-6)
-    served = registry.load_model(trained, spec, champion).model.predict_proba(X)
+    served = registry.load_model(
+        trained, spec, champion, client=registry_client(trained)
+    ).model.predict_proba(X)
     np.testing.assert_allclose(rows["probability"], served, rtol=1e-5, atol=1e-6)
     assert not np.allclose(rows["probability"], rows["shadow_probability"])
 
@@ -193,7 +198,9 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
     assert (entry.champion_version, entry.challenger_version) == (champion, challenger)
     assert entry.rows == perf.evaluated_rows == 600
     assert entry.positives == len(frauds) >= 10
-    threshold = registry.load_model(trained, spec, challenger).manifest.threshold
+    threshold = registry.load_model(
+        trained, spec, challenger, client=registry_client(trained)
+    ).manifest.threshold
     assert entry.challenger_threshold == pytest.approx(threshold)
     for side in ("champion", "challenger"):
         assert set(getattr(entry, side)) == {"roc_auc", "pr_auc", "recall", "precision", "f1"}

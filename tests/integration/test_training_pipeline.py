@@ -23,6 +23,7 @@ from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
 from fraudops.training.split import time_split
 from tests.governance_support import model_events
+from tests.registry_support import registry_client
 
 ROWS = 20_000
 WEAK: dict[str, Any] = {
@@ -87,7 +88,9 @@ def test_champion_loads_from_the_registry_and_scores_like_the_run(
     from sklearn.metrics import roc_auc_score
 
     settings = _settings(home)
-    loaded = registry.load_model(settings, "transactions30")  # the champion by default
+    loaded = registry.load_model(
+        settings, "transactions30", client=registry_client(settings)
+    )  # the champion by default
     assert (loaded.version, loaded.run_id) == ("1", story["first"].run_id)
     assert loaded.manifest.kind == "xgboost"
     assert loaded.manifest.threshold == story["first"].threshold
@@ -252,7 +255,9 @@ def test_logreg_trains_and_is_pickle_free(story: dict[str, Any], home: Path) -> 
     )
     result = train(settings, trainer="logreg")
     assert result.decision == "promoted" and result.metrics.roc_auc > 0.85
-    loaded = registry.load_model(settings, "transactions30", result.version)
+    loaded = registry.load_model(
+        settings, "transactions30", result.version, client=registry_client(settings)
+    )
     assert loaded.manifest.kind == "logreg"
     names = {
         Path(a.path).name for a in mlflow_client(settings).list_artifacts(result.run_id, "model")
