@@ -151,7 +151,7 @@ def run_monitoring(
         if make_html and current is not None and len(current):
             labelled = checks.labelled_for_html()
             result.reports.update(
-                write_html_reports(lake, settings, spec, current, labelled, report_dir)
+                write_html_reports(lake, settings, spec, current, labelled, report_dir, drift)
             )
     with progress.step("Logging to MLflow"):
         result.mlflow_run_id = log_mlflow(settings, client, result, report_dir)
@@ -360,8 +360,20 @@ def report_for_run(
     directory = settings.home_dir / "reports" / spec.name / run_id
     directory.mkdir(parents=True, exist_ok=True)
     with progress.step("Rendering Evidently reports"):
+        # The run's drift tests, again on its window against its version's profile.
+        profile, _ = registry.load_reference_profile(
+            settings, spec, str(row["model_version"]), client=ctx.mlflow
+        )
+        drift = None
+        if len(current) >= settings.monitoring.min_samples:
+            drift = compute_drift(
+                profile,
+                current[spec.feature_names],
+                settings.monitoring,
+                scores=current["probability"].to_numpy(dtype=np.float64),
+            )
         labelled = predictions.merge(window.labels, on=ID, how="inner")
-        return write_html_reports(lake, settings, spec, current, labelled, directory)
+        return write_html_reports(lake, settings, spec, current, labelled, directory, drift)
 
 
 # ---- the shadow comparison -----------------------------------------------------------------------
