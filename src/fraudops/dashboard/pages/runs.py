@@ -104,7 +104,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
                 y_title="PSI",
                 bands=psi_bands(runtime),
             ),
-            *(signal_charts(signals) if signals else []),
+            *(signal_charts(signals) if signals and signals.get("days") else []),
         ],
         tables=[
             *([signal_table(signals)] if signals else []),
@@ -114,7 +114,14 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             ),
             Table("links", "MLflow", links, links={"url": "{value}"}),
         ],
-        notes=[] if len(files) > 1 else ["no Evidently HTML report for this run (made on drift)"],
+        notes=[
+            *([] if len(files) > 1 else ["no Evidently HTML report for this run (made on drift)"]),
+            *(
+                [f"fast signals: {signals.get('reason')}"]
+                if signals and not signals.get("days")
+                else []
+            ),
+        ],
         options={"runs": ids[::-1], "run_id": [run_id]},
     )
 
