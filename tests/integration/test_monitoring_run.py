@@ -156,6 +156,8 @@ def test_clean_traffic_raises_no_drift_and_mature_cohorts_give_performance(
         "data_drift_detected",
         "model_drift_detected",
         "status",
+        "concept_drift_suspected",
+        "signals",
         "reports",
         "alert",
         "mlflow_run_id",
@@ -166,6 +168,26 @@ def test_clean_traffic_raises_no_drift_and_mature_cohorts_give_performance(
     assert "shadow" not in output["performance"]
     assert len(features[features["run_id"] == result.run_id]) == 30
     assert result.mlflow_run_id
+    # The fast signals: every prediction day, CBPE beside the realized figures once mature.
+    signals = result.signals
+    assert signals is not None and not result.concept_drift_suspected
+    assert signals.calibration_source == "manifest" or signals.calibration_source.startswith(
+        "fallback"
+    )
+    assert [d.day for d in signals.days] == [c.day for c in perf.cohorts]
+    assert [d.mature for d in signals.days] == [c.mature for c in perf.cohorts]
+    for day in signals.days:
+        assert day.estimate is not None and (day.realized is not None) == day.mature
+        assert day.confirmed.confirmed == sum(c.positives for c in perf.cohorts if c.day == day.day)
+    assert signals.window is not None and signals.window.n == result.data_window.predictions
+    assert signals.window_confirmed is not None and signals.window_confirmed.confirmed > 0
+    assert signals.matured is not None and signals.matured_realized is not None
+    assert signals.matured_realized.labelled == perf.evaluated_rows
+    recorded = summary["signals"]
+    assert recorded["concept_drift_suspected"] is False
+    assert len(recorded["days"]) == len(signals.days)
+    assert recorded["window"]["roc_auc"]["low"] <= recorded["window"]["roc_auc"]["high"]
+    assert output["signals"]["days"][0]["provisional"] is not output["signals"]["days"][0]["mature"]
 
 
 def test_drifted_traffic_flags_credit_limit_critical_and_alerts(
@@ -181,6 +203,13 @@ def test_drifted_traffic_flags_credit_limit_critical_and_alerts(
     assert result.drift.feature("credit_limit").severity == "CRITICAL"
     assert result.data_drift_detected and result.status == "drift"
     assert Path(result.reports["data_drift"]).stat().st_size > 10_000
+    # Evidently's report says what the run said: its drifted-column count and verdict.
+    from fraudops.monitoring.evidently_drift import drifted_columns
+
+    snapshot = json.loads(Path(result.reports["data_drift_json"]).read_text())
+    count, share = drifted_columns(snapshot)
+    assert count == result.drift.drifted_count > 0
+    assert share == pytest.approx(result.drift.drifted_share)
     assert result.alert is not None and result.alert.status in {"sent", "partial"}
     # Within the cooldown the same incident is not alerted again.
     again = monitor(monitored, now=later + timedelta(minutes=5), window_days=3, html=False)

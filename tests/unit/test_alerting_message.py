@@ -260,3 +260,17 @@ def test_deliver_retries_with_doubling_backoff_and_never_raises() -> None:
     )
     assert refused == Delivery("flaky", False, 1, "refused for good")
     assert waits == []
+
+
+def test_a_concept_drift_suspicion_alone_is_a_warning_alert_of_its_own_incident() -> None:
+    quiet = summary(drifted_features=[], data_drift_detected=False, model_drift_detected=False)
+    plain = parse_summary(quiet)
+    assert not plain.needs_alert
+    suspected = parse_summary(
+        {**quiet, "concept_drift_suspected": True, "concept_drift_reason": "2 of 30 flagged"}
+    )
+    assert suspected.needs_alert and suspected.severity == "warning"
+    assert suspected.incident_key != plain.incident_key
+    message = build_message(suspected)
+    assert "concept drift suspected" in message.subject
+    assert "Concept drift suspected: 2 of 30 flagged" in message.body

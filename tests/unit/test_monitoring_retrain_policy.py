@@ -106,6 +106,16 @@ def test_degradation_recall_floor_and_schedule_are_reasons_of_their_own() -> Non
     assert young == []
 
 
+def test_suspected_concept_drift_is_a_reason_unless_switched_off() -> None:
+    why = "3 of 40 confirmed frauds flagged vs 0.610 expected by CBPE"
+    reasons = retrain_reasons(Settings(), _drift([]), _performance(), concept_drift=why)
+    assert [r.kind for r in reasons] == ["concept_drift"]
+    assert reasons[0].text == f"concept drift suspected: {why}"
+    assert retrain_reasons(Settings(), _drift([]), _performance()) == []
+    off = Settings(retrain={"on_concept_drift": False})
+    assert retrain_reasons(off, _drift([]), _performance(), concept_drift=why) == []
+
+
 def test_recency_weights_halve_every_half_life_down_to_the_floor() -> None:
     from datetime import UTC, datetime
 

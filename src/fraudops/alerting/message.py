@@ -25,7 +25,7 @@ import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -76,17 +76,21 @@ class AlertSummary:
     reports: dict[str, str]
     mlflow_experiment: str | None = None
     mlflow_run_id: str | None = None
+    # Confirmed frauds flagged improbably less than CBPE expects (monitoring.signals).
+    concept_drift_suspected: bool = False
+    concept_drift_reason: str | None = None
 
     @property
     def needs_alert(self) -> bool:
-        return self.data_drift_detected or self.model_drift_detected
+        return self.data_drift_detected or self.model_drift_detected or self.concept_drift_suspected
 
     @property
     def severity(self) -> str:
-        # A measured loss of performance costs money now; drifted inputs may or may not.
+        # A measured loss of performance costs money now; drifted inputs, or early frauds the
+        # model misses (a suspicion until the labels mature), may or may not.
         if self.model_drift_detected:
             return "critical"
-        return "warning" if self.data_drift_detected else "info"
+        return "warning" if self.data_drift_detected or self.concept_drift_suspected else "info"
 
     @property
     def incident_key(self) -> str:
@@ -96,6 +100,7 @@ class AlertSummary:
             self.model_version or "",
             ",".join(sorted(f.feature for f in self.drifted_features)),
             f"model_drift={self.model_drift_detected}",
+            *(["concept_drift"] if self.concept_drift_suspected else []),
         ]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
@@ -130,6 +135,8 @@ def make_summary(
     reports: Mapping[str, str] | None = None,
     mlflow_experiment: str | None = None,
     mlflow_run_id: str | None = None,
+    concept_drift_suspected: bool = False,
+    concept_drift_reason: str | None = None,
 ) -> AlertSummary:
     """The summary of typed values, what is left out derived: the drifted count from the list,
     the features analysed from count and share (or the share from those), the degradation from
@@ -167,6 +174,8 @@ def make_summary(
         reports=dict(reports or {}),
         mlflow_experiment=mlflow_experiment,
         mlflow_run_id=mlflow_run_id,
+        concept_drift_suspected=concept_drift_suspected,
+        concept_drift_reason=concept_drift_reason,
     )
 
 
@@ -201,6 +210,8 @@ def parse_summary(summary: Mapping[str, Any]) -> AlertSummary:
         reports=form.reports,
         mlflow_experiment=form.mlflow_experiment,
         mlflow_run_id=form.mlflow_run_id,
+        concept_drift_suspected=bool(form.concept_drift_suspected),
+        concept_drift_reason=form.concept_drift_reason,
     )
 
 
@@ -330,6 +341,8 @@ class SummaryForm(BaseModel):
     reports: Annotated[dict[str, str], BeforeValidator(_reports)] = {}
     mlflow_experiment: Text = None
     mlflow_run_id: Text = None
+    concept_drift_suspected: Flag = None
+    concept_drift_reason: Text = None
 
 
 # ---- rendering -----------------------------------------------------------------------------
@@ -364,6 +377,8 @@ def _subject(s: AlertSummary, test: bool) -> str:
         findings.append(
             f"ROC-AUC down {degradation:.1f}%" if degradation is not None else "performance drift"
         )
+    if s.concept_drift_suspected:
+        findings.append("concept drift suspected")
     what = ", ".join(findings) or "no drift"
     prefix = "[fraudops TEST]" if test else "[fraudops]"
     return f"{prefix} {s.severity.upper()} ML model drift alert: {_model_label(s)}: {what}"
@@ -406,12 +421,18 @@ def _drift_lines(s: AlertSummary) -> list[str]:
 def _performance_lines(s: AlertSummary) -> list[str]:
     p = s.performance
     base, current, degradation = p["baseline_roc_auc"], p["roc_auc"], p["degradation_pct"]
+    concept = (
+        [f"Concept drift suspected: {s.concept_drift_reason or 'early frauds missed'}"]
+        if s.concept_drift_suspected
+        else []
+    )
     if s.model_drift_detected:
         lines = [f"{RED} MODEL PERFORMANCE DRIFT DETECTED (ROC-AUC against the baseline)"]
     elif current is None:
-        return ["Model performance: not evaluated (no mature ground-truth labels yet)"]
+        return ["Model performance: not evaluated (no mature ground-truth labels yet)", *concept]
     else:
         lines = ["Model performance: within limits"]
+    lines += concept
     if base is not None:
         lines.append(f"Baseline ROC-AUC: {base:.4f}")
     if current is not None:
@@ -476,25 +497,3 @@ def _slack(s: AlertSummary, created: datetime, test: bool) -> dict[str, Any]:
         {"type": "context", "elements": [{"type": "mrkdwn", "text": f"incident {s.incident_key}"}]},
     ]
     return {"text": _subject(s, test), "blocks": blocks}
-
-
-def sample_summary(model_name: str, now: datetime | None = None) -> AlertSummary:
-    """A made-up run with seed 000's example figures, for `fraudops alerts test`."""
-    as_of = (now or datetime.now(UTC)).astimezone(UTC)
-    sample = {
-        "run_id": f"test-{as_of:%Y%m%dT%H%M%S}",
-        "as_of": as_of.isoformat(timespec="seconds"),
-        "model_name": model_name,
-        "model_version": "test",
-        "features_analyzed": 30,
-        "drifted_features": [
-            ("credit_limit", 74.47, 0.0, "high"),
-            ("merchant_category_code", 28.25, 0.0, "high"),
-            ("transaction_amount", 0.41, 0.0012, "high"),
-        ],
-        "performance": {"roc_auc": 0.5713, "baseline_roc_auc": 0.92},
-        "data_drift_detected": True,
-        "model_drift_detected": True,
-        "reports": {"note": "test alert: no monitoring run behind it"},
-    }
-    return parse_summary(sample)

@@ -29,7 +29,7 @@ def test(ctx: typer.Context, spec: SpecOption = None, as_json: JsonOption = Fals
     """Send a sample alert through every configured channel (no cooldown); exit 1 if one fails."""
     # The alerting package and the lake cost seconds of imports: not for every command.
     from fraudops.alerting import send_alert
-    from fraudops.alerting.message import sample_summary
+    from fraudops.alerting.sample import sample_summary
     from fraudops.runtime import Runtime
 
     with Runtime(settings_from(ctx), spec) as runtime:

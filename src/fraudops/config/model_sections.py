@@ -191,6 +191,19 @@ class MonitoringSettings(Section):
     ks_critical: float = Field(
         0.2, description="KS statistic (or categorical total variation) of a CRITICAL feature."
     )
+    concept_drift_alpha: float = Field(
+        0.001,
+        gt=0,
+        lt=1,
+        description="Concept drift is suspected when the confirmed frauds of the data window are "
+        "flagged less than CBPE expects with a one-sided binomial p-value below this.",
+    )
+    concept_drift_min_confirmed: int = Field(
+        10, ge=1, description="Confirmed frauds the concept-drift test needs."
+    )
+    cbpe_draws: int = Field(
+        200, ge=20, description="Label draws behind CBPE's 95% intervals (per day and window)."
+    )
     feature_thresholds: dict[str, dict[str, float]] = Field(
         default_factory=dict,
         description="Per-feature drift thresholds overriding psi_threshold / ks_pvalue: "

@@ -265,6 +265,11 @@ class RetrainSettings(Section):
     min_recall: float | None = Field(
         None, ge=0, le=1, description="Also retrain when mature cohorts' recall falls below this."
     )
+    on_concept_drift: bool = Field(
+        True,
+        description="Retrain when a monitoring run suspects concept drift (confirmed frauds "
+        "flagged improbably less than CBPE expects).",
+    )
     every_days: float | None = Field(
         None, gt=0, description="Also retrain when the champion is this many days old (schedule)."
     )

@@ -53,6 +53,9 @@ class PerformanceSlice:
     champion_shadow: bool  # some champion row carries a shadow score
     # The labelled rows of every version for the HTML reports, joined only when one is made.
     html_labelled: Callable[[], pd.DataFrame] | None = None
+    # Every champion row (``monitoring.signals.SCORED_COLUMNS``: the fast signals need the
+    # unlabelled ones too); None: the backend does not gather them.
+    scored: pd.DataFrame | None = None
 
 
 @dataclass
@@ -101,6 +104,7 @@ class WindowChecks:
     # uniform sample of them, and the labelled rows, joined when asked (``labelled_for_html``).
     html_current: pd.DataFrame | None = None
     html_labelled: Callable[[], pd.DataFrame] | None = None
+    scored: pd.DataFrame | None = None  # PerformanceSlice.scored, for the fast signals
     # Normalised Wasserstein values that are estimates: feature -> largest possible error.
     wasserstein_bounds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

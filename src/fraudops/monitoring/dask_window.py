@@ -13,7 +13,9 @@ opened); the statistics are computed by the run from what comes back
    rule), and the partition is reduced to predictions per cohort day, the shadow versions seen,
    and its **labelled rows** (day, label, score, decision, versions: ~50 bytes a row), which are
    gathered to this process — the per-cohort ROC-AUC and PR-AUC need them, and they are the
-   labelled part of the window only (put back in scan order).
+   labelled part of the window only (put back in scan order). The fast signals' CBPE needs
+   every champion row's score and decision: those small columns are gathered too (~40 bytes a
+   row).
 2. **Data window** (the features and the score): each partition is reduced to a
    ``fraudops.monitoring.summaries.WindowSummary`` against the champion's reference profile,
    the summaries merged pairwise on the workers (rows of ids logged twice summarised once, on
@@ -50,6 +52,7 @@ from fraudops.monitoring.backend import (
     WindowRequest,
 )
 from fraudops.monitoring.drift import SCORE_FEATURE
+from fraudops.monitoring.signals import SCORED_COLUMNS
 from fraudops.monitoring.summaries import (
     WindowSummary,
     merge_all,
@@ -99,6 +102,7 @@ class DaskWindow:
             shadow_versions=sorted(perf.shadow_versions),
             champion_shadow=perf.champion_shadow,
             html_labelled=html_labelled,
+            scored=perf.scored.drop(columns=[ORDER]),
         )
 
     def data_slice(self, min_samples: int) -> DataSlice:
@@ -174,6 +178,8 @@ class _PerfPiece:
     shadow_versions: set[str]
     champion_shadow: bool  # a champion row carries a shadow score
     dropped_ids: set[str]  # ids logged more than once
+    # Every champion row, small columns (the fast signals' CBPE needs the unlabelled ones too).
+    scored: pd.DataFrame
 
 
 def _performance_pieces(client: Client, lake: Lake, request: WindowRequest) -> _PerfPiece:
@@ -239,6 +245,7 @@ def _perf_part(
     known = (joined["label"].notna() & confirmed.notna() & (confirmed <= as_of_ts)).to_numpy()
     joined["day"] = pd.to_datetime(joined["request_time"], utc=True).dt.strftime("%Y-%m-%d")
     labelled = joined.loc[known, LABELLED_COLUMNS]
+    joined["known"] = known
     return _PerfPiece(
         rows=int(answered.size),
         excluded=excluded,
@@ -247,6 +254,7 @@ def _perf_part(
         shadow_versions=shadow_versions,
         champion_shadow=bool(joined["shadow_version"].notna().any()),
         dropped_ids=dropped,
+        scored=joined[[ORDER, *SCORED_COLUMNS]],
     )
 
 
@@ -264,6 +272,9 @@ def _merge_perf(pieces: list[_PerfPiece]) -> _PerfPiece:
         shadow_versions=set().union(*(p.shadow_versions for p in pieces)),
         champion_shadow=any(p.champion_shadow for p in pieces),
         dropped_ids=set().union(*(p.dropped_ids for p in pieces)),
+        scored=pd.concat([p.scored for p in pieces], ignore_index=True)
+        .sort_values(ORDER, kind="stable")
+        .reset_index(drop=True),
     )
 
 

@@ -14,7 +14,8 @@ import pyarrow as pa
 
 from fraudops.config import Settings
 from fraudops.lake.catalog import Lake
-from fraudops.monitoring.drift import TABLE_COLUMNS
+from fraudops.monitoring.drift import TABLE_COLUMNS, DriftReport
+from fraudops.monitoring.evidently_drift import run_drift_preset
 from fraudops.monitoring.result import MonitoringResult
 from fraudops.monitoring.shadow import ShadowReport
 from fraudops.registry.client import experiment_id
@@ -178,11 +179,13 @@ def write_html_reports(
     current: pd.DataFrame,
     labelled: pd.DataFrame,
     directory: Path,
+    drift: DriftReport | None = None,
 ) -> dict[str, str]:
     """Evidently's data-drift and classification HTML reports (seconds each: made on drift or
     degradation, or on demand). The reference is a sample of the lake's `transactions`;
     ``current``: the data window's predictions (or a sample); ``labelled``: labelled predictions
-    (label, probability)."""
+    (label, probability). ``drift``: the run's drift report, whose per-column tests and verdict
+    the drift report then carries (``monitoring.evidently_drift``; its JSON beside the HTML)."""
     # Evidently's import costs seconds: only runs that make reports pay it.
     from evidently import BinaryClassification, DataDefinition, Dataset, Report
     from evidently.presets import ClassificationPreset, DataDriftPreset
@@ -195,13 +198,16 @@ def write_html_reports(
     current_rows = current[spec.feature_names].sample(min(sample, len(current)), random_state=0)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
     reports: dict[str, str] = {}
-    drift = Report([DataDriftPreset()]).run(
+    preset = DataDriftPreset() if drift is None else run_drift_preset(drift)
+    snapshot = Report([preset]).run(
         Dataset.from_pandas(current_rows, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
     )
     path = directory / "data_drift.html"
-    drift.save_html(str(path))
+    snapshot.save_html(str(path))
     reports["data_drift"] = str(path)
+    snapshot.save_json(str(directory / "data_drift.json"))
+    reports["data_drift_json"] = str(directory / "data_drift.json")
 
     if len(labelled) and labelled["label"].nunique() == 2:
         frame = pd.DataFrame(

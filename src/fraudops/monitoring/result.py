@@ -15,6 +15,7 @@ from fraudops.alerting.message import AlertSummary, DriftedFeature, make_summary
 from fraudops.monitoring.drift import DriftReport
 from fraudops.monitoring.performance import PerformanceReport
 from fraudops.monitoring.shadow import ShadowReport
+from fraudops.monitoring.signals import FastSignals
 from fraudops.monitoring.skew import SkewReport
 
 Status = Literal["drift", "ok", "insufficient_data"]
@@ -54,6 +55,8 @@ class MonitoringResult:
     data_drift_detected: bool
     model_drift_detected: bool
     status: Status
+    # Confirmed-fraud recall, CBPE and the concept-drift suspicion (None: not gathered).
+    signals: FastSignals | None = None
     reports: dict[str, str] = field(default_factory=dict)  # name -> path
     alert: AlertOutcome | None = None
     mlflow_run_id: str | None = None
@@ -63,6 +66,10 @@ class MonitoringResult:
     @property
     def shadow(self) -> ShadowReport | None:
         return self.performance.shadow
+
+    @property
+    def concept_drift_suspected(self) -> bool:
+        return bool(self.signals and self.signals.concept_drift_suspected)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -78,6 +85,8 @@ class MonitoringResult:
             "data_drift_detected": self.data_drift_detected,
             "model_drift_detected": self.model_drift_detected,
             "status": self.status,
+            "concept_drift_suspected": self.concept_drift_suspected,
+            "signals": None if self.signals is None else self.signals.to_dict(),
             "reports": dict(self.reports),
             "alert": None if self.alert is None else self.alert.to_dict(),
             "mlflow_run_id": self.mlflow_run_id,
@@ -109,6 +118,10 @@ class MonitoringResult:
             },
             data_drift_detected=self.data_drift_detected,
             model_drift_detected=self.model_drift_detected,
+            concept_drift_suspected=self.concept_drift_suspected,
+            concept_drift_reason=(
+                self.signals.reason if self.signals and self.concept_drift_suspected else None
+            ),
             reports=self.reports,
             mlflow_run_id=self.mlflow_run_id,
         )
@@ -143,6 +156,8 @@ class MonitoringResult:
             "shadow": _shadow_summary(self.performance.shadow),
             "data_drift_detected": self.data_drift_detected,
             "model_drift_detected": self.model_drift_detected,
+            "concept_drift_suspected": self.concept_drift_suspected,
+            "signals": None if self.signals is None else self.signals.summary(),
             "reports": dict(self.reports),
             "mlflow_run_id": self.mlflow_run_id,
         }

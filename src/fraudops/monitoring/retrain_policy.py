@@ -1,8 +1,9 @@
 """The retrain policy: which findings of a monitoring run call for a retrain (``retrain.*``).
 
 Drift on at least ``on_drifted_features`` features at alarm level (MODERATE/CRITICAL, or PSI at
-its threshold), degradation of the mature cohorts, mature recall under ``min_recall``, or a
-champion older than ``every_days``. Pure: the reports in, the reasons out.
+its threshold), degradation of the mature cohorts, mature recall under ``min_recall``, concept
+drift suspected by the fast signals (``on_concept_drift``), or a champion older than
+``every_days``. Pure: the reports in, the reasons out.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from fraudops.config import Settings
 from fraudops.monitoring.drift import CRITICAL, MODERATE, DriftReport
 from fraudops.monitoring.performance import PerformanceReport
 
-ReasonKind = Literal["data_drift", "degradation", "low_recall", "champion_age"]
+ReasonKind = Literal["data_drift", "degradation", "low_recall", "champion_age", "concept_drift"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,10 @@ def retrain_reasons(
     performance: PerformanceReport,
     *,
     champion_age_days: float | None = None,
+    concept_drift: str | None = None,
 ) -> list[RetrainReason]:
-    """The policy's reasons to retrain on a monitoring run's findings (empty: none)."""
+    """The policy's reasons to retrain on a monitoring run's findings (empty: none).
+    ``concept_drift``: why the run suspects concept drift (None: it does not)."""
     cfg = settings.retrain
     reasons = []
     alarmed = alarmed_features(settings, drift)
@@ -73,6 +76,8 @@ def retrain_reasons(
                 f"mature recall {recall:.3f} below retrain.min_recall {cfg.min_recall}",
             )
         )
+    if cfg.on_concept_drift and concept_drift is not None:
+        reasons.append(RetrainReason("concept_drift", f"concept drift suspected: {concept_drift}"))
     if cfg.every_days is not None and (champion_age_days or 0.0) >= cfg.every_days:
         reasons.append(
             RetrainReason(

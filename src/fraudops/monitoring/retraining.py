@@ -122,7 +122,14 @@ def retrain_after_monitoring(
     )
     last_retrain, champion_since = _history(ctx)
     age = (as_of - champion_since).total_seconds() / 86_400 if champion_since else None
-    reasons = retrain_reasons(settings, result.drift, result.performance, champion_age_days=age)
+    signals = result.signals
+    reasons = retrain_reasons(
+        settings,
+        result.drift,
+        result.performance,
+        champion_age_days=age,
+        concept_drift=signals.reason if signals and signals.concept_drift_suspected else None,
+    )
     check = RetrainCheck(result.run_id, as_of, reasons, due=bool(reasons), shadow=shadow)
     if not reasons:
         return check

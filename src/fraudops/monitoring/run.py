@@ -11,6 +11,9 @@ time; ``--now`` lets a simulation evaluate the past):
   prediction's latest label known at ``now``, by prediction-day cohort, mature cohorts only
   deciding whether the model degraded against its training baseline; the champion against its
   shadow challenger on the same mature labelled rows;
+- the fast signals (``fraudops.monitoring.signals``): recall on the frauds confirmed so far, CBPE
+  per day and for the data window (provisional, beside the realized figures once mature), and
+  whether concept drift is suspected (a warning alert);
 - one ``monitoring_runs`` row and one ``feature_drift`` row per feature, one MLflow run with the
   seed's metric names and a JSON summary, Evidently HTML reports when configured (on drift or
   degradation by default), and an alert through the context's channels when something is found.
@@ -34,6 +37,7 @@ from fraudops.alerting.dispatch import send_alert
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.labels.window import ID, read_window
+from fraudops.models.calibration import Calibrator
 from fraudops.models.profile import ReferenceProfile
 from fraudops.monitoring.backend import (
     SHADOW_COLUMNS,
@@ -49,6 +53,7 @@ from fraudops.monitoring.performance import PerformanceReport, cohort_performanc
 from fraudops.monitoring.record import log_mlflow, record, write_html_reports
 from fraudops.monitoring.result import MonitoringResult, Status, Window
 from fraudops.monitoring.shadow import compare_shadow
+from fraudops.monitoring.signals import FastSignals, fallback_calibrator, fast_signals
 from fraudops.monitoring.skew import check_skew
 from fraudops.monitoring.summaries import crossing_rows, crossings, finish_drift
 from fraudops.monitoring.window import LocalWindow
@@ -105,6 +110,9 @@ def run_monitoring(
     # → shadow
     thresholds = _shadow_thresholds(settings, spec, client, checks.shadow_versions)
     attach_shadow(performance, checks.shadow_rows, settings, thresholds)
+    # → fast signals (confirmed-fraud recall, CBPE, concept-drift suspicion)
+    with progress.step("Estimating the fast signals"):
+        signals = run_signals(ctx, str(version.version), checks.scored, data_start)
 
     data_drift = bool(drift and drift.data_drift_detected)
     model_drift = bool(performance.degraded)
@@ -124,6 +132,7 @@ def run_monitoring(
         data_drift_detected=data_drift,
         model_drift_detected=model_drift,
         status=status,
+        signals=signals,
     )
     # → skew (derived features only): logged online values against an offline recomputation
     if spec.derived:
@@ -151,14 +160,14 @@ def run_monitoring(
         if make_html and current is not None and len(current):
             labelled = checks.labelled_for_html()
             result.reports.update(
-                write_html_reports(lake, settings, spec, current, labelled, report_dir)
+                write_html_reports(lake, settings, spec, current, labelled, report_dir, drift)
             )
     with progress.step("Logging to MLflow"):
         result.mlflow_run_id = log_mlflow(settings, client, result, report_dir)
     with progress.step("Recording the run in the lake"):
         record(lake, result, started=as_of)
     # → alert
-    if alert and (data_drift or model_drift):
+    if alert and (data_drift or model_drift or result.concept_drift_suspected):
         with progress.step("Alerting"):
             # channels: the caller's instead of the configured ones (a simulation's alert log).
             result.alert = send_alert(
@@ -181,6 +190,35 @@ def open_window(ctx: MonitoringContext, request: WindowRequest) -> WindowBackend
         assert isinstance(ctx.engine, DaskEngine)
         return DaskWindow(ctx.engine.client, ctx.lake, ctx.spec, request)
     return LocalWindow(ctx.lake, ctx.spec, request)
+
+
+def run_signals(
+    ctx: MonitoringContext, version: str, scored: pd.DataFrame | None, data_start: datetime
+) -> FastSignals | None:
+    """The fast signals of the champion's rows (None: the backend gathered none). The
+    probabilities are calibrated by the calibrator stored with the version, else by one fitted
+    on the window's mature labelled rows (``signals.fallback_calibrator``)."""
+    if scored is None:
+        return None
+    settings, cfg = ctx.settings, ctx.settings.monitoring
+    manifest = registry.load_model(settings, ctx.spec, version, client=ctx.mlflow).manifest
+    calibrator: Calibrator | None
+    if manifest.calibration is not None:
+        calibrator, source = Calibrator.from_dict(manifest.calibration), "manifest"
+    else:
+        calibrator, source = fallback_calibrator(
+            scored, min_coverage=settings.labels.mature_coverage, before=data_start
+        )
+    return fast_signals(
+        scored,
+        calibrator,
+        calibration_source=source,
+        data_start=data_start,
+        min_coverage=settings.labels.mature_coverage,
+        alpha=cfg.concept_drift_alpha,
+        min_confirmed=cfg.concept_drift_min_confirmed,
+        draws=cfg.cbpe_draws,
+    )
 
 
 # ---- window → drift → performance ----------------------------------------------------------------
@@ -217,6 +255,7 @@ def check_window(
         shadow_rows=shadow_rows,
         wasserstein_bounds=bounds,
         notes=list(data.notes),
+        scored=perf.scored,
     )
     if any(bounds.values()):
         checks.notes.append(
@@ -330,8 +369,20 @@ def report_for_run(
     directory = settings.home_dir / "reports" / spec.name / run_id
     directory.mkdir(parents=True, exist_ok=True)
     with progress.step("Rendering Evidently reports"):
+        # The run's drift tests, again on its window against its version's profile.
+        profile, _ = registry.load_reference_profile(
+            settings, spec, str(row["model_version"]), client=ctx.mlflow
+        )
+        drift = None
+        if len(current) >= settings.monitoring.min_samples:
+            drift = compute_drift(
+                profile,
+                current[spec.feature_names],
+                settings.monitoring,
+                scores=current["probability"].to_numpy(dtype=np.float64),
+            )
         labelled = predictions.merge(window.labels, on=ID, how="inner")
-        return write_html_reports(lake, settings, spec, current, labelled, directory)
+        return write_html_reports(lake, settings, spec, current, labelled, directory, drift)
 
 
 # ---- the shadow comparison -----------------------------------------------------------------------

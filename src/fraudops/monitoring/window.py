@@ -22,6 +22,7 @@ from fraudops.monitoring.backend import (
     WindowRequest,
 )
 from fraudops.monitoring.drift import SCORE_FEATURE
+from fraudops.monitoring.signals import SCORED_COLUMNS
 from fraudops.monitoring.summaries import values_in
 from fraudops.spec import FeatureSpec
 
@@ -99,4 +100,5 @@ def performance_slice(window: LabelledWindow, champion: str | None) -> Performan
         champion_shadow=len(shadow_columns) == len(SHADOW_COLUMNS)
         and bool(joined["shadow_version"].notna().any()),
         html_labelled=lambda: window.predictions.merge(window.labels, on=ID, how="inner"),
+        scored=data[list(SCORED_COLUMNS)],
     )

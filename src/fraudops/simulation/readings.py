@@ -55,7 +55,19 @@ def monitoring_run(
         retrain_blocked=check.blocked,
         shadow=shadow.to_dict() if shadow is not None else None,
         shadow_verdict=check.shadow.to_dict() if check.shadow is not None else None,
+        concept_drift_suspected=run.concept_drift_suspected,
+        signals=fast_signals(run),
     )
+
+
+def fast_signals(run: MonitoringResult) -> dict[str, Any] | None:
+    """The run's fast signals, its per-day ones for the data window's days only."""
+    if run.signals is None:
+        return None
+    out = run.signals.summary()
+    first = f"{run.data_window.start:%Y-%m-%d}"
+    out["days"] = [d for d in out["days"] if d["day"] >= first]
+    return out
 
 
 def shadow_promotion(

@@ -48,6 +48,11 @@ class MonitoringRun:
     retrain_blocked: str | None
     shadow: dict[str, Any] | None  # the run's shadow comparison
     shadow_verdict: dict[str, Any] | None  # the policy's verdict on a challenger in shadow
+    concept_drift_suspected: bool = False
+    # The fast signals (``FastSignals.summary``, the data window's days only) with the CBPE
+    # estimate; ``cbpe_check``: that estimate against the window's true outcomes (at the end).
+    signals: dict[str, Any] | None = None
+    cbpe_check: dict[str, Any] | None = None
 
 
 @dataclass
@@ -99,6 +104,10 @@ class Outcome:
     post_retrain_months: list[int] | None = None
     post_retrain_recall: float | None = None
     recovered: bool | None = None  # a drift scenario only
+    # Per onset: days to the first run that saw something and to the first promotion after it.
+    onsets: list[dict[str, Any]] | None = None
+    # CBPE's 95 % intervals against the true outcomes, and the concept-drift suspicions.
+    fast_signals: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -110,7 +119,14 @@ class Outcome:
         recovery (the recovery retrain's only when there was one)."""
         out = asdict(self)
         if self.quiet is not None:
-            keep = ["drift_alerts", "retrains", "promotions", "final_champion", "quiet"]
+            keep = [
+                "drift_alerts",
+                "retrains",
+                "promotions",
+                "final_champion",
+                "quiet",
+                "fast_signals",
+            ]
         else:
             keep = [k for k in out if k != "quiet"]
             if self.recovery_retrain is None:

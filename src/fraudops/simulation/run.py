@@ -31,6 +31,7 @@ from fraudops.simulation.chart import render_chart
 from fraudops.simulation.months import month_rows, outcome
 from fraudops.simulation.outcomes import Outcomes
 from fraudops.simulation.results import SimulationResult
+from fraudops.simulation.signals_check import cbpe_check, onset_timings
 from fraudops.simulation.traffic import DAYS_PER_MONTH, Traffic
 from fraudops.simulation.world import ServingWorld
 from fraudops.training.first_champion import DEMO_SPEC, prepare_champion
@@ -154,6 +155,10 @@ def _simulate(
     with progress.step("Month-by-month figures"):
         result.month_rows = month_rows(runtime.lake(), outcomes.truth, result, start)
         result.outcome = outcome(result, plan)
+        result.outcome.onsets = onset_timings(result, plan) or None
+        result.outcome.fast_signals = cbpe_check(
+            runtime.lake(), outcomes.truth, result, sim.monitoring.data_window_days
+        )
     with progress.step("Chart and summary"):
         result.chart = str(render_chart(result, out / "simulation.png"))
         result.summary_path = str(out / "simulation.json")

@@ -10,6 +10,7 @@ import pandas as pd
 from fraudops.dashboard.contracts import Chart, Filters, Kpi, PageData, Series, Severity, Table
 from fraudops.dashboard.pages.common import column_list, number, parse_json, psi_bands
 from fraudops.dashboard.pages.drift import monitoring_runs
+from fraudops.dashboard.pages.signals import signal_charts, signal_kpis, signal_table
 from fraudops.dashboard.store import small_table
 from fraudops.lake.schemas import FEATURE_DRIFT
 from fraudops.runtime import Runtime
@@ -86,6 +87,9 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
         Kpi("status", "Status", str(run["status"]), severity=_status_severity(run["status"]))
     )
     kpis += [Kpi(f, f.replace("_", " "), _figure(run[f])) for f in FIGURES]
+    signals = summary.get("signals") or None
+    if signals:
+        kpis += signal_kpis(signals)
     return PageData(
         page="runs",
         title=f"Run {run_id}",
@@ -99,16 +103,25 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
                 [Series("PSI", column_list(features, "psi"))],
                 y_title="PSI",
                 bands=psi_bands(runtime),
-            )
+            ),
+            *(signal_charts(signals) if signals and signals.get("days") else []),
         ],
         tables=[
+            *([signal_table(signals)] if signals else []),
             Table("features", "Features of this run", features),
             Table(
                 "reports", "Reports (Evidently HTML, summary)", reports, links={"url": "{value}"}
             ),
             Table("links", "MLflow", links, links={"url": "{value}"}),
         ],
-        notes=[] if len(files) > 1 else ["no Evidently HTML report for this run (made on drift)"],
+        notes=[
+            *([] if len(files) > 1 else ["no Evidently HTML report for this run (made on drift)"]),
+            *(
+                [f"fast signals: {signals.get('reason')}"]
+                if signals and not signals.get("days")
+                else []
+            ),
+        ],
         options={"runs": ids[::-1], "run_id": [run_id]},
     )
 
