@@ -21,6 +21,7 @@ from fraudops.models.portable import ScoringModel
 from fraudops.models.profile import ReferenceProfile, build_profile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
+from fraudops.training.evaluation import SliceContext, context_of
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.outcome import SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
@@ -130,6 +131,9 @@ class LocalMatrices:
     def predict(self, model: ScoringModel, name: str) -> tuple[np.ndarray, np.ndarray]:
         return model.predict_proba(self.X[name]), self.y[name]
 
+    def context(self, name: str) -> SliceContext:
+        return context_of(self.source.split.slices()[name], self.source.spec)
+
     def champion_scores(self, model: ScoringModel, features: Sequence[str]) -> np.ndarray:
         return model.predict_proba(feature_matrix(self.source.split.holdout, features))
 
@@ -138,8 +142,9 @@ class LocalMatrices:
 
 
 def training_columns(spec: FeatureSpec) -> list[str]:
-    """The transactions columns a training reads (the spec's, less the customer, plus the id)."""
-    columns = list(dict.fromkeys([c for c in spec.required_columns if c != spec.customer_column]))
+    """The transactions columns a training reads (the spec's, plus the id): the customer is
+    the card of card precision@k."""
+    columns = list(dict.fromkeys(spec.required_columns))
     id_column = spec.id_column or "transaction_id"
     if id_column not in columns:
         columns.append(id_column)
