@@ -112,9 +112,13 @@ def classification_metrics(
     }
 
 
-def _figures(part: pd.DataFrame, k: int | None, **options: Any) -> dict[str, float] | None:
-    """``classification_metrics`` of labelled rows, with their amounts, days and cards when the
-    frame holds them."""
+def labelled_metrics(
+    part: pd.DataFrame, alerts_per_day: int | None = None, **options: Any
+) -> dict[str, float] | None:
+    """``classification_metrics`` of labelled rows (label, probability, prediction), with their
+    amounts (``AMOUNT``), days (``day``) and cards (``CARD``) when the frame holds them;
+    ``alerts_per_day`` is the k of precision@k per day."""
+    k = alerts_per_day
     amounts = part[AMOUNT].to_numpy(dtype=np.float64) if AMOUNT in part.columns else None
     if amounts is not None and np.isnan(amounts).any():
         amounts = None  # a version logged without amounts: no money figures
@@ -199,7 +203,7 @@ def cohort_performance(
         part = by_day.get(day, labelled.iloc[:0])
         coverage = len(part) / int(rows)
         mature = coverage >= min_coverage
-        metrics = _figures(part, alerts_per_day, **options) if len(part) else None
+        metrics = labelled_metrics(part, alerts_per_day, **options) if len(part) else None
         cohorts.append(
             CohortPerformance(
                 day=str(day),
@@ -223,7 +227,7 @@ def cohort_performance(
             f"{min_coverage:.0%}), fewer than the {min_samples} needed"
         )
     else:
-        metrics = _figures(evaluated, alerts_per_day, **options)
+        metrics = labelled_metrics(evaluated, alerts_per_day, **options)
         if metrics is None:
             reason = "the mature cohorts' labels hold one class only"
     degradation = degraded = None
