@@ -18,6 +18,7 @@ from fraudops.lake import Lake, load_file
 from fraudops.models.profile import load_profile
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime, mlflow_client
+from fraudops.scoring import Scorer
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
@@ -73,7 +74,14 @@ def test_first_training_becomes_champion(story: dict[str, Any], home: Path) -> N
     assert first.champion_before is None and first.champion_after == "1"
     assert first.metrics.roc_auc >= 0.85 and first.metrics.pr_auc >= 0.5  # seed floors
     assert first.metrics.n == first.split["holdout_rows"] == pytest.approx(ROWS * 0.2, abs=50)
-    assert first.threshold == first.metrics.threshold and first.threshold_policy == "best_f1"
+    # The default operating point is the expected-loss decision; its threshold is the cut of
+    # the same alert volume on validation.
+    assert first.threshold == first.metrics.threshold
+    assert first.threshold_policy == "expected_loss"
+    # The fraud team's figures: money with the spec's amount, per day with its timestamp.
+    assert first.metrics.amount_caught is not None and first.metrics.amount_missed is not None
+    assert first.metrics.flagged_per_day is not None and first.metrics.k == 10
+    assert first.metrics.card_precision_at_k is not None
     assert [c.name for c in first.gate.checks] == ["min_roc_auc", "min_pr_auc"]
     assert {"Loading transactions", "Training xgboost", "Logging to MLflow"} <= set(first.timings)
     summary = first.to_dict()
@@ -87,7 +95,9 @@ def test_champion_loads_from_the_registry_and_scores_like_the_run(
     from sklearn.metrics import roc_auc_score
 
     settings = _settings(home)
-    loaded = registry.load_model(settings, "transactions30")  # the champion by default
+    loaded = registry.load_model(
+        settings, "transactions30", client=mlflow_client(settings)
+    )  # the champion by default
     assert (loaded.version, loaded.run_id) == ("1", story["first"].run_id)
     assert loaded.manifest.kind == "xgboost"
     assert loaded.manifest.threshold == story["first"].threshold
@@ -95,9 +105,19 @@ def test_champion_loads_from_the_registry_and_scores_like_the_run(
         frame = lake.read_frame("transactions")
     spec = settings.feature_spec()
     split = time_split(frame, spec, validation_fraction=0.1, holdout_fraction=0.2)
-    scores = loaded.model.predict_proba(feature_matrix(split.holdout, spec.feature_names))
-    auc = roc_auc_score(label_vector(split.holdout, spec), scores)
+    X = feature_matrix(split.holdout, spec.feature_names)
+    scores = loaded.model.predict_proba(X)
+    y = label_vector(split.holdout, spec)
+    auc = roc_auc_score(y, scores)
     assert auc == pytest.approx(story["first"].metrics.roc_auc, abs=1e-9)
+    # The calibrator and the operating point travel with the version, and the Scorer (serving,
+    # batch, Dask workers) flags exactly what the evaluation counted.
+    assert loaded.manifest.calibration is not None and loaded.manifest.decision is not None
+    assert loaded.manifest.decision["policy"] == "expected_loss"
+    assert loaded.manifest.decision["amount_feature"] == spec.amount_column
+    flagged = Scorer(loaded, (), flat_forest=False).score(X).predictions.astype(bool)
+    assert int(flagged.sum()) == story["first"].metrics.flagged
+    assert int((flagged & (y == 1)).sum()) == story["first"].metrics.tp
 
 
 def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home: Path) -> None:
@@ -252,7 +272,9 @@ def test_logreg_trains_and_is_pickle_free(story: dict[str, Any], home: Path) -> 
     )
     result = train(settings, trainer="logreg")
     assert result.decision == "promoted" and result.metrics.roc_auc > 0.85
-    loaded = registry.load_model(settings, "transactions30", result.version)
+    loaded = registry.load_model(
+        settings, "transactions30", result.version, client=mlflow_client(settings)
+    )
     assert loaded.manifest.kind == "logreg"
     names = {
         Path(a.path).name for a in mlflow_client(settings).list_artifacts(result.run_id, "model")
