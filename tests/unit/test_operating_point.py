@@ -13,7 +13,6 @@ from fraudops.config import GateSettings, LogRegParams, ServingSettings
 from fraudops.config.model_sections import TrainingSettings
 from fraudops.metrics import better, compute_metrics
 from fraudops.models.calibration import Calibrator
-from fraudops.models.decision import OperatingPoint
 from fraudops.models.portable import LogRegModel, load_model_dir
 from fraudops.monitoring.performance import classification_metrics
 from fraudops.monitoring.shadow import compare_shadow
