@@ -115,7 +115,11 @@ def test_champion_loads_from_the_registry_and_scores_like_the_run(
     assert loaded.manifest.calibration is not None and loaded.manifest.decision is not None
     assert loaded.manifest.decision["policy"] == "expected_loss"
     assert loaded.manifest.decision["amount_feature"] == spec.amount_column
-    flagged = Scorer(loaded, (), flat_forest=False).score(X).predictions.astype(bool)
+    flagged = (
+        Scorer(loaded, settings.serving.risk_tiers, flat_forest=False)
+        .score(X)
+        .predictions.astype(bool)
+    )
     assert int(flagged.sum()) == story["first"].metrics.flagged
     assert int((flagged & (y == 1)).sum()) == story["first"].metrics.tp
 
