@@ -141,20 +141,20 @@ def retrain(
         raise typer.Exit(result.exit_code)
 
 
-MONTH_COLUMNS = (  # (key, header): short enough for an 80-column terminal
+MONTH_COLUMNS = (  # (key, header): short enough for an 80-column terminal (the volume is
+    # the title's tx/day × 30; simulation.json carries it)
     ("month", "mo"),
-    ("volume", "volume"),
     ("frauds", "frauds"),
-    ("recall", "recall"),
+    ("recall", "rec"),
     ("precision", "prec"),
-    ("flagged_per_day", "flag/d"),
+    ("flagged_per_day", "f/d"),
     ("amount_caught", "caught"),
     ("amount_missed", "missed"),
     ("roc_auc", "ROC"),
     ("pr_auc", "PR"),
     ("drifted_features", "drift"),
-    ("alerts", "alerts"),
-    ("retrains", "retrain"),
+    ("alerts", "alert"),
+    ("retrains", "retr"),
     ("champion", "champ"),
 )
 
@@ -175,7 +175,7 @@ def _cell(row: MonthRow, key: str) -> str:
         )
         return f"{value}{onset}"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.2f}"
     return f"{value:,}" if isinstance(value, int) else fmt(value)
 
 
@@ -184,7 +184,7 @@ def _share(value: float | None) -> str:
 
 
 def _money(value: float) -> str:
-    return f"${value / 1000:,.1f}K" if abs(value) >= 1000 else f"${value:,.0f}"
+    return f"${value / 1000:,.0f}K" if abs(value) >= 1000 else f"${value:,.0f}"
 
 
 def render_simulation(result: SimulationResult) -> None:
@@ -200,8 +200,8 @@ def render_simulation(result: SimulationResult) -> None:
         title=f"Simulation '{result.scenario}': {result.months} "
         f"month{'s' if result.months != 1 else ''} from {result.start[:10]}, "
         f"{result.tx_per_day:,} tx/day; " + ("; ".join(onsets) or "no drift"),
-        caption="d/c: data/concept drift active · flag/d: alerts a day · caught/missed: fraud "
-        "amount flagged/not · drift: features at alarm level · retrain: tried/promoted · "
+        caption="d/c: data/concept drift active · f/d: alerts a day · caught/missed: fraud "
+        "amount flagged/not · drift: features at alarm level · retr: tried/promoted · "
         "champ: champion at month end",
         title_justify="left",
         caption_justify="left",
