@@ -2,6 +2,17 @@
 
 Shared by the online endpoint (a micro-batch of requests at a time) and by batch scoring of a
 file: both get the same numbers for the same rows.
+
+The decision is the version's operating point (``manifest.decision``, models/decision.py): the
+expected-loss rule weighs each row's calibrated probability by its amount, read from the feature
+matrix. A version trained before operating points decides by ``score >= manifest.threshold``.
+
+``probability`` (served, logged to ``predictions``) stays the model's score: the reference
+profile's score distribution, the baseline ROC-AUC, the risk tiers and the shadow comparisons are
+all in that scale, and isotonic calibration is a step function (its plateaus tie scores and would
+lower a realized ROC-AUC measured against the raw baseline). The calibrated probability is the
+version's stored calibrator applied to that score (``Scorer.calibrate``): predictions carry their
+``model_version``, so monitoring and CBPE apply the same calibrator the decision used.
 """
 
 from __future__ import annotations
@@ -14,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from fraudops.config import RiskTier
+from fraudops.models.calibration import Calibrator
+from fraudops.models.decision import OperatingPoint
 from fraudops.models.forest import FlatForest
 from fraudops.registry import LoadedModel
 
@@ -61,15 +74,15 @@ def reason_codes(
 
 @dataclass
 class ScoredBatch:
-    probabilities: np.ndarray
-    predictions: np.ndarray
+    probabilities: np.ndarray  # the model's scores
+    predictions: np.ndarray  # the operating point's decisions (int8 0/1)
     tiers: np.ndarray
     reasons: list[list[dict[str, Any]]] | None
     model_ms: float
 
 
 class Scorer:
-    """One loaded model version with the serving decisions around it (threshold, tiers)."""
+    """One loaded model version with the serving decisions around it (operating point, tiers)."""
 
     def __init__(
         self,
@@ -82,7 +95,15 @@ class Scorer:
         self.loaded = loaded
         self.model = loaded.model
         self.feature_names = list(loaded.manifest.feature_names)
-        self.threshold = float(loaded.manifest.threshold)
+        manifest = loaded.manifest
+        self.threshold = float(manifest.threshold)
+        self.calibrator = (
+            Calibrator.from_dict(manifest.calibration) if manifest.calibration else None
+        )
+        self.point = OperatingPoint.from_dict(manifest.decision) if manifest.decision else None
+        self._amount_index = (
+            None if self.point is None else self.point.amount_index(self.feature_names)
+        )
         self.name = loaded.name
         self.version = loaded.version
         self.run_id = loaded.run_id
@@ -99,6 +120,18 @@ class Scorer:
             return self.forest.predict(X)
         return self.model.predict_proba(X)
 
+    def decide(self, probabilities: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """The operating point's decision per row (bool), vectorised."""
+        if self.point is None:  # a version from before operating points
+            return np.asarray(probabilities) >= self.threshold
+        amounts = None if self._amount_index is None else X[:, self._amount_index]
+        return self.point.flag(probabilities, self.calibrator, amounts)
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray | None:
+        """Calibrated probabilities of the model's scores; None for a version without a
+        calibrator."""
+        return None if self.calibrator is None else self.calibrator(probabilities)
+
     def score(self, X: np.ndarray, *, explain: bool = False) -> ScoredBatch:
         started = time.perf_counter()
         probabilities = self.probabilities(X)
@@ -113,7 +146,7 @@ class Scorer:
         model_ms = (time.perf_counter() - started) * 1000
         return ScoredBatch(
             probabilities=probabilities,
-            predictions=(probabilities >= self.threshold).astype(np.int8),
+            predictions=self.decide(probabilities, X).astype(np.int8),
             tiers=self._tiers(probabilities),
             reasons=reasons,
             model_ms=model_ms,

@@ -18,6 +18,7 @@ from fraudops.lake import Lake, load_file
 from fraudops.models.profile import load_profile
 from fraudops.progress import Reporter
 from fraudops.runtime import Runtime, mlflow_client
+from fraudops.scoring import Scorer
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.pipeline import run_training
 from fraudops.training.result import TrainingResult
@@ -74,7 +75,14 @@ def test_first_training_becomes_champion(story: dict[str, Any], home: Path) -> N
     assert first.champion_before is None and first.champion_after == "1"
     assert first.metrics.roc_auc >= 0.85 and first.metrics.pr_auc >= 0.5  # seed floors
     assert first.metrics.n == first.split["holdout_rows"] == pytest.approx(ROWS * 0.2, abs=50)
-    assert first.threshold == first.metrics.threshold and first.threshold_policy == "best_f1"
+    # The default operating point is the expected-loss decision; its threshold is the cut of
+    # the same alert volume on validation.
+    assert first.threshold == first.metrics.threshold
+    assert first.threshold_policy == "expected_loss"
+    # The fraud team's figures: money with the spec's amount, per day with its timestamp.
+    assert first.metrics.amount_caught is not None and first.metrics.amount_missed is not None
+    assert first.metrics.flagged_per_day is not None and first.metrics.k == 10
+    assert first.metrics.card_precision_at_k is not None
     assert [c.name for c in first.gate.checks] == ["min_roc_auc", "min_pr_auc"]
     assert {"Loading transactions", "Training xgboost", "Logging to MLflow"} <= set(first.timings)
     summary = first.to_dict()
@@ -98,9 +106,23 @@ def test_champion_loads_from_the_registry_and_scores_like_the_run(
         frame = lake.read_frame("transactions")
     spec = settings.feature_spec()
     split = time_split(frame, spec, validation_fraction=0.1, holdout_fraction=0.2)
-    scores = loaded.model.predict_proba(feature_matrix(split.holdout, spec.feature_names))
-    auc = roc_auc_score(label_vector(split.holdout, spec), scores)
+    X = feature_matrix(split.holdout, spec.feature_names)
+    scores = loaded.model.predict_proba(X)
+    y = label_vector(split.holdout, spec)
+    auc = roc_auc_score(y, scores)
     assert auc == pytest.approx(story["first"].metrics.roc_auc, abs=1e-9)
+    # The calibrator and the operating point travel with the version, and the Scorer (serving,
+    # batch, Dask workers) flags exactly what the evaluation counted.
+    assert loaded.manifest.calibration is not None and loaded.manifest.decision is not None
+    assert loaded.manifest.decision["policy"] == "expected_loss"
+    assert loaded.manifest.decision["amount_feature"] == spec.amount_column
+    flagged = (
+        Scorer(loaded, settings.serving.risk_tiers, flat_forest=False)
+        .score(X)
+        .predictions.astype(bool)
+    )
+    assert int(flagged.sum()) == story["first"].metrics.flagged
+    assert int((flagged & (y == 1)).sum()) == story["first"].metrics.tp
 
 
 def test_the_run_holds_params_metrics_and_artifacts(story: dict[str, Any], home: Path) -> None:

@@ -57,7 +57,12 @@ def test_mature_cohorts_match_the_true_labels_and_recent_ones_are_immature() -> 
     days = pd.to_datetime(frame["request_time"], utc=True).dt.strftime("%Y-%m-%d")
     truth = frame[days.isin([c.day for c in mature])]
     direct = classification_metrics(
-        truth["label"], truth["probability"], truth["prediction"], cost_fn=100.0, cost_fp=1.0
+        truth["label"],
+        truth["probability"],
+        truth["prediction"],
+        cost_fn=100.0,
+        cost_fp=1.0,
+        days=days[truth.index].to_numpy(),  # the cohorts' days: flagged per day
     )
     assert report.metrics == pytest.approx(direct, abs=1e-12)
     assert report.evaluated_rows == len(truth)
@@ -65,7 +70,12 @@ def test_mature_cohorts_match_the_true_labels_and_recent_ones_are_immature() -> 
         part = frame[days == cohort.day]
         assert cohort.metrics == pytest.approx(
             classification_metrics(
-                part["label"], part["probability"], part["prediction"], cost_fn=100.0, cost_fp=1.0
+                part["label"],
+                part["probability"],
+                part["prediction"],
+                cost_fn=100.0,
+                cost_fp=1.0,
+                days=days[part.index].to_numpy(),
             ),
             abs=1e-12,
         )

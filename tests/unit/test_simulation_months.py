@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
+import pytest
 
 from fraudops.config import Scenario
 from fraudops.simulation.months import month_of, outcome, pooled_recall
@@ -133,10 +134,22 @@ def test_a_drift_run_without_a_recovery_retrain_has_no_recovery_fields() -> None
         "promotions": 0,
         "final_champion": "1",
         "pre_drift_recall": 0.8,
+        "pre_drift_amount_caught_share": None,  # these months carry no amounts
         "detected_at_run": None,
         "detected_as_of": None,
         "recovered": False,
     }
+
+
+def test_the_pre_drift_share_of_the_fraud_amount_caught_pools_the_months() -> None:
+    result = _result(monitoring_runs=[], retrains=[])
+    result.month_rows = [_month(m, 0.8) for m in range(1, 5)]
+    for row, (caught, missed) in zip(
+        result.month_rows, [(800.0, 200.0), (300.0, 700.0), (0.0, 0.0), (9.0, 9.0)], strict=True
+    ):
+        row.amount_caught, row.amount_missed = caught, missed
+    verdict = outcome(result, Scenario(concept_drift_month=4))
+    assert verdict.pre_drift_amount_caught_share == pytest.approx(1100 / 2000)  # months 1-3
 
 
 def test_a_control_is_quiet_only_without_alerts_and_retrains() -> None:

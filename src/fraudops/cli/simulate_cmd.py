@@ -141,17 +141,20 @@ def retrain(
         raise typer.Exit(result.exit_code)
 
 
-MONTH_COLUMNS = (  # (key, header): short enough for an 80-column terminal
+MONTH_COLUMNS = (  # (key, header): short enough for an 80-column terminal (the volume is
+    # the title's tx/day × 30; simulation.json carries it)
     ("month", "mo"),
-    ("volume", "volume"),
     ("frauds", "frauds"),
-    ("recall", "recall"),
+    ("recall", "rec"),
     ("precision", "prec"),
+    ("flagged_per_day", "f/d"),
+    ("amount_caught", "caught"),
+    ("amount_missed", "missed"),
     ("roc_auc", "ROC"),
     ("pr_auc", "PR"),
     ("drifted_features", "drift"),
-    ("alerts", "alerts"),
-    ("retrains", "retrain"),
+    ("alerts", "alert"),
+    ("retrains", "retr"),
     ("champion", "champ"),
 )
 
@@ -162,14 +165,26 @@ def _cell(row: MonthRow, key: str) -> str:
         return f"{value}/{row.promoted}" if value else "–"
     if key == "champion":
         return f"v{value}"
+    if key in ("amount_caught", "amount_missed"):
+        return "–" if value is None else _money(value)
+    if key == "flagged_per_day":
+        return "–" if value is None else f"{value:.1f}"
     if key == "month":
         onset = "".join(
             mark for mark, on in (("d", row.data_drift), ("c", row.concept_drift)) if on
         )
         return f"{value}{onset}"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{value:.2f}"
     return f"{value:,}" if isinstance(value, int) else fmt(value)
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _money(value: float) -> str:
+    return f"${value / 1000:,.0f}K" if abs(value) >= 1000 else f"${value:,.0f}"
 
 
 def render_simulation(result: SimulationResult) -> None:
@@ -185,8 +200,9 @@ def render_simulation(result: SimulationResult) -> None:
         title=f"Simulation '{result.scenario}': {result.months} "
         f"month{'s' if result.months != 1 else ''} from {result.start[:10]}, "
         f"{result.tx_per_day:,} tx/day; " + ("; ".join(onsets) or "no drift"),
-        caption="d/c: data/concept drift active · drift: features at alarm level · "
-        "retrain: tried/promoted · champ: champion at month end",
+        caption="d/c: data/concept drift active · f/d: alerts a day · caught/missed: fraud "
+        "amount flagged/not · drift: features at alarm level · retr: tried/promoted · "
+        "champ: champion at month end",
         title_justify="left",
         caption_justify="left",
         box=box.SIMPLE_HEAD,
@@ -244,7 +260,8 @@ def _verdict(outcome: Outcome) -> str:
         f"Drift detected at monitoring run {outcome.detected_at_run} after the onset "
         f"({outcome.detected_as_of or 'never'}); {outcome.retrains} automatic "
         f"retrains, {outcome.promotions} promoted. Recall before the drift "
-        f"{fmt(outcome.pre_drift_recall)}, after the retrain "
+        f"{fmt(outcome.pre_drift_recall)} ({_share(outcome.pre_drift_amount_caught_share)} "
+        "of the fraud amount caught), after the retrain "
         f"{fmt(outcome.post_retrain_recall)}: "
         f"{'recovered' if outcome.recovered else 'NOT recovered'}"
     )

@@ -7,7 +7,7 @@
 kind of choice may take.
 """
 
-from fraudops.config.base import LogBackend, Section, ThresholdPolicy, TrainerName
+from fraudops.config.base import DecisionPolicy, LogBackend, Section, ThresholdPolicy, TrainerName
 from fraudops.config.compute_sections import ComputeSettings, EngineName
 from fraudops.config.feature_sections import FeaturesSettings, OnlineStoreName
 from fraudops.config.maintenance_sections import MaintenanceSettings
@@ -53,6 +53,7 @@ __all__ = [
     "ConceptDrift",
     "DashboardSettings",
     "DataSettings",
+    "DecisionPolicy",
     "DriftRule",
     "EngineName",
     "FeaturesSettings",

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict
 
 TrainerName = Literal["xgboost", "logreg"]
 ThresholdPolicy = Literal["best_f1", "target_recall", "min_cost"]
+# The operating point (fraudops.models.decision): a money decision, an alert budget or a cut.
+DecisionPolicy = Literal["expected_loss", "alert_budget", "best_f1", "min_cost", "target_recall"]
 LogBackend = Literal["spool", "redis", "none"]
 
 

@@ -38,6 +38,9 @@ class OperatingPoint:
     threshold: float | None = None  # the score cut of a cut policy
     uses_amount: bool = False  # expected_loss weighs each row's amount
     alerts_per_day: int | None = None
+    # The model feature holding the amount (the spec's amount_column): what a scorer that sees
+    # only the feature matrix reads the amounts from.
+    amount_feature: str | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in DECISIONS:
@@ -66,6 +69,17 @@ class OperatingPoint:
                 raise ValidationError("the expected_loss decision needs each row's amount")
             return p * np.asarray(amounts, dtype=np.float64) >= self.cost_fp
         return p * self.cost_fn >= self.cost_fp
+
+    def amount_index(self, feature_names: list[str]) -> int | None:
+        """The column of the amount in a feature matrix of ``feature_names`` (None: unused)."""
+        if not self.uses_amount:
+            return None
+        if self.amount_feature is None or self.amount_feature not in feature_names:
+            raise ValidationError(
+                f"decision {self.policy!r} weighs the amount feature {self.amount_feature!r}, "
+                "which the model's features do not include"
+            )
+        return feature_names.index(str(self.amount_feature))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

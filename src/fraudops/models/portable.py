@@ -96,6 +96,16 @@ class ScoringModel(Protocol):
 
     def with_threshold(self, threshold: float) -> Self: ...
 
+    def with_decision(
+        self,
+        threshold: float,
+        calibration: dict[str, Any] | None,
+        decision: dict[str, Any] | None,
+    ) -> Self:
+        """The same model with its operating point (``manifest.threshold``, ``.calibration``,
+        ``.decision``) replaced."""
+        ...
+
     def save(self, directory: Path) -> Path: ...
 
     @classmethod
@@ -210,7 +220,17 @@ class XGBoostModel:
         }
 
     def with_threshold(self, threshold: float) -> XGBoostModel:
-        manifest = replace(self.manifest, threshold=float(threshold))
+        return self.with_decision(threshold, self.manifest.calibration, self.manifest.decision)
+
+    def with_decision(
+        self,
+        threshold: float,
+        calibration: dict[str, Any] | None,
+        decision: dict[str, Any] | None,
+    ) -> XGBoostModel:
+        manifest = replace(
+            self.manifest, threshold=float(threshold), calibration=calibration, decision=decision
+        )
         if self._booster is None:
             return XGBoostModel(None, manifest, raw=self._raw, predictor=self._predictor)
         return XGBoostModel(self._booster, manifest, predictor=self._predictor)
@@ -324,7 +344,18 @@ class LogRegModel:
         return dict(zip(self.manifest.feature_names, weight.tolist(), strict=True))
 
     def with_threshold(self, threshold: float) -> LogRegModel:
-        return LogRegModel(self.parameters, replace(self.manifest, threshold=float(threshold)))
+        return self.with_decision(threshold, self.manifest.calibration, self.manifest.decision)
+
+    def with_decision(
+        self,
+        threshold: float,
+        calibration: dict[str, Any] | None,
+        decision: dict[str, Any] | None,
+    ) -> LogRegModel:
+        manifest = replace(
+            self.manifest, threshold=float(threshold), calibration=calibration, decision=decision
+        )
+        return LogRegModel(self.parameters, manifest)
 
     def save(self, directory: Path) -> Path:
         directory = Path(directory)

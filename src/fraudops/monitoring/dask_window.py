@@ -52,6 +52,7 @@ from fraudops.monitoring.backend import (
     WindowRequest,
 )
 from fraudops.monitoring.drift import SCORE_FEATURE
+from fraudops.monitoring.performance import AMOUNT, CARD
 from fraudops.monitoring.signals import SCORED_COLUMNS
 from fraudops.monitoring.summaries import (
     WindowSummary,
@@ -60,6 +61,7 @@ from fraudops.monitoring.summaries import (
     summarize,
     values_in,
 )
+from fraudops.monitoring.window import context_columns
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import as_utc
 
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
 
 ORDER = "_order"  # (partition << 32) + row: the scan order, to keep a duplicate's first copy
 LABELLED_COLUMNS = [ORDER, "day", "label", "probability", "prediction", *SHADOW_COLUMNS]
+# The amount and the card, under performance's names (AMOUNT, CARD), when predictions hold them.
 _EVENT_COLUMNS = ["event_id", ID, "label", "confirmed_at", "ingested_at"]
 _LATEST_ORDER = ("confirmed_at", "ingested_at", "event_id")
 
@@ -87,7 +90,7 @@ class DaskWindow:
         self._first = pd.DataFrame()  # the first copy of each id logged twice (pass 2)
 
     def performance_slice(self) -> PerformanceSlice:
-        perf = _performance_pieces(self.client, self.lake, self.request)
+        perf = _performance_pieces(self.client, self.lake, self.request, self.spec)
         self._dropped = perf.dropped_ids
         html_labelled = None
         if self.request.html:
@@ -182,13 +185,23 @@ class _PerfPiece:
     scored: pd.DataFrame
 
 
-def _performance_pieces(client: Client, lake: Lake, request: WindowRequest) -> _PerfPiece:
+def _performance_pieces(
+    client: Client, lake: Lake, request: WindowRequest, spec: FeatureSpec
+) -> _PerfPiece:
     import dask
 
     start, end = as_utc(request.perf_start), as_utc(request.as_of)
     where = f"request_time > '{start.isoformat()}' and request_time <= '{end.isoformat()}'"
-    columns = [ID, "request_time", "probability", "prediction", *SHADOW_COLUMNS]
-    predictions = read_dask(lake, PREDICTIONS, columns, where).map_partitions(_with_order)
+    present = set(lake.column_names(PREDICTIONS))
+    names = {
+        c: n for c, n in zip(context_columns(spec), (AMOUNT, CARD), strict=True) if c in present
+    }
+    columns = [ID, "request_time", "probability", "prediction", *SHADOW_COLUMNS, *names]
+    predictions = (
+        read_dask(lake, PREDICTIONS, columns, where)
+        .rename(columns=names)
+        .map_partitions(_with_order)
+    )
     k = max(predictions.npartitions, 1)
     if lake.exists(LABELS):
         events = read_dask(
@@ -244,7 +257,7 @@ def _perf_part(
     confirmed = pd.to_datetime(joined["confirmed_at"], utc=True)
     known = (joined["label"].notna() & confirmed.notna() & (confirmed <= as_of_ts)).to_numpy()
     joined["day"] = pd.to_datetime(joined["request_time"], utc=True).dt.strftime("%Y-%m-%d")
-    labelled = joined.loc[known, LABELLED_COLUMNS]
+    labelled = joined.loc[known, [*LABELLED_COLUMNS, *(c for c in (AMOUNT, CARD) if c in joined)]]
     joined["known"] = known
     return _PerfPiece(
         rows=int(answered.size),

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from fraudops.labels.window import label_state
+from fraudops.metrics import compute_metrics
 
 if TYPE_CHECKING:  # shadow.py builds on this module's classification_metrics
     from fraudops.monitoring.shadow import ShadowReport
@@ -64,6 +64,11 @@ class PerformanceReport:
         return out
 
 
+# The optional columns of the labelled rows that give the fraud team's figures: the amount
+# (money caught and missed) and the card (card precision@k); the day is the cohort's.
+AMOUNT, CARD = "amount", "customer_id"
+
+
 def classification_metrics(
     labels: np.ndarray,
     probabilities: np.ndarray,
@@ -72,40 +77,62 @@ def classification_metrics(
     cost_fn: float,
     cost_fp: float,
     high_confidence: float = 0.9,
+    amounts: np.ndarray | None = None,
+    days: np.ndarray | None = None,
+    cards: np.ndarray | None = None,
+    k: int | None = None,
 ) -> dict[str, float] | None:
-    """The seed's figures on labelled rows; None when only one class is present."""
+    """The figures of labelled rows (``fraudops.metrics.compute_metrics``, the one formula
+    training's evaluation uses too) plus accuracy and the high-confidence error rate; None when
+    only one class is present. ``Metrics.from_dict`` reads it back."""
     y = np.asarray(labels).astype(bool)
     p = np.asarray(probabilities, dtype=np.float64)
-    flagged = np.asarray(predictions).astype(bool)
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         return None
-    tp = int(np.sum(flagged & y))
-    fp = int(np.sum(flagged & ~y))
-    fn = positives - tp
-    tn = len(y) - positives - fp
+    figures = compute_metrics(
+        y,
+        p,
+        np.asarray(predictions).astype(bool),
+        cost_fn=cost_fn,
+        cost_fp=cost_fp,
+        amounts=amounts,
+        days=days,
+        cards=cards,
+        k=k,
+    )
     confident_fraud = p >= high_confidence
     confident_legit = p <= 1.0 - high_confidence
     confident = int(np.sum(confident_fraud | confident_legit))
     confident_wrong = int(np.sum(confident_fraud & ~y) + np.sum(confident_legit & y))
     return {
-        "roc_auc": float(roc_auc_score(y, p)),
-        "pr_auc": float(average_precision_score(y, p)),
-        "precision": tp / (tp + fp) if tp + fp else 0.0,
-        "recall": tp / positives,
-        "f1": 2 * tp / (2 * tp + fp + fn),
-        "fpr": fp / (fp + tn) if fp + tn else 0.0,
-        "fnr": fn / positives,
-        "accuracy": (tp + tn) / len(y),
+        **figures.to_dict(),
+        "accuracy": (figures.tp + figures.tn) / len(y),
         "high_confidence_error_rate": confident_wrong / confident if confident else 0.0,
-        "expected_cost": (cost_fn * fn + cost_fp * fp) / len(y),
-        "n": float(len(y)),
-        "positives": float(positives),
-        "tp": float(tp),
-        "fp": float(fp),
-        "tn": float(tn),
-        "fn": float(fn),
     }
+
+
+def labelled_metrics(
+    part: pd.DataFrame, alerts_per_day: int | None = None, **options: Any
+) -> dict[str, float] | None:
+    """``classification_metrics`` of labelled rows (label, probability, prediction), with their
+    amounts (``AMOUNT``), days (``day``) and cards (``CARD``) when the frame holds them;
+    ``alerts_per_day`` is the k of precision@k per day."""
+    k = alerts_per_day
+    amounts = part[AMOUNT].to_numpy(dtype=np.float64) if AMOUNT in part.columns else None
+    if amounts is not None and np.isnan(amounts).any():
+        amounts = None  # a version logged without amounts: no money figures
+    cards = part[CARD].astype(str).to_numpy() if CARD in part.columns else None
+    return classification_metrics(
+        part["label"].to_numpy(),
+        part["probability"].to_numpy(),
+        part["prediction"].to_numpy(),
+        amounts=amounts,
+        days=part["day"].to_numpy() if "day" in part.columns else None,
+        cards=cards,
+        k=k,
+        **options,
+    )
 
 
 def evaluate_performance(
@@ -120,6 +147,7 @@ def evaluate_performance(
     cost_fp: float,
     high_confidence: float = 0.9,
     min_positives: int = 1,
+    alerts_per_day: int | None = None,
 ) -> PerformanceReport:
     """Cohorts and the mature-only figures of predictions joined to their latest labels.
 
@@ -143,6 +171,7 @@ def evaluate_performance(
         cost_fp=cost_fp,
         high_confidence=high_confidence,
         min_positives=min_positives,
+        alerts_per_day=alerts_per_day,
     )
 
 
@@ -159,10 +188,14 @@ def cohort_performance(
     cost_fp: float,
     high_confidence: float = 0.9,
     min_positives: int = 1,
+    alerts_per_day: int | None = None,
 ) -> PerformanceReport:
     """``evaluate_performance`` from its parts: the predictions per cohort day (``day_rows``,
-    indexed by day) and the labelled rows (day, label, probability, prediction) — what a window
+    indexed by day) and the labelled rows (day, label, probability, prediction; amount and
+    customer_id when the window read them: the money figures and card precision@k, with
+    ``alerts_per_day`` the k of precision@k per day) — what a window
     too large for one process is reduced to (``fraudops.monitoring.dask_window``)."""
+    options = {"cost_fn": cost_fn, "cost_fp": cost_fp, "high_confidence": high_confidence}
     cohorts: list[CohortPerformance] = []
     mature_rows: list[pd.DataFrame] = []
     by_day: dict[Any, pd.DataFrame] = dict(iter(labelled.groupby("day", sort=True)))
@@ -170,18 +203,7 @@ def cohort_performance(
         part = by_day.get(day, labelled.iloc[:0])
         coverage = len(part) / int(rows)
         mature = coverage >= min_coverage
-        metrics = (
-            classification_metrics(
-                part["label"].to_numpy(),
-                part["probability"].to_numpy(),
-                part["prediction"].to_numpy(),
-                cost_fn=cost_fn,
-                cost_fp=cost_fp,
-                high_confidence=high_confidence,
-            )
-            if len(part)
-            else None
-        )
+        metrics = labelled_metrics(part, alerts_per_day, **options) if len(part) else None
         cohorts.append(
             CohortPerformance(
                 day=str(day),
@@ -205,14 +227,7 @@ def cohort_performance(
             f"{min_coverage:.0%}), fewer than the {min_samples} needed"
         )
     else:
-        metrics = classification_metrics(
-            evaluated["label"].to_numpy(),
-            evaluated["probability"].to_numpy(),
-            evaluated["prediction"].to_numpy(),
-            cost_fn=cost_fn,
-            cost_fp=cost_fp,
-            high_confidence=high_confidence,
-        )
+        metrics = labelled_metrics(evaluated, alerts_per_day, **options)
         if metrics is None:
             reason = "the mature cohorts' labels hold one class only"
     degradation = degraded = None

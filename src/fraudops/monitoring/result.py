@@ -148,8 +148,11 @@ class MonitoringResult:
             ],
             "drifted_count": drift.get("drifted_count", 0),
             "drifted_share": drift.get("drifted_share", 0.0),
+            # Every figure of the mature cohorts (``Metrics.to_dict``: read back with
+            # ``Metrics.from_dict``), the money and per-day ones included.
             "performance": {
                 **{key: metrics.get(key) for key in ALERT_METRICS},
+                **metrics,
                 "baseline_roc_auc": self.performance.baseline_roc_auc,
                 "degradation_pct": self.performance.degradation_pct,
             },

@@ -338,6 +338,7 @@ def performance_options(profile: ReferenceProfile, settings: Settings) -> dict[s
         "min_positives": settings.monitoring.min_positives,
         "cost_fn": settings.training.cost_fn,
         "cost_fp": settings.training.cost_fp,
+        "alerts_per_day": settings.training.alerts_per_day,
     }
 
 

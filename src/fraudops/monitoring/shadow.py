@@ -13,14 +13,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from fraudops.metrics import improves
 from fraudops.monitoring.performance import classification_metrics
 
 SHADOW_METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1")
 SHADOW_COLUMNS = ("label", "probability", "prediction", "model_version", "shadow_version")
 # Figures that need no decision threshold: all a challenger without a known threshold gets.
 _THRESHOLD_FREE = frozenset({"roc_auc", "pr_auc", "high_confidence_error_rate"})
-# Metrics where a smaller value is the better one (as in the training gate).
-_LOWER_IS_BETTER = frozenset({"expected_cost", "total_cost", "fp", "fn", "fpr", "fnr"})
 
 Better = Literal["challenger", "champion", "tie", "mixed"]
 Winner = Literal["challenger", "champion", "tie"]
@@ -134,7 +133,9 @@ def _side(
     costs: dict[str, float],
 ) -> Figures | None:
     decisions = np.zeros(len(y), dtype=bool) if flagged is None else flagged
-    metrics = classification_metrics(y, probabilities, decisions, **costs)
+    metrics = classification_metrics(
+        y, probabilities, decisions, cost_fn=costs["cost_fn"], cost_fp=costs["cost_fp"]
+    )
     if metrics is None:
         return None
     return {
@@ -158,7 +159,7 @@ def _judge(entry: ShadowComparison, champion: Figures, gate_metrics: Sequence[st
         winner: Winner
         if a == b:
             winner = "tie"
-        elif (b < a) == (metric in _LOWER_IS_BETTER):
+        elif improves(metric, b, a):  # which way is better: fraudops.metrics, as the gate
             winner = "challenger"
         else:
             winner = "champion"

@@ -14,6 +14,7 @@ import pandas as pd
 
 from fraudops.labels.window import ID, LabelledWindow, label_state, read_window
 from fraudops.lake.catalog import Lake
+from fraudops.lake.schemas import predictions_amount_column
 from fraudops.models.profile import NumericProfile
 from fraudops.monitoring.backend import (
     SHADOW_COLUMNS,
@@ -22,9 +23,16 @@ from fraudops.monitoring.backend import (
     WindowRequest,
 )
 from fraudops.monitoring.drift import SCORE_FEATURE
+from fraudops.monitoring.performance import AMOUNT, CARD
 from fraudops.monitoring.signals import SCORED_COLUMNS
 from fraudops.monitoring.summaries import values_in
 from fraudops.spec import FeatureSpec
+
+
+def context_columns(spec: FeatureSpec) -> tuple[str, str]:
+    """The ``predictions`` columns of a row's amount and card (customer), read beside the
+    scores for the money figures and card precision@k (``performance.AMOUNT``, ``CARD``)."""
+    return (predictions_amount_column(spec), CARD)
 
 
 class LocalWindow:
@@ -36,7 +44,8 @@ class LocalWindow:
     @cached_property
     def window(self) -> LabelledWindow:
         start, end = self.request.perf_start, self.request.as_of
-        return read_window(self.lake, self.spec, start=start, end=end, columns=SHADOW_COLUMNS)
+        columns = [*SHADOW_COLUMNS, *context_columns(self.spec)]
+        return read_window(self.lake, self.spec, start=start, end=end, columns=columns)
 
     @cached_property
     def current(self) -> pd.DataFrame:
@@ -44,7 +53,7 @@ class LocalWindow:
         return predictions[predictions["request_time"] > pd.Timestamp(self.request.data_start)]
 
     def performance_slice(self) -> PerformanceSlice:
-        return performance_slice(self.window, self.request.champion)
+        return performance_slice(self.window, self.request.champion, self.spec)
 
     def data_slice(self, min_samples: int) -> DataSlice:
         current = self.current
@@ -69,7 +78,9 @@ class LocalWindow:
         return out
 
 
-def performance_slice(window: LabelledWindow, champion: str | None) -> PerformanceSlice:
+def performance_slice(
+    window: LabelledWindow, champion: str | None, spec: FeatureSpec | None = None
+) -> PerformanceSlice:
     """A labelled window reduced to the performance slice.
 
     With ``champion`` (None: every version), only the predictions it answered count: the
@@ -87,9 +98,11 @@ def performance_slice(window: LabelledWindow, champion: str | None) -> Performan
         excluded = int((~answered).sum())
         predictions = predictions[answered]
     shadow_columns = [c for c in SHADOW_COLUMNS if c in predictions.columns]
-    joined = predictions[[ID, "request_time", "probability", "prediction", *shadow_columns]].merge(
-        window.labels, on=ID, how="left"
-    )
+    # The amount and the card, under performance's names, when the window read them.
+    names = dict(zip(context_columns(spec), (AMOUNT, CARD), strict=True)) if spec else {}
+    context = [c for c in names if c in predictions.columns]
+    columns = [ID, "request_time", "probability", "prediction", *shadow_columns, *context]
+    joined = predictions[columns].rename(columns=names).merge(window.labels, on=ID, how="left")
     _, data = label_state(joined, window.end)
     return PerformanceSlice(
         rows=rows,

@@ -9,7 +9,8 @@ import pandas as pd
 
 from fraudops.config import Scenario
 from fraudops.lake import Lake
-from fraudops.monitoring.performance import classification_metrics
+from fraudops.lake.schemas import predictions_amount_column
+from fraudops.monitoring.performance import AMOUNT, labelled_metrics
 from fraudops.simulation.results import MonthRow, Outcome, SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH
 
@@ -25,12 +26,24 @@ def month_rows(
 ) -> list[MonthRow]:
     """Per month: the served predictions (from the lake) against ``truth`` (inference_id and
     true label), with the month's monitoring runs and retrains."""
+    amount = predictions_amount_column(lake.spec)
     served = lake.read_frame(
         "predictions",
-        columns=["inference_id", "request_time", "probability", "prediction", "model_version"],
+        columns=[
+            "inference_id",
+            "request_time",
+            "probability",
+            "prediction",
+            "model_version",
+            "customer_id",
+            amount,
+        ],
     )
     frame = served.merge(truth[["inference_id", "label"]], on="inference_id", how="inner")
     frame["month"] = month_of(frame["request_time"], start)
+    frame["day"] = pd.to_datetime(frame["request_time"], utc=True).dt.strftime("%Y-%m-%d")
+    if amount != AMOUNT:
+        frame[AMOUNT] = frame[amount]
     # A run (and its retrain) at the very end of a month belongs to that month.
     run_months = _months_of([r.as_of for r in result.monitoring_runs], start)
     retrain_months = _months_of([r.as_of for r in result.retrains], start)
@@ -39,10 +52,9 @@ def month_rows(
     for month in range(1, result.months + 1):
         part = frame[frame["month"] == month]
         metrics = (
-            classification_metrics(
-                part["label"].to_numpy(),
-                part["probability"].to_numpy(),
-                part["prediction"].to_numpy(),
+            labelled_metrics(
+                part,
+                alerts_per_day=lake.settings.training.alerts_per_day,
                 cost_fn=lake.settings.training.cost_fn,
                 cost_fp=lake.settings.training.cost_fp,
             )
@@ -71,6 +83,9 @@ def month_rows(
                 served_by=sorted(part["model_version"].dropna().unique().tolist()),
                 data_drift=_on(result.data_drift_month, month),
                 concept_drift=_on(result.concept_drift_month, month),
+                flagged_per_day=metrics.get("flagged_per_day"),
+                amount_caught=metrics.get("amount_caught"),
+                amount_missed=metrics.get("amount_missed"),
             )
         )
     return rows
@@ -113,6 +128,7 @@ def outcome(result: SimulationResult, plan: Scenario) -> Outcome:
     first = min(onsets)
     onset_time = datetime.fromisoformat(result.start) + timedelta(days=(first - 1) * DAYS_PER_MONTH)
     verdict.pre_drift_recall = pooled_recall([r for r in rows if r.month < first])
+    verdict.pre_drift_amount_caught_share = caught_share([r for r in rows if r.month < first])
     after = [r for r in result.monitoring_runs if datetime.fromisoformat(r.as_of) > onset_time]
     detected = next(
         (i for i, r in enumerate(after) if r.data_drift_detected or r.model_drift_detected),
@@ -152,3 +168,11 @@ def pooled_recall(rows: Sequence[MonthRow]) -> float | None:
     if not frauds:
         return None
     return sum(recall * n for recall, n in known) / frauds
+
+
+def caught_share(rows: Sequence[MonthRow]) -> float | None:
+    """The share of the fraud amount flagged over several months (None: no amounts)."""
+    known = [r for r in rows if r.amount_caught is not None and r.amount_missed is not None]
+    caught = sum(r.amount_caught or 0.0 for r in known)
+    total = caught + sum(r.amount_missed or 0.0 for r in known)
+    return caught / total if total else None

@@ -27,6 +27,11 @@ class MonthRow:
     served_by: list[str]  # model versions that answered its traffic
     data_drift: bool  # the scenario's data drift is on
     concept_drift: bool
+    # The fraud team's figures at the served operating point: alerts a day, and the fraud
+    # amount flagged (caught) and not (None: a spec without an amount).
+    flagged_per_day: float | None = None
+    amount_caught: float | None = None
+    amount_missed: float | None = None
 
 
 @dataclass
@@ -97,6 +102,7 @@ class Outcome:
     final_champion: str | None
     quiet: bool | None = None  # a control (no onset) only
     pre_drift_recall: float | None = None
+    pre_drift_amount_caught_share: float | None = None  # of the fraud amount before the onset
     detected_at_run: int | None = None  # 1-based, counted from the first run after the onset
     detected_as_of: str | None = None
     recovery_retrain: str | None = None  # the first promoted retrain that saw the drift

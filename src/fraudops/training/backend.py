@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fraudops.models.portable import ScoringModel
     from fraudops.progress import Reporter
     from fraudops.spec import FeatureSpec
+    from fraudops.training.evaluation import SliceContext
     from fraudops.training.outcome import Reference, SplitStats
     from fraudops.training.retrain_data import RetrainSummary
 
@@ -54,6 +55,10 @@ class Matrices(Protocol):
 
     def predict(self, model: ScoringModel, name: str) -> tuple[np.ndarray, np.ndarray]:
         """Slice ``name``'s scores by ``model`` and its labels, gathered (float64, int8)."""
+
+    def context(self, name: str) -> SliceContext:
+        """The slice's amounts, days and cards, in the order of ``predict``'s rows."""
+        ...
 
     def champion_scores(self, model: ScoringModel, features: Sequence[str]) -> np.ndarray:
         """The holdout's raw rows scored by another model (its own feature list)."""

@@ -68,7 +68,7 @@ def _roc(fig: Figure, fpr: np.ndarray, tpr: np.ndarray, ev: Evaluation) -> None:
         [ev.recall],
         c="red",
         zorder=3,
-        label=f"threshold {ev.threshold:.3f}",
+        label=_point(ev),
     )
     ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC curve (holdout)")
     ax.legend(loc="lower right")
@@ -78,9 +78,7 @@ def _pr(fig: Figure, recall: np.ndarray, precision: np.ndarray, ev: Evaluation) 
     ax = fig.subplots()
     ax.step(recall, precision, where="post", lw=1.5, label=f"PR-AUC {ev.pr_auc:.4f}")
     ax.axhline(ev.positives / ev.n, ls="--", c="grey", lw=0.8, label="fraud rate")
-    ax.scatter(
-        [ev.recall], [ev.precision], c="red", zorder=3, label=f"threshold {ev.threshold:.3f}"
-    )
+    ax.scatter([ev.recall], [ev.precision], c="red", zorder=3, label=_point(ev))
     ax.set(
         xlabel="Recall",
         ylabel="Precision",
@@ -110,7 +108,7 @@ def _confusion(fig: Figure, ev: Evaluation) -> None:
     ax.set(
         xlabel="Predicted",
         ylabel="Actual",
-        title=f"Confusion matrix at threshold {ev.threshold:.3f}",
+        title=f"Confusion matrix at {_point(ev)}",
     )
 
 
@@ -141,7 +139,13 @@ def _balance(fig: Figure, class_counts: Mapping[str, tuple[int, int]]) -> None:
     ax.legend()
 
 
-def _scores(fig: Figure, y: np.ndarray, s: np.ndarray, threshold: float, seed: int) -> None:
+def _point(ev: Evaluation) -> str:
+    """The operating point as a label: its score cut (for expected_loss, the cut of the same
+    alert volume on validation)."""
+    return "the operating point" if ev.threshold is None else f"threshold {ev.threshold:.3f}"
+
+
+def _scores(fig: Figure, y: np.ndarray, s: np.ndarray, threshold: float | None, seed: int) -> None:
     ax = fig.subplots()
     negatives = s[~y]
     if len(negatives) > MAX_NEGATIVES_PLOTTED:  # the shape survives a uniform sample
@@ -151,7 +155,8 @@ def _scores(fig: Figure, y: np.ndarray, s: np.ndarray, threshold: float, seed: i
     bins = np.linspace(0, 1, 51).tolist()
     ax.hist(negatives, bins=bins, alpha=0.6, density=True, label="legit")
     ax.hist(s[y], bins=bins, alpha=0.6, density=True, label="fraud", color="tab:red")
-    ax.axvline(threshold, c="black", ls="--", lw=1, label=f"threshold {threshold:.3f}")
+    if threshold is not None:
+        ax.axvline(threshold, c="black", ls="--", lw=1, label=f"threshold {threshold:.3f}")
     ax.set_yscale("log")
     ax.set(
         xlabel="Fraud probability",

@@ -43,6 +43,7 @@ from fraudops.training.dask_derived import derive_dask
 from fraudops.training.dask_profile import SummaryReference, summarize_reference
 from fraudops.training.dask_split import dask_time_split, latest_rows
 from fraudops.training.derived_rows import training_columns
+from fraudops.training.evaluation import SliceContext, context_columns, context_of
 from fraudops.training.features import feature_matrix, label_vector
 from fraudops.training.outcome import SLICES, SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
@@ -163,6 +164,11 @@ class DaskMatrices:
 
     def predict(self, model: ScoringModel, name: str) -> tuple[np.ndarray, np.ndarray]:
         return _scores(self.source.client, model, self.matrices[name], self.source.spec)
+
+    def context(self, name: str) -> SliceContext:
+        frame = self.source.frames[name]
+        columns = [c for c in context_columns(self.source.spec) if c in frame.columns]
+        return context_of(frame[columns].compute(), self.source.spec)
 
     def champion_scores(self, model: ScoringModel, features: Sequence[str]) -> np.ndarray:
         """The raw holdout scored over its partitions (the other model's own feature list)."""

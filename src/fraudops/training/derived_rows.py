@@ -31,10 +31,9 @@ def lake_id_spec(spec: FeatureSpec) -> FeatureSpec:
 
 
 def training_columns(spec: FeatureSpec) -> list[str]:
-    """The transactions columns a training reads: the raw ones (id, keys, timestamp, plain
-    features, label) less a customer column no derived feature aggregates by."""
-    drop = spec.customer_column if spec.customer_column not in spec.keys else None
-    columns = list(dict.fromkeys(c for c in spec.required_columns if c != drop))
+    """The transactions columns a training reads: the raw ones (id, customer, keys, timestamp,
+    plain features, label); the customer is the card of card precision@k."""
+    columns = list(dict.fromkeys(spec.required_columns))
     id_column = lake_id_column(spec)
     if id_column not in columns:
         columns.append(id_column)

@@ -1,72 +1,86 @@
-"""Holdout (and validation) figures of a scored slice at a fixed decision threshold.
+"""Holdout (and validation) figures of a scored slice at the model's operating point.
 
-ROC-AUC and PR-AUC (average precision, the usual step-wise area) are threshold-free; precision,
-recall, F1, the confusion matrix and the expected cost are taken at ``score >= threshold``.
+One vocabulary: the figures are ``fraudops.metrics.Metrics``, computed by ``compute_metrics`` (the
+same code monitoring uses). ROC-AUC and PR-AUC are threshold-free; precision, recall, F1, the
+confusion matrix, the cost and the amounts are taken at the operating point's decisions
+(``flagged``; default ``score >= threshold``); flagged per day and precision@k need the rows'
+days, card precision@k their cards.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
+import pandas as pd
 
-from fraudops.errors import ValidationError
+from fraudops.metrics import Metrics, compute_metrics
+from fraudops.spec import FeatureSpec
+
+# The figures of a training evaluation are the shared ones (kept as a name for its readers).
+Evaluation = Metrics
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    roc_auc: float
-    pr_auc: float
-    precision: float
-    recall: float
-    f1: float
-    tp: int
-    fp: int
-    tn: int
-    fn: int
-    expected_cost: float  # (cost_fn * fn + cost_fp * fp) per transaction
-    total_cost: float
-    threshold: float
-    n: int
-    positives: int
+class SliceContext:
+    """What a slice's rows carry beside (score, label): the amount, the day, the card (each None
+    when the spec or the engine has none)."""
 
-    def to_dict(self, prefix: str = "") -> dict[str, float]:
-        return {f"{prefix}{key}": value for key, value in asdict(self).items()}
+    amounts: np.ndarray | None = None
+    days: np.ndarray | None = None
+    cards: np.ndarray | None = None
 
 
 def evaluate(
-    labels: np.ndarray, scores: np.ndarray, threshold: float, *, cost_fn: float, cost_fp: float
-) -> Evaluation:
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    positives = int(y.sum())
-    if positives == 0 or positives == len(y):
-        raise ValidationError(
-            f"cannot evaluate on a slice with one class only ({positives} fraud rows of {len(y)})"
-        )
-    flagged = s >= threshold
-    tp = int(np.sum(flagged & y))
-    fp = int(np.sum(flagged & ~y))
-    fn = positives - tp
-    tn = len(y) - positives - fp
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / positives
-    f1 = 2 * tp / (2 * tp + fp + fn)
-    total_cost = cost_fn * fn + cost_fp * fp
-    return Evaluation(
-        roc_auc=float(roc_auc_score(y, s)),
-        pr_auc=float(average_precision_score(y, s)),
-        precision=float(precision),
-        recall=float(recall),
-        f1=float(f1),
-        tp=tp,
-        fp=fp,
-        tn=tn,
-        fn=fn,
-        expected_cost=float(total_cost / len(y)),
-        total_cost=float(total_cost),
-        threshold=float(threshold),
-        n=len(y),
-        positives=positives,
+    labels: np.ndarray,
+    scores: np.ndarray,
+    threshold: float | None = None,
+    *,
+    cost_fn: float,
+    cost_fp: float,
+    flagged: np.ndarray | None = None,
+    context: SliceContext | None = None,
+    k: int | None = None,
+) -> Metrics:
+    """The slice's figures: ``flagged`` is the operating point's decision per row (default
+    ``scores >= threshold``); ``k`` the alert budget of precision@k."""
+    if flagged is None:
+        if threshold is None:
+            raise ValueError("evaluate needs the decisions (flagged) or a threshold")
+        flagged = np.asarray(scores, dtype=np.float64) >= threshold
+    ctx = context or SliceContext()
+    return compute_metrics(
+        labels,
+        scores,
+        flagged,
+        cost_fn=cost_fn,
+        cost_fp=cost_fp,
+        threshold=threshold,
+        amounts=ctx.amounts,
+        days=ctx.days,
+        cards=ctx.cards,
+        k=k,
     )
+
+
+def context_of(frame: pd.DataFrame, spec: FeatureSpec) -> SliceContext:
+    """A slice's amounts (the spec's amount feature), days (of its timestamp: UTC dates, or whole
+    days of a seconds timestamp) and cards (the customer column), from whichever it holds."""
+    amounts = days = cards = None
+    if spec.amount_column and spec.amount_column in frame.columns:
+        amounts = frame[spec.amount_column].to_numpy(dtype=np.float64)
+    if spec.timestamp_column in frame.columns:
+        column = frame[spec.timestamp_column]
+        if spec.timestamp_kind == "datetime":
+            days = pd.to_datetime(column, utc=True).dt.floor("D").to_numpy()
+        else:
+            days = np.floor(column.to_numpy(dtype=np.float64) / 86400.0)
+    if spec.customer_column and spec.customer_column in frame.columns:
+        cards = frame[spec.customer_column].astype(str).to_numpy()
+    return SliceContext(amounts, days, cards)
+
+
+def context_columns(spec: FeatureSpec) -> list[str]:
+    """The raw columns ``context_of`` reads."""
+    names = [spec.amount_column, spec.timestamp_column, spec.customer_column]
+    return list(dict.fromkeys(n for n in names if n))

@@ -12,10 +12,18 @@ from typing import Any, Literal
 
 from fraudops.config import GateSettings
 from fraudops.errors import ConfigError
+from fraudops.metrics import better
 
 Decision = Literal["promoted", "not_promoted", "rejected"]
-# Metrics where a smaller value is the better one.
-LOWER_IS_BETTER = frozenset({"expected_cost", "total_cost", "fp", "fn"})
+
+
+def _lower_is_better(metric: str) -> bool:
+    """Which way ``metric`` is better: the one table of ``fraudops.metrics`` (as the shadow
+    comparison reads it)."""
+    try:
+        return better(metric) == "lower"
+    except KeyError as exc:
+        raise ConfigError(f"the gate cannot compare {metric!r}: {exc.args[0]}") from None
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,8 @@ class GateCheck:
     kind: Literal["threshold", "champion"]
 
     def describe(self) -> str:
-        better = "<=" if self.metric in LOWER_IS_BETTER else ">="
-        worse = ">" if self.metric in LOWER_IS_BETTER else "<"
-        op = better if self.passed else worse
+        lower = _lower_is_better(self.metric)
+        op = ("<=" if lower else ">=") if self.passed else (">" if lower else "<")
         return f"{self.metric} {self.value:.4f} {op} {self.threshold:.4f}"
 
     def to_dict(self) -> dict[str, Any]:
@@ -66,7 +73,7 @@ class GateResult:
 
 
 def threshold_checks(
-    metrics: Mapping[str, float], trainer: str, gate: GateSettings
+    metrics: Mapping[str, Any], trainer: str, gate: GateSettings
 ) -> list[GateCheck]:
     floors = {"roc_auc": gate.min_roc_auc, "pr_auc": gate.min_pr_auc}
     if trainer in gate.min_recall:
@@ -85,8 +92,8 @@ def threshold_checks(
 
 
 def champion_checks(
-    challenger: Mapping[str, float],
-    champion: Mapping[str, float],
+    challenger: Mapping[str, Any],
+    champion: Mapping[str, Any],
     gate: GateSettings,
     margin: float | None = None,
 ) -> list[GateCheck]:
@@ -95,13 +102,13 @@ def champion_checks(
     margin = gate.champion_margin if margin is None else margin
     checks = []
     for metric in gate.champion_metrics:
-        if metric not in challenger or metric not in champion:
+        if challenger.get(metric) is None or champion.get(metric) is None:
             raise ConfigError(
                 f"gate.champion_metrics names {metric!r}, which evaluation does not "
-                f"produce (have {sorted(challenger)})"
+                f"produce here (have {sorted(k for k, v in challenger.items() if v is not None)})"
             )
         value, reference = float(challenger[metric]), float(champion[metric])
-        if metric in LOWER_IS_BETTER:
+        if _lower_is_better(metric):
             limit = reference + margin
             passed = value <= limit
         else:
@@ -121,11 +128,11 @@ def champion_checks(
 
 
 def decide(
-    metrics: Mapping[str, float],
+    metrics: Mapping[str, Any],
     trainer: str,
     gate: GateSettings,
     *,
-    champion_metrics: Mapping[str, float] | None = None,
+    champion_metrics: Mapping[str, Any] | None = None,
     champion_version: str | None = None,
     margin: float | None = None,
 ) -> GateResult:

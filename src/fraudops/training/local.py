@@ -22,6 +22,7 @@ from fraudops.models.profile import ReferenceProfile, build_profile
 from fraudops.progress import Reporter
 from fraudops.spec import FeatureSpec
 from fraudops.training.derived_rows import training_columns, with_derived_features
+from fraudops.training.evaluation import SliceContext, context_of
 from fraudops.training.features import feature_matrix, label_vector, validate_training_frame
 from fraudops.training.outcome import SplitStats
 from fraudops.training.retrain_data import RetrainSummary, build_retrain_data
@@ -133,6 +134,9 @@ class LocalMatrices:
 
     def predict(self, model: ScoringModel, name: str) -> tuple[np.ndarray, np.ndarray]:
         return model.predict_proba(self.X[name]), self.y[name]
+
+    def context(self, name: str) -> SliceContext:
+        return context_of(self.source.split.slices()[name], self.source.spec)
 
     def champion_scores(self, model: ScoringModel, features: Sequence[str]) -> np.ndarray:
         return model.predict_proba(feature_matrix(self.source.split.holdout, features))

@@ -1,8 +1,8 @@
-"""Training's sequence, written once: split → features → fit → threshold → evaluate → champion
-comparison → gate → MLflow run → registry → model_events.
+"""Training's sequence, written once: split → features → fit → calibration and operating point →
+evaluate → champion comparison → gate → MLflow run → registry → model_events.
 
 The rows are handled by the backend of the context's engine (training/backend.py: this
-process, training/local.py, or a Dask cluster, training/dask.py); the threshold choice and the
+process, training/local.py, or a Dask cluster, training/dask.py); the operating point and the
 evaluation run here on the (score, label) pairs either backend gathers, and everything after
 them is the same code for both.
 
@@ -16,24 +16,26 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fraudops import registry
 from fraudops.config import Settings
 from fraudops.errors import ConfigError, GateFailed, NotPromoted
+from fraudops.models.calibration import Calibrator
+from fraudops.models.decision import OperatingPoint
 from fraudops.progress import Reporter
 from fraudops.registry.client import experiment_id
 from fraudops.registry.events import Trigger
 from fraudops.spec import FeatureSpec
 from fraudops.training.backend import Matrices, TrainingBackend, TrainingContext, open_backend
-from fraudops.training.evaluation import Evaluation, evaluate
+from fraudops.training.evaluation import Evaluation, SliceContext, evaluate
 from fraudops.training.gate import decide
+from fraudops.training.operating import choose_operating_point
 from fraudops.training.outcome import Trained
 from fraudops.training.record import Scored, record, run_name, run_tags
 from fraudops.training.result import TrainingResult
-from fraudops.training.threshold import choose_threshold
 from fraudops.training.trainers import TRAINERS
 
 if TYPE_CHECKING:
@@ -129,8 +131,9 @@ def fit_and_evaluate(
     *,
     backend: TrainingBackend | None = None,
 ) -> Trained:
-    """Everything before the gate, nothing recorded: split, build features, fit, choose the
-    threshold, evaluate, score the champion on the same holdout, describe the reference."""
+    """Everything before the gate, nothing recorded: split, build features, fit, calibrate and
+    choose the operating point, evaluate, score the champion on the same holdout, describe the
+    reference."""
     settings, spec, cfg = ctx.settings, ctx.spec, ctx.settings.training
     backend = backend or open_backend(ctx)
     backend.check_trainer(trainer)
@@ -140,23 +143,43 @@ def fit_and_evaluate(
         matrices = split.features()
     with progress.step(f"Training {trainer}"):
         model = matrices.fit(trainer)
-    with progress.step("Evaluating"):
+    with progress.step("Calibrating and choosing the operating point"):
         val_scores, val_labels = matrices.predict(model, "validation")
-        choice = choose_threshold(
+        val_context = matrices.context("validation")
+        # The calibrator is fitted on the validation scores (held out from the fit), never on
+        # the holdout, which stays for the evaluation below.
+        operating = choose_operating_point(val_labels, val_scores, cfg, spec, val_context)
+        model = model.with_decision(
+            operating.threshold, operating.calibrator.to_dict(), operating.point.to_dict()
+        )
+    with progress.step("Evaluating"):
+        hold_scores, hold_labels = matrices.predict(model, "holdout")
+        hold_context = matrices.context("holdout")
+        figures: dict[str, Any] = {
+            "cost_fn": cfg.cost_fn,
+            "cost_fp": cfg.cost_fp,
+            "k": cfg.alerts_per_day,
+        }
+        holdout = evaluate(
+            hold_labels,
+            hold_scores,
+            operating.threshold,
+            flagged=operating.flag(hold_scores, hold_context),
+            context=hold_context,
+            **figures,
+        )
+        validation = evaluate(
             val_labels,
             val_scores,
-            cfg.threshold_policy,
-            target_recall=cfg.target_recall,
-            cost_fn=cfg.cost_fn,
-            cost_fp=cfg.cost_fp,
+            operating.threshold,
+            flagged=operating.flag(val_scores, val_context),
+            context=val_context,
+            **figures,
         )
-        model = model.with_threshold(choice.threshold)
-        hold_scores, hold_labels = matrices.predict(model, "holdout")
-        costs = {"cost_fn": cfg.cost_fn, "cost_fp": cfg.cost_fp}
-        holdout = evaluate(hold_labels, hold_scores, choice.threshold, **costs)
-        validation = evaluate(val_labels, val_scores, choice.threshold, **costs)
     with progress.step("Comparing with the champion"):
-        before, champion_metrics = _champion_on(settings, spec, ctx.mlflow, matrices, hold_labels)
+        before, champion_metrics = _champion_on(
+            settings, spec, ctx.mlflow, matrices, hold_labels, hold_context
+        )
     with progress.step("Profiling the reference"):
         # A retrain's reference is the recent traffic it was judged on: once a retrain has
         # seen a drift, the drifted world is the new normal (a mix with the old lake rows would
@@ -169,7 +192,7 @@ def fit_and_evaluate(
         hold_labels,
         hold_scores,
         val_scores,
-        choice,
+        operating.choice,
         holdout,
         validation,
         before,
@@ -184,20 +207,31 @@ def _champion_on(
     client: MlflowClient,
     matrices: Matrices,
     labels: np.ndarray,
+    context: SliceContext,
 ) -> tuple[str | None, Evaluation | None]:
-    """The champion's version and its metrics on the challenger's holdout, at its own threshold."""
+    """The champion's version and its metrics on the challenger's holdout, at its own operating
+    point (its threshold when it predates operating points)."""
     name = settings.registered_model_name(spec.name)
     version = registry.champion_version(client, settings, name)
     if version is None:
         return None, None
     champion = registry.load_model(settings, spec, version, client=client)
     scores = matrices.champion_scores(champion.model, champion.manifest.feature_names)
+    manifest = champion.manifest
+    flagged = None
+    if manifest.decision is not None:
+        point = OperatingPoint.from_dict(manifest.decision)
+        calibrator = Calibrator.from_dict(manifest.calibration) if manifest.calibration else None
+        flagged = point.flag(scores, calibrator, context.amounts if point.uses_amount else None)
     metrics = evaluate(
         labels,
         scores,
-        champion.manifest.threshold,
+        manifest.threshold,
         cost_fn=settings.training.cost_fn,
         cost_fp=settings.training.cost_fp,
+        flagged=flagged,
+        context=context,
+        k=settings.training.alerts_per_day,
     )
     return version, metrics
 

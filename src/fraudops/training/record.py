@@ -46,7 +46,6 @@ EXIT_CODES: dict[Outcome, int] = {
     "rejected": GateFailed.exit_code,
     "not_promoted": NotPromoted.exit_code,
 }
-EVENT_METRICS = ("roc_auc", "pr_auc", "precision", "recall", "f1", "threshold", "expected_cost")
 
 
 @dataclass
@@ -276,6 +275,8 @@ def _log_run_data(
         "seed": cfg.seed,
         "validation_fraction": cfg.validation_fraction,
         "holdout_fraction": cfg.holdout_fraction,
+        "decision": cfg.decision,
+        "alerts_per_day": cfg.alerts_per_day,
         "threshold_policy": cfg.threshold_policy,
         "target_recall": cfg.target_recall,
         "cost_fn": cfg.cost_fn,
@@ -316,14 +317,17 @@ def _version_tags(trainer: str, s: Scored) -> dict[str, str]:
 
 
 def _numbers(evaluation: Evaluation, prefix: str = "") -> dict[str, float]:
-    return {k: float(v) for k, v in evaluation.to_dict(prefix).items()}
+    """The figures that have a value (money and per-day figures are None without their
+    columns)."""
+    return {k: float(v) for k, v in evaluation.to_dict(prefix).items() if v is not None}
 
 
 def _event_metrics(s: Scored) -> dict[str, Any]:
-    metrics: dict[str, Any] = {k: s.holdout.to_dict()[k] for k in EVENT_METRICS}
+    """``model_events.metrics``: the holdout's ``Metrics.to_dict()`` (read back with
+    ``Metrics.from_dict``), the champion's on the same holdout, what a retrain trained on."""
+    metrics: dict[str, Any] = s.holdout.to_dict()
     if s.champion_holdout:
-        champion = s.champion_holdout.to_dict()
-        metrics["champion"] = {k: champion[k] for k in EVENT_METRICS if k in champion}
+        metrics["champion"] = s.champion_holdout.to_dict()
     if s.retrain:
         metrics["retrain"] = s.retrain.to_dict()
     return metrics

@@ -20,7 +20,18 @@ from fraudops.lake.schemas import MODEL_EVENTS
 from fraudops.registry.events import champion_history
 from fraudops.runtime import Runtime
 
-METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1")
+METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1")  # the chart's: all in [0, 1]
+# The comparison table adds the fraud team's figures at the operating point (None on versions
+# and runs recorded before them).
+TEAM_METRICS = (
+    "precision_at_k",
+    "card_precision_at_k",
+    "flagged_per_day",
+    "amount_caught",
+    "amount_missed",
+    "amount_caught_share",
+)
+TABLE_METRICS = METRICS + TEAM_METRICS
 EVENT_COLUMNS = [
     "event_time",
     "version",
@@ -58,7 +69,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
             "bar",
             list(METRICS),
             [
-                Series(str(column), [number(v) for v in compare[column]])
+                Series(str(column), [number(v) for v in compare[column][: len(METRICS)]])
                 for column in compare.columns[1:]
             ],
             y_title="score",
@@ -110,16 +121,21 @@ def _registration_metrics(events: pd.DataFrame) -> dict[str, dict[str, float | N
     out: dict[str, dict[str, float | None]] = {}
     for row in events[events["event_type"] == "registered"].itertuples(index=False):
         metrics = parse_json(row.metrics)
-        out[str(row.version)] = {m: number(metrics.get(m)) for m in METRICS}
+        out[str(row.version)] = {m: number(metrics.get(m)) for m in TABLE_METRICS}
     return out
 
 
 def _live_metrics(runs: pd.DataFrame) -> dict[str, dict[str, float | None]]:
-    """Each version's latest mature-cohort figures from the monitoring runs it answered."""
+    """Each version's latest mature-cohort figures from the monitoring runs it answered (the
+    fraud team's from the run summary's ``performance``: ``Metrics.to_dict``)."""
     out: dict[str, dict[str, float | None]] = {}
     measured = runs[runs["roc_auc"].notna()]
     for row in measured.itertuples(index=False):
-        out[str(row.model_version)] = {m: number(getattr(row, m, None)) for m in METRICS}
+        performance = parse_json_dict(parse_json(getattr(row, "summary", None)).get("performance"))
+        out[str(row.model_version)] = {
+            **{m: number(performance.get(m)) for m in TEAM_METRICS},
+            **{m: number(getattr(row, m, None)) for m in METRICS},
+        }
     return out
 
 
@@ -134,9 +150,9 @@ def _compare(
         if version is None:
             continue
         reg, now = registered.get(version, {}), live.get(version, {})
-        columns[f"{who} v{version} at registration"] = [reg.get(m) for m in METRICS]
-        columns[f"{who} v{version} live (mature cohorts)"] = [now.get(m) for m in METRICS]
-    return pd.DataFrame({"metric": list(METRICS), **columns})
+        columns[f"{who} v{version} at registration"] = [reg.get(m) for m in TABLE_METRICS]
+        columns[f"{who} v{version} live (mature cohorts)"] = [now.get(m) for m in TABLE_METRICS]
+    return pd.DataFrame({"metric": list(TABLE_METRICS), **columns})
 
 
 def _timeline(events: pd.DataFrame) -> Chart:

@@ -28,6 +28,16 @@ FEATURE_COLUMNS = [
     "drifted",
 ]
 FIGURES = ("n_current", "n_labelled", "drifted_count", "max_psi", "roc_auc", "pr_auc", "recall")
+# The fraud team's figures at the operating point, from the summary's performance
+# (``Metrics.to_dict``; absent on runs recorded before them).
+TEAM_FIGURES = (
+    "precision",
+    "flagged_per_day",
+    "precision_at_k",
+    "card_precision_at_k",
+    "amount_caught",
+    "amount_missed",
+)
 
 
 def reports_root(runtime: Runtime) -> Path:
@@ -87,6 +97,13 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
         Kpi("status", "Status", str(run["status"]), severity=_status_severity(run["status"]))
     )
     kpis += [Kpi(f, f.replace("_", " "), _figure(run[f])) for f in FIGURES]
+    performance = summary.get("performance")
+    if isinstance(performance, dict):
+        kpis += [
+            Kpi(f, f.replace("_", " "), _figure(performance[f]))
+            for f in TEAM_FIGURES
+            if performance.get(f) is not None
+        ]
     signals = summary.get("signals") or None
     if signals:
         kpis += signal_kpis(signals)
