@@ -13,6 +13,8 @@ same labels: the loaded rows' (known at their own time), none of the new rows'.
 The served features are read back from what the server logged (``predictions``, drained into
 the lake), the probabilities from the responses. Both stores are served before anything is
 drained: each warms from the lake's transactions alone, not from the other's served rows.
+Last, a monitoring run over the served window finds no training-serving skew, and alerts on it
+once a logged value is changed in the lake.
 """
 
 from __future__ import annotations
@@ -27,14 +29,19 @@ from typing import Any
 import httpx
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import yaml
+from pyiceberg.expressions import In
 from typer.testing import CliRunner
 
 from fraudops.cli import app as cli
 from fraudops.config import Settings, load_settings
 from fraudops.inference_log.writer import SpoolWriter
 from fraudops.lake import Lake
+from fraudops.lake.rewrite import rewrite_rows
+from fraudops.lake.schemas import ALERTS
 from fraudops.runtime import Runtime
 from fraudops.serving.app import create_app
 from fraudops.spec import CARDS
@@ -155,6 +162,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         logged_rows = lake.read_frame("predictions", ["inference_id", *CARDS.feature_names])
     assert len(logged_rows) == len(stores) * len(tail)
     return {
+        "root": root,
         "tail": tail,
         "scored": scored,
         "ordered": ordered,
@@ -206,3 +214,44 @@ def test_served_features_and_probabilities_equal_the_scored_ones(
     clear = np.abs(batch - threshold) > 1e-6
     assert clear.mean() > 0.99
     assert np.array_equal(decided[clear], scored["prediction"].to_numpy()[clear])
+
+
+def test_a_skewed_window_sends_a_skew_alert_naming_the_feature_and_share(
+    world: dict[str, Any],
+) -> None:
+    """Last in the module: it changes logged values in the lake. Served as computed, the
+    monitoring run finds no skew; with one feature's logged value changed on 30 transactions,
+    it alerts through the configured channel (the log) naming that feature and its share."""
+    root, ordered = world["root"], world["ordered"]
+    now = (ordered["tx_time"].max() + pd.Timedelta(hours=1)).isoformat()
+    monitor = ["monitor", "run", "--now", now, "--no-html", "--no-retrain"]
+    clean = run(root, *monitor)["skew"]
+    assert clean["rows"] == len(ordered) and clean["share"] == 0.0
+    assert not clean["alert"] and clean["sent"] is None
+
+    tampered = set(ordered["tx_id"].iloc[100:130])  # both stores' records of these transactions
+    settings = load_settings(root / "c.yaml")
+
+    def off_by_one(rows: pa.Table) -> pa.Table:
+        column = rows.schema.get_field_index("cust_nb_tx_1d")
+        changed = pc.add(rows.column(column), 1.0).cast(rows.schema.field(column).type)
+        return rows.set_column(column, rows.schema.field(column), changed)
+
+    with Lake.open(settings, "cards") as lake:
+        written = rewrite_rows(lake, "predictions", In("transaction_id", tampered), off_by_one)
+    assert written.num_rows == 2 * len(tampered)
+
+    skew = run(root, *monitor)["skew"]
+    share = len(tampered) / len(ordered)
+    assert skew["rows"] == len(ordered) and skew["share"] == pytest.approx(share)
+    assert skew["per_feature"]["cust_nb_tx_1d"] == pytest.approx(share)
+    assert {f for f, s in skew["per_feature"].items() if s > 0} == {"cust_nb_tx_1d"}
+    sent = skew["sent"]
+    assert sent["status"] == "sent" and sent["severity"] == "warning"
+    assert [(d["channel"], d["delivered"]) for d in sent["deliveries"]] == [("log", True)]
+    assert f"cust_nb_tx_1d {share:.1%}" in sent["subject"]
+    assert f"{share:.1%} of {len(ordered)} served rows differ" in sent["subject"]
+    with Lake.open(settings, "cards") as lake:
+        recorded = lake.read_frame(ALERTS, ["alert_id", "body"])
+    bodies = recorded.loc[recorded["alert_id"] == sent["alert_id"], "body"].tolist()
+    assert len(bodies) == 1 and f"- cust_nb_tx_1d: {share:.1%}" in bodies[0]
