@@ -125,9 +125,11 @@ def write_bodies(home: Path, work: Path) -> tuple[Path, Path]:
     data = home / "bench-data"
     traffic = pd.read_parquet(data / "traffic.parquet")
     scored = pd.read_parquet(data / "traffic-scored.parquet").set_index("tx_id")
+    derived = scored.loc[traffic["tx_id"], [d.name for d in CARDS.derived]]
+    derived.insert(0, "amount", traffic["amount"].to_numpy())  # the plain feature, as sent raw
     raw_path, ready_path = work / "raw.jsonl", work / "ready.jsonl"
     with raw_path.open("w") as raw_out, ready_path.open("w") as ready_out:
-        for row in traffic.itertuples():
+        for row, values in zip(traffic.itertuples(), derived.itertuples(index=False), strict=True):
             raw = {
                 "transaction_id": row.tx_id,
                 "tx_time": row.tx_time.isoformat(),
@@ -136,9 +138,8 @@ def write_bodies(home: Path, work: Path) -> tuple[Path, Path]:
                 "amount": float(row.amount),
             }
             raw_out.write(json.dumps(raw) + "\n")
-            values = scored.loc[row.tx_id]
             ready = {"transaction_id": row.tx_id, "customer_id": row.customer_id}
-            ready |= {name: float(values[name]) for name in CARDS.feature_names}
+            ready |= {name: float(v) for name, v in zip(CARDS.feature_names, values, strict=True)}
             ready_out.write(json.dumps(ready) + "\n")
     return raw_path, ready_path
 
