@@ -12,6 +12,9 @@ Needs wrk (`apt-get install wrk`). Usage:
 
     .venv/bin/python bench/serve.py [--seconds 20] [--workers 1] [--connections 16] [--json]
 
+With --derived: raw transactions of `cards` (derived features computed by the online store,
+memory and Redis) against the same features sent ready-made (bench/serve_derived.py).
+
 Prints a summary and the markdown row for bench/RESULTS.md.
 """
 
@@ -246,10 +249,26 @@ def main() -> None:
         help="keep `fraudops dashboard` open on the same home during fraudops' run, its "
         "Inference page polling as a browser does (state every 5 s, the page when it moved)",
     )
+    parser.add_argument(
+        "--derived",
+        action="store_true",
+        help="raw `cards` transactions (online store: memory, then Redis) against the same "
+        "features sent ready-made (bench/serve_derived.py); --home: that bench's home",
+    )
+    parser.add_argument("--customers", type=int, default=1000, help="--derived: raw data")
+    parser.add_argument("--terminals", type=int, default=2000, help="--derived: raw data")
+    parser.add_argument("--days", type=int, default=120, help="--derived: days generated")
+    parser.add_argument("--loaded-days", type=int, default=100, help="--derived: trained on")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/serve needs wrk: apt-get install wrk")
+    if args.derived:
+        sys.path.insert(0, str(REPO))  # `bench.*` as a package
+        from bench.serve_derived import run_derived
+
+        run_derived(args)
+        return
 
     home = args.home or Path(tempfile.mkdtemp(prefix="fraudops-bench-serve-")) / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDOPS_")}

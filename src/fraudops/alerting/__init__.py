@@ -1,5 +1,6 @@
-"""Alerts on drift and degradation: one message, several channels, a cooldown, a record, the
-feed with each alert's acknowledgement (written by ``fraudops.governance``)."""
+"""Alerts on drift, degradation and training-serving skew: one message, several channels, a
+cooldown, a record, the feed with each alert's acknowledgement (written by
+``fraudops.governance``)."""
 
 from fraudops.alerting.channels import (
     AlertChannel,
@@ -13,6 +14,7 @@ from fraudops.alerting.channels import (
 from fraudops.alerting.dispatch import AlertOutcome, send_alert
 from fraudops.alerting.feed import ACK_COLUMNS, list_alerts
 from fraudops.alerting.message import AlertMessage, AlertSummary, make_summary, parse_summary
+from fraudops.alerting.skew import SkewSummary, send_skew_alert
 
 __all__ = [
     "ACK_COLUMNS",
@@ -23,6 +25,7 @@ __all__ = [
     "Delivery",
     "EmailChannel",
     "LogChannel",
+    "SkewSummary",
     "WebhookChannel",
     "build_channels",
     "deliver",
@@ -30,4 +33,5 @@ __all__ = [
     "make_summary",
     "parse_summary",
     "send_alert",
+    "send_skew_alert",
 ]

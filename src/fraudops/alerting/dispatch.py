@@ -79,15 +79,28 @@ def send_alert(
     simulation passes its own). ``lake``: the spec's lake, for the cooldown and the record.
     ``test`` sends even without drift and skips the cooldown (``fraudops alerts test``).
     """
-    now = as_utc(now)
     if not summary.needs_alert and not test:
         return AlertOutcome("not_needed", "no data drift and no performance degradation")
+    message = build_message(summary, now=as_utc(now), test=test)
+    return send_message(settings, lake, message, channels=channels, test=test, sleep=sleep)
 
-    message = build_message(summary, now=now, test=test)
+
+def send_message(
+    settings: Settings,
+    lake: Lake,
+    message: AlertMessage,
+    *,
+    channels: Sequence[AlertChannel],
+    test: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AlertOutcome:
+    """Deliver a built alert (drift, degradation, or the skew alert of skew.py) unless its
+    incident is in its cooldown, and record it; ``test`` skips the cooldown."""
+    now = message.created_at
     if not test:
         previous = _last_alert(lake, settings, message, now)
         if previous is not None:
-            return _suppress(lake, settings, summary, message, previous, now)
+            return _suppress(lake, settings, message, previous, now)
 
     config = settings.alerts
     deliveries = [
@@ -219,7 +232,6 @@ def _of_incident(frame: pd.DataFrame, key: str) -> pd.Series:
 def _suppress(
     lake: Lake,
     settings: Settings,
-    summary: AlertSummary,
     message: AlertMessage,
     previous: _Previous,
     now: datetime,
@@ -236,7 +248,7 @@ def _suppress(
         reason=reason,
         alert_id=uuid.uuid4().hex,
         incident_key=message.incident_key,
-        severity=summary.severity,
+        severity=message.severity,
         subject=message.subject,
         suppressed_by=previous.alert_id,
     )

@@ -34,6 +34,7 @@ import pandas as pd
 from fraudops import registry
 from fraudops.alerting.channels import AlertChannel
 from fraudops.alerting.dispatch import send_alert
+from fraudops.alerting.skew import send_skew_alert
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
 from fraudops.labels.window import ID, read_window
@@ -174,6 +175,20 @@ def run_monitoring(
                 settings,
                 lake,
                 result.alert_summary(),
+                channels=ctx.alert_channels if channels is None else channels,
+                now=as_of,
+            )
+    if alert and result.skew is not None and result.skew.alert:
+        with progress.step("Alerting on training-serving skew"):
+            result.skew.sent = send_skew_alert(
+                settings,
+                lake,
+                result.skew.alert_summary(
+                    run_id=run_id,
+                    as_of=as_of.isoformat(),
+                    model_name=ctx.model_name,
+                    model_version=str(version.version),
+                ),
                 channels=ctx.alert_channels if channels is None else channels,
                 now=as_of,
             )

@@ -4,7 +4,8 @@ offline engine over the lake's history, limited to what had arrived when each ro
 
 Zero when serving and training compute alike; a share above ``monitoring.skew_alert_share``
 means the model saw other values in production than a retraining would give it (a store that
-lost state, a label path that bypassed the store, a changed definition).
+lost state, a label path that bypassed the store, a changed definition): the monitoring run
+then sends a skew alert (alerting/skew.py) naming the features and their shares.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fraudops.alerting.dispatch import AlertOutcome
+from fraudops.alerting.skew import SkewSummary
 from fraudops.features.served import REQUEST_TIME, derive_as_served, logged, read_history
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import as_utc
@@ -32,10 +35,26 @@ class SkewReport:
     share: float
     per_feature: dict[str, float] = field(default_factory=dict)
     alert_share: float = 0.0
+    sent: AlertOutcome | None = None  # the skew alert of a monitoring run, when it alerted
 
     @property
     def alert(self) -> bool:
         return self.rows > 0 and self.share > self.alert_share
+
+    def alert_summary(
+        self, *, run_id: str, as_of: str, model_name: str, model_version: str
+    ) -> SkewSummary:
+        """What the skew alert of this report says."""
+        return SkewSummary(
+            run_id=run_id,
+            as_of=as_of,
+            model_name=model_name,
+            model_version=model_version,
+            rows=self.rows,
+            share=self.share,
+            alert_share=self.alert_share,
+            per_feature=dict(self.per_feature),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +63,7 @@ class SkewReport:
             "per_feature": dict(self.per_feature),
             "alert_share": self.alert_share,
             "alert": self.alert,
+            "sent": None if self.sent is None else self.sent.to_dict(),
         }
 
 
