@@ -221,25 +221,37 @@ class FeaturePlan:
         end = bisect.bisect_left(events, (t, tx_id), key=_order)
         visible = [e for e in events[:end] if e.tx_id != tx_id]
         times = [e.time_us for e in visible]
-        own = StoredEvent(t, tx_id, self.key_values(plan, tx))
+        own = self.key_values(plan, tx)
+        # Per-event columns built once per key, each window a slice of them (the same values in
+        # the same order as a per-window walk: the figures stay bit for bit).
+        columns: dict[int, list[float]] = {}
+        frauds: list[bool] | None = None
         out: dict[str, float] = {}
         for w in plan.windows:
             if w.agg is Agg.time_since_last:
-                out[w.name] = (t - visible[-1].time_us) / US_PER_S if visible else -1.0
+                out[w.name] = (t - times[-1]) / US_PER_S if times else -1.0
                 continue
             hi = t - w.delay_us
             lo = hi - w.window_us
-            window = visible[bisect.bisect_right(times, lo) : bisect.bisect_right(times, hi)]
-            if w.delay_us == 0:
-                window.append(own)
+            start, stop = bisect.bisect_right(times, lo), bisect.bisect_right(times, hi)
+            mine = w.delay_us == 0  # the query's own row is in its window
+            n = stop - start + mine
             if w.agg is Agg.fraud_rate:
-                frauds = sum(1 for e in window if label_in_force(e.labels, t))
-                out[w.name] = frauds / len(window) if window else 0.0
+                if frauds is None:
+                    frauds = [label_in_force(e.labels, t) for e in visible]
+                # its own row has no label yet: it adds to n only
+                out[w.name] = sum(frauds[start:stop]) / n if n else 0.0
             elif w.column is None:
-                out[w.name] = float(len(window))  # count
+                out[w.name] = float(n)  # count
             else:
                 i = w.column
-                out[w.name] = _aggregate(w.agg, [e.values[i] for e in window])
+                col = columns.get(i)
+                if col is None:
+                    col = columns[i] = [e.values[i] for e in visible]
+                xs = col[start:stop]
+                if mine:
+                    xs.append(own[i])
+                out[w.name] = _aggregate(w.agg, xs)
         return out
 
 

@@ -4,8 +4,10 @@ Per key value (``{prefix}:z|e|l:{key column}:{value}``): a sorted set of transac
 by time (µs, exact in a double up to 2**53), a hash id -> the key's value columns (``repr``
 floats: they round-trip exactly) and a hash id -> its label events (``confirmed_us:0|1;...``).
 One Lua script fetches the windows and records the transaction atomically, so concurrent
-workers behave as if their requests came one after another; the features are computed in
-Python from the fetched events (no Redis-side float arithmetic). Bounded memory: each record
+workers behave as if their requests came one after another, in ONE round trip whose reply is
+one JSON string (a key's payloads only when it has value columns, its labels only when it needs
+them); the features are computed in Python from the fetched events (no Redis-side float
+arithmetic). Bounded memory: each record
 trims its keys to the retention horizon (keeping each key's last older event), every key
 expires after ``key_ttl_s`` of idleness (wall clock) and the id index after the retention span.
 """
@@ -16,6 +18,8 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from fraudops.features.online import (
     DEFAULT_KEY_TTL_S,
@@ -53,7 +57,9 @@ end
 """
 
 # KEYS: newest, id index entry, then z, e, l per key.
-# ARGV: t, id, fetch, record, keep_us, key ttl ms, id ttl ms, id entry, then lo, payload per key.
+# ARGV: t, id, fetch, record, keep_us, key ttl ms, id ttl ms, id entry, then per key: lo, payload,
+# and what to fetch ('v' values, 'l' labels). The fetch comes back as ONE JSON string: parsing
+# hundreds of RESP bulk strings in Python cost more than all the rest of a request.
 _COMPUTE_RECORD = (
     _TRIM
     + """
@@ -63,7 +69,7 @@ local out = {}
 if ARGV[3] == '1' then
   for i = 1, nk do
     local z, e, l = KEYS[3*i], KEYS[3*i+1], KEYS[3*i+2]
-    local lo = ARGV[7 + 2*i]
+    local lo, want = ARGV[6 + 3*i], ARGV[8 + 3*i]
     local range = redis.call('ZRANGEBYSCORE', z, lo, t, 'WITHSCORES')
     local before = redis.call('ZREVRANGEBYSCORE', z, '(' .. lo, '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
     local members = {}
@@ -71,8 +77,9 @@ if ARGV[3] == '1' then
     for j = 1, #range, 2 do members[#members + 1] = range[j] end
     local payloads, labels = {}, {}
     if #members > 0 then
-      payloads = hmget(e, members)
-      labels = hmget(l, members)
+      -- always the payloads when the key has values: a missing one marks a trimmed event
+      if string.find(want, 'v', 1, true) then payloads = hmget(e, members) end
+      if string.find(want, 'l', 1, true) then labels = hmget(l, members) end
     end
     out[i] = {range, before, payloads, labels}
   end
@@ -87,7 +94,7 @@ if ARGV[4] == '1' then
   for i = 1, nk do
     local z, e, l = KEYS[3*i], KEYS[3*i+1], KEYS[3*i+2]
     redis.call('ZADD', z, t, member)
-    redis.call('HSET', e, member, ARGV[8 + 2*i])
+    redis.call('HSET', e, member, ARGV[7 + 3*i])
     trim(z, e, l, cut)
     redis.call('PEXPIRE', z, ARGV[6])
     redis.call('PEXPIRE', e, ARGV[6])
@@ -95,7 +102,8 @@ if ARGV[4] == '1' then
   end
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
 end
-return out
+if ARGV[3] ~= '1' then return 0 end
+return cjson.encode(out)
 """
 )
 
@@ -200,12 +208,15 @@ class RedisStore(OnlineStore):
         ]
         for plan in self.plan.keys:
             keys += self._key_names(plan.key, tx.keys[plan.key])
-            args += [str(t - plan.lookback_us), _payload(self.plan.key_values(plan, tx))]
+            want = ("v" if plan.columns else "") + ("l" if plan.needs_labels else "")
+            args += [str(t - plan.lookback_us), _payload(self.plan.key_values(plan, tx)), want]
         return self._compute_record(keys=keys, args=args)
 
-    def _features(self, tx: RawTransaction, fetched: list[Any]) -> dict[str, float]:
+    def _features(self, tx: RawTransaction, fetched: str) -> dict[str, float]:
         histories: dict[str, list[StoredEvent]] = {}
-        for plan, (window, before, payloads, labels) in zip(self.plan.keys, fetched, strict=True):
+        for plan, fields in zip(self.plan.keys, orjson.loads(fetched), strict=True):
+            # Lua's cjson writes an empty table as {}: as falsy as [], read as one
+            window, before, payloads, labels = (f or [] for f in fields)
             histories[plan.key] = _events(plan, window, before, payloads, labels)
         return self.plan.compute(tx, histories)
 
@@ -298,17 +309,34 @@ def _events(
     plan: KeyPlan,
     window: list[str],
     before: list[str],
-    payloads: list[str | None],
-    labels: list[str | None],
+    payloads: list[str | bool],
+    labels: list[str | bool],
 ) -> list[StoredEvent]:
-    """The fetched events of one key in (time, id) order (``before`` comes newest first)."""
-    pairs = [(before[j], before[j + 1]) for j in range(len(before) - 2, -1, -2)]
-    pairs += [(window[j], window[j + 1]) for j in range(0, len(window), 2)]
+    """The fetched events of one key in (time, id) order (``before`` comes newest first).
+
+    A missing hash field comes as ``false``; the payloads are fetched only when the key has
+    value columns, the labels only when it needs them (empty lists otherwise)."""
+    members = [before[j] for j in range(len(before) - 2, -1, -2)]
+    scores = [before[j] for j in range(len(before) - 1, 0, -2)]
+    members += window[0::2]
+    scores += window[1::2]
+    width = len(plan.columns)
     events = []
-    for (member, score), payload, label in zip(pairs, payloads, labels, strict=True):
-        values = tuple(float(v) for v in payload.split(",")) if payload else ()
-        if len(values) != len(plan.columns):  # an event without its payload: trimmed meanwhile
-            continue
-        events.append(StoredEvent(int(float(score)), member, values, _labels(label)))
-    events.sort(key=lambda e: (e.time_us, e.tx_id))
+    for j, member in enumerate(members):
+        values: tuple[float, ...] = ()
+        if width:
+            payload = payloads[j]
+            if not payload:  # an event without its payload: trimmed meanwhile
+                continue
+            values = tuple(map(float, str(payload).split(",")))
+            if len(values) != width:
+                continue
+        label = labels[j] if labels else None
+        parsed = _labels(label) if label and isinstance(label, str) else []
+        events.append(StoredEvent(int(float(scores[j])), member, values, parsed))
+    events.sort(key=_order)
     return events
+
+
+def _order(event: StoredEvent) -> tuple[int, str]:
+    return (event.time_us, event.tx_id)
