@@ -301,6 +301,7 @@ def test_refusals_name_what_to_do(
             str(folder),
             str(tmp_path / "x.parquet"),
             lake_factory=runtime.lake_factory(),
+            registry=runtime.mlflow_factory(),
         )
 
 

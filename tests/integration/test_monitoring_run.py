@@ -158,6 +158,7 @@ def test_clean_traffic_raises_no_drift_and_mature_cohorts_give_performance(
         "status",
         "concept_drift_suspected",
         "signals",
+        "skew",
         "reports",
         "alert",
         "mlflow_run_id",

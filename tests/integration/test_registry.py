@@ -18,7 +18,7 @@ from fraudops.models.portable import ScoringModel
 from fraudops.registry.client import experiment_id
 from fraudops.registry.events import ModelEvent
 from fraudops.registry.store import find_version
-from fraudops.runtime import Runtime, mlflow_client
+from fraudops.runtime import Runtime, mlflow_client, open_lake
 from fraudops.training.trainers import train_logreg
 from tests.governance_support import model_events
 from tests.registry_support import registry_client
@@ -164,7 +164,14 @@ def test_alias_is_put_back_when_the_event_cannot_be_recorded(
     name = settings.registered_model_name("ulb")
     event = ModelEvent("ulb", name, "manual_promote", "manual", "test", "1", None, None, "1")
     with pytest.raises(LakeError, match="lake init"):
-        registry.move_champion(settings, mlflow_client(settings), "ulb", "1", event=event)
+        registry.move_champion(
+            settings,
+            mlflow_client(settings),
+            "ulb",
+            "1",
+            event=event,
+            lake=open_lake(settings, "ulb"),
+        )
     assert registry.champion(mlflow_client(settings), settings, "ulb") is None
     assert registry.list_versions(mlflow_client(settings), settings, "ulb")[0]["aliases"] == []
 

@@ -502,7 +502,8 @@ def test_a_challenger_that_wins_on_live_traffic_is_promoted_and_one_that_loses_i
 
     def make_champion(version: str, before: str) -> None:
         event = ModelEvent(SPEC, name, "manual_promote", "manual", "test", version, None, before)
-        registry.move_champion(trained, client, SPEC, version, event=event)
+        with Runtime(trained, SPEC) as rt:
+            registry.move_champion(trained, client, SPEC, version, event=event, lake=rt.lake())
 
     make_champion(weak, strong)
     registry.set_alias(mlflow_client(trained), trained, ALIAS, strong, spec_name=SPEC)

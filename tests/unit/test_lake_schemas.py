@@ -132,13 +132,17 @@ def test_monitoring_and_event_tables() -> None:
 
 def test_cards_predictions_log_every_derived_feature_and_transactions_stay_raw() -> None:
     from fraudops.lake.evolution import columns_to_add
+    from fraudops.lake.schemas import served_raw_columns
     from fraudops.spec import CARDS
 
     derived = [d.name for d in CARDS.derived]
+    raw = served_raw_columns(CARDS)  # the served time and keys, for the recomputation
+    assert raw == ["tx_time", "terminal_id"]
     predictions = predictions_schema(CARDS)
     names = [f.name for f in predictions.fields]
-    # Appended last, typed as model features (counts and calendar readings as longs).
-    assert names[-len(derived) :] == derived
+    # Appended last, typed as model features (counts and calendar readings as longs), then
+    # the served raw columns.
+    assert names[-len(derived) - len(raw) :] == derived + raw
     assert predictions.find_field("cust_nb_tx_1d").field_type == LongType()
     assert predictions.find_field("is_night").field_type == LongType()
     assert predictions.find_field("term_risk_7d").field_type == DoubleType()
@@ -149,6 +153,6 @@ def test_cards_predictions_log_every_derived_feature_and_transactions_stay_raw()
         transactions
     )
     # A predictions table created before the spec derived features upgrades by adding them.
-    older = Schema(*predictions.fields[: -len(derived)])
+    older = Schema(*predictions.fields[: -len(derived) - len(raw)])
     added = columns_to_add(older, predictions)
-    assert added is not None and [f.name for f in added] == derived
+    assert added is not None and [f.name for f in added] == derived + raw

@@ -138,6 +138,8 @@ def test_a_drift_run_without_a_recovery_retrain_has_no_recovery_fields() -> None
         "detected_at_run": None,
         "detected_as_of": None,
         "recovered": False,
+        "onsets": None,  # set by the run from its monitoring runs' signals
+        "fast_signals": None,
     }
 
 
@@ -163,6 +165,7 @@ def test_a_control_is_quiet_only_without_alerts_and_retrains() -> None:
         "promotions": 0,
         "final_champion": "1",
         "quiet": True,
+        "fast_signals": None,
     }
     result.monitoring_runs = [_run("2027-01-08T00:00:00+00:00", "sent")]
     assert not outcome(result, Scenario()).quiet
