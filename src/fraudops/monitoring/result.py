@@ -87,11 +87,11 @@ class MonitoringResult:
             "status": self.status,
             "concept_drift_suspected": self.concept_drift_suspected,
             "signals": None if self.signals is None else self.signals.to_dict(),
+            "skew": None if self.skew is None else self.skew.to_dict(),
             "reports": dict(self.reports),
             "alert": None if self.alert is None else self.alert.to_dict(),
             "mlflow_run_id": self.mlflow_run_id,
             "timings": dict(self.timings),
-            "skew": None if self.skew is None else self.skew.to_dict(),
         }
 
     def alert_summary(self) -> AlertSummary:
