@@ -300,6 +300,20 @@ class RetrainSettings(Section):
     min_improvement: float = Field(
         0.0, ge=0, description="Lead a challenger needs over the champion on gate.champion_metrics."
     )
+    fresh_labels: bool = Field(
+        True,
+        description="Use the labels already confirmed on days not yet mature (mostly fast-"
+        "confirmed frauds): split between training and the holdout, so a new fraud pattern is "
+        "learned, and judged, weeks before its days mature.",
+    )
+    fresh_holdout_share: float = Field(
+        0.5, ge=0, lt=1, description="Share of the fresh labelled rows held out to judge on."
+    )
+    fresh_weight: float = Field(
+        2.0,
+        gt=0,
+        description="Sample weight of a fresh labelled row on top of its recency weight.",
+    )
     promote_via: Literal["holdout", "shadow"] = Field(
         "holdout",
         description="holdout: a winning challenger is promoted at once; shadow: it scores live "

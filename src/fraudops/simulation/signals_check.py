@@ -20,6 +20,7 @@ from fraudops.lake import Lake
 from fraudops.monitoring.signals import realized
 from fraudops.simulation.results import SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH
+from fraudops.training.gate import promotes
 
 
 def onset_timings(result: SimulationResult, plan: Scenario) -> list[dict[str, Any]]:
@@ -45,7 +46,7 @@ def onset_timings(result: SimulationResult, plan: Scenario) -> list[dict[str, An
         fixes = [
             r
             for r in result.retrains
-            if r.decision == "promoted" and datetime.fromisoformat(r.as_of) > onset
+            if promotes(r.decision) and datetime.fromisoformat(r.as_of) > onset
         ]
         fix = fixes[0] if fixes else None
         out.append(

@@ -250,6 +250,8 @@ def _judge(settings: Settings, trainer: str, trained: Trained) -> Scored:
         champion_version=trained.champion_before,
         # a retrain replaces a working model only when it does better on recent traffic
         margin=-settings.retrain.min_improvement if trained.retrain is not None else None,
+        # ...and replaces a collapsing one even under the floors (a person is alerted)
+        below_floor=trained.retrain is not None,
     )
     return Scored(**{f.name: getattr(trained, f.name) for f in fields(Trained)}, gate=gate)
 
