@@ -155,6 +155,24 @@ def realized(rows: pd.DataFrame) -> Realized:
     )
 
 
+def reference_calibrator(
+    scored: pd.DataFrame, *, min_coverage: float, before: datetime, min_positives: int
+) -> Calibrator | None:
+    """NannyML's reference period: an isotonic fit on the version's own mature labelled rows
+    served before ``before`` (the data window's start), when they hold at least
+    ``min_positives`` frauds (None: not yet). Traffic unlike the training holdout (another
+    mix, another season) leaves the stored calibrator confident where the served rows are not."""
+    if min_positives <= 0:
+        return None
+    coverage = scored.groupby("day")["known"].transform("mean")
+    mature = scored[scored["known"].astype(bool) & (coverage >= min_coverage)]
+    rows = mature[pd.to_datetime(mature["request_time"], utc=True) <= pd.Timestamp(before)]
+    labels = rows["label"].to_numpy()
+    if labels.sum() < min_positives or labels.sum() == len(rows):
+        return None
+    return Calibrator.fit(rows["probability"].to_numpy(np.float64), labels)
+
+
 def fallback_calibrator(
     scored: pd.DataFrame, *, min_coverage: float, before: datetime | None
 ) -> tuple[Calibrator | None, str]:

@@ -137,12 +137,22 @@ def outcome(result: SimulationResult, plan: Scenario) -> Outcome:
     )
     verdict.detected_at_run = None if detected is None else detected + 1
     verdict.detected_as_of = None if detected is None else after[detected].as_of
-    # Recovery counts from the first promoted retrain judged wholly on traffic of the latest
-    # drift (its holdout starts after the onset): one judged on labels from before the drift,
-    # or on its first few days, cannot have learned it.
+    # Recovery counts from the first promoted retrain judged on traffic of the latest drift:
+    # its mature holdout starts after the onset, or its fresh labels (the confirmations of the
+    # days not yet mature) hold at least a week after it. One judged on labels from before the
+    # drift, or on its first few days, cannot have learned it.
     last_onset = onset_time + timedelta(days=(max(onsets) - first) * DAYS_PER_MONTH)
     recovering = [
-        r for r in automatic if promotes(r.decision) and r.holdout_start >= f"{last_onset:%Y-%m-%d}"
+        r
+        for r in automatic
+        if promotes(r.decision)
+        and (
+            r.holdout_start >= f"{last_onset:%Y-%m-%d}"
+            or (
+                r.fresh_holdout_rows > 0
+                and datetime.fromisoformat(r.as_of) >= last_onset + timedelta(days=7)
+            )
+        )
     ]
     if recovering:
         retrain_time = datetime.fromisoformat(recovering[0].as_of)
