@@ -14,7 +14,7 @@ from fraudops.models.calibration import Calibrator
 from fraudops.monitoring.signals import fallback_calibrator, fast_signals, reference_calibrator
 
 START = datetime(2027, 3, 1, tzinfo=UTC)
-IDENTITY = Calibrator((0.0, 1.0), (0.0, 1.0))
+IDENTITY = Calibrator((0.0, 1.0), (0.0, 1.0), "isotonic")  # linear knots: p = score
 CUT = 0.08  # the operating point: flag a score of at least this
 
 
