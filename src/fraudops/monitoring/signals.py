@@ -82,6 +82,7 @@ class FastSignals:
     concept_drift_suspected: bool
     reason: str
     notes: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None  # the calibrator's knots (Calibrator.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -95,6 +96,7 @@ class FastSignals:
         return finite(
             {
                 "calibration_source": self.calibration_source,
+                "calibration": self.calibration,
                 "concept_drift_suspected": self.concept_drift_suspected,
                 "reason": self.reason,
                 "window": _asdict(self.window),
@@ -273,6 +275,7 @@ def fast_signals(
         concept_drift_suspected=suspected,
         reason=reason,
         notes=notes,
+        calibration=calibrator.to_dict(),
     )
 
 
