@@ -369,4 +369,9 @@ class SimulationSettings(Section):
     scenario: str = Field("drift", description="The scenario `fraudops simulate` runs by default.")
     scenarios: dict[str, Scenario] = Field(default_factory=_default_scenarios)
     monitor_every_days: int = Field(7, ge=1, description="Monitoring run cadence (simulated).")
+    evidence_report: bool = Field(
+        True,
+        description="Evidently's HTML reports behind the first automatic retrain (the audit "
+        "trail's evidence; ~10-50 s of the run).",
+    )
     seed: int = Field(7, description="Seed of the simulated traffic.")
