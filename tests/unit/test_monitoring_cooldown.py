@@ -3,11 +3,18 @@ when the degradation gets worse; a promotion's does not."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pandas as pd
 
-from fraudops.monitoring.cooldown import Health, health_of_summary, last_automatic_retrain
+from fraudops.config import Settings
+from fraudops.monitoring.cooldown import (
+    Health,
+    follow_up_reason,
+    health_of_summary,
+    last_automatic_retrain,
+)
 
 
 def summary(confirmed: int, recall: float | None, roc_auc: float | None) -> dict[str, object]:
@@ -63,3 +70,41 @@ def test_the_last_automatic_retrain_is_its_decision_not_its_registration() -> No
     assert (
         last_automatic_retrain(events(("2027-06-01", "train", "promoted", None)), "retrain") is None
     )
+
+
+def _promotion(day: str, reasons: list[str], fresh: int = 500) -> dict[str, object]:
+    return {
+        "event_time": datetime.fromisoformat(day).replace(tzinfo=UTC),
+        "trigger": "retrain",
+        "event_type": "promoted",
+        "monitoring_run_id": f"r-{day}",
+        "metrics": json.dumps({"reasons": reasons, "retrain": {"fresh_train_rows": fresh}}),
+    }
+
+
+def test_a_concept_drift_fix_is_followed_up_after_the_cooldown_at_most_twice() -> None:
+    settings = Settings()  # cooldown 14 days, 2 follow-ups
+    fix = pd.DataFrame([_promotion("2027-06-15", ["concept_drift"])])
+    last = last_automatic_retrain(fix, "retrain")
+    assert follow_up_reason(settings, last, datetime(2027, 6, 22, tzinfo=UTC)) is None
+    due = follow_up_reason(settings, last, datetime(2027, 6, 29, tzinfo=UTC))
+    assert due is not None and "2027-06-15" in due and "500 fresh" in due
+    # A data-drift promotion, or one without fresh labels, is not followed up.
+    for other in (
+        _promotion("2027-06-15", ["data_drift"]),
+        _promotion("2027-06-15", ["concept_drift"], 0),
+    ):
+        last = last_automatic_retrain(pd.DataFrame([other]), "retrain")
+        assert follow_up_reason(settings, last, datetime(2027, 7, 30, tzinfo=UTC)) is None
+    chain = [_promotion("2027-06-15", ["concept_drift"]), _promotion("2027-06-29", ["follow_up"])]
+    last = last_automatic_retrain(pd.DataFrame(chain), "retrain")
+    assert last is not None and last.follow_ups == 1
+    assert follow_up_reason(settings, last, datetime(2027, 7, 13, tzinfo=UTC)) is not None
+    chain.append(_promotion("2027-07-13", ["follow_up"]))
+    last = last_automatic_retrain(pd.DataFrame(chain), "retrain")
+    assert last is not None and last.follow_ups == 2
+    assert follow_up_reason(settings, last, datetime(2027, 8, 30, tzinfo=UTC)) is None
+    # A follow-up that lost ends the chain.
+    lost = {**_promotion("2027-06-29", ["follow_up"]), "event_type": "not_promoted"}
+    last = last_automatic_retrain(pd.DataFrame([chain[0], lost]), "retrain")
+    assert follow_up_reason(settings, last, datetime(2027, 8, 30, tzinfo=UTC)) is None

@@ -274,7 +274,16 @@ class RetrainSettings(Section):
         None, gt=0, description="Also retrain when the champion is this many days old (schedule)."
     )
     cooldown_days: float = Field(
-        14, ge=0, description="No automatic retrain within this many days of the last one."
+        14,
+        ge=0,
+        description="No automatic retrain within this many days of the last one (a failed one's "
+        "cooldown gives way while the degradation gets worse: monitoring/cooldown.py).",
+    )
+    follow_ups: int = Field(
+        2,
+        ge=0,
+        description="A concept-drift fix promoted from fresh labels is retrained again "
+        "cooldown_days later, and a follow-up that wins again, at most this many times in a row.",
     )
     window_days: int = Field(
         90, ge=1, description="Labelled predictions of this many days join the training set."

@@ -12,6 +12,14 @@
 
 Waiting 14 days after a challenger lost because its new fraud had barely any labels is the
 worst case of a concept drift: the fraud grows while the labels that would teach it pile up.
+
+**Follow-up**: the fix of a concept drift is promoted from its first days of fresh labels, so it
+has learned only part of the new fraud, and once it serves nothing says it is still short (its
+own calibration soon describes its traffic). When an automatic retrain for concept drift moved
+the champion, trained with fresh labels, the first run ``retrain.cooldown_days`` later retrains
+again (reason ``follow_up``), judged like any retrain: it must beat the champion. A follow-up
+that wins is followed up in turn, at most ``retrain.follow_ups`` (2) times in a row; one that
+loses ends the chain.
 """
 
 from __future__ import annotations
@@ -63,6 +71,9 @@ class LastRetrain:
     time: datetime
     decision: str
     monitoring_run_id: str | None
+    reasons: tuple[str, ...] = ()  # the policy's reason kinds (model_events.metrics)
+    fresh_train_rows: int = 0  # fresh labelled rows it trained on
+    follow_ups: int = 0  # how many follow-ups in a row it closes (itself included)
 
     @property
     def failed(self) -> bool:
@@ -123,6 +134,23 @@ def _run_summary(lake: Lake, run_id: str) -> dict[str, Any] | None:
     return parsed
 
 
+def follow_up_reason(settings: Settings, last: LastRetrain | None, as_of: datetime) -> str | None:
+    """Why a follow-up retrain is due at ``as_of`` (None: it is not): see the module's rule."""
+    cfg = settings.retrain
+    if last is None or last.decision not in ("promoted", "promoted_below_floor"):
+        return None
+    if not last.fresh_train_rows or not {"concept_drift", "follow_up"} & set(last.reasons):
+        return None
+    if last.follow_ups >= cfg.follow_ups:
+        return None
+    if as_of < last.time + timedelta(days=cfg.cooldown_days):
+        return None
+    return (
+        f"follow-up of the concept-drift retrain promoted {last.time:%Y-%m-%d} from "
+        f"{last.fresh_train_rows} fresh labelled rows: the weeks since hold more of the new fraud"
+    )
+
+
 def last_automatic_retrain(events: pd.DataFrame, trigger: str) -> LastRetrain | None:
     """The last automatic retrain among ``model_events`` (its decision event, not the
     ``registered`` one beside it)."""
@@ -131,11 +159,35 @@ def last_automatic_retrain(events: pd.DataFrame, trigger: str) -> LastRetrain | 
     mine = events[(events["trigger"] == trigger) & (events["event_type"] != "registered")]
     if mine.empty:
         return None
-    times = pd.to_datetime(mine["event_time"], utc=True).reset_index(drop=True)
-    at = int(times.to_numpy().argmax())
-    run_id = mine["monitoring_run_id"].iloc[at] if "monitoring_run_id" in mine else None
-    return LastRetrain(
-        times.iloc[at].to_pydatetime(),
-        str(mine["event_type"].iloc[at]),
-        run_id if isinstance(run_id, str) and run_id else None,
+    mine = mine.assign(_t=pd.to_datetime(mine["event_time"], utc=True)).sort_values(
+        "_t", kind="stable"
     )
+    parsed = [_metrics(raw) for raw in mine.get("metrics", pd.Series([None] * len(mine)))]
+    reasons = [tuple(m.get("reasons") or ()) for m in parsed]
+    follow_ups = 0
+    for kinds, kind in zip(reversed(reasons), reversed(mine["event_type"].tolist()), strict=True):
+        if "follow_up" not in kinds or kind not in MOVED:
+            break
+        follow_ups += 1
+    last = mine.iloc[-1]
+    run_id = last.get("monitoring_run_id")
+    return LastRetrain(
+        last["_t"].to_pydatetime(),
+        str(last["event_type"]),
+        run_id if isinstance(run_id, str) and run_id else None,
+        reasons=reasons[-1],
+        fresh_train_rows=int((parsed[-1].get("retrain") or {}).get("fresh_train_rows") or 0),
+        follow_ups=follow_ups,
+    )
+
+
+def _metrics(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str) and raw:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {}

@@ -23,7 +23,12 @@ from fraudops.alerting.dispatch import AlertOutcome
 from fraudops.errors import ConfigError, FraudopsError
 from fraudops.monitoring.below_floor import send_below_floor_alert
 from fraudops.monitoring.context import MonitoringContext
-from fraudops.monitoring.cooldown import LastRetrain, blocked_by_cooldown, last_automatic_retrain
+from fraudops.monitoring.cooldown import (
+    LastRetrain,
+    blocked_by_cooldown,
+    follow_up_reason,
+    last_automatic_retrain,
+)
 from fraudops.monitoring.performance import PerformanceReport
 from fraudops.monitoring.result import MonitoringResult
 from fraudops.monitoring.retrain_policy import RetrainReason, retrain_reasons
@@ -140,6 +145,7 @@ def retrain_after_monitoring(
         result.performance,
         champion_age_days=age,
         concept_drift=signals.reason if signals and signals.concept_drift_suspected else None,
+        follow_up=follow_up_reason(settings, last_retrain, as_of),
     )
     check = RetrainCheck(result.run_id, as_of, reasons, due=bool(reasons), shadow=shadow)
     if not reasons:
@@ -166,6 +172,7 @@ def retrain_after_monitoring(
             monitoring_run_id=result.run_id,
             progress=progress,
             hold_baseline=bool(result.performance.degraded),
+            reasons=[r.kind for r in reasons],
         )
     except NotEnoughLabels as exc:
         check.blocked = f"not enough labels: {exc}"
@@ -197,6 +204,7 @@ def retrain(
     trainer: str | None = None,
     progress: Reporter | None = None,
     hold_baseline: bool = False,
+    reasons: Sequence[str] = (),
 ) -> TrainingResult:
     """Train a challenger on lake rows plus recent labelled predictions, judge it against the
     champion on the latest mature labelled traffic, promote it if it wins."""
@@ -210,6 +218,7 @@ def retrain(
         monitoring_run_id=monitoring_run_id,
         retrain_as_of=as_utc(now),
         hold_baseline=hold_baseline,
+        reasons=reasons,
     )
 
 

@@ -55,6 +55,7 @@ class Scored(Trained):
 
     gate: GateResult
     baseline_floor: float | None = None  # the healthy ROC-AUC a degraded champion had
+    reasons: tuple[str, ...] = ()  # the retrain policy's reason kinds (automatic retrains)
 
 
 def record(
@@ -334,6 +335,8 @@ def _event_metrics(s: Scored) -> dict[str, Any]:
         metrics["champion"] = s.champion_holdout.to_dict()
     if s.retrain:
         metrics["retrain"] = s.retrain.to_dict()
+    if s.reasons:
+        metrics["reasons"] = list(s.reasons)
     return metrics
 
 

@@ -104,16 +104,16 @@ def build_retrain_data(
         settings, spec, lake, start=as_of - timedelta(days=cfg.window_days), end=as_of
     )
     recent = labelled[labelled["_mature"]]
-    fresh = _fresh(labelled, recent) if cfg.fresh_labels else labelled.iloc[:0]
-    fresh_holdout = _held_out(fresh, cfg.fresh_holdout_share)
-    fresh_train = fresh[~fresh_holdout].sort_values(spec.timestamp_column, kind="stable")
-    fresh_test = fresh[fresh_holdout]
     if recent.empty:
         raise NotEnoughLabels(
             f"no mature labelled predictions in the {cfg.window_days} days before "
             f"{as_of:%Y-%m-%d %H:%M} (labels.mature_coverage {settings.labels.mature_coverage}): "
             "nothing to judge a challenger on"
         )
+    fresh = _fresh(labelled, recent) if cfg.fresh_labels else labelled.iloc[:0]
+    fresh_holdout = _held_out(fresh, cfg.fresh_holdout_share)
+    fresh_train = fresh[~fresh_holdout].sort_values(spec.timestamp_column, kind="stable")
+    fresh_test = fresh[fresh_holdout]
     days = np.sort(recent["_day"].unique())
     holdout_days = set(days[-cfg.holdout_days :])
     in_holdout = recent["_day"].isin(holdout_days).to_numpy()
