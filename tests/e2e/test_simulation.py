@@ -21,8 +21,9 @@ data:
   rows: 50000
   fraud_rate: 0.01
 simulation:
-  months: 8
+  months: 6
   tx_per_day: 800
+  evidence_report: false
   scenarios:
     small_drift:
       description: data drift from month 2, concept drift from month 4
@@ -62,7 +63,7 @@ def test_drift_is_detected_retrained_on_and_recovered_from(drift: dict[str, Any]
     assert outcome["post_retrain_recall"] >= outcome["pre_drift_recall"] - 0.05, outcome
     assert outcome["recovered"]
     months = drift["month_rows"]
-    assert [m["month"] for m in months] == list(range(1, 9))
+    assert [m["month"] for m in months] == list(range(1, 7))
     assert all(m["volume"] == 800 * 30 for m in months)
     # The concept drift hurt before the retrain fixed it, and the champion moved.
     assert months[3]["recall"] < outcome["pre_drift_recall"] - 0.1  # month 4: concept drift

@@ -1,4 +1,5 @@
-"""The isotonic calibrator: scikit-learn's fit, applied by np.interp, stored as JSON knots."""
+"""The centred isotonic calibrator: scikit-learn's staircase, its knots at the steps' centres,
+interpolated in log-odds, stored as JSON knots; an earlier version's staircase still applies."""
 
 from __future__ import annotations
 
@@ -19,14 +20,29 @@ def _inflated(n: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, n
     return scores, y, p
 
 
-def test_equals_sklearn_predict_and_round_trips() -> None:
+def test_the_steps_centres_keep_sklearns_values_and_it_rises_between_them() -> None:
     scores, y, _ = _inflated()
     cal = Calibrator.fit(scores, y)
-    probe = np.linspace(-0.1, 1.1, 997)
     iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, y)
-    np.testing.assert_array_equal(cal(probe), iso.predict(probe))
+    centres = np.array(cal.x)
+    np.testing.assert_allclose(cal(centres), iso.predict(centres), atol=1e-12)
+    assert set(np.round(cal.y, 12)) == set(np.round(iso.y_thresholds_, 12))  # one knot a step
+    # Inside one step of the staircase the centred map still tells the scores apart.
+    low, high = centres[-3], centres[-2]
+    between = np.array([low + (high - low) * 0.25, low + (high - low) * 0.75])
+    assert cal(between)[0] < cal(between)[1]
+    probe = np.linspace(-0.1, 1.1, 997)
+    assert np.all(np.diff(cal(probe)) >= 0)
     again = Calibrator.from_dict(cal.to_dict())
     np.testing.assert_array_equal(again(probe), cal(probe))
+
+
+def test_a_staircase_stored_by_an_earlier_version_applies_as_it_was_fitted() -> None:
+    scores, y, _ = _inflated()
+    iso = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(scores, y)
+    raw = {"method": "isotonic", "x": list(iso.X_thresholds_), "y": list(iso.y_thresholds_)}
+    probe = np.linspace(-0.1, 1.1, 997)
+    np.testing.assert_array_equal(Calibrator.from_dict(raw)(probe), iso.predict(probe))
 
 
 def test_calibrated_probabilities_match_the_base_rate() -> None:

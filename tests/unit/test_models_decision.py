@@ -11,7 +11,7 @@ from fraudops.models.decision import OperatingPoint, alert_budget_cut
 
 
 def test_expected_loss_weighs_the_amount() -> None:
-    cal = Calibrator(x=(0.0, 1.0), y=(0.0, 0.5))  # p = score / 2
+    cal = Calibrator(x=(0.0, 1.0), y=(0.0, 0.5), method="isotonic")  # p = score / 2
     point = OperatingPoint("expected_loss", cost_fp=5.0, cost_fn=100.0, uses_amount=True)
     scores = np.array([0.02, 0.4, 0.4, 0.9])
     amounts = np.array([2_000.0, 5.0, 100.0, 8.0])

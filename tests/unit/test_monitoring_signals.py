@@ -11,10 +11,10 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from fraudops.models.calibration import Calibrator
-from fraudops.monitoring.signals import fallback_calibrator, fast_signals
+from fraudops.monitoring.signals import fallback_calibrator, fast_signals, reference_calibrator
 
 START = datetime(2027, 3, 1, tzinfo=UTC)
-IDENTITY = Calibrator((0.0, 1.0), (0.0, 1.0))
+IDENTITY = Calibrator((0.0, 1.0), (0.0, 1.0), "isotonic")  # linear knots: p = score
 CUT = 0.08  # the operating point: flag a score of at least this
 
 
@@ -161,3 +161,25 @@ def test_fallback_calibrator_fits_on_mature_days_before_the_window():
         draws=50,
     )
     assert empty.days == [] and not empty.concept_drift_suspected
+
+
+def test_the_reference_period_recalibrates_an_overconfident_stored_calibrator():
+    # Scores whose true probability is half of what the stored calibrator says.
+    frame = window(days=21, mature_days=14)
+    frame["probability"] = np.clip(frame["probability"] * 2, 0, 1)
+    before = START + timedelta(days=14)
+    fitted = reference_calibrator(frame, min_coverage=0.9, before=before, min_positives=50)
+    assert fitted is not None
+    assert fitted(np.array([0.10]))[0] == pytest.approx(0.05, abs=0.03)
+    stored = signals(frame)
+    recalibrated = signals(frame, calibrator=fitted)
+    realized = frame.loc[frame["known"] & (frame["day"] < f"{before:%Y-%m-%d}")]
+    frauds = realized["label"].mean()
+    # The expected fraud count of the mature days follows the reference's, not the stored map.
+    assert stored.matured is not None and recalibrated.matured is not None
+    mature_rows = stored.matured.n
+    assert stored.matured.expected_frauds / mature_rows > 1.5 * frauds
+    assert recalibrated.matured.expected_frauds / mature_rows == pytest.approx(frauds, rel=0.15)
+    # Too few frauds before the window, or the feature off: no reference calibrator.
+    assert reference_calibrator(frame, min_coverage=0.9, before=before, min_positives=10**6) is None
+    assert reference_calibrator(frame, min_coverage=0.9, before=before, min_positives=0) is None

@@ -123,6 +123,27 @@ def test_outcome_measures_recovery_from_the_first_retrain_that_saw_the_drift() -
     assert not outcome(result, Scenario(concept_drift_month=3)).recovered
 
 
+def test_a_retrain_judged_on_a_week_of_fresh_labels_after_the_onset_is_the_recovery() -> None:
+    # Onset 2027-03-02 (month 3). Its mature holdout predates the onset, but it was judged on
+    # the fresh labels of the days since, promoted below the floors: that is the recovery.
+    runs = [_run("2027-03-09T00:00:00+00:00", "sent", model_drift=True)]
+    early = _retrain(
+        "2027-03-05T00:00:00+00:00", "5", "2027-02-01", retrain_data={"fresh_holdout_rows": 90}
+    )
+    fresh = _retrain(
+        "2027-03-09T00:00:00+00:00",
+        "6",
+        "2027-02-05",
+        decision="promoted_below_floor",
+        retrain_data={"holdout_start": "2027-02-05", "fresh_holdout_rows": 120},
+    )
+    result = _result(monitoring_runs=runs, retrains=[early, fresh])
+    result.month_rows = [_month(m, r) for m, r in enumerate([0.8, 0.8, 0.5, 0.8, 0.8], 1)]
+    verdict = outcome(result, Scenario(concept_drift_month=3))
+    assert verdict.recovery_retrain == "6"  # not "5": under a week after the onset
+    assert verdict.promotions == 2 and verdict.recovered
+
+
 def test_a_drift_run_without_a_recovery_retrain_has_no_recovery_fields() -> None:
     result = _result(monitoring_runs=[_run("2027-03-15T00:00:00+00:00")], retrains=[])
     result.month_rows = [_month(m, 0.8) for m in range(1, 6)]

@@ -58,3 +58,49 @@ def test_unknown_comparison_metric_is_a_config_error() -> None:
     gate = GateSettings(champion_metrics=["auc"])
     with pytest.raises(ConfigError, match=r"gate\.champion_metrics names 'auc'"):
         decide(GOOD, "xgboost", gate, champion_metrics=GOOD)
+
+
+# ---- a retrain replacing a collapsing champion (issue 20) ------------------------------------
+
+WEAK = {"roc_auc": 0.82, "pr_auc": 0.43, "recall": 0.40, "expected_cost": 2.0}
+COLLAPSED = {"roc_auc": 0.78, "pr_auc": 0.30, "recall": 0.25, "expected_cost": 3.0}
+
+
+def test_a_retrain_better_than_a_weaker_champion_is_promoted_below_the_floors() -> None:
+    result = decide(
+        WEAK, "xgboost", GATE, champion_metrics=COLLAPSED, champion_version="4", below_floor=True
+    )
+    assert result.decision == "promoted_below_floor"
+    assert [c.name for c in result.failed] == ["min_roc_auc", "min_pr_auc"]
+    assert "roc_auc 0.8200 < 0.8500" in result.reason and "pr_auc 0.3000" in result.reason
+    assert "champion v4" in result.reason
+    assert result.champion_metrics == {"roc_auc": 0.78, "pr_auc": 0.30}
+
+
+def test_below_the_floors_without_the_retrain_flag_is_rejected() -> None:
+    result = decide(WEAK, "xgboost", GATE, champion_metrics=COLLAPSED, champion_version="4")
+    assert result.decision == "rejected"
+
+
+def test_below_the_floors_and_not_better_than_the_champion_is_rejected() -> None:
+    # The champion is stronger on PR-AUC: the floor still protects it.
+    champion = {**COLLAPSED, "pr_auc": 0.45}
+    result = decide(WEAK, "xgboost", GATE, champion_metrics=champion, below_floor=True)
+    assert result.decision == "rejected"
+    # A champion above a floor the challenger misses is not replaced below it either.
+    champion = {**COLLAPSED, "roc_auc": 0.86, "pr_auc": 0.2}
+    result = decide(WEAK, "xgboost", GATE, champion_metrics=champion, below_floor=True)
+    assert result.decision == "rejected"
+
+
+def test_a_tie_below_the_floors_is_not_a_promotion() -> None:
+    result = decide(WEAK, "xgboost", GATE, champion_metrics=WEAK, below_floor=True)
+    assert result.decision == "rejected"
+
+
+def test_the_required_lead_applies_below_the_floors() -> None:
+    champion = {**WEAK, "roc_auc": 0.81, "pr_auc": 0.42}
+    led = decide(WEAK, "xgboost", GATE, champion_metrics=champion, margin=-0.005, below_floor=True)
+    assert led.decision == "promoted_below_floor"
+    short = decide(WEAK, "xgboost", GATE, champion_metrics=champion, margin=-0.02, below_floor=True)
+    assert short.decision == "rejected"

@@ -34,7 +34,12 @@ ReasonOption = Annotated[
 ]
 
 TRAINER_NAMES: tuple[str, ...] = get_args(TrainerName)
-DECISION_STYLE = {"promoted": "bold green", "not_promoted": "bold yellow", "rejected": "bold red"}
+DECISION_STYLE = {
+    "promoted": "bold green",
+    "promoted_below_floor": "bold magenta",
+    "not_promoted": "bold yellow",
+    "rejected": "bold red",
+}
 
 
 TrainerOption = Annotated[

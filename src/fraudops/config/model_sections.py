@@ -226,6 +226,13 @@ class MonitoringSettings(Section):
     concept_drift_min_confirmed: int = Field(
         10, ge=1, description="Confirmed frauds the concept-drift test needs."
     )
+    cbpe_reference_positives: int = Field(
+        50,
+        ge=0,
+        description="CBPE recalibrates on the champion's own mature labelled traffic before the "
+        "data window (the reference period) once it holds this many frauds; before that, the "
+        "calibrator stored with the model (0: always the stored one).",
+    )
     cbpe_draws: int = Field(
         200, ge=20, description="Label draws behind CBPE's 95% intervals (per day and window)."
     )

@@ -274,7 +274,16 @@ class RetrainSettings(Section):
         None, gt=0, description="Also retrain when the champion is this many days old (schedule)."
     )
     cooldown_days: float = Field(
-        14, ge=0, description="No automatic retrain within this many days of the last one."
+        14,
+        ge=0,
+        description="No automatic retrain within this many days of the last one (a failed one's "
+        "cooldown gives way while the degradation gets worse: monitoring/cooldown.py).",
+    )
+    follow_ups: int = Field(
+        2,
+        ge=0,
+        description="A concept-drift fix promoted from fresh labels is retrained again "
+        "cooldown_days later, and a follow-up that wins again, at most this many times in a row.",
     )
     window_days: int = Field(
         90, ge=1, description="Labelled predictions of this many days join the training set."
@@ -299,6 +308,20 @@ class RetrainSettings(Section):
     )
     min_improvement: float = Field(
         0.0, ge=0, description="Lead a challenger needs over the champion on gate.champion_metrics."
+    )
+    fresh_labels: bool = Field(
+        True,
+        description="Use the labels already confirmed on days not yet mature (mostly fast-"
+        "confirmed frauds): split between training and the holdout, so a new fraud pattern is "
+        "learned, and judged, weeks before its days mature.",
+    )
+    fresh_holdout_share: float = Field(
+        0.5, ge=0, lt=1, description="Share of the fresh labelled rows held out to judge on."
+    )
+    fresh_weight: float = Field(
+        2.0,
+        gt=0,
+        description="Sample weight of a fresh labelled row on top of its recency weight.",
     )
     promote_via: Literal["holdout", "shadow"] = Field(
         "holdout",
@@ -355,4 +378,9 @@ class SimulationSettings(Section):
     scenario: str = Field("drift", description="The scenario `fraudops simulate` runs by default.")
     scenarios: dict[str, Scenario] = Field(default_factory=_default_scenarios)
     monitor_every_days: int = Field(7, ge=1, description="Monitoring run cadence (simulated).")
+    evidence_report: bool = Field(
+        True,
+        description="Evidently's HTML reports behind the first automatic retrain (the audit "
+        "trail's evidence; ~10-50 s of the run).",
+    )
     seed: int = Field(7, description="Seed of the simulated traffic.")

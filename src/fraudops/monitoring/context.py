@@ -38,6 +38,7 @@ class TrainingRunner(Protocol):
         monitoring_run_id: str | None,
         retrain_as_of: datetime,
         hold_baseline: bool,
+        reasons: Sequence[str],
     ) -> TrainingResult: ...
 
 

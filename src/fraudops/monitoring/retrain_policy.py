@@ -15,7 +15,9 @@ from fraudops.config import Settings
 from fraudops.monitoring.drift import CRITICAL, MODERATE, DriftReport
 from fraudops.monitoring.performance import PerformanceReport
 
-ReasonKind = Literal["data_drift", "degradation", "low_recall", "champion_age", "concept_drift"]
+ReasonKind = Literal[
+    "data_drift", "degradation", "low_recall", "champion_age", "concept_drift", "follow_up"
+]
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,11 @@ def retrain_reasons(
     *,
     champion_age_days: float | None = None,
     concept_drift: str | None = None,
+    follow_up: str | None = None,
 ) -> list[RetrainReason]:
     """The policy's reasons to retrain on a monitoring run's findings (empty: none).
-    ``concept_drift``: why the run suspects concept drift (None: it does not)."""
+    ``concept_drift``: why the run suspects concept drift (None: it does not); ``follow_up``:
+    why a concept-drift fix is followed up (monitoring/cooldown.py)."""
     cfg = settings.retrain
     reasons = []
     alarmed = alarmed_features(settings, drift)
@@ -78,6 +82,8 @@ def retrain_reasons(
         )
     if cfg.on_concept_drift and concept_drift is not None:
         reasons.append(RetrainReason("concept_drift", f"concept drift suspected: {concept_drift}"))
+    if follow_up is not None:
+        reasons.append(RetrainReason("follow_up", follow_up))
     if cfg.every_days is not None and (champion_age_days or 0.0) >= cfg.every_days:
         reasons.append(
             RetrainReason(

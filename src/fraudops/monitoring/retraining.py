@@ -10,15 +10,25 @@ run that asked for it. A serving process picks a promoted challenger up by hot r
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
 
 from fraudops import registry
+from fraudops.alerting.channels import AlertChannel
+from fraudops.alerting.dispatch import AlertOutcome
 from fraudops.errors import ConfigError, FraudopsError
+from fraudops.monitoring.below_floor import send_below_floor_alert
 from fraudops.monitoring.context import MonitoringContext
+from fraudops.monitoring.cooldown import (
+    LastRetrain,
+    blocked_by_cooldown,
+    follow_up_reason,
+    last_automatic_retrain,
+)
 from fraudops.monitoring.performance import PerformanceReport
 from fraudops.monitoring.result import MonitoringResult
 from fraudops.monitoring.retrain_policy import RetrainReason, retrain_reasons
@@ -83,6 +93,8 @@ class RetrainCheck:
     training: TrainingResult | None = None  # the retrain, when it ran
     shadow: ShadowVerdict | None = None  # the verdict on a challenger in shadow scoring
     report: dict[str, str] = field(default_factory=dict)  # the evidence's HTML reports
+    alert: AlertOutcome | None = None  # the critical alert of a promotion below the floors
+    cooldown_waived: str | None = None  # why a retrain ran within the cooldown (cooldown.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +106,8 @@ class RetrainCheck:
             "training": None if self.training is None else self.training.to_dict(),
             "shadow": None if self.shadow is None else self.shadow.to_dict(),
             "report": dict(self.report),
+            "alert": None if self.alert is None else self.alert.to_dict(),
+            "cooldown_waived": self.cooldown_waived,
         }
 
 
@@ -103,8 +117,10 @@ def retrain_after_monitoring(
     *,
     progress: Reporter | None = None,
     html_report: bool = True,
+    channels: Sequence[AlertChannel] | None = None,
 ) -> RetrainCheck:
-    """Apply the policy to a finished monitoring run and retrain when it says so."""
+    """Apply the policy to a finished monitoring run and retrain when it says so. A promotion
+    below the gate's floors alerts through ``channels`` (default: the context's)."""
     settings = ctx.settings
     if result.spec != ctx.spec.name:
         raise ConfigError(
@@ -129,6 +145,7 @@ def retrain_after_monitoring(
         result.performance,
         champion_age_days=age,
         concept_drift=signals.reason if signals and signals.concept_drift_suspected else None,
+        follow_up=follow_up_reason(settings, last_retrain, as_of),
     )
     check = RetrainCheck(result.run_id, as_of, reasons, due=bool(reasons), shadow=shadow)
     if not reasons:
@@ -138,15 +155,14 @@ def retrain_after_monitoring(
             f"challenger v{shadow.challenger_version} is in shadow scoring: {shadow.why}"
         )
         return check
-    cooldown = timedelta(days=settings.retrain.cooldown_days)
-    if last_retrain is not None and as_of < last_retrain + cooldown:
-        check.blocked = (
-            f"cooldown: last automatic retrain {last_retrain:%Y-%m-%d %H:%M}, next allowed "
-            f"{last_retrain + cooldown:%Y-%m-%d %H:%M} (retrain.cooldown_days "
-            f"{settings.retrain.cooldown_days:g})"
-        )
+    check.blocked, check.cooldown_waived = blocked_by_cooldown(
+        settings, ctx.lake, last_retrain, result
+    )
+    if check.blocked is not None:
         return check
     reason = f"monitoring run {result.run_id}: " + "; ".join(r.text for r in reasons)
+    if check.cooldown_waived:
+        reason += f" ({check.cooldown_waived})"
     try:
         check.training = retrain(
             ctx,
@@ -156,10 +172,20 @@ def retrain_after_monitoring(
             monitoring_run_id=result.run_id,
             progress=progress,
             hold_baseline=bool(result.performance.degraded),
+            reasons=[r.kind for r in reasons],
         )
     except NotEnoughLabels as exc:
         check.blocked = f"not enough labels: {exc}"
         return check
+    if check.training.decision == "promoted_below_floor":
+        check.alert = send_below_floor_alert(
+            settings,
+            ctx.lake,
+            check.training,
+            channels=ctx.alert_channels if channels is None else channels,
+            run_id=result.run_id,
+            now=as_of,
+        )
     if html_report:
         try:  # the evidence behind the retrain, for the audit trail
             check.report = report_for_run(ctx, result.run_id)
@@ -178,6 +204,7 @@ def retrain(
     trainer: str | None = None,
     progress: Reporter | None = None,
     hold_baseline: bool = False,
+    reasons: Sequence[str] = (),
 ) -> TrainingResult:
     """Train a challenger on lake rows plus recent labelled predictions, judge it against the
     champion on the latest mature labelled traffic, promote it if it wins."""
@@ -191,6 +218,7 @@ def retrain(
         monitoring_run_id=monitoring_run_id,
         retrain_as_of=as_utc(now),
         hold_baseline=hold_baseline,
+        reasons=reasons,
     )
 
 
@@ -257,17 +285,16 @@ def settle_shadow(
     return verdict
 
 
-def _history(ctx: MonitoringContext) -> tuple[datetime | None, datetime | None]:
-    """The time of the last automatic retrain attempt (any outcome: a losing challenger also
-    starts the cooldown, or a persistent drift would retrain at every run) and of the last
-    champion move."""
+def _history(ctx: MonitoringContext) -> tuple[LastRetrain | None, datetime | None]:
+    """The last automatic retrain attempt (any outcome: a losing challenger also starts the
+    cooldown, or a persistent drift would retrain at every run — cooldown.py says when it is
+    waived) and the time of the last champion move."""
     events = load_events(ctx.lake)
     if events.empty:
         return None, None
     times = pd.to_datetime(events["event_time"], utc=True)
-    automatic = times[(events["trigger"] == AUTOMATIC).to_numpy()]
     moves = times[events["event_type"].isin(CHAMPION_MOVES).to_numpy()]
     return (
-        automatic.max().to_pydatetime() if len(automatic) else None,
+        last_automatic_retrain(events, AUTOMATIC),
         moves.max().to_pydatetime() if len(moves) else None,
     )

@@ -54,7 +54,12 @@ from fraudops.monitoring.performance import PerformanceReport, cohort_performanc
 from fraudops.monitoring.record import log_mlflow, record, write_html_reports
 from fraudops.monitoring.result import MonitoringResult, Status, Window
 from fraudops.monitoring.shadow import compare_shadow
-from fraudops.monitoring.signals import FastSignals, fallback_calibrator, fast_signals
+from fraudops.monitoring.signals import (
+    FastSignals,
+    fallback_calibrator,
+    fast_signals,
+    reference_calibrator,
+)
 from fraudops.monitoring.skew import check_skew
 from fraudops.monitoring.summaries import crossing_rows, crossings, finish_drift
 from fraudops.monitoring.window import LocalWindow
@@ -211,14 +216,23 @@ def run_signals(
     ctx: MonitoringContext, version: str, scored: pd.DataFrame | None, data_start: datetime
 ) -> FastSignals | None:
     """The fast signals of the champion's rows (None: the backend gathered none). The
-    probabilities are calibrated by the calibrator stored with the version, else by one fitted
-    on the window's mature labelled rows (``signals.fallback_calibrator``)."""
+    probabilities are calibrated on the version's own mature labelled traffic before the data
+    window once it holds ``monitoring.cbpe_reference_positives`` frauds (the reference period),
+    else by the calibrator stored with the version, else by one fitted on the window's mature
+    labelled rows (``signals.fallback_calibrator``)."""
     if scored is None:
         return None
     settings, cfg = ctx.settings, ctx.settings.monitoring
     manifest = registry.load_model(settings, ctx.spec, version, client=ctx.mlflow).manifest
-    calibrator: Calibrator | None
-    if manifest.calibration is not None:
+    calibrator = reference_calibrator(
+        scored,
+        min_coverage=settings.labels.mature_coverage,
+        before=data_start,
+        min_positives=cfg.cbpe_reference_positives,
+    )
+    if calibrator is not None:
+        source = "reference: isotonic on the version's mature labelled traffic before the window"
+    elif manifest.calibration is not None:
         calibrator, source = Calibrator.from_dict(manifest.calibration), "manifest"
     else:
         calibrator, source = fallback_calibrator(

@@ -82,6 +82,7 @@ class FastSignals:
     concept_drift_suspected: bool
     reason: str
     notes: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] | None = None  # the calibrator's knots (Calibrator.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -95,6 +96,7 @@ class FastSignals:
         return finite(
             {
                 "calibration_source": self.calibration_source,
+                "calibration": self.calibration,
                 "concept_drift_suspected": self.concept_drift_suspected,
                 "reason": self.reason,
                 "window": _asdict(self.window),
@@ -153,6 +155,24 @@ def realized(rows: pd.DataFrame) -> Realized:
         recall=tp / positives if positives else None,
         precision=tp / flagged if flagged else None,
     )
+
+
+def reference_calibrator(
+    scored: pd.DataFrame, *, min_coverage: float, before: datetime, min_positives: int
+) -> Calibrator | None:
+    """NannyML's reference period: an isotonic fit on the version's own mature labelled rows
+    served before ``before`` (the data window's start), when they hold at least
+    ``min_positives`` frauds (None: not yet). Traffic unlike the training holdout (another
+    mix, another season) leaves the stored calibrator confident where the served rows are not."""
+    if min_positives <= 0:
+        return None
+    coverage = scored.groupby("day")["known"].transform("mean")
+    mature = scored[scored["known"].astype(bool) & (coverage >= min_coverage)]
+    rows = mature[pd.to_datetime(mature["request_time"], utc=True) <= pd.Timestamp(before)]
+    labels = rows["label"].to_numpy()
+    if labels.sum() < min_positives or labels.sum() == len(rows):
+        return None
+    return Calibrator.fit(rows["probability"].to_numpy(np.float64), labels)
 
 
 def fallback_calibrator(
@@ -255,6 +275,7 @@ def fast_signals(
         concept_drift_suspected=suspected,
         reason=reason,
         notes=notes,
+        calibration=calibrator.to_dict(),
     )
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 EventType = Literal[
     "registered",
     "promoted",
+    "promoted_below_floor",  # a retrain's winner under the gate's floors, better than the champion
     "not_promoted",
     "rejected",
     "rollback",
@@ -38,7 +39,7 @@ ACTOR_COLUMN = "actor"
 
 logger = logging.getLogger("fraudops.events")
 # Events after which the alias points at `champion_after`.
-CHAMPION_MOVES = ("promoted", "manual_promote", "rollback")
+CHAMPION_MOVES = ("promoted", "promoted_below_floor", "manual_promote", "rollback")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,11 @@ from pathlib import Path
 from fraudops.simulation.results import SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH
 
-DECISION_COLOURS = {"promoted": "tab:green", "rejected": "tab:red"}  # the others: grey
+DECISION_COLOURS = {
+    "promoted": "tab:green",
+    "promoted_below_floor": "tab:orange",
+    "rejected": "tab:red",
+}  # the others: grey
 
 
 def render_chart(result: SimulationResult, path: Path) -> Path:
@@ -36,7 +40,11 @@ def render_chart(result: SimulationResult, path: Path) -> Path:
         x = 0.5 + at / (DAYS_PER_MONTH * 86_400)
         decision = retrain.decision
         color = DECISION_COLOURS.get(decision, "tab:gray")
-        label = {"promoted": f"v{retrain.version}", "rejected": "rejected"}.get(decision, "kept")
+        label = {
+            "promoted": f"v{retrain.version}",
+            "promoted_below_floor": f"v{retrain.version}!",
+            "rejected": "rejected",
+        }.get(decision, "kept")
         ax.axvline(x, color=color, alpha=0.6)
         ax.annotate(label, (x, 0.02), rotation=90, fontsize=8, color=color)
     ax.set_xticks(months)

@@ -13,6 +13,7 @@ from fraudops.lake.schemas import predictions_amount_column
 from fraudops.monitoring.performance import AMOUNT, labelled_metrics
 from fraudops.simulation.results import MonthRow, Outcome, SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH
+from fraudops.training.gate import promotes
 
 RECOVERY_TOLERANCE = 0.05  # the "back within 0.05 of its pre-drift level"
 MONTH_SECONDS = DAYS_PER_MONTH * 86_400
@@ -62,7 +63,7 @@ def month_rows(
         )
         runs = [r for r, m in zip(result.monitoring_runs, run_months, strict=True) if m == month]
         tried = [r for r, m in zip(result.retrains, retrain_months, strict=True) if m == month]
-        promoted = [r for r in tried if r.decision == "promoted"]
+        promoted = [r for r in tried if promotes(r.decision)]
         if promoted:
             champion = str(promoted[-1].version)
         rows.append(
@@ -119,7 +120,7 @@ def outcome(result: SimulationResult, plan: Scenario) -> Outcome:
     verdict = Outcome(
         drift_alerts=len(alerts),
         retrains=len(automatic),
-        promotions=sum(r.decision == "promoted" for r in automatic),
+        promotions=sum(promotes(r.decision) for r in automatic),
         final_champion=rows[-1].champion if rows else None,
     )
     if not onsets:
@@ -136,14 +137,22 @@ def outcome(result: SimulationResult, plan: Scenario) -> Outcome:
     )
     verdict.detected_at_run = None if detected is None else detected + 1
     verdict.detected_as_of = None if detected is None else after[detected].as_of
-    # Recovery counts from the first promoted retrain judged wholly on traffic of the latest
-    # drift (its holdout starts after the onset): one judged on labels from before the drift,
-    # or on its first few days, cannot have learned it.
+    # Recovery counts from the first promoted retrain judged on traffic of the latest drift:
+    # its mature holdout starts after the onset, or its fresh labels (the confirmations of the
+    # days not yet mature) hold at least a week after it. One judged on labels from before the
+    # drift, or on its first few days, cannot have learned it.
     last_onset = onset_time + timedelta(days=(max(onsets) - first) * DAYS_PER_MONTH)
     recovering = [
         r
         for r in automatic
-        if r.decision == "promoted" and r.holdout_start >= f"{last_onset:%Y-%m-%d}"
+        if promotes(r.decision)
+        and (
+            r.holdout_start >= f"{last_onset:%Y-%m-%d}"
+            or (
+                r.fresh_holdout_rows > 0
+                and datetime.fromisoformat(r.as_of) >= last_onset + timedelta(days=7)
+            )
+        )
     ]
     if recovering:
         retrain_time = datetime.fromisoformat(recovering[0].as_of)

@@ -20,7 +20,11 @@ from fraudops.simulation.results import MonitoringRun, Retrain
 from fraudops.training.first_champion import PreparedChampion
 
 KEY_METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1", "threshold")
-RELOADING_DECISIONS = ("promoted", "shadowed")  # a new champion, or a new shadow, to load
+RELOADING_DECISIONS = (
+    "promoted",
+    "promoted_below_floor",
+    "shadowed",
+)  # a new champion, or a new shadow, to load
 
 
 def initial_champion(prepared: PreparedChampion) -> tuple[str, dict[str, Any]]:

@@ -85,6 +85,11 @@ class Retrain:
         """The first day of the holdout it was judged on ('' when unknown)."""
         return str((self.retrain_data or {}).get("holdout_start") or "")
 
+    @property
+    def fresh_holdout_rows(self) -> int:
+        """Fresh labelled rows (days not yet mature) in its holdout."""
+        return int((self.retrain_data or {}).get("fresh_holdout_rows") or 0)
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         if self.via is None:  # the JSON of a retrain's own decision has no "via"

@@ -181,8 +181,9 @@ def _monitor(
     delivered = outcomes.deliver(now)
     monitoring = runtime.monitoring_context()
     run = run_monitoring(monitoring, now=now, html=False, channels=channels)
-    # Evidently's HTML reports take ~10 s a run: made for the first retrain's evidence only.
-    check = retrain_after_monitoring(monitoring, run, html_report=not result.retrains)
+    # Evidently's HTML reports take ~10-50 s a run: made for the first retrain's evidence only.
+    evidence = runtime.settings.simulation.evidence_report and not result.retrains
+    check = retrain_after_monitoring(monitoring, run, html_report=evidence, channels=channels)
     result.monitoring_runs.append(readings.monitoring_run(runtime.settings, run, check, delivered))
     promoted = readings.shadow_promotion(run, check, now, result.retrains)
     if promoted is not None:

@@ -4,7 +4,9 @@
 Per onset (data drift, concept drift): days from the onset to the first monitoring run that saw
 something (data drift, degradation or concept-drift suspicion) and to the first promotion after
 it. Per weekly run: its data window's CBPE estimate beside the realized ROC-AUC and recall of the
-same predictions against their true outcomes (known to the simulation once it ends).
+same predictions against their true outcomes (known to the simulation once it ends), and CBPE's
+ROC-AUC over the 30 days before each run (through the calibrator the run used) beside the
+realized one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ import pandas as pd
 
 from fraudops.config import Scenario
 from fraudops.lake import Lake
+from fraudops.models.calibration import Calibrator
+from fraudops.monitoring.cbpe import estimate
 from fraudops.monitoring.signals import realized
 from fraudops.simulation.results import SimulationResult
 from fraudops.simulation.traffic import DAYS_PER_MONTH
+from fraudops.training.gate import promotes
 
 
 def onset_timings(result: SimulationResult, plan: Scenario) -> list[dict[str, Any]]:
@@ -45,7 +50,7 @@ def onset_timings(result: SimulationResult, plan: Scenario) -> list[dict[str, An
         fixes = [
             r
             for r in result.retrains
-            if r.decision == "promoted" and datetime.fromisoformat(r.as_of) > onset
+            if promotes(r.decision) and datetime.fromisoformat(r.as_of) > onset
         ]
         fix = fixes[0] if fixes else None
         out.append(
@@ -119,6 +124,7 @@ def cbpe_check(
             check[f"{name}_inside"] = (
                 None if value is None or low is None or high is None else low <= value <= high
             )
+        check.update(_thirty_days(frame, times, end, run))
         run.cbpe_check = check
         checked.append(check)
 
@@ -126,9 +132,37 @@ def cbpe_check(
         known = [c[f"{name}_inside"] for c in checked if c[f"{name}_inside"] is not None]
         return float(np.mean(known)) if known else None
 
+    month = [c["roc_auc_30d_error"] for c in checked if c.get("roc_auc_30d_error") is not None]
     return {
         "runs_checked": len(checked),
         "roc_auc_inside_share": share("roc_auc"),
         "recall_inside_share": share("recall"),
+        "roc_auc_30d_windows": len(month),
+        "roc_auc_30d_within_003_share": (float(np.mean(np.abs(month) <= 0.03)) if month else None),
         "concept_drift_suspicions": sum(r.concept_drift_suspected for r in result.monitoring_runs),
+    }
+
+
+def _thirty_days(
+    frame: pd.DataFrame, times: pd.Series, end: pd.Timestamp, run: Any
+) -> dict[str, Any]:
+    """CBPE's ROC-AUC over the champion's predictions of the 30 days before the run, through
+    the calibrator the run used, beside the realized ROC-AUC of the same rows (None: the run
+    stored no calibrator, or fewer than 30 days of that champion)."""
+    raw = (run.signals or {}).get("calibration")
+    mask = (times > end - pd.Timedelta(days=30)) & (times <= end)
+    rows = frame[mask.to_numpy() & (frame["model_version"].astype(str) == run.champion)]
+    first = pd.to_datetime(rows["request_time"], utc=True).min() if len(rows) else None
+    if not raw or first is None or first > end - pd.Timedelta(days=29):
+        return {"roc_auc_30d_error": None}
+    p = Calibrator.from_dict(raw)(rows["probability"].to_numpy(np.float64))
+    s = rows["probability"].to_numpy(np.float64)
+    real = realized(rows)
+    if real.roc_auc is None:
+        return {"roc_auc_30d_error": None}
+    estimated = estimate(p, s, rows["prediction"].to_numpy().astype(bool), draws=20).roc_auc.value
+    return {
+        "estimated_roc_auc_30d": estimated,
+        "realized_roc_auc_30d": real.roc_auc,
+        "roc_auc_30d_error": estimated - real.roc_auc,
     }

@@ -14,7 +14,13 @@ from fraudops.config import GateSettings
 from fraudops.errors import ConfigError
 from fraudops.metrics import better
 
-Decision = Literal["promoted", "not_promoted", "rejected"]
+Decision = Literal["promoted", "promoted_below_floor", "not_promoted", "rejected"]
+PROMOTING: tuple[Decision, ...] = ("promoted", "promoted_below_floor")  # the alias moves
+
+
+def promotes(decision: str) -> bool:
+    """Whether a gate decision moves the champion alias."""
+    return decision in PROMOTING
 
 
 def _lower_is_better(metric: str) -> bool:
@@ -135,12 +141,22 @@ def decide(
     champion_metrics: Mapping[str, Any] | None = None,
     champion_version: str | None = None,
     margin: float | None = None,
+    below_floor: bool = False,
 ) -> GateResult:
     """Reject on a missed floor; otherwise promote unless the champion is better beyond margin
-    (``margin`` overrides ``gate.champion_margin``; negative: the lead a challenger needs)."""
+    (``margin`` overrides ``gate.champion_margin``; negative: the lead a challenger needs).
+
+    ``below_floor`` (a retrain replacing a collapsing champion): a challenger under a floor is
+    still promoted — ``promoted_below_floor`` — when it passes the champion comparison at
+    ``margin`` and, on every floor it misses, the champion scores no better on the same holdout:
+    the floors guard against shipping a weak model, not against replacing a weaker one."""
     margin = gate.champion_margin if margin is None else margin
     floors = threshold_checks(metrics, trainer, gate)
     failed = [c for c in floors if not c.passed]
+    if failed and below_floor and champion_metrics is not None:
+        rescued = _below_floor(metrics, champion_metrics, floors, gate, margin, champion_version)
+        if rescued is not None:
+            return rescued
     if failed:
         reason = "failed thresholds: " + "; ".join(c.describe() for c in failed)
         return GateResult("rejected", reason, floors)
@@ -167,3 +183,36 @@ def decide(
             + " on the same holdout"
         )
     return GateResult("promoted", reason, floors + versus, champion_version, champion)
+
+
+def _below_floor(
+    metrics: Mapping[str, Any],
+    champion_metrics: Mapping[str, Any],
+    floors: list[GateCheck],
+    gate: GateSettings,
+    margin: float,
+    champion_version: str | None,
+) -> GateResult | None:
+    """The ``promoted_below_floor`` verdict, or None when the challenger does not earn it."""
+    failed = [c for c in floors if not c.passed]
+    versus = champion_checks(metrics, champion_metrics, gate, margin)
+    if not all(c.passed for c in versus) or not any(
+        (better(c.metric) == "higher" and c.value > float(champion_metrics[c.metric]))
+        or (better(c.metric) == "lower" and c.value < float(champion_metrics[c.metric]))
+        for c in versus
+    ):
+        return None  # a tie does not earn a promotion below the floors
+    label = f"champion v{champion_version}" if champion_version else "the champion"
+    for check in failed:
+        theirs = champion_metrics.get(check.metric)
+        if theirs is None or float(theirs) > check.value:
+            return None
+    champion = {k: float(champion_metrics[k]) for k in gate.champion_metrics}
+    reason = (
+        "below the gate's floors ("
+        + "; ".join(c.describe() for c in failed)
+        + f") but better than {label}, which is lower on the same holdout ("
+        + "; ".join(f"{c.metric} {float(champion_metrics[c.metric]):.4f}" for c in failed)
+        + "): promoted below floor, a person should review"
+    )
+    return GateResult("promoted_below_floor", reason, floors + versus, champion_version, champion)

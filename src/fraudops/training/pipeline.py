@@ -14,6 +14,7 @@ otherwise in the returned ``TrainingResult``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -53,6 +54,7 @@ def run_training(
     monitoring_run_id: str | None = None,
     retrain_as_of: datetime | None = None,
     hold_baseline: bool = False,
+    reasons: Sequence[str] = (),
 ) -> TrainingResult:
     """Train, evaluate, gate and register one model of the spec's lake data.
 
@@ -66,6 +68,8 @@ def run_training(
     retrain for degradation): the new model's degradation baseline stays at least the
     champion's, so monitoring keeps asking for retrains until the healthy level is back —
     a first retrain after a concept drift has seen only a few weeks of the new fraud.
+    ``reasons``: the retrain policy's reason kinds, kept in model_events (the follow-up rule
+    reads them).
     """
     settings, spec = ctx.settings, ctx.spec
     trainer = trainer or settings.training.trainer
@@ -88,6 +92,7 @@ def run_training(
         scored = _judge(settings, trainer, trained)
         if hold_baseline:
             scored.baseline_floor = _champion_baseline(settings, spec, client)
+        scored.reasons = tuple(reasons)
         result = record(
             settings,
             spec,
@@ -250,6 +255,8 @@ def _judge(settings: Settings, trainer: str, trained: Trained) -> Scored:
         champion_version=trained.champion_before,
         # a retrain replaces a working model only when it does better on recent traffic
         margin=-settings.retrain.min_improvement if trained.retrain is not None else None,
+        # ...and replaces a collapsing one even under the floors (a person is alerted)
+        below_floor=trained.retrain is not None,
     )
     return Scored(**{f.name: getattr(trained, f.name) for f in fields(Trained)}, gate=gate)
 

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from fraudops.registry.events import (
 from fraudops.spec import FeatureSpec
 from fraudops.training.charts import render_charts
 from fraudops.training.evaluation import Evaluation
-from fraudops.training.gate import GateResult
+from fraudops.training.gate import GateResult, promotes
 from fraudops.training.outcome import Trained
 from fraudops.training.result import Outcome, TrainingResult
 from fraudops.training.trainers import trainer_params
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 EXIT_CODES: dict[Outcome, int] = {
     "promoted": 0,
+    "promoted_below_floor": 0,  # the champion moved; the critical alert asks for a review
     "shadowed": 0,
     "rejected": GateFailed.exit_code,
     "not_promoted": NotPromoted.exit_code,
@@ -54,6 +55,7 @@ class Scored(Trained):
 
     gate: GateResult
     baseline_floor: float | None = None  # the healthy ROC-AUC a degraded champion had
+    reasons: tuple[str, ...] = ()  # the retrain policy's reason kinds (automatic retrains)
 
 
 def record(
@@ -176,7 +178,7 @@ def _register(
     try:
         shadow_alias = settings.serving.shadow_alias
         if (
-            s.gate.decision == "promoted"
+            promotes(s.gate.decision)
             and s.retrain is not None
             and settings.retrain.promote_via == "shadow"
         ):
@@ -187,17 +189,20 @@ def _register(
             client.set_model_version_tag(name, version, "promoted", "false")
             write_events(lake, [registered, event("shadowed", version, before)])
             return version, before, "shadowed"
-        if s.gate.decision == "promoted":
+        if promotes(s.gate.decision):
+            kind: Literal["promoted", "promoted_below_floor"] = (
+                "promoted_below_floor" if s.gate.decision == "promoted_below_floor" else "promoted"
+            )
             registry.move_champion(
                 settings,
                 client,
                 spec.name,
                 version,
-                event=event("promoted", version, version),
+                event=event(kind, version, version),
                 extra_events=(registered,),
                 lake=lake,
             )
-            return version, version, "promoted"
+            return version, version, kind
         write_events(lake, [registered, event("not_promoted", version, before)])
         return version, before, "not_promoted"
     except BaseException:
@@ -312,7 +317,7 @@ def _version_tags(trainer: str, s: Scored) -> dict[str, str]:
     tags.update(
         {k: repr(float(v)) for k, v in _numbers(s.holdout).items() if k in registry.KEY_METRICS}
     )
-    tags["promoted"] = str(s.gate.decision == "promoted").lower()
+    tags["promoted"] = str(promotes(s.gate.decision)).lower()
     return tags
 
 
@@ -330,6 +335,8 @@ def _event_metrics(s: Scored) -> dict[str, Any]:
         metrics["champion"] = s.champion_holdout.to_dict()
     if s.retrain:
         metrics["retrain"] = s.retrain.to_dict()
+    if s.reasons:
+        metrics["reasons"] = list(s.reasons)
     return metrics
 
 

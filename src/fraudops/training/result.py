@@ -11,7 +11,7 @@ from fraudops.training.gate import GateResult
 from fraudops.training.retrain_data import RetrainSummary
 
 # The gate's decision, or "shadowed": a retrain's winner that goes to shadow scoring first.
-Outcome = Literal["promoted", "shadowed", "rejected", "not_promoted"]
+Outcome = Literal["promoted", "promoted_below_floor", "shadowed", "rejected", "not_promoted"]
 
 
 @dataclass

@@ -12,6 +12,16 @@ The slices, oldest first:
 - validation (threshold, early stopping): the latest ``training.validation_fraction`` of those;
 - holdout: the mature labelled predictions of the latest ``retrain.holdout_days`` mature days —
   the recent traffic on which the challenger and the champion are both judged.
+
+**Fresh labels** (``retrain.fresh_labels``): the labels already confirmed on the days after the
+last mature one — mostly frauds, confirmed within days, and the legitimate rows confirmed early.
+After a concept drift they are the only rows that show the new fraud for weeks, so they are split
+by a hash of the prediction id: ``retrain.fresh_holdout_share`` joins the holdout (the challenger
+must prove it catches the new fraud, and the champion is judged on it too), the rest joins
+training weighted ``retrain.fresh_weight`` on top of the recency weight. Those rows hold more
+fraud than the traffic (their legitimate labels are still coming): a ranking (ROC-AUC) compares
+both models fairly on them, while figures that depend on the fraud rate (PR-AUC, precision) read
+higher than on mature days; validation (the threshold, the calibration) stays mature-only.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import pandas as pd
 
 from fraudops.config import Settings
 from fraudops.errors import FraudopsError
-from fraudops.labels.window import mature_labelled, read_window
+from fraudops.labels.window import label_state, read_window
 from fraudops.lake.catalog import Lake
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import as_utc
@@ -61,6 +71,12 @@ class RetrainSummary:
     half_life_days: float | None
     effective_lake_weight: float
     effective_labelled_weight: float
+    # the fresh labels: confirmed on days not yet mature (see the module's docstring)
+    fresh_rows: int = 0
+    fresh_positives: int = 0
+    fresh_train_rows: int = 0
+    fresh_holdout_rows: int = 0
+    effective_fresh_weight: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,19 +100,26 @@ def build_retrain_data(
     """``base_rows(limit, columns)`` reads the latest ``limit`` lake rows (None: all) in time
     order, as ``latest_lake_rows`` does (an engine may read them its own way)."""
     cfg = settings.retrain
-    recent = mature_labelled_predictions(
+    labelled = labelled_predictions(
         settings, spec, lake, start=as_of - timedelta(days=cfg.window_days), end=as_of
     )
+    recent = labelled[labelled["_mature"]]
     if recent.empty:
         raise NotEnoughLabels(
             f"no mature labelled predictions in the {cfg.window_days} days before "
             f"{as_of:%Y-%m-%d %H:%M} (labels.mature_coverage {settings.labels.mature_coverage}): "
             "nothing to judge a challenger on"
         )
+    fresh = _fresh(labelled, recent) if cfg.fresh_labels else labelled.iloc[:0]
+    fresh_holdout = _held_out(fresh, cfg.fresh_holdout_share)
+    fresh_train = fresh[~fresh_holdout].sort_values(spec.timestamp_column, kind="stable")
+    fresh_test = fresh[fresh_holdout]
     days = np.sort(recent["_day"].unique())
     holdout_days = set(days[-cfg.holdout_days :])
     in_holdout = recent["_day"].isin(holdout_days).to_numpy()
     holdout, older = recent[in_holdout], recent[~in_holdout]
+    if len(fresh_test):
+        holdout = pd.concat([holdout, fresh_test]).sort_values(spec.timestamp_column, kind="stable")
     positives = int(holdout[spec.label_column].sum())
     if positives < cfg.min_holdout_positives:
         raise NotEnoughLabels(
@@ -116,6 +139,14 @@ def build_retrain_data(
     if len(pool) - n_val < 1:
         raise NotEnoughLabels(f"only {len(pool)} training rows: nothing left after validation")
     train, validation = pool.iloc[:-n_val], pool.iloc[-n_val:]
+    # The fresh rows teach, never calibrate: validation keeps the traffic's fraud rate.
+    train = pd.concat([train, fresh_train], ignore_index=True)
+    fresh_weights = (
+        cfg.recent_weight
+        * cfg.fresh_weight
+        * _decay(settings, _ages(fresh_train[spec.timestamp_column], spec, as_of))
+    )
+    weights = np.concatenate([weights[: len(pool) - n_val], fresh_weights])
     for name, part in (("train", train), ("validation", validation), ("holdout", holdout)):
         if part[spec.label_column].nunique() < 2:
             raise NotEnoughLabels(f"the retrain's {name} slice holds one class only")
@@ -132,7 +163,11 @@ def build_retrain_data(
         window_days=cfg.window_days,
         lake_rows=len(base),
         labelled_rows=len(recent),
-        labelled_train_rows=max(0, len(train) - len(base)),
+        labelled_train_rows=max(0, len(train) - len(base) - len(fresh_train)),
+        fresh_rows=len(fresh),
+        fresh_positives=int(fresh[spec.label_column].sum()) if len(fresh) else 0,
+        fresh_train_rows=len(fresh_train),
+        fresh_holdout_rows=len(fresh_test),
         mature_days=len(days),
         holdout_days=len(holdout_days),
         holdout_rows=len(holdout),
@@ -142,21 +177,28 @@ def build_retrain_data(
         recent_weight=cfg.recent_weight,
         half_life_days=cfg.half_life_days,
         effective_lake_weight=round(float(weights[: len(base)].sum()), 1),
-        effective_labelled_weight=round(float(weights[len(base) : len(train)].sum()), 1),
+        effective_labelled_weight=round(
+            float(weights[len(base) : len(train) - len(fresh_train)].sum()), 1
+        ),
+        effective_fresh_weight=round(float(fresh_weights.sum()), 1),
     )
     return RetrainData(split, train_weight, summary)
 
 
-def mature_labelled_predictions(
+def labelled_predictions(
     settings: Settings, spec: FeatureSpec, lake: Lake, *, start: datetime, end: datetime
 ) -> pd.DataFrame:
-    """Predictions of (start, end] with their latest label known at ``end``, mature days only,
-    in time order, shaped like training rows (features, label, timestamp) plus ``_day``."""
+    """Predictions of (start, end] with their latest label known at ``end``, in time order,
+    shaped like training rows (features, label, timestamp) plus ``_day``, ``_mature`` (the day's
+    coverage reached ``labels.mature_coverage``: the rows monitoring measures) and the id."""
     window = read_window(lake, spec, start=start, end=end, columns=["transaction_id"])
     if window.predictions.empty:
-        return window.predictions.assign(_day=pd.Series(dtype=str))
-    # The rows monitoring measures: labelled, in prediction days whose coverage is mature.
-    keep = mature_labelled(window.joined(), as_of=end, min_coverage=settings.labels.mature_coverage)
+        return window.predictions.assign(_day=pd.Series(dtype=str), _mature=pd.Series(dtype=bool))
+    _, data = label_state(window.joined(), end)
+    coverage = data.groupby("day")["known"].transform("mean")
+    keep = data.loc[data["known"]].assign(
+        _mature=(coverage >= settings.labels.mature_coverage)[data["known"]]
+    )
     keep = keep.rename(columns={"day": "_day"})
     # Requests of one batch share a request time: the transaction id orders them the same way
     # every time (inference ids are random), so a retrain on the same data is the same model.
@@ -165,8 +207,33 @@ def mature_labelled_predictions(
     ).reset_index(drop=True)
     out[spec.label_column] = out["label"].astype(np.int64)
     out[spec.timestamp_column] = out["request_time"]
-    columns = [*spec.feature_names, spec.label_column, spec.timestamp_column, "_day"]
+    columns = [
+        *spec.feature_names,
+        spec.label_column,
+        spec.timestamp_column,
+        "_day",
+        "_mature",
+        LABELLED_ID,
+    ]
     return out[list(dict.fromkeys(columns))]
+
+
+def _fresh(labelled: pd.DataFrame, mature: pd.DataFrame) -> pd.DataFrame:
+    """The labelled rows of the days after the last mature one (an immature day before it is
+    a gap in the feed, not news: it stays out)."""
+    if mature.empty:
+        return labelled[~labelled["_mature"]]
+    last = mature["_day"].max()
+    return labelled[~labelled["_mature"] & (labelled["_day"] > last)]
+
+
+def _held_out(fresh: pd.DataFrame, share: float) -> np.ndarray:
+    """Which fresh rows the holdout takes: a stable hash of the prediction id, so a retrain on
+    the same data splits the same way."""
+    if fresh.empty or share <= 0:
+        return np.zeros(len(fresh), dtype=bool)
+    hashed = pd.util.hash_pandas_object(fresh[LABELLED_ID].astype(str), index=False)
+    return np.asarray(hashed.to_numpy() % 10_000 < round(share * 10_000))
 
 
 def _ages(times: pd.Series, spec: FeatureSpec, as_of: datetime) -> np.ndarray:

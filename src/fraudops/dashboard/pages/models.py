@@ -17,7 +17,7 @@ from fraudops.dashboard.pages.common import (
 from fraudops.dashboard.pages.drift import monitoring_runs
 from fraudops.dashboard.store import champion_of, small_table
 from fraudops.lake.schemas import MODEL_EVENTS
-from fraudops.registry.events import champion_history
+from fraudops.registry.events import CHAMPION_MOVES, champion_history
 from fraudops.runtime import Runtime
 
 METRICS = ("roc_auc", "pr_auc", "recall", "precision", "f1")  # the chart's: all in [0, 1]
@@ -106,7 +106,7 @@ def build(runtime: Runtime, filters: Filters) -> PageData:
     )
 
 
-_MOVES = ("promoted", "manual_promote", "rollback")
+_MOVES = CHAMPION_MOVES
 
 
 def _previous(history: list[str], champion: str | None) -> str | None:
