@@ -34,11 +34,20 @@ simulation:
 """
 
 
-def simulate(tmp_path: Path, scenario: str) -> dict[str, Any]:
+def simulate(tmp_path: Path, scenario: str, *options: str) -> dict[str, Any]:
     config = tmp_path / "fraudops.yaml"
     config.write_text(CONFIG)
     done = subprocess.run(
-        [*FRAUDOPS, "--config", str(config), "simulate", "--scenario", scenario, "--json"],
+        [
+            *FRAUDOPS,
+            "--config",
+            str(config),
+            "simulate",
+            "--scenario",
+            scenario,
+            "--json",
+            *options,
+        ],
         cwd=tmp_path,
         env=env_for(tmp_path / "home"),
         capture_output=True,
@@ -65,8 +74,10 @@ def test_drift_is_detected_retrained_on_and_recovered_from(drift: dict[str, Any]
     months = drift["month_rows"]
     assert [m["month"] for m in months] == list(range(1, 7))
     assert all(m["volume"] == 800 * 30 for m in months)
-    # The concept drift hurt before the retrain fixed it, and the champion moved.
-    assert months[3]["recall"] < outcome["pre_drift_recall"] - 0.1  # month 4: concept drift
+    # The concept drift hurt before the retrain fixed it (month 4: the share of the fraud amount
+    # caught; its recall alone may already recover within the month), and the champion moved.
+    month4 = months[3]["amount_caught"] / (months[3]["amount_caught"] + months[3]["amount_missed"])
+    assert month4 < outcome["pre_drift_amount_caught_share"] - 0.05
     assert months[-1]["champion"] != drift["initial_champion"]
     assert Path(drift["chart"]).stat().st_size > 10_000
     # Alerts went to the log channel, into the simulation's alert log (not over the table).

@@ -12,7 +12,7 @@ from tests.e2e.test_simulation import simulate
 
 
 def test_the_control_triggers_no_retrain_and_no_drift_alert(tmp_path: Path) -> None:
-    control = simulate(tmp_path, "control")
+    control = simulate(tmp_path, "control", "--months", "4")  # 17 weekly runs, no drift
     assert control["outcome"]["quiet"], control["outcome"]
     assert control["retrains"] == []
     assert not any(r["alert"] for r in control["monitoring_runs"])

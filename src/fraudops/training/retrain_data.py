@@ -16,7 +16,7 @@ The slices, oldest first:
 **Fresh labels** (``retrain.fresh_labels``): the labels already confirmed on the days after the
 last mature one — mostly frauds, confirmed within days, and the legitimate rows confirmed early.
 After a concept drift they are the only rows that show the new fraud for weeks, so they are split
-by a hash of the prediction id: ``retrain.fresh_holdout_share`` joins the holdout (the challenger
+by a hash of the transaction id: ``retrain.fresh_holdout_share`` joins the holdout (the challenger
 must prove it catches the new fraud, and the champion is judged on it too), the rest joins
 training weighted ``retrain.fresh_weight`` on top of the recency weight. Those rows hold more
 fraud than the traffic (their legitimate labels are still coming): a ranking (ROC-AUC) compares
@@ -214,6 +214,7 @@ def labelled_predictions(
         "_day",
         "_mature",
         LABELLED_ID,
+        "transaction_id",
     ]
     return out[list(dict.fromkeys(columns))]
 
@@ -228,11 +229,13 @@ def _fresh(labelled: pd.DataFrame, mature: pd.DataFrame) -> pd.DataFrame:
 
 
 def _held_out(fresh: pd.DataFrame, share: float) -> np.ndarray:
-    """Which fresh rows the holdout takes: a stable hash of the prediction id, so a retrain on
-    the same data splits the same way."""
+    """Which fresh rows the holdout takes: a stable hash of the transaction id (the prediction
+    id where there is none: inference ids are random, so a replay of the same traffic would
+    split another way), so a retrain on the same data splits the same way."""
     if fresh.empty or share <= 0:
         return np.zeros(len(fresh), dtype=bool)
-    hashed = pd.util.hash_pandas_object(fresh[LABELLED_ID].astype(str), index=False)
+    ids = fresh["transaction_id"].where(fresh["transaction_id"].notna(), fresh[LABELLED_ID])
+    hashed = pd.util.hash_pandas_object(ids.astype(str), index=False)
     return np.asarray(hashed.to_numpy() % 10_000 < round(share * 10_000))
 
 
