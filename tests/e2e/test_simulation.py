@@ -86,6 +86,26 @@ def test_drift_is_detected_retrained_on_and_recovered_from(drift: dict[str, Any]
     assert json.loads(Path(drift["summary_path"]).read_text())["outcome"] == outcome
 
 
+def test_the_summary_carries_the_fast_signals_cbpe_and_the_onsets(drift: dict[str, Any]) -> None:
+    runs = drift["monitoring_runs"]
+    with_signals = [r for r in runs if r["signals"]]
+    assert len(with_signals) >= len(runs) - 1  # the first run may precede any served day
+    for run in with_signals:
+        signals = run["signals"]
+        assert {"window", "window_confirmed", "days", "calibration"} <= set(signals)
+        window = signals["window"]
+        assert window["roc_auc"]["low"] <= window["roc_auc"]["value"] <= window["roc_auc"]["high"]
+    checked = [r["cbpe_check"] for r in runs if r["cbpe_check"]]
+    assert checked and all({"realized_roc_auc", "roc_auc_inside"} <= set(c) for c in checked)
+    onsets = {o["kind"]: o for o in drift["outcome"]["onsets"]}
+    assert set(onsets) == {"data_drift", "concept_drift"}
+    concept = onsets["concept_drift"]
+    assert concept["days_to_detection"] is not None and concept["days_to_fix"] is not None
+    assert 0 < concept["days_to_detection"] <= concept["days_to_fix"]
+    fast = drift["outcome"]["fast_signals"]
+    assert fast["runs_checked"] == len(checked) and fast["roc_auc_inside_share"] is not None
+
+
 def test_model_events_and_mlflow_tell_the_story(drift: dict[str, Any]) -> None:
     import mlflow
 
