@@ -43,6 +43,7 @@ data:
 simulation:
   months: 3
   tx_per_day: 200
+  evidence_report: false
   scenarios:
     {SCENARIO}:
       description: data drift from month 2, concept drift from month 3
