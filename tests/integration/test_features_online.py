@@ -342,10 +342,12 @@ def test_every_value_equals_the_reference_through_disorder_late_labels_and_a_res
 
 
 def test_the_state_stays_bounded_on_a_long_stream(make_store: Factory) -> None:
+    from fraudops.features.online_redis import RedisStore
+
     store = make_store()
     rng = random.Random(3)
     base = int(BASE.timestamp()) * US
-    sizes = []
+    sizes, log_bytes = [], []
     for i in range(3000):  # 2.5 days at one transaction per 72 s, over 12 key pairs
         t = base + i * 72 * US
         raw = RawTransaction(
@@ -357,10 +359,15 @@ def test_the_state_stays_bounded_on_a_long_stream(make_store: Factory) -> None:
         store.compute_and_record(raw)
         if i % 250 == 249:
             sizes.append(store.stored_events())
+            if isinstance(store, RedisStore):  # what Redis holds: the logs, rewritten when long
+                log_bytes.append(store.log_bytes())
     # kept: 2 h windows + 20 min lateness = 140 min, 117 transactions, in two keys each,
     # plus one older event per key; a periodic sweep may leave up to a quarter more
     assert max(sizes) <= 2 * (117 + 30) + 7 + 60, sizes
     assert max(sizes[4:]) <= max(sizes[:4]) + 20, sizes
+    if log_bytes:  # at most ~2x the kept events' records (24-byte records here)
+        assert max(log_bytes) <= 2 * max(sizes) * 24 + 7 * 40 * 24, (log_bytes, sizes)
+        assert max(log_bytes[4:]) <= max(log_bytes[:4]) * 1.25, log_bytes
 
 
 def test_a_transaction_needs_an_id(make_store: Factory) -> None:
