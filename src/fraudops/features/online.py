@@ -299,6 +299,13 @@ class OnlineStore(ABC):
         store)."""
         return [self.compute_and_record(tx) for tx in txs]
 
+    async def compute_and_record_many_async(
+        self, txs: Sequence[RawTransaction]
+    ) -> list[dict[str, float]]:
+        """``compute_and_record_many`` for an event loop: a remote store awaits its answer
+        (the loop serves other requests meanwhile); a local one just computes."""
+        return self.compute_and_record_many(txs)
+
     @abstractmethod
     def record(self, tx: RawTransaction) -> None:
         """Add ``tx`` to the history of each of its keys."""

@@ -18,6 +18,7 @@ log expires after ``key_ttl_s`` of idleness (wall clock), the id index after the
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import os
@@ -50,7 +51,13 @@ from fraudops.features.online_log import (
     tx_record,
 )
 from fraudops.features.online_memory import LocalState
-from fraudops.features.online_redis_scripts import APPEND, REWRITE, SYNC, PackedScript
+from fraudops.features.online_redis_scripts import (
+    APPEND,
+    REWRITE,
+    SYNC,
+    AsyncPackedScript,
+    PackedScript,
+)
 from fraudops.features.raw_request import RawTransaction, to_time_us
 from fraudops.spec import FeatureSpec
 
@@ -70,6 +77,20 @@ class _Read:
     offset: int
     records: int
     refreshed: float
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One round trip: the logs read, this store's read of each when asked (None: from the
+    start), what it appends to each (bytes, records), and the script's keys and arguments."""
+
+    keys: list[Key]
+    known: list[_Read | None]
+    blobs: list[bytes]
+    counts: list[int]
+    now: float
+    names: list[bytes]
+    args: list[bytes]
 
 
 _CONTROL = struct.Struct("<8sQIB")  # epoch, offset, bytes appended, flags (the script's ctl)
@@ -103,6 +124,7 @@ class RedisStore(OnlineStore):
         self.prefix = prefix
         self._redis = client or redis_lib.Redis.from_url(url)
         self._sync = PackedScript(self._redis, SYNC)
+        self._sync_async = AsyncPackedScript(self._redis, SYNC)
         self._rewrite = self._redis.register_script(REWRITE)
         self._append = self._redis.register_script(APPEND)
         self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
@@ -143,6 +165,31 @@ class RedisStore(OnlineStore):
     def _record_many(
         self, txs: Sequence[RawTransaction], *, compute: bool
     ) -> list[dict[str, float]]:
+        appends, entries = self._records(txs)
+        with self._lock:
+            exchange = self._request(list(appends), appends, entries)
+            self._absorb(exchange, self._sync(exchange.names, exchange.args))
+            return self._finish(txs, compute=compute)
+
+    async def compute_and_record_many_async(
+        self, txs: Sequence[RawTransaction]
+    ) -> list[dict[str, float]]:
+        """``compute_and_record_many`` with the round trip as asyncio I/O: the event loop
+        serves other requests while Redis answers."""
+        appends, entries = self._records(txs)
+        while not self._lock.acquire(blocking=False):  # held by a label in another thread
+            await asyncio.sleep(0.0005)
+        try:
+            exchange = self._request(list(appends), appends, entries)
+            self._absorb(exchange, await self._sync_async(exchange.names, exchange.args))
+            return self._finish(txs, compute=True)
+        finally:
+            self._lock.release()
+
+    def _records(
+        self, txs: Sequence[RawTransaction]
+    ) -> tuple[dict[Key, list[bytes]], list[tuple[bytes, bytes]]]:
+        """What recording ``txs`` appends: records per log, and the id index entries."""
         appends: dict[Key, list[bytes]] = {}
         entries: list[tuple[bytes, bytes]] = []
         for tx in txs:
@@ -151,17 +198,19 @@ class RedisStore(OnlineStore):
                 key = (plan.key, tx.keys[plan.key])
                 appends.setdefault(key, []).append(tx_record(tx.time_us, tx_id, own))
             entries.append((self._id_key(tx_id), id_entry(tx)))
+        return appends, entries
+
+    def _finish(self, txs: Sequence[RawTransaction], *, compute: bool) -> list[dict[str, float]]:
+        """The mirror, just read, computes and records ``txs`` as the logs now hold them."""
         out = []
-        with self._lock:
-            self._exchange(list(appends), appends, entries)
-            mirror = self._mirror
-            for tx in txs:  # no key dropped (swept) between a read and its use
-                if compute:
-                    out.append(mirror.compute_and_record(tx, sweep=False))
-                else:
-                    mirror.record(tx, sweep=False)
-            self._rewrite_long_logs(list(appends))
-            self._sweep()
+        mirror = self._mirror
+        for tx in txs:  # no key dropped (swept) between a read and its use
+            if compute:
+                out.append(mirror.compute_and_record(tx, sweep=False))
+            else:
+                mirror.record(tx, sweep=False)
+        self._rewrite_long_logs(self._keys_of(txs))
+        self._sweep()
         return out
 
     def _sweep(self, *, now: bool = False) -> None:
@@ -182,9 +231,19 @@ class RedisStore(OnlineStore):
         """One round trip: read what the logs of ``keys`` gained since this store last read
         them and apply it to the mirror; with ``appends`` (records per log), append them (the
         caller applies them to the mirror next, under the same lock)."""
+        exchange = self._request(keys, appends, entries)
+        self._absorb(exchange, self._sync(exchange.names, exchange.args))
+
+    def _request(
+        self,
+        keys: list[Key],
+        appends: Mapping[Key, list[bytes]],
+        entries: Sequence[tuple[bytes, bytes]],
+    ) -> _Exchange:
         now = time.monotonic()
         reads, held, pack = self._read, self._mirror.keys, _CONTROL.pack
-        control, blobs, known, counts = [], [], [], []
+        exchange = _Exchange(keys, [], [], [], now, [], [])
+        control = []
         for key in keys:
             read = reads.get(key)
             if read is not None and key not in held:  # forgotten by the mirror: read anew
@@ -198,23 +257,29 @@ class RedisStore(OnlineStore):
                 control.append(pack(read.epoch, read.offset, len(blob), 1 | stale << 1))
                 if stale and blob:  # the script refreshes its time to live
                     read.refreshed = now
-            known.append(read)
-            blobs.append(blob)
-            counts.append(len(records) if records else 0)
+            exchange.known.append(read)
+            exchange.blobs.append(blob)
+            exchange.counts.append(len(records) if records else 0)
         ids = b"".join(_LENGTH.pack(len(entry)) + entry for _, entry in entries)
-        args = [
+        exchange.args = [
             b"".join(control),
-            b"".join(blobs),
+            b"".join(exchange.blobs),
             ids,
             os.urandom(HEADER),
             self._key_ttl_ms,
             self._id_ttl_ms,
             b"1" if appends else b"0",
         ]
-        names = [self._log_key(k) for k in keys] + [name for name, _ in entries]
-        reply = self._sync(names, args)
+        exchange.names = [self._log_key(k) for k in keys] + [name for name, _ in entries]
+        return exchange
+
+    def _absorb(self, exchange: _Exchange, reply: bytes) -> None:
+        """The script's answer onto the mirror, each log's offset past this store's appends."""
+        reads, held, now = self._read, self._mirror.keys, exchange.now
         pos = 0
-        for key, read, blob, count in zip(keys, known, blobs, counts, strict=True):
+        for key, read, blob, count in zip(
+            exchange.keys, exchange.known, exchange.blobs, exchange.counts, strict=True
+        ):
             status = reply[pos]
             (size,) = _LENGTH.unpack_from(reply, pos + 1 + HEADER)
             start = pos + 5 + HEADER
@@ -360,4 +425,5 @@ class RedisStore(OnlineStore):
 
     def close(self) -> None:
         self._sync.close()
+        self._sync_async.close()
         self._redis.close()

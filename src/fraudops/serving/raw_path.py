@@ -81,8 +81,23 @@ class RawPath:
         """Each transaction's derived features at its time, for several requests (each with its
         request time) with ONE store call, recorded in the store in request order; the model's
         rows per request."""
+        txs, ids = self._identified(requests)
+        return self._rows(requests, txs, ids, self.store.compute_and_record_many(txs))
+
+    async def compute_many_async(
+        self, requests: Sequence[tuple[RawBatch, dt.datetime]]
+    ) -> list[ParsedRequest]:
+        """``compute_many`` on an event loop (a remote store's round trip awaited)."""
+        txs, ids = self._identified(requests)
+        derived = await self.store.compute_and_record_many_async(txs)
+        return self._rows(requests, txs, ids, derived)
+
+    def _identified(
+        self, requests: Sequence[tuple[RawBatch, dt.datetime]]
+    ) -> tuple[list[RawTransaction], list[tuple[str, str]]]:
+        """The transactions with their ids: (inference id, transaction id) each."""
         txs: list[RawTransaction] = []
-        ids: list[tuple[str, str]] = []  # (inference id, transaction id) per transaction
+        ids: list[tuple[str, str]] = []
         for batch, request_time in requests:
             for tx in batch.transactions:
                 inference_id = uuid7(request_time)
@@ -91,7 +106,15 @@ class RawPath:
                 assert tx.transaction_id is not None
                 txs.append(tx)
                 ids.append((inference_id, tx.transaction_id))
-        derived = self.store.compute_and_record_many(txs)
+        return txs, ids
+
+    def _rows(
+        self,
+        requests: Sequence[tuple[RawBatch, dt.datetime]],
+        txs: list[RawTransaction],
+        ids: list[tuple[str, str]],
+        derived: list[dict[str, float]],
+    ) -> list[ParsedRequest]:
         out: list[ParsedRequest] = []
         at = 0
         for batch, _ in requests:

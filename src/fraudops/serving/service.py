@@ -6,7 +6,7 @@ read by this event-loop turn has parked, so with 16 clients in flight one model 
 many of them (an XGBoost call costs ~0.4 ms whether it scores 1 row or 30). Nothing waits on a
 timer, so a lone request pays no batching delay. Raw transactions (a spec with derived
 features) are batched the same way one step earlier: the online store computes and records a
-burst with one call (one Redis round trip, off the event loop), which is then scored as one
+burst with one call (one Redis round trip, awaited as asyncio I/O), which is then scored as one
 batch; the requests parsed meanwhile make the next burst.
 
 The inference-log records of a batch are appended to the log (one ``os.write`` for the spool)
@@ -96,7 +96,6 @@ class PredictionService:
         # A spec with derived features takes raw transactions (raw_path.py); the others keep
         # the ready-made features' path untouched.
         self.raw: RawPath | None = None
-        self._compute_off_loop = False
         if spec.derived:
             if online_store is None:
                 raise ValueError(f"spec {spec.name!r} derives features: serving needs its store")
@@ -106,8 +105,6 @@ class PredictionService:
                 settings.serving.max_batch,
                 settings.features.max_clock_skew_s,
             )
-            # Redis answers over the network: off the event loop, so other requests go on.
-            self._compute_off_loop = settings.features.online_store == "redis"
         self._raw_pending: list[_RawJob] = []
         self._raw_drain: asyncio.Task[None] | None = None
         amount = spec.amount_column
@@ -151,8 +148,8 @@ class PredictionService:
 
     async def _drain_raw(self) -> None:
         """The raw requests parsed so far, computed and recorded by the online store with one
-        call (one Redis round trip, off the event loop) in arrival order, then scored as one
-        batch; the requests parsed meanwhile are the next batch."""
+        call (one Redis round trip, awaited: the loop reads more requests meanwhile) in
+        arrival order, then scored as one batch; the requests parsed meanwhile are the next."""
         assert self.raw is not None
         raw_jobs: list[_RawJob] = []
         try:
@@ -160,10 +157,7 @@ class PredictionService:
                 raw_jobs, self._raw_pending = self._raw_pending, []
                 requests = [(j.batch, j.request_time) for j in raw_jobs]
                 try:
-                    if self._compute_off_loop:
-                        computed = await asyncio.to_thread(self.raw.compute_many, requests)
-                    else:
-                        computed = self.raw.compute_many(requests)
+                    computed = await self.raw.compute_many_async(requests)
                 except Exception as exc:
                     _fail(raw_jobs, exc)
                     continue
