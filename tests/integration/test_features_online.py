@@ -381,3 +381,44 @@ def test_a_transaction_needs_an_id(make_store: Factory) -> None:
         store.compute(raw)
     assert store.compute(raw.with_id("a"))["cust_nb_1h"] == 1.0
     assert store.stored_events() == 0
+
+
+def test_the_packed_script_calls_load_select_and_reconnect() -> None:
+    """The Redis store's hot-path callers: a script Redis does not know yet is loaded on its
+    NOSCRIPT answer; the URL's database is the one written; an error answer is raised as
+    redis-py would (and the async stream, dropped, reconnects on the next call)."""
+    require_redis()
+    import asyncio
+
+    import redis
+    from redis.exceptions import ResponseError
+
+    from fraudops.features.online_redis_scripts import AsyncPackedScript, PackedScript
+
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/1"
+    client = redis.Redis.from_url(url)
+    key = f"online-test:script:{uuid.uuid4().hex}".encode()
+    # a new source each run: Redis has never seen it, the first EVALSHA answers NOSCRIPT
+    source = (
+        f"-- {uuid.uuid4().hex}\nif ARGV[1] == 'fail' then return redis.error_reply('no') end\n"
+    )
+    source += "redis.call('APPEND', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])"
+    sync_call, async_call = PackedScript(client, source), AsyncPackedScript(client, source)
+    try:
+        assert sync_call([key], [b"a"]) == b"a"
+
+        async def calls() -> list[bytes]:
+            first = await async_call([key], [b"b"])
+            with pytest.raises(ResponseError, match="no"):
+                await async_call([key], [b"fail"])
+            return [first, await async_call([key], [b"c"])]
+
+        assert asyncio.run(calls()) == [b"ab", b"abc"]
+        assert asyncio.run(async_call([key], [b"d"])) == b"abcd"  # another loop: a new stream
+        assert client.get(key) == b"abcd"  # in database 1 ...
+        assert redis.Redis.from_url(f"redis://{REDIS_HOST}:{REDIS_PORT}/0").get(key) is None
+    finally:
+        client.delete(key)
+        sync_call.close()
+        async_call.close()
+        client.close()
