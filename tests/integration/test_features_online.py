@@ -422,3 +422,30 @@ def test_the_packed_script_calls_load_select_and_reconnect() -> None:
         sync_call.close()
         async_call.close()
         client.close()
+
+
+def test_a_transaction_recorded_again_replaces_its_values_and_keeps_its_labels(
+    make_store: Factory,
+) -> None:
+    store = make_store()
+    t0 = int(BASE.timestamp()) * US
+    keys = {"customer_id": "c", "terminal_id": "m"}
+
+    def tx(t: int, tx_id: str, amount: float) -> RawTransaction:
+        return RawTransaction(time_us=t, keys=keys, values={"amount": amount}, transaction_id=tx_id)
+
+    store.record(tx(t0, "a", 10.0))
+    store.record(tx(t0 + 60 * US, "b", 20.0))
+    assert store.record_label("a", True, BASE + dt.timedelta(seconds=1), keys=keys)
+    query = tx(t0 + 40 * 60 * US, "q", 1.0)  # its terminal window: (t0 - 50 min, t0 + 10 min]
+    before = store.compute(query)
+    assert (before["term_avg_1h_d30m"], before["term_risk_1h_d30m"]) == (15.0, 0.5)
+    store.record(tx(t0, "a", 30.0))  # again, at its time: the new amount, the label stays
+    again = store.compute(query)
+    assert (again["term_avg_1h_d30m"], again["term_risk_1h_d30m"]) == (25.0, 0.5)
+    assert again["cust_sum_2h"] == 30.0 + 20.0 + 1.0
+    store.record(tx(t0 + 120 * US, "a", 50.0))  # again, later: moved after b, label kept
+    moved = store.compute(query)
+    assert (moved["term_avg_1h_d30m"], moved["term_risk_1h_d30m"]) == (35.0, 0.5)
+    assert moved["cust_since"] == (40 * 60 - 120) * 1.0
+    assert store.stored_events() == 4  # a and b under two keys each

@@ -94,6 +94,12 @@ class KeyHistory:
         unless ``labels`` are given. ``at``: its position if known (``index``, or what
         key_features returned for it), valid when the id is not held yet."""
         old = self.where.get(tx_id)
+        if old == t and labels is None:  # recorded again at its time: its values replaced
+            i = at if at is not None and at < len(self.ids) and self.ids[at] == tx_id else None
+            i = self.index(t, tx_id) if i is None else i
+            for col, value in zip(self.cols, values, strict=True):
+                col[i] = value
+            return
         if old is not None:
             kept = self.labels.get(tx_id)
             self._remove(self.index(old, tx_id))
