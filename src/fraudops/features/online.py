@@ -128,18 +128,6 @@ class KeyPlan:
         return tuple(SpanPlan(wu, du, tuple(ws)) for (wu, du), ws in spans.items())
 
 
-def calendar_value(kind: Calendar, t_us: int) -> float:
-    hour = (t_us % _US_PER_DAY) // _US_PER_HOUR
-    day_of_week = (t_us // _US_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
-    if kind is Calendar.hour:
-        return float(hour)
-    if kind is Calendar.day_of_week:
-        return float(day_of_week)
-    if kind is Calendar.weekend:
-        return 1.0 if day_of_week >= 5 else 0.0
-    return 1.0 if hour < 7 else 0.0
-
-
 class FeaturePlan:
     """A spec's derived features grouped by key, and the one computation both stores share."""
 
@@ -174,6 +162,7 @@ class FeaturePlan:
                 )
             )
         self.keys: list[KeyPlan] = plans
+        self._blank = dict.fromkeys(self.names, 0.0)
         self.max_lookback_us = max((p.lookback_us for p in plans), default=0)
         self.value_columns = tuple(dict.fromkeys(c for p in plans for c in p.columns))
 
@@ -189,10 +178,19 @@ class FeaturePlan:
     def calendar_values(self, t: int) -> dict[str, float]:
         """Every derived feature in the spec's order, the calendar ones computed (the window
         ones to fill, 0.0 until then)."""
-        out = dict.fromkeys(self.names, 0.0)
-        for cal in self.calendar:
-            assert cal.calendar is not None
-            out[cal.name] = calendar_value(cal.calendar, t)
+        out = self._blank.copy()
+        if self.calendar:
+            hour = float((t % _US_PER_DAY) // _US_PER_HOUR)
+            day = float((t // _US_PER_DAY + 3) % 7)  # 1970-01-01 was a Thursday
+            values = {
+                Calendar.hour: hour,
+                Calendar.day_of_week: day,
+                Calendar.weekend: 1.0 if day >= 5 else 0.0,
+                Calendar.night: 1.0 if hour < 7 else 0.0,
+            }
+            for cal in self.calendar:
+                assert cal.calendar is not None
+                out[cal.name] = values[cal.calendar]
         return out
 
     def compute(

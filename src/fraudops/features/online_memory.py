@@ -158,7 +158,7 @@ class MemoryStore(OnlineStore):
         super().__init__(spec, late_s=late_s, key_ttl_s=key_ttl_s)
         self._lock = threading.Lock()
         self._state = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
-        self._ids: dict[str, tuple[int, dict[str, str]]] = {}  # id -> (time, key values)
+        self._ids: dict[str, tuple[int, Mapping[str, str]]] = {}  # id -> (time, key values)
         self._ids_swept_at: int | None = None
 
     def compute(self, tx: RawTransaction) -> dict[str, float]:
@@ -177,7 +177,7 @@ class MemoryStore(OnlineStore):
             state, ids = self._state, self._ids
             for tx in txs:
                 out.append(state.compute_and_record(tx))
-                ids[require_id(tx)] = (tx.time_us, dict(tx.keys))
+                ids[require_id(tx)] = (tx.time_us, tx.keys)  # a parsed request's: not mutated
             self._sweep_ids()
         return out
 
@@ -226,7 +226,7 @@ class MemoryStore(OnlineStore):
                 state, tx = self._state, row.tx
                 for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
                     state.put(plan, tx.keys[plan.key], tx.time_us, require_id(tx), own, row.labels)
-                self._ids[require_id(tx)] = (tx.time_us, dict(tx.keys))
+                self._ids[require_id(tx)] = (tx.time_us, tx.keys)
             if rows:
                 self._state.maybe_sweep(now=True)
                 self._sweep_ids(now=True)
