@@ -131,6 +131,13 @@ def world(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Settings]:
         _history(path, random.Random(5))
         load_file(lake, path)
     yield settings
+    if request.param == "redis":  # this run's keys: nothing left behind in Redis
+        import redis
+
+        client = redis.Redis.from_url(settings.features.redis_url or "")
+        for key in client.scan_iter(match=f"{settings.features.redis_prefix}:*", count=1_000):
+            client.unlink(key)
+        client.close()
 
 
 def _start(settings: Settings, clock: Clock) -> FraudopsASGI:
