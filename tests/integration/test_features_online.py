@@ -342,10 +342,12 @@ def test_every_value_equals_the_reference_through_disorder_late_labels_and_a_res
 
 
 def test_the_state_stays_bounded_on_a_long_stream(make_store: Factory) -> None:
+    from fraudops.features.online_redis import RedisStore
+
     store = make_store()
     rng = random.Random(3)
     base = int(BASE.timestamp()) * US
-    sizes = []
+    sizes, log_bytes = [], []
     for i in range(3000):  # 2.5 days at one transaction per 72 s, over 12 key pairs
         t = base + i * 72 * US
         raw = RawTransaction(
@@ -357,10 +359,15 @@ def test_the_state_stays_bounded_on_a_long_stream(make_store: Factory) -> None:
         store.compute_and_record(raw)
         if i % 250 == 249:
             sizes.append(store.stored_events())
+            if isinstance(store, RedisStore):  # what Redis holds: the logs, rewritten when long
+                log_bytes.append(store.log_bytes())
     # kept: 2 h windows + 20 min lateness = 140 min, 117 transactions, in two keys each,
     # plus one older event per key; a periodic sweep may leave up to a quarter more
     assert max(sizes) <= 2 * (117 + 30) + 7 + 60, sizes
     assert max(sizes[4:]) <= max(sizes[:4]) + 20, sizes
+    if log_bytes:  # at most ~2x the kept events' records (24-byte records here)
+        assert max(log_bytes) <= 2 * max(sizes) * 24 + 7 * 40 * 24, (log_bytes, sizes)
+        assert max(log_bytes[4:]) <= max(log_bytes[:4]) * 1.25, log_bytes
 
 
 def test_a_transaction_needs_an_id(make_store: Factory) -> None:
@@ -374,3 +381,71 @@ def test_a_transaction_needs_an_id(make_store: Factory) -> None:
         store.compute(raw)
     assert store.compute(raw.with_id("a"))["cust_nb_1h"] == 1.0
     assert store.stored_events() == 0
+
+
+def test_the_packed_script_calls_load_select_and_reconnect() -> None:
+    """The Redis store's hot-path callers: a script Redis does not know yet is loaded on its
+    NOSCRIPT answer; the URL's database is the one written; an error answer is raised as
+    redis-py would (and the async stream, dropped, reconnects on the next call)."""
+    require_redis()
+    import asyncio
+
+    import redis
+    from redis.exceptions import ResponseError
+
+    from fraudops.features.online_redis_scripts import AsyncPackedScript, PackedScript
+
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/1"
+    client = redis.Redis.from_url(url)
+    key = f"online-test:script:{uuid.uuid4().hex}".encode()
+    # a new source each run: Redis has never seen it, the first EVALSHA answers NOSCRIPT
+    source = (
+        f"-- {uuid.uuid4().hex}\nif ARGV[1] == 'fail' then return redis.error_reply('no') end\n"
+    )
+    source += "redis.call('APPEND', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])"
+    sync_call, async_call = PackedScript(client, source), AsyncPackedScript(client, source)
+    try:
+        assert sync_call([key], [b"a"]) == b"a"
+
+        async def calls() -> list[bytes]:
+            first = await async_call([key], [b"b"])
+            with pytest.raises(ResponseError, match="no"):
+                await async_call([key], [b"fail"])
+            return [first, await async_call([key], [b"c"])]
+
+        assert asyncio.run(calls()) == [b"ab", b"abc"]
+        assert asyncio.run(async_call([key], [b"d"])) == b"abcd"  # another loop: a new stream
+        assert client.get(key) == b"abcd"  # in database 1 ...
+        assert redis.Redis.from_url(f"redis://{REDIS_HOST}:{REDIS_PORT}/0").get(key) is None
+    finally:
+        client.delete(key)
+        sync_call.close()
+        async_call.close()
+        client.close()
+
+
+def test_a_transaction_recorded_again_replaces_its_values_and_keeps_its_labels(
+    make_store: Factory,
+) -> None:
+    store = make_store()
+    t0 = int(BASE.timestamp()) * US
+    keys = {"customer_id": "c", "terminal_id": "m"}
+
+    def tx(t: int, tx_id: str, amount: float) -> RawTransaction:
+        return RawTransaction(time_us=t, keys=keys, values={"amount": amount}, transaction_id=tx_id)
+
+    store.record(tx(t0, "a", 10.0))
+    store.record(tx(t0 + 60 * US, "b", 20.0))
+    assert store.record_label("a", True, BASE + dt.timedelta(seconds=1), keys=keys)
+    query = tx(t0 + 40 * 60 * US, "q", 1.0)  # its terminal window: (t0 - 50 min, t0 + 10 min]
+    before = store.compute(query)
+    assert (before["term_avg_1h_d30m"], before["term_risk_1h_d30m"]) == (15.0, 0.5)
+    store.record(tx(t0, "a", 30.0))  # again, at its time: the new amount, the label stays
+    again = store.compute(query)
+    assert (again["term_avg_1h_d30m"], again["term_risk_1h_d30m"]) == (25.0, 0.5)
+    assert again["cust_sum_2h"] == 30.0 + 20.0 + 1.0
+    store.record(tx(t0 + 120 * US, "a", 50.0))  # again, later: moved after b, label kept
+    moved = store.compute(query)
+    assert (moved["term_avg_1h_d30m"], moved["term_risk_1h_d30m"]) == (35.0, 0.5)
+    assert moved["cust_since"] == (40 * 60 - 120) * 1.0
+    assert store.stored_events() == 4  # a and b under two keys each

@@ -4,7 +4,8 @@ Served traffic of the built-in spec `cards` is replayed through the real app: se
 terminals, out-of-order arrivals, labels posted late through POST /v1/labels, and a restart in
 the middle (a new app, its store warmed from the lake). Then every logged row's derived features
 must equal the offline engine's (features.offline over the lake's history with the label events
-of the labels table), exactly; and the skew check finds no difference.
+of the labels table), exactly; and the skew check finds no difference. A burst of concurrent
+requests (computed by the store as one batch) must give the same.
 """
 
 from __future__ import annotations
@@ -130,6 +131,13 @@ def world(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Settings]:
         _history(path, random.Random(5))
         load_file(lake, path)
     yield settings
+    if request.param == "redis":  # this run's keys: nothing left behind in Redis
+        import redis
+
+        client = redis.Redis.from_url(settings.features.redis_url or "")
+        for key in client.scan_iter(match=f"{settings.features.redis_prefix}:*", count=1_000):
+            client.unlink(key)
+        client.close()
 
 
 def _start(settings: Settings, clock: Clock) -> FraudopsASGI:
@@ -244,3 +252,63 @@ def test_logged_online_features_equal_the_offline_computation(world: Settings) -
     assert set(skew.per_feature) == {d.name for d in spec.derived}
     # The windows did reach labels and history: not a parity of zeros.
     assert (offline["term_risk_7d"] > 0).any() and (offline["cust_nb_tx_30d"] > 5).any()
+
+
+class TickingClock(Clock):
+    """Each call a millisecond later: a burst's request times give the order it was read in."""
+
+    def __call__(self) -> dt.datetime:
+        self.now += dt.timedelta(milliseconds=1)
+        return self.now
+
+
+def test_a_concurrent_burst_is_computed_as_one_batch_equal_to_the_offline_computation(
+    world: Settings,
+) -> None:
+    """Raw requests in flight together are computed and recorded by one store call, scored as
+    one batch; each still gets exactly what the offline computation gives it in arrival order,
+    an explained one its reason codes, a refused one a 422 and no trace."""
+    settings = world
+    spec = settings.feature_spec(SPEC)
+    start = START + dt.timedelta(days=10)
+    clock = TickingClock(start + dt.timedelta(days=2))
+    bodies = sorted(_traffic(random.Random(3), 0, start, 24), key=lambda b: b["tx_time"])
+    for i, body in enumerate(bodies):
+        body["transaction_id"] = f"b{i:03d}"
+        body["customer_id"] = CUSTOMERS[i % 2]  # a few keys: the burst's rows see each other
+    refused = {**bodies[5], "transaction_id": "bad", "amount": "much"}
+    app = _start(settings, clock)
+
+    async def burst() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://fraudops") as client:
+            paths = ["/v1/predict?explain=true" if i == 11 else "/v1/predict" for i in range(24)]
+            posts = [client.post(p, json=body) for p, body in zip(paths, bodies, strict=True)]
+            posts.insert(7, client.post("/v1/predict", json=refused))
+            return await asyncio.gather(*posts)
+
+    answers = asyncio.run(burst())
+    assert answers[7].status_code == 422
+    assert [d["loc"] for d in answers[7].json()["detail"]] == [["body", "amount"]]
+    answers = answers[:7] + answers[8:]
+    assert [a.status_code for a in answers] == [200] * len(bodies), [a.text for a in answers]
+    assert [a.json()["results"][0]["transaction_id"] for a in answers] == [
+        b["transaction_id"] for b in bodies
+    ]
+    assert answers[11].json()["results"][0]["reason_codes"]
+    registry = app.state.metrics.registry
+    batches = registry.get_sample_value("fraudops_batch_rows_count")
+    assert batches is not None and batches < len(bodies) - 4  # scored in bursts, not one by one
+    _drain(settings, app)
+    app.state.stop()
+
+    with Lake.open(settings, SPEC) as lake:
+        history = read_history(lake, spec)
+    rows = history.frame[history.served]
+    assert sorted(rows[spec.id_column]) == sorted(b["transaction_id"] for b in bodies)
+    offline = derive_as_served(history)
+    for d in spec.derived:
+        online = rows[logged(d.name)].to_numpy(dtype=np.float64)
+        expected = offline[d.name].to_numpy(dtype=np.float64)
+        assert np.array_equal(online, expected), (d.name, online, expected)
+    assert (offline["cust_nb_tx_1d"] > 3).any()  # the burst's rows did see each other

@@ -21,7 +21,9 @@ Numeric contract (shared with features/offline.py; the two are compared bit for 
 - ``time_since_last`` = (t - t_prev) / 1e6 in seconds, t_prev the time of the key's previous
   row in (time, id) order; -1.0 when there is none;
 - calendar features from the UTC time: hour, day_of_week (0 = Monday), weekend, night (< 07:00).
-No Redis-side float arithmetic: both stores fetch the window and compute here.
+Both stores compute in this process with one kernel over per-key columnar histories
+(online_keys.py); the Redis store keeps them as a mirror of per-key logs it shares with the
+other workers (online_redis.py). No Redis-side arithmetic.
 
 What a query sees (``compute``): the rows recorded so far whose (time, id) is before its own,
 plus itself; a row recorded later with an earlier time is seen by later queries only. So an
@@ -34,7 +36,11 @@ transaction id recorded again replaces its event under the same key values (its 
 Bounded state: each key keeps the events newer than ``newest - (max lookback + late_s)``,
 ``newest`` the latest time recorded, plus its last older event (for time_since_last). Queries at
 times down to ``newest - late_s`` are exact; an arrival later than that may see a window cut at
-the retention horizon. A key idle for ``key_ttl_s`` is forgotten (its time_since_last reads -1).
+the retention horizon. A key idle for ``key_ttl_s`` is forgotten (its time_since_last reads -1;
+in Redis: idle by the wall clock).
+
+Batches (``compute_and_record_many``): each transaction computed then recorded, in order, as
+one call - one Redis round trip for all of them.
 
 Warming (``warm``): a frame of history - the spec's timestamp, id (``transaction_id`` when the
 spec has no id column), keys and value columns, the label column if any (null: unknown), and
@@ -48,41 +54,26 @@ the wall clock, anchors it, so a replay of past days works.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from fraudops.derived import Agg, Calendar, DerivedFeature
+from fraudops.features.online_keys import US_PER_S, KeyHistory, key_features
 from fraudops.features.raw_request import RawTransaction, to_time_us
 from fraudops.spec import FeatureSpec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-US_PER_S = 1_000_000
 _US_PER_HOUR = 3600 * US_PER_S
 _US_PER_DAY = 24 * _US_PER_HOUR
 CONFIRMED_AT_COLUMN = "label_confirmed_at"
 DEFAULT_LATE_S = 3600.0
 DEFAULT_KEY_TTL_S = 90 * 86_400.0
-
-
-@dataclass(slots=True)
-class StoredEvent:
-    """One recorded transaction as one key holds it."""
-
-    time_us: int
-    tx_id: str
-    values: tuple[float, ...]  # the key's value columns (KeyPlan.columns)
-    labels: list[tuple[int, bool]] = field(default_factory=list)  # (confirmed_us, fraud)
-
-    @property
-    def order(self) -> tuple[int, str]:
-        return (self.time_us, self.tx_id)
 
 
 @dataclass(frozen=True)
@@ -97,6 +88,21 @@ class WindowPlan:
 
 
 @dataclass(frozen=True)
+class SpanPlan:
+    """The window features of one key over one span ``(t - delay - window, t - delay]``: its
+    bounds are searched once for them all. ``ops``: per feature (name, aggregation, value
+    column index or -1), what the kernel loops over (online_keys.key_features)."""
+
+    window_us: int
+    delay_us: int
+    windows: tuple[WindowPlan, ...]
+
+    @cached_property
+    def ops(self) -> tuple[tuple[str, Agg, int], ...]:
+        return tuple((w.name, w.agg, -1 if w.column is None else w.column) for w in self.windows)
+
+
+@dataclass(frozen=True)
 class KeyPlan:
     """The derived features of one key column and what their computation reads."""
 
@@ -107,53 +113,19 @@ class KeyPlan:
     needs_labels: bool
     windows: tuple[WindowPlan, ...] = ()
 
+    @cached_property
+    def since(self) -> tuple[str, ...]:
+        """The names of the time_since_last features."""
+        return tuple(w.name for w in self.windows if w.agg is Agg.time_since_last)
 
-def label_in_force(labels: Sequence[tuple[int, bool]], t_us: int) -> bool:
-    """Whether the label known at ``t_us`` says fraud (latest confirmed <= t; ties: last)."""
-    best: tuple[int, bool] | None = None
-    for confirmed, fraud in labels:
-        if confirmed <= t_us and (best is None or confirmed >= best[0]):
-            best = (confirmed, fraud)
-    return best is not None and best[1]
-
-
-def _aggregate(agg: Agg, xs: Sequence[float]) -> float:
-    n = len(xs)
-    if agg is Agg.count:
-        return float(n)
-    if n == 0:
-        return 0.0
-    if agg is Agg.min:
-        return min(xs)
-    if agg is Agg.max:
-        return max(xs)
-    total = 0.0
-    for x in xs:
-        total += x
-    if agg is Agg.sum:
-        return total
-    mean = total / n
-    if agg is Agg.mean:
-        return mean
-    if n < 2:
-        return 0.0
-    acc = 0.0
-    for x in xs:
-        d = x - mean
-        acc += d * d
-    return math.sqrt(acc / n)
-
-
-def calendar_value(kind: Calendar, t_us: int) -> float:
-    hour = (t_us % _US_PER_DAY) // _US_PER_HOUR
-    day_of_week = (t_us // _US_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
-    if kind is Calendar.hour:
-        return float(hour)
-    if kind is Calendar.day_of_week:
-        return float(day_of_week)
-    if kind is Calendar.weekend:
-        return 1.0 if day_of_week >= 5 else 0.0
-    return 1.0 if hour < 7 else 0.0
+    @cached_property
+    def spans(self) -> tuple[SpanPlan, ...]:
+        """The other window features grouped by span, in the order of first appearance."""
+        spans: dict[tuple[int, int], list[WindowPlan]] = {}
+        for w in self.windows:
+            if w.agg is not Agg.time_since_last:
+                spans.setdefault((w.window_us, w.delay_us), []).append(w)
+        return tuple(SpanPlan(wu, du, tuple(ws)) for (wu, du), ws in spans.items())
 
 
 class FeaturePlan:
@@ -190,73 +162,47 @@ class FeaturePlan:
                 )
             )
         self.keys: list[KeyPlan] = plans
+        self._blank = dict.fromkeys(self.names, 0.0)
         self.max_lookback_us = max((p.lookback_us for p in plans), default=0)
         self.value_columns = tuple(dict.fromkeys(c for p in plans for c in p.columns))
 
-    def key_values(self, plan: KeyPlan, tx: RawTransaction) -> tuple[float, ...]:
-        return tuple(float(tx.values[c]) for c in plan.columns)
+    def key_values(self, plan: KeyPlan, tx: RawTransaction) -> list[float]:
+        """The values ``plan``'s features read from ``tx`` (its columns, in order)."""
+        values = tx.values
+        return [float(values[c]) for c in plan.columns]
 
-    def compute(
-        self, tx: RawTransaction, histories: Mapping[str, Sequence[StoredEvent]]
-    ) -> dict[str, float]:
-        """The derived features of ``tx`` from each key's history.
+    def all_values(self, tx: RawTransaction) -> list[list[float]]:
+        values = tx.values
+        return [[float(values[c]) for c in plan.columns] for plan in self.keys]
 
-        ``histories[key]`` holds that key's recorded events in (time, id) order; it must cover
-        ``(t - lookback, t]`` and the last event before it (more is fine).
-        """
-        tx_id = require_id(tx)
-        t = tx.time_us
-        out: dict[str, float] = {}
-        for cal in self.calendar:
-            assert cal.calendar is not None
-            out[cal.name] = calendar_value(cal.calendar, t)
-        for plan in self.keys:
-            out.update(self._key(plan, histories.get(plan.key, ()), tx, tx_id))
-        return {name: out[name] for name in self.names}
-
-    def _key(
-        self, plan: KeyPlan, events: Sequence[StoredEvent], tx: RawTransaction, tx_id: str
-    ) -> dict[str, float]:
-        t = tx.time_us
-        end = bisect.bisect_left(events, (t, tx_id), key=_order)
-        visible = [e for e in events[:end] if e.tx_id != tx_id]
-        times = [e.time_us for e in visible]
-        own = self.key_values(plan, tx)
-        # Per-event columns built once per key, each window a slice of them (the same values in
-        # the same order as a per-window walk: the figures stay bit for bit).
-        columns: dict[int, list[float]] = {}
-        frauds: list[bool] | None = None
-        out: dict[str, float] = {}
-        for w in plan.windows:
-            if w.agg is Agg.time_since_last:
-                out[w.name] = (t - times[-1]) / US_PER_S if times else -1.0
-                continue
-            hi = t - w.delay_us
-            lo = hi - w.window_us
-            start, stop = bisect.bisect_right(times, lo), bisect.bisect_right(times, hi)
-            mine = w.delay_us == 0  # the query's own row is in its window
-            n = stop - start + mine
-            if w.agg is Agg.fraud_rate:
-                if frauds is None:
-                    frauds = [label_in_force(e.labels, t) for e in visible]
-                # its own row has no label yet: it adds to n only
-                out[w.name] = sum(frauds[start:stop]) / n if n else 0.0
-            elif w.column is None:
-                out[w.name] = float(n)  # count
-            else:
-                i = w.column
-                col = columns.get(i)
-                if col is None:
-                    col = columns[i] = [e.values[i] for e in visible]
-                xs = col[start:stop]
-                if mine:
-                    xs.append(own[i])
-                out[w.name] = _aggregate(w.agg, xs)
+    def calendar_values(self, t: int) -> dict[str, float]:
+        """Every derived feature in the spec's order, the calendar ones computed (the window
+        ones to fill, 0.0 until then)."""
+        out = self._blank.copy()
+        if self.calendar:
+            hour = float((t % _US_PER_DAY) // _US_PER_HOUR)
+            day = float((t // _US_PER_DAY + 3) % 7)  # 1970-01-01 was a Thursday
+            values = {
+                Calendar.hour: hour,
+                Calendar.day_of_week: day,
+                Calendar.weekend: 1.0 if day >= 5 else 0.0,
+                Calendar.night: 1.0 if hour < 7 else 0.0,
+            }
+            for cal in self.calendar:
+                assert cal.calendar is not None
+                out[cal.name] = values[cal.calendar]
         return out
 
-
-def _order(event: StoredEvent) -> tuple[int, str]:
-    return (event.time_us, event.tx_id)
+    def compute(
+        self, tx: RawTransaction, histories: Mapping[str, KeyHistory | None]
+    ) -> dict[str, float]:
+        """The derived features of ``tx`` from each key's history (``histories[key]``: that
+        key's recorded events, covering ``(t - lookback, t]`` and the last event before it)."""
+        tx_id = require_id(tx)
+        out = self.calendar_values(tx.time_us)
+        for plan, own in zip(self.keys, self.all_values(tx), strict=True):
+            key_features(plan, histories.get(plan.key), tx.time_us, tx_id, own, out)
+        return out
 
 
 def require_id(tx: RawTransaction) -> str:
@@ -345,6 +291,18 @@ class OnlineStore(ABC):
     @abstractmethod
     def compute(self, tx: RawTransaction) -> dict[str, float]:
         """The derived features of ``tx`` at its time (the state is left as it was)."""
+
+    def compute_and_record_many(self, txs: Sequence[RawTransaction]) -> list[dict[str, float]]:
+        """``compute_and_record`` of each transaction in order (one round trip for a remote
+        store)."""
+        return [self.compute_and_record(tx) for tx in txs]
+
+    async def compute_and_record_many_async(
+        self, txs: Sequence[RawTransaction]
+    ) -> list[dict[str, float]]:
+        """``compute_and_record_many`` for an event loop: a remote store awaits its answer
+        (the loop serves other requests meanwhile); a local one just computes."""
+        return self.compute_and_record_many(txs)
 
     @abstractmethod
     def record(self, tx: RawTransaction) -> None:

@@ -1,22 +1,27 @@
-"""The online state in this process's memory: one serving process (online.py has the rules)."""
+"""The online state in this process's memory: one serving process (online.py has the rules).
+
+``LocalState`` is every key's history (online_keys.KeyHistory) and the rules that keep it
+bounded; ``MemoryStore`` is one behind a lock. The Redis store keeps a ``LocalState`` too, as
+its mirror of the shared log (online_redis.py).
+"""
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fraudops.features.online import (
     DEFAULT_KEY_TTL_S,
     DEFAULT_LATE_S,
-    US_PER_S,
+    FeaturePlan,
+    KeyPlan,
     OnlineStore,
-    StoredEvent,
     require_id,
     warm_rows,
 )
+from fraudops.features.online_keys import US_PER_S, KeyHistory, Labels, key_features
 from fraudops.features.raw_request import RawTransaction, to_time_us
 from fraudops.spec import FeatureSpec
 
@@ -24,39 +29,120 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def _time(event: StoredEvent) -> int:
-    return event.time_us
+class LocalState:
+    """Every key value's history in this process (not thread-safe: its owner locks).
 
+    Each record trims the keys it touched to ``newest - keep_us`` (``newest``: the latest time
+    recorded here); now and then every key is trimmed and the keys idle for ``key_ttl_us`` are
+    forgotten, so the state stays bounded on an endless stream."""
 
-def _order(event: StoredEvent) -> tuple[int, str]:
-    return (event.time_us, event.tx_id)
+    def __init__(self, plan: FeaturePlan, keep_us: int, key_ttl_us: int) -> None:
+        self.plan = plan
+        self.keep_us = keep_us
+        self.key_ttl_us = key_ttl_us
+        self.keys: dict[tuple[str, str], KeyHistory] = {}
+        self.newest: int | None = None
+        self._swept_at: int | None = None
 
+    def compute(self, tx: RawTransaction) -> dict[str, float]:
+        keys = self.keys
+        histories = {p.key: keys.get((p.key, tx.keys[p.key])) for p in self.plan.keys}
+        return self.plan.compute(tx, histories)
 
-class _History:
-    """One key value's events in (time, id) order, and by id."""
+    def compute_and_record(self, tx: RawTransaction, *, sweep: bool = True) -> dict[str, float]:
+        """``compute`` then ``record`` (with no labels), each key's position searched once."""
+        tx_id = require_id(tx)
+        t = tx.time_us
+        out = self.plan.calendar_values(t)
+        touched = []
+        for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
+            history = self.history(plan, tx.keys[plan.key])
+            at = key_features(plan, history, t, tx_id, own, out)
+            history.put(t, tx_id, own, None, at)
+            touched.append(history)
+        if self.newest is None or t > self.newest:
+            self.newest = t
+        self.trim(touched, sweep=sweep)
+        return out
 
-    __slots__ = ("by_id", "events")
+    def history(self, plan: KeyPlan, value: str) -> KeyHistory:
+        found = self.keys.get((plan.key, value))
+        if found is None:
+            found = self.keys[(plan.key, value)] = KeyHistory(len(plan.columns))
+        return found
 
-    def __init__(self) -> None:
-        self.events: list[StoredEvent] = []
-        self.by_id: dict[str, StoredEvent] = {}
+    def put(
+        self,
+        plan: KeyPlan,
+        value: str,
+        t: int,
+        tx_id: str,
+        values: Sequence[float],
+        labels: Labels | None = None,
+    ) -> KeyHistory:
+        """Record one event under one key (labels: replace its labels; None keeps them)."""
+        history = self.history(plan, value)
+        history.put(t, tx_id, values, labels if plan.needs_labels else None)
+        if self.newest is None or t > self.newest:
+            self.newest = t
+        return history
 
-    def put(self, event: StoredEvent, *, keep_labels: bool) -> None:
-        old = self.by_id.get(event.tx_id)
-        if old is not None:  # recorded again: replaced, its labels stay
-            self.events.pop(bisect.bisect_left(self.events, old.order, key=_order))
-            if keep_labels:
-                event.labels = old.labels
-        bisect.insort(self.events, event, key=_order)
-        self.by_id[event.tx_id] = event
+    def record(
+        self, tx: RawTransaction, labels: Labels | None = None, *, sweep: bool = True
+    ) -> None:
+        tx_id = require_id(tx)
+        touched = [
+            self.put(plan, tx.keys[plan.key], tx.time_us, tx_id, own, labels)
+            for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True)
+        ]
+        self.trim(touched, sweep=sweep)
 
-    def trim(self, cut_us: int) -> None:
-        """Drop events at or before ``cut_us`` but the last of them (time_since_last's)."""
-        idx = bisect.bisect_right(self.events, cut_us, key=_time)
-        if idx > 1:
-            for event in self.events[: idx - 1]:
-                del self.by_id[event.tx_id]
-            del self.events[: idx - 1]
+    def trim(self, touched: Sequence[KeyHistory], *, sweep: bool = True) -> None:
+        """Trim ``touched`` to the horizon; with ``sweep``, every key now and then too."""
+        if self.newest is None:
+            return
+        cut = self.newest - self.keep_us
+        for history in touched:
+            history.trim(cut)
+        if sweep:
+            self.maybe_sweep()
+
+    def maybe_sweep(self, *, now: bool = False) -> bool:
+        """Trim every key now and then (a key not seen again keeps its events otherwise) and
+        forget the keys idle for key_ttl; whether it swept."""
+        newest = self.newest
+        if newest is None:
+            return False
+        every = max(self.keep_us // 4, US_PER_S)
+        if not now and self._swept_at is not None and newest - self._swept_at < every:
+            return False
+        self._swept_at = newest
+        cut = newest - self.keep_us
+        idle = newest - self.key_ttl_us
+        for key, history in list(self.keys.items()):
+            history.trim(cut)
+            if not history.times or history.times[-1] <= idle:
+                del self.keys[key]
+        return True
+
+    def add_label(
+        self, transaction_id: str, confirmed: int, is_fraud: bool, keys: Mapping[str, str]
+    ) -> bool:
+        found = False
+        for plan in self.plan.keys:
+            if plan.needs_labels and plan.key in keys:
+                history = self.keys.get((plan.key, keys[plan.key]))
+                if history is not None and history.add_label(transaction_id, confirmed, is_fraud):
+                    found = True
+        return found
+
+    def stored_events(self) -> int:
+        return sum(len(h) for h in self.keys.values())
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.newest = None
+        self._swept_at = None
 
 
 class MemoryStore(OnlineStore):
@@ -71,82 +157,50 @@ class MemoryStore(OnlineStore):
     ) -> None:
         super().__init__(spec, late_s=late_s, key_ttl_s=key_ttl_s)
         self._lock = threading.Lock()
-        self._keys: dict[tuple[str, str], _History] = {}
-        self._ids: dict[str, tuple[int, dict[str, str]]] = {}  # id -> (time, key values)
-        self._newest: int | None = None
-        self._swept_at: int | None = None
-        self._key_ttl_us = round(key_ttl_s * US_PER_S)
-
-    # ---- queries --------------------------------------------------------------------------
+        self._state = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
+        self._ids: dict[str, tuple[int, Mapping[str, str]]] = {}  # id -> (time, key values)
+        self._ids_swept_at: int | None = None
 
     def compute(self, tx: RawTransaction) -> dict[str, float]:
+        require_id(tx)
         with self._lock:
-            return self._compute(tx)
+            return self._state.compute(tx)
 
     def compute_and_record(self, tx: RawTransaction) -> dict[str, float]:
+        return self.compute_and_record_many([tx])[0]
+
+    def compute_and_record_many(self, txs: Sequence[RawTransaction]) -> list[dict[str, float]]:
+        for tx in txs:
+            require_id(tx)
+        out = []
         with self._lock:
-            values = self._compute(tx)
-            self._record(tx)
-            return values
+            state, ids = self._state, self._ids
+            for tx in txs:
+                out.append(state.compute_and_record(tx))
+                ids[require_id(tx)] = (tx.time_us, tx.keys)  # a parsed request's: not mutated
+            self._sweep_ids()
+        return out
 
     def record(self, tx: RawTransaction) -> None:
+        require_id(tx)
         with self._lock:
             self._record(tx)
 
-    def _compute(self, tx: RawTransaction) -> dict[str, float]:
-        tx_id = require_id(tx)
-        histories: dict[str, list[StoredEvent]] = {}
-        for plan in self.plan.keys:
-            history = self._keys.get((plan.key, tx.keys[plan.key]))
-            if history is None:
-                continue
-            events = history.events
-            # from two before the window (the previous row, even if it is this id's older copy)
-            start = bisect.bisect_right(events, tx.time_us - plan.lookback_us, key=_time)
-            end = bisect.bisect_right(events, (tx.time_us, tx_id), key=_order)
-            histories[plan.key] = events[max(start - 2, 0) : end]
-        return self.plan.compute(tx, histories)
+    def _record(self, tx: RawTransaction, labels: Labels | None = None) -> None:
+        state = self._state
+        state.record(tx, labels)
+        self._ids[require_id(tx)] = (tx.time_us, dict(tx.keys))
+        self._sweep_ids()
 
-    # ---- updates --------------------------------------------------------------------------
-
-    def _put(self, tx: RawTransaction, labels: list[tuple[int, bool]] | None) -> list[_History]:
-        tx_id = require_id(tx)
-        touched = []
-        for plan in self.plan.keys:
-            history = self._keys.setdefault((plan.key, tx.keys[plan.key]), _History())
-            event = StoredEvent(tx.time_us, tx_id, self.plan.key_values(plan, tx))
-            if labels is not None and plan.needs_labels:
-                event.labels = list(labels)
-            history.put(event, keep_labels=labels is None)
-            touched.append(history)
-        self._ids[tx_id] = (tx.time_us, {p.key: tx.keys[p.key] for p in self.plan.keys})
-        if self._newest is None or tx.time_us > self._newest:
-            self._newest = tx.time_us
-        return touched
-
-    def _record(self, tx: RawTransaction) -> None:
-        touched = self._put(tx, None)
-        assert self._newest is not None
-        cut = self._newest - self.keep_us
-        for history in touched:
-            history.trim(cut)
-        self._maybe_sweep()
-
-    def _maybe_sweep(self) -> None:
-        """Trim every key now and then (a key not seen again keeps its events otherwise) and
-        forget the keys idle for key_ttl_s: the state stays bounded on an endless stream."""
-        assert self._newest is not None
-        if self._swept_at is not None and self._newest - self._swept_at < max(
-            self.keep_us // 4, US_PER_S
-        ):
+    def _sweep_ids(self, *, now: bool = False) -> None:
+        """The id index forgets the ids older than the retention horizon (now and then)."""
+        newest = self._state.newest
+        assert newest is not None
+        every = max(self.keep_us // 4, US_PER_S)
+        if not now and self._ids_swept_at is not None and newest - self._ids_swept_at < every:
             return
-        self._swept_at = self._newest
-        cut = self._newest - self.keep_us
-        idle = self._newest - self._key_ttl_us
-        for key, history in list(self._keys.items()):
-            history.trim(cut)
-            if not history.events or history.events[-1].time_us <= idle:
-                del self._keys[key]
+        self._ids_swept_at = newest
+        cut = newest - self.keep_us
         self._ids = {i: v for i, v in self._ids.items() if v[0] > cut}
 
     def record_label(
@@ -163,34 +217,27 @@ class MemoryStore(OnlineStore):
                 if known is None:
                     return False
                 keys = known[1]
-            found = False
-            for plan in self.plan.keys:
-                if not plan.needs_labels or plan.key not in keys:
-                    continue
-                history = self._keys.get((plan.key, keys[plan.key]))
-                event = history.by_id.get(transaction_id) if history else None
-                if event is not None:
-                    event.labels.append((confirmed, bool(is_fraud)))
-                    found = True
-            return found
+            return self._state.add_label(transaction_id, confirmed, bool(is_fraud), keys)
 
     def warm(self, frame: pd.DataFrame) -> int:
         rows = warm_rows(self.plan, frame)
         with self._lock:
             for row in rows:
-                self._put(row.tx, row.labels)
+                state, tx = self._state, row.tx
+                for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
+                    state.put(plan, tx.keys[plan.key], tx.time_us, require_id(tx), own, row.labels)
+                self._ids[require_id(tx)] = (tx.time_us, tx.keys)
             if rows:
-                self._swept_at = None
-                self._maybe_sweep()
+                self._state.maybe_sweep(now=True)
+                self._sweep_ids(now=True)
         return len(rows)
 
     def stored_events(self) -> int:
         with self._lock:
-            return sum(len(h.events) for h in self._keys.values())
+            return self._state.stored_events()
 
     def clear(self) -> None:
         with self._lock:
-            self._keys.clear()
+            self._state.clear()
             self._ids.clear()
-            self._newest = None
-            self._swept_at = None
+            self._ids_swept_at = None

@@ -1,22 +1,32 @@
 """The online state in Redis: several workers or servers share it (online.py has the rules).
 
-Per key value (``{prefix}:z|e|l:{key column}:{value}``): a sorted set of transaction ids scored
-by time (µs, exact in a double up to 2**53), a hash id -> the key's value columns (``repr``
-floats: they round-trip exactly) and a hash id -> its label events (``confirmed_us:0|1;...``).
-One Lua script fetches the windows and records the transaction atomically, so concurrent
-workers behave as if their requests came one after another, in ONE round trip whose reply is
-one JSON string (a key's payloads only when it has value columns, its labels only when it needs
-them); the features are computed in Python from the fetched events (no Redis-side float
-arithmetic). Bounded memory: each record
-trims its keys to the retention horizon (keeping each key's last older event), every key
-expires after ``key_ttl_s`` of idleness (wall clock) and the id index after the retention span.
+Per key value, one Redis string ``{prefix}:log:{key column}:{value}``: the key's log
+(online_log.py) - an epoch, then every transaction and label event recorded under that key, in
+the order Redis received them. Each store keeps a mirror of the logs it has read (a
+``LocalState``, as the memory store's) and where it stopped reading each one. A batch of
+transactions is ONE script call: for each of its keys, Redis returns only what other workers
+appended since this store last read (nothing, with one worker), then appends the batch's
+records; the store applies the returned records, computes each transaction on its mirror and
+applies the transaction, in order. So the features are computed as if every request of every
+worker came one after another, in the order Redis took them, with no per-event Redis work and
+no Redis-side arithmetic.
+
+Bounded memory: a store rewrites a log from its mirror when the log holds much more than the
+mirror keeps (the rewrite gets a new epoch: the other stores read that log again in full); a
+log expires after ``key_ttl_s`` of idleness (wall clock), the id index after the retention span.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-import json
+import math
+import os
+import struct
+import threading
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -24,11 +34,29 @@ import orjson
 from fraudops.features.online import (
     DEFAULT_KEY_TTL_S,
     DEFAULT_LATE_S,
-    KeyPlan,
     OnlineStore,
-    StoredEvent,
     require_id,
     warm_rows,
+)
+from fraudops.features.online_keys import US_PER_S
+from fraudops.features.online_log import (
+    HEADER,
+    ClearRecord,
+    LabelRecord,
+    TxRecord,
+    clear_record,
+    decode,
+    history_records,
+    label_record,
+    tx_record,
+)
+from fraudops.features.online_memory import LocalState
+from fraudops.features.online_redis_scripts import (
+    APPEND,
+    REWRITE,
+    SYNC,
+    AsyncPackedScript,
+    PackedScript,
 )
 from fraudops.features.raw_request import RawTransaction, to_time_us
 from fraudops.spec import FeatureSpec
@@ -37,124 +65,48 @@ if TYPE_CHECKING:
     import pandas as pd
     import redis
 
-_TRIM = """
-local function hmget(h, members)  -- in chunks: unpack() has a stack limit
-  local res = {}
-  for s = 1, #members, 4000 do
-    local part = redis.call('HMGET', h, unpack(members, s, math.min(s + 3999, #members)))
-    for _, v in ipairs(part) do res[#res + 1] = v end
-  end
-  return res
-end
-local function trim(z, e, l, cut)
-  local old = redis.call('ZRANGEBYSCORE', z, '-inf', cut)
-  for j = 1, #old - 1 do  -- all but the last: time_since_last reads it
-    redis.call('ZREM', z, old[j])
-    redis.call('HDEL', e, old[j])
-    redis.call('HDEL', l, old[j])
-  end
-end
-"""
-
-# KEYS: newest, id index entry, then z, e, l per key.
-# ARGV: t, id, fetch, record, keep_us, key ttl ms, id ttl ms, id entry, then per key: lo, payload,
-# and what to fetch ('v' values, 'l' labels). The fetch comes back as ONE JSON string: parsing
-# hundreds of RESP bulk strings in Python cost more than all the rest of a request.
-_COMPUTE_RECORD = (
-    _TRIM
-    + """
-local t, member = ARGV[1], ARGV[2]
-local nk = (#KEYS - 2) / 3
-local out = {}
-if ARGV[3] == '1' then
-  for i = 1, nk do
-    local z, e, l = KEYS[3*i], KEYS[3*i+1], KEYS[3*i+2]
-    local lo, want = ARGV[6 + 3*i], ARGV[8 + 3*i]
-    local range = redis.call('ZRANGEBYSCORE', z, lo, t, 'WITHSCORES')
-    local before = redis.call('ZREVRANGEBYSCORE', z, '(' .. lo, '-inf', 'WITHSCORES', 'LIMIT', 0, 2)
-    local members = {}
-    for j = #before - 1, 1, -2 do members[#members + 1] = before[j] end
-    for j = 1, #range, 2 do members[#members + 1] = range[j] end
-    local payloads, labels = {}, {}
-    if #members > 0 then
-      -- always the payloads when the key has values: a missing one marks a trimmed event
-      if string.find(want, 'v', 1, true) then payloads = hmget(e, members) end
-      if string.find(want, 'l', 1, true) then labels = hmget(l, members) end
-    end
-    out[i] = {range, before, payloads, labels}
-  end
-end
-if ARGV[4] == '1' then
-  local newest = redis.call('GET', KEYS[1])
-  if (not newest) or tonumber(t) > tonumber(newest) then
-    redis.call('SET', KEYS[1], t)
-    newest = t
-  end
-  local cut = string.format('%.0f', tonumber(newest) - tonumber(ARGV[5]))
-  for i = 1, nk do
-    local z, e, l = KEYS[3*i], KEYS[3*i+1], KEYS[3*i+2]
-    redis.call('ZADD', z, t, member)
-    redis.call('HSET', e, member, ARGV[7 + 3*i])
-    trim(z, e, l, cut)
-    redis.call('PEXPIRE', z, ARGV[6])
-    redis.call('PEXPIRE', e, ARGV[6])
-    redis.call('PEXPIRE', l, ARGV[6])
-  end
-  redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
-end
-if ARGV[3] ~= '1' then return 0 end
-return cjson.encode(out)
-"""
-)
-
-# KEYS: e, l per key. ARGV: id, label entry. Appends where the key still holds the event.
-_LABEL = """
-local n = 0
-for i = 1, #KEYS, 2 do
-  if redis.call('HEXISTS', KEYS[i], ARGV[1]) == 1 then
-    local cur = redis.call('HGET', KEYS[i + 1], ARGV[1])
-    redis.call('HSET', KEYS[i + 1], ARGV[1], cur and (cur .. ';' .. ARGV[2]) or ARGV[2])
-    n = n + 1
-  end
-end
-return n
-"""
-
-# KEYS: newest, then z, e, l per key. ARGV: newest candidate, keep_us, key ttl ms.
-_WARM_FINISH = (
-    _TRIM
-    + """
-local newest = redis.call('GET', KEYS[1])
-if (not newest) or tonumber(ARGV[1]) > tonumber(newest) then
-  redis.call('SET', KEYS[1], ARGV[1])
-  newest = ARGV[1]
-end
-local cut = string.format('%.0f', tonumber(newest) - tonumber(ARGV[2]))
-for i = 2, #KEYS, 3 do
-  trim(KEYS[i], KEYS[i + 1], KEYS[i + 2], cut)
-  for j = 0, 2 do redis.call('PEXPIRE', KEYS[i + j], ARGV[3]) end
-end
-return 0
-"""
-)
+Key = tuple[str, str]  # (key column, value)
 
 
-def _payload(values: Sequence[float]) -> str:
-    return ",".join(repr(v) for v in values)
+@dataclass(slots=True)
+class _Read:
+    """How far this store has read one log: its epoch, the byte offset, the records since, and
+    when this store last refreshed its time to live (time.monotonic)."""
+
+    epoch: bytes
+    offset: int
+    records: int
+    refreshed: float
 
 
-def _labels(text: str | None) -> list[tuple[int, bool]]:
-    if not text:
-        return []
-    out = []
-    for entry in text.split(";"):
-        confirmed, fraud = entry.split(":")
-        out.append((int(confirmed), fraud == "1"))
-    return out
+@dataclass(slots=True)
+class _Exchange:
+    """One round trip: the logs read, this store's read of each when asked (None: from the
+    start), what it appends to each (bytes, records), and the script's keys and arguments."""
+
+    keys: list[Key]
+    known: list[_Read | None]
+    blobs: list[bytes]
+    counts: list[int]
+    now: float
+    names: list[bytes]
+    args: list[bytes]
+
+
+_CONTROL = struct.Struct("<8sQIB")  # epoch, offset, bytes appended, flags (the script's ctl)
+_LENGTH = struct.Struct("<I")
+_NO_EPOCH = bytes(HEADER)
+_SUFFIX, _CREATED, _MISSING = ord("S"), ord("N"), ord("M")
+
+
+def id_entry(tx: RawTransaction) -> bytes:
+    """What the id index holds for a transaction: its time and key values."""
+    return orjson.dumps({"t": tx.time_us, "k": dict(tx.keys)})
 
 
 class RedisStore(OnlineStore):
-    """The state in Redis under ``prefix`` (give each spec its own)."""
+    """The state in Redis under ``prefix`` (give each spec its own); ``client`` must answer
+    bytes (``decode_responses`` off)."""
 
     def __init__(
         self,
@@ -170,64 +122,212 @@ class RedisStore(OnlineStore):
 
         super().__init__(spec, late_s=late_s, key_ttl_s=key_ttl_s)
         self.prefix = prefix
-        self._redis = client or redis_lib.Redis.from_url(url, decode_responses=True)
-        self._compute_record = self._redis.register_script(_COMPUTE_RECORD)
-        self._label = self._redis.register_script(_LABEL)
-        self._warm_finish = self._redis.register_script(_WARM_FINISH)
-        self._key_ttl_ms = str(max(round(key_ttl_s * 1000), 1))
-        self._id_ttl_ms = str(max(self.keep_us // 1000, 3_600_000))
+        self._redis = client or redis_lib.Redis.from_url(url)
+        self._sync = PackedScript(self._redis, SYNC)
+        self._sync_async = AsyncPackedScript(self._redis, SYNC)
+        self._rewrite = self._redis.register_script(REWRITE)
+        self._append = self._redis.register_script(APPEND)
+        self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
+        self._id_ttl_ms = b"%d" % max(self.keep_us // 1000, 3_600_000)
+        self._lock = threading.Lock()  # one sync at a time: the mirror follows the logs' order
+        self._mirror = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
+        self._read: dict[Key, _Read] = {}
+        # A log's time to live is refreshed by a write when this store's last refresh of it is
+        # older than 1% of it: a log expires after 99-100% of key_ttl_s of idleness.
+        self._refresh_s = key_ttl_s / 100
+        self._plans = {p.key: p for p in self.plan.keys}
 
     # ---- key names ------------------------------------------------------------------------
 
-    def _key_names(self, key: str, value: str) -> list[str]:
-        return [f"{self.prefix}:{kind}:{key}:{value}" for kind in ("z", "e", "l")]
+    def _log_key(self, key: Key) -> bytes:
+        return f"{self.prefix}:log:{key[0]}:{key[1]}".encode()
 
-    def _id_key(self, tx_id: str) -> str:
-        return f"{self.prefix}:id:{tx_id}"
-
-    @property
-    def _newest_key(self) -> str:
-        return f"{self.prefix}:newest"
+    def _id_key(self, tx_id: str) -> bytes:
+        return f"{self.prefix}:id:{tx_id}".encode()
 
     # ---- queries and records --------------------------------------------------------------
 
-    def _run(self, tx: RawTransaction, *, fetch: bool, record: bool) -> Any:
-        tx_id = require_id(tx)
-        t = tx.time_us
-        keys = [self._newest_key, self._id_key(tx_id)]
-        entry = json.dumps({"t": t, "k": {p.key: tx.keys[p.key] for p in self.plan.keys}})
-        args: list[str] = [
-            str(t),
-            tx_id,
-            "1" if fetch else "0",
-            "1" if record else "0",
-            str(self.keep_us),
-            self._key_ttl_ms,
-            self._id_ttl_ms,
-            entry,
-        ]
-        for plan in self.plan.keys:
-            keys += self._key_names(plan.key, tx.keys[plan.key])
-            want = ("v" if plan.columns else "") + ("l" if plan.needs_labels else "")
-            args += [str(t - plan.lookback_us), _payload(self.plan.key_values(plan, tx)), want]
-        return self._compute_record(keys=keys, args=args)
-
-    def _features(self, tx: RawTransaction, fetched: str) -> dict[str, float]:
-        histories: dict[str, list[StoredEvent]] = {}
-        for plan, fields in zip(self.plan.keys, orjson.loads(fetched), strict=True):
-            # Lua's cjson writes an empty table as {}: as falsy as [], read as one
-            window, before, payloads, labels = (f or [] for f in fields)
-            histories[plan.key] = _events(plan, window, before, payloads, labels)
-        return self.plan.compute(tx, histories)
-
     def compute(self, tx: RawTransaction) -> dict[str, float]:
-        return self._features(tx, self._run(tx, fetch=True, record=False))
+        require_id(tx)
+        with self._lock:
+            self._exchange(self._keys_of([tx]), {}, [])
+            return self._mirror.compute(tx)
 
     def compute_and_record(self, tx: RawTransaction) -> dict[str, float]:
-        return self._features(tx, self._run(tx, fetch=True, record=True))
+        return self.compute_and_record_many([tx])[0]
+
+    def compute_and_record_many(self, txs: Sequence[RawTransaction]) -> list[dict[str, float]]:
+        return self._record_many(txs, compute=True)
 
     def record(self, tx: RawTransaction) -> None:
-        self._run(tx, fetch=False, record=True)
+        self._record_many([tx], compute=False)
+
+    def _record_many(
+        self, txs: Sequence[RawTransaction], *, compute: bool
+    ) -> list[dict[str, float]]:
+        appends, entries = self._records(txs)
+        with self._lock:
+            exchange = self._request(list(appends), appends, entries)
+            self._absorb(exchange, self._sync(exchange.names, exchange.args))
+            return self._finish(txs, compute=compute)
+
+    async def compute_and_record_many_async(
+        self, txs: Sequence[RawTransaction]
+    ) -> list[dict[str, float]]:
+        """``compute_and_record_many`` with the round trip as asyncio I/O: the event loop
+        serves other requests while Redis answers."""
+        appends, entries = self._records(txs)
+        while not self._lock.acquire(blocking=False):  # held by a label in another thread
+            await asyncio.sleep(0.0005)
+        try:
+            exchange = self._request(list(appends), appends, entries)
+            self._absorb(exchange, await self._sync_async(exchange.names, exchange.args))
+            return self._finish(txs, compute=True)
+        finally:
+            self._lock.release()
+
+    def _records(
+        self, txs: Sequence[RawTransaction]
+    ) -> tuple[dict[Key, list[bytes]], list[tuple[bytes, bytes]]]:
+        """What recording ``txs`` appends: records per log, and the id index entries."""
+        appends: dict[Key, list[bytes]] = {}
+        entries: list[tuple[bytes, bytes]] = []
+        for tx in txs:
+            tx_id = require_id(tx)
+            for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
+                key = (plan.key, tx.keys[plan.key])
+                appends.setdefault(key, []).append(tx_record(tx.time_us, tx_id, own))
+            entries.append((self._id_key(tx_id), id_entry(tx)))
+        return appends, entries
+
+    def _finish(self, txs: Sequence[RawTransaction], *, compute: bool) -> list[dict[str, float]]:
+        """The mirror, just read, computes and records ``txs`` as the logs now hold them."""
+        out = []
+        mirror = self._mirror
+        for tx in txs:  # no key dropped (swept) between a read and its use
+            if compute:
+                out.append(mirror.compute_and_record(tx, sweep=False))
+            else:
+                mirror.record(tx, sweep=False)
+        self._rewrite_long_logs(self._keys_of(txs))
+        self._sweep()
+        return out
+
+    def _sweep(self, *, now: bool = False) -> None:
+        """The mirror's periodic sweep; a log whose key it forgot is read in full next time."""
+        if self._mirror.maybe_sweep(now=now):
+            kept = self._mirror.keys
+            self._read = {k: r for k, r in self._read.items() if k in kept}
+
+    def _keys_of(self, txs: Sequence[RawTransaction]) -> list[Key]:
+        return list(dict.fromkeys((p.key, tx.keys[p.key]) for tx in txs for p in self.plan.keys))
+
+    def _exchange(
+        self,
+        keys: list[Key],
+        appends: Mapping[Key, list[bytes]],
+        entries: Sequence[tuple[bytes, bytes]],
+    ) -> None:
+        """One round trip: read what the logs of ``keys`` gained since this store last read
+        them and apply it to the mirror; with ``appends`` (records per log), append them (the
+        caller applies them to the mirror next, under the same lock)."""
+        exchange = self._request(keys, appends, entries)
+        self._absorb(exchange, self._sync(exchange.names, exchange.args))
+
+    def _request(
+        self,
+        keys: list[Key],
+        appends: Mapping[Key, list[bytes]],
+        entries: Sequence[tuple[bytes, bytes]],
+    ) -> _Exchange:
+        now = time.monotonic()
+        reads, held, pack = self._read, self._mirror.keys, _CONTROL.pack
+        exchange = _Exchange(keys, [], [], [], now, [], [])
+        control = []
+        for key in keys:
+            read = reads.get(key)
+            if read is not None and key not in held:  # forgotten by the mirror: read anew
+                read = None
+            records = appends.get(key)
+            blob = b"".join(records) if records else b""
+            if read is None:
+                control.append(pack(_NO_EPOCH, HEADER, len(blob), 2))
+            else:
+                stale = now - read.refreshed > self._refresh_s
+                control.append(pack(read.epoch, read.offset, len(blob), 1 | stale << 1))
+                if stale and blob:  # the script refreshes its time to live
+                    read.refreshed = now
+            exchange.known.append(read)
+            exchange.blobs.append(blob)
+            exchange.counts.append(len(records) if records else 0)
+        ids = b"".join(_LENGTH.pack(len(entry)) + entry for _, entry in entries)
+        exchange.args = [
+            b"".join(control),
+            b"".join(exchange.blobs),
+            ids,
+            os.urandom(HEADER),
+            self._key_ttl_ms,
+            self._id_ttl_ms,
+            b"1" if appends else b"0",
+        ]
+        exchange.names = [self._log_key(k) for k in keys] + [name for name, _ in entries]
+        return exchange
+
+    def _absorb(self, exchange: _Exchange, reply: bytes) -> None:
+        """The script's answer onto the mirror, each log's offset past this store's appends."""
+        reads, held, now = self._read, self._mirror.keys, exchange.now
+        pos = 0
+        for key, read, blob, count in zip(
+            exchange.keys, exchange.known, exchange.blobs, exchange.counts, strict=True
+        ):
+            status = reply[pos]
+            (size,) = _LENGTH.unpack_from(reply, pos + 1 + HEADER)
+            start = pos + 5 + HEADER
+            pos = start + size
+            if status != _SUFFIX or read is None:  # new here, rewritten, expired: from its start
+                held.pop(key, None)
+                reads.pop(key, None)
+                if status == _MISSING:
+                    continue
+                epoch = reply[start - 4 - HEADER : start - 4]
+                fresh = now if status == _CREATED or blob else -math.inf  # its ttl set now
+                read = reads[key] = _Read(epoch, HEADER, 0, fresh)
+            if size:
+                self._apply(key, read, reply[start:pos])
+            read.offset += len(blob)
+            read.records += count
+
+    def _apply(self, key: Key, read: _Read, body: bytes) -> None:
+        """Another store's records of one log, in order, onto the mirror."""
+        plan = self._plans[key[0]]
+        records = decode(body, len(plan.columns))
+        mirror = self._mirror
+        history = mirror.history(plan, key[1])
+        for rec in records:
+            if isinstance(rec, TxRecord):
+                mirror.put(plan, key[1], rec.time_us, rec.tx_id, rec.values)
+            elif isinstance(rec, LabelRecord):
+                if plan.needs_labels:
+                    history.add_label(rec.tx_id, rec.confirmed_us, rec.fraud)
+            elif isinstance(rec, ClearRecord) and plan.needs_labels:
+                history.clear_labels(rec.tx_id)
+        if records:
+            mirror.trim([history], sweep=False)
+        read.offset += len(body)
+        read.records += len(records)
+
+    def _rewrite_long_logs(self, keys: list[Key]) -> None:
+        """Rewrite each log of ``keys`` that holds twice what the mirror keeps (and more than
+        a few records) - unless another store appended meanwhile: then later."""
+        for key in keys:
+            read, history = self._read.get(key), self._mirror.keys.get(key)
+            if read is None or history is None or read.records <= 2 * len(history) + 32:
+                continue
+            epoch = os.urandom(HEADER)
+            log = epoch + history_records(self._plans[key[0]], history)
+            args: list[Any] = [read.epoch, read.offset, log, self._key_ttl_ms]
+            if int(self._rewrite(keys=[self._log_key(key)], args=args)):
+                self._read[key] = _Read(epoch, len(log), len(history), time.monotonic())
 
     def record_label(
         self,
@@ -241,58 +341,77 @@ class RedisStore(OnlineStore):
             entry = self._redis.get(self._id_key(transaction_id))
             if entry is None:
                 return False
-            keys = json.loads(str(entry))["k"]
+            keys = orjson.loads(entry)["k"]
             assert keys is not None
-        names: list[str] = []
-        for plan in self.plan.keys:
-            if plan.needs_labels and plan.key in keys:
-                names += self._key_names(plan.key, keys[plan.key])[1:]
-        if not names:
+        logs = [(p.key, keys[p.key]) for p in self.plan.keys if p.needs_labels and p.key in keys]
+        if not logs:
             return False
-        found = self._label(keys=names, args=[transaction_id, f"{confirmed}:{int(is_fraud)}"])
-        return int(found) > 0
+        record = label_record(transaction_id, confirmed, bool(is_fraud))
+        with self._lock:
+            # the mirror holds each log up to the label's place: it counts where it finds its
+            # transaction, as every reader of the log will decide
+            self._exchange(logs, {key: [record] for key in logs}, [])
+            return self._mirror.add_label(transaction_id, confirmed, bool(is_fraud), keys)
 
-    def warm(self, frame: pd.DataFrame, batch: int = 5_000) -> int:
+    def warm(self, frame: pd.DataFrame, batch: int = 1_000) -> int:
         rows = warm_rows(self.plan, frame)
-        touched: dict[tuple[str, str], list[str]] = {}
-        newest: int | None = None
+        logs: dict[Key, list[bytes]] = {}
         pipe = self._redis.pipeline(transaction=False)
         for n, row in enumerate(rows, 1):
             tx, tx_id = row.tx, require_id(row.tx)
-            for plan in self.plan.keys:
-                z, e, lab = touched.setdefault(
-                    (plan.key, tx.keys[plan.key]), self._key_names(plan.key, tx.keys[plan.key])
-                )
-                pipe.zadd(z, {tx_id: tx.time_us})
-                pipe.hset(e, tx_id, _payload(self.plan.key_values(plan, tx)))
+            for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
+                parts = logs.setdefault((plan.key, tx.keys[plan.key]), [])
+                parts.append(tx_record(tx.time_us, tx_id, own))
                 if row.labels is not None and plan.needs_labels:
-                    pipe.hset(lab, tx_id, ";".join(f"{c}:{int(f)}" for c, f in row.labels))
-            entry = json.dumps({"t": tx.time_us, "k": dict(tx.keys)})
-            pipe.set(self._id_key(tx_id), entry, px=int(self._id_ttl_ms))
-            newest = tx.time_us if newest is None else max(newest, tx.time_us)
-            if n % batch == 0:
+                    parts.append(clear_record(tx_id))
+                    parts.extend(label_record(tx_id, c, f) for c, f in row.labels)
+            pipe.set(self._id_key(tx_id), id_entry(tx), px=int(self._id_ttl_ms))
+            if n % 5_000 == 0:
                 pipe.execute()
         pipe.execute()
-        if newest is not None:
-            names = list(touched.values())
-            for start in range(0, len(names), 1_000):  # bounded script calls
-                chunk = [k for triple in names[start : start + 1_000] for k in triple]
-                self._warm_finish(
-                    keys=[self._newest_key, *chunk],
-                    args=[str(newest), str(self.keep_us), self._key_ttl_ms],
-                )
+        items = list(logs.items())
+        for start in range(0, len(items), batch):  # bounded script calls
+            chunk = items[start : start + batch]
+            args: list[Any] = [self._key_ttl_ms]
+            for _, parts in chunk:
+                args += [os.urandom(HEADER), b"".join(parts)]
+            self._append(keys=[self._log_key(k) for k, _ in chunk], args=args)
+        with self._lock:  # read the logs now, not at the first requests
+            keys = list(logs)
+            for start in range(0, len(keys), batch):
+                self._exchange(keys[start : start + batch], {}, [])
+            self._sweep(now=True)
         return len(rows)
 
     # ---- size and cleanup -----------------------------------------------------------------
 
+    def _logs(self) -> list[bytes]:
+        return list(self._redis.scan_iter(match=f"{self.prefix}:log:*", count=1_000))
+
     def stored_events(self) -> int:
-        total = 0
-        for key in self._redis.scan_iter(match=f"{self.prefix}:z:*", count=1_000):
-            total += int(self._redis.zcard(key))
-        return total
+        """The events the logs hold once read and trimmed (what every mirror keeps at most)."""
+        reader = LocalState(self.plan, self.keep_us, self._mirror.key_ttl_us)
+        prefix = f"{self.prefix}:log:".encode()
+        for name in self._logs():
+            log = self._redis.get(name)
+            if not isinstance(log, bytes):
+                continue
+            column, _, value = name[len(prefix) :].decode().partition(":")
+            plan = self._plans.get(column)
+            if plan is None:
+                continue
+            for rec in decode(log[HEADER:], len(plan.columns)):
+                if isinstance(rec, TxRecord):
+                    reader.put(plan, value, rec.time_us, rec.tx_id, rec.values)
+        reader.maybe_sweep(now=True)
+        return reader.stored_events()
+
+    def log_bytes(self) -> int:
+        """The bytes the logs take in Redis (how far rewriting keeps them bounded)."""
+        return sum(int(self._redis.strlen(name)) for name in self._logs())
 
     def clear(self) -> None:
-        batch: list[str] = []
+        batch: list[bytes] = []
         for key in self._redis.scan_iter(match=f"{self.prefix}:*", count=1_000):
             batch.append(key)
             if len(batch) >= 1_000:
@@ -300,43 +419,11 @@ class RedisStore(OnlineStore):
                 batch = []
         if batch:
             self._redis.unlink(*batch)
+        with self._lock:
+            self._mirror.clear()
+            self._read.clear()
 
     def close(self) -> None:
+        self._sync.close()
+        self._sync_async.close()
         self._redis.close()
-
-
-def _events(
-    plan: KeyPlan,
-    window: list[str],
-    before: list[str],
-    payloads: list[str | bool],
-    labels: list[str | bool],
-) -> list[StoredEvent]:
-    """The fetched events of one key in (time, id) order (``before`` comes newest first).
-
-    A missing hash field comes as ``false``; the payloads are fetched only when the key has
-    value columns, the labels only when it needs them (empty lists otherwise)."""
-    members = [before[j] for j in range(len(before) - 2, -1, -2)]
-    scores = [before[j] for j in range(len(before) - 1, 0, -2)]
-    members += window[0::2]
-    scores += window[1::2]
-    width = len(plan.columns)
-    events = []
-    for j, member in enumerate(members):
-        values: tuple[float, ...] = ()
-        if width:
-            payload = payloads[j]
-            if not payload:  # an event without its payload: trimmed meanwhile
-                continue
-            values = tuple(map(float, str(payload).split(",")))
-            if len(values) != width:
-                continue
-        label = labels[j] if labels else None
-        parsed = _labels(label) if label and isinstance(label, str) else []
-        events.append(StoredEvent(int(float(scores[j])), member, values, parsed))
-    events.sort(key=_order)
-    return events
-
-
-def _order(event: StoredEvent) -> tuple[int, str]:
-    return (event.time_us, event.tx_id)

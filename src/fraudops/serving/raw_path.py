@@ -2,7 +2,8 @@
 
 A request carries the spec's timestamp, keys and plain features (features/raw_request.py); the
 derived features are computed by the online store at the transaction's time and the
-transaction recorded there (``compute_and_record``), then the model's row is built in
+transaction recorded there (``compute_and_record_many``: the requests that arrived together, in
+order, with one store call - one Redis round trip), then the model's row is built in
 ``spec.feature_names`` order and scored like any other. The transaction's id in the store is the
 client's, else the prediction's inference id, so a label posted by either reaches the store.
 A refused request (422) is refused before the store is touched: nothing recorded, nothing logged.
@@ -11,6 +12,7 @@ A refused request (422) is refused before the store is touched: nothing recorded
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,27 +77,68 @@ class RawPath:
             raise RequestInvalid(exc.errors) from None
         return RawBatch(transactions, isinstance(payload, dict))
 
+    def compute_many(self, requests: Sequence[tuple[RawBatch, dt.datetime]]) -> list[ParsedRequest]:
+        """Each transaction's derived features at its time, for several requests (each with its
+        request time) with ONE store call, recorded in the store in request order; the model's
+        rows per request."""
+        txs, ids = self._identified(requests)
+        return self._rows(requests, txs, ids, self.store.compute_and_record_many(txs))
+
+    async def compute_many_async(
+        self, requests: Sequence[tuple[RawBatch, dt.datetime]]
+    ) -> list[ParsedRequest]:
+        """``compute_many`` on an event loop (a remote store's round trip awaited)."""
+        txs, ids = self._identified(requests)
+        derived = await self.store.compute_and_record_many_async(txs)
+        return self._rows(requests, txs, ids, derived)
+
+    def _identified(
+        self, requests: Sequence[tuple[RawBatch, dt.datetime]]
+    ) -> tuple[list[RawTransaction], list[tuple[str, str]]]:
+        """The transactions with their ids: (inference id, transaction id) each."""
+        txs: list[RawTransaction] = []
+        ids: list[tuple[str, str]] = []
+        for batch, request_time in requests:
+            for tx in batch.transactions:
+                inference_id = uuid7(request_time)
+                if tx.transaction_id is None:
+                    tx = tx.with_id(inference_id)
+                assert tx.transaction_id is not None
+                txs.append(tx)
+                ids.append((inference_id, tx.transaction_id))
+        return txs, ids
+
+    def _rows(
+        self,
+        requests: Sequence[tuple[RawBatch, dt.datetime]],
+        txs: list[RawTransaction],
+        ids: list[tuple[str, str]],
+        derived: list[dict[str, float]],
+    ) -> list[ParsedRequest]:
+        out: list[ParsedRequest] = []
+        at = 0
+        for batch, _ in requests:
+            n = len(batch.transactions)
+            part = range(at, at + n)
+            rows = [
+                [txs[i].values[c] for c in self.plain] + [derived[i][c] for c in self.derived]
+                for i in part
+            ]
+            parsed = ParsedRequest(
+                np.array(rows, dtype=np.float64),
+                [ids[i][1] for i in part],
+                [txs[i].customer_id for i in part],
+                batch.single,
+            )
+            parsed.inference_ids = [ids[i][0] for i in part]
+            parsed.raw = [self._raw(txs[i]) for i in part]
+            out.append(parsed)
+            at += n
+        return out
+
     def compute(self, batch: RawBatch, request_time: dt.datetime) -> ParsedRequest:
-        """Each transaction's derived features at its time (recorded in the store as they are
-        computed, in request order), as the model's rows."""
-        rows: list[list[float]] = []
-        tx_ids: list[str | None] = []
-        inference_ids: list[str] = []
-        raws: list[dict[str, Any]] = []
-        customers: list[str | None] = []
-        for tx in batch.transactions:
-            inference_id = uuid7(request_time)
-            tx_id = tx.transaction_id or inference_id
-            derived = self.store.compute_and_record(tx.with_id(tx_id))
-            rows.append([tx.values[n] for n in self.plain] + [derived[n] for n in self.derived])
-            tx_ids.append(tx_id)
-            inference_ids.append(inference_id)
-            customers.append(tx.customer_id)
-            raws.append(self._raw(tx))
-        parsed = ParsedRequest(np.array(rows, dtype=np.float64), tx_ids, customers, batch.single)
-        parsed.inference_ids = inference_ids
-        parsed.raw = raws
-        return parsed
+        """``compute_many`` of one request."""
+        return self.compute_many([(batch, request_time)])[0]
 
     def _raw(self, tx: RawTransaction) -> dict[str, Any]:
         raw: dict[str, Any] = {}

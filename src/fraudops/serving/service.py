@@ -4,7 +4,10 @@ Requests that arrive together are scored together. A request parks on a future a
 a burst schedules one flush with ``loop.call_soon``: the flush runs after every request already
 read by this event-loop turn has parked, so with 16 clients in flight one model call serves
 many of them (an XGBoost call costs ~0.4 ms whether it scores 1 row or 30). Nothing waits on a
-timer, so a lone request pays no batching delay.
+timer, so a lone request pays no batching delay. Raw transactions (a spec with derived
+features) are batched the same way one step earlier: the online store computes and records a
+burst with one call (one Redis round trip, awaited as asyncio I/O), which is then scored as one
+batch; the requests parsed meanwhile make the next burst.
 
 The inference-log records of a batch are appended to the log (one ``os.write`` for the spool)
 before any of its responses is released: a client that got a 200 has its record on disk (in the
@@ -37,7 +40,7 @@ from fraudops.inference_log.records import PredictionRecord, encode
 from fraudops.scoring import ScoredBatch, Scorer
 from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
-from fraudops.serving.raw_path import RawPath
+from fraudops.serving.raw_path import RawBatch, RawPath
 from fraudops.serving.requests import ParsedRequest, RequestInvalid, RequestParser
 from fraudops.spec import FeatureSpec
 from fraudops.timeutil import utc_now
@@ -54,6 +57,17 @@ class NotReady(Exception):
 @dataclass(slots=True)
 class _Job:
     parsed: ParsedRequest
+    explain: bool
+    future: asyncio.Future[bytes]
+    started: float
+    request_time: datetime
+
+
+@dataclass(slots=True)
+class _RawJob:
+    """A raw request parsed, waiting for the online store (then a _Job on the same future)."""
+
+    batch: RawBatch
     explain: bool
     future: asyncio.Future[bytes]
     started: float
@@ -82,7 +96,6 @@ class PredictionService:
         # A spec with derived features takes raw transactions (raw_path.py); the others keep
         # the ready-made features' path untouched.
         self.raw: RawPath | None = None
-        self._compute_off_loop = False
         if spec.derived:
             if online_store is None:
                 raise ValueError(f"spec {spec.name!r} derives features: serving needs its store")
@@ -92,8 +105,8 @@ class PredictionService:
                 settings.serving.max_batch,
                 settings.features.max_clock_skew_s,
             )
-            # Redis answers over the network: off the event loop, so other requests go on.
-            self._compute_off_loop = settings.features.online_store == "redis"
+        self._raw_pending: list[_RawJob] = []
+        self._raw_drain: asyncio.Task[None] | None = None
         amount = spec.amount_column
         self._amount_index = self._names.index(amount) if amount else None
         self._pending: list[_Job] = []
@@ -109,13 +122,19 @@ class PredictionService:
         """The response body for a request body; raises RequestInvalid or NotReady."""
         started = time.perf_counter()
         request_time = self.clock()
-        if self.raw is not None:
-            parsed = await self._parse_raw(body, request_time)
-        else:
-            parsed = self.parser.parse(body)
-            if self.holder.current is None:
-                raise NotReady(self.holder.last_error or "no model loaded yet")
         loop = asyncio.get_running_loop()
+        if self.raw is not None:
+            batch = self.raw.parse(body, request_time)  # a refused request touches nothing
+            if self.holder.current is None:  # not recorded: the transaction is not served
+                raise NotReady(self.holder.last_error or "no model loaded yet")
+            raw_job = _RawJob(batch, explain, loop.create_future(), started, request_time)
+            self._raw_pending.append(raw_job)
+            if self._raw_drain is None:
+                self._raw_drain = loop.create_task(self._drain_raw())
+            return await raw_job.future
+        parsed = self.parser.parse(body)
+        if self.holder.current is None:
+            raise NotReady(self.holder.last_error or "no model loaded yet")
         job = _Job(parsed, explain, loop.create_future(), started, request_time)
         if explain:  # reason codes cost ~10× a plain score: never hold a batch up for them
             self.parser.validate(parsed)
@@ -127,16 +146,43 @@ class PredictionService:
                 loop.call_soon(self._flush)
         return await job.future
 
-    async def _parse_raw(self, body: bytes, request_time: datetime) -> ParsedRequest:
-        """A raw request's rows: parsed and checked first (a refused one touches nothing), then
-        computed and recorded by the online store."""
+    async def _drain_raw(self) -> None:
+        """The raw requests parsed so far, computed and recorded by the online store with one
+        call (one Redis round trip, awaited: the loop reads more requests meanwhile) in
+        arrival order, then scored as one batch; the requests parsed meanwhile are the next."""
         assert self.raw is not None
-        batch = self.raw.parse(body, request_time)
-        if self.holder.current is None:  # not recorded: the transaction is not served
-            raise NotReady(self.holder.last_error or "no model loaded yet")
-        if self._compute_off_loop:
-            return await asyncio.to_thread(self.raw.compute, batch, request_time)
-        return self.raw.compute(batch, request_time)
+        raw_jobs: list[_RawJob] = []
+        try:
+            while self._raw_pending:
+                raw_jobs, self._raw_pending = self._raw_pending, []
+                requests = [(j.batch, j.request_time) for j in raw_jobs]
+                try:
+                    computed = await self.raw.compute_many_async(requests)
+                except Exception as exc:
+                    _fail(raw_jobs, exc)
+                    continue
+                jobs = [
+                    _Job(parsed, j.explain, j.future, j.started, j.request_time)
+                    for parsed, j in zip(computed, raw_jobs, strict=True)
+                ]
+                raw_jobs = []
+                plain = [j for j in jobs if not j.explain]
+                if plain:
+                    self._run(plain)
+                for job in jobs:
+                    if job.explain:  # reason codes: one request at a time, as above
+                        try:
+                            self.parser.validate(job.parsed)
+                        except RequestInvalid as exc:
+                            _fail([job], exc)
+                            continue
+                        self._run([job])
+        except BaseException as exc:  # cancelled at shutdown: no request left waiting
+            _fail([*raw_jobs, *self._raw_pending], exc)
+            self._raw_pending = []
+            raise
+        finally:
+            self._raw_drain = None
 
     def _flush(self) -> None:
         jobs, self._pending = self._pending, []
@@ -307,3 +353,9 @@ class PredictionService:
         m.predicted_fraud.inc(fraud)
         m.predicted_legit.inc(len(lines) - fraud)
         return bodies
+
+
+def _fail(jobs: list[_Job] | list[_RawJob], exc: BaseException) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(exc)
