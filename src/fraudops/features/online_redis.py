@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import os
 import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +70,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import redis
 
+logger = logging.getLogger(__name__)
 Key = tuple[str, str]  # (key column, value)
 
 
@@ -181,8 +184,10 @@ class RedisStore(OnlineStore):
         appends, entries = self._records(txs)
         with self._lock:
             exchange = self._request(list(appends), appends, entries)
-            self._absorb(exchange, self._sync(exchange.names, exchange.args))
-            return self._finish(txs, compute=compute)
+            reply = self._sync(exchange.names, exchange.args)
+            with self._rereading_on_error(exchange.keys):
+                self._absorb(exchange, reply)
+                return self._finish(txs, compute=compute)
 
     async def compute_and_record_many_async(
         self, txs: Sequence[RawTransaction]
@@ -194,10 +199,24 @@ class RedisStore(OnlineStore):
             await asyncio.sleep(0.0005)
         try:
             exchange = self._request(list(appends), appends, entries)
-            self._absorb(exchange, await self._sync_async(exchange.names, exchange.args))
-            return self._finish(txs, compute=True)
+            reply = await self._sync_async(exchange.names, exchange.args)
+            with self._rereading_on_error(exchange.keys):
+                self._absorb(exchange, reply)
+                return self._finish(txs, compute=True)
         finally:
             self._lock.release()
+
+    @contextmanager
+    def _rereading_on_error(self, keys: list[Key]) -> Iterator[None]:
+        """If applying an answer fails half way, the mirror forgets ``keys``: their logs hold
+        what it may have missed, and are read from the start next time."""
+        try:
+            yield
+        except BaseException:
+            for key in keys:
+                self._mirror.keys.pop(key, None)
+                self._read.pop(key, None)
+            raise
 
     def _records(
         self, txs: Sequence[RawTransaction]
@@ -245,7 +264,9 @@ class RedisStore(OnlineStore):
         them and apply it to the mirror; with ``appends`` (records per log), append them (the
         caller applies them to the mirror next, under the same lock)."""
         exchange = self._request(keys, appends, entries)
-        self._absorb(exchange, self._sync(exchange.names, exchange.args))
+        reply = self._sync(exchange.names, exchange.args)
+        with self._rereading_on_error(exchange.keys):
+            self._absorb(exchange, reply)
 
     def _request(
         self,
@@ -333,7 +354,10 @@ class RedisStore(OnlineStore):
 
     def _rewrite_long_logs(self, keys: list[Key]) -> None:
         """Rewrite each log of ``keys`` that holds twice what the mirror keeps (and more than
-        a few records) - unless another store appended meanwhile: then later."""
+        a few records) - unless another store appended meanwhile: then later. A failed rewrite
+        is left for later too: the batch it follows is recorded, and answered."""
+        from redis.exceptions import RedisError
+
         for key in keys:
             read, history = self._read.get(key), self._mirror.keys.get(key)
             if read is None or history is None or read.records <= 2 * len(history) + 32:
@@ -341,7 +365,12 @@ class RedisStore(OnlineStore):
             epoch = os.urandom(HEADER)
             log = epoch + history_records(self._plans[key[0]], history)
             args: list[Any] = [read.epoch, read.offset, log, self._key_ttl_ms]
-            if int(self._rewrite(keys=[self._log_key(key)], args=args)):
+            try:
+                done = int(self._rewrite(keys=[self._log_key(key)], args=args))
+            except RedisError as exc:
+                logger.warning("online feature log %s not rewritten (later): %s", key, exc)
+                return
+            if done:
                 self._read[key] = _Read(epoch, len(log), len(history), time.monotonic())
 
     def record_label(
