@@ -449,3 +449,35 @@ def test_a_transaction_recorded_again_replaces_its_values_and_keeps_its_labels(
     assert (moved["term_avg_1h_d30m"], moved["term_risk_1h_d30m"]) == (35.0, 0.5)
     assert moved["cust_since"] == (40 * 60 - 120) * 1.0
     assert store.stored_events() == 4  # a and b under two keys each
+
+
+def test_an_unreadable_log_is_refused_and_read_again_once_repaired() -> None:
+    """A Redis log that does not decode is an error naming the byte, not a wrong value; the
+    store forgets what it had read of it and reads it again from the start next time."""
+    require_redis()
+    import redis
+
+    from fraudops.features.online_redis import RedisStore
+
+    prefix = f"online-test:{uuid.uuid4().hex[:8]}"
+    store = RedisStore(SPEC, url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0", prefix=prefix)
+    client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT)
+    t0 = int(BASE.timestamp()) * US
+    keys = {"customer_id": "c", "terminal_id": "m"}
+
+    def tx(t: int, tx_id: str, amount: float) -> RawTransaction:
+        return RawTransaction(time_us=t, keys=keys, values={"amount": amount}, transaction_id=tx_id)
+
+    try:
+        store.record(tx(t0, "a", 10.0))
+        log = f"{prefix}:log:terminal_id:m".encode()  # read after the card's log
+        client.append(log, b"Zjunk")
+        with pytest.raises(ValueError, match="unreadable at byte"):
+            store.record(tx(t0 + US, "b", 20.0))  # recorded in both logs, then the error
+        client.set(log, bytes(client.get(log) or b"").replace(b"Zjunk", b""))
+        # the card's log was read past b before the error: forgotten, it is read again
+        assert store.compute(tx(t0 + 2 * US, "q", 1.0))["cust_sum_2h"] == 31.0
+    finally:
+        store.clear()
+        store.close()
+        client.close()

@@ -13,19 +13,24 @@ no Redis-side arithmetic.
 
 Bounded memory: a store rewrites a log from its mirror when the log holds much more than the
 mirror keeps (the rewrite gets a new epoch: the other stores read that log again in full); a
-log expires after ``key_ttl_s`` of idleness (wall clock), the id index after the retention span.
+log expires after ``key_ttl_s`` of idleness (wall clock). The id index (a transaction's time
+and keys, for a label that comes without them) is one hash per wall-clock week of recording,
+expiring the retention span after its week; a label looks its transaction up in the weeks
+that may still hold it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import math
 import os
 import struct
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +70,7 @@ if TYPE_CHECKING:
     import pandas as pd
     import redis
 
+logger = logging.getLogger(__name__)
 Key = tuple[str, str]  # (key column, value)
 
 
@@ -93,6 +99,7 @@ class _Exchange:
     args: list[bytes]
 
 
+_WEEK_S = 7 * 86_400
 _CONTROL = struct.Struct("<8sQIB")  # epoch, offset, bytes appended, flags (the script's ctl)
 _LENGTH = struct.Struct("<I")
 _NO_EPOCH = bytes(HEADER)
@@ -128,7 +135,10 @@ class RedisStore(OnlineStore):
         self._rewrite = self._redis.register_script(REWRITE)
         self._append = self._redis.register_script(APPEND)
         self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
-        self._id_ttl_ms = b"%d" % max(self.keep_us // 1000, 3_600_000)
+        # The id index (for a label that comes without its keys): one hash per wall-clock week
+        # of recording, kept the retention span past its week (so every entry at least that).
+        self._id_ttl_ms = max(self.keep_us // 1000, 3_600_000)
+        self._index_ttl_ms = b"%d" % (self._id_ttl_ms + _WEEK_S * 1000)
         self._lock = threading.Lock()  # one sync at a time: the mirror follows the logs' order
         self._mirror = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
         self._read: dict[Key, _Read] = {}
@@ -142,8 +152,14 @@ class RedisStore(OnlineStore):
     def _log_key(self, key: Key) -> bytes:
         return f"{self.prefix}:log:{key[0]}:{key[1]}".encode()
 
-    def _id_key(self, tx_id: str) -> bytes:
-        return f"{self.prefix}:id:{tx_id}".encode()
+    def _index_key(self, week: int) -> bytes:
+        return f"{self.prefix}:ids:{week}".encode()
+
+    def _index_weeks(self) -> list[int]:
+        """The weeks whose index may still hold an entry, newest first."""
+        now = int(time.time() // _WEEK_S)
+        back = -(-self._id_ttl_ms // (_WEEK_S * 1000)) + 1
+        return list(range(now, now - back - 1, -1))
 
     # ---- queries and records --------------------------------------------------------------
 
@@ -168,8 +184,10 @@ class RedisStore(OnlineStore):
         appends, entries = self._records(txs)
         with self._lock:
             exchange = self._request(list(appends), appends, entries)
-            self._absorb(exchange, self._sync(exchange.names, exchange.args))
-            return self._finish(txs, compute=compute)
+            reply = self._sync(exchange.names, exchange.args)
+            with self._rereading_on_error(exchange.keys):
+                self._absorb(exchange, reply)
+                return self._finish(txs, compute=compute)
 
     async def compute_and_record_many_async(
         self, txs: Sequence[RawTransaction]
@@ -181,10 +199,24 @@ class RedisStore(OnlineStore):
             await asyncio.sleep(0.0005)
         try:
             exchange = self._request(list(appends), appends, entries)
-            self._absorb(exchange, await self._sync_async(exchange.names, exchange.args))
-            return self._finish(txs, compute=True)
+            reply = await self._sync_async(exchange.names, exchange.args)
+            with self._rereading_on_error(exchange.keys):
+                self._absorb(exchange, reply)
+                return self._finish(txs, compute=True)
         finally:
             self._lock.release()
+
+    @contextmanager
+    def _rereading_on_error(self, keys: list[Key]) -> Iterator[None]:
+        """If applying an answer fails half way, the mirror forgets ``keys``: their logs hold
+        what it may have missed, and are read from the start next time."""
+        try:
+            yield
+        except BaseException:
+            for key in keys:
+                self._mirror.keys.pop(key, None)
+                self._read.pop(key, None)
+            raise
 
     def _records(
         self, txs: Sequence[RawTransaction]
@@ -197,7 +229,7 @@ class RedisStore(OnlineStore):
             for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
                 key = (plan.key, tx.keys[plan.key])
                 appends.setdefault(key, []).append(tx_record(tx.time_us, tx_id, own))
-            entries.append((self._id_key(tx_id), id_entry(tx)))
+            entries.append((tx_id.encode(), id_entry(tx)))
         return appends, entries
 
     def _finish(self, txs: Sequence[RawTransaction], *, compute: bool) -> list[dict[str, float]]:
@@ -232,7 +264,9 @@ class RedisStore(OnlineStore):
         them and apply it to the mirror; with ``appends`` (records per log), append them (the
         caller applies them to the mirror next, under the same lock)."""
         exchange = self._request(keys, appends, entries)
-        self._absorb(exchange, self._sync(exchange.names, exchange.args))
+        reply = self._sync(exchange.names, exchange.args)
+        with self._rereading_on_error(exchange.keys):
+            self._absorb(exchange, reply)
 
     def _request(
         self,
@@ -260,17 +294,19 @@ class RedisStore(OnlineStore):
             exchange.known.append(read)
             exchange.blobs.append(blob)
             exchange.counts.append(len(records) if records else 0)
-        ids = b"".join(_LENGTH.pack(len(entry)) + entry for _, entry in entries)
+        ids = b"".join(_LENGTH.pack(len(part)) + part for entry in entries for part in entry)
+        exchange.names = [self._log_key(k) for k in keys]
+        if entries:
+            exchange.names.append(self._index_key(int(time.time() // _WEEK_S)))
         exchange.args = [
             b"".join(control),
             b"".join(exchange.blobs),
             ids,
             os.urandom(HEADER),
             self._key_ttl_ms,
-            self._id_ttl_ms,
+            self._index_ttl_ms,
             b"1" if appends else b"0",
         ]
-        exchange.names = [self._log_key(k) for k in keys] + [name for name, _ in entries]
         return exchange
 
     def _absorb(self, exchange: _Exchange, reply: bytes) -> None:
@@ -318,7 +354,10 @@ class RedisStore(OnlineStore):
 
     def _rewrite_long_logs(self, keys: list[Key]) -> None:
         """Rewrite each log of ``keys`` that holds twice what the mirror keeps (and more than
-        a few records) - unless another store appended meanwhile: then later."""
+        a few records) - unless another store appended meanwhile: then later. A failed rewrite
+        is left for later too: the batch it follows is recorded, and answered."""
+        from redis.exceptions import RedisError
+
         for key in keys:
             read, history = self._read.get(key), self._mirror.keys.get(key)
             if read is None or history is None or read.records <= 2 * len(history) + 32:
@@ -326,7 +365,12 @@ class RedisStore(OnlineStore):
             epoch = os.urandom(HEADER)
             log = epoch + history_records(self._plans[key[0]], history)
             args: list[Any] = [read.epoch, read.offset, log, self._key_ttl_ms]
-            if int(self._rewrite(keys=[self._log_key(key)], args=args)):
+            try:
+                done = int(self._rewrite(keys=[self._log_key(key)], args=args))
+            except RedisError as exc:
+                logger.warning("online feature log %s not rewritten (later): %s", key, exc)
+                return
+            if done:
                 self._read[key] = _Read(epoch, len(log), len(history), time.monotonic())
 
     def record_label(
@@ -338,7 +382,10 @@ class RedisStore(OnlineStore):
     ) -> bool:
         confirmed = to_time_us(confirmed_at)
         if keys is None:
-            entry = self._redis.get(self._id_key(transaction_id))
+            pipe = self._redis.pipeline(transaction=False)
+            for week in self._index_weeks():
+                pipe.hget(self._index_key(week), transaction_id)
+            entry = next((e for e in pipe.execute() if e is not None), None)
             if entry is None:
                 return False
             keys = orjson.loads(entry)["k"]
@@ -357,6 +404,7 @@ class RedisStore(OnlineStore):
         rows = warm_rows(self.plan, frame)
         logs: dict[Key, list[bytes]] = {}
         pipe = self._redis.pipeline(transaction=False)
+        index = self._index_key(int(time.time() // _WEEK_S))
         for n, row in enumerate(rows, 1):
             tx, tx_id = row.tx, require_id(row.tx)
             for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
@@ -365,9 +413,10 @@ class RedisStore(OnlineStore):
                 if row.labels is not None and plan.needs_labels:
                     parts.append(clear_record(tx_id))
                     parts.extend(label_record(tx_id, c, f) for c, f in row.labels)
-            pipe.set(self._id_key(tx_id), id_entry(tx), px=int(self._id_ttl_ms))
+            pipe.hset(index, tx_id, id_entry(tx))
             if n % 5_000 == 0:
                 pipe.execute()
+        pipe.pexpire(index, int(self._index_ttl_ms))  # a week's index outlives its entries
         pipe.execute()
         items = list(logs.items())
         for start in range(0, len(items), batch):  # bounded script calls

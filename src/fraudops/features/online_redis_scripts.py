@@ -20,12 +20,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import redis
 
-# KEYS: the n logs, then one id index entry per transaction recorded.
+# KEYS: the n logs, then the id index hash (when transactions are recorded).
 # ARGV: control (per log: the epoch read, the offset read to, the bytes to append, flags: 1 =
 # the store has read this log, 2 = refresh its time to live), the records to append (one after
-# the other), the id entries (each after its uint32 length), a fresh epoch (for a log created
-# now), key ttl ms, id ttl ms, record (1/0). A few binary arguments, not dozens: redis-py packs
-# each argument in Python, and that cost more than the script.
+# the other), the id index entries (id, entry: each after its uint32 length), a fresh epoch (for
+# a log created now), key ttl ms, the index's ttl ms (set when it has none), record (1/0). A few
+# binary arguments, not dozens: redis-py packs each argument in Python, and that cost more than
+# the script; one HSET for the batch's ids, not a SET each (those were a quarter of the script).
 # Returns ONE string, per log: a status - S what follows the offset, F the whole log (another
 # epoch), N created now (empty), M missing (not created) - its epoch, uint32 length, the bytes.
 SYNC = """
@@ -58,13 +59,19 @@ for i = 1, n do
     if flags >= 2 and status ~= 'N' then redis.call('PEXPIRE', log, key_ttl) end
   end
 end
-if record then
-  local ip, len = 1, 0
-  for j = n + 1, #KEYS do
+if record and #ids > 0 then
+  local index, fields, ip, len = KEYS[n + 1], {}, 1, 0
+  while ip <= #ids do
     len, ip = struct.unpack('<I4', ids, ip)
-    redis.call('SET', KEYS[j], string.sub(ids, ip, ip + len - 1), 'PX', id_ttl)
+    fields[#fields + 1] = string.sub(ids, ip, ip + len - 1)
     ip = ip + len
+    if #fields == 4000 then  -- unpack() has a stack limit
+      redis.call('HSET', index, unpack(fields))
+      fields = {}
+    end
   end
+  if #fields > 0 then redis.call('HSET', index, unpack(fields)) end
+  if redis.call('PTTL', index) == -1 then redis.call('PEXPIRE', index, id_ttl) end
 end
 return table.concat(out)
 """

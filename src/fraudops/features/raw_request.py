@@ -92,10 +92,11 @@ class RawRequestParser:
         if not isinstance(obj, dict):
             raise RawRequestInvalid([_error(loc, "expected a transaction object", "dict_type")])
         errors: list[dict[str, Any]] = []
-        errors.extend(
-            _error([*loc, name], "Extra inputs are not permitted", "extra_forbidden")
-            for name in sorted(set(obj) - self.known)
-        )
+        if not self.known.issuperset(obj):
+            errors.extend(
+                _error([*loc, name], "Extra inputs are not permitted", "extra_forbidden")
+                for name in sorted(set(obj) - self.known)
+            )
         time_us = self._time(obj, loc, errors, now)
         keys = {}
         for key in self.spec.keys:
@@ -170,10 +171,12 @@ class RawRequestParser:
             errors.append(_error(where, "Input should be an ISO 8601 time string", "datetime_type"))
             return None
         try:
-            stamp = as_utc(dt.datetime.fromisoformat(value))
+            stamp = dt.datetime.fromisoformat(value)
         except ValueError:
             errors.append(_error(where, f"{value!r} is no ISO 8601 time", "datetime_parsing"))
             return None
+        if stamp.tzinfo is None:  # naive: UTC (aware ones compare and subtract as they are)
+            stamp = stamp.replace(tzinfo=dt.UTC)
         limit = (utc_now() if now is None else as_utc(now)) + self.max_clock_skew
         if stamp > limit:
             errors.append(
@@ -185,7 +188,7 @@ class RawRequestParser:
                 )
             )
             return None
-        return to_time_us(stamp)
+        return (stamp - _EPOCH) // _ONE_US
 
     @staticmethod
     def _string(
