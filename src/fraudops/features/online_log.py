@@ -3,7 +3,7 @@
 A log is an 8-byte epoch (random, new at each rewrite) followed by records, in the order Redis
 appended them (little-endian):
 
-- ``T`` time (int64 µs), id length (uint16), id (UTF-8), the key's value columns (float64 each):
+- ``T`` time (int64 µs), the key's value columns (float64 each), id length (uint16), id (UTF-8):
   a transaction recorded (again: it replaces the event, keeping its labels);
 - ``L`` confirmed (int64 µs), fraud (uint8), id length, id: a label event, which counts only if
   the key holds the transaction when it is read (as the memory store drops it otherwise);
@@ -25,20 +25,20 @@ from fraudops.features.online import KeyPlan
 from fraudops.features.online_keys import KeyHistory, Labels
 
 HEADER = 8
-_TX = struct.Struct("<qH")
 _LABEL = struct.Struct("<qBH")
 _CLEAR = struct.Struct("<H")
 _T, _L, _C = ord("T"), ord("L"), ord("C")
 
 
 @cache
-def _values(width: int) -> struct.Struct:
-    return struct.Struct(f"<{width}d")
+def tx_struct(width: int) -> struct.Struct:
+    """A ``T`` record's fixed part for ``width`` value columns: kind, time, values, id length."""
+    return struct.Struct(f"<cq{width}dH")
 
 
 def tx_record(t: int, tx_id: str, values: Sequence[float]) -> bytes:
     raw = tx_id.encode()
-    return b"T" + _TX.pack(t, len(raw)) + raw + _values(len(values)).pack(*values)
+    return tx_struct(len(values)).pack(b"T", t, *values, len(raw)) + raw
 
 
 def label_record(tx_id: str, confirmed: int, fraud: bool) -> bytes:
@@ -90,18 +90,16 @@ def decode(data: bytes, width: int) -> list[Record]:
     """The records of a log body (without its header); ``width``: the key's value columns.
     A torn or foreign body raises ValueError naming the offset."""
     out: list[Record] = []
-    values = _values(width)
+    fixed = tx_struct(width)
     pos, end = 0, len(data)
     try:
         while pos < end:
             kind = data[pos]
             if kind == _T:
-                t, n = _TX.unpack_from(data, pos + 1)
-                pos += 1 + _TX.size
-                tx_id = data[pos : pos + n].decode()
+                _, t, *values, n = fixed.unpack_from(data, pos)
+                pos += fixed.size
+                out.append(TxRecord(t, data[pos : pos + n].decode(), tuple(values)))
                 pos += n
-                out.append(TxRecord(t, tx_id, values.unpack_from(data, pos)))
-                pos += values.size
             elif kind == _L:
                 confirmed, fraud, n = _LABEL.unpack_from(data, pos + 1)
                 pos += 1 + _LABEL.size

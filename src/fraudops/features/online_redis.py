@@ -54,6 +54,7 @@ from fraudops.features.online_log import (
     history_records,
     label_record,
     tx_record,
+    tx_struct,
 )
 from fraudops.features.online_memory import LocalState
 from fraudops.features.online_redis_scripts import (
@@ -83,20 +84,21 @@ class _Read:
     offset: int
     records: int
     refreshed: float
+    name: bytes  # the log's Redis key
 
 
 @dataclass(slots=True)
 class _Exchange:
-    """One round trip: the logs read, this store's read of each when asked (None: from the
-    start), what it appends to each (bytes, records), and the script's keys and arguments."""
+    """One round trip: the logs read; per log (key, this store's read when asked - None: from
+    the start -, bytes and records it appends, the log's name); the script's keys and
+    arguments; the logs to rewrite once the batch is applied."""
 
     keys: list[Key]
-    known: list[_Read | None]
-    blobs: list[bytes]
-    counts: list[int]
+    logs: list[tuple[Key, _Read | None, int, int, bytes]]
     now: float
     names: list[bytes]
     args: list[bytes]
+    long: list[Key]
 
 
 _WEEK_S = 7 * 86_400
@@ -146,6 +148,7 @@ class RedisStore(OnlineStore):
         # older than 1% of it: a log expires after 99-100% of key_ttl_s of idleness.
         self._refresh_s = key_ttl_s / 100
         self._plans = {p.key: p for p in self.plan.keys}
+        self._layouts = [(p.key, p.columns, tx_struct(len(p.columns))) for p in self.plan.keys]
 
     # ---- key names ------------------------------------------------------------------------
 
@@ -166,7 +169,7 @@ class RedisStore(OnlineStore):
     def compute(self, tx: RawTransaction) -> dict[str, float]:
         require_id(tx)
         with self._lock:
-            self._exchange(self._keys_of([tx]), {}, [])
+            self._exchange(self._keys_of([tx]), {})
             return self._mirror.compute(tx)
 
     def compute_and_record(self, tx: RawTransaction) -> dict[str, float]:
@@ -181,35 +184,33 @@ class RedisStore(OnlineStore):
     def _record_many(
         self, txs: Sequence[RawTransaction], *, compute: bool
     ) -> list[dict[str, float]]:
-        appends, entries = self._records(txs)
+        appends, ids = self._records(txs)
         with self._lock:
-            exchange = self._request(list(appends), appends, entries)
-            reply = self._sync(exchange.names, exchange.args)
+            exchange = self._request(list(appends), appends, ids)
             with self._rereading_on_error(exchange.keys):
-                self._absorb(exchange, reply)
-                return self._finish(txs, compute=compute)
+                self._absorb(exchange, self._sync(exchange.names, exchange.args))
+                return self._finish(txs, exchange, compute=compute)
 
     async def compute_and_record_many_async(
         self, txs: Sequence[RawTransaction]
     ) -> list[dict[str, float]]:
         """``compute_and_record_many`` with the round trip as asyncio I/O: the event loop
         serves other requests while Redis answers."""
-        appends, entries = self._records(txs)
+        appends, ids = self._records(txs)
         while not self._lock.acquire(blocking=False):  # held by a label in another thread
             await asyncio.sleep(0.0005)
         try:
-            exchange = self._request(list(appends), appends, entries)
-            reply = await self._sync_async(exchange.names, exchange.args)
+            exchange = self._request(list(appends), appends, ids)
             with self._rereading_on_error(exchange.keys):
-                self._absorb(exchange, reply)
-                return self._finish(txs, compute=True)
+                self._absorb(exchange, await self._sync_async(exchange.names, exchange.args))
+                return self._finish(txs, exchange, compute=True)
         finally:
             self._lock.release()
 
     @contextmanager
     def _rereading_on_error(self, keys: list[Key]) -> Iterator[None]:
-        """If applying an answer fails half way, the mirror forgets ``keys``: their logs hold
-        what it may have missed, and are read from the start next time."""
+        """If a round trip or applying its answer fails, the mirror forgets ``keys``: their
+        logs hold what it may have missed, and are read from the start next time."""
         try:
             yield
         except BaseException:
@@ -218,21 +219,32 @@ class RedisStore(OnlineStore):
                 self._read.pop(key, None)
             raise
 
-    def _records(
-        self, txs: Sequence[RawTransaction]
-    ) -> tuple[dict[Key, list[bytes]], list[tuple[bytes, bytes]]]:
-        """What recording ``txs`` appends: records per log, and the id index entries."""
+    def _records(self, txs: Sequence[RawTransaction]) -> tuple[dict[Key, list[bytes]], bytes]:
+        """What recording ``txs`` appends: records per log, and the id index entries (id,
+        entry, each after its length)."""
         appends: dict[Key, list[bytes]] = {}
-        entries: list[tuple[bytes, bytes]] = []
+        ids: list[bytes] = []
+        length = _LENGTH.pack
         for tx in txs:
-            tx_id = require_id(tx)
-            for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
-                key = (plan.key, tx.keys[plan.key])
-                appends.setdefault(key, []).append(tx_record(tx.time_us, tx_id, own))
-            entries.append((tx_id.encode(), id_entry(tx)))
-        return appends, entries
+            raw = require_id(tx).encode()
+            size = len(raw)
+            values, keys = tx.values, tx.keys
+            for column, columns, fixed in self._layouts:
+                own = [float(values[c]) for c in columns]
+                record = fixed.pack(b"T", tx.time_us, *own, size) + raw
+                key = (column, keys[column])
+                found = appends.get(key)
+                if found is None:
+                    appends[key] = [record]
+                else:
+                    found.append(record)
+            entry = id_entry(tx)
+            ids += (length(size), raw, length(len(entry)), entry)
+        return appends, b"".join(ids)
 
-    def _finish(self, txs: Sequence[RawTransaction], *, compute: bool) -> list[dict[str, float]]:
+    def _finish(
+        self, txs: Sequence[RawTransaction], exchange: _Exchange, *, compute: bool
+    ) -> list[dict[str, float]]:
         """The mirror, just read, computes and records ``txs`` as the logs now hold them."""
         out = []
         mirror = self._mirror
@@ -241,7 +253,8 @@ class RedisStore(OnlineStore):
                 out.append(mirror.compute_and_record(tx, sweep=False))
             else:
                 mirror.record(tx, sweep=False)
-        self._rewrite_long_logs(self._keys_of(txs))
+        if exchange.long:
+            self._rewrite_long_logs(exchange.long)
         self._sweep()
         return out
 
@@ -254,53 +267,51 @@ class RedisStore(OnlineStore):
     def _keys_of(self, txs: Sequence[RawTransaction]) -> list[Key]:
         return list(dict.fromkeys((p.key, tx.keys[p.key]) for tx in txs for p in self.plan.keys))
 
-    def _exchange(
-        self,
-        keys: list[Key],
-        appends: Mapping[Key, list[bytes]],
-        entries: Sequence[tuple[bytes, bytes]],
-    ) -> None:
+    def _exchange(self, keys: list[Key], appends: Mapping[Key, list[bytes]]) -> None:
         """One round trip: read what the logs of ``keys`` gained since this store last read
         them and apply it to the mirror; with ``appends`` (records per log), append them (the
         caller applies them to the mirror next, under the same lock)."""
-        exchange = self._request(keys, appends, entries)
-        reply = self._sync(exchange.names, exchange.args)
+        exchange = self._request(keys, appends, b"")
         with self._rereading_on_error(exchange.keys):
-            self._absorb(exchange, reply)
+            self._absorb(exchange, self._sync(exchange.names, exchange.args))
 
     def _request(
-        self,
-        keys: list[Key],
-        appends: Mapping[Key, list[bytes]],
-        entries: Sequence[tuple[bytes, bytes]],
+        self, keys: list[Key], appends: Mapping[Key, list[bytes]], ids: bytes
     ) -> _Exchange:
+        """The round trip's arguments. Each read log's offset and record count move past what
+        this store appends, ahead of the answer (it says only what differs: another store's
+        records, a new epoch): a caller that fails after this forgets these logs."""
         now = time.monotonic()
         reads, held, pack = self._read, self._mirror.keys, _CONTROL.pack
-        exchange = _Exchange(keys, [], [], [], now, [], [])
-        control = []
+        exchange = _Exchange(keys, [], now, [], [], [])
+        logs, names, control, blobs = exchange.logs, exchange.names, [], []
         for key in keys:
             read = reads.get(key)
             if read is not None and key not in held:  # forgotten by the mirror: read anew
                 read = None
             records = appends.get(key)
-            blob = b"".join(records) if records else b""
+            blob, count = (b"".join(records), len(records)) if records else (b"", 0)
             if read is None:
                 control.append(pack(_NO_EPOCH, HEADER, len(blob), 2))
+                name = self._log_key(key)
             else:
                 stale = now - read.refreshed > self._refresh_s
                 control.append(pack(read.epoch, read.offset, len(blob), 1 | stale << 1))
                 if stale and blob:  # the script refreshes its time to live
                     read.refreshed = now
-            exchange.known.append(read)
-            exchange.blobs.append(blob)
-            exchange.counts.append(len(records) if records else 0)
-        ids = b"".join(_LENGTH.pack(len(part)) + part for entry in entries for part in entry)
-        exchange.names = [self._log_key(k) for k in keys]
-        if entries:
-            exchange.names.append(self._index_key(int(time.time() // _WEEK_S)))
+                name = read.name
+                read.offset += len(blob)
+                read.records += count
+                if count and read.records > 2 * len(held[key].times) + 32:
+                    exchange.long.append(key)
+            logs.append((key, read, len(blob), count, name))
+            names.append(name)
+            blobs.append(blob)
+        if ids:
+            names.append(self._index_key(int(time.time() // _WEEK_S)))
         exchange.args = [
             b"".join(control),
-            b"".join(exchange.blobs),
+            b"".join(blobs),
             ids,
             os.urandom(HEADER),
             self._key_ttl_ms,
@@ -310,27 +321,30 @@ class RedisStore(OnlineStore):
         return exchange
 
     def _absorb(self, exchange: _Exchange, reply: bytes) -> None:
-        """The script's answer onto the mirror, each log's offset past this store's appends."""
+        """The script's news onto the mirror: another store's records (before this store's,
+        which the caller applies next), or a log to take from its start."""
         reads, held, now = self._read, self._mirror.keys, exchange.now
-        pos = 0
-        for key, read, blob, count in zip(
-            exchange.keys, exchange.known, exchange.blobs, exchange.counts, strict=True
-        ):
-            status = reply[pos]
-            (size,) = _LENGTH.unpack_from(reply, pos + 1 + HEADER)
-            start = pos + 5 + HEADER
+        pos, end = 0, len(reply)
+        while pos < end:
+            (i,) = _LENGTH.unpack_from(reply, pos)
+            status = reply[pos + 4]
+            epoch = reply[pos + 5 : pos + 5 + HEADER]
+            (size,) = _LENGTH.unpack_from(reply, pos + 5 + HEADER)
+            start = pos + 9 + HEADER
             pos = start + size
-            if status != _SUFFIX or read is None:  # new here, rewritten, expired: from its start
-                held.pop(key, None)
-                reads.pop(key, None)
-                if status == _MISSING:
-                    continue
-                epoch = reply[start - 4 - HEADER : start - 4]
-                fresh = now if status == _CREATED or blob else -math.inf  # its ttl set now
-                read = reads[key] = _Read(epoch, HEADER, 0, fresh)
+            key, read, appended, count, name = exchange.logs[i]
+            if status == _SUFFIX and read is not None:  # another store's, before this one's
+                self._apply(key, read, reply[start:pos])
+                continue
+            held.pop(key, None)  # new here, rewritten, expired: the log from its start
+            reads.pop(key, None)
+            if status == _MISSING:
+                continue
+            fresh = now if status == _CREATED or appended else -math.inf  # its ttl set now
+            read = reads[key] = _Read(epoch, HEADER, 0, fresh, name)
             if size:
                 self._apply(key, read, reply[start:pos])
-            read.offset += len(blob)
+            read.offset += appended
             read.records += count
 
     def _apply(self, key: Key, read: _Read, body: bytes) -> None:
@@ -353,14 +367,14 @@ class RedisStore(OnlineStore):
         read.records += len(records)
 
     def _rewrite_long_logs(self, keys: list[Key]) -> None:
-        """Rewrite each log of ``keys`` that holds twice what the mirror keeps (and more than
-        a few records) - unless another store appended meanwhile: then later. A failed rewrite
-        is left for later too: the batch it follows is recorded, and answered."""
+        """Rewrite each log of ``keys`` (those holding twice what the mirror keeps, and more
+        than a few records) - unless another store appended meanwhile: then later. A failed
+        rewrite is left for later too: the batch it follows is recorded, and answered."""
         from redis.exceptions import RedisError
 
         for key in keys:
             read, history = self._read.get(key), self._mirror.keys.get(key)
-            if read is None or history is None or read.records <= 2 * len(history) + 32:
+            if read is None or history is None:
                 continue
             epoch = os.urandom(HEADER)
             log = epoch + history_records(self._plans[key[0]], history)
@@ -371,7 +385,7 @@ class RedisStore(OnlineStore):
                 logger.warning("online feature log %s not rewritten (later): %s", key, exc)
                 return
             if done:
-                self._read[key] = _Read(epoch, len(log), len(history), time.monotonic())
+                self._read[key] = _Read(epoch, len(log), len(history), time.monotonic(), read.name)
 
     def record_label(
         self,
@@ -397,7 +411,7 @@ class RedisStore(OnlineStore):
         with self._lock:
             # the mirror holds each log up to the label's place: it counts where it finds its
             # transaction, as every reader of the log will decide
-            self._exchange(logs, {key: [record] for key in logs}, [])
+            self._exchange(logs, {key: [record] for key in logs})
             return self._mirror.add_label(transaction_id, confirmed, bool(is_fraud), keys)
 
     def warm(self, frame: pd.DataFrame, batch: int = 1_000) -> int:
@@ -428,7 +442,7 @@ class RedisStore(OnlineStore):
         with self._lock:  # read the logs now, not at the first requests
             keys = list(logs)
             for start in range(0, len(keys), batch):
-                self._exchange(keys[start : start + batch], {}, [])
+                self._exchange(keys[start : start + batch], {})
             self._sweep(now=True)
         return len(rows)
 

@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 # a log created now), key ttl ms, the index's ttl ms (set when it has none), record (1/0). A few
 # binary arguments, not dozens: redis-py packs each argument in Python, and that cost more than
 # the script; one HSET for the batch's ids, not a SET each (those were a quarter of the script).
-# Returns ONE string, per log: a status - S what follows the offset, F the whole log (another
-# epoch), N created now (empty), M missing (not created) - its epoch, uint32 length, the bytes.
+# Returns ONE string: for each log with news (anything but "nothing since the offset"), its
+# index (uint32, from 0), a status - S what follows the offset, F the whole log (another epoch),
+# N created now (empty), M missing (not created) - its epoch, uint32 length, the bytes. With one
+# worker the answer is empty: nothing to parse.
 SYNC = """
 local ctl, appends, ids, fresh = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local key_ttl, id_ttl, record = ARGV[5], ARGV[6], ARGV[7] == '1'
@@ -52,7 +54,9 @@ for i = 1, n do
   else
     status, body = 'F', redis.call('GETRANGE', log, 8, -1)
   end
-  out[i] = status .. head .. struct.pack('<I4', #body) .. body
+  if status ~= 'S' or #body > 0 then
+    out[#out + 1] = struct.pack('<I4', i - 1) .. status .. head .. struct.pack('<I4', #body) .. body
+  end
   if record and size > 0 then
     redis.call('APPEND', log, string.sub(appends, at, at + size - 1))
     at = at + size
