@@ -1,13 +1,16 @@
 """The Redis store's per-key log: what happened to one key value, as compact binary records.
 
 A log is an 8-byte epoch (random, new at each rewrite) followed by records, in the order Redis
-appended them (little-endian):
+appended them (little-endian), each append (a batch's records for this key) closed by a mark:
 
 - ``T`` time (int64 µs), the key's value columns (float64 each), id length (uint16), id (UTF-8):
   a transaction recorded (again: it replaces the event, keeping its labels);
 - ``L`` confirmed (int64 µs), fraud (uint8), id length, id: a label event, which counts only if
   the key holds the transaction when it is read (as the memory store drops it otherwise);
-- ``C`` id length, id: the transaction's labels are forgotten (a warm row that brings them).
+- ``C`` id length, id: the transaction's labels are forgotten (a warm row that brings them);
+- ``E`` the log's epoch: the end of an append. So the 8 bytes before any offset a reader has
+  read to are the epoch it read: one read from ``offset - 8`` both checks that the log is the
+  one it knows (not rewritten, not expired and made again) and returns what others appended.
 
 Every reader that applies a log's records in order, with the same trimming rules, holds the same
 history (online_memory.LocalState): the log is the shared truth, each worker's LocalState its
@@ -25,9 +28,10 @@ from fraudops.features.online import KeyPlan
 from fraudops.features.online_keys import KeyHistory, Labels
 
 HEADER = 8
+MARK = 1 + HEADER  # ``E`` and the epoch
 _LABEL = struct.Struct("<qBH")
 _CLEAR = struct.Struct("<H")
-_T, _L, _C = ord("T"), ord("L"), ord("C")
+_T, _L, _C, _E = ord("T"), ord("L"), ord("C"), ord("E")
 
 
 @cache
@@ -52,7 +56,7 @@ def clear_record(tx_id: str) -> bytes:
 
 
 def history_records(plan: KeyPlan, history: KeyHistory) -> bytes:
-    """A history as records that rebuild it (a log's rewrite)."""
+    """A history as records that rebuild it (a log's rewrite: the caller adds epoch and mark)."""
     parts: list[bytes] = []
     labelled: list[tuple[str, Labels]] = []
     for t, tx_id, values, labels in history.events():
@@ -105,6 +109,8 @@ def decode(data: bytes, width: int) -> list[Record]:
                 pos += 1 + _LABEL.size
                 out.append(LabelRecord(data[pos : pos + n].decode(), confirmed, bool(fraud)))
                 pos += n
+            elif kind == _E:
+                pos += MARK
             elif kind == _C:
                 (n,) = _CLEAR.unpack_from(data, pos + 1)
                 pos += 1 + _CLEAR.size

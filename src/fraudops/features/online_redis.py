@@ -46,6 +46,7 @@ from fraudops.features.online import (
 from fraudops.features.online_keys import US_PER_S
 from fraudops.features.online_log import (
     HEADER,
+    MARK,
     ClearRecord,
     LabelRecord,
     TxRecord,
@@ -300,7 +301,7 @@ class RedisStore(OnlineStore):
                 if stale and blob:  # the script refreshes its time to live
                     read.refreshed = now
                 name = read.name
-                read.offset += len(blob)
+                read.offset += (len(blob) + MARK) if blob else 0
                 read.records += count
                 if count and read.records > 2 * len(held[key].times) + 32:
                     exchange.long.append(key)
@@ -344,7 +345,7 @@ class RedisStore(OnlineStore):
             read = reads[key] = _Read(epoch, HEADER, 0, fresh, name)
             if size:
                 self._apply(key, read, reply[start:pos])
-            read.offset += appended
+            read.offset += (appended + MARK) if appended else 0
             read.records += count
 
     def _apply(self, key: Key, read: _Read, body: bytes) -> None:
@@ -377,7 +378,7 @@ class RedisStore(OnlineStore):
             if read is None or history is None:
                 continue
             epoch = os.urandom(HEADER)
-            log = epoch + history_records(self._plans[key[0]], history)
+            log = epoch + history_records(self._plans[key[0]], history) + b"E" + epoch
             args: list[Any] = [read.epoch, read.offset, log, self._key_ttl_ms]
             try:
                 done = int(self._rewrite(keys=[self._log_key(key)], args=args))

@@ -41,24 +41,28 @@ for i = 1, n do
   local log = KEYS[i]
   local known, offset, size, flags
   known, offset, size, flags, cp = struct.unpack('<c8I8I4B', ctl, cp)
-  local head = redis.call('GETRANGE', log, 0, 7)
-  local status, body = 'S', ''
-  if head == '' then
-    status, head = 'M', fresh
-    if record then
-      status = 'N'
-      redis.call('SET', log, fresh, 'PX', key_ttl)
+  local head, status, body = nil, 'S', ''
+  if flags % 2 == 1 then  -- read before: the 8 bytes before its offset are the epoch it read
+    local tail = redis.call('GETRANGE', log, offset - 8, -1)
+    if string.sub(tail, 1, 8) == known then head, body = known, string.sub(tail, 9) end
+  end
+  if head == nil then  -- new to the store, rewritten, expired (or never made)
+    head = redis.call('GETRANGE', log, 0, 7)
+    if head == '' then
+      status, head = 'M', fresh
+      if record then
+        status = 'N'
+        redis.call('SET', log, fresh, 'PX', key_ttl)
+      end
+    else
+      status, body = 'F', redis.call('GETRANGE', log, 8, -1)
     end
-  elseif flags % 2 == 1 and head == known then
-    body = redis.call('GETRANGE', log, offset, -1)
-  else
-    status, body = 'F', redis.call('GETRANGE', log, 8, -1)
   end
   if status ~= 'S' or #body > 0 then
     out[#out + 1] = struct.pack('<I4', i - 1) .. status .. head .. struct.pack('<I4', #body) .. body
   end
   if record and size > 0 then
-    redis.call('APPEND', log, string.sub(appends, at, at + size - 1))
+    redis.call('APPEND', log, string.sub(appends, at, at + size - 1) .. 'E' .. head)
     at = at + size
     if flags >= 2 and status ~= 'N' then redis.call('PEXPIRE', log, key_ttl) end
   end
@@ -91,8 +95,12 @@ return 1
 # KEYS: logs. ARGV: key ttl ms, then per log a fresh epoch and the records to append.
 APPEND = """
 for i = 1, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SET', KEYS[i], ARGV[2 * i]) end
-  redis.call('APPEND', KEYS[i], ARGV[2 * i + 1])
+  local head = redis.call('GETRANGE', KEYS[i], 0, 7)
+  if head == '' then
+    head = ARGV[2 * i]
+    redis.call('SET', KEYS[i], head)
+  end
+  redis.call('APPEND', KEYS[i], ARGV[2 * i + 1] .. 'E' .. head)
   redis.call('PEXPIRE', KEYS[i], ARGV[1])
 end
 return 0
