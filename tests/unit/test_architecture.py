@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import importlib
+import json
+import os
 import re
 import subprocess
 import sys
@@ -252,16 +254,55 @@ def test_the_layer_check_reports_a_wrong_way_import() -> None:
 PACKAGES = sorted({m.rsplit(".", 1)[0] if not _is_package(m) else m for m in MODULES})
 
 
-@pytest.mark.parametrize("package", PACKAGES)
-def test_each_package_imports_on_its_own(package: str) -> None:
-    # A fresh interpreter per package, its modules imported in reverse order: an import that
-    # only works after another package was imported first fails here.
-    mine = sorted(
+def _package_modules(package: str) -> list[str]:
+    """The modules of ``package`` (not of its sub-packages), in reverse order."""
+    return sorted(
         (m for m in MODULES if m == package or m.rsplit(".", 1)[0] == package), reverse=True
     )
-    code = "import importlib\n" + "".join(f"importlib.import_module({m!r})\n" for m in mine)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def imported_alone() -> dict[str, str]:
+    """Per package, '' or the traceback of importing its modules in an interpreter where no
+    other fraudops module was imported before (tests/import_zygote.py)."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "import_zygote.py")],
+        input=json.dumps({p: _package_modules(p) for p in PACKAGES}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
+    results: dict[str, str] = json.loads(done.stdout)
+    return results
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_each_package_imports_on_its_own(package: str, imported_alone: dict[str, str]) -> None:
+    # Its modules imported in reverse order with no other fraudops package loaded first: an
+    # import that only works after another package was imported fails here.
+    assert imported_alone[package] == ""
+
+
+def test_the_import_check_reports_an_import_that_needs_another_package_first(
+    tmp_path: Path,
+) -> None:
+    """The zygote's children really start without fraudops: a module that uses a package it
+    never imports fails there, and works once that package was imported before."""
+    (tmp_path / "needs_lake.py").write_text("import fraudops\nfraudops.lake.catalog.Lake\n")
+    (tmp_path / "lake_first.py").write_text("import fraudops.lake.catalog\n")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "import_zygote.py")],
+        input=json.dumps({"alone": ["needs_lake"], "after": ["lake_first", "needs_lake"]}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(SRC)])},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(done.stdout)
+    assert "AttributeError" in results["alone"] and "lake" in results["alone"]
+    assert results["after"] == ""
 
 
 def test_whole_package_imports_in_reverse_order() -> None:
