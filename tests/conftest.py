@@ -66,7 +66,7 @@ def dask_cluster() -> Iterator[Any]:
 # order with --no-loadscope-reorder): one of them last would be the whole run's critical path.
 SLOW_FIRST = (
     "tests/e2e/test_simulation.py",
-    "tests/e2e/test_simulation_control.py",
+    "tests/e2e/test_demo.py",
     "tests/e2e/test_dashboard_browser.py",
     "tests/integration/test_scaleout_services.py",
     "tests/integration/test_dask_scoring.py",

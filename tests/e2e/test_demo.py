@@ -1,5 +1,9 @@
-"""`fraudops demo`: data → first champion → simulated production, on a short run (one run, read
-by every test of the module), and every command it prints works as printed in a fresh shell."""
+"""`fraudops demo`: data → first champion → simulated production (one run, read by every test of
+the module), and every command it prints works as printed in a fresh shell.
+
+The run is the control scenario over 4 months (17 weekly monitoring runs, no drift): besides the
+demo's own output, it must stay quiet — no retrain, no alert, no drift flagged, one champion.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ from fraudops.progress import HEARTBEAT_SECONDS
 from tests.serving_support import FRAUDOPS, env_for, free_port
 from tests.waiting import wait_for
 
-ARGS = ["--rows", "30000", "--months", "2", "--tx-per-day", "300", "--scenario", "control"]
+ARGS = ["--rows", "50000", "--months", "4", "--tx-per-day", "800", "--scenario", "control"]
+CONFIG = "data:\n  fraud_rate: 0.01\n"  # ./fraudops.yaml: the printed commands read it too
 MAX_SILENCE = 10.0  # the issue's bound on a gap between progress lines outside a terminal
 
 
@@ -37,6 +42,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """`fraudops demo` with stderr a pipe (not a terminal): its progress lines timed as they
     come, its table on stdout, its JSON summary from the path it prints."""
     cwd = tmp_path_factory.mktemp("demo")
+    (cwd / "fraudops.yaml").write_text(CONFIG)
     env = env_for(cwd / "fraudops-home")
     env["COLUMNS"] = "200"
     process = subprocess.Popen(
@@ -64,14 +70,22 @@ def test_demo_trains_then_simulates_production(demo: Demo) -> None:
     result = demo.summary
     assert result["training"]["decision"] == "promoted"
     assert result["home"] == str((demo.cwd / "fraudops-home" / "simulations" / "control").resolve())
-    assert [m["volume"] for m in result["month_rows"]] == [9000, 9000]
-    assert len(result["monitoring_runs"]) == 60 // 7  # weekly runs over 60 simulated days
-    assert result["outcome"]["quiet"]
+    assert [m["volume"] for m in result["month_rows"]] == [24000] * 4
+    assert len(result["monitoring_runs"]) == 120 // 7  # weekly runs over 120 simulated days
     assert Path(result["chart"]).exists()
 
 
+def test_the_control_triggers_no_retrain_and_no_drift_alert(demo: Demo) -> None:
+    control = demo.summary
+    assert control["outcome"]["quiet"], control["outcome"]
+    assert control["retrains"] == []
+    assert not any(r["alert"] for r in control["monitoring_runs"])
+    assert not any(r["data_drift_detected"] for r in control["monitoring_runs"])
+    assert {m["champion"] for m in control["month_rows"]} == {control["initial_champion"]}
+
+
 def test_demo_prints_the_month_table_and_where_things_are(demo: Demo, tmp_path: Path) -> None:
-    assert "Simulation 'control': 2 months from" in demo.stdout
+    assert "Simulation 'control': 4 months from" in demo.stdout
     for line in ("Chart:", "Summary (JSON):", "Reports:", "Alerts (log):", "MLflow runs:"):
         assert line in demo.stdout
     # A scenario whose onset lies beyond the run is refused before anything is generated.
@@ -90,11 +104,11 @@ def test_outside_a_terminal_progress_shows_at_least_every_ten_seconds(demo: Demo
     gaps = [(b - a, line) for (a, _), (b, line) in itertools.pairwise(demo.stderr)]
     assert max(gap for gap, _ in gaps) <= MAX_SILENCE, max(gaps)  # the line after the longest
     text = [line for _, line in demo.stderr]
-    assert any(line.startswith("Simulating 2 months (control): done in") for line in text), text
+    assert any(line.startswith("Simulating 4 months (control): done in") for line in text), text
     # The step that outlasts the heartbeat's period reported its days done and elapsed time.
-    beats = [line for line in text if line.startswith("Simulating 2 months (control): ")]
-    if demo.summary["timings"]["Simulating 2 months (control)"] > 2 * HEARTBEAT_SECONDS:
-        assert any("/60 ... " in line for line in beats), beats
+    beats = [line for line in text if line.startswith("Simulating 4 months (control): ")]
+    if demo.summary["timings"]["Simulating 4 months (control)"] > 2 * HEARTBEAT_SECONDS:
+        assert any("/120 ... " in line for line in beats), beats
 
 
 def _printed(stdout: str, label: str) -> str:

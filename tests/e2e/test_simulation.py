@@ -1,8 +1,9 @@
 """`fraudops simulate`: the closed loop on a simulated clock, on a smaller configuration.
 
 The drift scenario must be detected within the first monitoring runs after its onset, retrained
-without a manual step, and recover its pre-drift recall within 0.05; the control must stay quiet.
-model_events and MLflow must tell the story.
+without a manual step, and recover its pre-drift recall within 0.05 (the control scenario, which
+must stay quiet, is `fraudops demo`'s run in tests/e2e/test_demo.py). model_events and MLflow
+must tell the story.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Figures are built with ``matplotlib.figure.Figure`` (no pyplot state machine, no GUI backend)
 and saved as small PNGs; big inputs are thinned first so all six take well under two seconds.
+Margins are fixed rather than laid out by matplotlib's constrained layout, which drew each figure
+twice (0.85 s for the six here, 0.5 s with fixed margins: it runs with every training).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from fraudops.training.evaluation import Evaluation
 
 DPI = 90
+MARGINS = {"left": 0.14, "right": 0.97, "bottom": 0.11, "top": 0.86}
+LABEL_CHAR_WIDTH = 0.0095  # of the figure's width, per character of a 7-point tick label
 MAX_NEGATIVES_PLOTTED = 20_000
 TOP_FEATURES = 20
 
@@ -50,7 +54,8 @@ def render_charts(
     }
     paths = []
     for name, draw in drawers.items():
-        fig = Figure(figsize=(6, 4.5), dpi=DPI, layout="constrained")
+        fig = Figure(figsize=(6, 4.5), dpi=DPI)
+        fig.subplots_adjust(**MARGINS)
         draw(fig)
         fig.suptitle(title, fontsize=9)
         path = directory / f"{name}.png"
@@ -118,6 +123,8 @@ def _importance(fig: Figure, importance: Mapping[str, float]) -> None:
     total = sum(importance.values()) or 1.0
     ax.barh([name for name, _ in top], [value / total for _, value in top])
     ax.tick_params(axis="y", labelsize=7)
+    longest = max((len(name) for name, _ in top), default=0)
+    fig.subplots_adjust(left=min(0.5, max(MARGINS["left"], 0.03 + LABEL_CHAR_WIDTH * longest)))
     ax.set(xlabel="Share of total importance", title=f"Feature importance (top {len(top)})")
 
 
