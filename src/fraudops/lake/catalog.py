@@ -67,6 +67,7 @@ from fraudops.spec import FeatureSpec
 TableData: TypeAlias = pa.Table | pd.DataFrame | Sequence[Mapping[str, Any]]
 
 MAX_ROWS_SHOWN = 5
+APPEND_ROUNDS = 3  # rounds of pyiceberg's own commit retries before an append gives up
 # pyiceberg's SqlCatalog: the FileIO class, and whether connecting creates its own tables.
 _FILE_IO = "fraudops.lake.fileio.GuardedFileIO"
 _CATALOG_TABLE = "iceberg_tables"
@@ -243,13 +244,25 @@ class Lake:
         arrow = conform(to_arrow(data), table.schema(), f"{self.namespace}.{name}")
         if arrow.num_rows == 0:
             return 0
-        try:
-            # pyiceberg itself retries a commit that lost a race (commit.retry.num-retries).
-            with _catalog_errors(self.settings):
-                table.append(arrow, snapshot_properties=dict(snapshot_properties or {}))
-        except (CommitFailedException, CommitValidationError) as exc:
-            raise LakeError(f"could not append to {self.namespace}.{name}: {exc}") from None
-        return arrow.num_rows
+        for attempt in range(1, APPEND_ROUNDS + 1):
+            try:
+                # pyiceberg itself retries a commit that lost a race (commit.retry.num-retries,
+                # 4 by default, backing off to ~1 s); several writers on a loaded machine can
+                # lose five in a row, so an append starts over on the table as it now is. The
+                # data files of a lost round are orphans, which maintenance removes.
+                with _catalog_errors(self.settings):
+                    table.append(arrow, snapshot_properties=dict(snapshot_properties or {}))
+                return arrow.num_rows
+            except CommitFailedException as exc:
+                if attempt == APPEND_ROUNDS:
+                    raise LakeError(
+                        f"could not append to {self.namespace}.{name}: {exc} "
+                        f"(lost the race {APPEND_ROUNDS} rounds in a row)"
+                    ) from None
+                table = self.table(name)
+            except CommitValidationError as exc:
+                raise LakeError(f"could not append to {self.namespace}.{name}: {exc}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def replace(
         self, name: str, data: TableData, *, snapshot_properties: Mapping[str, str] | None = None
