@@ -481,3 +481,55 @@ def test_an_unreadable_log_is_refused_and_read_again_once_repaired() -> None:
         store.clear()
         store.close()
         client.close()
+
+
+def test_keys_not_seen_again_are_forgotten_as_new_ones_come(make_store: Factory) -> None:
+    """Real traffic keeps bringing new cards and terminals: the keys held plateau at those
+    seen within key_ttl (plus a sweep's period), they do not grow with every key ever seen."""
+    from fraudops.features.online_memory import MemoryStore
+    from fraudops.features.online_redis import RedisStore
+
+    ttl_s = 3 * 3600.0
+    first = make_store()
+    # the same state with a short key ttl (for redis: another handle on the same prefix)
+    if isinstance(first, MemoryStore):
+        store: OnlineStore = MemoryStore(SPEC, late_s=LATE_S, key_ttl_s=ttl_s)
+    else:
+        assert isinstance(first, RedisStore)
+        store = RedisStore(
+            SPEC,
+            url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+            prefix=first.prefix,
+            late_s=LATE_S,
+            key_ttl_s=ttl_s,
+        )
+    base = int(BASE.timestamp()) * US
+    rng = random.Random(5)
+    keys = []
+    try:
+        for i in range(3000):  # 50 h at one transaction a minute; a new card every 10 minutes
+            raw = RawTransaction(
+                time_us=base + i * 60 * US,
+                keys={
+                    "customer_id": f"c{i // 10 + rng.randrange(6)}",
+                    "terminal_id": f"m{i // 30 + rng.randrange(4)}",
+                },
+                values={"amount": rng.random() * 100},
+                transaction_id=f"y{i}",
+            )
+            store.compute_and_record(raw)
+            if i % 250 == 249:
+                keys.append(store.held().keys)
+    finally:
+        if store is not first:
+            store.close()
+    # seen within 3 h (+ a quarter of the 2h20 retention between sweeps): ~24 cards, ~10
+    # terminals; 300 cards and 100 terminals were seen in all
+    assert max(keys) <= 60, keys
+    assert max(keys[4:]) <= max(keys[:4]) * 1.25, keys
+    held = store.held()
+    # 140 transactions in the retention, a quarter more between sweeps, under two keys each,
+    # plus each key's one older event
+    assert held.events <= 2 * (140 + 35) + held.keys, held
+    if isinstance(store, MemoryStore):
+        assert held.ids is not None and held.ids <= 140 + 35, held  # the id index is trimmed too

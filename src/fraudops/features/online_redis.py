@@ -39,6 +39,7 @@ import orjson
 from fraudops.features.online import (
     DEFAULT_KEY_TTL_S,
     DEFAULT_LATE_S,
+    OnlineHeld,
     OnlineStore,
     require_id,
     warm_rows,
@@ -469,6 +470,14 @@ class RedisStore(OnlineStore):
                     reader.put(plan, value, rec.time_us, rec.tx_id, rec.values)
         reader.maybe_sweep(now=True)
         return reader.stored_events()
+
+    def held(self) -> OnlineHeld:
+        """The mirror's size (the logs and the id index are Redis's: INFO memory, SCAN).
+
+        Read without the lock: the event loop asks (/metrics) while a batch may hold it across
+        its await; a copy of the keys' histories (atomic under the GIL) is what is counted."""
+        histories = list(self._mirror.keys.values())
+        return OnlineHeld(len(histories), sum(len(h) for h in histories), None)
 
     def log_bytes(self) -> int:
         """The bytes the logs take in Redis (how far rewriting keeps them bounded)."""
