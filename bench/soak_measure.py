@@ -118,7 +118,11 @@ def scrape_metrics(url: str) -> dict[str, Any]:
     from bench.soak_cards import ONLINE_METRICS
 
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
+        return parse_metrics(response.read().decode())
+
+
+def parse_metrics(text: str) -> dict[str, Any]:
+    """scrape_metrics' figures from the text of /metrics."""
     commit: dict[str, float | None] = {"p50": None, "p99": None}
     queue = None
     online: dict[str, float] = {}

@@ -533,3 +533,65 @@ def test_keys_not_seen_again_are_forgotten_as_new_ones_come(make_store: Factory)
     assert held.events <= 2 * (140 + 35) + held.keys, held
     if isinstance(store, MemoryStore):
         assert held.ids is not None and held.ids <= 140 + 35, held  # the id index is trimmed too
+
+
+def test_the_redis_id_index_keeps_the_retention_span_of_ids_not_a_week() -> None:
+    """A label without keys finds its transaction through the id index while the transaction
+    is in the retention span; the index's hashes expire a quarter span after it (bench/soak
+    --spec cards: a week of ids per hash grew with the traffic)."""
+    import time
+
+    require_redis()
+    from fraudops.features.online_redis import RedisStore, index_period_s
+
+    assert index_period_s(37 * 86_400 * US) == 7 * 86_400  # the default spans: a week at most
+    assert index_period_s(90 * US) == 22 and index_period_s(1 * US) == 1
+    spec = FeatureSpec.model_validate(
+        {
+            "name": "short",
+            "id_column": "tx_id",
+            "timestamp_column": "tx_time",
+            "timestamp_kind": "datetime",
+            "label_column": "is_fraud",
+            "keys": ["terminal_id"],
+            "features": [{"name": "amount"}],
+            "derived": [
+                {
+                    "name": "risk_1s",
+                    "by": "terminal_id",
+                    "window": "1s",
+                    "delay": "1s",
+                    "agg": "fraud_rate",
+                }
+            ],
+        }
+    )
+    store = RedisStore(
+        spec,
+        url=f"redis://{REDIS_HOST}:{REDIS_PORT}/0",
+        prefix=f"ids-test:{uuid.uuid4().hex[:8]}",
+        late_s=0.0,
+    )
+    try:
+        now = int(time.time() * US)
+        for i in range(3):
+            store.compute_and_record(
+                RawTransaction(
+                    time_us=now + i,
+                    keys={"terminal_id": "m1"},
+                    values={"amount": 1.0},
+                    transaction_id=f"z{i}",
+                )
+            )
+        client = store._redis
+        hashes = list(client.scan_iter(match=f"{store.prefix}:ids:*"))
+        # kept the 2 s retention past its 1 s period
+        assert hashes and all(0 < client.pttl(h) <= 3_000 for h in hashes)
+        assert sum(client.hlen(h) for h in hashes) == 3
+        assert store.record_label("z1", True, dt.datetime.now(dt.UTC))  # found without keys
+        time.sleep(3.2)
+        assert not list(client.scan_iter(match=f"{store.prefix}:ids:*"))
+        assert not store.record_label("z2", True, dt.datetime.now(dt.UTC))  # expired with it
+    finally:
+        store.clear()
+        store.close()
