@@ -115,14 +115,14 @@ def scrape_metrics(url: str) -> dict[str, Any]:
     """The writer's commit latency quantiles (ms; None when the metric is absent), the log
     queue and the online feature state's size (empty for a spec without derived features),
     from the server's /metrics."""
-    from bench.soak_cards import ONLINE_METRICS
-
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
         return parse_metrics(response.read().decode())
 
 
 def parse_metrics(text: str) -> dict[str, Any]:
     """scrape_metrics' figures from the text of /metrics."""
+    from bench.soak_cards import ONLINE_METRICS
+
     commit: dict[str, float | None] = {"p50": None, "p99": None}
     queue = None
     online: dict[str, float] = {}

@@ -91,6 +91,7 @@ def test_the_online_states_figures_are_checked_for_flatness() -> None:
 def test_the_online_figures_are_read_from_the_servers_metrics() -> None:
     from bench.soak_cards import online_line
     from bench.soak_measure import parse_metrics
+
     from fraudops.features.online import OnlineHeld
     from fraudops.inference_log.base import ProducerStats
     from fraudops.serving.metrics import ServerMetrics
