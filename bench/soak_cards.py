@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def prepare_cards_home(home: Path, env: dict[str, str], bin_dir: Path, days: int
     run("lake", "init", "--spec", SPEC_NAME)
     run("lake", "load", str(raw), "--spec", SPEC_NAME)
     trained = run("train", "--spec", SPEC_NAME)
-    print(f"{SPEC_NAME}: trained, ROC-AUC {trained['metrics']['roc_auc']:.3f}", flush=True)
+    print(f"{SPEC_NAME}: trained, ROC-AUC {trained['metrics']['roc_auc']:.3f}", file=sys.stderr)
 
 
 def raw_bodies(
