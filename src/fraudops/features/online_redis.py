@@ -14,11 +14,8 @@ no Redis-side arithmetic.
 Bounded memory: a store rewrites a log from its mirror when the log holds much more than the
 mirror keeps (the rewrite gets a new epoch: the other stores read that log again in full); a
 log expires after ``key_ttl_s`` of idleness (wall clock). The id index (a transaction's time
-and keys, for a label that comes without them) is one hash per period of wall-clock recording
-(a quarter of the retention span, from 1 s to a week), expiring the retention span after its
-period: it holds at most 1.25 retention spans of ids (a fixed week of them, whatever the
-retention, grew with the traffic in bench/soak --spec cards); a label looks its transaction up
-in the periods that may still hold it.
+and keys, for a label that comes without them) keeps the retention span of ids
+(online_redis_index.py).
 """
 
 from __future__ import annotations
@@ -61,6 +58,7 @@ from fraudops.features.online_log import (
     tx_struct,
 )
 from fraudops.features.online_memory import LocalState
+from fraudops.features.online_redis_index import IdIndex, id_entry
 from fraudops.features.online_redis_scripts import (
     APPEND,
     REWRITE,
@@ -105,22 +103,10 @@ class _Exchange:
     long: list[Key]
 
 
-_WEEK_S = 7 * 86_400
-
-
-def index_period_s(keep_us: int) -> int:
-    """The id index's period (s): a quarter of the retention span, from 1 s to a week - few
-    hashes alive at once (five), and at most a quarter more ids than the retention."""
-    return min(_WEEK_S, max(1, keep_us // US_PER_S // 4))
 _CONTROL = struct.Struct("<8sQIB")  # epoch, offset, bytes appended, flags (the script's ctl)
 _LENGTH = struct.Struct("<I")
 _NO_EPOCH = bytes(HEADER)
 _SUFFIX, _CREATED, _MISSING = ord("S"), ord("N"), ord("M")
-
-
-def id_entry(tx: RawTransaction) -> bytes:
-    """What the id index holds for a transaction: its time and key values."""
-    return orjson.dumps({"t": tx.time_us, "k": dict(tx.keys)})
 
 
 class RedisStore(OnlineStore):
@@ -147,12 +133,8 @@ class RedisStore(OnlineStore):
         self._rewrite = self._redis.register_script(REWRITE)
         self._append = self._redis.register_script(APPEND)
         self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
-        # The id index (for a label that comes without its keys): one hash per period of
-        # wall-clock recording, kept the retention span past its period (so every entry at
-        # least that: a label for an older transaction finds nothing to update anyway).
-        self._id_ttl_ms = max(self.keep_us // 1000, 1_000)
-        self._id_period_s = index_period_s(self.keep_us)
-        self._index_ttl_ms = b"%d" % (self._id_ttl_ms + self._id_period_s * 1000)
+        self._ids = IdIndex(prefix, self.keep_us)
+        self._index_ttl_ms = b"%d" % self._ids.hash_ttl_ms
         self._lock = threading.Lock()  # one sync at a time: the mirror follows the logs' order
         self._mirror = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
         self._read: dict[Key, _Read] = {}
@@ -166,19 +148,6 @@ class RedisStore(OnlineStore):
 
     def _log_key(self, key: Key) -> bytes:
         return f"{self.prefix}:log:{key[0]}:{key[1]}".encode()
-
-    def _index_key(self, period: int) -> bytes:
-        # the period's length in the name: stores configured otherwise never share a hash
-        return f"{self.prefix}:ids:{self._id_period_s}:{period}".encode()
-
-    def _index_now(self) -> int:
-        return int(time.time() // self._id_period_s)
-
-    def _index_periods(self) -> list[int]:
-        """The periods whose index may still hold an entry, newest first."""
-        now = self._index_now()
-        back = -(-self._id_ttl_ms // (self._id_period_s * 1000)) + 1
-        return list(range(now, now - back - 1, -1))
 
     # ---- queries and records --------------------------------------------------------------
 
@@ -324,7 +293,7 @@ class RedisStore(OnlineStore):
             names.append(name)
             blobs.append(blob)
         if ids:
-            names.append(self._index_key(self._index_now()))
+            names.append(self._ids.current())
         exchange.args = [
             b"".join(control),
             b"".join(blobs),
@@ -413,8 +382,8 @@ class RedisStore(OnlineStore):
         confirmed = to_time_us(confirmed_at)
         if keys is None:
             pipe = self._redis.pipeline(transaction=False)
-            for period in self._index_periods():
-                pipe.hget(self._index_key(period), transaction_id)
+            for index in self._ids.lookups():
+                pipe.hget(index, transaction_id)
             entry = next((e for e in pipe.execute() if e is not None), None)
             if entry is None:
                 return False
@@ -434,7 +403,7 @@ class RedisStore(OnlineStore):
         rows = warm_rows(self.plan, frame)
         logs: dict[Key, list[bytes]] = {}
         pipe = self._redis.pipeline(transaction=False)
-        index = self._index_key(self._index_now())
+        index = self._ids.current()
         for n, row in enumerate(rows, 1):
             tx, tx_id = row.tx, require_id(row.tx)
             for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
