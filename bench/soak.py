@@ -18,9 +18,14 @@
    last minute within 1.5x of the second minute's while the rows grow (exit 1 on a FAIL unless
    --no-check); a projection of every growth to 30 days at the default commit interval.
 
+With --spec cards the traffic is raw transactions of a spec deriving its features online, and
+the online state's size is sampled and checked too, on --online-store memory or redis
+(bench/soak_cards.py: the spec, the traffic's ever-new cards and terminals, the figures).
+
 Usage:
 
     .venv/bin/python bench/soak.py [--minutes 20] [--rate 100] [--commit-interval 0.5] [--json]
+    .venv/bin/python bench/soak.py --spec cards --online-store redis [--minutes 12]
 """
 
 from __future__ import annotations
@@ -42,6 +47,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `bench.*` as a package
 
 from bench.serve import free_port, prepare_home, wait_ready
+from bench.soak_cards import (
+    DEFAULT_REDIS_URL,
+    RedisWatch,
+    cards_env,
+    online_line,
+    prepare_cards_home,
+    raw_traffic_worker,
+    redis_prefix,
+)
 from bench.soak_measure import (
     FLAT_FACTOR,
     Labeller,
@@ -152,7 +166,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--monitor-every", type=int, default=5, help="minutes between runs")
     parser.add_argument("--concurrency", type=int, default=16, help="most requests in flight")
     parser.add_argument("--rows", type=int, default=30_000, help="training rows (fresh home)")
-    parser.add_argument("--home", type=Path, help="a home with a champion (default: fresh)")
+    parser.add_argument(
+        "--home", type=Path, help="a home with a champion, or one to prepare (default: fresh)"
+    )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument(
         "--maintenance-interval", type=float, default=15.0, help="maintenance.interval_s"
@@ -162,6 +178,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--keep-metadata-files", type=int, default=10, help="maintenance.keep_metadata_files"
     )
+    parser.add_argument(
+        "--spec",
+        choices=("demo", "cards"),
+        default="demo",
+        help="demo: the default spec, features sent ready-made; cards: raw transactions, "
+        "features derived by the online store (bench/soak_cards.py)",
+    )
+    parser.add_argument("--online-store", choices=("memory", "redis"), default="memory")
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL, help="--online-store redis")
+    parser.add_argument("--raw-days", type=int, default=20, help="--spec cards: training days")
     parser.add_argument("--json", action="store_true", help="every sample and figure as JSON")
     parser.add_argument("--no-check", action="store_true", help="exit 0 even on a FAIL")
     args = parser.parse_args(argv)
@@ -198,11 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     home = args.home or Path(tempfile.mkdtemp(prefix="fraudops-bench-soak-")) / "home"
     env = soak_env(home, args)
+    if args.spec == "cards":
+        env |= cards_env(home, args.online_store, args.redis_url)
+    prefix = redis_prefix(env)
+    redis = RedisWatch(args.redis_url, prefix) if prefix else None
     os.environ.clear()
     os.environ.update(env)  # this process reads the same home; the children inherit it
-    if args.home is None:
-        print(f"training a champion on {args.rows:,} rows in {home} ...", file=sys.stderr)
-        prepare_home(home, args.rows, env)
+    if args.home is None or not home.exists():  # a --home not there yet is prepared too
+        print(f"training a champion in {home} ...", file=sys.stderr)
+        if args.spec == "cards":
+            prepare_cards_home(home, env, BIN, args.raw_days)
+        else:
+            prepare_home(home, args.rows, env)
 
     from fraudops.config import load_settings
 
@@ -225,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx = mp.get_context("spawn")
         queue = ctx.Queue()
         sender = ctx.Process(
-            target=traffic_worker,
+            target=raw_traffic_worker if args.spec == "cards" else traffic_worker,
             args=(url, args.rate, args.minutes, args.seed, args.concurrency, queue),
         )
         labeller = Labeller(url, args.label_share, args.label_delay, seed=args.seed)
@@ -236,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"soak: {args.minutes} min at {args.rate:g} tx/s, a log commit every "
             f"{args.commit_interval:g} s, labels for {args.label_share:.0%} after "
-            f"{args.label_delay:g} s, monitoring at minutes {sorted(schedule)}; home {home}",
+            f"{args.label_delay:g} s, monitoring at minutes {sorted(schedule)}; spec "
+            f"{spec.name}"
+            + (f" on the {args.online_store} store" if spec.derived else "")
+            + f"; home {home}",
             file=out,
         )
         print(HEADER, file=out, flush=True)
@@ -251,9 +287,13 @@ def main(argv: list[str] | None = None) -> int:
             sample["elapsed_s"] = round(time.time() - started, 1)
             sample["labels_sent"] = labeller.sent
             sample["answered_total"] = answered
+            if redis is not None:
+                sample["online"] |= redis.sample()
             samples.append(sample)
             previous = sample
             print(row_line(sample), file=out, flush=True)
+            if sample["online"]:
+                print(online_line(sample["online"]), file=out, flush=True)
         sender.join(60)
         labels = labeller.stop()
         monitoring = monitor.wait()
@@ -263,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(90)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+        if redis is not None:  # the run's state, under its own prefix
+            print(f"redis: {redis.drop():,} keys under {prefix} deleted", file=out)
     # Whatever the server's last drain left (nothing, normally) is committed before the count.
     subprocess.run(
         [str(BIN / "fraudops"), "log-writer", "--once"],
@@ -355,6 +397,7 @@ def take_sample(
         "request_p99_ms": minute["latency_ms"]["p99"],
         "commit_ms": metrics["commit_ms"],
         "log_queue_records": metrics["queue_records"],
+        "online": metrics["online"],
         "log_commits_in_minute": commits - before,
         "rss_mb": process_rss(server_pid),
         # Other work on a shared machine shows here (the bench's own processes included).

@@ -112,12 +112,20 @@ _QUANTILE = re.compile(r'quantile="([0-9.]+)"')
 
 
 def scrape_metrics(url: str) -> dict[str, Any]:
-    """The writer's commit latency quantiles (ms; None when the metric is absent) and the log
-    queue, from the server's /metrics."""
+    """The writer's commit latency quantiles (ms; None when the metric is absent), the log
+    queue and the online feature state's size (empty for a spec without derived features),
+    from the server's /metrics."""
     with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
-        text = response.read().decode()
+        return parse_metrics(response.read().decode())
+
+
+def parse_metrics(text: str) -> dict[str, Any]:
+    """scrape_metrics' figures from the text of /metrics."""
+    from bench.soak_cards import ONLINE_METRICS
+
     commit: dict[str, float | None] = {"p50": None, "p99": None}
     queue = None
+    online: dict[str, float] = {}
     for line in text.splitlines():
         match = _SAMPLE.match(line)
         if match is None:
@@ -130,7 +138,9 @@ def scrape_metrics(url: str) -> dict[str, Any]:
                 commit[key] = max(commit[key] or 0.0, round(value * 1000, 1))
         elif name == "fraudops_log_queue_records":
             queue = int(value)
-    return {"commit_ms": commit, "queue_records": queue}
+        elif name in ONLINE_METRICS:
+            online[ONLINE_METRICS[name]] = value
+    return {"commit_ms": commit, "queue_records": queue, "online": online}
 
 
 def process_rss(server_pid: int) -> dict[str, float | None]:
@@ -300,6 +310,8 @@ def _flat_measures(s: dict[str, Any]) -> dict[str, float | None]:
         "data files": s["data_files"],
         "server RSS MB": s["rss_mb"]["server"],
         "writer RSS MB": s["rss_mb"]["writer"],
+        # The online feature state (a spec with derived features): /metrics' and Redis' figures.
+        **s.get("online", {}),
     }
 
 

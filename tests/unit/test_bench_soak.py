@@ -67,3 +67,40 @@ def test_metadata_growing_with_the_square_of_the_commits_is_flagged() -> None:
     checks = {c["measure"]: c["result"] for c in check_flatness(samples)}
     assert checks["metadata file KB predictions"] == "FAIL"
     assert checks["server RSS MB"] == "FAIL"
+
+
+def test_the_online_states_figures_are_checked_for_flatness() -> None:
+    # keys and events plateau (the bound works); the Redis id index grows with every minute
+    samples = [sample(m, 100 * m, meta=1e5, meta_json=1e4, rss=300) for m in (1, 2, 3, 4, 5)]
+    for m, s in enumerate(samples, 1):
+        s["online"] = {
+            "online keys": 3000.0 + (0 if m > 1 else -1000),
+            "online events": 9000.0,
+            "redis id entries": 6000.0 * m,
+        }
+    checks = {c["measure"]: c for c in check_flatness(samples)}
+    assert checks["online keys"]["result"] == "PASS"
+    assert (checks["online keys"]["second"], checks["online keys"]["last"]) == (3000.0, 3000.0)
+    assert checks["online events"]["result"] == "PASS"
+    assert checks["redis id entries"]["result"] == "FAIL"  # 12,000 -> 30,000
+    # a demo-spec soak has no online state: no such checks, nothing made up
+    del samples[1]["online"], samples[-1]["online"]
+    assert not [c for c in check_flatness(samples) if c["measure"].startswith(("online", "redis"))]
+
+
+def test_the_online_figures_are_read_from_the_servers_metrics() -> None:
+    from bench.soak_cards import online_line
+    from bench.soak_measure import parse_metrics
+
+    from fraudops.features.online import OnlineHeld
+    from fraudops.inference_log.base import ProducerStats
+    from fraudops.serving.metrics import ServerMetrics
+
+    held = OnlineHeld(keys=3000, events=9012, ids=4500)
+    text = ServerMetrics(lambda: ProducerStats(backend="spool"), read_online=lambda: held)
+    online = parse_metrics(text.render().decode())["online"]
+    assert online == {"online keys": 3000.0, "online events": 9012.0, "online ids": 4500.0}
+    assert "keys 3,000" in online_line(online)
+    no_state = ServerMetrics(lambda: ProducerStats(backend="spool"), read_online=lambda: None)
+    assert parse_metrics(no_state.render().decode())["online"] == {}
+    assert online_line({}) == ""

@@ -265,6 +265,18 @@ def _present(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class OnlineHeld:
+    """What this process holds of the online state (cheap: read at each /metrics scrape).
+
+    ``keys``: key values held (card, terminal); ``events``: their events; ``ids``: entries of
+    the id index kept in this process (None when the index lives elsewhere: Redis)."""
+
+    keys: int
+    events: int
+    ids: int | None
+
+
 class OnlineStore(ABC):
     """Per-key recent history and the derived features it gives (module docstring: the rules).
 
@@ -331,6 +343,10 @@ class OnlineStore(ABC):
     @abstractmethod
     def stored_events(self) -> int:
         """Events held over all keys (a measure of the state's size)."""
+
+    @abstractmethod
+    def held(self) -> OnlineHeld:
+        """The size of this process's state (the memory store's, the Redis store's mirror)."""
 
     @abstractmethod
     def clear(self) -> None:

@@ -17,6 +17,7 @@ from fraudops.features.online import (
     DEFAULT_LATE_S,
     FeaturePlan,
     KeyPlan,
+    OnlineHeld,
     OnlineStore,
     require_id,
     warm_rows,
@@ -235,6 +236,11 @@ class MemoryStore(OnlineStore):
     def stored_events(self) -> int:
         with self._lock:
             return self._state.stored_events()
+
+    def held(self) -> OnlineHeld:
+        with self._lock:
+            state = self._state
+            return OnlineHeld(len(state.keys), state.stored_events(), len(self._ids))
 
     def clear(self) -> None:
         with self._lock:

@@ -14,9 +14,8 @@ no Redis-side arithmetic.
 Bounded memory: a store rewrites a log from its mirror when the log holds much more than the
 mirror keeps (the rewrite gets a new epoch: the other stores read that log again in full); a
 log expires after ``key_ttl_s`` of idleness (wall clock). The id index (a transaction's time
-and keys, for a label that comes without them) is one hash per wall-clock week of recording,
-expiring the retention span after its week; a label looks its transaction up in the weeks
-that may still hold it.
+and keys, for a label that comes without them) keeps the retention span of ids
+(online_redis_index.py).
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ import orjson
 from fraudops.features.online import (
     DEFAULT_KEY_TTL_S,
     DEFAULT_LATE_S,
+    OnlineHeld,
     OnlineStore,
     require_id,
     warm_rows,
@@ -58,6 +58,7 @@ from fraudops.features.online_log import (
     tx_struct,
 )
 from fraudops.features.online_memory import LocalState
+from fraudops.features.online_redis_index import IdIndex, id_entry
 from fraudops.features.online_redis_scripts import (
     APPEND,
     REWRITE,
@@ -102,16 +103,10 @@ class _Exchange:
     long: list[Key]
 
 
-_WEEK_S = 7 * 86_400
 _CONTROL = struct.Struct("<8sQIB")  # epoch, offset, bytes appended, flags (the script's ctl)
 _LENGTH = struct.Struct("<I")
 _NO_EPOCH = bytes(HEADER)
 _SUFFIX, _CREATED, _MISSING = ord("S"), ord("N"), ord("M")
-
-
-def id_entry(tx: RawTransaction) -> bytes:
-    """What the id index holds for a transaction: its time and key values."""
-    return orjson.dumps({"t": tx.time_us, "k": dict(tx.keys)})
 
 
 class RedisStore(OnlineStore):
@@ -138,10 +133,8 @@ class RedisStore(OnlineStore):
         self._rewrite = self._redis.register_script(REWRITE)
         self._append = self._redis.register_script(APPEND)
         self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
-        # The id index (for a label that comes without its keys): one hash per wall-clock week
-        # of recording, kept the retention span past its week (so every entry at least that).
-        self._id_ttl_ms = max(self.keep_us // 1000, 3_600_000)
-        self._index_ttl_ms = b"%d" % (self._id_ttl_ms + _WEEK_S * 1000)
+        self._ids = IdIndex(prefix, self.keep_us)
+        self._index_ttl_ms = b"%d" % self._ids.hash_ttl_ms
         self._lock = threading.Lock()  # one sync at a time: the mirror follows the logs' order
         self._mirror = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
         self._read: dict[Key, _Read] = {}
@@ -155,15 +148,6 @@ class RedisStore(OnlineStore):
 
     def _log_key(self, key: Key) -> bytes:
         return f"{self.prefix}:log:{key[0]}:{key[1]}".encode()
-
-    def _index_key(self, week: int) -> bytes:
-        return f"{self.prefix}:ids:{week}".encode()
-
-    def _index_weeks(self) -> list[int]:
-        """The weeks whose index may still hold an entry, newest first."""
-        now = int(time.time() // _WEEK_S)
-        back = -(-self._id_ttl_ms // (_WEEK_S * 1000)) + 1
-        return list(range(now, now - back - 1, -1))
 
     # ---- queries and records --------------------------------------------------------------
 
@@ -309,7 +293,7 @@ class RedisStore(OnlineStore):
             names.append(name)
             blobs.append(blob)
         if ids:
-            names.append(self._index_key(int(time.time() // _WEEK_S)))
+            names.append(self._ids.current())
         exchange.args = [
             b"".join(control),
             b"".join(blobs),
@@ -398,8 +382,8 @@ class RedisStore(OnlineStore):
         confirmed = to_time_us(confirmed_at)
         if keys is None:
             pipe = self._redis.pipeline(transaction=False)
-            for week in self._index_weeks():
-                pipe.hget(self._index_key(week), transaction_id)
+            for index in self._ids.lookups():
+                pipe.hget(index, transaction_id)
             entry = next((e for e in pipe.execute() if e is not None), None)
             if entry is None:
                 return False
@@ -419,7 +403,7 @@ class RedisStore(OnlineStore):
         rows = warm_rows(self.plan, frame)
         logs: dict[Key, list[bytes]] = {}
         pipe = self._redis.pipeline(transaction=False)
-        index = self._index_key(int(time.time() // _WEEK_S))
+        index = self._ids.current()
         for n, row in enumerate(rows, 1):
             tx, tx_id = row.tx, require_id(row.tx)
             for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
@@ -431,7 +415,7 @@ class RedisStore(OnlineStore):
             pipe.hset(index, tx_id, id_entry(tx))
             if n % 5_000 == 0:
                 pipe.execute()
-        pipe.pexpire(index, int(self._index_ttl_ms))  # a week's index outlives its entries
+        pipe.pexpire(index, int(self._index_ttl_ms))  # a period's index outlives its entries
         pipe.execute()
         items = list(logs.items())
         for start in range(0, len(items), batch):  # bounded script calls
@@ -469,6 +453,14 @@ class RedisStore(OnlineStore):
                     reader.put(plan, value, rec.time_us, rec.tx_id, rec.values)
         reader.maybe_sweep(now=True)
         return reader.stored_events()
+
+    def held(self) -> OnlineHeld:
+        """The mirror's size (the logs and the id index are Redis's: INFO memory, SCAN).
+
+        Read without the lock: the event loop asks (/metrics) while a batch may hold it across
+        its await; a copy of the keys' histories (atomic under the GIL) is what is counted."""
+        histories = list(self._mirror.keys.values())
+        return OnlineHeld(len(histories), sum(len(h) for h in histories), None)
 
     def log_bytes(self) -> int:
         """The bytes the logs take in Redis (how far rewriting keeps them bounded)."""

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from fraudops import __version__
-from fraudops.features.online import OnlineStore
+from fraudops.features.online import OnlineHeld, OnlineStore
 from fraudops.inference_log.base import Producer, ProducerStats
 from fraudops.serving.lake_holder import LakeHolder
 from fraudops.serving.lake_watch import LakeWatch
@@ -78,7 +78,7 @@ class ServerState:
         self.body_deadlines = BodyDeadlines(cfg.body_timeout_s)
         self.lake = LakeWatch(settings, spec, runtime.lake_factory())
         self.labels_lake = LakeHolder(runtime.lake_factory())  # POST /v1/labels's
-        self.metrics = ServerMetrics(self.log_stats, self.lake.health)
+        self.metrics = ServerMetrics(self.log_stats, self.lake.health, self.online_held)
         self.holder = ModelHolder(settings, spec, lambda: runtime.mlflow, on_swap=self._swapped)
         self.log: Producer | None = None
         self.service: PredictionService | None = None
@@ -130,6 +130,10 @@ class ServerState:
                 given = value[7:].strip()
                 return any(hmac.compare_digest(given, token) for token in self.tokens)
         return False
+
+    def online_held(self) -> OnlineHeld | None:
+        """The online state's size, None for a spec without derived features (or not started)."""
+        return None if self.online is None else self.online.held()
 
     def log_stats(self) -> ProducerStats:
         """The inference log's figures, the same fields whatever the backend."""

@@ -3,7 +3,8 @@
 Request counts and latency are observed on the request path (children bound once: a labelled
 lookup per request would cost more than the observation). The inference log's figures (queue
 depth, written, dropped) and the lake's state are read at scrape time from the log's typed stats
-(which include what its drainer last reported) and the server's last look at the lake.
+(which include what its drainer last reported) and the server's last look at the lake. A spec
+with derived features adds its online state's size (read at scrape time too).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from prometheus_client.registry import Collector
 from fraudops.inference_log.base import ProducerStats
 
 if TYPE_CHECKING:
+    from fraudops.features.online import OnlineHeld
     from fraudops.serving.lake_watch import LakeHealth
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0)
@@ -124,11 +126,45 @@ def _drainer_metrics(stats: ProducerStats) -> Iterator[Any]:
         yield last
 
 
+class _OnlineCollector(Collector):
+    """The online feature state's size (names read by bench/soak.py): the bound its sweeps
+    keep is watched, not assumed. Nothing while the process holds no online store."""
+
+    def __init__(self, read: Callable[[], OnlineHeld | None]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Any]:
+        held = self._read()
+        if held is None:
+            return
+        figures = [
+            (
+                "fraudops_online_keys",
+                "Key values (cards, terminals) the online state holds.",
+                held.keys,
+            ),
+            ("fraudops_online_events", "Events the online state holds over all keys.", held.events),
+        ]
+        if held.ids is not None:
+            figures.append(
+                (
+                    "fraudops_online_ids",
+                    "Transactions in this process's id index (labels sent without keys).",
+                    held.ids,
+                )
+            )
+        for name, doc, value in figures:
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], float(value))
+            yield gauge
+
+
 class ServerMetrics:
     def __init__(
         self,
         read_log_stats: Callable[[], ProducerStats],
         read_lake: Callable[[ProducerStats], LakeHealth] | None = None,
+        read_online: Callable[[], OnlineHeld | None] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
@@ -170,6 +206,8 @@ class ServerMetrics:
             "fraudops_model_version", "The registry version being served.", registry=self.registry
         )
         self.registry.register(_LogCollector(read_log_stats, read_lake))
+        if read_online is not None:
+            self.registry.register(_OnlineCollector(read_online))
         self._bound: dict[tuple[str, int], Any] = {}
 
     def count(self, route: str, status: int) -> None:
