@@ -182,7 +182,8 @@ def write_html_reports(
     drift: DriftReport | None = None,
 ) -> dict[str, str]:
     """Evidently's data-drift and classification HTML reports (seconds each: made on drift or
-    degradation, or on demand). The reference is a sample of the lake's `transactions`;
+    degradation, or on demand). The reference is a sample of the lake's `transactions` (with
+    their derived features computed, for a spec that has them);
     ``current``: the data window's predictions (or a sample); ``labelled``: labelled predictions
     (label, probability). ``drift``: the run's drift report, whose per-column tests and verdict
     the drift report then carries (``monitoring.evidently_drift``; its JSON beside the HTML)."""
@@ -191,9 +192,14 @@ def write_html_reports(
     from evidently.presets import ClassificationPreset, DataDriftPreset
 
     sample = settings.monitoring.html_sample_rows
-    numeric = [f.name for f in spec.features if f.kind is FeatureKind.numeric]
-    categorical = [f.name for f in spec.features if f.kind is not FeatureKind.numeric]
-    reference = lake.read_frame("transactions", columns=spec.feature_names)
+    numeric = [f.name for f in spec.model_features if f.kind is FeatureKind.numeric]
+    categorical = [f.name for f in spec.model_features if f.kind is not FeatureKind.numeric]
+    if spec.derived:  # `transactions` holds the raw columns: the features are computed
+        from fraudops.features.lake_source import derive_from_lake
+
+        reference = derive_from_lake(lake, spec)[spec.feature_names]
+    else:
+        reference = lake.read_frame("transactions", columns=spec.feature_names)
     reference = reference.sample(min(sample, len(reference)), random_state=0)
     current_rows = current[spec.feature_names].sample(min(sample, len(current)), random_state=0)
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
