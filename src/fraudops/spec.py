@@ -83,9 +83,11 @@ class FeatureSpec(BaseModel):
         default_factory=list,
         description="Features computed from the timestamp and each key's history (derived.py).",
     )
+    # Not dumped: the settings' children reload a dump, where a spec may not set it.
     key_ttl_s: float = Field(
         DEFAULT_KEY_TTL_S,
         gt=0,
+        exclude=True,
         description="Filled from `features.key_ttl_s` (not set in a spec): a key's previous "
         "transaction older than this counts as none, offline as online.",
     )
