@@ -152,7 +152,7 @@ def test_a_key_ttl_shorter_than_a_window_is_refused_naming_the_spec_and_feature(
     from fraudops.errors import ConfigError
 
     lookback = 37 * 86_400  # cards: term_nb_tx_30d, window 30d + delay 7d
-    with pytest.raises(ConfigError, match="features.key_ttl_s") as refused:
+    with pytest.raises(ConfigError, match=r"features\.key_ttl_s") as refused:
         load_settings(spec="cards", features={"key_ttl_s": lookback - 1})
     assert "'cards'" in str(refused.value) and "'term_nb_tx_30d'" in str(refused.value)
     assert f"at least {lookback}" in str(refused.value)
