@@ -140,6 +140,6 @@ class DerivedFeature(BaseModel):
 
     @property
     def lookback_s(self) -> int:
-        """How much history before ``t`` this feature reads (0 for calendar, time_since_last
-        reads back without a bound: the online state keeps the key's last time)."""
+        """How much history before ``t`` this feature's window reads (0 for calendar and
+        time_since_last, which reads the key's last time back to ``features.key_ttl_s``)."""
         return (self.window_s or 0) + self.delay_s
