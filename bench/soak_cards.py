@@ -4,7 +4,8 @@ The soak serves `cards_soak`: the built-in `cards` with every window and delay s
 to seconds (1d -> 15 s, 7d -> 30 s, 30d -> 60 s; the terminal windows' 7d delay -> 15 s),
 ``features.late_arrival_s`` 15 s and ``features.key_ttl_s`` 90 s, so that within a minute or two
 the state holds all it will ever hold: events older than the retention (75 s of lookback + 15 s
-of lateness) are trimmed, and a card or terminal idle 90 s is forgotten. The traffic keeps
+of lateness) are trimmed, and a card or terminal idle 90 s (+ the 15 s of lateness) is
+forgotten. The traffic keeps
 bringing new ones, as real traffic does: each transaction's card is drawn from a sliding range
 of ACTIVE_CARDS that moves on by NEW_CARDS_PER_S (terminals likewise), so over a run many
 times more cards are seen than any minute holds. Without the bound, keys and events grow with

@@ -119,16 +119,24 @@ def brute_force(
             key = cust if d.by == "customer_id" else term
             col = 2 if d.by == "customer_id" else 3
             mine = by_key[(col, key)]
-            out[d.name][idx] = _one(d, t, position[idx], mine, position)
+            out[d.name][idx] = _one(d, t, position[idx], mine, position, spec.key_ttl_s)
     return pd.DataFrame(out).loc[frame.index]
 
 
 def _one(
-    d: DerivedFeature, t: pd.Timestamp, pos: int, mine: list[Any], position: dict[Any, int]
+    d: DerivedFeature,
+    t: pd.Timestamp,
+    pos: int,
+    mine: list[Any],
+    position: dict[Any, int],
+    key_ttl_s: float,
 ) -> float:
     if d.agg is Agg.time_since_last:
+        # a previous row older than the key's ttl counts as none (derived.py)
         before = [r for r in mine if position[r[0]] < pos]
-        return -1.0 if not before else (t - before[-1][1]).value / 1e9
+        if not before or t - before[-1][1] > pd.Timedelta(seconds=key_ttl_s):
+            return -1.0
+        return (t - before[-1][1]).value / 1e9
     w = pd.Timedelta(seconds=d.window_s or 0)
     delay = pd.Timedelta(seconds=d.delay_s)
     low, high = t - delay - w, t - delay

@@ -20,7 +20,9 @@ tested against an independent pandas computation of exactly these):
   transaction), a served transaction's label when its label event was confirmed at or before ``t``;
 - ``mean``/``min``/``max``/``sum`` of an empty window are 0; ``std`` is the population standard
   deviation (0 for fewer than two values);
-- ``time_since_last``: seconds since the key's previous transaction (-1 when it has none);
+- ``time_since_last``: seconds since the key's previous transaction, -1 when it has none
+  within ``features.key_ttl_s`` (the online state forgets a key idle that long, so a previous
+  transaction older than that counts as none offline too);
 - calendar features read the timestamp in UTC: ``hour`` 0-23, ``day_of_week`` 0 = Monday,
   ``weekend`` Saturday or Sunday, ``night`` 00:00-06:59.
 """
@@ -53,6 +55,9 @@ class Agg(Enum):  # not a StrEnum: a member named `count` would hide str.count
 
 # Aggregations over a value column (`of`), and those that count rows or read time only.
 VALUE_AGGS = frozenset({Agg.sum, Agg.mean, Agg.min, Agg.max, Agg.std})
+
+# features.key_ttl_s by default: how long a key's history counts (FeatureSpec.key_ttl_s).
+DEFAULT_KEY_TTL_S = 90 * 86_400.0
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
@@ -135,6 +140,6 @@ class DerivedFeature(BaseModel):
 
     @property
     def lookback_s(self) -> int:
-        """How much history before ``t`` this feature reads (0 for calendar, time_since_last
-        reads back without a bound: the online state keeps the key's last time)."""
+        """How much history before ``t`` this feature's window reads (0 for calendar and
+        time_since_last, which reads the key's last time back to ``features.key_ttl_s``)."""
         return (self.window_s or 0) + self.delay_s

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from fraudops.derived import VALUE_AGGS, Agg, Calendar, DerivedFeature
+from fraudops.derived import DEFAULT_KEY_TTL_S, VALUE_AGGS, Agg, Calendar, DerivedFeature
 
 
 class FeatureKind(StrEnum):
@@ -83,6 +83,14 @@ class FeatureSpec(BaseModel):
         default_factory=list,
         description="Features computed from the timestamp and each key's history (derived.py).",
     )
+    # Not dumped: the settings' children reload a dump, where a spec may not set it.
+    key_ttl_s: float = Field(
+        DEFAULT_KEY_TTL_S,
+        gt=0,
+        exclude=True,
+        description="Filled from `features.key_ttl_s` (not set in a spec): a key's previous "
+        "transaction older than this counts as none, offline as online.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> FeatureSpec:
@@ -131,6 +139,15 @@ class FeatureSpec(BaseModel):
                     )
                 if plain[d.of].kind is not FeatureKind.numeric:
                     raise ValueError(f"{where}: of {d.of!r} is {plain[d.of].kind}, not numeric")
+
+    @property
+    def key_ttl_us(self) -> int:
+        """``key_ttl_s`` in whole µs, as both engines compare it (t - t_prev <= it)."""
+        return round(self.key_ttl_s * 1_000_000)
+
+    def longest_lookback(self) -> DerivedFeature | None:
+        """The derived feature reading furthest back (window + delay), None without any."""
+        return max(self.derived, key=lambda d: d.lookback_s, default=None)
 
     @property
     def feature_names(self) -> list[str]:

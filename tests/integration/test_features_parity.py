@@ -312,3 +312,68 @@ def test_a_concurrent_burst_is_computed_as_one_batch_equal_to_the_offline_comput
         expected = offline[d.name].to_numpy(dtype=np.float64)
         assert np.array_equal(online, expected), (d.name, online, expected)
     assert (offline["cust_nb_tx_1d"] > 3).any()  # the burst's rows did see each other
+
+
+def test_a_key_idle_past_its_ttl_reads_as_new_online_and_offline(world: Settings) -> None:
+    """features.key_ttl_s bounds a key's history on both sides: a previous transaction older
+    than it counts as none (time_since_last -1) whether or not the store still holds it (the
+    memory store forgets it, Redis by the wall clock has not yet); exactly the ttl still
+    counts. Set to the shortest the spec allows (its longest window + delay)."""
+    ttl = dt.timedelta(days=37)  # cards: term_nb_tx_30d, window 30d + delay 7d
+    settings = world.model_copy(
+        update={"features": world.features.model_copy(update={"key_ttl_s": ttl.total_seconds()})}
+    )
+    spec = settings.feature_spec(SPEC)
+    assert spec.key_ttl_s == ttl.total_seconds()
+    t1 = START + dt.timedelta(days=10, hours=1, microseconds=7)
+    plan = [  # (customer, time, expected time since last or None: the offline value only)
+        ("E0", t1, -1.0),
+        ("E1", t1 + dt.timedelta(minutes=1), -1.0),
+        ("C0", t1 + dt.timedelta(minutes=2), None),  # seen in the loaded history
+        ("C9", t1 + dt.timedelta(minutes=3), -1.0),
+        ("C9", t1 + dt.timedelta(days=36), 36 * 86_400.0 - 180),
+        ("E0", t1 + ttl, ttl.total_seconds()),  # exactly the ttl: still counts
+        ("E1", t1 + dt.timedelta(minutes=1) + ttl + dt.timedelta(microseconds=1), -1.0),
+        ("C0", t1 + dt.timedelta(days=38), -1.0),  # idle past the ttl
+        ("C0", t1 + dt.timedelta(days=38, minutes=5), 300.0),  # new again from there
+        ("C8", t1 + dt.timedelta(days=48), -1.0),  # 12 days on: the memory store sweeps
+        ("C1", t1 + dt.timedelta(days=48, minutes=1), -1.0),  # forgotten there (C2, C3 too)
+    ]
+    bodies = [
+        {
+            "tx_time": t.isoformat(),
+            "customer_id": customer,
+            "terminal_id": TERMINALS[i % len(TERMINALS)],
+            "amount": 10.0 + i,
+            "transaction_id": f"k{i:03d}",
+        }
+        for i, (customer, t, _) in enumerate(plan)
+    ]
+    clock = Clock(t1)
+    app = _start(settings, clock)
+    assert app.state.online is not None and app.state.online.key_ttl_s == ttl.total_seconds()
+    _serve(settings, app, clock, bodies, lambda tx: 0)
+    if settings.features.online_store == "memory":  # forgotten (ttl + late_s), not just masked
+        assert app.state.online.held().keys == 11 - 2  # C2 and C3 gone of T0-2, C0-3, C8-9, E0-1
+    _drain(settings, app)
+    app.state.stop()
+
+    with Lake.open(settings, SPEC) as lake:
+        history = read_history(lake, spec)
+    rows = history.frame[history.served].set_index(spec.id_column)
+    offline = derive_as_served(history)
+    offline.index = history.frame.loc[offline.index, spec.id_column]
+    for d in spec.derived:
+        online = rows[logged(d.name)].to_numpy(dtype=np.float64)
+        expected = offline.loc[rows.index, d.name].to_numpy(dtype=np.float64)
+        assert np.array_equal(online, expected), (d.name, online, expected)
+    since = offline["cust_secs_since_last"]
+    for i, (_, _, want) in enumerate(plan):
+        if want is not None:
+            assert since[f"k{i:03d}"] == want, (i, since[f"k{i:03d}"], want)
+    assert since["k002"] > 0  # C0's loaded history, within the ttl
+    with Lake.open(settings, SPEC) as lake:
+        skew = check_skew(
+            lake, spec, start=START, end=clock.now + dt.timedelta(seconds=1), alert_share=0.0
+        )
+    assert skew.rows == len(plan) and skew.share == 0.0 and not skew.alert

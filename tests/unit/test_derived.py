@@ -143,3 +143,39 @@ def test_specs_without_derived_features_are_unchanged() -> None:
     assert spec.feature_names == spec.raw_feature_names == ["a", "b"]
     assert spec.required_columns == ["t", "y", "a", "b"]
     assert DerivedFeature(name="n", calendar="night").lookback_s == 0
+
+
+def test_a_key_ttl_shorter_than_a_window_is_refused_naming_the_spec_and_feature() -> None:
+    """The online state forgets a key after features.key_ttl_s: a shorter ttl than a window +
+    delay would cut windows the offline engine computes in full."""
+    from fraudops.config import load_settings
+    from fraudops.errors import ConfigError
+
+    lookback = 37 * 86_400  # cards: term_nb_tx_30d, window 30d + delay 7d
+    with pytest.raises(ConfigError, match=r"features\.key_ttl_s") as refused:
+        load_settings(spec="cards", features={"key_ttl_s": lookback - 1})
+    assert "'cards'" in str(refused.value) and "'term_nb_tx_30d'" in str(refused.value)
+    assert f"at least {lookback}" in str(refused.value)
+    # another spec active: loads; the short-ttl spec is refused when asked for
+    other = load_settings(spec="transactions30", features={"key_ttl_s": 86_400})
+    with pytest.raises(ConfigError, match="'term_nb_tx_30d'"):
+        other.feature_spec("cards")
+    # just enough: both engines read the ttl from the spec
+    settings = load_settings(spec="cards", features={"key_ttl_s": lookback})
+    assert settings.feature_spec().key_ttl_s == lookback
+    assert settings.feature_spec().key_ttl_us == lookback * 1_000_000
+    copied = settings.model_copy(
+        update={"features": settings.features.model_copy(update={"key_ttl_s": 4e6})}
+    )
+    assert copied.feature_spec().key_ttl_s == 4e6  # settings copied: the spec follows
+
+
+def test_a_spec_may_not_set_its_own_key_ttl() -> None:
+    from fraudops.config import load_settings
+    from fraudops.errors import ConfigError
+
+    raw = _spec([]).model_dump()
+    assert "key_ttl_s" not in raw  # a dump reloads (the serving workers' settings file)
+    assert load_settings(specs={"mine": raw}).feature_spec("mine").name == "mine"
+    with pytest.raises(ConfigError, match=r"specs.mine.key_ttl_s.*features.key_ttl_s"):
+        load_settings(specs={"mine": raw | {"key_ttl_s": 60.0}})

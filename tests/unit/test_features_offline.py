@@ -23,12 +23,27 @@ from tests.feature_reference import (
 ROLLED = [d.name for d in raw_spec().derived if d.calendar is None and d.by is not None]
 
 
-def test_every_feature_equals_the_brute_force_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+# A key's ttl of 12 h: on hourly times, some gaps are exactly it (still counted), many longer.
+TTLS = [None, 12 * 3600.0]
+
+
+def _with_ttl(spec: FeatureSpec, key_ttl_s: float | None) -> FeatureSpec:
+    return spec if key_ttl_s is None else spec.model_copy(update={"key_ttl_s": key_ttl_s})
+
+
+@pytest.mark.parametrize("key_ttl_s", TTLS)
+def test_every_feature_equals_the_brute_force_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, key_ttl_s: float | None
+) -> None:
     monkeypatch.setattr(windows, "BLOCK", 37)  # sums run in many blocks of rows
     frame = random_raw_frame(400).sample(frac=1.0, random_state=3)  # any input order
     assert frame["tx_time"].duplicated().sum() > 50  # many same-time ties
-    spec = raw_spec()
+    spec = _with_ttl(raw_spec(), key_ttl_s)
     got = derive(frame, spec)
+    since = got["cust_secs_since_last"]
+    if key_ttl_s is not None:  # the rule is exercised: gaps past the ttl, one exactly at it
+        assert (since == -1).sum() > 5 * 2 and (since == key_ttl_s).any()
+        assert since.max() == key_ttl_s
     want = brute_force(frame, spec)
     assert list(got.columns) == [d.name for d in spec.derived]
     assert got.index.equals(frame.index)
@@ -211,14 +226,18 @@ def test_time_coding_by_rank_finds_the_same_windows() -> None:
     assert 0 < counted.mean() < 10
 
 
+@pytest.mark.parametrize("key_ttl_s", TTLS)
 @pytest.mark.parametrize("late_labels", [False, True])
-def test_offline_equals_the_online_memory_store_bit_for_bit(late_labels: bool) -> None:
+def test_offline_equals_the_online_memory_store_bit_for_bit(
+    late_labels: bool, key_ttl_s: float | None
+) -> None:
     """The online store (features/online_memory.py) warmed with the same rows answers every
-    row's query with exactly the offline values: one contract, two engines."""
+    row's query with exactly the offline values: one contract, two engines (time_since_last's
+    ttl rule too, with the store still holding the older rows)."""
     from fraudops.features.online_memory import MemoryStore
     from fraudops.features.raw_request import RawTransaction
 
-    spec = raw_spec()
+    spec = _with_ttl(raw_spec(), key_ttl_s)
     frame = random_raw_frame(300, seed=3)
     rng = np.random.default_rng(2)
     known = None

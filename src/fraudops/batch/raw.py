@@ -134,8 +134,7 @@ def lake_history(
     lake_factory: Callable[[], Lake], spec: FeatureSpec, frame: pd.DataFrame
 ) -> pd.DataFrame:
     """The lake's transactions a file row's windows may reach: up to the file's last time,
-    from its first time less the longest lookback (all, when ``time_since_last`` reads back
-    without bound)."""
+    from its first time less the longest lookback (``history_seconds``)."""
     from fraudops.features import history_seconds, needed_columns
     from fraudops.lake.schemas import TRANSACTIONS, transaction_id_column
 
@@ -144,9 +143,10 @@ def lake_history(
     wanted = list(dict.fromkeys([id_column, *wanted, spec.label_column]))
     times = frame[spec.timestamp_column]
     lookback = history_seconds(spec)
-    parts = [f"{spec.timestamp_column} <= {_literal(times.max())}"]
-    if lookback is not None:
-        parts.append(f"{spec.timestamp_column} >= {_literal(_minus(times.min(), lookback))}")
+    parts = [
+        f"{spec.timestamp_column} <= {_literal(times.max())}",
+        f"{spec.timestamp_column} >= {_literal(_minus(times.min(), lookback))}",
+    ]
     with lake_factory() as lake:
         if not lake.exists(TRANSACTIONS):
             return pd.DataFrame(columns=wanted)

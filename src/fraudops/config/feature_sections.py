@@ -3,11 +3,16 @@ claim about its time."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from fraudops.config.base import Section
+from fraudops.derived import DEFAULT_KEY_TTL_S
+
+if TYPE_CHECKING:
+    from fraudops.spec import FeatureSpec
 
 OnlineStoreName = Literal["memory", "redis"]
 
@@ -36,8 +41,25 @@ class FeaturesSettings(Section):
         "see its exact windows (the state keeps this much beyond the longest window + delay).",
     )
     key_ttl_s: float = Field(
-        90 * 86_400.0,
+        DEFAULT_KEY_TTL_S,
         gt=0,
-        description="A key (card, terminal) idle this long is forgotten: its time since last "
-        "reads -1 afterwards. Redis counts wall-clock idleness, memory event time.",
+        description="How long a key's (card, terminal) history counts: a previous transaction "
+        "older than this counts as none (time_since_last -1), offline as online, and the online "
+        "state forgets a key idle this long (+ late_arrival_s). At least every derived "
+        "feature's window + delay.",
     )
+
+
+def check_key_ttl(features: FeaturesSettings, specs: Iterable[FeatureSpec]) -> None:
+    """Refuse a key_ttl_s shorter than a window + delay: the online state would forget a
+    key's events that a window still reads, and its values would differ from the offline ones."""
+    for spec in specs:
+        longest = spec.longest_lookback()
+        if longest is None or longest.lookback_s <= features.key_ttl_s:
+            continue
+        reach = f"window {longest.window}" + (f" + delay {longest.delay}" if longest.delay else "")
+        raise ValueError(
+            f"features.key_ttl_s ({features.key_ttl_s:g} s) is shorter than the history spec "
+            f"{spec.name!r} reads: its derived feature {longest.name!r} reads {reach} = "
+            f"{longest.lookback_s} s back. Set features.key_ttl_s to at least {longest.lookback_s}"
+        )

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import (
     Field,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -26,7 +27,7 @@ from pydantic_settings import (
 )
 
 from fraudops.config.compute_sections import ComputeSettings
-from fraudops.config.feature_sections import FeaturesSettings
+from fraudops.config.feature_sections import FeaturesSettings, check_key_ttl
 from fraudops.config.maintenance_sections import MaintenanceSettings
 from fraudops.config.model_sections import (
     DataSettings,
@@ -99,9 +100,26 @@ class Settings(BaseSettings):
         merged: dict[str, Any] = {k: v.model_dump() for k, v in BUILTIN_SPECS.items()}
         for key, spec in value.items():
             raw = spec.model_dump() if isinstance(spec, FeatureSpec) else dict(spec)
+            if not isinstance(spec, FeatureSpec) and "key_ttl_s" in raw:
+                raise ValueError(
+                    f"specs.{key}.key_ttl_s: set it once for every spec as features.key_ttl_s "
+                    "(the online state forgets keys by it)"
+                )
             raw["name"] = key
             merged[key] = raw
         return merged
+
+    @model_validator(mode="after")
+    def _stamp_key_ttl(self) -> Settings:
+        # Both engines read time_since_last's cut-off from the spec (feature_spec() stamps it
+        # again for a copy of these settings). A ttl that would cut a window is refused for the
+        # active spec here, for another (a built-in one not in use) when it is asked for.
+        if self.spec in self.specs:
+            check_key_ttl(self.features, [self.specs[self.spec]])
+        for key, spec in self.specs.items():
+            if spec.key_ttl_s != self.features.key_ttl_s:
+                self.specs[key] = spec.model_copy(update={"key_ttl_s": self.features.key_ttl_s})
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -163,10 +181,17 @@ class Settings(BaseSettings):
         """The spec called ``name`` (default: the active one); a ConfigError names the choices."""
         key = name or self.spec
         try:
-            return self.specs[key]
+            spec = self.specs[key]
         except KeyError:
             known = ", ".join(sorted(self.specs))
             raise ConfigError(f"unknown spec {key!r}: known specs are {known}") from None
+        if spec.key_ttl_s != self.features.key_ttl_s:  # settings copied with other features
+            spec = spec.model_copy(update={"key_ttl_s": self.features.key_ttl_s})
+        try:
+            check_key_ttl(self.features, [spec])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return spec
 
 
 _active_config_file: ContextVar[Path | None] = ContextVar("fraudops_config_file", default=None)

@@ -4,6 +4,7 @@ row as known at its time (a loaded row's label is known at the row's own time)."
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,12 +53,14 @@ def with_derived(
     return rows
 
 
-def history_seconds(spec: FeatureSpec) -> int | None:
-    """How far back before a row its features read; None when without bound
-    (``time_since_last`` reads the key's previous row however old)."""
+def history_seconds(spec: FeatureSpec) -> int:
+    """How far back before a row its features read, in whole seconds: the longest window +
+    delay, and ``key_ttl_s`` for ``time_since_last`` (an older previous row counts as none)."""
+    lookback = max((d.lookback_s for d in spec.derived), default=0)
     if any(d.agg is Agg.time_since_last for d in spec.derived):
-        return None
-    return max((d.lookback_s for d in spec.derived), default=0)
+        # + 1 s: a margin for float-second times rounded to the µs at the bound
+        return max(lookback, math.ceil(spec.key_ttl_us / 1_000_000) + 1)
+    return lookback
 
 
 def derive_from_lake(
@@ -81,7 +84,7 @@ def derive_from_lake(
     ]
     columns.insert(0, id_column)
     lookback = history_seconds(spec)
-    since = None if start is None or lookback is None else _minus(start, lookback)
+    since = None if start is None else _minus(start, lookback)
     table = lake.read("transactions", columns, _time_filter(spec, since, end))
     if table.num_rows == 0:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in wanted})

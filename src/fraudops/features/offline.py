@@ -18,7 +18,9 @@ Exactness contract with the online engine (which must produce the same bits):
   windows give 0;
 - fraud_rate: frauds / count (0 for an empty window) where a row's label counts iff it is 1 and
   known at t (``label_known_at <= t``; rows loaded in the lake are known at their own time);
-- time_since_last: ``(t_us - previous_t_us) / 1_000_000``, -1.0 for the key's first row;
+- time_since_last: ``(t_us - previous_t_us) / 1_000_000``, -1.0 for the key's first row and
+  when ``t_us - previous_t_us > spec.key_ttl_us`` (features.key_ttl_s: the online state forgets
+  a key idle that long, so an older previous row counts as none here too);
 - calendar features from the UTC time: hour, day_of_week (0 = Monday), weekend, night (hour < 7).
 """
 
@@ -172,7 +174,7 @@ def derive_all(
         if d.by not in keyed:
             codes = key_codes(frame[d.by])
             keyed[d.by] = KeyedRows.build(codes, times, order, lookback_us=lookback_us)
-        values = _window_feature(d, keyed[d.by], frame, spells)
+        values = _window_feature(d, keyed[d.by], frame, spells, spec.key_ttl_us)
         result = np.empty_like(values)
         result[keyed[d.by].perm] = values
         out[d.name] = result
@@ -242,11 +244,11 @@ def calendar(times: IntArray, kind: Calendar) -> IntArray:
 
 
 def _window_feature(
-    d: DerivedFeature, rows: KeyedRows, frame: pd.DataFrame, spells: FraudSpells
+    d: DerivedFeature, rows: KeyedRows, frame: pd.DataFrame, spells: FraudSpells, key_ttl_us: int
 ) -> np.ndarray:
     """One window feature per sorted position of ``rows``."""
     if d.agg is Agg.time_since_last:
-        return rows.time_since_last()
+        return rows.time_since_last(key_ttl_us)
     window_us = int(d.window_s or 0) * 1_000_000
     delay_us = d.delay_s * 1_000_000
     lo, hi = rows.window(window_us, delay_us)

@@ -19,7 +19,8 @@ Numeric contract (shared with features/offline.py; the two are compared bit for 
   label in force at ``t`` is fraud: the label event with the latest ``confirmed_at <= t``
   (ties: the one recorded last); 0 for an empty window;
 - ``time_since_last`` = (t - t_prev) / 1e6 in seconds, t_prev the time of the key's previous
-  row in (time, id) order; -1.0 when there is none;
+  row in (time, id) order; -1.0 when there is none or ``t - t_prev > key_ttl_us`` (the spec's
+  ``key_ttl_s`` in whole µs: a key forgotten online has no previous row offline either);
 - calendar features from the UTC time: hour, day_of_week (0 = Monday), weekend, night (< 07:00).
 Both stores compute in this process with one kernel over per-key columnar histories
 (online_keys.py); the Redis store keeps them as a mirror of per-key logs it shares with the
@@ -36,8 +37,10 @@ transaction id recorded again replaces its event under the same key values (its 
 Bounded state: each key keeps the events newer than ``newest - (max lookback + late_s)``,
 ``newest`` the latest time recorded, plus its last older event (for time_since_last). Queries at
 times down to ``newest - late_s`` are exact; an arrival later than that may see a window cut at
-the retention horizon. A key idle for ``key_ttl_s`` is forgotten (its time_since_last reads -1;
-in Redis: idle by the wall clock).
+the retention horizon. A key idle for ``key_ttl_s + late_s`` is forgotten (by event time; in
+Redis by the wall clock), later than the time_since_last rule reads its last row as too old:
+forgetting never changes a value while ``key_ttl_s`` covers the longest window + delay (the
+settings refuse less).
 
 Batches (``compute_and_record_many``): each transaction computed then recorded, in order, as
 one call - one Redis round trip for all of them.
@@ -61,7 +64,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from fraudops.derived import Agg, Calendar, DerivedFeature
+from fraudops.derived import DEFAULT_KEY_TTL_S, Agg, Calendar, DerivedFeature
 from fraudops.features.online_keys import US_PER_S, KeyHistory, key_features
 from fraudops.features.raw_request import RawTransaction, to_time_us
 from fraudops.spec import FeatureSpec
@@ -73,7 +76,6 @@ _US_PER_HOUR = 3600 * US_PER_S
 _US_PER_DAY = 24 * _US_PER_HOUR
 CONFIRMED_AT_COLUMN = "label_confirmed_at"
 DEFAULT_LATE_S = 3600.0
-DEFAULT_KEY_TTL_S = 90 * 86_400.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class KeyPlan:
     lookback_us: int  # longest window + delay of these features (0: time_since_last only)
     needs_labels: bool
     windows: tuple[WindowPlan, ...] = ()
+    key_ttl_us: int = round(DEFAULT_KEY_TTL_S * US_PER_S)  # time_since_last's cut-off
 
     @cached_property
     def since(self) -> tuple[str, ...]:
@@ -148,6 +151,7 @@ class FeaturePlan:
                     columns=columns,
                     lookback_us=max(d.lookback_s for d in feats) * US_PER_S,
                     needs_labels=any(d.agg is Agg.fraud_rate for d in feats),
+                    key_ttl_us=spec.key_ttl_us,
                     windows=tuple(
                         WindowPlan(
                             name=d.name,
@@ -288,13 +292,18 @@ class OnlineStore(ABC):
         spec: FeatureSpec,
         *,
         late_s: float = DEFAULT_LATE_S,
-        key_ttl_s: float = DEFAULT_KEY_TTL_S,
+        key_ttl_s: float | None = None,
     ) -> None:
+        if key_ttl_s is not None and key_ttl_s != spec.key_ttl_s:
+            spec = spec.model_copy(update={"key_ttl_s": key_ttl_s})  # given here: the rule too
         self.spec = spec
         self.plan = FeaturePlan(spec)
         self.late_us = round(late_s * US_PER_S)
         self.keep_us = self.plan.max_lookback_us + self.late_us
-        self.key_ttl_s = key_ttl_s
+        self.key_ttl_s = spec.key_ttl_s
+        # A key is forgotten this long after its last event: a query down to newest - late_s
+        # then finds it older than key_ttl (time_since_last -1) and outside every window.
+        self.forget_us = spec.key_ttl_us + self.late_us
 
     def warm_horizon_us(self, newest_us: int) -> int:
         """Rows newer than this (with each key's last older row) are what ``warm`` needs."""

@@ -202,8 +202,12 @@ def key_features(
         history = _without(history, tx_id)
         end -= 1
     times = history.times
-    for name in plan.since:
-        out[name] = (t - times[end - 1]) / US_PER_S if end else -1.0
+    if plan.since:
+        gap = t - times[end - 1] if end else -1
+        # a previous row older than key_ttl counts as none (the store may still hold it)
+        since = gap / US_PER_S if 0 <= gap <= plan.key_ttl_us else -1.0
+        for name in plan.since:
+            out[name] = since
     cols, right = history.cols, bisect.bisect_right
     for span in plan.spans:
         hi = t - span.delay_us

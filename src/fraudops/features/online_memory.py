@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from fraudops.features.online import (
-    DEFAULT_KEY_TTL_S,
     DEFAULT_LATE_S,
     FeaturePlan,
     KeyPlan,
@@ -34,13 +33,14 @@ class LocalState:
     """Every key value's history in this process (not thread-safe: its owner locks).
 
     Each record trims the keys it touched to ``newest - keep_us`` (``newest``: the latest time
-    recorded here); now and then every key is trimmed and the keys idle for ``key_ttl_us`` are
-    forgotten, so the state stays bounded on an endless stream."""
+    recorded here); now and then every key is trimmed and the keys idle for more than
+    ``forget_us`` (OnlineStore.forget_us) are forgotten, so the state stays bounded on an
+    endless stream."""
 
-    def __init__(self, plan: FeaturePlan, keep_us: int, key_ttl_us: int) -> None:
+    def __init__(self, plan: FeaturePlan, keep_us: int, forget_us: int) -> None:
         self.plan = plan
         self.keep_us = keep_us
-        self.key_ttl_us = key_ttl_us
+        self.forget_us = forget_us
         self.keys: dict[tuple[str, str], KeyHistory] = {}
         self.newest: int | None = None
         self._swept_at: int | None = None
@@ -110,7 +110,7 @@ class LocalState:
 
     def maybe_sweep(self, *, now: bool = False) -> bool:
         """Trim every key now and then (a key not seen again keeps its events otherwise) and
-        forget the keys idle for key_ttl; whether it swept."""
+        forget the keys idle for more than forget_us; whether it swept."""
         newest = self.newest
         if newest is None:
             return False
@@ -119,10 +119,10 @@ class LocalState:
             return False
         self._swept_at = newest
         cut = newest - self.keep_us
-        idle = newest - self.key_ttl_us
+        idle = newest - self.forget_us
         for key, history in list(self.keys.items()):
             history.trim(cut)
-            if not history.times or history.times[-1] <= idle:
+            if not history.times or history.times[-1] < idle:
                 del self.keys[key]
         return True
 
@@ -154,11 +154,11 @@ class MemoryStore(OnlineStore):
         spec: FeatureSpec,
         *,
         late_s: float = DEFAULT_LATE_S,
-        key_ttl_s: float = DEFAULT_KEY_TTL_S,
+        key_ttl_s: float | None = None,  # default: the spec's (features.key_ttl_s)
     ) -> None:
         super().__init__(spec, late_s=late_s, key_ttl_s=key_ttl_s)
         self._lock = threading.Lock()
-        self._state = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
+        self._state = LocalState(self.plan, self.keep_us, self.forget_us)
         self._ids: dict[str, tuple[int, Mapping[str, str]]] = {}  # id -> (time, key values)
         self._ids_swept_at: int | None = None
 

@@ -13,7 +13,8 @@ no Redis-side arithmetic.
 
 Bounded memory: a store rewrites a log from its mirror when the log holds much more than the
 mirror keeps (the rewrite gets a new epoch: the other stores read that log again in full); a
-log expires after ``key_ttl_s`` of idleness (wall clock). The id index (a transaction's time
+log expires after ``key_ttl_s + late_s`` of idleness (wall clock; the values never depend on
+it: time_since_last's cut-off is computed from event times). The id index (a transaction's time
 and keys, for a label that comes without them) keeps the retention span of ids
 (online_redis_index.py).
 """
@@ -36,14 +37,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from fraudops.features.online import (
-    DEFAULT_KEY_TTL_S,
     DEFAULT_LATE_S,
     OnlineHeld,
     OnlineStore,
     require_id,
     warm_rows,
 )
-from fraudops.features.online_keys import US_PER_S
 from fraudops.features.online_log import (
     HEADER,
     MARK,
@@ -120,7 +119,7 @@ class RedisStore(OnlineStore):
         url: str = "redis://127.0.0.1:6379/0",
         prefix: str = "fraudops:online",
         late_s: float = DEFAULT_LATE_S,
-        key_ttl_s: float = DEFAULT_KEY_TTL_S,
+        key_ttl_s: float | None = None,  # default: the spec's (features.key_ttl_s)
         client: redis.Redis | None = None,
     ) -> None:
         import redis as redis_lib
@@ -132,15 +131,17 @@ class RedisStore(OnlineStore):
         self._sync_async = AsyncPackedScript(self._redis, SYNC)
         self._rewrite = self._redis.register_script(REWRITE)
         self._append = self._redis.register_script(APPEND)
-        self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
+        # A log lives forget_us (key_ttl_s + late_s) of wall-clock idleness: refreshed by a write
+        # when this store's last refresh of it is older than 1% of its ttl, it expires after
+        # 99-100% of that ttl, so the ttl is forget_us / 0.99 (rounded up).
+        ttl_ms = -(-self.forget_us * 100 // 99_000)
+        self._key_ttl_ms = b"%d" % max(ttl_ms, 1)
         self._ids = IdIndex(prefix, self.keep_us)
         self._index_ttl_ms = b"%d" % self._ids.hash_ttl_ms
         self._lock = threading.Lock()  # one sync at a time: the mirror follows the logs' order
-        self._mirror = LocalState(self.plan, self.keep_us, round(key_ttl_s * US_PER_S))
+        self._mirror = LocalState(self.plan, self.keep_us, self.forget_us)
         self._read: dict[Key, _Read] = {}
-        # A log's time to live is refreshed by a write when this store's last refresh of it is
-        # older than 1% of it: a log expires after 99-100% of key_ttl_s of idleness.
-        self._refresh_s = key_ttl_s / 100
+        self._refresh_s = ttl_ms / 100_000
         self._plans = {p.key: p for p in self.plan.keys}
         self._layouts = [(p.key, p.columns, tx_struct(len(p.columns))) for p in self.plan.keys]
 
@@ -438,7 +439,7 @@ class RedisStore(OnlineStore):
 
     def stored_events(self) -> int:
         """The events the logs hold once read and trimmed (what every mirror keeps at most)."""
-        reader = LocalState(self.plan, self.keep_us, self._mirror.key_ttl_us)
+        reader = LocalState(self.plan, self.keep_us, self._mirror.forget_us)
         prefix = f"{self.prefix}:log:".encode()
         for name in self._logs():
             log = self._redis.get(name)

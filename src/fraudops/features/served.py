@@ -149,19 +149,22 @@ def _label_events(lake: Lake, spec: FeatureSpec, frame: pd.DataFrame, id_col: st
 def warm_from_lake(store: OnlineStore, lake: Lake) -> int:
     """Warm ``store`` from the lake: the last ``max(window + delay)`` (plus the store's late
     margin) before the NEWEST transaction the lake holds - loaded or served, not the wall clock,
-    so a replay of past days works - with each key's last older transaction, and the label
-    events of them all. Returns the rows read by the store (0 on an empty lake)."""
+    so a replay of past days works - with each key's last older transaction within the store's
+    ``forget_us``, and the label events of them all. Returns the rows read by the store (0 on
+    an empty lake)."""
     history = read_history(lake, store.spec)
     frame = history.frame
     if frame.empty:
         return 0
     spec, id_col = store.spec, history.id_spec.id_column or "transaction_id"
     times = to_micros(frame[spec.timestamp_column], spec.timestamp_kind, column="time")
-    horizon = store.warm_horizon_us(int(times.max()))
-    keep = times > horizon
+    newest = int(times.max())
+    keep = times > store.warm_horizon_us(newest)
+    # A key idle longer than the store forgets (key_ttl + late) reads as new anyway: not warmed.
+    older_rows = ~keep & (times >= newest - store.forget_us)
     for key in spec.keys:  # each key's last transaction before the horizon (time since last)
         older = pd.DataFrame({"k": frame[key].to_numpy(), "t": times, "i": frame[id_col]})
-        older = older[~keep].sort_values(["t", "i"], kind="stable")
+        older = older[older_rows].sort_values(["t", "i"], kind="stable")
         keep[older.drop_duplicates("k", keep="last").index.to_numpy()] = True
     rows = np.flatnonzero(keep)
     chosen = frame.iloc[rows].reset_index(drop=True)

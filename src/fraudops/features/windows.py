@@ -97,12 +97,13 @@ class KeyedRows:
             hi = self._bound(self.times - delay_us)
         return lo, hi
 
-    def time_since_last(self) -> FloatArray:
-        """Seconds since the key's previous row in (time, id) order, -1 for its first."""
+    def time_since_last(self, max_gap_us: int) -> FloatArray:
+        """Seconds since the key's previous row in (time, id) order; -1 for its first, and when
+        that row is more than ``max_gap_us`` older (the key's ttl: forgotten online)."""
         out = np.full(len(self.times), -1.0)
-        same = self.codes[1:] == self.codes[:-1]
-        gaps = (self.times[1:] - self.times[:-1]) / 1_000_000
-        out[1:][same] = gaps[same]
+        gaps = self.times[1:] - self.times[:-1]
+        keep = (self.codes[1:] == self.codes[:-1]) & (gaps <= max_gap_us)
+        out[1:][keep] = gaps[keep] / 1_000_000
         return out
 
     def count_at(self, event_codes: IntArray, event_times: IntArray) -> IntArray:
