@@ -244,25 +244,18 @@ class Lake:
         arrow = conform(to_arrow(data), table.schema(), f"{self.namespace}.{name}")
         if arrow.num_rows == 0:
             return 0
+        # pyiceberg retries a lost race 4 times (~1 s apart); loaded writers can lose 5 in a row:
+        # start over on the table as it now is (a lost round's files: orphans maintenance removes)
         for attempt in range(1, APPEND_ROUNDS + 1):
             try:
-                # pyiceberg itself retries a commit that lost a race (commit.retry.num-retries,
-                # 4 by default, backing off to ~1 s); several writers on a loaded machine can
-                # lose five in a row, so an append starts over on the table as it now is. The
-                # data files of a lost round are orphans, which maintenance removes.
                 with _catalog_errors(self.settings):
                     table.append(arrow, snapshot_properties=dict(snapshot_properties or {}))
-                return arrow.num_rows
-            except CommitFailedException as exc:
-                if attempt == APPEND_ROUNDS:
-                    raise LakeError(
-                        f"could not append to {self.namespace}.{name}: {exc} "
-                        f"(lost the race {APPEND_ROUNDS} rounds in a row)"
-                    ) from None
+                break
+            except (CommitFailedException, CommitValidationError) as exc:
+                if isinstance(exc, CommitValidationError) or attempt == APPEND_ROUNDS:
+                    raise LakeError(f"could not append to {self.namespace}.{name}: {exc}") from None
                 table = self.table(name)
-            except CommitValidationError as exc:
-                raise LakeError(f"could not append to {self.namespace}.{name}: {exc}") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        return arrow.num_rows
 
     def replace(
         self, name: str, data: TableData, *, snapshot_properties: Mapping[str, str] | None = None
