@@ -43,7 +43,7 @@ from fraudops.features.online import (
     require_id,
     warm_rows,
 )
-from fraudops.features.online_keys import US_PER_S, KeyHistory
+from fraudops.features.online_keys import US_PER_S
 from fraudops.features.online_log import (
     HEADER,
     MARK,
@@ -53,6 +53,7 @@ from fraudops.features.online_log import (
     clear_record,
     decode,
     history_records,
+    kept_records,
     label_record,
     tx_record,
     tx_struct,
@@ -109,16 +110,6 @@ _NO_EPOCH = bytes(HEADER)
 _SUFFIX, _CREATED, _MISSING = ord("S"), ord("N"), ord("M")
 
 
-def _kept_records(history: KeyHistory) -> int:
-    """The records a rewrite of a log gives its mirror's ``history``: an event, a label each."""
-    return len(history.times) + sum(map(len, history.labels.values()))
-
-
-def _rewrite_failed(key: Key, exc: Exception) -> int:
-    logger.warning("online feature log %s not rewritten (later): %s", key, exc)
-    return 0
-
-
 def id_entry(tx: RawTransaction) -> bytes:
     """What the id index holds for a transaction: its time and key values."""
     return orjson.dumps({"t": tx.time_us, "k": dict(tx.keys)})
@@ -146,7 +137,6 @@ class RedisStore(OnlineStore):
         self._sync = PackedScript(self._redis, SYNC)
         self._sync_async = AsyncPackedScript(self._redis, SYNC)
         self._rewrite = PackedScript(self._redis, REWRITE)
-        self._rewrite_async = AsyncPackedScript(self._redis, REWRITE)
         self._append = self._redis.register_script(APPEND)
         self._key_ttl_ms = b"%d" % max(round(key_ttl_s * 1000), 1)
         # The id index (for a label that comes without its keys): one hash per wall-clock week
@@ -201,14 +191,7 @@ class RedisStore(OnlineStore):
             exchange = self._request(list(appends), appends, ids)
             with self._rereading_on_error(exchange.keys):
                 self._absorb(exchange, self._sync(exchange.names, exchange.args))
-                out = self._finish(txs, exchange, compute=compute)
-                for key, args in self._rewrites(exchange.long):
-                    try:
-                        done = self._rewrite([args[0]], args[1:])
-                    except Exception as exc:
-                        done = _rewrite_failed(key, exc)
-                    self._rewritten(key, args, done)
-                return out
+                return self._finish(txs, exchange, compute=compute)
 
     async def compute_and_record_many_async(
         self, txs: Sequence[RawTransaction]
@@ -222,14 +205,7 @@ class RedisStore(OnlineStore):
             exchange = self._request(list(appends), appends, ids)
             with self._rereading_on_error(exchange.keys):
                 self._absorb(exchange, await self._sync_async(exchange.names, exchange.args))
-                out = self._finish(txs, exchange, compute=True)
-                for key, args in self._rewrites(exchange.long):  # awaited too: no loop stall
-                    try:
-                        done = await self._rewrite_async([args[0]], args[1:])
-                    except Exception as exc:
-                        done = _rewrite_failed(key, exc)
-                    self._rewritten(key, args, done)
-                return out
+                return self._finish(txs, exchange, compute=True)
         finally:
             self._lock.release()
 
@@ -279,6 +255,8 @@ class RedisStore(OnlineStore):
                 out.append(mirror.compute_and_record(tx, sweep=False))
             else:
                 mirror.record(tx, sweep=False)
+        if exchange.long:
+            self._rewrite_long_logs(exchange.long)
         self._sweep()
         return out
 
@@ -328,7 +306,7 @@ class RedisStore(OnlineStore):
                 read.records += count
                 history = held[key]  # an exact count only past a cheap test (labels: >= 1)
                 long = read.records > 2 * (len(history.times) + len(history.labels)) + 32
-                if count and long and read.records > 2 * _kept_records(history) + 32:
+                if count and long and read.records > 2 * kept_records(history) + 32:
                     exchange.long.append(key)
             logs.append((key, read, len(blob), count, name))
             names.append(name)
@@ -392,26 +370,27 @@ class RedisStore(OnlineStore):
         read.offset += len(body)
         read.records += len(records)
 
-    def _rewrites(self, keys: list[Key]) -> Iterator[tuple[Key, list[bytes]]]:
-        """The REWRITE calls (the log's name, then its arguments) for ``keys``: each log holding
-        twice what its rewrite would and more than a few records. A log another store appended
-        to meanwhile is left for later (the script checks), as is one whose rewrite fails: the
-        batch it follows is recorded, and answered."""
+    def _rewrite_long_logs(self, keys: list[Key]) -> None:
+        """Rewrite each log of ``keys`` (those holding twice what their rewrite would, and more
+        than a few records) - unless another store appended meanwhile: then later. A failed
+        rewrite is left for later too: the batch it follows is recorded, and answered. (Rare
+        since a log counts its label records: a blocking call, over the store's own packed
+        connection.)"""
         for key in keys:
             read, history = self._read.get(key), self._mirror.keys.get(key)
             if read is None or history is None:
                 continue
             epoch = os.urandom(HEADER)
             log = epoch + history_records(self._plans[key[0]], history) + b"E" + epoch
-            yield key, [read.name, read.epoch, b"%d" % read.offset, log, self._key_ttl_ms]
-
-    def _rewritten(self, key: Key, args: list[bytes], done: Any) -> None:
-        """A REWRITE's answer: 1, the log is ``args``' (this store has read it all)."""
-        read, history = self._read.get(key), self._mirror.keys.get(key)
-        if done == 1 and read is not None and history is not None:
-            log = args[3]
-            records = _kept_records(history)
-            self._read[key] = _Read(log[:HEADER], len(log), records, time.monotonic(), args[0])
+            args = [read.epoch, b"%d" % read.offset, log, self._key_ttl_ms]
+            try:
+                done = self._rewrite([read.name], args)
+            except Exception as exc:  # RedisError, OSError: the connection reconnects next time
+                logger.warning("online feature log %s not rewritten (later): %s", key, exc)
+                return
+            if done == 1:
+                records = kept_records(history)
+                self._read[key] = _Read(epoch, len(log), records, time.monotonic(), read.name)
 
     def record_label(
         self,
@@ -516,5 +495,4 @@ class RedisStore(OnlineStore):
         self._sync.close()
         self._sync_async.close()
         self._rewrite.close()
-        self._rewrite_async.close()
         self._redis.close()
