@@ -10,7 +10,10 @@ derived features) against the same features sent ready-made — same data, same 
 3. `fraudops serve` of `cards_ready` with the ready bodies, then of `cards` with the raw bodies
    on the memory store, then on the Redis store (a fresh key prefix, deleted after); each gets
    a warm-up, then wrk: 16 connections, 2 threads, the bodies in time order (thread k sends
-   bodies k, k+2, …), for --seconds. The log is on in every run.
+   bodies k, k+2, …), for --seconds. The log is on in every run. Each run starts from the
+   same home: the one prepared in step 1, restored from a copy taken before any serving (a
+   run's served traffic reaches the lake, and a later raw run would warm from it and re-record
+   every transaction it is sent).
 
 Targets (issue 19): derived ≥ 60 % of the ready spec's requests/s, p99 ≤ 10 ms.
 
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,6 +148,34 @@ def write_bodies(home: Path, work: Path) -> tuple[Path, Path]:
     return raw_path, ready_path
 
 
+def pristine_copy(home: Path) -> Path:
+    """The copy of ``home`` every run starts from, taken once before any serving (the
+    traffic files stay in ``home`` only: no run writes them)."""
+    pristine = home.parent / f"{home.name}.pristine"
+    if not pristine.exists():
+        shutil.copytree(
+            home, pristine, ignore=lambda d, _: ["bench-data"] if d == str(home) else []
+        )
+    return pristine
+
+
+def restore(home: Path, pristine: Path) -> None:
+    """``home`` as ``pristine`` holds it, in place (the lake's catalog and the registry hold
+    absolute paths: a copy elsewhere would still write here)."""
+    for entry in home.iterdir():
+        if entry.name == "bench-data":
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for entry in pristine.iterdir():
+        if entry.is_dir():
+            shutil.copytree(entry, home / entry.name)
+        else:
+            shutil.copy2(entry, home / entry.name)
+
+
 def measure(
     name: str, spec: str, env: dict[str, str], bodies: Path, script: Path, seconds: int, conns: int
 ) -> dict[str, Any]:
@@ -201,13 +233,22 @@ def run_derived(args: argparse.Namespace) -> None:
     if not (home / "bench-data" / "traffic-scored.parquet").exists():
         print(f"preparing {home} (raw data, two trained specs) ...", file=sys.stderr)
         prepare(home, env, args)
+    elif not (home.parent / f"{home.name}.pristine").exists():
+        print(
+            f"warning: {home} has no pristine copy (prepared by an older bench): the runs start "
+            "from it as it is, with any traffic earlier runs served",
+            file=sys.stderr,
+        )
+    pristine = pristine_copy(home)
     work = Path(tempfile.mkdtemp(prefix="fraudops-wrk-derived-"))
     script = work / "post.lua"
     script.write_text(WRK_SCRIPT)
     raw_bodies, ready_bodies = write_bodies(home, work)
     run = (args.seconds, args.connections)
 
+    restore(home, pristine)
     ready = measure("ready features", READY, env, ready_bodies, script, *run)
+    restore(home, pristine)
     memory = measure("derived, memory", "cards", env, raw_bodies, script, *run)
     redis_url = "redis://127.0.0.1:6379/0"
     prefix = f"fraudops-bench:{uuid.uuid4().hex[:8]}"
@@ -216,10 +257,12 @@ def run_derived(args: argparse.Namespace) -> None:
         "FRAUDOPS_FEATURES__REDIS_URL": redis_url,
         "FRAUDOPS_FEATURES__REDIS_PREFIX": prefix,
     }
+    restore(home, pristine)
     try:
         on_redis = measure("derived, redis", "cards", redis_env, raw_bodies, script, *run)
     finally:
         _drop_redis_prefix(redis_url, prefix)
+        restore(home, pristine)
 
     load = os.getloadavg()
     summary = {

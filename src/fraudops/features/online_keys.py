@@ -7,7 +7,7 @@ the time from which its label in force is fraud - so a query is a few ``bisect``
 slices of those columns: no per-event object is built or visited in Python. The figures are
 those of online.py's numeric contract, bit for bit: sums add the window's values one by one
 from 0.0 in (time, id) order (``functools.reduce(operator.add, ...)``, which never compensates,
-unlike ``sum`` of floats from Python 3.12).
+unlike ``sum`` of floats from Python 3.12; before 3.12 ``sum`` adds the same way, ~2x faster).
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from __future__ import annotations
 import bisect
 import math
 import operator
+import sys
 from array import array
-from collections.abc import Sequence
-from functools import reduce
+from collections.abc import Callable, Sequence
+from functools import partial, reduce
 from typing import TYPE_CHECKING
 
 from fraudops.derived import Agg
@@ -230,14 +231,25 @@ def key_features(
                         xs.append(own[of])
                 assert xs is not None
                 if agg is _MEAN:
-                    out[name] = reduce(_ADD, xs, 0.0) / n if n else 0.0
+                    out[name] = plain_sum(xs) / n if n else 0.0
                 else:
                     out[name] = aggregate(agg, xs)
     return at
 
 
 _EMPTY: dict[int, KeyHistory] = {}  # read only: a key with no history yet
-_COUNT, _FRAUD_RATE, _MEAN, _ADD = Agg.count, Agg.fraud_rate, Agg.mean, operator.add
+_COUNT, _FRAUD_RATE, _MEAN = Agg.count, Agg.fraud_rate, Agg.mean
+
+
+def _reduce_sum(xs: Sequence[float]) -> float:
+    return reduce(operator.add, xs, 0.0)
+
+
+# The plain sum of floats from 0.0 in order: CPython's ``sum`` before 3.12 does exactly these
+# additions, in C (3.12 compensates: its results differ in the last bits).
+plain_sum: Callable[[Sequence[float]], float] = (
+    partial(sum, start=0.0) if sys.version_info < (3, 12) else _reduce_sum
+)
 
 
 def _frauds(history: KeyHistory, start: int, stop: int, t: int) -> int:
@@ -271,7 +283,7 @@ def aggregate(agg: Agg, xs: Sequence[float]) -> float:
         return min(xs)
     if agg is Agg.max:
         return max(xs)
-    total: float = reduce(operator.add, xs, 0.0)
+    total = plain_sum(xs)
     if agg is Agg.sum:
         return total
     mean = total / n

@@ -68,6 +68,11 @@ def history_records(plan: KeyPlan, history: KeyHistory) -> bytes:
     return b"".join(parts)
 
 
+def kept_records(history: KeyHistory) -> int:
+    """The records ``history_records`` gives: one per event, one per label event."""
+    return len(history.times) + sum(map(len, history.labels.values()))
+
+
 @dataclass(slots=True)
 class TxRecord:
     time_us: int

@@ -56,8 +56,12 @@ class LocalState:
         t = tx.time_us
         out = self.plan.calendar_values(t)
         touched = []
-        for plan, own in zip(self.plan.keys, self.plan.all_values(tx), strict=True):
-            history = self.history(plan, tx.keys[plan.key])
+        keys, values, held = tx.keys, tx.values, self.keys
+        for plan in self.plan.keys:
+            own = [float(values[c]) for c in plan.columns]
+            history = held.get((plan.key, keys[plan.key]))
+            if history is None:
+                history = self.history(plan, keys[plan.key])
             at = key_features(plan, history, t, tx_id, own, out)
             history.put(t, tx_id, own, None, at)
             touched.append(history)
@@ -104,7 +108,9 @@ class LocalState:
             return
         cut = self.newest - self.keep_us
         for history in touched:
-            history.trim(cut)
+            times = history.times
+            if len(times) > 1 and times[1] <= cut:  # something to drop (a call less if not)
+                history.trim(cut)
         if sweep:
             self.maybe_sweep()
 

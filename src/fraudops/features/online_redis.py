@@ -52,6 +52,7 @@ from fraudops.features.online_log import (
     clear_record,
     decode,
     history_records,
+    kept_records,
     label_record,
     tx_record,
     tx_struct,
@@ -129,7 +130,7 @@ class RedisStore(OnlineStore):
         self._redis = client or redis_lib.Redis.from_url(url)
         self._sync = PackedScript(self._redis, SYNC)
         self._sync_async = AsyncPackedScript(self._redis, SYNC)
-        self._rewrite = self._redis.register_script(REWRITE)
+        self._rewrite = PackedScript(self._redis, REWRITE)
         self._append = self._redis.register_script(APPEND)
         # A log lives forget_us (key_ttl_s + late_s) of wall-clock idleness: refreshed by a write
         # when this store's last refresh of it is older than 1% of its ttl, it expires after
@@ -288,7 +289,9 @@ class RedisStore(OnlineStore):
                 name = read.name
                 read.offset += (len(blob) + MARK) if blob else 0
                 read.records += count
-                if count and read.records > 2 * len(held[key].times) + 32:
+                history = held[key]  # an exact count only past a cheap test (labels: >= 1)
+                long = read.records > 2 * (len(history.times) + len(history.labels)) + 32
+                if count and long and read.records > 2 * kept_records(history) + 32:
                     exchange.long.append(key)
             logs.append((key, read, len(blob), count, name))
             names.append(name)
@@ -353,25 +356,26 @@ class RedisStore(OnlineStore):
         read.records += len(records)
 
     def _rewrite_long_logs(self, keys: list[Key]) -> None:
-        """Rewrite each log of ``keys`` (those holding twice what the mirror keeps, and more
+        """Rewrite each log of ``keys`` (those holding twice what their rewrite would, and more
         than a few records) - unless another store appended meanwhile: then later. A failed
-        rewrite is left for later too: the batch it follows is recorded, and answered."""
-        from redis.exceptions import RedisError
-
+        rewrite is left for later too: the batch it follows is recorded, and answered. (Rare
+        since a log counts its label records: a blocking call, over the store's own packed
+        connection.)"""
         for key in keys:
             read, history = self._read.get(key), self._mirror.keys.get(key)
             if read is None or history is None:
                 continue
             epoch = os.urandom(HEADER)
             log = epoch + history_records(self._plans[key[0]], history) + b"E" + epoch
-            args: list[Any] = [read.epoch, read.offset, log, self._key_ttl_ms]
+            args = [read.epoch, b"%d" % read.offset, log, self._key_ttl_ms]
             try:
-                done = int(self._rewrite(keys=[self._log_key(key)], args=args))
-            except RedisError as exc:
+                done = self._rewrite([read.name], args)
+            except Exception as exc:  # RedisError, OSError: the connection reconnects next time
                 logger.warning("online feature log %s not rewritten (later): %s", key, exc)
                 return
-            if done:
-                self._read[key] = _Read(epoch, len(log), len(history), time.monotonic(), read.name)
+            if done == 1:
+                records = kept_records(history)
+                self._read[key] = _Read(epoch, len(log), records, time.monotonic(), read.name)
 
     def record_label(
         self,
@@ -483,4 +487,5 @@ class RedisStore(OnlineStore):
     def close(self) -> None:
         self._sync.close()
         self._sync_async.close()
+        self._rewrite.close()
         self._redis.close()

@@ -77,16 +77,19 @@ class RawPath:
             raise RequestInvalid(exc.errors) from None
         return RawBatch(transactions, isinstance(payload, dict))
 
-    def compute_many(self, requests: Sequence[tuple[RawBatch, dt.datetime]]) -> list[ParsedRequest]:
+    def compute_many(
+        self, requests: Sequence[tuple[RawBatch, dt.datetime]]
+    ) -> tuple[list[ParsedRequest], np.ndarray]:
         """Each transaction's derived features at its time, for several requests (each with its
         request time) with ONE store call, recorded in the store in request order; the model's
-        rows per request."""
+        rows per request, and all of them as one matrix (each request's ``X`` is a view of it:
+        a batch of them is scored without stacking them again)."""
         txs, ids = self._identified(requests)
         return self._rows(requests, txs, ids, self.store.compute_and_record_many(txs))
 
     async def compute_many_async(
         self, requests: Sequence[tuple[RawBatch, dt.datetime]]
-    ) -> list[ParsedRequest]:
+    ) -> tuple[list[ParsedRequest], np.ndarray]:
         """``compute_many`` on an event loop (a remote store's round trip awaited)."""
         txs, ids = self._identified(requests)
         derived = await self.store.compute_and_record_many_async(txs)
@@ -114,31 +117,35 @@ class RawPath:
         txs: list[RawTransaction],
         ids: list[tuple[str, str]],
         derived: list[dict[str, float]],
-    ) -> list[ParsedRequest]:
+    ) -> tuple[list[ParsedRequest], np.ndarray]:
+        plain, names = self.plain, self.derived
+        X = np.array(
+            [
+                [tx.values[c] for c in plain] + [d[c] for c in names]
+                for tx, d in zip(txs, derived, strict=True)
+            ],
+            dtype=np.float64,
+        ).reshape(len(txs), len(plain) + len(names))
         out: list[ParsedRequest] = []
         at = 0
         for batch, _ in requests:
-            n = len(batch.transactions)
-            part = range(at, at + n)
-            rows = [
-                [txs[i].values[c] for c in self.plain] + [derived[i][c] for c in self.derived]
-                for i in part
-            ]
+            stop = at + len(batch.transactions)
+            part = txs[at:stop]
             parsed = ParsedRequest(
-                np.array(rows, dtype=np.float64),
-                [ids[i][1] for i in part],
-                [txs[i].customer_id for i in part],
+                X[at:stop],
+                [i for _, i in ids[at:stop]],
+                [tx.customer_id for tx in part],
                 batch.single,
             )
-            parsed.inference_ids = [ids[i][0] for i in part]
-            parsed.raw = [self._raw(txs[i]) for i in part]
+            parsed.inference_ids = [i for i, _ in ids[at:stop]]
+            parsed.raw = [self._raw(tx) for tx in part]
             out.append(parsed)
-            at += n
-        return out
+            at = stop
+        return out, X
 
     def compute(self, batch: RawBatch, request_time: dt.datetime) -> ParsedRequest:
         """``compute_many`` of one request."""
-        return self.compute_many([(batch, request_time)])[0]
+        return self.compute_many([(batch, request_time)])[0][0]
 
     def _raw(self, tx: RawTransaction) -> dict[str, Any]:
         raw: dict[str, Any] = {}

@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import orjson
@@ -54,24 +54,23 @@ class NotReady(Exception):
     """No model is loaded yet (no champion in the registry, or it failed to load)."""
 
 
+P = TypeVar("P", ParsedRequest, RawBatch)
+
+
 @dataclass(slots=True)
-class _Job:
-    parsed: ParsedRequest
+class _Job(Generic[P]):
+    """A request waiting for its batch: its rows (``ParsedRequest``), or a raw request's
+    transactions (``RawBatch``) until the online store computed its rows."""
+
+    parsed: P
     explain: bool
     future: asyncio.Future[bytes]
     started: float
     request_time: datetime
 
-
-@dataclass(slots=True)
-class _RawJob:
-    """A raw request parsed, waiting for the online store (then a _Job on the same future)."""
-
-    batch: RawBatch
-    explain: bool
-    future: asyncio.Future[bytes]
-    started: float
-    request_time: datetime
+    def computed(self, parsed: ParsedRequest) -> _Job[ParsedRequest]:
+        """This raw request with its rows, on the same future."""
+        return _Job(parsed, self.explain, self.future, self.started, self.request_time)
 
 
 class PredictionService:
@@ -105,11 +104,11 @@ class PredictionService:
                 settings.serving.max_batch,
                 settings.features.max_clock_skew_s,
             )
-        self._raw_pending: list[_RawJob] = []
+        self._raw_pending: list[_Job[RawBatch]] = []
         self._raw_drain: asyncio.Task[None] | None = None
         amount = spec.amount_column
         self._amount_index = self._names.index(amount) if amount else None
-        self._pending: list[_Job] = []
+        self._pending: list[_Job[ParsedRequest]] = []
         self._flush_scheduled = False
         self.records_logged = 0
         self.records_not_logged = 0
@@ -127,7 +126,7 @@ class PredictionService:
             batch = self.raw.parse(body, request_time)  # a refused request touches nothing
             if self.holder.current is None:  # not recorded: the transaction is not served
                 raise NotReady(self.holder.last_error or "no model loaded yet")
-            raw_job = _RawJob(batch, explain, loop.create_future(), started, request_time)
+            raw_job = _Job(batch, explain, loop.create_future(), started, request_time)
             self._raw_pending.append(raw_job)
             if self._raw_drain is None:
                 self._raw_drain = loop.create_task(self._drain_raw())
@@ -149,34 +148,23 @@ class PredictionService:
     async def _drain_raw(self) -> None:
         """The raw requests parsed so far, computed and recorded by the online store with one
         call (one Redis round trip, awaited: the loop reads more requests meanwhile) in
-        arrival order, then scored as one batch; the requests parsed meanwhile are the next."""
+        arrival order, then scored as one batch; the requests parsed meanwhile are the next.
+        (Sending the next burst's round trip before scoring this one measured slower: smaller
+        bursts, more round trips.)"""
         assert self.raw is not None
-        raw_jobs: list[_RawJob] = []
+        raw_jobs: list[_Job[RawBatch]] = []
         try:
             while self._raw_pending:
                 raw_jobs, self._raw_pending = self._raw_pending, []
-                requests = [(j.batch, j.request_time) for j in raw_jobs]
+                requests = [(j.parsed, j.request_time) for j in raw_jobs]
                 try:
-                    computed = await self.raw.compute_many_async(requests)
+                    computed, X = await self.raw.compute_many_async(requests)
                 except Exception as exc:
                     _fail(raw_jobs, exc)
                     continue
-                jobs = [
-                    _Job(parsed, j.explain, j.future, j.started, j.request_time)
-                    for parsed, j in zip(computed, raw_jobs, strict=True)
-                ]
+                jobs = [j.computed(parsed) for parsed, j in zip(computed, raw_jobs, strict=True)]
                 raw_jobs = []
-                plain = [j for j in jobs if not j.explain]
-                if plain:
-                    self._run(plain)
-                for job in jobs:
-                    if job.explain:  # reason codes: one request at a time, as above
-                        try:
-                            self.parser.validate(job.parsed)
-                        except RequestInvalid as exc:
-                            _fail([job], exc)
-                            continue
-                        self._run([job])
+                self._run_raw(jobs, X)
         except BaseException as exc:  # cancelled at shutdown: no request left waiting
             _fail([*raw_jobs, *self._raw_pending], exc)
             self._raw_pending = []
@@ -184,17 +172,34 @@ class PredictionService:
         finally:
             self._raw_drain = None
 
+    def _run_raw(self, jobs: list[_Job[ParsedRequest]], X: np.ndarray) -> None:
+        """Score a computed raw burst (its rows ``X``); explained requests one at a time."""
+        plain = [j for j in jobs if not j.explain]
+        if len(plain) == len(jobs):
+            self._run(plain, X)  # the burst's rows as computed: no stacking again
+        elif plain:
+            self._run(plain)
+        for job in jobs:
+            if job.explain:  # reason codes: one request at a time, as in predict
+                try:
+                    self.parser.validate(job.parsed)
+                except RequestInvalid as exc:
+                    _fail([job], exc)
+                    continue
+                self._run([job])
+
     def _flush(self) -> None:
         jobs, self._pending = self._pending, []
         self._flush_scheduled = False
         self._run(jobs)
 
-    def _run(self, jobs: list[_Job]) -> None:
+    def _run(self, jobs: list[_Job[ParsedRequest]], X: np.ndarray | None = None) -> None:
+        """Score, log and answer ``jobs`` (``X``: their rows stacked, if already)."""
         scorer = self.holder.current  # read once: one version answers the whole batch
         try:
             if scorer is None:
                 raise NotReady(self.holder.last_error or "no model loaded")
-            jobs, X = self._valid(jobs)
+            jobs, X = self._valid(jobs, X)
             if not jobs:
                 return
             scored = scorer.score(X, explain=any(j.explain for j in jobs))
@@ -239,13 +244,16 @@ class PredictionService:
             return None
         return shadow.version, probabilities.tolist()
 
-    def _valid(self, jobs: list[_Job]) -> tuple[list[_Job], np.ndarray]:
+    def _valid(
+        self, jobs: list[_Job[ParsedRequest]], X: np.ndarray | None = None
+    ) -> tuple[list[_Job[ParsedRequest]], np.ndarray]:
         """The jobs whose values are all allowed, and their rows; the others get their 422."""
-        X = jobs[0].parsed.X if len(jobs) == 1 else np.vstack([j.parsed.X for j in jobs])
+        if X is None:
+            X = jobs[0].parsed.X if len(jobs) == 1 else np.vstack([j.parsed.X for j in jobs])
         bad_rows = self.parser.bad_rows(X)
         if not bad_rows.any():
             return jobs, X
-        good: list[_Job] = []
+        good: list[_Job[ParsedRequest]] = []
         offset = 0
         for job in jobs:
             n = len(job.parsed)
@@ -261,7 +269,7 @@ class PredictionService:
     def _record_and_answer(
         self,
         scorer: Scorer,
-        jobs: list[_Job],
+        jobs: list[_Job[ParsedRequest]],
         X: np.ndarray,
         scored: ScoredBatch,
         shadow: tuple[str, list[float]] | None = None,
@@ -355,7 +363,7 @@ class PredictionService:
         return bodies
 
 
-def _fail(jobs: list[_Job] | list[_RawJob], exc: BaseException) -> None:
+def _fail(jobs: Sequence[_Job[Any]], exc: BaseException) -> None:
     for job in jobs:
         if not job.future.done():
             job.future.set_exception(exc)
