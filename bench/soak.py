@@ -67,6 +67,7 @@ from bench.soak_measure import (
     project,
     scrape_metrics,
 )
+from bench.soak_traffic import send_minutes
 
 BIN = Path(sys.executable).parent
 DEFAULT_INTERVAL_S = 2.0  # serving.writer_batch_age_s's default: what the projection scales to
@@ -77,42 +78,23 @@ def traffic_worker(
 ) -> None:
     """Child process: one minute of transactions at a time through the traffic client, the
     minute's figures (and its transaction ids and true labels, for the labeller) on ``out``."""
-    import asyncio
-
-    import orjson
-
     from fraudops.config import load_settings
     from fraudops.data.sampling import request_records, sample_traffic
-    from fraudops.traffic.client import latency_summary, send
 
     settings = load_settings()
     spec = settings.feature_spec()
-    n = max(1, round(rate * 60))
 
-    async def run() -> None:
-        for minute in range(1, minutes + 1):
-            frame = sample_traffic(
-                settings.data, spec, n, seed=seed + minute, id_prefix=f"tx-soak-{seed}-{minute}-"
-            )
-            bodies = [orjson.dumps(r) for r in request_records(frame, spec)]
-            tally, seconds = await send(url, bodies, rate=rate, concurrency=concurrency)
-            out.put(
-                {
-                    "minute": minute,
-                    "sent": tally.sent,
-                    "ok": len(tally.latencies),
-                    "errors": dict(tally.errors),
-                    "seconds": round(seconds, 2),
-                    "latency_ms": latency_summary(tally.latencies),
-                    "ids": frame[spec.id_column].tolist(),
-                    "truth": frame[spec.label_column].astype(int).tolist(),
-                }
-            )
+    def minute_bodies(minute: int, n: int) -> tuple[list[dict[str, Any]], list[Any], list[int]]:
+        frame = sample_traffic(
+            settings.data, spec, n, seed=seed + minute, id_prefix=f"tx-soak-{seed}-{minute}-"
+        )
+        return (
+            list(request_records(frame, spec)),
+            frame[spec.id_column].tolist(),
+            frame[spec.label_column].astype(int).tolist(),
+        )
 
-    try:
-        asyncio.run(run())
-    finally:
-        out.put(None)
+    send_minutes(url, rate, minutes, concurrency, out, minute_bodies)
 
 
 def fmt(value: float | None, spec: str = ",.0f") -> str:

@@ -145,39 +145,20 @@ def raw_traffic_worker(
     url: str, rate: float, minutes: int, seed: int, concurrency: int, out: Any
 ) -> None:
     """Child process: bench/soak's traffic_worker for raw transactions (raw_bodies)."""
-    import asyncio
     import time
 
-    import orjson
+    from bench.soak_traffic import send_minutes
 
-    from fraudops.traffic.client import latency_summary, send
-
-    n = max(1, round(rate * 60))
     rng = random.Random(seed)
-
-    async def run() -> None:
-        first = time.time()
-        for minute in range(1, minutes + 1):
-            records, ids, truth = raw_bodies(minute, n, rate, time.time(), first, rng, seed)
-            bodies = [orjson.dumps(r) for r in records]
-            tally, seconds = await send(url, bodies, rate=rate, concurrency=concurrency)
-            out.put(
-                {
-                    "minute": minute,
-                    "sent": tally.sent,
-                    "ok": len(tally.latencies),
-                    "errors": dict(tally.errors),
-                    "seconds": round(seconds, 2),
-                    "latency_ms": latency_summary(tally.latencies),
-                    "ids": ids,
-                    "truth": truth,
-                }
-            )
-
-    try:
-        asyncio.run(run())
-    finally:
-        out.put(None)
+    first = time.time()
+    send_minutes(
+        url,
+        rate,
+        minutes,
+        concurrency,
+        out,
+        lambda minute, n: raw_bodies(minute, n, rate, time.time(), first, rng, seed),
+    )
 
 
 class RedisWatch:
