@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -133,3 +134,26 @@ def test_the_lookup_page_finds_by_transaction_id_through_the_index(settings: Set
         assert lookup(runtime, "tx-424242").notes == ["no prediction with id 'tx-424242'"]
         by_inference = lookup(runtime, found.title.removeprefix("Prediction "))
         assert by_inference.title == found.title
+
+
+def test_a_persisted_index_holds_its_segments_mapped_not_on_the_heap(
+    lake: Lake, tmp_path: Path
+) -> None:
+    """The server's label ingestion keeps its index for the process's life: the segments it
+    builds and merges are read back from their files, not kept as heap copies (12 bytes of
+    anonymous memory per prediction ever logged, growing with the table)."""
+    lake.append(PREDICTIONS, predictions(0, 100))
+    index = TransactionIndex(tmp_path / "index")
+    index.build(lake.table(PREDICTIONS))
+    for start in range(100, 300, 10):  # caught up and merged (past MERGE_AT_SEGMENTS)
+        lake.append(PREDICTIONS, predictions(start, 10))
+        index.days_of(lake.table(PREDICTIONS), ["tx-000001"])
+    assert index.rows == 300
+    segments = index._segments
+    assert len(segments) <= 17
+    for segment in segments:
+        assert isinstance(segment.hashes, np.memmap) and isinstance(segment.days, np.memmap)
+    table = lake.table(PREDICTIONS)
+    assert index.days_of(table, ["tx-000295"])["tx-000295"] == [
+        (T0 + dt.timedelta(hours=5 * 295)).date()
+    ]

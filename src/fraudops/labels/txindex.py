@@ -325,7 +325,14 @@ class TransactionIndex:
                 name = uuid.uuid4().hex
                 for part, array in (("hashes", segment.hashes), ("days", segment.days)):
                     _atomic(folder / f"{name}.{part}.npy", lambda f, a=array: np.save(f, a))
-                segment = _Segment(segment.hashes, segment.days, name)
+                # Read back mapped, the heap copy dropped: a long-running process (the server's
+                # label ingestion) would otherwise hold 12 bytes of anonymous memory for every
+                # prediction ever logged; mapped pages are the page cache's to evict.
+                segment = _Segment(
+                    np.load(folder / f"{name}.hashes.npy", mmap_mode="r"),
+                    np.load(folder / f"{name}.days.npy", mmap_mode="r"),
+                    name,
+                )
             saved.append(segment)
         self._segments = saved
         names = [str(s.name) for s in saved]
