@@ -3,7 +3,8 @@ over a lake the runtime opens (and closes)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from fraudops.config import Settings
@@ -22,6 +23,17 @@ def ingest(
 ) -> IngestReport:
     with Runtime(settings, _name(spec)) as runtime:
         return ingest_labels(runtime.lake(), events, **kwargs)
+
+
+def chargebacks(
+    served: Iterable[tuple[str, str]], fraud: Mapping[str, int], served_at: datetime
+) -> list[dict[str, Any]]:
+    """Each served (inference id, transaction id)'s true label, confirmed a day after serving."""
+    confirmed = (served_at + timedelta(days=1)).isoformat()
+    return [
+        {"inference_id": i, "label": fraud[t], "confirmed_at": confirmed, "source": "chargeback"}
+        for i, t in served
+    ]
 
 
 def post_labels(

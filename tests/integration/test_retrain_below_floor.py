@@ -16,7 +16,6 @@ import pytest
 from fraudops import registry
 from fraudops.alerting.channels import LogChannel
 from fraudops.config import Settings
-from fraudops.data.synthetic import generate_transactions
 from fraudops.inference_log.writer import SpoolWriter
 from fraudops.lake import Lake
 from fraudops.monitoring.retraining import retrain_after_monitoring
@@ -26,8 +25,8 @@ from fraudops.runtime import Runtime, mlflow_client
 from fraudops.serving.app import create_app
 from fraudops.training.pipeline import run_training
 from tests.governance_support import model_events
-from tests.labels_support import ingest
-from tests.serving_support import train_champion, transactions
+from tests.labels_support import chargebacks, ingest
+from tests.serving_support import fraud_first, train_champion
 
 pytestmark = pytest.mark.integration
 
@@ -61,12 +60,7 @@ def _weak_champion(settings: Settings) -> tuple[str, str]:
 def _serve_and_label(settings: Settings) -> datetime:
     """600 transactions (every fraud of 4,000 among them) served by the champion, their real
     labels a day later; returns a time a month on, when they are all mature."""
-    spec = settings.feature_spec(SPEC)
-    truth = generate_transactions(settings.data, spec, rows=4000, seed=31)
-    fraud = dict(zip(truth[spec.id_column], truth[spec.label_column].astype(int), strict=True))
-    every = transactions(settings, 4000, seed=31)
-    frauds = [b for b in every if fraud[b["transaction_id"]]]
-    bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
+    bodies, fraud = fraud_first(settings, 4000, seed=31)
     app = create_app(Runtime(settings, SPEC))
     app.state.start()
     served_at = datetime.now(UTC)
@@ -82,15 +76,9 @@ def _serve_and_label(settings: Settings) -> datetime:
         writer.close()
     with Lake.open(settings, SPEC) as lake:
         rows = lake.read_frame("predictions", columns=["inference_id", "transaction_id"])
-    events = [
-        {
-            "inference_id": row.inference_id,
-            "label": fraud[row.transaction_id],
-            "confirmed_at": (served_at + timedelta(days=1)).isoformat(),
-            "source": "chargeback",
-        }
-        for row in rows.itertuples()
-    ]
+    events = chargebacks(
+        zip(rows["inference_id"], rows["transaction_id"], strict=True), fraud, served_at
+    )
     later = served_at + timedelta(days=35)
     ingest(settings, SPEC, events, now=later)
     return later

@@ -18,7 +18,6 @@ from sklearn.metrics import roc_auc_score
 
 from fraudops import registry
 from fraudops.config import Settings
-from fraudops.data.synthetic import generate_transactions
 from fraudops.inference_log.factory import open_producer
 from fraudops.inference_log.records import PredictionRecord, encode, parse_line
 from fraudops.inference_log.sink import PredictionSink
@@ -36,9 +35,9 @@ from fraudops.serving.metrics import ServerMetrics
 from fraudops.serving.model_holder import ModelHolder
 from fraudops.serving.service import PredictionService
 from fraudops.training.trainers import train_logreg
-from tests.labels_support import ingest
+from tests.labels_support import chargebacks, ingest
 from tests.registry_support import registry_client
-from tests.serving_support import train_champion, transactions
+from tests.serving_support import fraud_first, train_champion, transactions
 from tests.waiting import wait_for
 
 SPEC = "transactions30"
@@ -146,11 +145,7 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
     served_at = datetime.now(UTC)
     # 600 transactions with every fraud of 4000 among them (the generator's rate is ~0.5%).
     spec = trained.feature_spec(SPEC)
-    truth = generate_transactions(trained.data, spec, rows=4000, seed=TX_SEED)
-    fraud = dict(zip(truth[spec.id_column], truth[spec.label_column].astype(int), strict=True))
-    every = transactions(trained, 4000, seed=TX_SEED)
-    frauds = [b for b in every if fraud[b["transaction_id"]]]
-    bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
+    bodies, fraud = fraud_first(trained, 4000, seed=TX_SEED)
     bodies.sort(key=lambda b: str(b["transaction_id"]))
     # Singles in flight together (micro-batched), lists of 20, and explained requests.
     responses = asyncio.run(_post(app, [*bodies[:200], *_chunks(bodies[200:580], 20)]))
@@ -178,15 +173,9 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
 
     # The generated data's own labels, confirmed a day after serving.
     later = served_at + timedelta(days=35)
-    events = [
-        {
-            "inference_id": row.inference_id,
-            "label": fraud[row.transaction_id],
-            "confirmed_at": (served_at + timedelta(days=1)).isoformat(),
-            "source": "chargeback",
-        }
-        for row in rows.itertuples()
-    ]
+    events = chargebacks(
+        zip(rows["inference_id"], rows["transaction_id"], strict=True), fraud, served_at
+    )
     assert ingest(trained, SPEC, events, now=later).written == 600
 
     result = monitor(trained, now=later, window_days=40, alert=False, html=False)
@@ -197,7 +186,7 @@ def test_the_challenger_scores_beside_the_champion_and_monitoring_compares_them(
     [entry] = shadow.comparisons
     assert (entry.champion_version, entry.challenger_version) == (champion, challenger)
     assert entry.rows == perf.evaluated_rows == 600
-    assert entry.positives == len(frauds) >= 10
+    assert entry.positives == sum(fraud[b["transaction_id"]] for b in bodies) >= 10
     threshold = registry.load_model(
         trained, spec, challenger, client=registry_client(trained)
     ).manifest.threshold
@@ -444,12 +433,7 @@ def _promote_via_shadow(settings: Settings, **retrain: Any) -> Settings:
 def _serve_label_monitor(settings: Settings, seed: int) -> Any:
     """600 transactions (all 4,000's frauds among them) through the shadowing app, their real
     labels a day later, and a monitoring run a month on."""
-    spec = settings.feature_spec(SPEC)
-    truth = generate_transactions(settings.data, spec, rows=4000, seed=seed)
-    fraud = dict(zip(truth[spec.id_column], truth[spec.label_column].astype(int), strict=True))
-    every = transactions(settings, 4000, seed=seed)
-    frauds = [b for b in every if fraud[b["transaction_id"]]]
-    bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
+    bodies, fraud = fraud_first(settings, 4000, seed=seed)
     application = create_app(Runtime(_shadowing(settings), SPEC))
     application.state.start()
     served_at = datetime.now(UTC)
@@ -459,15 +443,9 @@ def _serve_label_monitor(settings: Settings, seed: int) -> Any:
         application.state.stop()
     rows = _drain(settings, ids)
     later = served_at + timedelta(days=35)
-    events = [
-        {
-            "inference_id": row.inference_id,
-            "label": fraud[row.transaction_id],
-            "confirmed_at": (served_at + timedelta(days=1)).isoformat(),
-            "source": "chargeback",
-        }
-        for row in rows.itertuples()
-    ]
+    events = chargebacks(
+        zip(rows["inference_id"], rows["transaction_id"], strict=True), fraud, served_at
+    )
     ingest(settings, SPEC, events, now=later)
     return monitor(settings, now=later, window_days=40, alert=False, html=False)
 

@@ -33,8 +33,15 @@ from fraudops.training.local import MatrixReference
 from fraudops.training.outcome import SLICES, Trained
 from fraudops.training.pipeline import fit_and_evaluate, run_training
 from fraudops.training.retrain_data import latest_lake_rows
-from tests.labels_support import ingest
-from tests.serving_support import Server, get_json, post_json, transactions, wait_logged
+from tests.labels_support import chargebacks, ingest
+from tests.serving_support import (
+    Server,
+    fraud_first,
+    get_json,
+    post_json,
+    transactions,
+    wait_logged,
+)
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -213,12 +220,7 @@ def _served_and_labelled(settings: Settings, server: Server) -> datetime:
     """600 transactions (all 3,000's frauds among them) through the server, their labels a day
     later; returns the time they are all mature at."""
 
-    spec = settings.feature_spec(SPEC)
-    truth = generate_transactions(settings.data, spec, rows=3000, seed=21)
-    fraud = dict(zip(truth[spec.id_column], truth[spec.label_column].astype(int), strict=True))
-    every = transactions(settings, 3000, seed=21)
-    frauds = [b for b in every if fraud[b["transaction_id"]]]
-    bodies = [*frauds, *[b for b in every if not fraud[b["transaction_id"]]][: 600 - len(frauds)]]
+    bodies, fraud = fraud_first(settings, 3000, seed=21)
     served_at = datetime.now(UTC)
     answered: dict[str, str] = {}
     for i in range(0, len(bodies), 50):
@@ -227,15 +229,7 @@ def _served_and_labelled(settings: Settings, server: Server) -> datetime:
         for body, result in zip(bodies[i : i + 50], answer["results"], strict=True):
             answered[result["inference_id"]] = body["transaction_id"]
     wait_logged(settings, set(answered))
-    events = [
-        {
-            "inference_id": inference_id,
-            "label": fraud[transaction_id],
-            "confirmed_at": (served_at + timedelta(days=1)).isoformat(),
-            "source": "chargeback",
-        }
-        for inference_id, transaction_id in answered.items()
-    ]
+    events = chargebacks(answered.items(), fraud, served_at)
     later = served_at + timedelta(days=35)
     ingest(settings, SPEC, events, now=later)
     return later
